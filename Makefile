@@ -1,0 +1,29 @@
+# Quick start: `make demo` (the main job) and `make test` (the test suite).
+# Each sets up its own virtual environment in .venv first (once per change of pyproject.toml).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Check every bundled spec and example, then print each bundled spec's layer table.
+demo: $(STAMP)
+	$(BIN)/nnspec check specs/*.nn examples/*.nn
+	@for spec in specs/*.nn; do $(BIN)/nnspec summary $$spec || exit 1; done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/frontend.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .hypothesis

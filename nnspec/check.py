@@ -1,0 +1,349 @@
+"""Check: graph -> `Program`, the checked network every later stage reads.
+
+One topological order of the same-step (`->`) links, computed once; then every
+layer's output shape and parameter shapes, by the kind's rules, in that order.
+Checks: inputs receive nothing and other layers receive something, every cycle
+passes a `~>` link, every layer reaches an output, time is declared where `~>`
+needs it, shapes agree, and the parameters fit the budget. All passes are linear
+in the size of the graph (cycles are found through strongly connected components).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .errors import Collector, Span, SpecError
+from .kinds import Kind, Options, Param, Shape, ShapeError, concat_features
+
+DEFAULT_MAX_PARAMS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One link into a layer, in file order."""
+
+    source: str
+    port: str | None
+    delayed: bool
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One checked layer: what it is, what enters it, what leaves it, what it holds."""
+
+    name: str
+    kind: Kind
+    options: Options
+    inputs: tuple[Link, ...]
+    shape: Shape
+    params: dict[str, Param]
+    span: Span
+    recurrent: bool  # on a cycle through a ~> link: steps through time
+
+    @property
+    def param_count(self) -> int:
+        return sum(p.count for p in self.params.values() if not p.buffer)
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    reduce: str | None  # None: every step (or the value, without time); "last"; "mean"
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Program:
+    """A checked network: layers in topological order of the `->` links, with shapes and parameters."""
+
+    name: str
+    description: str | None
+    layers: tuple[Layer, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[Output, ...]
+    timed: bool  # runs step by step
+    graph: nx.MultiDiGraph = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {layer.name: layer for layer in self.layers})
+
+    def layer(self, name: str) -> Layer:
+        return self._by_name[name]
+
+    @property
+    def param_count(self) -> int:
+        return sum(layer.param_count for layer in self.layers)
+
+    @property
+    def trainable_count(self) -> int:
+        return sum(p.count for layer in self.layers for p in layer.params.values() if p.trainable)
+
+    def parameters(self) -> dict[str, Param]:
+        """Every parameter and buffer by its full name (`r2.2.b.weight`), in layer order."""
+        return {f"{layer.name}.{key}": param for layer in self.layers for key, param in layer.params.items()}
+
+
+def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
+    """Check a network's graph and infer its shapes; raise `SpecError` with every independent mistake."""
+    errors = Collector()
+    _check_links(graph, errors)
+    order = _same_step_order(graph, errors)
+    errors.raise_if_any()
+    outputs = graph.graph["outputs"]
+    if not outputs:
+        errors.add("E305", f"network '{graph.graph['name']}' has no output: every layer feeds another", graph.graph["span"],
+                   "name the output: 'output y'")
+        errors.raise_if_any()
+    _check_reach(graph, [name for name, _, _ in outputs], errors)
+    timed = _check_time(graph, errors)
+    errors.raise_if_any()
+    shapes, params = _infer(graph, order, max_params, errors)
+    recurrent = _recurrent(graph)
+    _check_sequences(graph, order, shapes, recurrent, errors)
+    program_outputs = []
+    for name, reduce, span in outputs:
+        if name not in shapes:
+            continue
+        shape = shapes[name]
+        if reduce is not None and not shape.timed:
+            errors.add("E407", f"'{name}' has no time steps to keep the {reduce} of", span, f"write 'output {name}' without ': {reduce}'")
+            continue
+        program_outputs.append(Output(name, reduce, shape.static() if reduce else shape))
+    errors.raise_if_any()
+    layers = tuple(
+        Layer(
+            name=name,
+            kind=graph.nodes[name]["kind"],
+            options=graph.nodes[name]["options"],
+            inputs=_links_in(graph, name),
+            shape=shapes[name],
+            params=params[name],
+            span=graph.nodes[name]["span"],
+            recurrent=name in recurrent,
+        )
+        for name in order
+    )
+    inputs = tuple(layer.name for layer in layers if layer.kind.source)
+    return Program(graph.graph["name"], graph.graph["description"], layers, inputs, tuple(program_outputs), timed, graph)
+
+
+def _links_in(graph: nx.MultiDiGraph, name: str) -> tuple[Link, ...]:
+    edges = sorted(graph.in_edges(name, data=True), key=lambda e: e[2]["order"])
+    return tuple(Link(source, data["port"], data["delayed"]) for source, _, data in edges)
+
+
+# ---- structure ------------------------------------------------------------------------------
+def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
+    for name, data in graph.nodes(data=True):
+        kind = data["kind"]
+        incoming = graph.in_degree(name)
+        if kind.source and incoming:
+            _, _, edge = min(graph.in_edges(name, data=True), key=lambda e: e[2]["order"])
+            errors.add("E312", f"input '{name}' receives a link; inputs take their values from the data", edge["span"],
+                       "feed a hidden layer instead, or declare this layer as 'dense'")
+        elif not kind.source and not incoming:
+            errors.add("E307", f"'{name}' receives no input", data["span"], f"link a layer to it: 'x -> {name}'")
+
+
+def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:
+    """Topological order of the `->` links; a cycle among them is E304, naming its layers."""
+    same_step = nx.DiGraph()
+    same_step.add_nodes_from(graph.nodes)
+    first_span: dict[tuple[str, str], tuple[int, Span]] = {}
+    for u, v, data in graph.edges(data=True):
+        if not data["delayed"]:
+            same_step.add_edge(u, v)
+            key = (u, v)
+            if key not in first_span or data["order"] > first_span[key][0]:
+                first_span[key] = (data["order"], data["span"])
+    for component in nx.strongly_connected_components(same_step):
+        if len(component) == 1:
+            (only,) = component
+            if not same_step.has_edge(only, only):
+                continue
+        errors.errors.append(_cycle_error(same_step, component, first_span))
+    if errors.errors:
+        return []
+    return list(nx.topological_sort(same_step))
+
+
+def _cycle_error(graph: nx.DiGraph, component: set[str], spans) -> SpecError:
+    """A cycle in one strongly connected component, reported at the link written last (the one that closes it)."""
+    (u, v), (_, span) = max(((key, value) for key, value in spans.items() if key[0] in component and key[1] in component),
+                            key=lambda item: item[1][0])
+    path = _path_within(graph, v, u, component)
+    cycle = " -> ".join(path + [v])
+    return SpecError("E304", f"cycle without a delay: {cycle}", span,
+                     f"every cycle needs a '~>' link, which passes the previous step's value: write '{u} ~> {v}'")
+
+
+def _path_within(graph: nx.DiGraph, start: str, goal: str, allowed: set[str]) -> list[str]:
+    """Shortest path start -> goal inside `allowed` (breadth first; linear in the component)."""
+    parent = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node == goal:
+            break
+        for nxt in graph.successors(node):
+            if nxt in allowed and nxt not in parent:
+                parent[nxt] = node
+                queue.append(nxt)
+    path, node = [], goal
+    while node is not None:
+        path.append(node)
+        node = parent[node]
+    return path[::-1]
+
+
+def _check_reach(graph: nx.MultiDiGraph, outputs: list[str], errors: Collector) -> None:
+    """Every layer must reach an output (through any link)."""
+    reached = set(outputs)
+    queue = deque(outputs)
+    while queue:
+        node = queue.popleft()
+        for source in graph.predecessors(node):
+            if source not in reached:
+                reached.add(source)
+                queue.append(source)
+    for name, data in graph.nodes(data=True):
+        if name not in reached and outputs:
+            what = "input" if data["kind"].source else "layer"
+            errors.add("E306", f"{what} '{name}' reaches no output", data["span"],
+                       f"link it towards an output, remove it, or name it an output: 'output ..., {name}'")
+
+
+def _check_time(graph: nx.MultiDiGraph, errors: Collector) -> bool:
+    timed_inputs = [n for n, d in graph.nodes(data=True) if d["kind"].source and _declares_time(d["options"])]
+    delayed = [(u, v, d) for u, v, d in graph.edges(data=True) if d["delayed"]]
+    if delayed and not timed_inputs:
+        u, v, data = min(delayed, key=lambda e: e[2]["order"])
+        errors.add("E314", f"'{u} ~> {v}' passes a value between time steps, but the network has no time steps", data["span"],
+                   "declare an input as a sequence ('input x: 1, seq') or held for N steps ('input x: 4, steps=10')")
+    return bool(timed_inputs or delayed)
+
+
+def _declares_time(options) -> bool:
+    return options.seq is not False or options.steps is not None
+
+
+def _recurrent(graph: nx.MultiDiGraph) -> set[str]:
+    """Layers on a cycle through a `~>` link (strongly connected through all links, or a self-loop)."""
+    on_cycle = set()
+    for component in nx.strongly_connected_components(graph):
+        if len(component) > 1:
+            on_cycle |= component
+        else:
+            (only,) = component
+            if graph.has_edge(only, only):
+                on_cycle.add(only)
+    return on_cycle
+
+
+def _check_sequences(graph, order, shapes, recurrent: set[str], errors: Collector) -> None:
+    for name in order:
+        kind = graph.nodes[name]["kind"]
+        if name not in shapes:
+            continue
+        if kind.whole_sequence and name in recurrent:
+            errors.add("E408", f"{kind.name} '{name}' sees every step at once, so it cannot sit on a cycle through '~>'",
+                       graph.nodes[name]["span"], "move it after the recurrent part, or use a recurrent kind")
+
+
+# ---- shapes and parameters -------------------------------------------------------------------
+def _infer(graph: nx.MultiDiGraph, order: list[str], max_params: int, errors: Collector):
+    """Shapes and parameters of every layer, walking the order once.
+
+    A `~>` link brings the value of a layer later in the order, so a network with
+    such links first walks without reporting until the shapes stop changing (two
+    walks, three at most), then once more to report. Layers downstream of a failed
+    layer are skipped silently, so one mistake gives one message.
+    """
+    links = {name: _links_in(graph, name) for name in order}
+    known: dict[str, Shape] = {}
+    if any(link.delayed for ls in links.values() for link in ls):
+        for _ in range(3):
+            shapes, _ = _walk(graph, order, links, known, max_params, Collector(), final=False)
+            if shapes == known:
+                break
+            known = shapes
+    return _walk(graph, order, links, known, max_params, errors, final=True)
+
+
+def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collector, final: bool):
+    shapes: dict[str, Shape] = {}
+    params: dict[str, dict[str, Param]] = {}
+    total = 0
+    for name in order:
+        node = graph.nodes[name]
+        kind: Kind = node["kind"]
+        incoming, complete = [], True
+        for link in links[name]:
+            shape = (delayed_shapes if link.delayed else shapes).get(link.source)
+            if shape is None:
+                complete = complete and link.delayed and not final
+                continue
+            incoming.append((link, shape))
+        if not complete or (not incoming and not kind.source):
+            continue
+        try:
+            x = _arrange(kind, incoming)
+            shape = kind.shape(node["options"], x)
+            layer_params = kind.params(node["options"], x)
+            if kind.needs_time and not all(s.timed for _, s in incoming):
+                raise ShapeError("E407", "{layer} steps through time, but its input has no time steps",
+                                 "declare the input as a sequence ('input x: 1, seq') or held for N steps ('steps=N')")
+        except ShapeError as problem:
+            span = node["option_spans"].get(problem.option, node["span"]) if problem.option else node["span"]
+            errors.add(problem.code, problem.message.replace("{layer}", f"'{name}' ({kind.name})"), span, problem.hint)
+            continue
+        if shape.size > max_params:
+            errors.add("E406", f"'{name}' gives {shape.size:,} values per example, above the limit of {max_params:,}",
+                       node["span"], "this is surely a mistake in a size; the limit is set by --max-params")
+            continue
+        total += sum(p.count for p in layer_params.values() if not p.buffer)
+        if total > max_params:
+            errors.add("E406", f"the network has more than {max_params:,} parameters by '{name}' ({total:,} so far)",
+                       node["span"], "check the sizes; to allow more, raise the limit with --max-params (max_params= in Python)")
+            break
+        shapes[name] = shape
+        params[name] = layer_params
+    return shapes, params
+
+
+def _arrange(kind: Kind, incoming: list[tuple[Link, Shape]]):
+    """What a kind's rules receive: one joined shape, a dict by port, or a list for merges."""
+    if kind.source:
+        return None
+    if kind.merges:
+        return [(link.source, shape) for link, shape in incoming]
+    if kind.ports:
+        by_port: dict[str, list[Shape]] = {}
+        for link, shape in incoming:
+            by_port.setdefault(link.port, []).append(shape)
+        return {port: concat_features(shapes) for port, shapes in by_port.items()}
+    return concat_features([shape for _, shape in incoming])
+
+
+def verify(program: Program) -> None:
+    """Invariants between the checker and later stages (run by the tests)."""
+    position = {layer.name: i for i, layer in enumerate(program.layers)}
+    assert len(position) == len(program.layers) == program.graph.number_of_nodes()
+    for layer in program.layers:
+        assert layer.shape.size >= 1, layer.name
+        for link in layer.inputs:
+            assert link.source in position, (layer.name, link.source)
+            if not link.delayed:
+                assert position[link.source] < position[layer.name], f"{link.source} comes after {layer.name}"
+        if layer.kind.source:
+            assert not layer.inputs and layer.name in program.inputs
+        if layer.kind.needs_time:
+            assert layer.shape.timed, layer.name
+    for output in program.outputs:
+        assert output.name in position
+    assert program.trainable_count <= program.param_count + sum(
+        p.count for layer in program.layers for p in layer.params.values() if p.buffer and p.trainable
+    )

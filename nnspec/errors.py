@@ -1,0 +1,166 @@
+"""Source spans and `SpecError`, the one error a user of nnspec ever sees.
+
+Every mistake in a spec, from a stray character to a shape mismatch, becomes a
+`SpecError(code, message, span, hint)`. Several independent mistakes travel
+together: the first error carries the rest in `errors`. The codes are grouped by
+stage (E1xx syntax, E2xx kinds and values, E3xx names, links and files, E4xx
+shapes and sizes, E5xx training and data) and documented in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The text of one spec file, with the path used to name it in messages."""
+
+    path: str
+    text: str
+
+    def line(self, number: int) -> str:
+        """The text of line `number` (1-based), without its newline."""
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a construct sits in its source: 1-based line and column, half-open end."""
+
+    source: Source = field(compare=False, repr=False)
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def __str__(self) -> str:
+        return f"{self.source.path}:{self.line}:{self.column}"
+
+
+class SpecError(Exception):
+    """A mistake in a spec or its data: a stable code, a message, where, and how to fix it.
+
+    `errors` lists every error found together (this one first); `str(error)` renders
+    them all as the command line prints them.
+    """
+
+    def __init__(self, code: str, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.errors: list[SpecError] = [self]
+
+    @classmethod
+    def group(cls, errors: list[SpecError]) -> SpecError:
+        """One error that stands for all of `errors`, sorted by position."""
+        ordered = sorted(errors, key=_position)
+        first = ordered[0]
+        first.errors = ordered
+        return first
+
+    def render(self, color: bool = False) -> str:
+        """This error alone, in the form `file:line:col: error[CODE]: message`, source line, caret, hint."""
+        paint = _painter(color)
+        where = f"{self.span}: " if self.span else ""
+        lines = [f"{paint(where, 'bold')}{paint(f'error[{self.code}]', 'red')}: {paint(self.message, 'bold')}"]
+        if self.span is not None:
+            text = self.span.source.line(self.span.line)
+            if text:
+                text, span = _window(text, self.span)
+                lines.append(f"{self.span.line:>5} | {text}")
+                lines.append(f"{'':>5} | {_caret(text, span)}")
+        if self.hint:
+            lines.append(f"  {paint('hint', 'cyan')}: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return "\n".join(error.render() for error in self.errors)
+
+
+def _position(error: SpecError) -> tuple:
+    span = error.span
+    return (span.path, span.line, span.column) if span else ("", 0, 0)
+
+
+_WIDTH = 100  # longer source lines are shown as a window around the caret
+
+
+def _window(text: str, span: Span) -> tuple[str, Span]:
+    """The source line made printable and cut to a window around the span, and the span moved to match."""
+    text = "".join(c if c.isprintable() or c == "\t" else "?" for c in text)
+    if len(text) <= _WIDTH:
+        return text, span
+    start = max(0, min(span.column - 1 - _WIDTH // 3, len(text) - _WIDTH))
+    shown = ("..." if start else "") + text[start : start + _WIDTH] + ("..." if start + _WIDTH < len(text) else "")
+    shift = start - (3 if start else 0)
+    end = span.end_column - shift if span.end_line == span.line else len(shown) + 1
+    moved = Span(span.source, span.line, span.column - shift, span.line, min(end, len(shown) + 1))
+    return shown, moved
+
+
+def _caret(text: str, span: Span) -> str:
+    """Spaces (tabs kept, so the caret lines up) up to the column, then ^ under the token."""
+    start = max(span.column - 1, 0)
+    pad = "".join(c if c == "\t" else " " for c in text[:start])
+    width = span.end_column - span.column if span.end_line == span.line else len(text) - start
+    return pad + "^" * max(1, min(width, len(text) - start if len(text) > start else 1))
+
+
+_STYLES = {"bold": "1", "red": "1;31", "cyan": "36"}
+
+
+def _painter(color: bool):
+    if not color:
+        return lambda text, style: text
+    return lambda text, style: f"\x1b[{_STYLES[style]}m{text}\x1b[0m" if text else text
+
+
+def wants_color(stream=sys.stderr) -> bool:
+    """Colour diagnostics only on a terminal, and never when NO_COLOR is set."""
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+class Collector:
+    """Gathers independent errors found in one pass, to report them together."""
+
+    def __init__(self) -> None:
+        self.errors: list[SpecError] = []
+
+    def add(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+        self.errors.append(SpecError(code, message, span, hint))
+
+    def extend(self, error: SpecError) -> None:
+        self.errors.extend(error.errors)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise SpecError.group(self.errors)
+
+
+def closest(name: str, known, limit: int = 1) -> list[str]:
+    """The known names closest to `name`, for "did you mean ...?"."""
+    import difflib
+
+    return difflib.get_close_matches(name, sorted(known), n=limit, cutoff=0.6)
+
+
+def did_you_mean(name: str, known, what: str = "") -> str | None:
+    """A hint naming the closest known name, or listing a few known names."""
+    match = closest(name, known)
+    if match:
+        return f"did you mean '{match[0]}'?"
+    names = sorted(known)
+    if not names:
+        return None
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"known {what or 'names'}: {shown}"

@@ -1,0 +1,109 @@
+"""Fully connected kinds: dense, maxout, embedding."""
+
+from __future__ import annotations
+
+from .activation import IDENTITY, Act
+from .base import Count, Kind, Options, Param, Real, Shape, ShapeError, need_rank
+
+Matrix = tuple[tuple[Real, ...], ...]
+Vector = tuple[Real, ...]
+
+
+class DenseOptions(Options):
+    units: Count
+    act: Act = IDENTITY
+    bias: bool = True
+    weights: Matrix | None = None  # literal weights, [inputs, units] as in A = XW + B
+    biases: Vector | None = None
+    frozen: bool = False
+
+
+def _vector_input(kind: str, x: Shape) -> None:
+    need_rank(kind, x, (1, 2), "add a 'flatten' layer before it to turn an image into a vector")
+
+
+class Dense(Kind):
+    """y = act(x W + b); stored as PyTorch's Linear: weight [units, inputs], bias [units]."""
+
+    name = "dense"
+    family = "dense"
+    Options = DenseOptions
+    positional = ("units",)
+    flags = ("frozen", "bias")
+
+    def shape(self, o: DenseOptions, x: Shape) -> Shape:
+        _vector_input("dense", x)
+        return x.with_dims(*x.dims[:-1], o.units)
+
+    def params(self, o: DenseOptions, x: Shape) -> dict[str, Param]:
+        inputs = x.dims[-1]
+        if o.weights is not None:
+            rows = {len(row) for row in o.weights}
+            if len(o.weights) != inputs or rows != {o.units}:
+                got = f"[{len(o.weights)}, {'/'.join(map(str, sorted(rows))) or 0}]"
+                raise ShapeError(
+                    "E405", f"the weights of {{layer}} are {got}, but it needs [{inputs}, {o.units}] ([inputs, units])",
+                    f"give {inputs} rows (one per input) of {o.units} numbers (one per unit)", option="weights",
+                )
+        if o.biases is not None:
+            if not o.bias:
+                raise ShapeError("E209", "{layer} has biases but bias=false", "drop bias=false or the biases", option="biases")
+            if len(o.biases) != o.units:
+                raise ShapeError(
+                    "E405", f"the biases of {{layer}} are [{len(o.biases)}], but it needs [{o.units}]",
+                    f"give one bias per unit: {o.units} numbers", option="biases",
+                )
+        params = {"weight": Param((o.units, inputs), trainable=not o.frozen)}
+        if o.bias:
+            params["bias"] = Param((o.units,), trainable=not o.frozen)
+        return params
+
+
+class MaxoutOptions(Options):
+    units: Count
+    pieces: Count = 2
+    bias: bool = True
+
+
+class Maxout(Kind):
+    """y = max over `pieces` linear units; weight [units * pieces, inputs]."""
+
+    name = "maxout"
+    family = "dense"
+    Options = MaxoutOptions
+    positional = ("units",)
+    flags = ("bias",)
+
+    def shape(self, o: MaxoutOptions, x: Shape) -> Shape:
+        _vector_input("maxout", x)
+        return x.with_dims(*x.dims[:-1], o.units)
+
+    def params(self, o: MaxoutOptions, x: Shape) -> dict[str, Param]:
+        params = {"weight": Param((o.units * o.pieces, x.dims[-1]))}
+        if o.bias:
+            params["bias"] = Param((o.units * o.pieces,))
+        return params
+
+
+class EmbeddingOptions(Options):
+    vocabulary: Count
+    dim: Count
+
+
+class Embedding(Kind):
+    """Integer tokens -> vectors: [1] -> [dim] (one token per step), [k] -> [k, dim]."""
+
+    name = "embedding"
+    family = "dense"
+    Options = EmbeddingOptions
+    positional = ("vocabulary", "dim")
+
+    def shape(self, o: EmbeddingOptions, x: Shape) -> Shape:
+        need_rank("embedding", x, (1,), "feed it token numbers: 'input t: 1, seq' or 'input t: 10'")
+        return x.with_dims(o.dim) if x.dims == (1,) else x.with_dims(x.dims[0], o.dim)
+
+    def params(self, o: EmbeddingOptions, x: Shape) -> dict[str, Param]:
+        return {"weight": Param((o.vocabulary, o.dim))}
+
+
+KINDS = [Dense(), Maxout(), Embedding()]

@@ -1,0 +1,69 @@
+"""Graph kinds: graph convolution over node features, and readout to one vector."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .activation import IDENTITY, Act
+from .base import Count, Kind, Options, Param, Shape, ShapeError
+
+
+class GCNOptions(Options):
+    units: Count
+    act: Act = IDENTITY
+    bias: bool = True
+
+
+class GCN(Kind):
+    """H' = act(D^-1/2 (A + I) D^-1/2 H W + b) over features [N, F] and adjacency [N, N]."""
+
+    name = "gcn"
+    family = "graph"
+    Options = GCNOptions
+    ports = ("features", "adjacency")
+    positional = ("units",)
+    flags = ("bias",)
+
+    def shape(self, o: GCNOptions, x: dict[str, Shape]) -> Shape:
+        missing = [p for p in self.ports if p not in x]
+        if missing:
+            raise ShapeError("E313", f"{{layer}} gets no {missing[0]}", f"link a layer to it: 'a -> g.{missing[0]}'")
+        features, adjacency = x["features"], x["adjacency"]
+        if len(features.dims) != 2:
+            raise ShapeError("E402", f"the features of {{layer}} must be [nodes, features], not {features}",
+                             "declare them as 'input x: [34, 34]' (34 nodes with 34 features)")
+        nodes = features.dims[0]
+        if adjacency.dims != (nodes, nodes):
+            raise ShapeError("E401", f"{{layer}} has {nodes} nodes but its adjacency is {adjacency}",
+                             f"give an adjacency of [{nodes}, {nodes}]")
+        return features.with_dims(nodes, o.units)
+
+    def params(self, o: GCNOptions, x: dict[str, Shape]) -> dict[str, Param]:
+        params = {"weight": Param((o.units, x["features"].dims[1]))}
+        if o.bias:
+            params["bias"] = Param((o.units,))
+        return params
+
+
+class ReadoutOptions(Options):
+    mode: Literal["mean", "sum", "max"]
+
+
+class Readout(Kind):
+    """Node features [N, F] -> one graph vector [F] (or a sequence [T, F] -> [F])."""
+
+    name = "readout"
+    family = "graph"
+    Options = ReadoutOptions
+    positional = ("mode",)
+    whole_sequence = True
+
+    def shape(self, o: ReadoutOptions, x: Shape) -> Shape:
+        if len(x.dims) == 2 and not x.timed:
+            return Shape((x.dims[1],))
+        if len(x.dims) == 1 and x.timed:
+            return Shape(x.dims)
+        raise ShapeError("E402", f"readout needs node features [N, F] or a sequence [T, F], but receives {x}")
+
+
+KINDS = [GCN(), Readout()]

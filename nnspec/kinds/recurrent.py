@@ -1,0 +1,70 @@
+"""Recurrent cells that keep their own state from step to step: rnn, lstm, gru.
+
+Parameters follow PyTorch's RNNCell/LSTMCell/GRUCell: weight_ih [gates * units, inputs],
+weight_hh [gates * units, units], bias_ih and bias_hh [gates * units].
+"""
+
+from __future__ import annotations
+
+from .activation import Act, Activation
+from .base import Cell, Count, Kind, Options, Param, Shape, need_rank
+
+
+class RNNOptions(Options):
+    units: Count
+    act: Act = Activation(name="tanh")
+    bias: bool = True
+
+
+class GatedOptions(Options):
+    units: Count
+    bias: bool = True
+
+
+class _Recurrent(Kind):
+    family = "recurrent"
+    positional = ("units",)
+    flags = ("bias",)
+    stateful = True
+    needs_time = True
+    gates = 1
+
+    def shape(self, o, x: Shape) -> Shape:
+        need_rank(self.name, x, (1,), "a recurrent cell takes one vector per time step")
+        return x.with_dims(o.units)
+
+    def params(self, o, x: Shape) -> dict[str, Param]:
+        rows = self.gates * o.units
+        params = {"weight_ih": Param((rows, x.dims[0])), "weight_hh": Param((rows, o.units))}
+        if o.bias:
+            params |= {"bias_ih": Param((rows,)), "bias_hh": Param((rows,))}
+        return params
+
+
+class RNN(_Recurrent):
+    """Elman cell: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)."""
+
+    name = "rnn"
+    cell = Cell.RECURRENT
+    Options = RNNOptions
+
+
+class LSTM(_Recurrent):
+    """Input, forget, cell and output gates (PyTorch's order)."""
+
+    name = "lstm"
+    cell = Cell.MEMORY
+    Options = GatedOptions
+    gates = 4
+
+
+class GRU(_Recurrent):
+    """Reset, update and new gates (PyTorch's order)."""
+
+    name = "gru"
+    cell = Cell.GATED_MEMORY
+    Options = GatedOptions
+    gates = 3
+
+
+KINDS = [RNN(), LSTM(), GRU()]

@@ -1,0 +1,42 @@
+"""Spiking cells: leaky integrate-and-fire, trained through a surrogate gradient."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import Cell, Count, Kind, Options, Param, Real, Shape, need_rank
+
+
+class LIFOptions(Options):
+    units: Count
+    threshold: Annotated[Real, Field(gt=0)] = 1.0
+    decay: Annotated[Real, Field(ge=0, le=1)] = 0.9
+    bias: bool = True
+
+
+class LIF(Kind):
+    """v_t = decay * v_{t-1} + x_t W^T + b; spike s_t = [v_t >= threshold]; v_t -= s_t * threshold."""
+
+    name = "lif"
+    family = "spiking"
+    cell = Cell.SPIKING_HIDDEN
+    Options = LIFOptions
+    positional = ("units",)
+    flags = ("bias",)
+    stateful = True
+    needs_time = True
+
+    def shape(self, o: LIFOptions, x: Shape) -> Shape:
+        need_rank("lif", x, (1,), "feed it a vector per step; rate-code images with 'input x: 64, steps=20'")
+        return x.with_dims(o.units)
+
+    def params(self, o: LIFOptions, x: Shape) -> dict[str, Param]:
+        params = {"weight": Param((o.units, x.dims[0]))}
+        if o.bias:
+            params["bias"] = Param((o.units,))
+        return params
+
+
+KINDS = [LIF()]

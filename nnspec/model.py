@@ -1,0 +1,116 @@
+"""The public front door: `load`, `loads`, and `Model`, a checked network with its train section."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .check import DEFAULT_MAX_PARAMS, Program, check
+from .errors import Collector, Source, SpecError, did_you_mean
+from .resolve import Library, build_graph, load_library, read_source
+from .settings import TrainSpec, read_train
+
+
+@dataclass(frozen=True)
+class Model:
+    """A checked network: its `program` (layers, shapes, parameters) and its train section, if any."""
+
+    program: Program
+    train_spec: TrainSpec | None
+    path: str
+
+    @property
+    def name(self) -> str:
+        return self.program.name
+
+    @property
+    def description(self) -> str | None:
+        return self.program.description
+
+    @property
+    def graph(self):
+        return self.program.graph
+
+    def summary(self, width: int = 100) -> str:
+        """The layer table: layer, kind, output shape, parameters, inputs; then the totals."""
+        from .summary import render_summary
+
+        return render_summary(self.program, width=width)
+
+    def __repr__(self) -> str:
+        return f"<nnspec.Model {self.name}: {len(self.program.layers)} layers, {self.program.param_count:,} parameters>"
+
+
+def load(path: str | os.PathLike, network: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS) -> Model:
+    """Parse and check the spec at `path`; raise `SpecError` with every mistake found.
+
+    `network` picks one network in a file that holds several.
+    """
+    return _model(read_source(path), network, max_params)
+
+
+def loads(text: str, network: str | None = None, *, path: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS) -> Model:
+    """`load` from a string; `use` paths are relative to the current directory."""
+    return _model(Source(path, text), network, max_params)
+
+
+def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
+    """Check every network and train section of one file; raise one `SpecError` holding every mistake."""
+    library = load_library(source)
+    errors = Collector()
+    networks = list(library.root.networks)
+    if not networks and not library.root.blocks:
+        errors.add("E315", "the file defines no network", None, "a spec declares 'network NAME { ... }'")
+    models = []
+    trains = _trains(library, errors)
+    for network in networks:
+        try:
+            program = check(build_graph(library, network), max_params)
+        except SpecError as error:
+            errors.extend(error)
+            continue
+        models.append(Model(program, trains.get(network.name.text), source.path))
+    errors.raise_if_any()
+    return models
+
+
+def _model(source: Source, network: str | None, max_params: int) -> Model:
+    library = load_library(source)
+    chosen = _choose(library, network, source)
+    errors = Collector()
+    trains = _trains(library, errors)
+    program = check(build_graph(library, chosen), max_params)
+    errors.raise_if_any()
+    return Model(program, trains.get(chosen.name.text), source.path)
+
+
+def _choose(library: Library, network: str | None, source: Source):
+    own = {n.name.text: n for n in library.root.networks}
+    if network is not None:
+        if network in own or network in library.networks:
+            return own.get(network) or library.networks[network]
+        raise SpecError("E316", f"no network '{network}' in {source.path}", None, did_you_mean(network, own, "networks"))
+    if len(own) == 1:
+        return next(iter(own.values()))
+    if not own:
+        raise SpecError("E315", f"{source.path} defines no network", None, "a spec declares 'network NAME { ... }'")
+    raise SpecError("E316", f"{source.path} defines several networks: {', '.join(own)}", None,
+                    "choose one: nnspec.load(path, network=NAME)")
+
+
+def _trains(library: Library, errors: Collector) -> dict[str, TrainSpec]:
+    """Each network's train section (a GAN section is kept under both of its networks)."""
+    names = [n.name.text for n in library.root.networks]
+    trains = {}
+    for train in library.root.trains:
+        spec = read_train(train, names + [n for n in library.networks if n not in names], errors)
+        if spec is None:
+            continue
+        targets = [spec.network] if spec.network else [str(spec.settings[k]) for k in ("generator", "discriminator") if k in spec.settings]
+        if not targets and len(names) == 1:
+            targets = names
+        for target in targets:
+            if target in trains:
+                errors.add("E504", f"network '{target}' has two train sections", train.span, "keep one train section per network")
+            trains[target] = spec
+    return trains

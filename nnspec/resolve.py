@@ -1,0 +1,485 @@
+"""Resolve: syntax trees -> a graph per network (networkx.MultiDiGraph).
+
+Reads the `use`d files (relative to the file that uses them, cycles reported),
+places blocks (parameters substituted, `repeat` chained, inner names dotted),
+resolves every name and port of every link, and validates each layer's options
+against its kind's schema. Nodes are layers (`kind`, `options`, `span`); edges
+are links (`delayed`, `port`, `order`, `span`). Independent mistakes are gathered
+and raised together.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+from pydantic import ValidationError
+
+from . import syntax as s
+from .errors import Collector, Source, Span, SpecError, did_you_mean
+from .kinds import REGISTRY, SPEC_KINDS, Kind
+from .kinds.activation import ACTIVATIONS
+from .parse import KEYWORDS, decode, parse
+
+MAX_BLOCK_DEPTH = 32
+REDUCES = ("last", "mean")
+
+
+# ---- files ----------------------------------------------------------------------------
+@dataclass
+class Library:
+    """Every file reached from one spec through `use`, and the blocks and networks they define."""
+
+    root: s.SpecFile
+    files: dict[str, s.SpecFile] = field(default_factory=dict)
+    blocks: dict[str, s.Block] = field(default_factory=dict)
+    networks: dict[str, s.Network] = field(default_factory=dict)
+
+
+def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
+    """The text of a spec file; a missing or unreadable file is E308 at `at` (the `use` that names it)."""
+    shown = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecError("E308", f"no such file: {shown}", at, "paths in 'use' are relative to the file that says it" if at else None) from None
+    except IsADirectoryError:
+        raise SpecError("E308", f"{shown} is a folder, not a spec file", at) from None
+    except OSError as error:
+        raise SpecError("E308", f"cannot read {shown}: {error.strerror}", at) from None
+    return decode(data, shown)
+
+
+def load_library(source: Source) -> Library:
+    """Parse `source` and every file it uses, directly or not; gather its blocks and networks."""
+    root = parse(source)
+    library = Library(root)
+    errors = Collector()
+    base = Path(source.path).parent if source.path != "<string>" else Path.cwd()
+    library.files[_key(source.path)] = root
+    _load_uses(root, base, [_key(source.path)], library, errors)
+    for spec in library.files.values():
+        _define(spec, library, errors)
+    errors.raise_if_any()
+    return library
+
+
+def _key(path: str) -> str:
+    return path if path == "<string>" else os.path.realpath(path)
+
+
+def _load_uses(spec: s.SpecFile, base: Path, chain: list[str], library: Library, errors: Collector) -> None:
+    for use in spec.uses:
+        path = base / use.path.value
+        key = _key(str(path))
+        if key in chain:
+            names = " -> ".join(Path(p).name for p in chain[chain.index(key):] + [key])
+            errors.add("E309", f"files use each other in a cycle: {names}", use.path.span, "move what both need into a third file that both use")
+            continue
+        if key in library.files:
+            continue
+        try:
+            used = parse(read_source(path, use.path.span))
+        except SpecError as error:
+            errors.extend(error)
+            continue
+        library.files[key] = used
+        _load_uses(used, path.parent, chain + [key], library, errors)
+
+
+def _define(spec: s.SpecFile, library: Library, errors: Collector) -> None:
+    for definitions, table in ((spec.blocks, library.blocks), (spec.networks, library.networks)):
+        for item in definitions:
+            name = item.name.text
+            if name in SPEC_KINDS:
+                errors.add("E310", f"'{name}' is a layer kind and cannot name a block or network", item.name.span, "choose another name")
+            elif name in library.blocks or name in library.networks:
+                first = library.blocks.get(name) or library.networks[name]
+                errors.add("E310", f"'{name}' is defined twice (first at {first.name.span})", item.name.span, "rename one of them")
+            else:
+                table[name] = item
+            if name in KEYWORDS:
+                errors.add("E108", f"'{name}' is a keyword and cannot be used as a name", item.name.span, "choose another name")
+
+
+# ---- graphs ---------------------------------------------------------------------------------
+def build_graph(library: Library, network: s.Network) -> nx.MultiDiGraph:
+    """Place every layer of `network` (blocks expanded) and every link; raise `SpecError` on mistakes."""
+    builder = _GraphBuilder(library)
+    graph = builder.graph
+    graph.graph.update(name=network.name.text, span=network.name.span,
+                       description=network.description.value if network.description else None)
+    placed = builder.body(network.body, prefix="", params={}, stack=[network.name.text], in_block=False)
+    graph.graph["outputs"] = builder.outputs(network.body, placed, network.name, in_block=False)
+    builder.errors.raise_if_any()
+    return graph
+
+
+@dataclass
+class _Placed:
+    """What a name in a body stands for once placed: where links enter it and where they leave."""
+
+    entries: dict[str, str]  # port or block-input name -> node
+    exit: str | None
+    kind: Kind | None  # a plain layer's kind (None for a block)
+    span: Span
+    is_input: bool = False
+
+
+class _GraphBuilder:
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.graph = nx.MultiDiGraph()
+        self.errors = Collector()
+        self.order = 0
+
+    # bodies
+    def body(self, statements, prefix: str, params: dict[str, s.Value], stack: list[str], in_block: bool) -> dict[str, _Placed]:
+        placed: dict[str, _Placed] = {}
+        for statement in statements:
+            if isinstance(statement, s.Layer):
+                self.layer(statement, prefix, params, stack, in_block, placed)
+        for statement in statements:
+            if isinstance(statement, s.Connection):
+                for link in statement.links:
+                    self.link(link, placed)
+        return placed
+
+    def layer(self, layer: s.Layer, prefix: str, params, stack, in_block: bool, placed: dict[str, _Placed]) -> None:
+        name = layer.name.text
+        if name in KEYWORDS:
+            self.errors.add("E108", f"'{name}' is a keyword and cannot be used as a name", layer.name.span, "choose another name")
+            return
+        if name in placed:
+            first = placed[name].span if placed[name] else layer.name.span
+            self.errors.add("E301", f"layer '{name}' is declared twice (first at {first})", layer.name.span, "give each layer a name of its own")
+            return
+        placed[name] = None  # until it is placed: links to a broken layer are skipped quietly
+        args = tuple(_substitute_arg(arg, params) for arg in layer.args)
+        args, repeat = self.repeat(args, layer)
+        if repeat is None:
+            return
+        kind_name = layer.kind.text
+        copies = [f"{prefix}{name}"] if repeat == 1 else [f"{prefix}{name}.{i}" for i in range(1, repeat + 1)]
+        if kind_name in REGISTRY and not REGISTRY[kind_name].internal:
+            parts = [self.plain_layer(REGISTRY[kind_name], node, layer, args, in_block) for node in copies]
+        elif kind_name in self.library.blocks or kind_name in self.library.networks:
+            parts = [self.block(kind_name, node + ".", layer, args, stack) for node in copies]
+        else:
+            known = SPEC_KINDS | set(self.library.blocks) | set(self.library.networks)
+            self.errors.add("E201", f"unknown layer kind '{kind_name}'", layer.kind.span, did_you_mean(kind_name, known, "kinds"))
+            return
+        if any(part is None for part in parts):
+            return
+        for before, after in zip(parts, parts[1:]):  # repeat chains the copies
+            entry = self.single_entry(after, layer.name.span, layer.name.text)
+            if before.exit and entry:
+                self.add_edge(before.exit, entry, delayed=False, port=None, span=layer.name.span)
+        first, last = parts[0], parts[-1]
+        placed[name] = _Placed(first.entries, last.exit, first.kind, layer.name.span, first.is_input)
+
+    def repeat(self, args: tuple[s.Arg, ...], layer: s.Layer) -> tuple[tuple[s.Arg, ...], int | None]:
+        """Take `repeat=N` out of the arguments (any kind may be repeated)."""
+        rest, repeat = [], 1
+        for arg in args:
+            if arg.key is not None and arg.key.text == "repeat":
+                value = s.plain(arg.value)
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
+                    self.errors.add("E207", f"repeat must be a whole number from 1 to 10000, got {s.show(arg.value)}", arg.value.span,
+                                    "repeat=3 places three chained copies")
+                    return args, None
+                repeat = value
+            else:
+                rest.append(arg)
+        return tuple(rest), repeat
+
+    def plain_layer(self, kind: Kind, node: str, layer: s.Layer, args, in_block: bool) -> _Placed | None:
+        if kind.source and in_block:
+            kind = REGISTRY["port"]
+        options, spans = self.options(kind, layer, args, node)
+        if options is None:
+            return None
+        self.graph.add_node(node, kind=kind, options=options, span=layer.name.span, kind_span=layer.kind.span, option_spans=spans)
+        return _Placed({"": node}, node, kind, layer.name.span, is_input=kind.source or kind.internal)
+
+    def block(self, name: str, prefix: str, layer: s.Layer, args, stack: list[str]) -> _Placed | None:
+        block = self.library.blocks.get(name)
+        definition = block or self.library.networks[name]
+        if name in stack:
+            chain = " -> ".join(stack[stack.index(name):] + [name])
+            self.errors.add("E311", f"block '{name}' uses itself: {chain}", layer.kind.span, "a block cannot contain itself; unroll it with repeat=N")
+            return None
+        if len(stack) > MAX_BLOCK_DEPTH:
+            self.errors.add("E311", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", layer.kind.span)
+            return None
+        params = self.block_params(block, name, layer, args)
+        if params is None:
+            return None
+        placed = self.body(definition.body, prefix, params, stack + [name], in_block=True)
+        if any(p is None for p in placed.values()):
+            return None
+        inputs = {n: p.entries[""] for n, p in placed.items() if p.is_input}
+        outputs = self.outputs(definition.body, placed, definition.name, in_block=True)
+        exit = outputs[0][0] if outputs else None
+        return _Placed(inputs, exit, None, layer.name.span)
+
+    def block_params(self, block: s.Block | None, name: str, layer: s.Layer, args) -> dict[str, s.Value] | None:
+        names = [p.text for p in block.params] if block else []
+        values: dict[str, s.Value] = {}
+        ok = True
+        for i, arg in enumerate(args):
+            key = arg.key.text if arg.key else (names[i] if i < len(names) else None)
+            if key is None:
+                self.errors.add("E206", f"'{name}' takes {len(names)} value{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), got more",
+                                arg.span, "drop the extra values")
+                ok = False
+            elif key not in names:
+                self.errors.add("E202", f"block '{name}' has no parameter '{key}'", arg.key.span, did_you_mean(key, names + ["repeat"], "parameters"))
+                ok = False
+            elif key in values:
+                self.errors.add("E208", f"parameter '{key}' is given twice", arg.span)
+                ok = False
+            else:
+                values[key] = arg.value
+        missing = [n for n in names if n not in values]
+        if missing:
+            self.errors.add("E205", f"block '{name}' needs {', '.join(missing)}", layer.name.span,
+                            f"write '{name} {layer.name.text}: {', '.join(missing)}' with values")
+            ok = False
+        return values if ok else None
+
+    def single_entry(self, placed: _Placed, span: Span, name: str) -> str | None:
+        if "" in placed.entries:
+            return placed.entries[""]
+        if len(placed.entries) == 1:
+            return next(iter(placed.entries.values()))
+        ports = ", ".join(placed.entries) or "none"
+        self.errors.add("E313", f"'{name}' has several inputs ({ports}); say which one a link feeds", span, f"write '... -> {name}.PORT'")
+        return None
+
+    # options
+    def options(self, kind: Kind, layer: s.Layer, args: tuple[s.Arg, ...], node: str):
+        fields = kind.Options.model_fields
+        values: dict = {}
+        spans: dict[str, Span] = {}
+        position = 0
+        ok = True
+        for arg in args:
+            if arg.key is None:
+                bare = arg.value.name if isinstance(arg.value, s.Symbol) else None
+                if bare in kind.flags:
+                    key, value = bare, True
+                elif position < len(kind.positional):
+                    key, value = kind.positional[position], _python(arg.value)
+                    position += 1
+                else:
+                    ok = False
+                    if bare is not None and bare not in ("true", "false"):
+                        self.errors.add("E202", f"{kind.name} has no flag '{bare}'", arg.span, did_you_mean(bare, kind.flags or fields, "options"))
+                    else:
+                        takes = ", ".join(kind.positional) or "no values"
+                        self.errors.add("E206", f"too many values for {kind.name}: it takes {takes} by position", arg.span,
+                                        "name the option: key=value")
+                    continue
+            else:
+                key, value = arg.key.text, _python(arg.value)
+                if key not in fields:
+                    self.errors.add("E202", f"{kind.name} has no option '{key}'", arg.key.span, did_you_mean(key, list(fields) + ["repeat"], "options"))
+                    ok = False
+                    continue
+            if key in values:
+                self.errors.add("E208", f"option '{key}' is given twice", arg.span, "keep one of them")
+                ok = False
+                continue
+            values[key] = value
+            spans[key] = arg.value.span
+        if not ok:
+            return None, spans
+        try:
+            return kind.Options.model_validate(values), spans
+        except ValidationError as error:
+            self.option_errors(error, kind, layer, node, values, spans)
+            return None, spans
+
+    def option_errors(self, error: ValidationError, kind: Kind, layer: s.Layer, node: str, values, spans) -> None:
+        seen = set()
+        for problem in error.errors():
+            key = str(problem["loc"][0]) if problem["loc"] else ""
+            if key in seen:
+                continue  # one message per option (a union reports each alternative)
+            seen.add(key)
+            at = spans.get(key, layer.name.span)
+            kind_type = problem["type"]
+            where = f"{key} of '{node}'"
+            given = _show_python(values.get(key))
+            if kind_type == "missing":
+                how = f"{kind.name} {layer.name.text}: {key.upper()}" if key in kind.positional else f"{key}=..."
+                self.errors.add("E205", f"{kind.name} '{node}' needs {key}", layer.name.span, f"write '{how}'")
+            elif kind_type == "unknown_activation":
+                name = problem["ctx"]["name"]
+                self.errors.add("E204", f"unknown activation '{name}'", at, did_you_mean(name, ACTIVATIONS, "activations"))
+            elif kind_type in ("greater_than_equal", "greater_than", "less_than", "less_than_equal"):
+                bound = {"greater_than_equal": ">=", "greater_than": ">", "less_than": "<", "less_than_equal": "<="}[kind_type]
+                limit = next(iter(problem["ctx"].values()))
+                self.errors.add("E207", f"{where} must be {bound} {limit}, got {given}", at, _range_hint(key))
+            elif kind_type == "literal_error":
+                choices = problem["ctx"]["expected"]
+                self.errors.add("E207", f"{where} must be {choices}, got {given}", at,
+                                did_you_mean(str(values.get(key)), [c.strip("'") for c in choices.replace(" or ", ", ").split(", ")], "choices"))
+            else:
+                self.errors.add("E203", f"{where} has the wrong type: {problem['msg'][0].lower()}{problem['msg'][1:]}, got {given}", at,
+                                _type_hint(kind, key))
+
+    # links
+    def link(self, link: s.Link, placed: dict[str, _Placed]) -> None:
+        source = self.endpoint(link.source, placed)
+        target = self.endpoint(link.target, placed)
+        if source is None or target is None:
+            return
+        if link.source.port is not None:
+            self.errors.add("E303", f"'{link.source.layer.text}.{link.source.port.text}': a link leaves a layer as a whole, not from a port",
+                            link.source.port.span, f"write '{link.source.layer.text} -> ...'")
+            return
+        if source.exit is None:
+            return
+        entry, port = self.target(link.target, target)
+        if entry is not None:
+            self.add_edge(source.exit, entry, delayed=link.delayed, port=port, span=link.span)
+
+    def endpoint(self, endpoint: s.Endpoint, placed: dict[str, _Placed]) -> _Placed | None:
+        name = endpoint.layer.text
+        if name not in placed:
+            self.errors.add("E302", f"unknown layer '{name}'", endpoint.layer.span, did_you_mean(name, placed, "layers"))
+            return None
+        return placed[name]  # None for a layer that failed: its own error says why
+
+    def target(self, endpoint: s.Endpoint, target: _Placed) -> tuple[str | None, str | None]:
+        name = endpoint.layer.text
+        if target.kind is None:  # a block: its ports are its input layers
+            if endpoint.port is None:
+                return self.single_entry(target, endpoint.layer.span, name), None
+            port = endpoint.port.text
+            if port not in target.entries:
+                self.errors.add("E303", f"'{name}' has no input '{port}'", endpoint.port.span, did_you_mean(port, target.entries, "inputs"))
+                return None, None
+            return target.entries[port], None
+        kind = target.kind
+        if endpoint.port is None:
+            if kind.ports and getattr(kind, "default_port", None) is None:
+                self.errors.add("E313", f"{kind.name} '{name}' takes its inputs by port ({', '.join(kind.ports)})", endpoint.layer.span,
+                                f"write '... -> {name}.{kind.ports[0]}'")
+                return None, None
+            return target.entries[""], getattr(kind, "default_port", None)
+        port = endpoint.port.text
+        if port not in kind.ports:
+            if kind.ports:
+                hint = did_you_mean(port, kind.ports, "ports")
+            else:
+                hint = f"{kind.name} takes one input; several links into it are joined along the features"
+            self.errors.add("E303", f"{kind.name} '{name}' has no port '{port}'", endpoint.port.span, hint)
+            return None, None
+        return target.entries[""], port
+
+    def add_edge(self, source: str, target: str, delayed: bool, port: str | None, span: Span) -> None:
+        self.graph.add_edge(source, target, delayed=delayed, port=port, order=self.order, span=span)
+        self.order += 1
+
+    # outputs
+    def outputs(self, statements, placed: dict[str, _Placed], owner: s.Name, in_block: bool) -> list[tuple[str, str | None, Span]]:
+        declared = [item for statement in statements if isinstance(statement, s.Output) for item in statement.items]
+        if declared:
+            outputs = []
+            for item in declared:
+                if item.name.text not in placed:
+                    self.errors.add("E302", f"unknown layer '{item.name.text}'", item.name.span, did_you_mean(item.name.text, placed, "layers"))
+                    continue
+                reduce = item.reduce.text if item.reduce else None
+                if reduce is not None and reduce not in REDUCES:
+                    self.errors.add("E207", f"an output keeps 'last' or 'mean' of its steps, not '{reduce}'", item.reduce.span,
+                                    did_you_mean(reduce, REDUCES, "choices"))
+                    continue
+                exit = placed[item.name.text].exit if placed[item.name.text] else None
+                if exit is not None:
+                    outputs.append((exit, reduce, item.name.span))
+            if in_block and len(outputs) > 1:
+                self.errors.add("E305", f"block '{owner.text}' has several outputs; a block has one", declared[1].span)
+            return outputs
+        feeding = set()
+        for statement in statements:
+            if isinstance(statement, s.Connection):
+                feeding.update(link.source.layer.text for link in statement.links if not link.delayed)
+        if any(p is None for p in placed.values()):
+            return []  # a layer failed; its error comes first
+        candidates = [n for n, p in placed.items() if n not in feeding and not p.is_input]
+        if len(candidates) == 1:
+            return [(placed[candidates[0]].exit, None, placed[candidates[0]].span)] if placed[candidates[0]].exit else []
+        what = "block" if in_block else "network"
+        if not candidates:
+            if placed and not in_block:
+                pass  # every layer feeds another: the checker reports the cycle, or that no output is left
+            elif placed:
+                self.errors.add("E305", f"{what} '{owner.text}' has no output: every layer feeds another", owner.span,
+                                "name the output: 'output y'")
+            else:
+                self.errors.add("E305", f"{what} '{owner.text}' has no layers", owner.span, "declare layers: 'input x: 2', 'dense y: 1'")
+        else:
+            names = ", ".join(f"'{c}'" for c in candidates)
+            self.errors.add("E305", f"{what} '{owner.text}' has several layers that feed nothing: {names}", owner.span,
+                            f"link them on, or name the outputs: 'output {', '.join(candidates)}'")
+        return []
+
+
+# ---- values ---------------------------------------------------------------------------------
+def _substitute_arg(arg: s.Arg, params: dict[str, s.Value]) -> s.Arg:
+    if not params:
+        return arg
+    value = _substitute(arg.value, params)
+    return arg if value is arg.value else s.Arg(span=arg.span, key=arg.key, value=value)
+
+
+def _substitute(value: s.Value, params: dict[str, s.Value]) -> s.Value:
+    """A block's parameters replaced by the values given where the block is used."""
+    if isinstance(value, s.Symbol) and value.name in params:
+        return params[value.name]
+    if isinstance(value, s.ListValue):
+        return s.ListValue(span=value.span, items=tuple(_substitute(item, params) for item in value.items))
+    if isinstance(value, s.Call):
+        return s.Call(span=value.span, name=value.name, args=tuple(_substitute_arg(a, params) for a in value.args))
+    return value
+
+
+def _python(value: s.Value):
+    """A syntax value as the plain Python a kind's options validate: lists become tuples."""
+    if isinstance(value, s.ListValue):
+        return tuple(_python(item) for item in value.items)
+    if isinstance(value, s.Call):
+        return value.name.text, {a.key.text if a.key else str(i): _python(a.value) for i, a in enumerate(value.args)}
+    return s.plain(value)
+
+
+def _show_python(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], dict):
+        return f"{value[0]}(...)"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show_python(v) for v in value) + "]"
+    return repr(value) if not isinstance(value, bool) else str(value).lower()
+
+
+def _range_hint(key: str) -> str | None:
+    return {
+        "units": "a layer needs at least one unit",
+        "rate": "a dropout rate is a fraction from 0 up to (not including) 1",
+    }.get(key)
+
+
+def _type_hint(kind: Kind, key: str) -> str | None:
+    annotation = str(kind.Options.model_fields[key].annotation) if key in kind.Options.model_fields else ""
+    if "bool" in annotation and "int" not in annotation:
+        return f"write {key}=true or {key}=false"
+    if key in kind.positional or "int" in annotation:
+        return f"{key} is a whole number"
+    return None

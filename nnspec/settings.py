@@ -1,0 +1,149 @@
+"""The `train` section: which network it trains and what its settings and expectations say.
+
+`nnspec check` validates train sections too, so that a typo in a loss or an
+optimizer is found before anything trains. Training (a later stage) reads the
+validated `TrainSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import syntax as s
+from .errors import Collector, Span, did_you_mean
+
+DATASETS = ("and", "or", "nand", "nor", "xor", "not", "digits", "sine", "adding", "karate", "moons", "spirals", "ring", "circles", "blobs")
+LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
+OPTIMIZERS = {
+    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "rmsprop": ("lr", "alpha", "eps", "momentum", "weight_decay"),
+}
+SCHEDULES = {
+    "constant": (),
+    "step": ("every", "gamma"),
+    "exponential": ("gamma",),
+    "cosine": ("epochs", "min_lr"),
+    "warmup": ("epochs",),
+}
+RULES = ("backprop", "perceptron", "delta", "hebb")
+METRICS = ("loss", "accuracy", "train_loss", "train_accuracy", "mae", "rmse", "r2", "kl", "coverage")
+FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
+
+SETTINGS = ("data", "split", "loss", "optimizer", "batch", "epochs", "schedule", "rule", "seed", "metrics", "target",
+            "generator", "discriminator", "latent")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A train section after checking: its settings as plain values, and its expectations."""
+
+    network: str | None
+    settings: dict[str, object]
+    expects: tuple[tuple[str, str, float], ...]
+    span: Span
+    spans: dict[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainSpec | None:
+    """Validate one train section's names and values; report problems into `errors`."""
+    before = len(errors.errors)
+    network = train.network.text if train.network else None
+    if network is not None and network not in networks:
+        errors.add("E504", f"train names an unknown network '{network}'", train.network.span, did_you_mean(network, networks, "networks"))
+    settings, spans = {}, {}
+    for setting in train.settings:
+        key = setting.key.text
+        if key not in SETTINGS:
+            errors.add("E501", f"unknown train setting '{key}'", setting.key.span, did_you_mean(key, SETTINGS, "settings"))
+            continue
+        if key in settings:
+            errors.add("E208", f"setting '{key}' is given twice", setting.key.span, "keep one of them")
+            continue
+        settings[key], spans[key] = s.plain(setting.value), setting.value.span
+        _check_value(key, setting.value, networks, errors)
+    if "generator" in settings or "discriminator" in settings:
+        if not ("generator" in settings and "discriminator" in settings):
+            errors.add("E502", "a generative adversarial pair needs both generator = G and discriminator = D", train.span)
+    elif network is None and len(networks) > 1:
+        errors.add("E504", f"this file has {len(networks)} networks; say which one this section trains",
+                   train.span, f"write 'train {networks[0]} {{ ... }}'")
+    expects = []
+    for expect in train.expects:
+        metric = expect.metric.text
+        if metric not in METRICS:
+            errors.add("E503", f"unknown metric '{metric}'", expect.metric.span, did_you_mean(metric, METRICS, "metrics"))
+        value = s.plain(expect.value)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.add("E502", f"an expectation compares with a number, not {s.show(expect.value)}", expect.value.span)
+            continue
+        expects.append((metric, expect.op, float(value)))
+    if len(errors.errors) > before:
+        return None
+    return TrainSpec(network, settings, tuple(expects), train.span, spans)
+
+
+def _check_value(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    plain = s.plain(value)
+    span = value.span
+    if key == "data":
+        if isinstance(value, s.Call):
+            _check_call(value, FILE_DATA, "data sources", errors)
+        elif not isinstance(plain, str) or plain not in DATASETS:
+            errors.add("E502", f"unknown dataset {s.show(value)}", span,
+                       did_you_mean(str(plain), DATASETS, "datasets") + '; or read a file: csv("file.csv", target="label")')
+    elif key == "loss":
+        _choice(key, value, LOSSES, errors)
+    elif key == "rule":
+        _choice(key, value, RULES, errors)
+    elif key in ("optimizer", "schedule"):
+        table = OPTIMIZERS if key == "optimizer" else SCHEDULES
+        if isinstance(value, s.Symbol):
+            _choice(key, value, tuple(table), errors)
+        elif isinstance(value, s.Call):
+            _check_call(value, table, f"{key}s", errors)
+        else:
+            errors.add("E502", f"{key} must be a name such as {next(iter(table))}(...), not {s.show(value)}", span)
+    elif key == "batch":
+        if plain != "full" and not _whole(plain, 1):
+            errors.add("E502", f"batch must be full or a whole number >= 1, not {s.show(value)}", span,
+                       "full = batch gradient descent, 1 = stochastic, N = mini-batches of N")
+    elif key in ("epochs", "seed", "latent"):
+        if not _whole(plain, 0 if key != "latent" else 1):
+            errors.add("E502", f"{key} must be a whole number >= {0 if key != 'latent' else 1}, not {s.show(value)}", span)
+    elif key == "split":
+        if not isinstance(plain, (int, float)) or isinstance(plain, bool) or not 0 <= plain < 1:
+            errors.add("E502", f"split must be a fraction from 0 up to (not including) 1, not {s.show(value)}", span,
+                       "split = 0.2 holds out a fifth of the data for evaluation")
+    elif key == "target":
+        if plain != "input":
+            errors.add("E502", f"target can only be 'input' (to reproduce the input), not {s.show(value)}", span)
+    elif key in ("generator", "discriminator"):
+        if plain not in networks:
+            errors.add("E504", f"{key} names an unknown network {s.show(value)}", span, did_you_mean(str(plain), networks, "networks"))
+    elif key == "metrics":
+        items = value.items if isinstance(value, s.ListValue) else (value,)
+        for item in items:
+            if s.plain(item) not in METRICS:
+                errors.add("E503", f"unknown metric {s.show(item)}", item.span, did_you_mean(str(s.plain(item)), METRICS, "metrics"))
+
+
+def _whole(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _choice(key: str, value: s.Value, choices, errors: Collector) -> None:
+    plain = s.plain(value)
+    if not isinstance(value, s.Symbol) or plain not in choices:
+        errors.add("E502", f"unknown {key} {s.show(value)}", value.span, did_you_mean(str(plain), choices, f"{key}es" if key == "loss" else f"{key}s"))
+
+
+def _check_call(call: s.Call, table: dict[str, tuple[str, ...]], what: str, errors: Collector) -> None:
+    name = call.name.text
+    if name not in table:
+        errors.add("E502", f"unknown {what[:-1]} '{name}'", call.name.span, did_you_mean(name, table, what))
+        return
+    for arg in call.args:
+        if arg.key is not None and arg.key.text not in table[name]:
+            errors.add("E502", f"{name} has no setting '{arg.key.text}'", arg.key.span, did_you_mean(arg.key.text, table[name], "settings"))

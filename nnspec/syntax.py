@@ -1,0 +1,216 @@
+"""The syntax tree: one frozen pydantic model per construct of the language, each with its span.
+
+It says what the file says and nothing more: names are not yet resolved, options
+not yet validated, blocks not yet expanded. `nnspec check --dump syntax` prints it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    span: Span
+
+
+class Name(Node):
+    text: str
+
+
+# ---- values ---------------------------------------------------------------------
+class Number(Node):
+    value: int | float
+
+
+class String(Node):
+    value: str
+
+
+class Symbol(Node):
+    """A bare name used as a value: `tanh`, `max`, `full`, `true`, a block parameter."""
+
+    name: str
+
+
+class ListValue(Node):
+    items: tuple[Value, ...]
+
+
+class Call(Node):
+    """`name(args)`: `sgd(lr=0.5)`, `leaky_relu(alpha=0.1)`, `csv("f.csv", target="y")`."""
+
+    name: Name
+    args: tuple[Arg, ...]
+
+
+Value = Union[Number, String, Symbol, ListValue, Call]
+
+
+class Arg(Node):
+    """A positional value (`key` is None), a `key=value` option, or a flag (a bare symbol)."""
+
+    key: Name | None
+    value: Value
+
+
+# ---- network and block bodies ------------------------------------------------------
+class Layer(Node):
+    kind: Name
+    name: Name
+    args: tuple[Arg, ...]
+
+
+class Endpoint(Node):
+    layer: Name
+    port: Name | None
+
+
+class Link(Node):
+    """One link of a connection statement; the span is its arrow."""
+
+    source: Endpoint
+    target: Endpoint
+    delayed: bool
+
+
+class Connection(Node):
+    """`a, b -> c ~> d`: every link it makes, in the order they appear."""
+
+    links: tuple[Link, ...]
+
+
+class OutputItem(Node):
+    name: Name
+    reduce: Name | None
+
+
+class Output(Node):
+    items: tuple[OutputItem, ...]
+
+
+Statement = Union[Layer, Connection, Output]
+
+
+# ---- files ---------------------------------------------------------------------------
+class Use(Node):
+    path: String
+
+
+class Block(Node):
+    name: Name
+    params: tuple[Name, ...]
+    body: tuple[Statement, ...]
+
+
+class Network(Node):
+    name: Name
+    description: String | None
+    body: tuple[Statement, ...]
+
+
+class Setting(Node):
+    key: Name
+    value: Value
+
+
+class Expect(Node):
+    metric: Name
+    op: Literal[">=", "<=", ">", "<"]
+    value: Value
+
+
+class Train(Node):
+    network: Name | None
+    settings: tuple[Setting, ...]
+    expects: tuple[Expect, ...]
+
+
+class SpecFile(BaseModel):
+    """Everything one file says, in file order."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    path: str
+    uses: tuple[Use, ...]
+    blocks: tuple[Block, ...]
+    networks: tuple[Network, ...]
+    trains: tuple[Train, ...]
+
+
+for _model in (ListValue, Call, Arg):
+    _model.model_rebuild()
+
+
+def plain(value: Value):
+    """A value as plain Python: numbers, strings, bools, lists; a symbol as its name; a call as (name, args)."""
+    if isinstance(value, (Number, String)):
+        return value.value
+    if isinstance(value, Symbol):
+        return {"true": True, "false": False}.get(value.name, value.name)
+    if isinstance(value, ListValue):
+        return [plain(item) for item in value.items]
+    return value.name.text, {arg.key.text if arg.key else i: plain(arg.value) for i, arg in enumerate(value.args)}
+
+
+def show(value: Value) -> str:
+    """A value as it would be written in a spec."""
+    if isinstance(value, Number):
+        return repr(value.value)
+    if isinstance(value, String):
+        return '"' + value.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, Symbol):
+        return value.name
+    if isinstance(value, ListValue):
+        return "[" + ", ".join(show(item) for item in value.items) + "]"
+    return f"{value.name.text}({', '.join(show_arg(arg) for arg in value.args)})"
+
+
+def show_arg(arg: Arg) -> str:
+    return f"{arg.key.text}={show(arg.value)}" if arg.key else show(arg.value)
+
+
+def dump(spec: SpecFile) -> str:
+    """The syntax tree as indented text, one construct per line with its position."""
+    out = [f"file {spec.path}"]
+    for use in spec.uses:
+        out.append(f"  use {show(use.path)}  @{_at(use)}")
+    for block in spec.blocks:
+        out.append(f"  block {block.name.text}({', '.join(p.text for p in block.params)})  @{_at(block)}")
+        out.extend(_dump_body(block.body))
+    for network in spec.networks:
+        description = f" {show(network.description)}" if network.description else ""
+        out.append(f"  network {network.name.text}{description}  @{_at(network)}")
+        out.extend(_dump_body(network.body))
+    for train in spec.trains:
+        target = f" {train.network.text}" if train.network else ""
+        out.append(f"  train{target}  @{_at(train)}")
+        out.extend(f"    setting {s.key.text} = {show(s.value)}  @{_at(s)}" for s in train.settings)
+        out.extend(f"    expect {e.metric.text} {e.op} {show(e.value)}  @{_at(e)}" for e in train.expects)
+    return "\n".join(out)
+
+
+def _dump_body(body: tuple[Statement, ...]) -> list[str]:
+    out = []
+    for statement in body:
+        if isinstance(statement, Layer):
+            args = ", ".join(show_arg(arg) for arg in statement.args)
+            out.append(f"    layer {statement.kind.text} {statement.name.text}{': ' + args if args else ''}  @{_at(statement)}")
+        elif isinstance(statement, Connection):
+            for link in statement.links:
+                out.append(f"    link {_endpoint(link.source)} {'~>' if link.delayed else '->'} {_endpoint(link.target)}  @{_at(link)}")
+        else:
+            items = ", ".join(i.name.text + (f": {i.reduce.text}" if i.reduce else "") for i in statement.items)
+            out.append(f"    output {items}  @{_at(statement)}")
+    return out
+
+
+def _endpoint(endpoint: Endpoint) -> str:
+    return endpoint.layer.text + (f".{endpoint.port.text}" if endpoint.port else "")
+
+
+def _at(node: Node) -> str:
+    return f"{node.span.line}:{node.span.column}"
