@@ -167,7 +167,8 @@ def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:
         errors.errors.append(_cycle_error(same_step, component, first_span))
     if errors.errors:
         return []
-    return list(nx.topological_sort(same_step))
+    declared = {name: i for i, name in enumerate(graph.nodes)}
+    return list(nx.lexicographical_topological_sort(same_step, key=declared.__getitem__))  # file order where links allow
 
 
 def _cycle_error(graph: nx.DiGraph, component: set[str], spans) -> SpecError:

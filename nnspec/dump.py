@@ -29,6 +29,6 @@ def dump_program(program: Program) -> str:
         params = ", ".join(f"{key} {list(p.shape)}{'' if p.trainable else ' fixed'}" for key, p in layer.params.items() if not p.buffer)
         flags = " recurrent" if layer.recurrent else ""
         out.append(f"  {layer.name}: {layer.kind.name} -> {layer.shape}{flags}" + (f"  {{{params}}}" if params else ""))
-    out.append(f"  outputs {', '.join(f'{o.name} {o.shape}' for o in program.outputs)}")
+    out.append("  outputs " + ", ".join(f"{o.name}{': ' + o.reduce if o.reduce else ''} {o.shape}" for o in program.outputs))
     out.append(f"  parameters {program.param_count} (trainable {program.trainable_count})")
     return "\n".join(out)

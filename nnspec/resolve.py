@@ -367,11 +367,11 @@ class _GraphBuilder:
             return target.entries[port], None
         kind = target.kind
         if endpoint.port is None:
-            if kind.ports and getattr(kind, "default_port", None) is None:
+            if kind.ports and kind.default_port is None:
                 self.errors.add("E313", f"{kind.name} '{name}' takes its inputs by port ({', '.join(kind.ports)})", endpoint.layer.span,
                                 f"write '... -> {name}.{kind.ports[0]}'")
                 return None, None
-            return target.entries[""], getattr(kind, "default_port", None)
+            return target.entries[""], kind.default_port
         port = endpoint.port.text
         if port not in kind.ports:
             if kind.ports:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, create_model
 from pydantic_core import PydanticCustomError
 
 from .base import Kind, Options, Real, Shape
@@ -62,24 +62,19 @@ Act = Annotated[Activation, BeforeValidator(_activation)]
 IDENTITY = Activation(name="identity")
 
 
-class AlphaOptions(Options):
-    alpha: Real
-
-
 def _activation_kind(act: str, defaults: dict[str, float]) -> Kind:
+    """An activation used as a layer: `relu y`, `leaky_relu y: alpha=0.1`; options default as `act=` does."""
+    fields = {key: (Real, value) for key, value in defaults.items()}
+    options = create_model(f"{act.title().replace('_', '')}Options", __base__=Options, **fields)
+
     class ActivationKind(Kind):
         name = act
         family = "activation"
-        Options = AlphaOptions if defaults else Options
+        Options = options
 
-        def shape(self, options, x: Shape) -> Shape:
+        def shape(self, o, x: Shape) -> Shape:
             return x
 
-    if defaults:  # the layer's options default as the activation's do
-        fields = {k: (Real, v) for k, v in defaults.items()}
-        from pydantic import create_model
-
-        ActivationKind.Options = create_model(f"{act.title()}Options", __base__=Options, **fields)
     ActivationKind.__name__ = ActivationKind.__qualname__ = f"{act.title().replace('_', '')}Kind"
     return ActivationKind()
 

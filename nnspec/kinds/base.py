@@ -176,6 +176,7 @@ class Kind:
     positional: ClassVar[tuple[str, ...]] = ()  # options filled by positional values, in order
     flags: ClassVar[tuple[str, ...]] = ()  # boolean options that may be written bare: `frozen`, `seq`
     ports: ClassVar[tuple[str, ...]] = ()  # named inputs; () means one input, fan-in concatenated
+    default_port: ClassVar[str | None] = None  # the port an unnamed link feeds (None: links must name a port)
     merges: ClassVar[bool] = False  # add/mul/concat: inputs arrive as a list, not concatenated
     source: ClassVar[bool] = False  # `input`: receives no links
     stateful: ClassVar[bool] = False  # keeps its own state from step to step
