@@ -93,8 +93,8 @@ def _define(spec: s.SpecFile, library: Library, errors: Collector) -> None:
     for definitions, table in ((spec.blocks, library.blocks), (spec.networks, library.networks)):
         for item in definitions:
             name = item.name.text
-            if name in SPEC_KINDS:
-                errors.add("E310", f"'{name}' is a layer kind and cannot name a block or network", item.name.span, "choose another name")
+            if name in SPEC_KINDS and definitions is spec.blocks:  # a network may share a kind's name; the kind wins
+                errors.add("E310", f"'{name}' is a layer kind and cannot name a block", item.name.span, "choose another name")
             elif name in library.blocks or name in library.networks:
                 first = library.blocks.get(name) or library.networks[name]
                 errors.add("E310", f"'{name}' is defined twice (first at {first.name.span})", item.name.span, "rename one of them")
