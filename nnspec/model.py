@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .check import DEFAULT_MAX_PARAMS, Program, check
-from .errors import Collector, Source, SpecError, did_you_mean
+from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .resolve import Library, build_graph, load_library, read_source
 from .settings import TrainSpec, read_train
 
@@ -60,7 +60,7 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
     errors = Collector()
     networks = list(library.root.networks)
     if not networks and not library.root.blocks:
-        errors.add("E315", "the file defines no network", None, "a spec declares 'network NAME { ... }'")
+        errors.add("E315", "the file defines no network", _start_of(source), "a spec declares 'network NAME { ... }'")
     models = []
     trains = _trains(library, errors)
     for network in networks:
@@ -93,9 +93,13 @@ def _choose(library: Library, network: str | None, source: Source):
     if len(own) == 1:
         return next(iter(own.values()))
     if not own:
-        raise SpecError("E315", f"{source.path} defines no network", None, "a spec declares 'network NAME { ... }'")
+        raise SpecError("E315", "the file defines no network", _start_of(source), "a spec declares 'network NAME { ... }'")
     raise SpecError("E316", f"{source.path} defines several networks: {', '.join(own)}", None,
                     "choose one: nnspec.load(path, network=NAME)")
+
+
+def _start_of(source: Source) -> Span:
+    return Span(source, 1, 1, 1, 2)
 
 
 def _trains(library: Library, errors: Collector) -> dict[str, TrainSpec]:

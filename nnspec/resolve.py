@@ -151,6 +151,7 @@ class _GraphBuilder:
         name = layer.name.text
         if name in KEYWORDS:
             self.errors.add("E108", f"'{name}' is a keyword and cannot be used as a name", layer.name.span, "choose another name")
+            placed.setdefault(name, None)
             return
         if name in placed:
             first = placed[name].span if placed[name] else layer.name.span
