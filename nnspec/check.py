@@ -94,8 +94,12 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     errors.raise_if_any()
     outputs = graph.graph["outputs"]
     if not outputs:
-        errors.add("E305", f"network '{graph.graph['name']}' has no output: every layer feeds another", graph.graph["span"],
-                   "name the output: 'output y'")
+        if all(data["kind"].source for _, data in graph.nodes(data=True)):
+            errors.add("E305", f"network '{graph.graph['name']}' has only inputs", graph.graph["span"],
+                       "add a layer and link to it: 'dense y: 1' and 'x -> y'")
+        else:
+            errors.add("E305", f"network '{graph.graph['name']}' has no output: every layer feeds another", graph.graph["span"],
+                       "name the output: 'output NAME'")
         errors.raise_if_any()
     _check_reach(graph, [name for name, _, _ in outputs], errors)
     timed = _check_time(graph, errors)
@@ -299,7 +303,7 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
                                  "declare the input as a sequence ('input x: 1, seq') or held for N steps ('steps=N')")
         except ShapeError as problem:
             span = node["option_spans"].get(problem.option, node["span"]) if problem.option else node["span"]
-            errors.add(problem.code, problem.message.replace("{layer}", f"'{name}' ({kind.name})"), span, problem.hint)
+            errors.add(problem.code, problem.message.replace("{layer}", f"'{name}' ({'block input' if kind.internal else kind.name})"), span, problem.hint)
             continue
         if shape.size > max_params:
             errors.add("E406", f"'{name}' gives {shape.size:,} values per example, above the limit of {max_params:,}",

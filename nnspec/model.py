@@ -51,7 +51,7 @@ def load(path: str | os.PathLike, network: str | None = None, *, max_params: int
 
 def loads(text: str, network: str | None = None, *, path: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS) -> Model:
     """`load` from a string; `use` paths are relative to the current directory."""
-    return _model(Source(path, text), network, max_params)
+    return _model(Source(path, text.removeprefix("\ufeff")), network, max_params)
 
 
 def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
@@ -79,7 +79,10 @@ def _model(source: Source, network: str | None, max_params: int) -> Model:
     chosen = _choose(library, network, source)
     errors = Collector()
     trains = _trains(library, errors)
-    program = check(build_graph(library, chosen), max_params)
+    try:
+        program = check(build_graph(library, chosen), max_params)
+    except SpecError as error:
+        errors.extend(error)
     errors.raise_if_any()
     return Model(program, trains.get(chosen.name.text), source.path)
 

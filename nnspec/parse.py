@@ -343,6 +343,11 @@ def _syntax_error(error: UnexpectedInput, source: Source, postlex: _BracketPostL
     expected = sorted({_describe(t, parser) for t in error.expected if not t.startswith("__")})
     if token.type == "$END":
         return _unexpected_end(source, postlex, expected)
+    inner = postlex.open[-1] if postlex.open else None
+    if inner is not None and inner.type != "LBRACE" and token.line > inner.line and token.type != "RBRACE" or (
+        inner is not None and inner.type != "LBRACE" and token.type == "RBRACE"
+    ):  # a bracket left open swallows the line ends after it
+        return _unexpected_end(source, postlex, expected)
     span = _token_span(source, token)
     shown = "end of line" if token.type == "_NL" else f"'{token}'"
     if token.type.lower() in KEYWORDS and "NAME" in error.expected:

@@ -134,6 +134,8 @@ class _GraphBuilder:
         self.graph = nx.MultiDiGraph()
         self.errors = Collector()
         self.order = 0
+        self.reported: set[Span] = set()  # an unknown name in a chain is reported once
+        self.broken_links = False  # a link failed: which layers feed nothing is not known
 
     # bodies
     def body(self, statements, prefix: str, params: dict[str, s.Value], stack: list[str], in_block: bool) -> dict[str, _Placed]:
@@ -163,6 +165,9 @@ class _GraphBuilder:
         if repeat is None:
             return
         kind_name = layer.kind.text
+        if repeat > 1 and kind_name == "input":
+            self.errors.add("E209", "an input cannot be repeated", layer.name.span, "declare each input on its own line")
+            return
         copies = [f"{prefix}{name}"] if repeat == 1 else [f"{prefix}{name}.{i}" for i in range(1, repeat + 1)]
         if kind_name in REGISTRY and not REGISTRY[kind_name].internal:
             parts = [self.plain_layer(REGISTRY[kind_name], node, layer, args, in_block) for node in copies]
@@ -245,7 +250,7 @@ class _GraphBuilder:
             else:
                 values[key] = arg.value
         missing = [n for n in names if n not in values]
-        if missing:
+        if missing and ok:
             self.errors.add("E205", f"block '{name}' needs {', '.join(missing)}", layer.name.span,
                             f"write '{name} {layer.name.text}: {', '.join(missing)}' with values")
             ok = False
@@ -318,6 +323,11 @@ class _GraphBuilder:
             if kind_type == "missing":
                 how = f"{kind.name} {layer.name.text}: {key.upper()}" if key in kind.positional else f"{key}=..."
                 self.errors.add("E205", f"{kind.name} '{node}' needs {key}", layer.name.span, f"write '{how}'")
+            elif kind_type == "activation_option":
+                ctx = problem["ctx"]
+                self.errors.add("E202", f"activation {ctx['name']} has no option '{ctx['option']}'", at,
+                                did_you_mean(ctx["option"], ctx["known"].split(", "), "options") if ctx["known"] != "no options"
+                                else f"{ctx['name']} takes no options")
             elif kind_type == "unknown_activation":
                 name = problem["ctx"]["name"]
                 self.errors.add("E204", f"unknown activation '{name}'", at, did_you_mean(name, ACTIVATIONS, "activations"))
@@ -352,7 +362,10 @@ class _GraphBuilder:
     def endpoint(self, endpoint: s.Endpoint, placed: dict[str, _Placed]) -> _Placed | None:
         name = endpoint.layer.text
         if name not in placed:
-            self.errors.add("E302", f"unknown layer '{name}'", endpoint.layer.span, did_you_mean(name, placed, "layers"))
+            self.broken_links = True
+            if endpoint.layer.span not in self.reported:
+                self.reported.add(endpoint.layer.span)
+                self.errors.add("E302", f"unknown layer '{name}'", endpoint.layer.span, did_you_mean(name, placed, "layers"))
             return None
         return placed[name]  # None for a layer that failed: its own error says why
 
@@ -411,8 +424,8 @@ class _GraphBuilder:
         for statement in statements:
             if isinstance(statement, s.Connection):
                 feeding.update(link.source.layer.text for link in statement.links if not link.delayed)
-        if any(p is None for p in placed.values()):
-            return []  # a layer failed; its error comes first
+        if any(p is None for p in placed.values()) or self.broken_links:
+            return []  # a layer or link failed; its error comes first
         candidates = [n for n, p in placed.items() if n not in feeding and not p.is_input]
         if len(candidates) == 1:
             return [(placed[candidates[0]].exit, None, placed[candidates[0]].span)] if placed[candidates[0]].exit else []

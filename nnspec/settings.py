@@ -91,7 +91,7 @@ def _check_value(key: str, value: s.Value, networks: list[str], errors: Collecto
         if isinstance(value, s.Call):
             _check_call(value, FILE_DATA, "data sources", errors)
         elif not isinstance(plain, str) or plain not in DATASETS:
-            errors.add("E502", f"unknown dataset {s.show(value)}", span,
+            errors.add("E502", f"unknown dataset '{plain}'" if isinstance(value, s.Symbol) else f"unknown dataset {s.show(value)}", span,
                        did_you_mean(str(plain), DATASETS, "datasets") + '; or read a file: csv("file.csv", target="label")')
     elif key == "loss":
         _choice(key, value, LOSSES, errors)
@@ -126,7 +126,7 @@ def _check_value(key: str, value: s.Value, networks: list[str], errors: Collecto
         items = value.items if isinstance(value, s.ListValue) else (value,)
         for item in items:
             if s.plain(item) not in METRICS:
-                errors.add("E503", f"unknown metric {s.show(item)}", item.span, did_you_mean(str(s.plain(item)), METRICS, "metrics"))
+                errors.add("E503", f"unknown metric '{s.plain(item)}'", item.span, did_you_mean(str(s.plain(item)), METRICS, "metrics"))
 
 
 def _whole(value, least: int) -> bool:
@@ -136,7 +136,7 @@ def _whole(value, least: int) -> bool:
 def _choice(key: str, value: s.Value, choices, errors: Collector) -> None:
     plain = s.plain(value)
     if not isinstance(value, s.Symbol) or plain not in choices:
-        errors.add("E502", f"unknown {key} {s.show(value)}", value.span, did_you_mean(str(plain), choices, f"{key}es" if key == "loss" else f"{key}s"))
+        errors.add("E502", f"unknown {key} '{plain}'" if isinstance(value, s.Symbol) else f"unknown {key} {s.show(value)}", value.span, did_you_mean(str(plain), choices, f"{key}es" if key == "loss" else f"{key}s"))
 
 
 def _check_call(call: s.Call, table: dict[str, tuple[str, ...]], what: str, errors: Collector) -> None:

@@ -49,6 +49,8 @@ def _activation(value: Any) -> Any:
     if name not in ACTIVATIONS:
         raise PydanticCustomError("unknown_activation", "unknown activation '{name}'", {"name": name})
     defaults = ACTIVATIONS[name][0]
+    if any(key.isdigit() for key in args):
+        raise PydanticCustomError("activation_type", "activation options are named, as in leaky_relu(alpha=0.1)")
     unknown = sorted(set(args) - set(defaults))
     if unknown:
         raise PydanticCustomError(
