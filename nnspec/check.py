@@ -105,6 +105,12 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     timed = _check_time(graph, errors)
     errors.raise_if_any()
     shapes, params = _infer(graph, order, max_params, errors)
+    if not errors.errors:
+        for name in order:
+            if name not in shapes:  # fed only through ~> by layers whose shapes wait on it
+                errors.add("E307", f"'{name}' receives only values from earlier steps, so its size cannot be worked out",
+                           graph.nodes[name]["span"], f"give '{name}' a same-step input ('->') as well")
+                break
     recurrent = _recurrent(graph)
     _check_sequences(graph, order, shapes, recurrent, errors)
     program_outputs = []

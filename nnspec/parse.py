@@ -234,7 +234,7 @@ class _SyntaxBuilder(Transformer):
             value = int(text) if text.lstrip("-").isdigit() else float(text)
         except ValueError:  # more digits than Python converts
             value = float("inf")
-        if value in (float("inf"), float("-inf")):
+        if value in (float("inf"), float("-inf")) or abs(value) > 10**308:
             raise SpecError("E106", f"number out of range: {_shorten(text)}", span, "numbers must be finite and below about 1e308")
         return s.Number(span=span, value=value)
 

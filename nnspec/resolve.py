@@ -24,6 +24,7 @@ from .kinds.activation import ACTIVATIONS
 from .parse import KEYWORDS, decode, parse
 
 MAX_BLOCK_DEPTH = 32
+MAX_LAYERS = 50_000  # blocks and repeats multiply; past this a spec is surely a mistake
 REDUCES = ("last", "mean")
 
 
@@ -204,6 +205,9 @@ class _GraphBuilder:
     def plain_layer(self, kind: Kind, node: str, layer: s.Layer, args, in_block: bool) -> _Placed | None:
         if kind.source and in_block:
             kind = REGISTRY["port"]
+        if self.graph.number_of_nodes() >= MAX_LAYERS:
+            raise SpecError("E406", f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are placed",
+                            layer.name.span, "check the repeat= counts of nested blocks: they multiply")
         options, spans = self.options(kind, layer, args, node)
         if options is None:
             return None
