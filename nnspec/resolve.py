@@ -183,7 +183,8 @@ class _GraphBuilder:
         for before, after in zip(parts, parts[1:]):  # repeat chains the copies
             entry = self.single_entry(after, layer.name.span, layer.name.text)
             if before.exit and entry:
-                self.add_edge(before.exit, entry, delayed=False, port=None, span=layer.name.span)
+                port = after.kind.default_port if after.kind else None  # attention chains into its query
+                self.add_edge(before.exit, entry, delayed=False, port=port, span=layer.name.span)
         first, last = parts[0], parts[-1]
         placed[name] = _Placed(first.entries, last.exit, first.kind, layer.name.span, first.is_input)
 

@@ -118,3 +118,8 @@ def test_block_inputs_check_what_they_receive():
     with pytest.raises(nnspec.SpecError) as raised:
         nnspec.loads(text)
     assert raised.value.code == "E410" and "[5]" in raised.value.message and "[3]" in raised.value.message
+
+
+def test_repeated_attention_chains_into_the_query():
+    program = nnspec.loads("network g { input x: 4, seq; attention b: repeat=2; x -> b }").program
+    assert [(link.source, link.port) for link in program.layer("b.2").inputs] == [("b.1", "query")]

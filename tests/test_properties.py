@@ -263,10 +263,9 @@ def test_blocks(width, repeat, depth):
 
 
 def test_nested_repeat_explosion_is_an_error():
-    """BUG (found by test_blocks, open in nnspec): `repeat` is bounded per level (1..10000) but not
-    in total, so nested blocks multiply: this 19-line spec expands to about 1,000,000 layers and
-    nnspec.loads runs for minutes (and grows memory) instead of raising a SpecError at once.
-    Expected: a SpecError (a limit on the expanded network's size) within CALL_LIMIT seconds.
+    """Regression (found by test_blocks; fixed in a962d22, E406 past 50,000 placed layers): `repeat`
+    is bounded per level (1..10000) but nested blocks multiply, so this 19-line spec expands to about
+    1,000,000 layers; nnspec.loads ran for minutes (growing memory) instead of raising a SpecError.
     Run in a subprocess so that the hang and its memory stay out of the test process."""
     text = nested_blocks(3, 100)
     code = (
@@ -284,14 +283,13 @@ def test_nested_repeat_explosion_is_an_error():
 
 # Inputs on which nnspec raised something other than SpecError, kept as regression cases.
 FOUND = {
-    # BUG (open in nnspec, found by test_registry_networks): a layer on a `~>` cycle whose shape
-    # cannot be inferred (here conv on a vector) fails silently in the exploratory walks of
-    # check._infer; in the final walk its delayed consumer 'a' is then skipped without an error,
-    # so no SpecError is raised and check() crashes building the layers: KeyError: 'a'
-    # (check.py, `shape=shapes[name]`). Expected: the conv's shape error (E4xx) at 'c'.
+    # Regression (found by test_registry_networks; fixed in a962d22, now E307 at 'a'): a layer on a
+    # `~>` cycle whose shape cannot be inferred (here conv on a vector) failed silently in the
+    # exploratory walks of check._infer; in the final walk its delayed consumer 'a' was skipped
+    # without an error, so check() crashed building the layers: KeyError: 'a'.
     "conv on a ~> cycle": "network g {\n    input x: 4, seq\n    dense a: 4\n    conv c: 2\n    x -> a -> c\n    c ~> a\n}\n",
-    # BUG (same cause): `attention b: repeat=2` chains b.1 into a port of b.2 other than its query,
-    # so b.2 has no shape (E313 when alone); on a `~>` cycle this becomes KeyError: 'a'.
+    # Regression (same cause): `attention b: repeat=2` chains b.1 into a port of b.2 other than its
+    # query, so b.2 has no shape (E313 when alone); on a `~>` cycle this was KeyError: 'a'.
     "repeated attention on a ~> cycle": (
         "network g {\n    input x: 4, seq\n    add a\n    attention b: repeat=2\n    x -> a -> b\n    b ~> a\n}\n"
     ),
@@ -368,11 +366,11 @@ HUGE = {
 }
 HUGE_PLACES = {
     "input": "network n {{\n    input x: {v}\n}}",
-    # BUG (open in nnspec): an integer literal beyond float range (10**400) passes the parser
-    # (parse.py `number` rejects only floats that overflow to inf) and then crashes where a real
-    # is expected: OverflowError in kinds/base.py `_real` (float(value)) for leaky_relu/elu alpha,
-    # weights, dropout rate, lif threshold/decay; and in settings.py `read_train` (float(value))
-    # for `expect`. Fails for 10**400 and -10**400 until nnspec is fixed.
+    # Regression (fixed in a962d22, now E106): an integer literal beyond float range (10**400)
+    # passed the parser (parse.py `number` rejected only floats that overflow to inf) and then
+    # crashed where a real is expected: OverflowError in kinds/base.py `_real` (float(value)) for
+    # leaky_relu/elu alpha, weights, dropout rate, lif threshold/decay, and in settings.py
+    # `read_train` (float(value)) for `expect`.
     "leaky_relu alpha": "network n {{\n    input x: 4\n    dense h: 2, act=leaky_relu(alpha={v})\n    x -> h\n}}",
     "elu alpha": "network n {{\n    input x: 4\n    dense d: 2, act=elu(alpha={v})\n    x -> d\n}}",
     "weights": "network n {{\n    input x: 4\n    dense h: 2, weights=[[{v}]]\n    x -> h\n}}",
