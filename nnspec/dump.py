@@ -5,14 +5,14 @@ from __future__ import annotations
 import networkx as nx
 
 from .check import Program
-from .summary import _options_text
+from .summary import options_text
 
 
 def dump_graph(graph: nx.MultiDiGraph) -> str:
     """Nodes in declaration order with kind, options and position; then links in file order."""
     out = [f"graph {graph.graph['name']}"]
     for name, data in graph.nodes(data=True):
-        out.append(f"  node {name}: {data['kind'].name}{_options_text(data['options'])}  @{data['span'].line}:{data['span'].column}")
+        out.append(f"  node {name}: {data['kind'].name}{options_text(data['options'])}  @{data['span'].line}:{data['span'].column}")
     for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
         arrow = "~>" if data["delayed"] else "->"
         port = f".{data['port']}" if data["port"] else ""

@@ -14,7 +14,7 @@ import threading
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as s
@@ -344,9 +344,8 @@ def _syntax_error(error: UnexpectedInput, source: Source, postlex: _BracketPostL
     if token.type == "$END":
         return _unexpected_end(source, postlex, expected)
     inner = postlex.open[-1] if postlex.open else None
-    if inner is not None and inner.type != "LBRACE" and token.line > inner.line and token.type != "RBRACE" or (
-        inner is not None and inner.type != "LBRACE" and token.type == "RBRACE"
-    ):  # a bracket left open swallows the line ends after it
+    if inner is not None and inner.type != "LBRACE" and (token.line > inner.line or token.type == "RBRACE"):
+        # a bracket left open swallows the line ends after it
         return _unexpected_end(source, postlex, expected)
     span = _token_span(source, token)
     shown = "end of line" if token.type == "_NL" else f"'{token}'"

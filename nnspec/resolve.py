@@ -283,7 +283,7 @@ class _GraphBuilder:
                 if bare in kind.flags:
                     key, value = bare, True
                 elif position < len(kind.positional):
-                    key, value = kind.positional[position], _python(arg.value)
+                    key, value = kind.positional[position], s.plain(arg.value)
                     position += 1
                 else:
                     ok = False
@@ -295,7 +295,7 @@ class _GraphBuilder:
                                         "name the option: key=value")
                     continue
             else:
-                key, value = arg.key.text, _python(arg.value)
+                key, value = arg.key.text, s.plain(arg.value)
                 if key not in fields:
                     self.errors.add("E202", f"{kind.name} has no option '{key}'", arg.key.span, did_you_mean(key, list(fields) + ["repeat"], "options"))
                     ok = False
@@ -436,12 +436,10 @@ class _GraphBuilder:
             return [(placed[candidates[0]].exit, None, placed[candidates[0]].span)] if placed[candidates[0]].exit else []
         what = "block" if in_block else "network"
         if not candidates:
-            if placed and not in_block:
-                pass  # every layer feeds another: the checker reports the cycle, or that no output is left
-            elif placed:
+            if placed and in_block:  # in a network the checker reports this, after any cycle
                 self.errors.add("E305", f"{what} '{owner.text}' has no output: every layer feeds another", owner.span,
                                 "name the output: 'output y'")
-            else:
+            elif not placed:
                 self.errors.add("E305", f"{what} '{owner.text}' has no layers", owner.span, "declare layers: 'input x: 2', 'dense y: 1'")
         else:
             names = ", ".join(f"'{c}'" for c in candidates)
@@ -467,15 +465,6 @@ def _substitute(value: s.Value, params: dict[str, s.Value]) -> s.Value:
     if isinstance(value, s.Call):
         return s.Call(span=value.span, name=value.name, args=tuple(_substitute_arg(a, params) for a in value.args))
     return value
-
-
-def _python(value: s.Value):
-    """A syntax value as the plain Python a kind's options validate: lists become tuples."""
-    if isinstance(value, s.ListValue):
-        return tuple(_python(item) for item in value.items)
-    if isinstance(value, s.Call):
-        return value.name.text, {a.key.text if a.key else str(i): _python(a.value) for i, a in enumerate(value.args)}
-    return s.plain(value)
 
 
 def _show_python(value) -> str:

@@ -22,7 +22,7 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
     table.add_column("Inputs")
     outputs = {o.name: o for o in program.outputs}
     for layer in program.layers:
-        kind = layer.kind.name + _options_text(layer.options)
+        kind = layer.kind.name + options_text(layer.options)
         shape = str(layer.shape)
         if layer.name in outputs and outputs[layer.name].reduce:
             shape += f" -> {outputs[layer.name].reduce} {outputs[layer.name].shape}"
@@ -43,7 +43,7 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
     return console.file.getvalue()
 
 
-def _options_text(options: Options) -> str:
+def options_text(options: Options) -> str:
     """The options that differ from their defaults, as written in a spec (literal weights abbreviated)."""
     parts = []
     for key, info in type(options).model_fields.items():

@@ -146,14 +146,15 @@ for _model in (ListValue, Call, Arg):
 
 
 def plain(value: Value):
-    """A value as plain Python: numbers, strings, bools, lists; a symbol as its name; a call as (name, args)."""
+    """A value as plain Python: numbers, strings, bools, tuples for lists; a symbol as its name;
+    a call as (name, {key or position: value})."""
     if isinstance(value, (Number, String)):
         return value.value
     if isinstance(value, Symbol):
         return {"true": True, "false": False}.get(value.name, value.name)
     if isinstance(value, ListValue):
-        return [plain(item) for item in value.items]
-    return value.name.text, {arg.key.text if arg.key else i: plain(arg.value) for i, arg in enumerate(value.args)}
+        return tuple(plain(item) for item in value.items)
+    return value.name.text, {arg.key.text if arg.key else str(i): plain(arg.value) for i, arg in enumerate(value.args)}
 
 
 def show(value: Value) -> str:

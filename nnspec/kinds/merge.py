@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import Kind, Shape, ShapeError, concat_features
 
 
-def _same_shape(kind: str, inputs: list[tuple[str, Shape]]) -> Shape:
+def _same_shape(inputs: list[tuple[str, Shape]]) -> Shape:
     first = inputs[0][1]
     if any(shape.dims != first.dims for _, shape in inputs[1:]):
         gives = ", ".join(f"'{name}' gives {shape.static()}" for name, shape in inputs)
@@ -22,7 +22,7 @@ class Add(Kind):
     merges = True
 
     def shape(self, o, x: list[tuple[str, Shape]]) -> Shape:
-        return _same_shape("add", x)
+        return _same_shape(x)
 
 
 class Mul(Kind):
@@ -31,7 +31,7 @@ class Mul(Kind):
     merges = True
 
     def shape(self, o, x: list[tuple[str, Shape]]) -> Shape:
-        return _same_shape("mul", x)
+        return _same_shape(x)
 
 
 class Concat(Kind):
