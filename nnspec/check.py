@@ -113,6 +113,7 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
                 break
     recurrent = _recurrent(graph)
     _check_sequences(graph, order, shapes, recurrent, errors)
+    _check_delays(graph, shapes, errors)
     program_outputs = []
     for name, reduce, span in outputs:
         if name not in shapes:
@@ -262,6 +263,15 @@ def _check_sequences(graph, order, shapes, recurrent: set[str], errors: Collecto
         if kind.whole_sequence and name in recurrent:
             errors.add("E408", f"{kind.name} '{name}' sees every step at once, so it cannot sit on a cycle through '~>'",
                        graph.nodes[name]["span"], "move it after the recurrent part, or use a recurrent kind")
+
+
+def _check_delays(graph, shapes, errors: Collector) -> None:
+    """A `~>` link passes the previous step's value, so its source must change from step to step."""
+    for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
+        if data["delayed"] and u in shapes and not shapes[u].timed:
+            errors.add("E407", f"'{u} ~> {v}' passes the previous step's value of '{u}', but '{u}' has no time steps", data["span"],
+                       f"'{u}' is the same at every step: link it with '->', or give it a sequence as input")
+            return
 
 
 # ---- shapes and parameters -------------------------------------------------------------------

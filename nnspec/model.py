@@ -37,6 +37,18 @@ class Model:
 
         return render_summary(self.program, width=width)
 
+    def to_torch(self, seed: int | None = 0, dtype: str = "float32"):
+        """A `torch.nn.Module` computing this network; parameters drawn from `seed` (see docs/backends.md)."""
+        from .backends.torch import to_torch
+
+        return to_torch(self.program, seed=seed, dtype=dtype)
+
+    def to_numpy(self, seed: int | None = 0, dtype: str = "float32"):
+        """A NumPy program computing this network, with `.params` and its own gradients (no torch needed)."""
+        from .backends.numpy import to_numpy
+
+        return to_numpy(self.program, seed=seed, dtype=dtype)
+
     def __repr__(self) -> str:
         return f"<nnspec.Model {self.name}: {len(self.program.layers)} layers, {self.program.param_count:,} parameters>"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Count, Kind, Options, Param, Shape, ShapeError
+from .base import Count, Kind, Options, Param, Shape, ShapeError, uniform_fan_in, xavier
 
 
 class AttentionOptions(Options):
@@ -56,11 +56,11 @@ class Attention(Kind):
     def params(self, o: AttentionOptions, x: dict[str, Shape]) -> dict[str, Param]:
         query, key, value = self._inputs(x)
         dim = o.dim or query.dims[-1]
-        params = {
-            "weight_q": Param((dim, query.dims[-1])),
-            "weight_k": Param((dim, key.dims[-1])),
-            "weight_v": Param((dim, value.dims[-1])),
-            "weight_o": Param((dim, dim)),
+        params = {  # as nn.MultiheadAttention: Glorot projections, the output like nn.Linear, zero biases
+            "weight_q": xavier((dim, query.dims[-1])),
+            "weight_k": xavier((dim, key.dims[-1])),
+            "weight_v": xavier((dim, value.dims[-1])),
+            "weight_o": uniform_fan_in((dim, dim), dim),
         }
         if o.bias:
             params |= {f"bias_{p}": Param((dim,)) for p in "qkvo"}

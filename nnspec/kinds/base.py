@@ -64,15 +64,31 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """A parameter (or buffer) of a layer, in PyTorch's layout."""
+    """A parameter (or buffer) of a layer, in PyTorch's layout, with how it starts.
+
+    `init` is one of ("uniform", bound), ("normal", std), ("constant", value) or
+    ("literal", nested tuple of the values); the defaults mirror PyTorch's modules
+    (`uniform_fan_in` is nn.Linear's and nn.Conv2d's), so both backends start alike.
+    """
 
     shape: tuple[int, ...]
     trainable: bool = True
     buffer: bool = False
+    init: tuple = ("constant", 0.0)
 
     @property
     def count(self) -> int:
         return math.prod(self.shape)
+
+
+def uniform_fan_in(shape: tuple[int, ...], fan_in: int, trainable: bool = True) -> Param:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for linear, convolution and recurrent weights."""
+    return Param(shape, trainable, init=("uniform", 1.0 / math.sqrt(fan_in)))
+
+
+def xavier(shape: tuple[int, int]) -> Param:
+    """Glorot's uniform: U(+-sqrt(6 / (fan_in + fan_out)))."""
+    return Param(shape, init=("uniform", math.sqrt(6.0 / (shape[0] + shape[1]))))
 
 
 def concat_features(shapes: list[Shape]) -> Shape:

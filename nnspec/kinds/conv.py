@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field
 
 from .activation import IDENTITY, Act
-from .base import Cell, Count, Kind, Options, Param, Shape, ShapeError, need_rank
+from .base import Cell, Count, Kind, Options, Param, Shape, ShapeError, need_rank, uniform_fan_in
 
 Pair = Union[Count, tuple[Count, Count]]
 Padding = Union[Literal["valid", "same"], Annotated[int, Field(ge=0)]]
@@ -68,9 +68,10 @@ class Conv(Kind):
 
     def params(self, o: ConvOptions, x: Shape) -> dict[str, Param]:
         kh, kw = pair(o.kernel)
-        params = {"weight": Param((o.channels, x.dims[0], kh, kw))}
+        fan_in = x.dims[0] * kh * kw
+        params = {"weight": uniform_fan_in((o.channels, x.dims[0], kh, kw), fan_in)}
         if o.bias:
-            params["bias"] = Param((o.channels,))
+            params["bias"] = uniform_fan_in((o.channels,), fan_in)
         return params
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .activation import IDENTITY, Act
-from .base import Count, Kind, Options, Param, Real, Shape, ShapeError, need_rank
+from .base import Count, Kind, Options, Param, Real, Shape, ShapeError, need_rank, uniform_fan_in
 
 Matrix = tuple[tuple[Real, ...], ...]
 Vector = tuple[Real, ...]
@@ -53,9 +53,13 @@ class Dense(Kind):
                     "E405", f"the biases of {{layer}} are [{len(o.biases)}], but it needs [{o.units}]",
                     f"give one bias per unit: {o.units} numbers", option="biases",
                 )
-        params = {"weight": Param((o.units, inputs), trainable=not o.frozen)}
+        params = {"weight": uniform_fan_in((o.units, inputs), inputs, trainable=not o.frozen)}
+        if o.weights is not None:  # [inputs, units] as written; stored [units, inputs]
+            params["weight"] = Param((o.units, inputs), not o.frozen, init=("literal", tuple(zip(*o.weights))))
         if o.bias:
-            params["bias"] = Param((o.units,), trainable=not o.frozen)
+            params["bias"] = uniform_fan_in((o.units,), inputs, trainable=not o.frozen)
+            if o.biases is not None:
+                params["bias"] = Param((o.units,), not o.frozen, init=("literal", o.biases))
         return params
 
 
@@ -66,7 +70,7 @@ class MaxoutOptions(Options):
 
 
 class Maxout(Kind):
-    """y = max over `pieces` linear units; weight [units * pieces, inputs]."""
+    """y = max over `pieces` linear units; weight [units * pieces, inputs], row u * pieces + p for unit u, piece p."""
 
     name = "maxout"
     family = "dense"
@@ -79,9 +83,10 @@ class Maxout(Kind):
         return x.with_dims(*x.dims[:-1], o.units)
 
     def params(self, o: MaxoutOptions, x: Shape) -> dict[str, Param]:
-        params = {"weight": Param((o.units * o.pieces, x.dims[-1]))}
+        inputs = x.dims[-1]
+        params = {"weight": uniform_fan_in((o.units * o.pieces, inputs), inputs)}
         if o.bias:
-            params["bias"] = Param((o.units * o.pieces,))
+            params["bias"] = uniform_fan_in((o.units * o.pieces,), inputs)
         return params
 
 
@@ -103,7 +108,7 @@ class Embedding(Kind):
         return x.with_dims(o.dim) if x.dims == (1,) else x.with_dims(x.dims[0], o.dim)
 
     def params(self, o: EmbeddingOptions, x: Shape) -> dict[str, Param]:
-        return {"weight": Param((o.vocabulary, o.dim))}
+        return {"weight": Param((o.vocabulary, o.dim), init=("normal", 1.0))}
 
 
 KINDS = [Dense(), Maxout(), Embedding()]

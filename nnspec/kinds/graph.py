@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .activation import IDENTITY, Act
-from .base import Count, Kind, Options, Param, Shape, ShapeError
+from .base import Count, Kind, Options, Param, Shape, ShapeError, xavier
 
 
 class GCNOptions(Options):
@@ -39,7 +39,7 @@ class GCN(Kind):
         return features.with_dims(nodes, o.units)
 
     def params(self, o: GCNOptions, x: dict[str, Shape]) -> dict[str, Param]:
-        params = {"weight": Param((o.units, x["features"].dims[1]))}
+        params = {"weight": xavier((o.units, x["features"].dims[1]))}  # Glorot, zero bias, as Kipf and Welling
         if o.bias:
             params["bias"] = Param((o.units,))
         return params

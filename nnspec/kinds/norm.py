@@ -38,10 +38,10 @@ class BatchNorm(Kind):
     def params(self, o: NormOptions, x: Shape) -> dict[str, Param]:
         f = (x.features,)
         return {
-            "weight": Param(f),
+            "weight": Param(f, init=("constant", 1.0)),
             "bias": Param(f),
             "running_mean": Param(f, trainable=False, buffer=True),
-            "running_var": Param(f, trainable=False, buffer=True),
+            "running_var": Param(f, trainable=False, buffer=True, init=("constant", 1.0)),
             "num_batches_tracked": Param((), trainable=False, buffer=True),
         }
 
@@ -58,7 +58,7 @@ class LayerNorm(Kind):
 
     def params(self, o: NormOptions, x: Shape) -> dict[str, Param]:
         normalized = x.dims if len(x.dims) == 3 else x.dims[-1:]
-        return {"weight": Param(normalized), "bias": Param(normalized)}
+        return {"weight": Param(normalized, init=("constant", 1.0)), "bias": Param(normalized)}
 
 
 KINDS = [Dropout(), BatchNorm(), LayerNorm()]

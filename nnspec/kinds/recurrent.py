@@ -7,7 +7,7 @@ weight_hh [gates * units, units], bias_ih and bias_hh [gates * units].
 from __future__ import annotations
 
 from .activation import Act, Activation
-from .base import Cell, Count, Kind, Options, Param, Shape, need_rank
+from .base import Cell, Count, Kind, Options, Param, Shape, need_rank, uniform_fan_in
 
 
 class RNNOptions(Options):
@@ -35,9 +35,9 @@ class _Recurrent(Kind):
 
     def params(self, o, x: Shape) -> dict[str, Param]:
         rows = self.gates * o.units
-        params = {"weight_ih": Param((rows, x.dims[0])), "weight_hh": Param((rows, o.units))}
-        if o.bias:
-            params |= {"bias_ih": Param((rows,)), "bias_hh": Param((rows,))}
+        params = {"weight_ih": uniform_fan_in((rows, x.dims[0]), o.units), "weight_hh": uniform_fan_in((rows, o.units), o.units)}
+        if o.bias:  # PyTorch's recurrent cells draw every parameter from U(+-1/sqrt(units))
+            params |= {"bias_ih": uniform_fan_in((rows,), o.units), "bias_hh": uniform_fan_in((rows,), o.units)}
         return params
 
 

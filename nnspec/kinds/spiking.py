@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .base import Cell, Count, Kind, Options, Param, Real, Shape, need_rank
+from .base import Cell, Count, Kind, Options, Param, Real, Shape, need_rank, uniform_fan_in
 
 
 class LIFOptions(Options):
@@ -33,9 +33,9 @@ class LIF(Kind):
         return x.with_dims(o.units)
 
     def params(self, o: LIFOptions, x: Shape) -> dict[str, Param]:
-        params = {"weight": Param((o.units, x.dims[0]))}
+        params = {"weight": uniform_fan_in((o.units, x.dims[0]), x.dims[0])}
         if o.bias:
-            params["bias"] = Param((o.units,))
+            params["bias"] = uniform_fan_in((o.units,), x.dims[0])
         return params
 
 
