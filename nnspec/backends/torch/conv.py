@@ -1,0 +1,57 @@
+"""Convolution kinds in PyTorch: conv (nn.Conv2d), pool, flatten. Time folds into the batch."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ...check import Layer
+from ...kinds.conv import pair
+from .lowering import Emit, Lowering, act_code
+
+
+def _conv_module(layer: Layer) -> nn.Conv2d:
+    o = layer.options
+    channels, inputs, kh, kw = layer.params["weight"].shape
+    padding = o.padding if o.padding in ("same", "valid") else pair(o.padding)
+    if _uneven(layer):
+        padding = 0  # padded by hand before the convolution (`_conv`)
+    return nn.Conv2d(inputs, channels, (kh, kw), pair(o.stride), padding, bias="bias" in layer.params)
+
+
+def _uneven(layer: Layer) -> tuple[int, int, int, int] | None:
+    """padding=same with an even kernel pads one more after than before: F.pad's (left, right, top, bottom)."""
+    kh, kw = pair(layer.options.kernel)
+    if layer.options.padding != "same" or (kh % 2 and kw % 2):
+        return None
+    return ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)
+
+
+def folded(e: Emit, x: str, op: str) -> str:
+    """`op` (with `{}` for its input) on images; a timed `[B, T, C, H, W]` folds T into the batch."""
+    if not e.timed:
+        return op.format(x)
+    return op.format(f"{x}.flatten(0, 1)") + ".unflatten(0, (B, T))"
+
+
+def _conv(e: Emit, x: str) -> None:
+    pad = _uneven(e.layer)
+    op = e.module + ("({})" if pad is None else f"(F.pad({{}}, {pad}))")
+    e.assign(act_code(e.options.act, folded(e, x, op), -3))
+
+
+def _pool(e: Emit, x: str) -> None:
+    o = e.options
+    size = pair(o.size)
+    stride = pair(o.stride if o.stride is not None else o.size)
+    e.assign(folded(e, x, f"F.{o.mode}_pool2d({{}}, {size}, {stride})"))
+
+
+def _flatten(e: Emit, x: str) -> None:
+    e.assign(f"{x}.flatten({2 if e.timed else 1})")
+
+
+LOWERINGS = {
+    "conv": Lowering(_conv, _conv_module),
+    "pool": Lowering(_pool),
+    "flatten": Lowering(_flatten),
+}

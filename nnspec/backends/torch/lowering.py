@@ -1,0 +1,75 @@
+"""What a kind's PyTorch lowering is: the module holding its parameters, and the code of its forward.
+
+A lowering writes Python source, not tensors: the code generator collects the lines of every
+layer into one straight-line `forward`. `Emit` is the context a lowering writes into.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+from ...check import Layer
+
+
+@dataclass
+class Emit:
+    """One layer being lowered: where its module is, what to assign, and where code goes.
+
+    `timed`: the arrays carry a time axis `[B, T, ...]` (whole-array steps); inside a loop
+    every value is one step `[B, ...]` and `timed` is False.
+    """
+
+    layer: Layer
+    module: str  # expression for the layer's module, e.g. `self.h1`
+    out: str  # variable to assign the layer's value to
+    timed: bool
+    in_loop: bool
+    lines: list[str] = field(default_factory=list)  # the layer's code, at its place in the forward
+    before: list[str] = field(default_factory=list)  # code before the loop (state set to zeros)
+    terms: list[str] = field(default_factory=list)  # expressions added to the KL term
+    state_names: list[str] = field(default_factory=list)
+
+    @property
+    def options(self) -> Any:
+        return self.layer.options
+
+    def line(self, code: str) -> None:
+        self.lines.append(code)
+
+    def assign(self, expression: str) -> None:
+        self.lines.append(f"{self.out} = {expression}")
+
+    def state(self, what: str) -> str:
+        """A variable that lives across the steps of a loop (a cell's hidden state)."""
+        name = f"{self.out}__{what}"
+        self.state_names.append(name)
+        return name
+
+    def zeros(self, *dims: int) -> str:
+        return f"_zeros(_ref, B, {', '.join(map(str, dims))})"
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """A kind in PyTorch: `module(layer)` builds its parameters' home (None: it has none);
+    `whole(e, x)` writes its code over whole arrays; `step(e, x)` one step inside a loop
+    (defaults to `whole`, right for every kind without state of its own)."""
+
+    whole: Callable[[Emit, Any], None]
+    module: Callable[[Layer], nn.Module | None] = lambda layer: None
+    step: Callable[[Emit, Any], None] | None = None
+
+
+def feature_axis(layer: Layer) -> int:
+    """The axis that fan-in joins, counted from the end: channels for images, else the last."""
+    return -3 if len(layer.shape.dims) == 3 else -1
+
+
+def act_code(act, x: str, axis: int = -1) -> str:
+    """An activation applied to the expression `x` (see `activation.py`)."""
+    from .activation import APPLY
+
+    return APPLY[act.name](x, act, axis)

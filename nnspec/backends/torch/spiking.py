@@ -1,0 +1,47 @@
+"""Spiking cells in PyTorch: lif, leaky integrate-and-fire with a surrogate gradient (runtime.Spike)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ...check import Layer
+from .lowering import Emit, Lowering
+
+
+def _module(layer: Layer) -> nn.Linear:
+    units, inputs = layer.params["weight"].shape
+    return nn.Linear(inputs, units, bias="bias" in layer.params)
+
+
+def _membrane(e: Emit, v: str, current: str) -> list[str]:
+    """One step: leak and integrate, spike at the threshold, subtract it (the reset passes no gradient)."""
+    o = e.options
+    s = f"{v}_spike"
+    return [
+        f"{v} = {o.decay!r} * {v} + {current}",
+        f"{s} = _spike({v}, {o.threshold!r})",
+        f"{v} = {v} - {s}.detach() * {o.threshold!r}",
+    ]
+
+
+def _whole(e: Emit, x: str) -> None:
+    v = e.state("v")
+    e.line(f"{v}_in = {e.module}({x})")  # every step's input current at once
+    e.line(f"{v} = {e.zeros(e.options.units)}")
+    e.line(f"{v}_steps = []")
+    e.line("for t in range(T):")
+    for code in _membrane(e, v, f"{v}_in[:, t]"):
+        e.line("    " + code)
+    e.line(f"    {v}_steps.append({v}_spike)")
+    e.assign(f"torch.stack({v}_steps, 1)")
+
+
+def _step(e: Emit, x: str) -> None:
+    v = e.state("v")
+    e.before.append(f"{v} = {e.zeros(e.options.units)}")
+    for code in _membrane(e, v, f"{e.module}({x})"):
+        e.line(code)
+    e.assign(f"{v}_spike")
+
+
+LOWERINGS = {"lif": Lowering(_whole, _module, _step)}
