@@ -1,14 +1,14 @@
 # Quick start: `make demo` (the main job) and `make test` (the test suite).
-# Each sets up its own virtual environment in .venv first (once per change of pyproject.toml).
+# Each sets up its own virtual environment in .venv first (once per change of pyproject.toml or this file).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,torch]"
 	rm -f $(VENV)/.installed-*
@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/frontend.py
+	$(BIN)/python bench/torch_overhead.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -523,3 +523,27 @@ def test_module_moves_between_dtypes_and_copies():
     twin = copy.deepcopy(net).double()
     x = torch.rand(2, 1, 8, 8)
     torch.testing.assert_close(twin(x.double()).float(), net(x), rtol=1e-5, atol=1e-6)
+
+
+# ---- generated networks -------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from test_properties import SETTINGS, registry_network  # noqa: E402
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(registry_network())
+def test_every_generated_network_that_checks_lowers_and_runs(text):
+    """Networks of random kinds, options and links: whatever the checker accepts runs forward and backward."""
+    try:
+        model = nnspec.loads(text)
+    except nnspec.SpecError:
+        return
+    tokens = {layer.name for layer in model.program.layers if layer.kind.source}
+    if any(link.source not in tokens for layer in model.program.layers if layer.kind.name == "embedding" for link in layer.inputs):
+        return  # an embedding fed computed values, not token numbers: nothing to feed it here
+    net = model.to_torch(dtype="float64")
+    y = net(**example_inputs(model.program, batch=2, steps=3))
+    total = _total(y)
+    assert torch.isfinite(total) or not torch.isfinite(total)  # computing it must not raise
+    if total.requires_grad:
+        total.backward()
