@@ -285,13 +285,26 @@ def _infer(graph: nx.MultiDiGraph, order: list[str], max_params: int, errors: Co
     """
     links = {name: _links_in(graph, name) for name in order}
     known: dict[str, Shape] = {}
-    if any(link.delayed for ls in links.values() for link in ls):
-        for _ in range(3):
+    delayed = any(link.delayed for ls in links.values() for link in ls)
+    if delayed:
+        for _ in range(4):
             shapes, _ = _walk(graph, order, links, known, max_params, Collector(), final=False)
             if shapes == known:
                 break
             known = shapes
-    return _walk(graph, order, links, known, max_params, errors, final=True)
+    shapes, params = _walk(graph, order, links, known, max_params, errors, final=True)
+    if delayed and not errors.errors:
+        _check_settled(graph, shapes, known, errors)
+    return shapes, params
+
+
+def _check_settled(graph: nx.MultiDiGraph, shapes: dict[str, Shape], delayed_shapes: dict[str, Shape], errors: Collector) -> None:
+    """A size that feeds itself through `~>` and grows (concat of itself and more) never settles."""
+    for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
+        if data["delayed"] and u in shapes and delayed_shapes.get(u) != shapes[u]:
+            errors.add("E411", f"the size of '{u}' depends on itself through '{u} ~> {v}' and grows at every step", data["span"],
+                       "give a layer on the cycle a size of its own (a dense layer fixes its width), or join with add instead of concat")
+            return
 
 
 def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collector, final: bool):

@@ -166,6 +166,15 @@ def test_each_activation_as_a_layer(act):
     _compare(net, lambda s, x: ACTIVATIONS[act](x), {"x": _x(3, 6)}, [])
 
 
+def test_outputs_keep_their_logits_for_stable_losses():
+    net = nnspec.load(EXAMPLES / "lenet.nn").to_torch(dtype="float64")
+    x = _x(2, 1, 8, 8)
+    y, terms = net.forward_with_terms(x)
+    torch.testing.assert_close(torch.softmax(terms["logits"]["out"], -1), y, **TOL)
+    _, terms = nnspec.load(EXAMPLES / "elman.nn").to_torch().forward_with_terms(torch.rand(2, 3, 1))
+    assert "logits" not in terms  # a linear output has none
+
+
 def test_step_activation_forward_only():
     net = _net("network n { input x: 4; step y; x -> y }")
     x = torch.tensor([[-1.0, 0.0, 0.5, 2.0]], dtype=torch.float64, requires_grad=True)
@@ -512,7 +521,7 @@ def test_feed_forward_spec_compiles():
 def test_the_generated_forward_is_readable_straight_line_code():
     net = nnspec.load(EXAMPLES / "xor.nn").to_torch()
     forward = net.code.split("def forward_with_terms")[0]
-    assert "torch.tanh(self.h(" in forward and "torch.sigmoid(self.y(" in forward
+    assert "torch.tanh(self.h(" in forward and "self.y(" in forward and "torch.sigmoid(" in forward
     assert "for " not in forward  # no walk over the graph
 
 

@@ -26,7 +26,7 @@ def _layer(name: str) -> Lowering:
         from ...kinds.activation import Activation
 
         act = Activation(name=name, alpha=getattr(e.options, "alpha", None))
-        e.assign(APPLY[name](x, act, feature_axis(e.layer)))
+        e.assign(e.activate(act, x, feature_axis(e.layer)))
 
     return Lowering(whole)
 

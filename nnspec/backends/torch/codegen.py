@@ -47,6 +47,8 @@ class _Writer:
             if module is not None:
                 self.modules[layer.name] = module
         self.body: list[str] = []
+        self.logits: dict[str, str] = {}  # output -> the variable holding its value before softmax/sigmoid
+        self.wants_logits = {o.name for o in plan.outputs if o.reduce in (None, "last")}
 
     # ---- the whole function ----------------------------------------------------------------
     def source(self) -> str:
@@ -67,7 +69,8 @@ class _Writer:
         terms = any(line.lstrip().startswith(TERM) for line in self.body)
         plain = [line for line in self.body if not line.lstrip().startswith(TERM)]
         with_terms = ["_kl = 0.0"] * terms + [line.replace(TERM, "", 1) for line in self.body]
-        term_dict = '{"kl": _kl}' if terms else "{}"
+        logits = [f"{o.name!r}: {self._reduce(self.logits[o.name], o.reduce)}" for o in self.plan.outputs if o.name in self.logits]
+        term_dict = "{" + ", ".join(['"kl": _kl'] * terms + ['"logits": {' + ", ".join(logits) + "}"] * bool(logits)) + "}"
         return "\n".join(
             [f"def forward(self, {signature}):", *_indent(plain), f"    return {result}", "",
              f"def forward_with_terms(self, {signature}):", *_indent(with_terms),
@@ -107,9 +110,12 @@ class _Writer:
     def _layer(self, step: Step, lines: list[str], indent: str, in_loop: bool = False, before: list[str] | None = None) -> None:
         layer = step.layer
         lowering = LOWERINGS[layer.kind.name]
-        e = Emit(layer, self._module(layer.name), self.var[layer.name], step.timed, in_loop)
+        e = Emit(layer, self._module(layer.name), self.var[layer.name], step.timed, in_loop,
+                 logits=not in_loop and layer.name in self.wants_logits)
         x = self._arrange(layer, step.sources)
         (lowering.step if in_loop and lowering.step else lowering.whole)(e, x)
+        if e.logits_made:
+            self.logits[layer.name] = f"{e.out}__logits"
         lines.extend(indent + line for line in e.lines)
         lines.extend(indent + f"{TERM}_kl = _kl + {term}" for term in e.terms)
         if before is not None:
@@ -166,8 +172,11 @@ class _Writer:
                 self.body.append(f"{self._shifted(name)} = _shift({self.var[name]})")
 
     def _output(self, output) -> str:
-        var = self.var[output.name]
-        return {None: var, "last": f"{var}[:, -1]", "mean": f"{var}.mean(1)"}[output.reduce]
+        return self._reduce(self.var[output.name], output.reduce)
+
+    @staticmethod
+    def _reduce(var: str, reduce: str | None) -> str:
+        return {None: var, "last": f"{var}[:, -1]", "mean": f"{var}.mean(1)"}[reduce]
 
     # ---- names -------------------------------------------------------------------------------
     def _module(self, name: str) -> str:

@@ -6,7 +6,7 @@ from torch import nn
 
 from ...check import Layer
 from ...kinds.conv import pair
-from .lowering import Emit, Lowering, act_code
+from .lowering import Emit, Lowering
 
 
 def _conv_module(layer: Layer) -> nn.Conv2d:
@@ -36,7 +36,7 @@ def folded(e: Emit, x: str, op: str) -> str:
 def _conv(e: Emit, x: str) -> None:
     pad = _uneven(e.layer)
     op = e.module + ("({})" if pad is None else f"(F.pad({{}}, {pad}))")
-    e.assign(act_code(e.options.act, folded(e, x, op), -3))
+    e.assign(e.activate(e.options.act, folded(e, x, op), -3))
 
 
 def _pool(e: Emit, x: str) -> None:

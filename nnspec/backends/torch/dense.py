@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...check import Layer
-from .lowering import Emit, Lowering, act_code
+from .lowering import Emit, Lowering
 
 
 def _linear(layer: Layer, weight: str = "weight") -> nn.Linear:
@@ -14,7 +14,7 @@ def _linear(layer: Layer, weight: str = "weight") -> nn.Linear:
 
 
 def _dense(e: Emit, x: str) -> None:
-    e.assign(act_code(e.options.act, f"{e.module}({x})"))
+    e.assign(e.activate(e.options.act, f"{e.module}({x})"))
 
 
 def _maxout(e: Emit, x: str) -> None:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ...check import Layer
-from .lowering import Emit, Lowering, act_code
+from .lowering import Emit, Lowering
 
 
 class GraphConv(nn.Module):
@@ -30,7 +30,7 @@ def _gcn_module(layer: Layer) -> GraphConv:
 
 
 def _gcn(e: Emit, x: dict[str, str]) -> None:
-    e.assign(act_code(e.options.act, f"{e.module}({x['features']}, {x['adjacency']})"))
+    e.assign(e.activate(e.options.act, f"{e.module}({x['features']}, {x['adjacency']})"))
 
 
 def _readout(e: Emit, x: str) -> None:

@@ -31,6 +31,8 @@ class Emit:
     before: list[str] = field(default_factory=list)  # code before the loop (state set to zeros)
     terms: list[str] = field(default_factory=list)  # expressions added to the KL term
     state_names: list[str] = field(default_factory=list)
+    logits: bool = False  # an output: keep the value before a final softmax or sigmoid, for stable losses
+    logits_made: bool = False
 
     @property
     def options(self) -> Any:
@@ -47,6 +49,14 @@ class Emit:
         name = f"{self.out}__{what}"
         self.state_names.append(name)
         return name
+
+    def activate(self, act, x: str, axis: int = -1) -> str:
+        """`act` applied to the expression `x`; for an output, the value before softmax/sigmoid is kept as its logits."""
+        if self.logits and act.name in ("softmax", "sigmoid"):
+            self.line(f"{self.out}__logits = {x}")
+            self.logits_made = True
+            x = f"{self.out}__logits"
+        return act_code(act, x, axis)
 
     def zeros(self, *dims: int) -> str:
         return f"_zeros(_ref, B, {', '.join(map(str, dims))})"
