@@ -7,12 +7,15 @@ validated `TrainSpec`.
 
 from __future__ import annotations
 
+import csv
+import os
 from dataclasses import dataclass, field
 
 from . import syntax as s
 from .errors import Collector, Span, did_you_mean
 
-DATASETS = ("and", "or", "nand", "nor", "xor", "not", "digits", "sine", "adding", "karate", "moons", "spirals", "ring", "circles", "blobs")
+DATASETS = ("and", "or", "nand", "nor", "xor", "not", "digits", "sine", "adding", "majority", "karate", "moons", "spirals", "ring",
+            "circles", "blobs")
 LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
 OPTIMIZERS = {
     "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
@@ -63,6 +66,10 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
             continue
         settings[key], spans[key] = s.plain(setting.value), setting.value.span
         _check_value(key, setting.value, networks, errors)
+    data = next((setting.value for setting in train.settings if setting.key.text == "data"), None)
+    if isinstance(data, s.Call) and data.name.text in FILE_DATA and \
+            all(arg.key is None or arg.key.text in FILE_DATA[data.name.text] for arg in data.args):  # else E502 said it
+        _check_data_file(data, settings.get("target"), errors)
     if "generator" in settings or "discriminator" in settings:
         if not ("generator" in settings and "discriminator" in settings):
             errors.add("E502", "a generative adversarial pair needs both generator = G and discriminator = D", train.span)
@@ -147,3 +154,66 @@ def _check_call(call: s.Call, table: dict[str, tuple[str, ...]], what: str, erro
     for arg in call.args:
         if arg.key is not None and arg.key.text not in table[name]:
             errors.add("E502", f"{name} has no setting '{arg.key.text}'", arg.key.span, did_you_mean(arg.key.text, table[name], "settings"))
+
+
+# ---- data files ----------------------------------------------------------------------------
+def data_file_args(name: str, args: dict[str, object]) -> dict[str, object]:
+    """The arguments of `csv(...)` or `npz(...)` by name: positional ones ("0", "1", as `syntax.plain`
+    keys them) take FILE_DATA's names in order; any beyond those keep their position."""
+    names = FILE_DATA[name]
+    return {names[int(key)] if key.isdigit() and int(key) < len(names) else key: value for key, value in args.items()}
+
+
+def data_path(spec_path: str, path: str) -> str:
+    """A data file's path as the spec writes it, made relative to the spec's folder."""
+    return os.path.join(os.path.dirname(spec_path), path)
+
+
+def csv_columns(path: str) -> list[str] | None:
+    """The column names in a csv file's header row (None: the file is empty). Raises OSError,
+    UnicodeDecodeError or csv.Error when the file cannot be read."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        header = next(csv.reader(file), None)
+    return [column.strip() for column in header] if header else None
+
+
+def _check_data_file(call: s.Call, target_setting, errors: Collector) -> None:
+    """`csv("f.csv", target="y")`, `npz("f.npz")`: the path is a string naming a file (E505); csv's
+    target names a column of its header (E506), unless `target = input`."""
+    name = call.name.text
+    args = data_file_args(name, {arg.key.text if arg.key else str(i): arg.value for i, arg in enumerate(call.args)})
+    path, target = args.get("path"), args.get("target")
+    extra = [key for key in args if key.isdigit()]
+    if extra:
+        errors.add("E502", f"{name} takes {len(FILE_DATA[name])} value{'s' * (len(FILE_DATA[name]) > 1)} at most", call.span,
+                   'csv("file.csv", target="label") or npz("file.npz")')
+        return
+    if not isinstance(path, s.String):
+        errors.add("E502", f"{name} needs the path of the file as a string", (path or call).span, f'write {name}("data.{name}")')
+        return
+    if name == "csv" and target is None and target_setting != "input":
+        errors.add("E502", "csv needs the column that holds the targets", call.span,
+                   f'write csv({s.show(path)}, target="label"), or target = input to reproduce every column')
+        return
+    if target is not None and not isinstance(target, s.String):
+        errors.add("E502", f"the target column is named by a string, not {s.show(target)}", target.span, f'write target="{s.plain(target)}"')
+        return
+    full = data_path(call.span.path, path.value)
+    if not os.path.isfile(full):
+        what = "is a folder, not a file" if os.path.isdir(full) else "is not a regular file" if os.path.exists(full) else "is not found"
+        errors.add("E505", f"data file '{path.value}' {what}", path.span, f"the path is relative to the spec: nnspec looked for {os.path.abspath(full)}")
+    elif name == "csv" and target is not None:
+        _check_csv_header(full, path, target, errors)
+
+
+def _check_csv_header(full: str, path: s.String, target: s.String, errors: Collector) -> None:
+    try:
+        columns = csv_columns(full)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        errors.add("E505", f"cannot read data file '{path.value}': {error}", path.span, "a csv file is UTF-8 text with a header row")
+        return
+    if columns is None:
+        errors.add("E505", f"data file '{path.value}' is empty", path.span, "a csv file starts with a header row naming its columns")
+    elif target.value not in columns:
+        errors.add("E506", f"data file '{path.value}' has no column '{target.value}'", target.span,
+                   did_you_mean(target.value, columns, "columns"))

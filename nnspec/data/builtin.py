@@ -1,0 +1,188 @@
+"""The built-in datasets, one builder per name: `BUILTIN[name](rng, steps) -> Examples | Graph`.
+
+`rng` is the NumPy generator drawn from the spec's seed; `steps` is the sequence length the
+network's input fixes (`seq=T`), or None for the dataset's default. Each builder takes a few
+milliseconds; only `digits` reads a file (shipped in this package, see LICENSE-digits.txt).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .examples import F32, DataError, Examples, Graph
+
+HERE = Path(__file__).resolve().parent
+
+
+# ---- truth tables --------------------------------------------------------------------------
+TRUTH = {"and": (0, 0, 0, 1), "or": (0, 1, 1, 1), "nand": (1, 1, 1, 0), "nor": (1, 0, 0, 0), "xor": (0, 1, 1, 0)}
+
+
+def truth_table(name: str, rng: np.random.Generator, steps: int | None) -> Examples:
+    """x: the four rows of two bits `[4, 2]` (00, 01, 10, 11); y: the gate's bit `[4]`, two classes."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=F32)
+    return Examples(x, np.array(TRUTH[name], dtype=np.int64), classes=2)
+
+
+def negation(rng: np.random.Generator, steps: int | None) -> Examples:
+    """x: `[2, 1]` (0, 1); y: the negated bit `[2]`, two classes."""
+    return Examples(np.array([[0], [1]], dtype=F32), np.array([1, 0], dtype=np.int64), classes=2)
+
+
+# ---- images ---------------------------------------------------------------------------------
+def digits(rng: np.random.Generator, steps: int | None) -> Examples:
+    """The UCI 8x8 handwritten digits: x `[1797, 8, 8]` in [0, 1] (16 grey levels / 16); y the digit `[1797]`."""
+    with np.load(HERE / "digits.npz") as stored:
+        images, labels = stored["images"], stored["labels"]
+    return Examples(images.astype(F32) / 16, labels.astype(np.int64), classes=10)
+
+
+# ---- sequences ------------------------------------------------------------------------------
+def sine(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
+    """Noisy sine waves: x `[512, T, 1]` (T = 40 by default), y `[512, T, 1]` the next clean value at each step.
+
+    Each wave has its own phase and angular frequency (0.15 to 0.3 radians per step);
+    the inputs carry Gaussian noise of standard deviation 0.05.
+    """
+    length = steps or 40
+    omega = rng.uniform(0.15, 0.3, (count, 1))
+    phase = rng.uniform(0, 2 * np.pi, (count, 1))
+    t = np.arange(length + 1)[None, :]
+    wave = np.sin(omega * t + phase)
+    x = wave[:, :-1] + rng.normal(0, 0.05, (count, length))
+    return Examples(x[..., None].astype(F32), wave[:, 1:, None].astype(F32), timed=True, per_step=True)
+
+
+def adding(rng: np.random.Generator, steps: int | None, count: int = 1000) -> Examples:
+    """The adding problem: x `[1000, T, 2]` (T = 50 by default), y `[1000, 1]`.
+
+    At each step a random number in [0, 1) and a marker; exactly two steps are marked, one in
+    each half of the sequence; the target is the sum of the two marked numbers.
+    """
+    length = steps or 50
+    if length < 2:
+        raise DataError("E506", f"the adding problem needs sequences of at least 2 steps, not {length}",
+                        "declare the input as 'seq' or 'seq=50'")
+    values = rng.random((count, length))
+    first = rng.integers(0, length // 2, count)
+    second = rng.integers(length // 2, length, count)
+    marks = np.zeros((count, length))
+    marks[np.arange(count), first] = marks[np.arange(count), second] = 1
+    target = values[np.arange(count), first] + values[np.arange(count), second]
+    return Examples(np.stack([values, marks], axis=-1).astype(F32), target[:, None].astype(F32), timed=True)
+
+
+def majority(rng: np.random.Generator, steps: int | None, count: int = 2000, vocabulary: int = 32) -> Examples:
+    """Which digit token is the most frequent? x `[2000, T, 1]` tokens in 0..31 (T = 16 by default), y `[2000]`, 10 classes.
+
+    Tokens 0..9 are digits, 10..31 filler. The answer appears k times, two other digits
+    fewer times each, filler fills the rest, in random order. The answer does not depend on
+    the order, so networks without positions (attention, then a mean) can learn it.
+    """
+    length = steps or 16
+    most = length * 5 // 16
+    if most < 2:
+        raise DataError("E506", f"the majority task needs sequences of at least 7 tokens, not {length}",
+                        "declare the input as 'seq=16'")
+    answer = rng.integers(0, 10, count)
+    k = rng.integers(max(2, most - 2), most + 1, count)
+    others = (answer[:, None] + 1 + np.argsort(rng.random((count, 9)), axis=1)[:, :2]) % 10
+    m1, m2 = (rng.integers(1, k) for _ in range(2))
+    filler = rng.integers(10, vocabulary, (count, length))
+    pos = np.arange(length)[None, :]
+    col = lambda v: v[:, None]  # noqa: E731
+    tokens = np.where(pos < col(k), col(answer),
+                      np.where(pos < col(k + m1), others[:, :1], np.where(pos < col(k + m1 + m2), others[:, 1:], filler)))
+    tokens = np.take_along_axis(tokens, np.argsort(rng.random((count, length)), axis=1), axis=1)
+    return Examples(tokens[..., None].astype(F32), answer.astype(np.int64), classes=10, timed=True,
+                    info={"vocabulary": vocabulary})
+
+
+# ---- graphs ---------------------------------------------------------------------------------
+def karate(rng: np.random.Generator, steps: int | None) -> Graph:
+    """Zachary's karate club (networkx): 34 members, identity features `[34, 34]`, adjacency `[34, 34]`
+    (0/1, symmetric, no self-loops), labels `[34]`: 0 for Mr. Hi's faction, 1 for the Officer's."""
+    import networkx as nx
+
+    graph = nx.karate_club_graph()
+    nodes = sorted(graph.nodes)
+    adjacency = nx.to_numpy_array(graph, nodelist=nodes, weight=None, dtype=F32)
+    labels = np.array([graph.nodes[n]["club"] != "Mr. Hi" for n in nodes], dtype=np.int64)
+    return Graph(np.eye(len(nodes), dtype=F32), adjacency, labels, classes=2)
+
+
+# ---- points in the plane --------------------------------------------------------------------
+def _balanced(rng: np.random.Generator, count: int, classes: int) -> np.ndarray:
+    """Class labels `[count]`, as even as they can be, in random order."""
+    return rng.permutation(np.arange(count) % classes).astype(np.int64)
+
+
+def _points(xy: np.ndarray, labels: np.ndarray, classes: int, **info) -> Examples:
+    return Examples(xy.astype(F32), labels, classes=classes, info=info)
+
+
+def moons(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
+    """Two interleaving half circles: x `[512, 2]`, y `[512]`, 2 classes; noise 0.1."""
+    y = _balanced(rng, count, 2)
+    t = rng.uniform(0, np.pi, count)
+    upper = np.stack([np.cos(t), np.sin(t)], axis=1)
+    lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)
+    xy = np.where(y[:, None] == 0, upper, lower) + rng.normal(0, 0.1, (count, 2))
+    return _points(xy, y, 2)
+
+
+def spirals(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
+    """Two interleaved spirals of one and a half turns, radius up to 1: x `[512, 2]`, y `[512]`, 2 classes; noise 0.03."""
+    y = _balanced(rng, count, 2)
+    t = np.sqrt(rng.random(count))
+    angle = 3 * np.pi * t + np.pi * y
+    xy = t[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.03, (count, 2))
+    return _points(xy, y, 2)
+
+
+def circles(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
+    """A circle of radius 0.5 inside one of radius 1: x `[512, 2]`, y `[512]` (1 = inner), 2 classes; noise 0.05."""
+    y = _balanced(rng, count, 2)
+    angle = rng.uniform(0, 2 * np.pi, count)
+    radius = np.where(y == 1, 0.5, 1.0)[:, None]
+    xy = radius * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.05, (count, 2))
+    return _points(xy, y, 2)
+
+
+def blobs(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
+    """Three Gaussian blobs (standard deviation 0.6) centred 2 from the origin, 120 degrees apart: x `[512, 2]`, y `[512]`."""
+    y = _balanced(rng, count, 3)
+    angle = np.pi / 2 + 2 * np.pi / 3 * np.arange(3)
+    centres = 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return _points(centres[y] + rng.normal(0, 0.6, (count, 2)), y, 3, centres=centres.astype(F32))
+
+
+def ring(rng: np.random.Generator, steps: int | None, count: int = 2048) -> Examples:
+    """A ring of 8 Gaussians (radius 2, standard deviation 0.02), the GAN benchmark: x `[2048, 2]`,
+    y `[2048]` the mode of each point; `info` holds the `centres` `[8, 2]` and the `std`."""
+    y = _balanced(rng, count, 8)
+    angle = 2 * np.pi / 8 * np.arange(8)
+    centres = 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return _points(centres[y] + rng.normal(0, 0.02, (count, 2)), y, 8, centres=centres.astype(F32), std=0.02)
+
+
+Builder = Callable[[np.random.Generator, "int | None"], "Examples | Graph"]
+
+BUILTIN: dict[str, Builder] = {
+    **{name: partial(truth_table, name) for name in TRUTH},
+    "not": negation,
+    "digits": digits,
+    "sine": sine,
+    "adding": adding,
+    "majority": majority,
+    "karate": karate,
+    "moons": moons,
+    "spirals": spirals,
+    "circles": circles,
+    "blobs": blobs,
+    "ring": ring,
+}

@@ -1,0 +1,135 @@
+"""Shape a dataset's examples for one network: its inputs (docs/backends.md's layouts) and its output.
+
+A dataset's examples take the shape of the network's input when the sizes agree: `digits`
+(`[8, 8]` per example) feeds `input x: 64` as `[N, 64]`, `input image: [1, 8, 8]` as
+`[N, 1, 8, 8]` and `input row: 8, seq` as eight steps of a row, `[N, 8, 8]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..check import Output, Program
+from ..kinds import Shape
+from .examples import F32, DataError, Graph
+
+
+def show(dims: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+def input_steps(program: Program, name: str) -> tuple[bool, int | None]:
+    """Whether input `name` is a sequence (`seq`), and the steps it fixes (`seq=T` or `steps=N`; None: any)."""
+    options = program.layer(name).options
+    if options.steps is not None:
+        return False, options.steps
+    return options.seq is not False, None if options.seq is True or options.seq is False else options.seq
+
+
+def fit_input(x: np.ndarray, timed: bool, program: Program, name: str, what: str) -> tuple[np.ndarray, bool]:
+    """Examples `[N, *example]` (`[N, T, F]` when `timed`) as input `name` takes them, and whether the
+    result has a time axis: `[N, *dims]`, or `[N, T, *dims]` for a `seq` input (and for a `steps=N`
+    input given a value per step)."""
+    dims = program.layer(name).shape.dims
+    size = math.prod(dims)
+    sequence, steps = input_steps(program, name)
+    n, example = len(x), x.shape[1:]
+    if timed and (sequence or example[0] == steps) and math.prod(example[1:]) == size:
+        _check_steps(example[0], steps, name, what)
+        return x.reshape(n, example[0], *dims), True
+    total = math.prod(example)
+    if not sequence and total == size:
+        return x.reshape(n, *dims), False
+    if sequence and not timed and total % size == 0:
+        _check_steps(total // size, steps, name, what)
+        return x.reshape(n, total // size, *dims), True
+    raise DataError("E506", f"{what} gives {_describe(example, timed)} per example, but input '{name}' takes {_takes(dims, sequence, steps)}",
+                    _input_hint(name, example, timed))
+
+
+def _check_steps(length: int, steps: int | None, name: str, what: str) -> None:
+    if steps is not None and length != steps:
+        raise DataError("E506", f"{what} gives sequences of {length} steps, but input '{name}' takes {steps}",
+                        f"declare 'input {name}: ..., seq' to take any length, or seq={length}")
+
+
+def _describe(example: tuple[int, ...], timed: bool) -> str:
+    if timed:
+        return f"{example[0]} steps of {show(example[1:])}"
+    return f"{show(example)} ({math.prod(example)} values)" if len(example) > 1 else show(example)
+
+
+def _takes(dims: tuple[int, ...], sequence: bool, steps: int | None) -> str:
+    if sequence:
+        return f"a sequence of {show(dims)}" + (f" ({steps} steps)" if steps else "")
+    return show(dims)
+
+
+def _input_hint(name: str, example: tuple[int, ...], timed: bool) -> str:
+    if timed:
+        return f"declare 'input {name}: {math.prod(example[1:])}, seq'"
+    return f"declare 'input {name}: {math.prod(example)}' (or another shape of {math.prod(example)} values)"
+
+
+# ---- targets --------------------------------------------------------------------------------
+def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple[np.ndarray, int]:
+    """Class indices `[N, *items]` for output `[*items, K]`: int64 `[N, *items]` when K >= classes;
+    one output unit for two classes takes the class as a float `[N, *items, 1]`. Also gives K (or 2)."""
+    dims, items = output.shape.dims, y.shape[1:]
+    if output.shape.timed:
+        raise DataError("E506", f"{what} has one class per example, but '{output.name}' gives a value at every step",
+                        f"write 'output {output.name}: last' or 'output {output.name}: mean'")
+    if dims[:-1] != items:
+        raise DataError("E506", f"{what} has one class per {'example' if not items else 'item of ' + show(items)}, "
+                        f"but '{output.name}' gives {show(dims)}", f"end the network with {classes} units: 'dense {output.name}: {classes}'")
+    if dims[-1] == 1 and classes <= 2:
+        return y[..., None].astype(F32), 2
+    if dims[-1] < classes:
+        raise DataError("E506", f"{what} has {classes} classes, but '{output.name}' gives {dims[-1]} value{'s' * (dims[-1] > 1)}",
+                        f"give '{output.name}' {classes} units (one per class)" + (", or 1 unit for two classes" if classes == 2 else ""))
+    return y, dims[-1]
+
+
+def fit_values(y: np.ndarray, per_step: bool, output: Output, what: str) -> np.ndarray:
+    """Target values `[N, *target]` (`[N, T, *target]` when `per_step`) shaped like the output:
+    `[N, *dims]`, or `[N, T, *dims]` for an output with a value at every step. An output that keeps
+    the `last` step (or a network without time) takes the last step's target, `mean` the mean."""
+    dims = output.shape.dims
+    if per_step:
+        if output.shape.timed:
+            return _reshape(y, (y.shape[1], *dims), y.shape[2:], output, what, "per step ")
+        y = y.mean(axis=1) if output.reduce == "mean" else y[:, -1]
+    elif output.shape.timed:
+        raise DataError("E506", f"{what} has one target per sequence, but '{output.name}' gives a value at every step",
+                        f"write 'output {output.name}: last'")
+    return _reshape(y, dims, y.shape[1:], output, what, "")
+
+
+def _reshape(y: np.ndarray, shape: tuple[int, ...], given: tuple[int, ...], output: Output, what: str, step: str) -> np.ndarray:
+    if math.prod(given) != math.prod(output.shape.dims):
+        raise DataError("E506", f"{what} has {step}targets of {show(given)}, but '{output.name}' gives {show(output.shape.dims)}",
+                        f"give '{output.name}' {math.prod(given)} unit{'s' * (math.prod(given) > 1)}")
+    return y.reshape(len(y), *shape).astype(F32)
+
+
+# ---- graphs ---------------------------------------------------------------------------------
+def graph_inputs(graph: Graph, program: Program, what: str) -> dict[str, np.ndarray]:
+    """The one graph as a batch of one: the input that feeds a layer's `adjacency` port gets the
+    adjacency `[1, nodes, nodes]`, the other input the node features `[1, nodes, F]`."""
+    adjacency = {link.source for layer in program.layers for link in layer.inputs
+                 if link.port == "adjacency" and link.source in program.inputs}
+    features = [name for name in program.inputs if name not in adjacency]
+    if len(adjacency) != 1 or len(features) != 1:
+        raise DataError("E506", f"{what} is one graph: the network needs one input for the node features and one that "
+                        f"feeds a layer's adjacency port; it has {', '.join(repr(n) for n in program.inputs)}",
+                        "input features: [34, 34], input adjacency: [34, 34], adjacency -> g.adjacency")
+    arrays = {features[0]: graph.features, next(iter(adjacency)): graph.adjacency}
+    for name, array in arrays.items():
+        shape: Shape = program.layer(name).shape
+        if shape.timed or shape.dims != array.shape:
+            raise DataError("E506", f"{what} gives input '{name}' {show(array.shape)}, but it is declared {shape}",
+                            f"declare 'input {name}: {show(array.shape)}'")
+    return {name: array[None] for name, array in arrays.items()}
