@@ -13,6 +13,7 @@ import traceback
 
 from . import __version__
 from .check import DEFAULT_MAX_PARAMS
+from .draw.output import DrawError
 from .errors import SpecError, wants_color
 
 OK, SPEC_ERROR, USAGE, BUG = 0, 1, 2, 3
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except SpecError as error:
         _report(error)
+        return SPEC_ERROR
+    except DrawError as error:  # a drawing that cannot be written as asked
+        print(f"error: {error}", file=sys.stderr)
         return SPEC_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -82,6 +86,22 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--network", help="only this network of the file")
     _budget(summary)
     summary.set_defaults(run=_summary)
+    _drawing_commands(commands)
+
+    train = commands.add_parser("train", help="train a spec's network by its train section", description=(
+        "Train the network of FILE as its train section says, with a progress bar; write metrics.csv, metrics.png, "
+        "weights.safetensors, settings.json and a checkpoint after every epoch into --out. Exits 1 when an "
+        "'expect' line is missed."))
+    train.add_argument("file", metavar="FILE", help="a .nn spec with a train section")
+    train.add_argument("--backend", choices=("torch", "numpy"), default=None, help="where to train (default: torch)")
+    train.add_argument("--out", metavar="DIR", help="where to write the results (default: runs/<network name>)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    train.add_argument("--network", help="the network to train, in a file that holds several")
+    train.add_argument("--epochs", type=_whole, metavar="N", help="override the spec's epochs")
+    train.add_argument("--lr", type=_positive, metavar="X", help="override the optimizer's learning rate")
+    train.add_argument("--batch", type=_count, metavar="N", help="override the batch size")
+    train.add_argument("--seed", type=_whole, metavar="N", help="override the seed")
+    train.set_defaults(run=_train)
     return parser
 
 
@@ -98,6 +118,28 @@ def _count(text: str) -> int:
     if not value >= 1 or value != int(value):
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1: {text}")
     return int(value)
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0: {text}")
+    return int(text)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text}")
+    return value
+
+
+def _train(args) -> int:
+    from .train.report import train_command
+
+    return train_command(args)
 
 
 def _check(args) -> int:
@@ -156,3 +198,68 @@ def _terminal_width() -> int:
     import shutil
 
     return shutil.get_terminal_size((100, 24)).columns
+
+
+# ---- draw and zoo ---------------------------------------------------------------------------
+def _drawing_commands(commands) -> None:
+    draw = commands.add_parser("draw", help="draw a spec as a Neural Network Zoo diagram", description=(
+        "Draw the networks of FILE in the style of the Asimov Institute's Neural Network Zoo: cells in columns, "
+        "filled and marked by cell type, links under them, the name and description above, a legend below. "
+        "A GAN's generator and discriminator are drawn side by side; a file of several networks as a grid."))
+    draw.add_argument("file", metavar="FILE", help="a .nn spec")
+    draw.add_argument("-o", "--output", metavar="OUT",
+                      help="the picture to write: .svg, .png or .pdf (default: FILE's name with .svg, in the current folder)")
+    draw.add_argument("--network", help="only this network of the file")
+    _drawing_options(draw)
+    draw.set_defaults(run=_draw)
+
+    zoo = commands.add_parser("zoo", help="draw every network of a folder as a poster and a web page", description=(
+        "Check every .nn spec in DIR (default: the bundled zoo), then write into OUT: the poster in the chart's grid "
+        "(zoo.svg, zoo.png, zoo.pdf), one SVG per network, and index.html with each diagram, its spec, its parameter "
+        "count and its trained result (from RUNS/NAME/metrics.csv when present)."))
+    zoo.add_argument("directory", nargs="?", metavar="DIR", help="a folder of .nn specs (default: the bundled specs)")
+    zoo.add_argument("-o", "--output", metavar="OUT", default="zoo", help="the folder to write into (default: zoo)")
+    zoo.add_argument("--runs", metavar="RUNS", default="runs", help="where training runs are (default: runs)")
+    _drawing_options(zoo)
+    zoo.set_defaults(run=_zoo)
+
+
+def _drawing_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--palette", choices=("asimov", "colorblind"), default="asimov",
+                         help="asimov: the chart's colours (default); colorblind: safe colours and a mark for every cell type")
+    command.add_argument("--annotate", action="store_true", help="write each layer's name, kind, shape and activation under it")
+    command.add_argument("--orient", choices=("lr", "tb"), default="lr", help="lr: left to right (default); tb: top to bottom")
+    _budget(command)
+
+
+def _draw(args) -> int:
+    from pathlib import Path
+
+    from .draw import draw, output_format
+    from .model import check_source
+    from .resolve import read_source
+
+    out = args.output or Path(args.file).with_suffix(".svg").name
+    output_format(out)  # a name nnspec cannot write is reported before the spec is read
+    models = check_source(read_source(args.file), args.max_params)
+    if args.network:
+        names = [m.name for m in models]
+        models = [m for m in models if m.name == args.network]
+        if not models:
+            from .errors import did_you_mean
+
+            raise SpecError("E316", f"no network '{args.network}' in {args.file}", None, did_you_mean(args.network, names, "networks"))
+    if not models:
+        raise SpecError("E315", f"{args.file} defines no network to draw, only blocks", None, "a spec declares 'network NAME { ... }'")
+    print(draw(models, out, palette=args.palette, annotate=args.annotate, orient=args.orient))
+    return OK
+
+
+def _zoo(args) -> int:
+    from .draw import make_zoo
+
+    written = make_zoo(args.directory, args.output, runs=args.runs, palette=args.palette, annotate=args.annotate,
+                       orient=args.orient, max_params=args.max_params)
+    for path in written:
+        print(path)
+    return OK

@@ -37,6 +37,16 @@ class Model:
 
         return render_summary(self.program, width=width)
 
+    def draw(self, path: str | os.PathLike, **options):
+        """Draw this network as a Neural Network Zoo diagram; the extension of `path` picks .svg, .png or .pdf.
+
+        Options: palette='asimov'|'colorblind', annotate=False, orient='lr'|'tb' (see docs/drawing.md).
+        Returns the path written; raises `nnspec.draw.DrawError` for a format or place it cannot write.
+        """
+        from .draw import draw
+
+        return draw(self, path, **options)
+
     def to_torch(self, seed: int | None = 0, dtype: str = "float32"):
         """A `torch.nn.Module` computing this network; parameters drawn from `seed` (see docs/backends.md)."""
         from .backends.torch import to_torch

@@ -1,0 +1,170 @@
+"""Recurrent and spiking cells, one step at a time: lstm, gru, rnn, lif.
+
+`rnn`, `gru` and `lif` are composed from primitives (ops.py, activations.py), so backprop
+through time falls out of the recorded steps. `lstm` is one primitive with a hand-written
+backward (`_lstm_step` and `_lstm_step_back`, side by side): it is the kind whose speed is
+measured against `nn.LSTM`, and fusing a step into one node saves a dozen recorded
+operations per step. `lstm_sequence` runs it over a whole sequence (one node, BPTT in one
+backward loop, the weight gradient as one matmul); `lstm_cell` is one step inside a `~>`
+loop. The `spike` primitive carries the surrogate gradient of `lif`.
+
+Every cell starts from a zero state; `None` stands for it, so the first step skips the
+recurrent matmul.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...kinds.activation import Activation
+from . import ops
+from .activations import activate, sigmoid
+from .autograd import Var, record, record_many
+
+SIGMOID, TANH = Activation(name="sigmoid"), Activation(name="tanh")
+
+
+# ---- spike: the surrogate gradient of lif ------------------------------------------------------
+def spike(v: Var, threshold: float) -> Var:
+    """s = 1 where v >= threshold, else 0; ds/dv is the surrogate 1 / (1 + 10 |v - threshold|)^2."""
+    s = (v.value >= threshold).astype(v.value.dtype)
+    def back(g):
+        return (g / (1.0 + 10.0 * np.abs(v.value - threshold)) ** 2,)
+    return record(s, (v,), back)
+
+
+def lif_step(xg: Var, v_prev: Var | None, decay: float, threshold: float) -> tuple[Var, Var]:
+    """xg: (B, U) = x W^T + b -> spikes s (B, U) and the membrane after reset; the reset passes no gradient."""
+    v = xg if v_prev is None else ops.add(ops.scale(v_prev, decay), xg)
+    s = spike(v, threshold)
+    return s, ops.add_const(v, s.value * -threshold)
+
+
+# ---- rnn and gru, composed -------------------------------------------------------------------
+def rnn_step(xg: Var, h: Var | None, W_hh: Var, b_hh: Var | None, act: Activation) -> Var:
+    """xg: (B, H) = x W_ih^T + b_ih -> h_t = act(xg + h W_hh^T + b_hh)."""
+    if h is not None:
+        pre = ops.add(xg, ops.linear(h, W_hh, b_hh))
+    else:  # h W_hh^T is zero: only the bias is left
+        pre = xg if b_hh is None else ops.add(xg, b_hh)
+    return activate(pre, act)
+
+
+def gru_step(xg: Var, h: Var | None, W_hh: Var, b_hh: Var | None) -> Var:
+    """xg: (B, 3H) = x W_ih^T + b_ih, gates r, z, n as PyTorch's GRUCell -> h_t (B, H)."""
+    units = W_hh.shape[1]
+    xr, xz, xn = ops.split(xg, (units, units, units), axis=-1)
+    if h is None:  # h W_hh^T is zero: only the bias is left
+        if b_hh is None:
+            hr = hz = hn = None
+        else:
+            hr, hz, hn = ops.split(b_hh, (units, units, units), axis=-1)
+    else:
+        hr, hz, hn = ops.split(ops.linear(h, W_hh, b_hh), (units, units, units), axis=-1)
+    r = activate(xr if hr is None else ops.add(xr, hr), SIGMOID)
+    z = activate(xz if hz is None else ops.add(xz, hz), SIGMOID)
+    n = activate(xn if hn is None else ops.add(xn, ops.mul(r, hn)), TANH)
+    if h is None:  # (1 - z) n + z * 0
+        return ops.sub(n, ops.mul(z, n))
+    return ops.add(n, ops.mul(z, ops.sub(h, n)))
+
+
+# ---- lstm, fused ----------------------------------------------------------------------------
+def _gates(a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(..., 4H) -> the four (..., H) views, in PyTorch's order i, f, g, o."""
+    units = a.shape[-1] // 4
+    return tuple(a[..., k * units : (k + 1) * units] for k in range(4))
+
+
+def _lstm_step(z: np.ndarray, c_prev: np.ndarray, acts: np.ndarray, c: np.ndarray, tc: np.ndarray, h: np.ndarray) -> None:
+    """z: (B, 4H) pre-activations -> acts [σ(i), σ(f), tanh(g), σ(o)], c = σf c_prev + σi tanh g, tanh(c), h (written into)."""
+    sigmoid(z, out=acts)
+    i, f, g, o = _gates(acts)
+    np.tanh(_gates(z)[2], out=g)
+    np.multiply(i, g, out=c)
+    c += f * c_prev
+    np.tanh(c, out=tc)
+    np.multiply(o, tc, out=h)
+
+
+def _lstm_slopes(acts: np.ndarray, c_prev: np.ndarray, tc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The local derivatives of `_lstm_step`, for any leading axes (one step, or every step at once).
+
+    Returns (ifg (..., 3, H): what dL/dc multiplies to give dL/dz for i, f, g;
+    o (..., H): what dL/dh multiplies for o; h_to_c (..., H): dc/dh through tanh(c)).
+    """
+    i, f, g, o = _gates(acts)
+    ifg = np.empty(acts.shape[:-1] + (3, tc.shape[-1]), acts.dtype)
+    np.multiply(g, i * (1.0 - i), out=ifg[..., 0, :])  # dc/di = g, times σ'
+    np.multiply(c_prev, f * (1.0 - f), out=ifg[..., 1, :])  # dc/df = c_prev
+    np.multiply(i, 1.0 - g * g, out=ifg[..., 2, :])  # dc/dg = i, times tanh'
+    return ifg, tc * (o * (1.0 - o)), o * (1.0 - tc * tc)
+
+
+def _lstm_step_back(dh: np.ndarray, dc: np.ndarray | None, slopes: tuple, f: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    """The reverse of `_lstm_step`: dL/dh, dL/dc (None: 0) -> dL/dz written into dz (B, 4, H); returns dL/dc_prev."""
+    ifg, o, h_to_c = slopes
+    dc_total = dh * h_to_c
+    if dc is not None:
+        dc_total += dc
+    np.multiply(ifg, dc_total[:, None, :], out=dz[:, :3])
+    np.multiply(dh, o, out=dz[:, 3])
+    return dc_total * f
+
+
+def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
+    """xg: (B, T, 4H) = x W_ih^T + b_ih, W_hh: (4H, H), b_hh: (4H,) -> h: (B, T, H), from a zero state.
+
+    Time runs along the first axis inside ((T, B, ...) arrays, each step contiguous); h and c
+    keep a zero row first, so h[t] and c[t] are the state before step t.
+    """
+    batch, steps, width = xg.shape
+    units = width // 4
+    z = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 4H), a copy: written into below
+    if b_hh is not None:
+        z += b_hh.value
+    recurrent = np.ascontiguousarray(W_hh.value.T)  # h @ W^T runs a third faster from a contiguous W^T
+    acts = np.empty_like(z)
+    h, c = np.zeros((2, steps + 1, batch, units), z.dtype)
+    tc = np.empty((steps, batch, units), z.dtype)
+    for t in range(steps):
+        if t:
+            z[t] += h[t] @ recurrent
+        _lstm_step(z[t], c[t], acts[t], c[t + 1], tc[t], h[t + 1])
+    def back(g):
+        slopes = _lstm_slopes(acts, c[:-1], tc)  # every step at once: the loop below keeps only the recurrence
+        f = _gates(acts)[1]
+        gt = g.transpose(1, 0, 2)
+        dz = np.empty((steps, batch, 4, units), z.dtype)
+        dh, dc = gt[steps - 1], None
+        for t in range(steps - 1, -1, -1):
+            dc = _lstm_step_back(dh, dc, tuple(s[t] for s in slopes), f[t], dz[t])
+            if t:
+                dh = gt[t - 1] + dz[t].reshape(batch, width) @ W_hh.value
+        dz = dz.reshape(steps, batch, width)
+        gW = dz[1:].reshape(-1, width).T @ h[1:steps].reshape(-1, units) if W_hh.needs_grad else None
+        gb = dz.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
+        return dz.transpose(1, 0, 2), gW, gb
+    return record(h[1:].transpose(1, 0, 2), (xg, W_hh) if b_hh is None else (xg, W_hh, b_hh), back)
+
+
+def lstm_cell(xg: Var, state: tuple[Var, Var] | None, W_hh: Var, b_hh: Var | None) -> tuple[Var, Var]:
+    """One step inside a loop: xg (B, 4H) = x_t W_ih^T + b_ih, state (h, c) or None (zeros) -> (h, c)."""
+    batch, width = xg.shape
+    units = width // 4
+    z = xg.value + (0.0 if b_hh is None else b_hh.value)
+    if state is not None:
+        z += state[0].value @ W_hh.value.T
+    c_prev = np.zeros((batch, units), z.dtype) if state is None else state[1].value
+    acts, c, tc, h = np.empty_like(z), np.empty_like(c_prev), np.empty_like(c_prev), np.empty_like(c_prev)
+    _lstm_step(z, c_prev, acts, c, tc, h)
+    parents = [xg, W_hh] + ([] if b_hh is None else [b_hh]) + ([] if state is None else list(state))
+    def back(gh, gc):
+        dz = np.empty((batch, 4, units), z.dtype)
+        dc_prev = _lstm_step_back(gh, gc, _lstm_slopes(acts, c_prev, tc), _gates(acts)[1], dz)
+        dz = dz.reshape(batch, width)
+        grads = [dz, dz.T @ state[0].value if state is not None and W_hh.needs_grad else None]
+        grads += [] if b_hh is None else [dz.sum(axis=0)]
+        grads += [] if state is None else [dz @ W_hh.value, dc_prev]
+        return grads
+    return tuple(record_many((h, c), tuple(parents), back))

@@ -1,0 +1,88 @@
+"""Convolution and pooling over images [B, C, H, W], by im2col: a window view and one matmul.
+
+Windows are taken from the channels-last view `[B, H, W, C]`: a convolution's output is
+made channels-last in memory (its `[B, C, H, W]` is a transposed view), so the next layer's
+channels-last view is free and each window row `(C, kh, kw)` copies from nearby memory.
+The backward passes scatter window gradients back with one strided add per kernel offset
+(kh * kw of them), never a loop over elements, examples or channels.
+
+| primitive | forward | back(g) |
+|---|---|---|
+| `conv2d(x, W, b, stride, pads)` | `cols @ W.reshape(O, -1).T + b`, cols the windows `[B*OH*OW, C*kh*kw]` | `g @ W` scattered back to the windows; `g.T @ cols`; `sum(g)` |
+| `pool2d(x, mode, size, stride)` | max (first maximum in the window) or mean of each window | `g` to that maximum / `g / (kh * kw)` to every cell |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .autograd import Var, record
+
+
+def _windows(xh: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view."""
+    return sliding_window_view(xh, kernel, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+
+
+def _scatter(cells: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into a (B, H, W, C) array of `shape`."""
+    out = np.zeros(shape, cells.dtype)
+    _, oh, ow = cells.shape[:3]
+    (sh, sw) = stride
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cells[..., i, j]
+    return out
+
+
+def conv2d(x: Var, W: Var, b: Var | None, stride: tuple[int, int], pads: tuple[int, int, int, int]) -> Var:
+    """x: (B, C, H, W), W: (O, C, kh, kw), b: (O,), pads (top, bottom, left, right) -> (B, O, OH, OW)."""
+    out_channels, _, kh, kw = W.shape
+    top, bottom, left, right = pads
+    xh = x.value.transpose(0, 2, 3, 1)
+    if any(pads):
+        xh = np.pad(xh, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    win = _windows(xh, (kh, kw), stride)
+    batch, oh, ow = win.shape[:3]
+    cols = win.reshape(batch * oh * ow, -1)  # copies: (C, kh, kw) per row, as W is laid out
+    kernel = W.value.reshape(out_channels, -1)
+    y = cols @ kernel.T
+    if b is not None:
+        y += b.value
+    def back(g):
+        rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
+        gx = None
+        if x.needs_grad:
+            cells = (rows @ kernel).reshape(win.shape)
+            gxh = _scatter(cells, xh.shape, (kh, kw), stride)
+            gx = gxh[:, top : gxh.shape[1] - bottom, left : gxh.shape[2] - right].transpose(0, 3, 1, 2)
+        gW = (rows.T @ cols).reshape(W.shape) if W.needs_grad else None
+        gb = rows.sum(axis=0) if b is not None and b.needs_grad else None
+        return gx, gW, gb
+    out = y.reshape(batch, oh, ow, out_channels).transpose(0, 3, 1, 2)
+    return record(out, (x, W) if b is None else (x, W, b), back)
+
+
+def pool2d(x: Var, mode: str, size: tuple[int, int], stride: tuple[int, int]) -> Var:
+    """x: (B, C, H, W) -> (B, C, OH, OW): max or avg over each window; partial windows dropped."""
+    xh = x.value.transpose(0, 2, 3, 1)
+    win = _windows(xh, size, stride)
+    cells = size[0] * size[1]
+    if mode == "max":
+        flat = win.reshape(win.shape[:4] + (cells,))
+        first = np.argmax(flat, axis=-1)[..., None]  # the first maximum, as PyTorch's max_pool2d
+        y = np.take_along_axis(flat, first, axis=-1)[..., 0]
+        def back(g):
+            gh = g.transpose(0, 2, 3, 1)[..., None]
+            spread = np.zeros(flat.shape, g.dtype)
+            np.put_along_axis(spread, first, gh, axis=-1)
+            gxh = _scatter(spread.reshape(win.shape), xh.shape, size, stride)
+            return (gxh.transpose(0, 3, 1, 2),)
+    else:
+        y = win.mean(axis=(-2, -1))
+        def back(g):
+            gh = (g.transpose(0, 2, 3, 1) / cells)[..., None, None]
+            gxh = _scatter(np.broadcast_to(gh, win.shape), xh.shape, size, stride)
+            return (gxh.transpose(0, 3, 1, 2),)
+    return record(y.transpose(0, 3, 1, 2), (x,), back)

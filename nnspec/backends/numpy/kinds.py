@@ -1,0 +1,356 @@
+"""The NumPy lowering of every kind: one table, `LOWERINGS`, keyed by kind name.
+
+A stateless kind is `lower(ctx, layer, x, p) -> Var`, where `x` is what enters (one
+value, fan-in joined; a dict by port for kinds with ports; a list for merges) and `p`
+the layer's parameters as `Var`s by key (`p["weight"]`). Arrays carry `ctx.lead` leading
+axes: `[B, ...]`, or `[B, T, ...]` for a timed layer over whole arrays. A stateful kind
+is a `Stateful` pair: `sequence` over a whole `[B, T, F]` array from a zero state, and
+`step` for one `[B, F]` step inside a `~>` loop, `(x_t, state) -> (output, state)`.
+
+Adding a kind to the registry means adding its row here (tests/test_numpy_backend.py
+fails, naming the kind, until then).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ...check import Layer
+from ...kinds.activation import ACTIVATIONS, Activation
+from ...kinds.conv import pair
+from . import cells, ops
+from .activations import activate
+from .autograd import Var
+from .image import conv2d, pool2d
+
+
+@dataclass
+class Context:
+    """What a lowering may read besides its inputs: mode, noise, buffers, the KL terms, the axes."""
+
+    training: bool
+    rng: np.random.Generator
+    dtype: np.dtype
+    params: dict[str, np.ndarray]  # the run's arrays, for batchnorm's running statistics
+    kl: list[Var]  # one term per `sample` layer (per step inside a loop)
+    logits: dict[str, Var] = field(default_factory=dict)  # layer -> its value before a final softmax or sigmoid
+    lead: int = 1  # leading axes of the arrays: 1 (batch) or 2 (batch, time)
+    in_loop: bool = False
+
+
+@dataclass(frozen=True)
+class Stateful:
+    """A kind that keeps a state from step to step: over a whole sequence, or one step inside a loop."""
+
+    sequence: Callable[[Context, Layer, Var, dict[str, Var]], Var]
+    step: Callable[[Context, Layer, Var, dict[str, Var], object], tuple[Var, object]]
+
+
+def feature_axis(dims: tuple[int, ...]) -> int:
+    """The axis fan-in joins and softmax runs over: channels for images, else the last."""
+    return -3 if len(dims) == 3 else -1
+
+
+def activated(ctx: Context, layer: Layer, z: Var, act: Activation, axis: int = -1) -> Var:
+    """act(z); outside loops the value before a softmax or sigmoid is kept as the layer's logits, for stable losses."""
+    if act.name in ("softmax", "sigmoid") and not ctx.in_loop:
+        ctx.logits[layer.name] = z
+    return activate(z, act, axis)
+
+
+def _folded(x: Var, ctx: Context, inner: Callable[[Var], Var]) -> Var:
+    """Apply an image op to [B, T, C, H, W] by folding time into the batch."""
+    if ctx.lead == 1:
+        return inner(x)
+    lead = x.shape[:2]
+    y = inner(ops.reshape(x, (-1,) + x.shape[2:]))
+    return ops.reshape(y, lead + y.shape[1:])
+
+
+# ---- io and merges -------------------------------------------------------------------------
+def passes(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """`input` (the run has already shaped the data) and `port` (a block's input) pass their value on."""
+    return x
+
+
+def add(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
+    total = xs[0]
+    for x in xs[1:]:
+        total = ops.add(total, x)
+    return total
+
+
+def mul(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
+    product = xs[0]
+    for x in xs[1:]:
+        product = ops.mul(product, x)
+    return product
+
+
+def concat(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
+    return ops.concat(xs, feature_axis(layer.shape.dims))
+
+
+# ---- dense ---------------------------------------------------------------------------------
+def dense(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (..., in) -> act(x W^T + b): (..., units)."""
+    return activated(ctx, layer, ops.linear(x, p["weight"], p.get("bias")), layer.options.act)
+
+
+def maxout(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (..., in) -> (..., units): row u * pieces + k of W is piece k of unit u."""
+    o = layer.options
+    z = ops.linear(x, p["weight"], p.get("bias"))
+    return ops.max_over(ops.reshape(z, z.shape[:-1] + (o.units, o.pieces)), -1)
+
+
+def embedding(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """tokens (..., k) -> (..., k, dim); (..., dim) when k = 1. Tokens take no gradient."""
+    tokens = x.value
+    idx = tokens.astype(np.int64)
+    vocabulary = layer.options.vocabulary
+    if np.any(idx != tokens) or np.any(idx < 0) or np.any(idx >= vocabulary):
+        bad = tokens[(idx != tokens) | (idx < 0) | (idx >= vocabulary)].flat[0]
+        raise ValueError(f"embedding '{layer.name}' takes whole numbers from 0 to {vocabulary - 1}, but receives {bad!r}")
+    return ops.gather_rows(p["weight"], idx[..., 0] if idx.shape[-1] == 1 else idx)
+
+
+# ---- images --------------------------------------------------------------------------------
+def _pads(layer: Layer) -> tuple[int, int, int, int]:
+    o = layer.options
+    (kh, kw) = pair(o.kernel)
+    if o.padding == "same":  # PyTorch's padding="same": the odd cell goes after
+        return ((kh - 1) // 2, kh - 1 - (kh - 1) // 2, (kw - 1) // 2, kw - 1 - (kw - 1) // 2)
+    n = 0 if o.padding == "valid" else o.padding
+    return (n, n, n, n)
+
+
+def conv(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (..., C, H, W) -> act(conv2d(x, W) + b): (..., channels, OH, OW)."""
+    o = layer.options
+    y = _folded(x, ctx, lambda v: conv2d(v, p["weight"], p.get("bias"), pair(o.stride), _pads(layer)))
+    return activated(ctx, layer, y, o.act, axis=-3)
+
+
+def pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    o = layer.options
+    size = pair(o.size)
+    stride = pair(o.stride) if o.stride is not None else size
+    return _folded(x, ctx, lambda v: pool2d(v, o.mode, size, stride))
+
+
+def flatten(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """(..., C, H, W) or (..., N, F) -> (..., C*H*W), row-major."""
+    return ops.reshape(x, x.shape[: ctx.lead] + (-1,))
+
+
+# ---- normalisation -------------------------------------------------------------------------
+def dropout(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    rate = layer.options.rate
+    if not ctx.training or rate == 0.0:
+        return x
+    keep = ctx.rng.random(x.shape, dtype=ctx.dtype) >= rate  # 1 with probability 1 - rate
+    return ops.mul_const(x, keep.astype(ctx.dtype) * (1.0 / (1.0 - rate)))
+
+
+def _normalise(x: Var, axes: tuple[int, ...], eps: float) -> tuple[Var, Var, Var]:
+    """(x - mean) / sqrt(var + eps) over `axes` (biased variance) -> (normalised, mean, var)."""
+    mu = ops.mean(x, axes, keepdims=True)
+    centred = ops.sub(x, mu)
+    var = ops.mean(ops.mul(centred, centred), axes, keepdims=True)
+    inverse = ops.power(ops.add_const(var, eps), -0.5)
+    return ops.mul(centred, inverse), mu, var
+
+
+def _affine(x: Var, p, image: bool) -> Var:
+    """x * W + b with W, b per feature (per channel for images: shaped (C, 1, 1))."""
+    W, b = p["weight"], p["bias"]
+    if image:
+        W, b = ops.reshape(W, W.shape + (1, 1)), ops.reshape(b, b.shape + (1, 1))
+    return ops.add(ops.mul(x, W), b)
+
+
+MOMENTUM = 0.1  # PyTorch's default for the running statistics
+
+
+def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """Per feature (channel for images) over every other axis; running statistics as PyTorch keeps them."""
+    image = len(layer.shape.dims) == 3
+    axis = x.ndim + feature_axis(layer.shape.dims)
+    axes = tuple(a for a in range(x.ndim) if a != axis)
+    shape = (-1, 1, 1) if image else (-1,)
+    names = {key: f"{layer.name}.{key}" for key in ("running_mean", "running_var", "num_batches_tracked")}
+    running_mean, running_var = ctx.params[names["running_mean"]], ctx.params[names["running_var"]]
+    eps = layer.options.eps
+    if not ctx.training:
+        centred = ops.add_const(x, -running_mean.reshape(shape))
+        return _affine(ops.mul_const(centred, (running_var.reshape(shape) + eps) ** -0.5), p, image)
+    count = x.value.size // x.shape[axis]
+    if count < 2:
+        raise ValueError(f"batchnorm '{layer.name}' needs more than one value per feature in training, got {x.shape}")
+    normalised, mu, var = _normalise(x, axes, eps)
+    running_mean *= 1.0 - MOMENTUM
+    running_mean += MOMENTUM * mu.value.reshape(-1)
+    running_var *= 1.0 - MOMENTUM
+    running_var += (MOMENTUM * count / (count - 1)) * var.value.reshape(-1)  # the unbiased variance
+    ctx.params[names["num_batches_tracked"]] += 1
+    return _affine(normalised, p, image)
+
+
+def layernorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """Per example over the last axis (over C, H, W for images), then * W + b."""
+    axes = (-3, -2, -1) if len(layer.shape.dims) == 3 else (-1,)
+    normalised, _, _ = _normalise(x, axes, layer.options.eps)
+    return ops.add(ops.mul(normalised, p["weight"]), p["bias"])
+
+
+# ---- attention and graphs ------------------------------------------------------------------
+def _heads(x: Var, heads: int) -> Var:
+    """(B, L, D) -> (B, heads, L, D / heads)."""
+    batch, length, dim = x.shape
+    return ops.transpose(ops.reshape(x, (batch, length, heads, dim // heads)), (0, 2, 1, 3))
+
+
+def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
+    """query (B, L, Fq), key (B, S, Fk), value (B, S, Fv) -> (B, L, dim); attends over L and S."""
+    o = layer.options
+    query = x["query"]
+    key = x.get("key", query)
+    value = x.get("value", key)  # as the kind's shape rule: the value defaults to the key
+    q = _heads(ops.linear(query, p["weight_q"], p.get("bias_q")), o.heads)
+    k = _heads(ops.linear(key, p["weight_k"], p.get("bias_k")), o.heads)
+    v = _heads(ops.linear(value, p["weight_v"], p.get("bias_v")), o.heads)
+    scores = ops.scale(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), 1.0 / math.sqrt(q.shape[-1]))
+    if o.causal:  # item i sees keys j <= i
+        length, keys = scores.shape[-2:]
+        mask = np.where(np.arange(keys)[None, :] > np.arange(length)[:, None], -np.inf, 0.0).astype(ctx.dtype)
+        scores = ops.add_const(scores, mask)
+    mixed = ops.matmul(activate(scores, Activation(name="softmax")), v)
+    batch, heads, length, width = mixed.shape
+    joined = ops.reshape(ops.transpose(mixed, (0, 2, 1, 3)), (batch, length, heads * width))
+    return ops.linear(joined, p["weight_o"], p.get("bias_o"))
+
+
+def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
+    """features (..., N, F), adjacency (..., N, N) -> act(Â (x W^T) + b), Â = D^-1/2 (A + I) D^-1/2."""
+    features, adjacency = x["features"], x["adjacency"]
+    nodes = adjacency.shape[-1]
+    looped = ops.add_const(adjacency, np.eye(nodes, dtype=ctx.dtype))
+    inv_sqrt = ops.power(ops.total(looped, -1), -0.5)  # (..., N): D^-1/2
+    rows = ops.reshape(inv_sqrt, inv_sqrt.shape + (1,))
+    cols = ops.reshape(inv_sqrt, inv_sqrt.shape[:-1] + (1, nodes))
+    normalised = ops.mul(ops.mul(rows, looped), cols)
+    y = ops.matmul(normalised, ops.linear(features, p["weight"]))
+    if "bias" in p:
+        y = ops.add(y, p["bias"])
+    return activated(ctx, layer, y, layer.options.act)
+
+
+def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """(..., N, F) or (B, T, F) -> (..., F): mean, sum or max over axis -2 (max: its first maximum)."""
+    mode = layer.options.mode
+    if mode == "mean":
+        return ops.mean(x, -2)
+    if mode == "sum":
+        return ops.total(x, -2)
+    return ops.max_over(x, -2)
+
+
+# ---- generative ----------------------------------------------------------------------------
+def sample(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
+    """z = mean + exp(logvar / 2) * eps in training, mean in evaluation; adds its KL term to ctx.kl."""
+    mean, logvar = x["mean"], x["logvar"]
+    inner = ops.sub(ops.sub(ops.add_const(logvar, 1.0), ops.mul(mean, mean)), ops.exp(logvar))
+    ctx.kl.append(ops.scale(ops.total(inner), -0.5 / mean.shape[0]))  # summed per example, averaged over the batch
+    if not ctx.training:
+        return mean
+    shape = np.broadcast_shapes(mean.shape, logvar.shape)
+    noise = ctx.rng.standard_normal(shape, dtype=ctx.dtype)
+    return ops.add(mean, ops.mul_const(ops.exp(ops.scale(logvar, 0.5)), noise))
+
+
+# ---- stateful kinds --------------------------------------------------------------------------
+def _through_time(step_fn: Callable[[Var, object], tuple[Var, object]], xg: Var) -> Var:
+    """Run a cell over (B, T, ...) from a zero state (None) -> the outputs stacked (B, T, ...)."""
+    state, outputs = None, []
+    for xt in ops.unstack_time(xg):
+        out, state = step_fn(xt, state)
+        outputs.append(out)
+    return ops.stack_time(outputs)
+
+
+def _rnn_cell(layer: Layer, p) -> Callable:
+    def cell(xg, h):
+        h = cells.rnn_step(xg, h, p["weight_hh"], p.get("bias_hh"), layer.options.act)
+        return h, h
+    return cell
+
+
+def _gru_cell(layer: Layer, p) -> Callable:
+    def cell(xg, h):
+        h = cells.gru_step(xg, h, p["weight_hh"], p.get("bias_hh"))
+        return h, h
+    return cell
+
+
+def _lif_cell(layer: Layer, p) -> Callable:
+    o = layer.options
+    return lambda xg, v: cells.lif_step(xg, v, o.decay, o.threshold)
+
+
+def _stateful(make_cell: Callable, weight: str = "weight_ih", bias: str = "bias_ih") -> Stateful:
+    """A kind stepped by a composed cell; over a whole sequence the input projection runs once, for every step."""
+    def sequence(ctx, layer, x, p):
+        return _through_time(make_cell(layer, p), ops.linear(x, p[weight], p.get(bias)))
+    def step(ctx, layer, x, p, state):
+        return make_cell(layer, p)(ops.linear(x, p[weight], p.get(bias)), state)
+    return Stateful(sequence, step)
+
+
+def _lstm_sequence(ctx, layer, x, p):
+    return cells.lstm_sequence(ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh"))
+
+
+def _lstm_step(ctx, layer, x, p, state):
+    h, c = cells.lstm_cell(ops.linear(x, p["weight_ih"], p.get("bias_ih")), state, p["weight_hh"], p.get("bias_hh"))
+    return h, (h, c)
+
+
+def _activation_layer(name: str) -> Callable:
+    def lower(ctx: Context, layer: Layer, x: Var, p) -> Var:
+        act = Activation(name=name, alpha=getattr(layer.options, "alpha", None))
+        return activated(ctx, layer, x, act, feature_axis(layer.shape.dims))
+    lower.__name__ = name
+    return lower
+
+
+LOWERINGS: dict[str, Callable | Stateful] = {
+    "input": passes,
+    "port": passes,
+    "dense": dense,
+    "maxout": maxout,
+    "embedding": embedding,
+    "conv": conv,
+    "pool": pool,
+    "flatten": flatten,
+    "dropout": dropout,
+    "batchnorm": batchnorm,
+    "layernorm": layernorm,
+    "add": add,
+    "mul": mul,
+    "concat": concat,
+    "rnn": _stateful(_rnn_cell),
+    "lstm": Stateful(_lstm_sequence, _lstm_step),
+    "gru": _stateful(_gru_cell),
+    "attention": attention,
+    "gcn": gcn,
+    "readout": readout,
+    "sample": sample,
+    "lif": _stateful(_lif_cell, "weight", "bias"),
+    **{name: _activation_layer(name) for name in ACTIVATIONS},
+}
+

@@ -1,0 +1,59 @@
+"""How each layer kind is drawn: one row per kind, as the backends keep theirs.
+
+`links` says how a layer's cells connect to the cells before them:
+  full   every cell to every cell (dense layers, recurrent cells, attention, ...)
+  local  each cell to its nearest few (convolution and pooling windows)
+  one    each cell to its counterpart (element-wise layers, merges, sampling)
+  none   receives no links (inputs)
+`folds` marks kinds that add no cells of their own (a block's input port, flatten,
+dropout, an activation used as a layer): they share the cells of the layer before
+them when that layer feeds nothing else. A kind missing here fails
+tests/test_draw.py with the name of this file.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..kinds.activation import ACTIVATIONS
+
+
+class Drawing(NamedTuple):
+    links: str
+    folds: bool = False
+
+
+KIND_DRAWING: dict[str, Drawing] = {
+    "input": Drawing("none"),
+    "port": Drawing("one", folds=True),
+    "dense": Drawing("full"),
+    "maxout": Drawing("full"),
+    "embedding": Drawing("full"),
+    "conv": Drawing("local"),
+    "pool": Drawing("local"),
+    "flatten": Drawing("one", folds=True),
+    "dropout": Drawing("one", folds=True),
+    "batchnorm": Drawing("one"),
+    "layernorm": Drawing("one"),
+    "add": Drawing("one"),
+    "mul": Drawing("one"),
+    "concat": Drawing("one"),
+    "rnn": Drawing("full"),
+    "lstm": Drawing("full"),
+    "gru": Drawing("full"),
+    "attention": Drawing("full"),
+    "gcn": Drawing("full"),
+    "readout": Drawing("full"),
+    "lif": Drawing("full"),
+    "sample": Drawing("one"),
+    # every activation used as a layer applies its function cell by cell
+    **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
+}
+
+
+def window(layer) -> int:
+    """How many cells before it a `local` cell sees: its kernel or pooling window, at most 3 drawn."""
+    options = layer.options
+    size = getattr(options, "kernel", None) or getattr(options, "size", 3)
+    height = size if isinstance(size, int) else size[0]
+    return max(1, min(height, 3))

@@ -1,0 +1,366 @@
+"""Layout: a checked network -> a `Scene` of zoo cells in columns, with their links.
+
+One walk over the program's layers (already in topological order) groups them
+into drawn columns; every size follows the chart's geometry (ZOO.md, `scene.py`):
+cells 0.62 P across on a grid of pitch P, each column centred on the network's
+axis, links under the cells, loops on recurrent cells, skip links as arcs over the
+top, and `~>` links as dashed arrows under the bottom.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..check import Layer, Link, Program
+from ..kinds import Cell
+from .cells import LOOPED, cell_type
+from .kinds import KIND_DRAWING, window
+from .scene import ARC_RISE, CELL, LOOP, LOOP_RISE, Disc, Dots, Line, Loop, Scene, arc, measure, oriented, text, trim_end
+
+MAX_FULL = 5  # the chart draws 1 to 5 cells per column; wider layers get an ellipsis
+GAP = 1  # empty slots between two layers that share a column
+LEVEL = 0.35  # how much higher each arc that spans another one rises
+LABEL = 6.5  # points: sizes beside an ellipsis and annotations
+ANNOTATION_SIDE_GAP = 0.25
+
+
+@dataclass(eq=False)
+class Group:
+    """The cells of one layer, and of the layers folded into it (they add no cells of their own)."""
+
+    layers: list[Layer]
+    cell: Cell = Cell.HIDDEN
+    size: int = 1  # real breadth: units, or the height of an image
+    slots: int = 1  # drawn slots, the ellipsis included
+    column: int = 0
+    top: float = 0.0  # v of the first slot
+    u: float = 0.0  # position along the flow
+
+    @property
+    def head(self) -> Layer:
+        return self.layers[0]
+
+    @property
+    def ellipsis(self) -> int | None:
+        return self.slots // 2 if self.slots < self.size else None
+
+    def shown(self) -> list[tuple[int, int]]:
+        """(slot, index) of every drawn cell: the first and last units around the ellipsis."""
+        if self.ellipsis is None:
+            return [(k, k) for k in range(self.size)]
+        return [(k, k if k < self.ellipsis else self.size - (self.slots - k)) for k in range(self.slots) if k != self.ellipsis]
+
+    def at(self, slot: int) -> tuple[float, float]:
+        return self.u, self.top - slot
+
+    def relative(self, slot: int) -> float:
+        return slot / (self.slots - 1) if self.slots > 1 else 0.5
+
+    @property
+    def bottom(self) -> float:
+        return self.top - (self.slots - 1)
+
+
+@dataclass
+class Wiring:
+    """The links of a network, sorted by how they are drawn."""
+
+    direct: list[tuple[Group, Group, int]] = field(default_factory=list)  # next column; the source's offset in a fan-in
+    skips: list[tuple[Group, Group]] = field(default_factory=list)  # further on: an arc over the top
+    delays: list[tuple[Group, Group]] = field(default_factory=list)  # `~>` to another group: an arrow under the bottom
+    self_delayed: set[int] = field(default_factory=set)  # ids of groups with a `~>` onto themselves
+
+
+def layout_network(program: Program, *, scope: str | None = None, reproduces: bool = False,
+                   annotate: bool = False, orient: str = "lr") -> Scene:
+    """The network's cells, links and labels, centred on its axis; `scope` prefixes the cells' ids.
+
+    `reproduces`: the outputs are trained to reproduce the input (match input output cells).
+    """
+    groups, group_of = _groups(program)
+    outputs = {output.name for output in program.outputs}
+    for group in groups:
+        group.cell = cell_type(group.layers, outputs, reproduces)
+        group.size = _breadth(group.head)
+        group.slots = group.size if group.size <= MAX_FULL else 5 if group.size < 20 else 7
+    _place_columns(groups, group_of)
+    columns = _stack(groups, group_of)
+    wiring = _wire(groups, group_of)
+    captions = {id(g): _caption(g) for g in groups} if annotate else {}
+    _space(columns, captions, orient)
+    scene = Scene()
+    _draw_links(scene, wiring, columns)
+    _draw_cells(scene, groups, wiring, scope or program.name)
+    if annotate:
+        _draw_captions(scene, columns, captions, orient)
+    return oriented(scene, orient)
+
+
+# ---- grouping and cell types ----------------------------------------------------------------
+def _groups(program: Program) -> tuple[list[Group], dict[str, Group]]:
+    consumers = Counter(link.source for layer in program.layers for link in layer.inputs)
+    groups: list[Group] = []
+    group_of: dict[str, Group] = {}
+    for layer in program.layers:  # topological: a layer's host is grouped before it
+        host = _host(layer, consumers, group_of)
+        if host is None:
+            host = Group([layer])
+            groups.append(host)
+        else:
+            host.layers.append(layer)
+        group_of[layer.name] = host
+    return groups, group_of
+
+
+def _host(layer: Layer, consumers: Counter, group_of: dict[str, Group]) -> Group | None:
+    """The group whose cells `layer` shares, or None when it gets cells of its own."""
+    if not KIND_DRAWING[layer.kind.name].folds or len(layer.inputs) != 1 or layer.recurrent:
+        return None
+    link = layer.inputs[0]
+    if link.delayed:
+        return None
+    host = group_of[link.source]
+    if layer.kind.internal:  # a block's input port passes its value on unchanged
+        return host
+    if consumers[link.source] != 1:  # the value before it is used elsewhere too: keep both visible
+        return None
+    if host.head.kind.source and layer.kind.name != "dropout":  # only noise is drawn into an input
+        return None
+    return host
+
+
+def _breadth(layer: Layer) -> int:
+    """How many units a column stands for: features, or the height of an image (convolutions are local in space)."""
+    dims = layer.shape.dims
+    return dims[1] if len(dims) == 3 else layer.shape.features
+
+
+# ---- columns --------------------------------------------------------------------------------
+def _same_step_sources(group: Group, group_of: dict[str, Group]) -> list[Group]:
+    return [group_of[link.source] for link in group.head.inputs if not link.delayed]
+
+
+def _place_columns(groups: list[Group], group_of: dict[str, Group]) -> None:
+    """Longest path from the inputs; then each input moves up to just before its first reader."""
+    for group in groups:
+        sources = _same_step_sources(group, group_of)
+        group.column = 1 + max(s.column for s in sources) if sources else 0
+    readers: dict[int, list[int]] = {}
+    for group in groups:
+        for source in _same_step_sources(group, group_of):
+            readers.setdefault(id(source), []).append(group.column)
+    for group in groups:
+        if group.head.kind.source and id(group) in readers:
+            group.column = min(readers[id(group)]) - 1
+
+
+def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]:
+    """Groups sharing a column stacked top to bottom near their sources, the column centred on the axis."""
+    by_column: dict[int, list[Group]] = {}
+    for group in groups:
+        by_column.setdefault(group.column, []).append(group)
+    columns = [by_column[c] for c in sorted(by_column)]
+    for i, members in enumerate(columns):  # numbered again, in case moving inputs emptied a column
+        for group in members:
+            group.column = i
+    for members in columns:
+        members.sort(key=lambda g: -_pull(g, group_of))  # stable: ties keep the file's order
+        total = sum(g.slots for g in members) + GAP * (len(members) - 1)
+        top = (total - 1) / 2
+        for group in members:
+            group.top = top
+            top -= group.slots + GAP
+    return columns
+
+
+def _pull(group: Group, group_of: dict[str, Group]) -> float:
+    """The mean height of the group's sources in earlier columns (already stacked)."""
+    heights = [(s.top + s.bottom) / 2 for s in _same_step_sources(group, group_of) if s.column < group.column]
+    return sum(heights) / len(heights) if heights else 0.0
+
+
+def _space(columns: list[list[Group]], captions: dict[int, list[str]], orient: str) -> None:
+    """Columns one pitch apart, or wider where a size or an annotation needs the room."""
+    u = 0.0
+    for i, members in enumerate(columns):
+        if i:
+            u += max(1.0, _reach(columns[i - 1], captions, orient, after=True) + _reach(members, captions, orient, after=False) + 0.1)
+        for group in members:
+            group.u = u
+
+
+def _reach(members: list[Group], captions: dict[int, list[str]], orient: str, after: bool) -> float:
+    """How far a column's drawing reaches along the flow, after it or before it."""
+    reach = CELL / 2
+    for group in members if after else ():  # the size of a wide layer stands after its ellipsis
+        if group.ellipsis is not None:
+            width, height = measure(_size_text(group.head), LABEL)
+            reach = max(reach, 0.14 + (width if orient == "lr" else height))
+    if captions:
+        reach = max(reach, _caption_extent(members, captions, orient) + ANNOTATION_SIDE_GAP / 2)
+    return reach
+
+
+# ---- links ----------------------------------------------------------------------------------
+def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
+    wiring = Wiring()
+    seen: set[tuple[int, int, str]] = set()
+    for group in groups:
+        offsets: Counter = Counter()
+        for link in group.head.inputs:
+            source = group_of[link.source]
+            offset = offsets[link.port]
+            if _stacks_fan_in(group.head):
+                offsets[link.port] += source.size
+            how = "delay" if link.delayed else "direct" if group.column - source.column == 1 else "skip"
+            key = (id(source), id(group), how if how != "direct" else f"direct{offset}")
+            if key in seen:
+                continue
+            seen.add(key)
+            _classify(wiring, source, group, link, how, offset)
+    return wiring
+
+
+def _classify(wiring: Wiring, source: Group, group: Group, link: Link, how: str, offset: int) -> None:
+    if how == "delay":
+        if source is group:
+            wiring.self_delayed.add(id(group))
+        else:
+            wiring.delays.append((source, group))
+    elif how == "direct":
+        wiring.direct.append((source, group, offset))
+    else:
+        wiring.skips.append((source, group))
+
+
+def _stacks_fan_in(layer: Layer) -> bool:
+    """Fan-in lays the sources one after another along the drawn axis (not for add/mul, nor images: they join channels)."""
+    return layer.kind.name not in ("add", "mul") and len(layer.shape.dims) != 3
+
+
+def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
+    """(source slot, target slot) of every drawn link between two neighbouring columns."""
+    pattern = KIND_DRAWING[target.head.kind.name].links
+    if pattern == "full":
+        return [(s, t) for s, _ in source.shown() for t, _ in target.shown()]
+    pairs = []
+    for t, index in target.shown():
+        if pattern == "local":
+            near = sorted(source.shown(), key=lambda c: (abs(source.relative(c[0]) - target.relative(t)), c[0]))
+            pairs += [(s, t) for s, _ in near[: window(target.head)]]
+            continue
+        if _stacks_fan_in(target.head):
+            wanted = index - offset
+            if not 0 <= wanted < source.size:
+                continue
+        else:
+            wanted = round(index * (source.size - 1) / max(target.size - 1, 1))
+        s, _ = min(source.shown(), key=lambda c: (abs(c[1] - wanted), c[0]))
+        pairs.append((s, t))
+    return pairs
+
+
+def _draw_links(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> None:
+    """Neighbouring columns by their kind's pattern; skips as arcs over the top (under the bottom
+    when they leave a group below the axis, which an arc over the top would cross); `~>` dashed
+    arrows under the bottom."""
+    for source, target, offset in wiring.direct:
+        for s, t in _pairs(source, target, offset):
+            scene.add(Line((source.at(s), target.at(t))))
+    looped = {id(g) for members in columns for g in members if g.cell in LOOPED or id(g) in wiring.self_delayed}
+    over = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom >= 0]
+    under = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom < 0] + [(s, t, True) for s, t in wiring.delays]
+    for (source, target, _), level in _levels(over):
+        top = max(_column_top(columns[c], looped) for c in _spanned(source, target))
+        start, end = source.at(source.shown()[0][0]), target.at(target.shown()[0][0])
+        scene.add(Line(arc(start, end, top + ARC_RISE + LEVEL * level)))
+    for (source, target, delayed), level in _levels(under):
+        low = min(min(g.bottom for g in columns[c]) for c in _spanned(source, target))
+        start, end = source.at(source.shown()[-1][0]), target.at(target.shown()[-1][0])
+        points = arc(start, end, low - ARC_RISE - LEVEL * level)
+        scene.add(Line(trim_end(points, CELL / 2), dashed=True, arrow=True) if delayed else Line(points))
+
+
+def _spanned(source: Group, target: Group) -> range:
+    return range(min(source.column, target.column), max(source.column, target.column) + 1)
+
+
+def _column_top(members: list[Group], looped: set[int]) -> float:
+    first = members[0]
+    return first.top + (LOOP_RISE + LOOP / 2 if id(first) in looped else 0.0)
+
+
+def _levels(arcs: list[tuple]) -> list[tuple[tuple, int]]:
+    """Each arc (source, target, ...) with its level: one above every shorter arc whose span overlaps its own."""
+    placed: list[tuple[float, float, int]] = []
+    result = []
+    for item in sorted(arcs, key=lambda a: (abs(a[1].column - a[0].column), min(a[0].column, a[1].column))):
+        lo, hi = sorted((item[0].column, item[1].column))
+        level = 1 + max((lvl for a, b, lvl in placed if a < hi and lo < b), default=-1)
+        placed.append((lo, hi, level))
+        result.append((item, level))
+    return result
+
+
+# ---- cells ----------------------------------------------------------------------------------
+def _draw_cells(scene: Scene, groups: list[Group], wiring: Wiring, scope: str) -> None:
+    for group in groups:
+        looped = group.cell in LOOPED or id(group) in wiring.self_delayed
+        shown = group.shown()
+        if looped:  # recurrent columns also link neighbouring cells
+            for (a, _), (b, _) in zip(shown, shown[1:]):
+                if b == a + 1:
+                    scene.add(Line((group.at(a), group.at(b))))
+        for slot, index in shown:
+            u, v = group.at(slot)
+            if looped:
+                scene.add(Loop(u, v + LOOP_RISE))
+            scene.add(Disc(u, v, group.cell, f"cell:{scope}:{group.head.name}:{index}"))
+        if group.ellipsis is not None:
+            u, v = group.at(group.ellipsis)
+            scene.add(Dots(tuple((u, v + d) for d in (-0.16, 0.0, 0.16))))
+            scene.add(text(u + 0.14, v, _size_text(group.head), LABEL, "right", boxed=True))
+
+
+def _size_text(layer: Layer) -> str:
+    return "×".join(str(d) for d in layer.shape.dims)
+
+
+# ---- annotations ----------------------------------------------------------------------------
+def _caption(group: Group) -> list[str]:
+    """Name; kind and output shape; activation; the layers drawn in the same cells."""
+    head = group.head
+    lines = [head.name, f"{head.kind.name} {head.shape}"]
+    act = getattr(head.options, "act", None)
+    if act is not None and act.name != "identity":
+        lines.append(str(act))
+    lines += [f"+ {layer.kind.name} {layer.name}" for layer in group.layers[1:] if not layer.kind.internal]
+    return lines
+
+
+def _caption_extent(members: list[Group], captions: dict[int, list[str]], orient: str) -> float:
+    """Half the room a column's annotation takes along the flow."""
+    if orient == "lr":
+        return max(measure(line, LABEL, i == 0)[0] for g in members for i, line in enumerate(captions[id(g)])) / 2
+    return len(members) * measure("x", LABEL)[1] / 2
+
+
+def _draw_captions(scene: Scene, columns: list[list[Group]], captions: dict[int, list[str]], orient: str) -> None:
+    """Annotations under each column (beside each row, top to bottom); after the links, below everything."""
+    base = scene.bounds()[1] - 0.3
+    height = measure("x", LABEL)[1]
+    for members in columns:
+        u = members[0].u
+        if orient == "lr":
+            v = base
+            for group in members:
+                for i, line in enumerate(captions[id(group)]):
+                    scene.add(text(u, v, line, LABEL, "below", bold=i == 0))
+                    v -= height
+                v -= height / 2
+        else:
+            for j, group in enumerate(members):
+                lines = captions[id(group)]
+                shift = (j - (len(members) - 1) / 2) * height
+                scene.add(text(u + shift, base, f"{lines[0]}: " + ", ".join(lines[1:]), LABEL, "below"))

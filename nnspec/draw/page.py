@@ -1,0 +1,168 @@
+"""Composition: network drawings with their titles, GAN pairs, grids of networks, and the legend.
+
+Every function returns a `Scene` in grid units; nothing here plots. A network's
+drawing keeps its axis at y = 0, so the two halves of a GAN line up and the arrow
+between them runs from the generator's output to the discriminator's input.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..kinds import Cell
+from .layout import layout_network
+from .scene import CELL, Disc, Frame, Line, Scene, text, wrap
+
+TITLE, DESCRIPTION, ROLE, KEY = 12.0, 8.5, 9.0, 8.0  # points
+GRID_WIDTH = 10.0  # P: one cell of a grid of networks, as on the chart's poster
+WRAP = 8.5  # P: descriptions wrap at this width, or at the drawing's when it is wider
+
+
+def entries(models: list) -> list[list]:
+    """The models to draw as units: a GAN's generator and discriminator together, every other network alone."""
+    by_name = {model.name: model for model in models}
+    grouped, taken = [], set()
+    for model in models:
+        if model.name in taken:
+            continue
+        pair = _gan_pair(model, by_name)
+        grouped.append(pair or [model])
+        taken.update(m.name for m in pair or [model])
+    return grouped
+
+
+def _gan_pair(model, by_name: dict) -> list | None:
+    settings = model.train_spec.settings if model.train_spec else {}
+    names = (settings.get("generator"), settings.get("discriminator"))
+    if all(name in by_name for name in names) and names[0] != names[1]:
+        return [by_name[names[0]], by_name[names[1]]]
+    return None
+
+
+def reproduces(model) -> bool:
+    """Whether the model's outputs are trained to reproduce the data it is shown (match input output cells)."""
+    settings = model.train_spec.settings if model.train_spec else {}
+    return settings.get("target") == "input" or settings.get("generator") == model.name
+
+
+def entry_scene(entry: list, scope: str | None = None, **options) -> Scene:
+    """One network with its name and description, or a GAN pair as two marked sub-networks."""
+    if len(entry) == 2:
+        return _pair(entry, scope, **options)
+    return titled(entry[0], scope, **options)
+
+
+def titled(model, scope: str | None = None, **options) -> Scene:
+    """The network centred on x = 0, its axis at y = 0, its name and description above it."""
+    body = layout_network(model.program, scope=_scope(scope, model), reproduces=reproduces(model), **options)
+    x0, y0, x1, y1 = body.bounds()
+    scene = body.moved(-(x0 + x1) / 2, 0.0)
+    lines = [text(0.0, 0.0, model.name, TITLE, "above", bold=True)]
+    if model.description:
+        lines += [text(0.0, 0.0, line, DESCRIPTION, "above") for line in wrap(model.description, DESCRIPTION, max(x1 - x0, WRAP))]
+    y = y1 + 0.35
+    for line in reversed(lines):  # stacked upwards from just above the drawing
+        scene.add(text(line.x, y, line.text, line.size, "above", bold=line.bold))
+        y += line.height
+    return scene
+
+
+def _scope(scope: str | None, model) -> str:
+    return f"{scope}/{model.name}" if scope else model.name
+
+
+def _pair(entry: list, scope: str | None, **options) -> Scene:
+    """Generator and discriminator side by side, each framed and named by its role, an arrow between."""
+    scene = Scene()
+    x = 0.0
+    edges = []
+    for model, role in zip(entry, ("generator", "discriminator")):
+        panel = titled(model, scope, **options)
+        x0, y0, x1, y1 = panel.bounds()
+        panel = panel.moved(x - x0 + 0.4, 0.0)
+        frame = Frame(x, y0 - 0.4, x + (x1 - x0) + 0.8, y1 + 0.4)
+        scene.extend(panel)
+        scene.add(frame, text(frame.x0 + 0.2, frame.y1 + 0.05, role, ROLE, "above", bold=True, color="#555555"))
+        edges.append(frame)
+        x = frame.x1 + 1.6
+    left, right = edges[0].x1 + 0.1, edges[1].x0 - 0.1
+    scene.add(Line(((left, 0.0), (right, 0.0)), arrow=True), text((left + right) / 2, 0.12, "samples", KEY - 1, "above"))
+    return scene
+
+
+# ---- grids and the legend ---------------------------------------------------------------------
+def grid(panels: list[Scene], columns: int, width: float = GRID_WIDTH, gap: float = 1.2) -> Scene:
+    """Panels in rows of `columns` grid cells, each centred in as many cells as it needs, tops aligned."""
+    rows: list[list[tuple[Scene, int, int]]] = [[]]
+    used = 0
+    for panel in panels:
+        x0, _, x1, _ = panel.bounds()
+        span = min(columns, max(1, math.ceil((x1 - x0 + gap) / width)))
+        if used + span > columns and rows[-1]:
+            rows.append([])
+            used = 0
+        rows[-1].append((panel, span, used))
+        used += span
+    scene, top = Scene(), 0.0
+    for row in rows:
+        bottom = top
+        for panel, span, start in row:
+            x0, y0, x1, y1 = panel.bounds()
+            moved = panel.moved((start + span / 2) * width - (x0 + x1) / 2, top - y1)
+            scene.extend(moved)
+            bottom = min(bottom, moved.bounds()[1])
+        top = bottom - gap
+    return scene
+
+
+def legend(scene: Scene, width: float) -> Scene:
+    """The cell types `scene` uses, in the chart's order, and the `~>` arrow when it has one, in rows `width` wide."""
+    used = {disc.cell for disc in scene.cells()}
+    items = []
+    for cell in Cell:
+        if cell in used:
+            label = cell.value.capitalize() + ("" if cell in (Cell.KERNEL, Cell.CONVOLUTION_POOL) else " cell")
+            items.append(([Disc(CELL / 2, 0.0, cell, "key:" + cell.value.replace(" ", "-"))], text(CELL + 0.15, 0.0, label, KEY, "right")))
+    if any(isinstance(s, Line) and s.dashed for s in scene.shapes):
+        arrow = Line(((0.0, 0.0), (0.8, 0.0)), dashed=True, arrow=True)
+        items.append(([arrow], text(0.95, 0.0, "~> value of the previous step", KEY, "right")))
+    return _flow(items, width)
+
+
+def _flow(items, width: float) -> Scene:
+    """Legend items left to right, wrapping into rows no wider than `width`, centred."""
+    rows, x = [[]], 0.0
+    for shapes, label in items:
+        size = label.x + label.width
+        if x and x + size > width:
+            rows.append([])
+            x = 0.0
+        rows[-1].append((shapes, label, x))
+        x += size + 0.6
+    scene = Scene()
+    for i, row in enumerate(rows):
+        _, last, start = row[-1]
+        row_width = start + last.x + last.width
+        for shapes, label, start in row:
+            scene.extend(Scene([*shapes, label]).moved(start - row_width / 2, -i * 0.85))
+    return scene
+
+
+def with_legend(body: Scene, gap: float = 0.8) -> Scene:
+    """`body` with the legend of its cell types centred under it."""
+    x0, y0, x1, _ = body.bounds()
+    key = legend(body, max(x1 - x0, 10.0))
+    if not key.shapes:
+        return body
+    k0, _, k1, k3 = key.bounds()
+    scene = Scene(list(body.shapes))
+    scene.extend(key.moved((x0 + x1) / 2 - (k0 + k1) / 2, y0 - gap - k3))
+    return scene
+
+
+def figure(models: list, **options) -> Scene:
+    """What `draw` draws: one network, a GAN pair, or every network of a file in a grid; the legend below."""
+    groups = entries(models)
+    if len(groups) == 1:
+        return with_legend(entry_scene(groups[0], **options))
+    return with_legend(grid([entry_scene(g, **options) for g in groups], columns=3))

@@ -1,0 +1,229 @@
+"""A drawing as plain shapes, in units of the chart's grid pitch P, before any plotting.
+
+Layout builds a `Scene`; composition shifts and joins scenes; rendering hands the
+shapes to matplotlib. Keeping geometry here lets the tests read a drawing without
+parsing an image, and keeps every size in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from ..kinds import Cell
+
+# ---- the chart's geometry, in units of the grid pitch P (ZOO.md) ------------------------
+P_INCHES = 0.4  # one grid pitch on paper
+P_POINTS = P_INCHES * 72
+CELL = 0.62  # cell diameter
+LINK = 0.024  # link width
+LOOP = 0.51 * CELL  # loop diameter
+LOOP_RISE = 0.55 * CELL  # loop centre above the cell centre
+ARC_RISE = 0.5  # apex of an arc beyond the row it passes
+ARROW = 0.16  # arrowhead length
+
+
+@dataclass(frozen=True, slots=True)
+class Disc:
+    """One cell: a filled circle of the cell type's colour, with its inner mark."""
+
+    x: float
+    y: float
+    cell: Cell
+    gid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A link: a polyline (straight or a sampled curve), under the cells."""
+
+    points: tuple[tuple[float, float], ...]
+    dashed: bool = False
+    arrow: bool = False  # an arrowhead at the last point
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """The loop on top of a recurrent cell, centred at (x, y); the cell covers its lower part."""
+
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dots:
+    """The ellipsis of a wide layer: three small dots."""
+
+    points: tuple[tuple[float, float], ...]
+
+
+# where a text lies from its anchor point
+SIDES = ("center", "right", "left", "above", "below")
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A text anchored at (x, y) and lying on `side` of it; `width` and `height` in P."""
+
+    x: float
+    y: float
+    text: str
+    size: float  # points
+    side: str = "center"
+    bold: bool = False
+    boxed: bool = False  # on a white box, to stay legible over links
+    color: str = "black"
+    width: float = 0.0
+    height: float = 0.0
+
+    def box(self) -> tuple[float, float, float, float]:
+        w, h = self.width, self.height
+        left = {"center": self.x - w / 2, "above": self.x - w / 2, "below": self.x - w / 2,
+                "right": self.x, "left": self.x - w}[self.side]
+        bottom = {"center": self.y - h / 2, "right": self.y - h / 2, "left": self.y - h / 2,
+                  "above": self.y, "below": self.y - h}[self.side]
+        return left, bottom, left + w, bottom + h
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A dashed rounded box around a sub-network."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+Shape = Disc | Line | Loop | Dots | Text | Frame
+
+
+@dataclass
+class Scene:
+    """Shapes in drawing order (links first, text last is not required: render sorts by layer)."""
+
+    shapes: list[Shape] = field(default_factory=list)
+
+    def add(self, *shapes: Shape) -> None:
+        self.shapes.extend(shapes)
+
+    def extend(self, other: Scene) -> None:
+        self.shapes.extend(other.shapes)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of everything drawn, cells and loops with their full size."""
+        boxes = [_box(shape) for shape in self.shapes]
+        if not boxes:
+            return 0.0, 0.0, 0.0, 0.0
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+    def moved(self, dx: float, dy: float) -> Scene:
+        return Scene([_map(shape, lambda x, y: (x + dx, y + dy), None) for shape in self.shapes])
+
+    def cells(self) -> list[Disc]:
+        return [shape for shape in self.shapes if isinstance(shape, Disc) and shape.gid.startswith("cell:")]
+
+
+def _box(shape: Shape) -> tuple[float, float, float, float]:
+    if isinstance(shape, Disc):
+        r = CELL / 2
+        return shape.x - r, shape.y - r, shape.x + r, shape.y + r
+    if isinstance(shape, Loop):
+        r = LOOP / 2
+        return shape.x - r, shape.y - r, shape.x + r, shape.y + r
+    if isinstance(shape, (Line, Dots)):
+        xs, ys = [p[0] for p in shape.points], [p[1] for p in shape.points]
+        return min(xs), min(ys), max(xs), max(ys)
+    if isinstance(shape, Text):
+        return shape.box()
+    return shape.x0, shape.y0, shape.x1, shape.y1
+
+
+def _map(shape: Shape, point, sides: dict[str, str] | None) -> Shape:
+    """`shape` with every point passed through `point`; `sides` turns text sides (None: keep)."""
+    if isinstance(shape, (Disc, Loop)):
+        x, y = point(shape.x, shape.y)
+        return replace(shape, x=x, y=y)
+    if isinstance(shape, (Line, Dots)):
+        return replace(shape, points=tuple(point(x, y) for x, y in shape.points))
+    if isinstance(shape, Text):
+        x, y = point(shape.x, shape.y)
+        return replace(shape, x=x, y=y, side=sides[shape.side] if sides else shape.side)
+    (x0, y0), (x1, y1) = point(shape.x0, shape.y0), point(shape.x1, shape.y1)
+    return Frame(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+# top to bottom: the flow runs down the page and the chart's "top" becomes the left
+_TURN = {"center": "center", "right": "below", "left": "above", "above": "left", "below": "right"}
+
+
+def oriented(scene: Scene, orient: str) -> Scene:
+    """A network laid out left to right, turned to run top to bottom when `orient` is 'tb'."""
+    if orient == "lr":
+        return scene
+    return Scene([_map(shape, lambda x, y: (-y, -x), _TURN) for shape in scene.shapes])
+
+
+# ---- text --------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def measure(text: str, size: float, bold: bool = False) -> tuple[float, float]:
+    """Width and line height of one line of text in P, measured from the font's glyphs."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    if not text.strip():
+        return 0.0, size * 1.25 / P_POINTS
+    path = TextPath((0, 0), text, size=size, prop=FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"))
+    return path.get_extents().width / P_POINTS, size * 1.25 / P_POINTS
+
+
+def text(x: float, y: float, words: str, size: float, side: str = "center", **style) -> Text:
+    width, height = measure(words, size, style.get("bold", False))
+    return Text(x, y, words, size, side, width=width, height=height, **style)
+
+
+def wrap(words: str, size: float, width: float, bold: bool = False) -> list[str]:
+    """Greedy word wrap so that no line is wider than `width` P (a single long word stays whole)."""
+    lines: list[str] = []
+    for word in words.split():
+        if lines and measure(f"{lines[-1]} {word}", size, bold)[0] <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+# ---- curves ------------------------------------------------------------------------------
+def arc(start: tuple[float, float], end: tuple[float, float], apex: float, samples: int = 32) -> tuple[tuple[float, float], ...]:
+    """A cubic Bezier from `start` to `end` whose middle reaches height `apex` (above or below)."""
+    (x0, y0), (x3, y3) = start, end
+    # with both inner control points at height h, the middle of the curve is at (y0 + y3) / 8 + 3h / 4
+    h = (apex - (y0 + y3) / 8) / 0.75
+    x1, x2 = x0 + (x3 - x0) / 4, x3 - (x3 - x0) / 4
+    points = []
+    for i in range(samples + 1):
+        t = i / samples
+        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+        points.append((a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * h + c * h + d * y3))
+    return tuple(points)
+
+
+def trim_end(points: tuple[tuple[float, float], ...], radius: float) -> tuple[tuple[float, float], ...]:
+    """The polyline cut where it enters the circle of `radius` around its last point (arrowheads stay visible)."""
+    ex, ey = points[-1]
+    kept = [p for p in points if math.dist(p, (ex, ey)) > radius]
+    if not kept:
+        return points
+    (px, py) = kept[-1]
+    following = points[len(kept)] if len(kept) < len(points) else points[-1]
+    # step from the last point outside towards the next one until the circle is reached
+    (qx, qy) = following
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if math.dist((px + (qx - px) * mid, py + (qy - py) * mid), (ex, ey)) > radius:
+            lo = mid
+        else:
+            hi = mid
+    return tuple(kept) + ((px + (qx - px) * lo, py + (qy - py) * lo),)

@@ -1,0 +1,213 @@
+"""The zoo: every network in a folder as one poster in the chart's grid, and as one web page.
+
+`make_zoo(directory, out)` writes into the folder `out`:
+  zoo.svg, zoo.png, zoo.pdf   the poster: every network on one grid, the legend on top
+  NAME.svg                    each file's networks (a GAN pair stays together)
+  index.html                  a static page: each diagram with its spec, parameter count,
+                              and its trained result when `runs/NAME/metrics.csv` exists
+Every spec is checked before anything is written; any mistake stops the zoo.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SpecError
+from . import DPI, check_orient, choose_palette
+from .output import DrawError, write_atomic
+from .page import GRID_WIDTH, entries, entry_scene, grid, legend, with_legend
+from .render import render
+from .scene import P_INCHES, Scene, text
+
+POSTER_COLUMNS = 4
+POSTER_PIXELS = 6000  # the longest side of the poster's PNG, at most
+WIDE = 14.0  # P: a diagram wider than this takes two columns of the web page
+
+
+@dataclass
+class Entry:
+    """One diagram of the zoo: a network, or a GAN's generator and discriminator, from one spec file."""
+
+    path: Path
+    source: str
+    models: list
+    slug: str  # the file name of its diagram, without .svg
+
+
+def bundled_specs() -> Path:
+    """The specs shipped with nnspec: inside the installed package, or beside it in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    inside = package / "specs"
+    return inside if inside.is_dir() else package.parent / "specs"
+
+
+def make_zoo(directory: str | os.PathLike | None, out: str | os.PathLike, *, runs: str | os.PathLike = "runs",
+             palette: str = "asimov", annotate: bool = False, orient: str = "lr", max_params: int | None = None) -> list[Path]:
+    """Check every spec in `directory`, then write the poster, one SVG per entry, and index.html into `out`."""
+    chosen = choose_palette(palette)
+    check_orient(orient)
+    zoo = collect(Path(directory) if directory is not None else bundled_specs(), max_params)
+    out = Path(out)
+    options = {"annotate": annotate, "orient": orient}
+    panels = [entry_scene(e.models, scope=e.slug, **options) for e in zoo]
+    written = []
+    for entry, panel in zip(zoo, panels):
+        written.append(write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg")))
+    scene = poster(panels, title="nnspec zoo", subtitle=f"{_count(zoo)} networks, drawn from their .nn specs")
+    x0, y0, x1, y1 = scene.bounds()
+    dpi = min(DPI, POSTER_PIXELS / (max(x1 - x0, y1 - y0) * P_INCHES))
+    for fmt in ("svg", "png", "pdf"):
+        written.append(write_atomic(out / f"zoo.{fmt}", render(scene, chosen, fmt, dpi)))
+    wide = {entry.slug for entry, panel in zip(zoo, panels) if _width(panel) > WIDE}
+    written.append(write_atomic(out / "index.html", page_html(zoo, Path(runs), wide).encode()))
+    return written
+
+
+def collect(directory: Path, max_params: int | None = None) -> list[Entry]:
+    """Every network of every `*.nn` file in `directory` (not its sub-folders), in file order; every mistake at once."""
+    from ..check import DEFAULT_MAX_PARAMS
+    from ..model import check_source
+    from ..resolve import read_source
+
+    if not directory.is_dir():
+        raise DrawError(f"cannot make a zoo of {directory}: no such folder")
+    found: list[Entry] = []
+    failures: list[SpecError] = []
+    for path in sorted(directory.glob("*.nn")):
+        try:
+            source = read_source(path)
+            models = check_source(source, max_params or DEFAULT_MAX_PARAMS)
+        except SpecError as error:
+            failures.extend(error.errors)
+            continue
+        groups = entries(models)
+        for group in groups:
+            slug = path.stem if len(groups) == 1 else f"{path.stem}-{group[0].name}"
+            found.append(Entry(path, source.text, group, slug))
+    if failures:
+        raise SpecError.group(failures)
+    if not found:
+        raise DrawError(f"cannot make a zoo of {directory}: it holds no .nn spec with a network")
+    return found
+
+
+def _width(scene: Scene) -> float:
+    x0, _, x1, _ = scene.bounds()
+    return x1 - x0
+
+
+def _count(zoo: list[Entry]) -> int:
+    return sum(len(entry.models) for entry in zoo)
+
+
+def poster(panels: list[Scene], title: str, subtitle: str) -> Scene:
+    """The chart's layout: a title, the legend, then every network in a grid of equal cells."""
+    body = grid(panels, POSTER_COLUMNS)
+    x0, _, x1, y1 = body.bounds()
+    middle = (x0 + x1) / 2
+    key = legend(body, max(x1 - x0, GRID_WIDTH * 2))
+    k0, k1 = key.bounds()[0], key.bounds()[2]
+    key_height = key.bounds()[3] - key.bounds()[1]
+    scene = Scene(list(body.shapes))
+    top = y1 + 0.8 + key_height
+    scene.extend(key.moved(middle - (k0 + k1) / 2, top - key.bounds()[3]))
+    scene.add(text(middle, top + 0.5, subtitle, 10, "above", color="#444444"))
+    scene.add(text(middle, top + 1.1, title, 22, "above", bold=True))
+    return scene
+
+
+# ---- the web page ---------------------------------------------------------------------------
+def trained_result(entry: Entry, runs: Path) -> str:
+    """The last row of the entry's `runs/NAME/metrics.csv` (by network name, then file name), or 'not trained yet'."""
+    for name in [model.name for model in entry.models] + [entry.path.stem]:
+        metrics = runs / name / "metrics.csv"
+        if metrics.is_file():
+            return _last_row(metrics)
+    return "not trained yet"
+
+
+def _last_row(metrics: Path) -> str:
+    try:
+        with metrics.open(newline="", encoding="utf-8") as file:
+            rows = [row for row in csv.reader(file) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"run found, but {metrics} cannot be read ({error})"
+    if len(rows) < 2:
+        return "training started: no epoch finished yet"
+    header, last = rows[0], rows[-1]
+    values = dict(zip(header, last))
+    epoch = values.pop("epoch", None)
+    shown = ", ".join(f"{key} {_number(value)}" for key, value in values.items())
+    return (f"epoch {epoch}: " if epoch is not None else "") + shown
+
+
+def _number(value: str) -> str:
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
+
+
+def page_html(zoo: list[Entry], runs: Path, wide: set[str] = frozenset()) -> str:
+    """A static page like the chart: a card per network with its diagram, spec, size and result."""
+    cards = "\n".join(_card(entry, runs, entry.slug in wide) for entry in zoo)
+    return _PAGE.format(count=_count(zoo), cards=cards)
+
+
+def _card(entry: Entry, runs: Path, wide: bool) -> str:
+    names = " + ".join(model.name for model in entry.models)
+    description = " / ".join(model.description for model in entry.models if model.description)
+    if len(entry.models) == 1:
+        params = f"{entry.models[0].program.param_count:,} parameters"
+    else:
+        params = ", ".join(f"{role} {m.program.param_count:,}" for role, m in zip(("generator", "discriminator"), entry.models)) + " parameters"
+    e = html.escape
+    return _CARD.format(slug=e(entry.slug), name=e(names), description=e(description), params=e(params), wide=" wide" if wide else "",
+                        result=e(trained_result(entry, runs)), file=e(entry.path.name), source=e(entry.source))
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>nnspec zoo</title>
+<link rel="icon" href="data:,">
+<style>
+body {{ font-family: "DejaVu Sans", Verdana, sans-serif; margin: 2rem; color: #222; background: #fff; }}
+header {{ text-align: center; margin-bottom: 2rem; }}
+h1 {{ margin: 0; font-size: 2rem; }}
+.zoo {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1.5rem; }}
+.card {{ border: 1px solid #ddd; border-radius: 8px; padding: 1rem; display: flex; flex-direction: column; }}
+.card figure {{ flex: 1; margin: 0; display: flex; align-items: center; }}
+.card h2 {{ margin: 0; font-size: 1.2rem; }}
+.card p {{ margin: 0.3rem 0; }}
+.card.wide {{ grid-column: span 2; }}
+.card img {{ max-width: 100%; height: auto; margin: 0.5rem auto; display: block; }}
+.facts {{ font-size: 0.9rem; color: #444; }}
+pre {{ background: #f6f6f6; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }}
+</style>
+</head>
+<body>
+<header>
+<h1>nnspec zoo</h1>
+<p>{count} networks, each drawn from the same .nn file that trains it.
+Poster: <a href="zoo.svg">SVG</a> · <a href="zoo.png">PNG</a> · <a href="zoo.pdf">PDF</a></p>
+</header>
+<main class="zoo">
+{cards}
+</main>
+</body>
+</html>
+"""
+
+_CARD = """<article class="card{wide}" id="{slug}">
+<h2>{name}</h2>
+<figure><img src="{slug}.svg" alt="diagram of {name}: {description}"></figure>
+<p class="facts">{params} · <span class="result">{result}</span></p>
+<details><summary>spec: {file}</summary><pre><code>{source}</code></pre></details>
+</article>"""

@@ -1,0 +1,165 @@
+"""The training loop: epochs of shuffled batches, metrics, atomic checkpoints, resume, NaN stop, expectations."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from ..data.load import Data, Split
+from .config import Config
+from .metrics import MEASURES
+from .schedule import learning_rate
+
+OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+
+class TrainingStopped(Exception):
+    """Training cannot go on (a NaN loss): the message names the epoch and the checkpoint that is kept."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    metric: str
+    op: str
+    wanted: float
+    reached: float
+
+    @property
+    def met(self) -> bool:
+        return not math.isnan(self.reached) and OPS[self.op](self.reached, self.wanted)
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, float]  # the last epoch's
+    history: list[dict[str, float]]
+    expectations: list[Expectation]
+    epochs_run: int
+
+
+def fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=None) -> Outcome:
+    """Train `runner` on `data` as `config` says, writing metrics.csv and checkpoints into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.seed)
+    history: list[dict[str, float]] = []
+    start = 0
+    if resume and (out / "checkpoint.json").exists():
+        start, history = _restore(runner, rng, out)
+    elif (out / "metrics.csv").exists():
+        (out / "metrics.csv").unlink()
+    for epoch in range(start, config.epochs):
+        lr = learning_rate(config.schedule, config.lr, epoch, config.epochs)
+        losses = [runner.step(inputs, target, mask, lr) for inputs, target, mask in _batches(data.train, config.batch, rng)]
+        if not all(math.isfinite(loss) for loss in losses):
+            kept = f"the checkpoint of epoch {epoch} is kept in {out}" if epoch else "no epoch finished"
+            raise TrainingStopped(f"the loss became {_bad(losses)} in epoch {epoch + 1}; training stopped ({kept})")
+        row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config)}
+        history.append(row)
+        _append_row(out / "metrics.csv", row)
+        _save_checkpoint(runner, rng, out, epoch + 1)
+        if progress is not None:
+            progress(epoch + 1, row)
+    if config.epochs == 0 or not history:
+        row = {"epoch": 0, "lr": config.lr, **measure(runner, data, config)}
+        history.append(row)
+        _append_row(out / "metrics.csv", row)
+    last = history[-1]
+    expectations = [Expectation(m, op, v, last.get(m, float("nan"))) for m, op, v in config.expects]
+    return Outcome({k: v for k, v in last.items() if k not in ("epoch", "lr")}, history, expectations, config.epochs - start)
+
+
+def measure(runner, data: Data, config: Config) -> dict[str, float]:
+    """loss/metrics on the held-out part (on the training part when there is none); train_* on the training part."""
+    held = data.test if data.test is not None else data.train
+    values = {}
+    for prefix, part in (("", held), ("train_", data.train)):
+        values[prefix + "loss"] = runner.loss(part.inputs, part.targets, part.mask)
+        names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
+        names = names | {"accuracy"} if data.classes else names - {"accuracy"}
+        if names:
+            y = runner.predict(part.inputs)
+            for name in sorted(names):
+                values[prefix + name] = MEASURES[name](y, part.targets, part.mask)
+    return values
+
+
+def _batches(split: Split, batch: int | None, rng: np.random.Generator):
+    """Shuffled batches each epoch; a graph (a mask) and batch = full give the whole split at once."""
+    if split.mask is not None or batch is None:
+        yield split.inputs, split.targets, split.mask
+        return
+    count = split.size
+    order = rng.permutation(count)
+    for begin in range(0, count, batch):
+        index = order[begin:begin + batch]
+        yield {k: v[index] for k, v in split.inputs.items()}, split.targets[index], None
+
+
+def _bad(losses: list[float]) -> str:
+    return "NaN" if any(math.isnan(loss) for loss in losses) else "infinite"
+
+
+# ---- files ------------------------------------------------------------------------------------------
+def _append_row(path: Path, row: dict[str, float]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder and rename it: never a half-written file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".part")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) -> None:
+    arrays, meta = runner.checkpoint()
+    write_atomic(out / "checkpoint.safetensors", lambda p: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, p))
+    state = {"epoch": epoch, "backend": runner.backend, "random": rng.bit_generator.state, "runner": meta}
+    write_atomic(out / "checkpoint.json", lambda p: Path(p).write_text(json.dumps(state, default=_plain)))
+
+
+def _restore(runner, rng: np.random.Generator, out: Path) -> tuple[int, list[dict]]:
+    state = json.loads((out / "checkpoint.json").read_text())
+    if state["backend"] != runner.backend:
+        raise TrainingStopped(f"the checkpoint in {out} was made by the {state['backend']} backend, not {runner.backend}: "
+                              f"resume with --backend {state['backend']}, or start again without --resume")
+    runner.restore(load_file(str(out / "checkpoint.safetensors")), state["runner"])
+    rng.bit_generator.state = state["random"]
+    history = _read_rows(out / "metrics.csv", state["epoch"])
+    (out / "metrics.csv").unlink(missing_ok=True)
+    for row in history:  # rows written after the checkpoint (an epoch cut short) are dropped
+        _append_row(out / "metrics.csv", row)
+    return state["epoch"], history
+
+
+def _read_rows(path: Path, last_epoch: int) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as file:
+        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(file)]
+    return [row for row in rows if row["epoch"] <= last_epoch]
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")

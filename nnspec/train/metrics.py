@@ -1,0 +1,38 @@
+"""Metrics measured on a network's outputs, in NumPy, the same for every backend.
+
+Outputs and targets come batch first; `mask` (graphs) picks the items that count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def accuracy(y: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Class indices: the arg-max of the last axis; one unit for two classes: above 0.5 is class 1."""
+    if target.dtype.kind in "iu":
+        right = y.argmax(-1) == target
+    else:
+        right = ((y > 0.5) == (target > 0.5)).all(-1)
+    return float(right[mask].mean() if mask is not None else right.mean())
+
+
+def mae(y, target, mask=None) -> float:
+    return float(_pick(np.abs(y - target), mask).mean())
+
+
+def rmse(y, target, mask=None) -> float:
+    return float(np.sqrt(_pick((y - target) ** 2, mask).mean()))
+
+
+def r2(y, target, mask=None) -> float:
+    y, target = _pick(y, mask), _pick(target, mask)
+    total = ((target - target.mean(0)) ** 2).sum()
+    return float(1 - ((y - target) ** 2).sum() / total) if total > 0 else float("nan")
+
+
+def _pick(values: np.ndarray, mask):
+    return values[mask] if mask is not None else values
+
+
+MEASURES = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2}

@@ -1,0 +1,54 @@
+"""`nnspec train` on the terminal: a progress bar while it runs, then a table of what it reached."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+def train_command(args) -> int:
+    from . import TrainingStopped, train
+    from ..model import load
+
+    model = load(args.file, args.network)
+    epochs = args.epochs if args.epochs is not None else (model.train_spec.settings.get("epochs", 10) if model.train_spec else 0)
+    err = Console(stderr=True)
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
+        task = progress.add_task(f"training {model.name}", total=epochs, metrics="")
+
+        def report(epoch: int, row: dict[str, float]) -> None:
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
+            progress.update(task, completed=epoch, metrics=shown)
+
+        try:
+            result = train(args.file, args.backend, args.out, resume=args.resume, network=args.network, epochs=args.epochs,
+                           lr=args.lr, batch=args.batch, seed=args.seed, progress=report)
+        except TrainingStopped as stop:
+            err.print(f"[red]error[/red]: {stop}")
+            return 1
+        except KeyboardInterrupt:
+            err.print("interrupted: the checkpoint of the last finished epoch is kept; continue with --resume")
+            return 130
+    out = Console(file=sys.stdout, highlight=False)
+    table = Table(title=f"{result.network} ({result.backend})", show_edge=False)
+    for column in ("metric", "reached", "expected", ""):
+        table.add_column(column)
+    expected = {e.metric: e for e in result.expectations}
+    for name, value in result.metrics.items():
+        e = expected.pop(name, None)
+        table.add_row(name, f"{value:.4g}", f"{e.op} {e.wanted:g}" if e else "", ("ok" if e.met else "MISSED") if e else "")
+    for e in expected.values():
+        table.add_row(e.metric, "not measured", f"{e.op} {e.wanted:g}", "MISSED")
+    out.print(table)
+    for what, path in result.paths.items():
+        out.print(f"{what:>10}: {path}")
+    if not result.passed:
+        missed = [f"{e.metric} {e.op} {e.wanted:g} (reached {e.reached:.4g})" for e in result.expectations if not e.met]
+        print("expectation missed: " + "; ".join(missed), file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,123 @@
+"""Training steps on the PyTorch backend: the module, its optimizer, the loss, checkpoints as arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..model import Model
+from .config import Config, final_activation
+
+OPTIMIZERS = {
+    "sgd": lambda p, a: torch.optim.SGD(p, lr=a["lr"], momentum=a.get("momentum", 0.0), nesterov=bool(a.get("nesterov", 0)),
+                                        weight_decay=a.get("weight_decay", 0.0)),
+    "adam": lambda p, a: torch.optim.Adam(p, lr=a["lr"], betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)), eps=a.get("eps", 1e-8),
+                                          weight_decay=a.get("weight_decay", 0.0)),
+    "adamw": lambda p, a: torch.optim.AdamW(p, lr=a["lr"], betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)), eps=a.get("eps", 1e-8),
+                                            weight_decay=a.get("weight_decay", 0.01)),
+    "rmsprop": lambda p, a: torch.optim.RMSprop(p, lr=a["lr"], alpha=a.get("alpha", 0.99), eps=a.get("eps", 1e-8),
+                                                momentum=a.get("momentum", 0.0), weight_decay=a.get("weight_decay", 0.0)),
+}
+
+
+class TorchRunner:
+    """One network on PyTorch: `step` trains on a batch, `predict` evaluates, `checkpoint`/`restore` round-trip."""
+
+    backend = "torch"
+
+    def __init__(self, model: Model, config: Config):
+        torch.manual_seed(config.seed)
+        self.net = model.to_torch(seed=config.seed)
+        self.program, self.config = model.program, config
+        self.output = model.program.outputs[0]
+        self.act = final_activation(model.program, self.output.name)
+        trainable = [p for p in self.net.parameters() if p.requires_grad]
+        self.optimizer = OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
+
+    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
+        self.net.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(inputs, target, mask)
+        if torch.isfinite(loss):
+            loss.backward()
+            self.optimizer.step()
+        return loss.item()
+
+    def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
+        self.net.eval()
+        with torch.no_grad():
+            return float(self._loss(inputs, target, mask))
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        self.net.eval()
+        with torch.no_grad():
+            return self.net(**_tensors(inputs)).numpy()
+
+    def _loss(self, inputs, target, mask) -> torch.Tensor:
+        y, terms = self.net.forward_with_terms(**_tensors(inputs))
+        logits = terms.get("logits", {}).get(self.output.name)
+        loss = loss_of(self.config.loss, y, logits, self.act, torch.from_numpy(target), None if mask is None else torch.from_numpy(mask))
+        if "kl" in terms:  # the ELBO per output value: the loss is a mean over values, the KL a sum per example
+            loss = loss + terms["kl"] / self.output.shape.size
+        return loss
+
+    # ---- weights and checkpoints ------------------------------------------------------------------
+    def weights(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()}
+
+    def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {f"weights.{k}": v for k, v in self.weights().items()}
+        arrays["random.torch"] = torch.get_rng_state().numpy()
+        meta: dict = {}
+        if self.optimizer is not None:
+            state = self.optimizer.state_dict()
+            meta["param_groups"] = state["param_groups"]
+            for index, values in state["state"].items():
+                for key, value in values.items():
+                    arrays[f"optimizer.{index}.{key}"] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        return arrays, meta
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.net.load_state_dict({k.removeprefix("weights."): torch.from_numpy(v) for k, v in arrays.items() if k.startswith("weights.")})
+        torch.set_rng_state(torch.from_numpy(arrays["random.torch"]))
+        if self.optimizer is not None:
+            state: dict = {}
+            for key, value in arrays.items():
+                if key.startswith("optimizer."):
+                    _, index, name = key.split(".", 2)
+                    state.setdefault(int(index), {})[name] = torch.from_numpy(value.copy())
+            self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _tensors(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in inputs.items()}
+
+
+def loss_of(name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, target: torch.Tensor, mask) -> torch.Tensor:
+    """The loss of outputs `y` against `target`, from the logits when the output ends in softmax/sigmoid.
+
+    Class indices (int64 `[N, *items]`) go with cross_entropy; values shaped like `y` with the others.
+    `mask` (bool, shaped like the target's leading axes) keeps the items that count.
+    """
+    if mask is not None:
+        y, target = y[mask], target[mask]
+        logits = logits[mask] if logits is not None else None
+    if target.dtype == torch.int64:
+        if name == "cross_entropy":
+            if logits is None and act == "softmax":  # probabilities without their logits (a mean over steps)
+                return F.nll_loss(torch.log(y.clamp_min(1e-12)).reshape(-1, y.shape[-1]), target.reshape(-1))
+            z = logits if logits is not None else y
+            return F.cross_entropy(z.reshape(-1, z.shape[-1]), target.reshape(-1))
+        target = F.one_hot(target, y.shape[-1]).to(y.dtype)
+    target = target.to(y.dtype)
+    if name in ("bce", "cross_entropy"):
+        if logits is not None and act == "sigmoid":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.binary_cross_entropy(y.clamp(0, 1), target)
+    if name == "sse":
+        return ((y - target) ** 2).sum()
+    mse = F.mse_loss(y, target)
+    return torch.sqrt(mse) if name == "rmse" else mse
