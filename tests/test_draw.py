@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
 
 import nnspec
 from conftest import EXAMPLES, SPECS, TEST_SPECS
@@ -25,6 +26,7 @@ from nnspec.draw.scene import Disc, Dots, Frame, Line, Loop, Scene, Text
 from nnspec.kinds import REGISTRY, Cell
 from nnspec.model import check_source
 from nnspec.resolve import read_source
+from test_properties import SETTINGS, registry_network
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -331,6 +333,21 @@ def test_every_bundled_spec_and_example_draws(path, tmp_path):
             if not KIND_DRAWING[layer.kind.name].folds:  # only these may share the cells of the layer before
                 assert (model.name, layer.name) in drawn, f"{model.name}.{layer.name} has no cells"
     assert set(fills.values()) <= {fill for fill, _ in LEGEND.values()}
+
+
+@settings(max_examples=30, **SETTINGS)  # 1,500 pass locally; 30 keep the suite quick
+@given(registry_network())
+def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
+    try:
+        model = nnspec.loads(text)
+    except nnspec.SpecError:
+        assume(False)
+    for orient in ("lr", "tb"):
+        cells = figure([model], annotate=True, orient=orient).cells()
+        drawn = {cell.gid.split(":")[2] for cell in cells}
+        assert {layer.name for layer in model.program.layers if not KIND_DRAWING[layer.kind.name].folds} <= drawn
+        for a, b in itertools.combinations(cells, 2):
+            assert np.hypot(a.x - b.x, a.y - b.y) >= 0.99, (a.gid, b.gid)  # one grid pitch apart at least
 
 
 def test_model_draw_refuses_unknown_formats_and_options(tmp_path):

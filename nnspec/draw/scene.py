@@ -58,13 +58,9 @@ class Dots:
     points: tuple[tuple[float, float], ...]
 
 
-# where a text lies from its anchor point
-SIDES = ("center", "right", "left", "above", "below")
-
-
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A text anchored at (x, y) and lying on `side` of it; `width` and `height` in P."""
+    """A text anchored at (x, y) and lying on `side` of it (center, right, left, above, below); size in P."""
 
     x: float
     y: float
@@ -101,7 +97,7 @@ Shape = Disc | Line | Loop | Dots | Text | Frame
 
 @dataclass
 class Scene:
-    """Shapes in drawing order (links first, text last is not required: render sorts by layer)."""
+    """The shapes of a drawing, in any order: rendering puts links under cells and text on top."""
 
     shapes: list[Shape] = field(default_factory=list)
 
