@@ -23,7 +23,7 @@ from nnspec.kinds.activation import Activation
 from nnspec.model import check_source
 from nnspec.resolve import read_source
 
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs
 
 EPS = 1e-6  # central differences in float64: error about EPS^2 from the curvature, 1e-10 from rounding
 RTOL, ATOL = 1e-6, 1e-8
@@ -196,24 +196,6 @@ KIND_SPECS = {
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",
     "step": None,  # no gradient: test_xor_gates_give_the_truth_table
 }
-
-
-def spec_inputs(program, batch: int = 3, steps: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
-    """Inputs for any network: token numbers for embeddings, 0/1 adjacency for graphs, normal values otherwise."""
-    rng = np.random.default_rng(seed)
-    feeds = {link.source: layer for layer in program.layers for link in layer.inputs}
-    data = {}
-    for name in program.inputs:
-        layer = program.layer(name)
-        shape = (batch,) + ((layer.shape.steps or steps,) if layer.shape.timed else ()) + layer.shape.dims
-        consumer = feeds[name]
-        if consumer.kind.name == "embedding":
-            data[name] = rng.integers(0, consumer.options.vocabulary, shape).astype(float)
-        elif any(link.source == name and link.port == "adjacency" for link in consumer.inputs):
-            data[name] = (rng.random(shape) > 0.5).astype(float)
-        else:
-            data[name] = rng.standard_normal(shape)
-    return data
 
 
 def directional_check(run, data: dict[str, np.ndarray], skip: tuple[str, ...] = ()) -> None:
@@ -576,7 +558,7 @@ def test_runs_without_torch():
         from nnspec.model import check_source
         from nnspec.resolve import read_source
         sys.path.insert(0, {str(ROOT / "tests")!r})
-        from test_numpy_backend import spec_inputs
+        from conftest import spec_inputs
         for path in {[str(p) for p in SPEC_FILES]!r}:
             for model in check_source(read_source(path)):
                 run = model.to_numpy()

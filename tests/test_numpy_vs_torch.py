@@ -15,6 +15,7 @@ import nnspec
 from nnspec.model import check_source
 from nnspec.resolve import read_source
 
+import conftest
 from conftest import EXAMPLES, SPECS, TEST_SPECS
 
 torch = pytest.importorskip("torch")
@@ -509,21 +510,7 @@ RANDOM_KINDS = {"dropout", "sample"}
 
 
 def spec_inputs(program, batch: int = 3, steps: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
-    """Inputs for any network: token numbers for embeddings, 0/1 adjacency for graphs, normal values otherwise."""
-    rng = np.random.default_rng(seed)
-    feeds = {link.source: layer for layer in program.layers for link in layer.inputs}
-    data = {}
-    for name in program.inputs:
-        layer = program.layer(name)
-        shape = (batch,) + ((layer.shape.steps or steps,) if layer.shape.timed else ()) + layer.shape.dims
-        consumer = feeds[name]
-        if consumer.kind.name == "embedding":
-            data[name] = rng.integers(0, consumer.options.vocabulary, shape).astype(float)
-        elif any(link.source == name and link.port == "adjacency" for link in consumer.inputs):
-            data[name] = (rng.random(shape) > 0.7).astype(float)
-        else:
-            data[name] = rng.standard_normal(shape)
-    return data
+    return conftest.spec_inputs(program, batch, steps, seed, edge_threshold=0.7)
 
 
 @pytest.mark.skipif(not _torch_backend_ready(), reason="the PyTorch backend (nnspec/backends/torch) is not there yet")

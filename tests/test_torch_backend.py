@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -25,26 +25,8 @@ def _models(path: Path):
 
 
 def example_inputs(program, batch=3, steps=5, seed=0):
-    """Random inputs of the right shapes: tokens for embeddings, 0/1 adjacency for graphs."""
-    g = torch.Generator().manual_seed(seed)
-    inputs = {}
-    for name in program.inputs:
-        shape = program.layer(name).shape
-        dims = ([shape.steps or steps] if shape.timed else []) + list(shape.dims)
-        readers = [layer for layer in program.layers if any(link.source == name for link in layer.inputs)]
-        if any(r.kind.name == "embedding" for r in readers):
-            vocabulary = min(r.options.vocabulary for r in readers if r.kind.name == "embedding")
-            inputs[name] = torch.randint(0, vocabulary, [batch] + dims, generator=g).double()
-        elif any(link.port == "adjacency" for r in readers for link in r.inputs if link.source == name):
-            a = (torch.rand([batch] + dims, generator=g) < 0.2).double()
-            inputs[name] = ((a + a.transpose(-1, -2)) > 0).double()
-        else:
-            inputs[name] = torch.randn([batch] + dims, generator=g, dtype=torch.float64)
-    if any(program.layer(n).options.steps for n in program.inputs):  # held values: one per example
-        for n in program.inputs:
-            if program.layer(n).options.steps:
-                inputs[n] = inputs[n][:, 0]
-    return inputs
+    """`spec_inputs` as float64 tensors."""
+    return {k: torch.from_numpy(v) for k, v in spec_inputs(program, batch, steps, seed).items()}
 
 
 def _total(y):

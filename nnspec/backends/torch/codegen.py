@@ -110,7 +110,7 @@ class _Writer:
     def _layer(self, step: Step, lines: list[str], indent: str, in_loop: bool = False, before: list[str] | None = None) -> None:
         layer = step.layer
         lowering = LOWERINGS[layer.kind.name]
-        e = Emit(layer, self._module(layer.name), self.var[layer.name], step.timed, in_loop,
+        e = Emit(layer, self._module(layer.name), self.var[layer.name], step.timed,
                  logits=not in_loop and layer.name in self.wants_logits)
         x = self._arrange(layer, step.sources)
         (lowering.step if in_loop and lowering.step else lowering.whole)(e, x)

@@ -26,11 +26,9 @@ class Emit:
     module: str  # expression for the layer's module, e.g. `self.h1`
     out: str  # variable to assign the layer's value to
     timed: bool
-    in_loop: bool
     lines: list[str] = field(default_factory=list)  # the layer's code, at its place in the forward
     before: list[str] = field(default_factory=list)  # code before the loop (state set to zeros)
     terms: list[str] = field(default_factory=list)  # expressions added to the KL term
-    state_names: list[str] = field(default_factory=list)
     logits: bool = False  # an output: keep the value before a final softmax or sigmoid, for stable losses
     logits_made: bool = False
 
@@ -46,9 +44,7 @@ class Emit:
 
     def state(self, what: str) -> str:
         """A variable that lives across the steps of a loop (a cell's hidden state)."""
-        name = f"{self.out}__{what}"
-        self.state_names.append(name)
-        return name
+        return f"{self.out}__{what}"
 
     def activate(self, act, x: str, axis: int = -1) -> str:
         """`act` applied to the expression `x`; for an output, the value before softmax/sigmoid is kept as its logits."""

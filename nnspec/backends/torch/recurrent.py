@@ -18,8 +18,7 @@ FUSED = {"lstm": "_VF.lstm", "gru": "_VF.gru", ("rnn", "tanh"): "_VF.rnn_tanh", 
 
 def _module(layer: Layer) -> nn.Module:
     _, inputs = layer.params["weight_ih"].shape
-    cell = CELLS[layer.kind.name](inputs, layer.options.units, bias="bias_ih" in layer.params)
-    return cell
+    return CELLS[layer.kind.name](inputs, layer.options.units, bias="bias_ih" in layer.params)
 
 
 def _weights(e: Emit) -> str:
