@@ -47,6 +47,14 @@ class Layer:
     def param_count(self) -> int:
         return sum(p.count for p in self.params.values() if not p.buffer)
 
+    @property
+    def activation(self) -> str:
+        """The activation that ends the layer (`identity` when it has none)."""
+        if self.kind.family == "activation":
+            return self.kind.name
+        act = getattr(self.options, "act", None)
+        return act.name if act is not None else "identity"
+
 
 @dataclass(frozen=True)
 class Output:

@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
         "weights.safetensors, settings.json and a checkpoint after every epoch into --out. Exits 1 when an "
         "'expect' line is missed."))
     train.add_argument("file", metavar="FILE", help="a .nn spec with a train section")
-    train.add_argument("--backend", choices=("torch",), default=None, help="where to train (torch; the NumPy backend does not train yet)")
+    train.add_argument("--backend", choices=("torch", "numpy"), default=None,
+                       help="where to train: torch (the default when it is installed) or numpy")
     train.add_argument("--out", metavar="DIR", help="where to write the results (default: runs/<network name>)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     train.add_argument("--network", help="the network to train, in a file that holds several")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .check import DEFAULT_MAX_PARAMS, Program, check
 from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .resolve import Library, build_graph, load_library, read_source
-from .settings import TrainSpec, read_train
+from .settings import TrainSpec, check_training, read_train
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,10 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
         except SpecError as error:
             errors.extend(error)
             continue
-        models.append(Model(program, trains.get(network.name.text), source.path))
+        train = trains.get(network.name.text)
+        if train is not None:
+            check_training(program, train, errors)
+        models.append(Model(program, train, source.path))
     errors.raise_if_any()
     return models
 
@@ -101,12 +104,15 @@ def _model(source: Source, network: str | None, max_params: int) -> Model:
     chosen = _choose(library, network, source)
     errors = Collector()
     trains = _trains(library, errors)
+    train = trains.get(chosen.name.text)
     try:
         program = check(build_graph(library, chosen), max_params)
+        if train is not None:
+            check_training(program, train, errors)
     except SpecError as error:
         errors.extend(error)
     errors.raise_if_any()
-    return Model(program, trains.get(chosen.name.text), source.path)
+    return Model(program, train, source.path)
 
 
 def _choose(library: Library, network: str | None, source: Source):

@@ -10,9 +10,15 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import networkx as nx
 
 from . import syntax as s
 from .errors import Collector, Span, did_you_mean
+
+if TYPE_CHECKING:
+    from .check import Program
 
 DATASETS = ("and", "or", "nand", "nor", "xor", "not", "digits", "sine", "adding", "majority", "karate", "moons", "spirals", "ring",
             "circles", "blobs")
@@ -89,6 +95,60 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
     if len(errors.errors) > before:
         return None
     return TrainSpec(network, settings, tuple(expects), train.span, spans)
+
+
+def check_training(program: Program, spec: TrainSpec, errors: Collector, epochs: int | None = None) -> None:
+    """What a train section asks of its network: a learning rule (E507) fits it, and backpropagation
+    never has to pass a `step` activation (E508). `epochs` overrides the section's (the command line's)."""
+    rule = spec.settings.get("rule", "backprop")
+    if rule != "backprop":
+        misfit = _rule_misfit(program, rule)
+        if misfit:
+            errors.add("E507", f"rule = {rule} does not apply to network '{program.name}': {misfit[0]}",
+                       spec.spans.get("rule", spec.span), misfit[1])
+        return
+    if (spec.settings.get("epochs", 10) if epochs is None else epochs) == 0:
+        return  # nothing is trained: fixed weights may sit behind a step (xor_gates)
+    for layer in program.layers:
+        if layer.activation == "step" and _learns_through(program, layer):
+            single = sum(1 for other in program.layers if other.params) == 1
+            errors.add("E508", f"backpropagation cannot pass the step activation of '{layer.name}': its gradient is 0 everywhere",
+                       layer.span, ("train this single layer with rule = perceptron, or " if single else "")
+                       + "use a differentiable activation such as sigmoid or tanh")
+            return
+
+
+def _learns_through(program: Program, layer) -> bool:
+    """Whether a trainable weight sits in `layer` or before it, so its gradient would have to cross it."""
+    before = nx.ancestors(program.graph, layer.name) | {layer.name}
+    return any(p.trainable for name in before for p in program.layer(name).params.values())
+
+
+def _rule_misfit(program: Program, rule: str) -> tuple[str, str] | None:
+    """Why `rule` cannot train `program`, and what to do instead (None: it can)."""
+    instead = "use rule = backprop"
+    learners = [layer for layer in program.layers if layer.params]
+    if program.timed:
+        return "it steps through time, and a rule trains one layer of weights without time", instead
+    if len(learners) != 1:
+        names = ", ".join(f"'{layer.name}'" for layer in learners) or "none"
+        return f"a rule trains one layer of weights, and it has {len(learners)} ({names})", instead + " for a network of several layers"
+    layer = learners[0]
+    if layer.kind.name != "dense":
+        return f"'{layer.name}' is a {layer.kind.name} layer, and the rules train a dense layer", instead
+    if len(layer.inputs) != 1 or layer.inputs[0].source not in program.inputs or \
+            [output.name for output in program.outputs] != [layer.name]:
+        return f"the rules train a dense layer that goes straight from an input to the output, and '{layer.name}' does not", instead
+    if not all(p.trainable for p in layer.params.values()):
+        return f"the weights of '{layer.name}' are frozen", f"remove frozen from '{layer.name}'"
+    act = layer.activation
+    if rule == "perceptron" and act != "step":
+        return (f"the perceptron rule learns from a thresholded output, and '{layer.name}' has act={act}",
+                f"give '{layer.name}' act=step, or use rule = delta for a linear unit")
+    if rule == "delta" and act not in ("identity", "linear", "step"):
+        return (f"the delta rule learns from a linear unit's net input, and '{layer.name}' has act={act}",
+                f"give '{layer.name}' act=identity (or step, as ADALINE thresholds its output), or use rule = backprop")
+    return None
 
 
 def _check_value(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:

@@ -10,6 +10,7 @@ Reads the spec's train section, loads its data (nnspec.data), trains on a backen
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,9 +19,13 @@ from pathlib import Path
 from safetensors.numpy import save_file
 
 from ..data import load_data
-from ..model import Model, load
+from ..errors import Collector, SpecError
+from ..model import Model, check_source, load
+from ..resolve import read_source
+from ..settings import check_training
 from .config import Config, resolve
 from .loop import Expectation, TrainingStopped, fit, write_atomic
+from .rules import RuleRunner
 
 
 @dataclass
@@ -42,26 +47,73 @@ class TrainResult:
 def train(path: str | os.PathLike, backend: str | None = None, out: str | os.PathLike | None = None, *, resume: bool = False,
           network: str | None = None, epochs: int | None = None, lr: float | None = None, batch: int | None = None,
           seed: int | None = None, progress=None) -> TrainResult:
-    """Train the network of the spec at `path` by its train section; raise SpecError on a bad spec or data."""
-    model = load(path, network)
-    if model.train_spec is None:
-        raise TrainingStopped(f"network '{model.name}' has no train section: add one, such as train {{ data = xor; epochs = 100 }}")
-    data = load_data(model.train_spec, model.program)
-    config = resolve(model.train_spec, data.kind, {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed})
-    runner = make_runner(model, config, backend)
-    out = Path(out) if out is not None else Path("runs") / model.name
+    """Train the network of the spec at `path` by its train section (a GAN: both of its networks).
+
+    Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on.
+    """
+    models = training_models(path, network)
+    spec = models[0].train_spec
+    errors = Collector()
+    for model in models:
+        check_training(model.program, spec, errors, epochs)
+    errors.raise_if_any()
+    data = load_data(spec, models[-1].program)
+    config = resolve(spec, data.kind, {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed})
+    runner = make_runner(models[0], config, backend) if len(models) == 1 else make_gan(*models, config, backend)
+    name = models[0].name if len(models) == 1 else f"{models[0].name}_{models[1].name}"
+    out = Path(out) if out is not None else Path("runs") / name
     outcome = fit(runner, data, config, out, resume, progress)
     paths = _write_results(runner, config, outcome, out)
-    return TrainResult(model.name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history)
+    return TrainResult(name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history)
 
 
-def make_runner(model: Model, config: Config, backend: str | None):
-    backend = backend or "torch"
+def training_models(path, network: str | None = None) -> list[Model]:
+    """The network to train, or a GAN's generator and discriminator (in that order)."""
+    try:
+        model = load(path, network)
+    except SpecError as error:  # several networks: one train section may name a GAN pair
+        if network is not None or error.code != "E316":
+            raise
+        model = next((m for m in check_source(read_source(path)) if m.train_spec and "discriminator" in m.train_spec.settings), None)
+        if model is None:
+            raise
+    if model.train_spec is None:
+        raise TrainingStopped(f"network '{model.name}' has no train section: add one, such as train {{ data = xor; epochs = 100 }}")
+    settings = model.train_spec.settings
+    if "discriminator" in settings:
+        return [load(path, str(settings["generator"])), load(path, str(settings["discriminator"]))]
+    return [model]
+
+
+def make_gan(generator: Model, discriminator: Model, config: Config, backend: str | None = None, dtype: str = "float32"):
+    """A generator and a discriminator on `backend`, trained in turns (gan.py)."""
+    if (backend or default_backend()) == "torch":
+        from .torch_runner import TorchGan
+
+        return TorchGan(generator, discriminator, config, dtype)
+    from .numpy_runner import NumpyGan
+
+    return NumpyGan(generator, discriminator, config, dtype)
+
+
+def make_runner(model: Model, config: Config, backend: str | None = None, dtype: str = "float32"):
+    """The network on `backend` (default: torch when it is installed, else numpy), trained as `config` says."""
+    backend = backend or default_backend()
     if backend == "torch":
         from .torch_runner import TorchRunner
 
-        return TorchRunner(model, config)
-    raise ValueError(f"unknown backend {backend!r}: torch or numpy")
+        runner = TorchRunner(model, config, dtype)
+    elif backend == "numpy":
+        from .numpy_runner import NumpyRunner
+
+        runner = NumpyRunner(model, config, dtype)
+    else:
+        raise ValueError(f"unknown backend {backend!r}: torch or numpy")
+    return runner if config.rule == "backprop" else RuleRunner(runner, config.rule, model.program)
+
+
+def default_backend() -> str:
+    return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
 
 
 def _write_results(runner, config: Config, outcome, out: Path) -> dict[str, Path]:

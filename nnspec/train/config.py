@@ -8,6 +8,7 @@ from ..check import Program
 from ..settings import TrainSpec
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 0.01}
+RULE_LR = 0.1  # a learning rule's step, when the section gives no optimizer(lr=...)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def resolve(spec: TrainSpec, kind: str, overrides: dict | None = None) -> Config
     """
     settings, overrides = spec.settings, {k: v for k, v in (overrides or {}).items() if v is not None}
     classifies = kind in ("classification", "graph")
-    optimizer = _call(settings.get("optimizer", "adam"))
-    optimizer[1].setdefault("lr", DEFAULT_LR[optimizer[0]])
+    rule = settings.get("rule", "backprop")
+    optimizer = _call(settings.get("optimizer", "adam" if rule == "backprop" else "sgd"))
+    optimizer[1].setdefault("lr", DEFAULT_LR[optimizer[0]] if rule == "backprop" else RULE_LR)
     if "lr" in overrides:
         optimizer[1]["lr"] = float(overrides["lr"])
     batch = overrides.get("batch", settings.get("batch", 32))
@@ -52,12 +54,12 @@ def resolve(spec: TrainSpec, kind: str, overrides: dict | None = None) -> Config
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     measured = tuple(dict.fromkeys(("loss", "train_loss", *metrics, *(m for m, _, _ in spec.expects))))
     return Config(
-        loss=settings.get("loss", "cross_entropy" if classifies else "mse"),
+        loss=settings.get("loss", "cross_entropy" if classifies else "bce" if kind == "generative" else "mse"),
         optimizer=(optimizer[0], {k: float(v) for k, v in optimizer[1].items()}),
         batch=None if batch == "full" else int(batch),
         epochs=int(overrides.get("epochs", settings.get("epochs", 10))),
         schedule=_call(settings.get("schedule", "constant")),
-        rule=settings.get("rule", "backprop"),
+        rule=rule,
         seed=int(overrides.get("seed", settings.get("seed", 0))),
         metrics=measured,
         expects=spec.expects,
@@ -74,8 +76,4 @@ def _call(value) -> tuple[str, dict]:
 
 def final_activation(program: Program, output: str) -> str:
     """The activation that ends an output layer (`identity` when it has none)."""
-    layer = program.layer(output)
-    if layer.kind.family == "activation":
-        return layer.kind.name
-    act = getattr(layer.options, "act", None)
-    return act.name if act is not None else "identity"
+    return program.layer(output).activation

@@ -77,7 +77,10 @@ def fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=No
 
 
 def measure(runner, data: Data, config: Config) -> dict[str, float]:
-    """loss/metrics on the held-out part (on the training part when there is none); train_* on the training part."""
+    """loss/metrics on the held-out part (on the training part when there is none); train_* on the training part.
+    A runner with a `measure` of its own (a GAN) measures itself."""
+    if hasattr(runner, "measure"):
+        return runner.measure(data, config)
     held = data.test if data.test is not None else data.train
     values = {}
     for prefix, part in (("", held), ("train_", data.train)):
@@ -100,7 +103,7 @@ def _batches(split: Split, batch: int | None, rng: np.random.Generator):
     order = rng.permutation(count)
     for begin in range(0, count, batch):
         index = order[begin:begin + batch]
-        yield {k: v[index] for k, v in split.inputs.items()}, split.targets[index], None
+        yield {k: v[index] for k, v in split.inputs.items()}, None if split.targets is None else split.targets[index], None
 
 
 def _bad(losses: list[float]) -> str:

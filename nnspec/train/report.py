@@ -10,16 +10,20 @@ from rich.table import Table
 
 
 def train_command(args) -> int:
-    from . import TrainingStopped, train
-    from ..model import load
+    from . import TrainingStopped, train, training_models
 
-    model = load(args.file, args.network)
-    epochs = args.epochs if args.epochs is not None else (model.train_spec.settings.get("epochs", 10) if model.train_spec else 0)
+    try:
+        models = training_models(args.file, args.network)
+    except TrainingStopped as stop:
+        Console(stderr=True).print(f"[red]error[/red]: {stop}")
+        return 1
+    epochs = args.epochs if args.epochs is not None else models[0].train_spec.settings.get("epochs", 10)
+    name = " and ".join(model.name for model in models)
     err = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[metrics]}"),
                TimeRemainingColumn()]
     with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
-        task = progress.add_task(f"training {model.name}", total=epochs, metrics="")
+        task = progress.add_task(f"training {name}", total=epochs, metrics="")
 
         def report(epoch: int, row: dict[str, float]) -> None:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..model import Model
 from .config import Config, final_activation
+from .gan import GanRunner
 
 OPTIMIZERS = {
     "sgd": lambda p, a: torch.optim.SGD(p, lr=a["lr"], momentum=a.get("momentum", 0.0), nesterov=bool(a.get("nesterov", 0)),
@@ -26,9 +27,10 @@ class TorchRunner:
 
     backend = "torch"
 
-    def __init__(self, model: Model, config: Config):
+    def __init__(self, model: Model, config: Config, dtype: str = "float32"):
         torch.manual_seed(config.seed)
-        self.net = model.to_torch(seed=config.seed)
+        self.net = model.to_torch(seed=config.seed, dtype=dtype)
+        self.dtype = getattr(torch, dtype)
         self.program, self.config = model.program, config
         self.output = model.program.outputs[0]
         self.act = final_activation(model.program, self.output.name)
@@ -37,8 +39,7 @@ class TorchRunner:
 
     def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
         self.net.train()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(inputs, target, mask)
         if torch.isfinite(loss):
@@ -54,19 +55,32 @@ class TorchRunner:
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         self.net.eval()
         with torch.no_grad():
-            return self.net(**_tensors(inputs)).numpy()
+            return self.net(**self._tensors(inputs)).numpy()
 
     def _loss(self, inputs, target, mask) -> torch.Tensor:
-        y, terms = self.net.forward_with_terms(**_tensors(inputs))
+        y, terms = self.net.forward_with_terms(**self._tensors(inputs))
         logits = terms.get("logits", {}).get(self.output.name)
         loss = loss_of(self.config.loss, y, logits, self.act, torch.from_numpy(target), None if mask is None else torch.from_numpy(mask))
         if "kl" in terms:  # the ELBO per output value: the loss is a mean over values, the KL a sum per example
             loss = loss + terms["kl"] / self.output.shape.size
         return loss
 
+    def tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x)).to(self.dtype)
+
+    def _tensors(self, inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {k: self.tensor(v) for k, v in inputs.items()}
+
     # ---- weights and checkpoints ------------------------------------------------------------------
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()}
+
+    def add_to(self, deltas: dict[str, np.ndarray]) -> None:
+        """Add `deltas` to the named weights in place (the learning rules' updates)."""
+        state = self.net.state_dict()
+        with torch.no_grad():
+            for name, delta in deltas.items():
+                state[name].add_(torch.from_numpy(np.asarray(delta)).to(state[name].dtype))
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {f"weights.{k}": v for k, v in self.weights().items()}
@@ -90,10 +104,6 @@ class TorchRunner:
                     _, index, name = key.split(".", 2)
                     state.setdefault(int(index), {})[name] = torch.from_numpy(value.copy())
             self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-def _tensors(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in inputs.items()}
 
 
 def loss_of(name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, target: torch.Tensor, mask) -> torch.Tensor:
@@ -121,3 +131,53 @@ def loss_of(name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, t
         return ((y - target) ** 2).sum()
     mse = F.mse_loss(y, target)
     return torch.sqrt(mse) if name == "rmse" else mse
+
+
+class TorchGan(GanRunner):
+    """A generator and a discriminator on PyTorch, trained in turns (gan.py)."""
+
+    def __init__(self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"):
+        super().__init__(generator, discriminator, config, TorchRunner, dtype)
+
+    def _judged(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y, terms = self.d.net.forward_with_terms(**{self.real_input: x})
+        return y, terms.get("logits", {}).get(self.judged)
+
+    def _loss(self, x: torch.Tensor, label: float) -> torch.Tensor:
+        y, logits = self._judged(x)
+        return loss_of(self.config.loss, y, logits, self.act, torch.full_like(y, label), None)
+
+    def discriminator_step(self, real: np.ndarray, noise: np.ndarray, lr: float) -> float:
+        self.g.net.train(), self.d.net.train()
+        with torch.no_grad():
+            fake = self.g.net(self.g.tensor(noise))
+        _set_lr(self.d.optimizer, lr)
+        self.d.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(self.d.tensor(real), 1.0) + self._loss(fake, 0.0)
+        if torch.isfinite(loss):
+            loss.backward()
+            self.d.optimizer.step()
+        return loss.item()
+
+    def generator_step(self, noise: np.ndarray, lr: float) -> float:
+        _set_lr(self.g.optimizer, lr)
+        self.g.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(self.g.net(self.g.tensor(noise)), 1.0)
+        if torch.isfinite(loss):
+            loss.backward()  # the discriminator's gradients too; its next turn sets them to none first
+            self.g.optimizer.step()
+        return loss.item()
+
+    def judge(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        self.d.net.eval()
+        with torch.no_grad():
+            y, logits = self._judged(self.d.tensor(x))
+        return y.numpy(), None if logits is None else logits.numpy()
+
+    def sample(self, noise: np.ndarray) -> np.ndarray:
+        return self.g.predict({self.g.program.inputs[0]: noise})
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

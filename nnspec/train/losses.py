@@ -1,0 +1,80 @@
+"""Losses in NumPy with their gradients: the same numbers as the PyTorch runner's `loss_of`.
+
+`loss_and_grad` returns the loss and its gradient either with respect to the outputs or, when the
+loss is computed from the logits (softmax with cross_entropy, sigmoid with bce), to the logits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-12  # PyTorch's guard in binary_cross_entropy's gradient and our clamp before a log
+
+
+def loss_and_grad(name: str, y: np.ndarray, logits: np.ndarray | None, act: str, target: np.ndarray,
+                  mask: np.ndarray | None) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """(loss, dloss/dy or None, dloss/dlogits or None) of outputs `y` against `target`, as `loss_of` says."""
+    if mask is not None:
+        value, gy, gz = loss_and_grad(name, y[mask], None if logits is None else logits[mask], act, target[mask], None)
+        return value, _scatter(gy, mask, y), _scatter(gz, mask, logits)
+    if target.dtype.kind in "iu":
+        if name == "cross_entropy":
+            if logits is None and act == "softmax":  # probabilities without their logits: the log of them
+                return _nll_of_probabilities(y, target)
+            z = logits if logits is not None else y
+            value, grad = _softmax_cross_entropy(z, target)
+            return (value, None, grad) if logits is not None else (value, grad, None)
+        target = np.eye(y.shape[-1], dtype=y.dtype)[target]
+    target = target.astype(y.dtype, copy=False)
+    n = y.size
+    if name in ("bce", "cross_entropy"):
+        if logits is not None and act == "sigmoid":
+            z = logits
+            value = np.mean(np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z))))
+            return float(value), None, (_sigmoid(z) - target) / n
+        p = np.clip(y, 0, 1)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 as PyTorch does
+            value = 0.0 - np.mean(target * np.maximum(np.log(p), -100) + (1 - target) * np.maximum(np.log(1 - p), -100))
+        grad = (p - target) / np.maximum((1 - p) * p, EPSILON) / n
+        return float(value), grad * ((y >= 0) & (y <= 1)), None
+    diff = y - target
+    if name == "sse":
+        return float(np.sum(diff * diff)), 2 * diff, None
+    mse = float(np.mean(diff * diff))
+    if name == "rmse":
+        root = np.sqrt(mse)
+        return float(root), diff / (n * root) if root > 0 else np.zeros_like(diff), None
+    return mse, 2 * diff / n, None
+
+
+def _softmax_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    flat, t = z.reshape(-1, z.shape[-1]), target.reshape(-1)
+    shifted = flat - flat.max(-1, keepdims=True)
+    log_sum = np.log(np.exp(shifted).sum(-1, keepdims=True))
+    rows = np.arange(len(t))
+    value = -np.mean((shifted - log_sum)[rows, t])
+    grad = np.exp(shifted - log_sum)
+    grad[rows, t] -= 1
+    return float(value), (grad / len(t)).reshape(z.shape)
+
+
+def _nll_of_probabilities(y: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, None]:
+    flat, t = y.reshape(-1, y.shape[-1]), target.reshape(-1)
+    rows = np.arange(len(t))
+    picked = flat[rows, t]
+    kept = np.maximum(picked, EPSILON)
+    grad = np.zeros_like(flat)
+    grad[rows, t] = np.where(picked >= EPSILON, -1 / (kept * len(t)), 0)
+    return float(-np.mean(np.log(kept))), grad.reshape(y.shape), None
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0, -z))
+
+
+def _scatter(grad: np.ndarray | None, mask: np.ndarray, like: np.ndarray | None) -> np.ndarray | None:
+    if grad is None:
+        return None
+    full = np.zeros_like(like)
+    full[mask] = grad
+    return full

@@ -1,0 +1,121 @@
+"""Training steps on the NumPy backend: the run, its optimizer (optimizers.py), the loss (losses.py).
+
+The same interface as `TorchRunner`: `step` trains on a batch, `loss` and `predict` evaluate,
+`weights`, `checkpoint` and `restore` give and take plain arrays. No torch on this path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..model import Model
+from .config import Config, final_activation
+from .gan import GanRunner
+from .losses import loss_and_grad
+from .optimizers import make_optimizer
+
+
+class NumpyRunner:
+    """One network on NumPy, trained by backpropagation with PyTorch's update rules."""
+
+    backend = "numpy"
+
+    def __init__(self, model: Model, config: Config, dtype: str = "float32"):
+        self.net = model.to_numpy(seed=config.seed, dtype=dtype)
+        self.program, self.config = model.program, config
+        self.output = model.program.outputs[0]
+        self.act = final_activation(model.program, self.output.name)
+        self.optimizer = make_optimizer(config.optimizer)
+
+    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
+        self.net.train()
+        value, seeds = self._loss(inputs, target, mask)
+        if math.isfinite(value):
+            grads = self.net.backward(inputs=False, **seeds)
+            self.optimizer.step(self.net.params, grads, lr)
+        return value
+
+    def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
+        self.net.eval()
+        return self._loss(inputs, target, mask)[0]
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        self.net.eval()
+        return self.net(**inputs)
+
+    def _loss(self, inputs, target, mask) -> tuple[float, dict]:
+        """The loss after a forward pass, and what `backward` needs to give its gradients."""
+        y, terms = self.net.forward_with_terms(**inputs)
+        logits = terms.get("logits", {}).get(self.output.name)
+        value, grad_y, grad_logits = loss_and_grad(self.config.loss, y, logits, self.act, target, mask)
+        seeds = {"grad_out": grad_y, "grad_logits": None if grad_logits is None else {self.output.name: grad_logits}}
+        if "kl" in terms:  # the ELBO per output value, as the PyTorch runner adds it
+            weight = 1.0 / self.output.shape.size
+            value += float(terms["kl"]) * weight
+            seeds["terms"] = {"kl": weight}
+        return value, seeds
+
+    # ---- weights and checkpoints ------------------------------------------------------------------
+    def weights(self) -> dict[str, np.ndarray]:
+        return {name: value.copy() for name, value in self.net.params.items()}
+
+    def add_to(self, deltas: dict[str, np.ndarray]) -> None:
+        """Add `deltas` to the named weights in place (the learning rules' updates)."""
+        for name, delta in deltas.items():
+            self.net.params[name] += delta.astype(self.net.params[name].dtype)
+
+    def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {f"weights.{k}": v for k, v in self.weights().items()}
+        arrays.update({f"optimizer.{k}": v for k, v in self.optimizer.state().items()})
+        return arrays, {"random": self.net.rng.bit_generator.state}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.net.load({k.removeprefix("weights."): v for k, v in arrays.items() if k.startswith("weights.")})
+        self.optimizer.load_state({k.removeprefix("optimizer."): v for k, v in arrays.items() if k.startswith("optimizer.")})
+        self.net.rng.bit_generator.state = meta["random"]
+
+
+class NumpyGan(GanRunner):
+    """A generator and a discriminator on NumPy, trained in turns (gan.py)."""
+
+    def __init__(self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"):
+        super().__init__(generator, discriminator, config, NumpyRunner, dtype)
+
+    def _judged(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        y, terms = self.d.net.forward_with_terms(**{self.real_input: x})
+        return y, terms.get("logits", {}).get(self.judged)
+
+    def _backward(self, judged, label: float, inputs: bool) -> tuple[float, dict[str, np.ndarray]]:
+        """Right after the discriminator judged: its loss against `label`, and the gradients."""
+        value, grad_y, grad_logits = self.labelled(judged, label)
+        grads = self.d.net.backward(grad_y, inputs=inputs, grad_logits=None if grad_logits is None else {self.judged: grad_logits})
+        return value, grads
+
+    def discriminator_step(self, real: np.ndarray, noise: np.ndarray, lr: float) -> float:
+        self.g.net.train(), self.d.net.train()
+        fake = self.g.net(**{self.g.program.inputs[0]: noise})
+        total, summed = 0.0, {}
+        for x, label in ((real, 1.0), (fake, 0.0)):
+            value, grads = self._backward(self._judged(x), label, inputs=False)
+            total += value
+            for name, grad in grads.items():
+                summed[name] = summed[name] + grad if name in summed else grad
+        if np.isfinite(total):
+            self.d.optimizer.step(self.d.net.params, summed, lr)
+        return total
+
+    def generator_step(self, noise: np.ndarray, lr: float) -> float:
+        fake = self.g.net(**{self.g.program.inputs[0]: noise})
+        value, grads = self._backward(self._judged(fake), 1.0, inputs=True)
+        if np.isfinite(value):
+            self.g.optimizer.step(self.g.net.params, self.g.net.backward(grads[self.real_input], inputs=False), lr)
+        return value
+
+    def judge(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        self.d.net.eval()
+        return self._judged(x)
+
+    def sample(self, noise: np.ndarray) -> np.ndarray:
+        return self.g.predict({self.g.program.inputs[0]: noise})

@@ -1,0 +1,113 @@
+"""Optimizers for the NumPy backend, step for step PyTorch's update rules (torch.optim, single tensor).
+
+Each optimizer keeps its state per parameter name, as arrays, so that a checkpoint holds it and
+`restore` puts it back: `state()` and `load_state()` round-trip through plain arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    """Update `params[name]` in place from `grads[name]`; parameters without a gradient are left alone."""
+
+    keys: tuple[str, ...] = ()
+
+    def __init__(self, args: dict[str, float]):
+        self.args = args
+        self.slots: dict[str, dict[str, np.ndarray]] = {}
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+        for name, grad in grads.items():
+            if name in params:
+                self.update(params[name], grad.astype(params[name].dtype, copy=False), lr, self.slots.setdefault(name, {}))
+
+    def update(self, p: np.ndarray, g: np.ndarray, lr: float, slot: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {f"{name}.{key}": value for name, slot in self.slots.items() for key, value in slot.items()}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.slots = {}
+        for joined, value in arrays.items():
+            name, key = joined.rsplit(".", 1)
+            self.slots.setdefault(name, {})[key] = value.copy()
+
+    def _decayed(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        decay = self.args.get("weight_decay", 0.0)
+        return g + decay * p if decay else g
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: weight decay added to the gradient; momentum buffer starts as the first gradient."""
+
+    def update(self, p, g, lr, slot):
+        g = self._decayed(p, g)
+        momentum = self.args.get("momentum", 0.0)
+        if momentum:
+            if "momentum_buffer" in slot:
+                buf = slot["momentum_buffer"]
+                buf *= momentum
+                buf += g
+            else:
+                buf = slot["momentum_buffer"] = g.copy()
+            g = g + momentum * buf if self.args.get("nesterov", 0.0) else buf
+        p -= lr * g
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (and AdamW, whose decay shrinks the weights before the step)."""
+
+    decoupled = False
+
+    def update(self, p, g, lr, slot):
+        beta1, beta2 = self.args.get("beta1", 0.9), self.args.get("beta2", 0.999)
+        decay = self.args.get("weight_decay", 0.01 if self.decoupled else 0.0)
+        if self.decoupled:
+            p *= 1 - lr * decay
+        elif decay:
+            g = g + decay * p
+        if "step" not in slot:
+            slot.update(step=np.zeros((), np.float64), exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+        slot["step"] += 1
+        t = float(slot["step"])
+        m, v = slot["exp_avg"], slot["exp_avg_sq"]
+        m += (g - m) * (1 - beta1)  # torch's lerp
+        v *= beta2
+        v += (1 - beta2) * g * g
+        step_size = lr / (1 - beta1 ** t)
+        denom = np.sqrt(v) / np.sqrt(1 - beta2 ** t) + self.args.get("eps", 1e-8)
+        p -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    decoupled = True
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop (not centred)."""
+
+    def update(self, p, g, lr, slot):
+        g = self._decayed(p, g)
+        alpha, momentum = self.args.get("alpha", 0.99), self.args.get("momentum", 0.0)
+        square = slot.setdefault("square_avg", np.zeros_like(p))
+        square *= alpha
+        square += (1 - alpha) * g * g
+        avg = np.sqrt(square) + self.args.get("eps", 1e-8)
+        if momentum:
+            buf = slot.setdefault("momentum_buffer", np.zeros_like(p))
+            buf *= momentum
+            buf += g / avg
+            p -= lr * buf
+        else:
+            p -= lr * (g / avg)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def make_optimizer(optimizer: tuple[str, dict[str, float]]) -> Optimizer:
+    name, args = optimizer
+    return OPTIMIZERS[name](args)
