@@ -5,6 +5,7 @@ The public interface, in full:
     model = nnspec.load("model.nn")     # parse + check; raises nnspec.SpecError
     model = nnspec.loads(text)          # the same from a string
     print(model.summary())              # layer, kind, output shape, parameters; totals
+    result = nnspec.train("model.nn", backend="torch", out="runs/xor")   # metrics, paths, expectations
 """
 
 from .check import Program
@@ -14,4 +15,11 @@ from .model import Model, load, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Program", "Shape", "SpecError", "__version__", "load", "loads"]
+
+def train(path, backend=None, out=None, **options):
+    """Train the network of the spec at `path` by its train section; see nnspec.training.train."""
+    from .training import train as run
+
+    return run(path, backend, out, **options)
+
+__all__ = ["Model", "Program", "Shape", "SpecError", "__version__", "load", "loads", "train"]

@@ -103,6 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch", type=_count, metavar="N", help="override the batch size")
     train.add_argument("--seed", type=_whole, metavar="N", help="override the seed")
     train.set_defaults(run=_train)
+
+    predict = commands.add_parser("predict", help="run a trained network on new examples", description=(
+        "Compute the outputs of FILE's network with the weights that 'nnspec train' wrote, for the examples in "
+        "--input (csv with a header row, npz, or json: a list of examples). Prints csv, or writes -o OUT "
+        "(.csv, .npz or .json); an output that ends in softmax also gets its most likely class."))
+    predict.add_argument("file", metavar="FILE", help="the .nn spec the weights were trained from")
+    predict.add_argument("--weights", required=True, metavar="W", help="a weights.safetensors written by nnspec train")
+    predict.add_argument("--input", required=True, metavar="X", help="the examples: X.csv, X.npz or X.json")
+    predict.add_argument("-o", "--output", metavar="OUT", type=_output_file, help="write the outputs to OUT (.csv, .npz, .json)")
+    predict.add_argument("--backend", choices=("torch", "numpy"), default=None, help="where to compute (default: torch when installed)")
+    predict.add_argument("--network", help="the network, in a file that holds several (a GAN's generator)")
+    predict.set_defaults(run=_predict)
     return parser
 
 
@@ -137,8 +149,29 @@ def _positive(text: str) -> float:
     return value
 
 
+def _output_file(text: str) -> str:
+    if not text.lower().endswith((".csv", ".npz", ".json")):
+        raise argparse.ArgumentTypeError(f"must end in .csv, .npz or .json: {text}")
+    return text
+
+
+def _predict(args) -> int:
+    from .model import load
+    from .training.predict import predict, write_outputs
+
+    outputs = predict(args.file, args.weights, args.input, args.backend, args.network)
+    program = load(args.file, args.network).program
+    classes = {name: program.layer(name).activation == "softmax" for name in outputs}
+    text = write_outputs(outputs, args.output, classes)
+    if text is not None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return OK
+
+
 def _train(args) -> int:
-    from .train.report import train_command
+    from .training.report import train_command
 
     return train_command(args)
 

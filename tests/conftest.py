@@ -1,11 +1,17 @@
-"""Shared test helpers: where the spec folders are."""
+"""Shared test helpers: where the spec folders are; the backends to train on."""
 
+import importlib.util
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SPECS = ROOT / "specs"
 TEST_SPECS = Path(__file__).resolve().parent / "specs"
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+BACKENDS = [pytest.param("torch", marks=pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")), "numpy"]
 
 
 def spec_inputs(program, batch: int = 3, steps: int = 4, seed: int = 0, edge_threshold: float = 0.5) -> dict:

@@ -1,28 +1,53 @@
-"""Training from a spec on the PyTorch backend: expectations, files, determinism, resume, NaN stop, CLI."""
+"""Training from a spec on either backend: expectations, files, determinism, resume, NaN stop, CLI."""
 
 import csv
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES
+from conftest import BACKENDS, EXAMPLES
 from safetensors.numpy import load_file
 
-pytest.importorskip("torch")
+import nnspec
+from nnspec.cli import main
+from nnspec.data import load_data
+from nnspec.training import TrainingStopped, train
 
-import nnspec  # noqa: E402
-from nnspec.cli import main  # noqa: E402
-from nnspec.train import TrainingStopped, train  # noqa: E402
-
-
-@pytest.mark.parametrize("name", ["xor", "xor_gates", "lenet", "residual"])
-def test_example_meets_its_expectations(name, tmp_path):
-    result = train(EXAMPLES / f"{name}.nn", out=tmp_path)
-    assert result.expectations, "the example states what it must reach"
-    assert result.passed, [(e.metric, e.reached) for e in result.expectations]
+EXPECTING = ["xor", "xor_gates", "perceptron_and", "lenet", "residual"]  # the examples with expect lines
+SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
 
 
-def test_a_run_writes_metrics_plot_weights_and_settings(tmp_path):
-    result = train(EXAMPLES / "xor.nn", out=tmp_path, epochs=20)
+def test_every_example_with_a_train_section_is_covered():
+    trained = {p.stem for p in EXAMPLES.glob("*.nn") if nnspec.load(p).train_spec is not None}
+    assert trained == set(EXPECTING) | set(SHOWING)
+    assert all(nnspec.load(EXAMPLES / f"{name}.nn").train_spec.expects for name in EXPECTING)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", EXPECTING)
+def test_example_meets_its_expectations(name, backend, tmp_path):
+    result = train(EXAMPLES / f"{name}.nn", backend, out=tmp_path)
+    assert result.backend == backend
+    assert result.passed, [(e.metric, e.op, e.wanted, e.reached) for e in result.expectations]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", SHOWING)
+def test_example_without_expectations_beats_the_best_constant(name, backend, tmp_path):
+    """Better than predicting every target's mean: the loss a network reaches without learning anything from its input."""
+    result = train(EXAMPLES / f"{name}.nn", backend, out=tmp_path)
+    model = nnspec.load(EXAMPLES / f"{name}.nn")
+    targets = load_data(model.train_spec, model.program).train.targets
+    mean = np.clip(np.broadcast_to(targets.mean(0), targets.shape), 1e-7, 1 - 1e-7)
+    if model.train_spec.settings.get("loss") == "bce":
+        baseline = -np.mean(targets * np.log(mean) + (1 - targets) * np.log(1 - mean))
+    else:
+        baseline = np.mean((targets - targets.mean(0)) ** 2)
+    assert result.history[-1]["train_loss"] < baseline, (result.history[-1]["train_loss"], baseline)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_writes_metrics_plot_weights_and_settings(backend, tmp_path):
+    result = train(EXAMPLES / "xor.nn", backend, out=tmp_path, epochs=20)
     with open(result.paths["metrics"]) as file:
         rows = list(csv.DictReader(file))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 21))
@@ -31,47 +56,90 @@ def test_a_run_writes_metrics_plot_weights_and_settings(tmp_path):
     assert set(weights) == set(nnspec.load(EXAMPLES / "xor.nn").program.parameters())
     assert result.paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert '"epochs": 20' in result.paths["settings"].read_text()
+    assert f'"backend": "{backend}"' in result.paths["settings"].read_text()
+    assert not list(tmp_path.glob(".*part")), "no temporary file is left behind"
 
 
-def test_the_same_seed_gives_the_same_numbers(tmp_path):
-    a = train(EXAMPLES / "residual.nn", out=tmp_path / "a", epochs=2)
-    b = train(EXAMPLES / "residual.nn", out=tmp_path / "b", epochs=2)
+def test_nnspec_train_is_the_api(tmp_path):
+    result = nnspec.train(EXAMPLES / "xor.nn", "numpy", tmp_path, epochs=5)
+    assert result.network == "xor" and result.paths["weights"].exists() and len(result.history) == 5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_same_seed_gives_the_same_numbers(backend, tmp_path):
+    a = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "a", epochs=2)
+    b = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "b", epochs=2)
     assert a.metrics == b.metrics
-    c = train(EXAMPLES / "residual.nn", out=tmp_path / "c", epochs=2, seed=1)
+    c = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "c", epochs=2, seed=1)
     assert c.metrics != a.metrics
 
 
-def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
-    whole = train(EXAMPLES / "residual.nn", out=tmp_path / "whole", epochs=4)
-    train(EXAMPLES / "residual.nn", out=tmp_path / "cut", epochs=2)
-    resumed = train(EXAMPLES / "residual.nn", out=tmp_path / "cut", epochs=4, resume=True)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(backend, tmp_path):
+    whole = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "whole", epochs=4)
+    train(EXAMPLES / "residual.nn", backend, out=tmp_path / "cut", epochs=2)
+    resumed = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "cut", epochs=4, resume=True)
     a, b = load_file(str(whole.paths["weights"])), load_file(str(resumed.paths["weights"]))
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
     assert resumed.metrics == whole.metrics
 
 
-def test_epochs_zero_only_evaluates(tmp_path):
-    result = train(EXAMPLES / "xor_gates.nn", out=tmp_path)
+def test_resume_refuses_a_checkpoint_of_the_other_backend(tmp_path):
+    train(EXAMPLES / "xor.nn", "numpy", out=tmp_path, epochs=2)
+    if BACKENDS[0].marks[0].args[0]:
+        pytest.skip("PyTorch is not installed")
+    with pytest.raises(TrainingStopped, match="made by the numpy backend, not torch"):
+        train(EXAMPLES / "xor.nn", "torch", out=tmp_path, epochs=4, resume=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_epochs_zero_only_evaluates(backend, tmp_path):
+    result = train(EXAMPLES / "xor_gates.nn", backend, out=tmp_path)
     assert result.history[0]["epoch"] == 0 and result.metrics["accuracy"] == 1.0
 
 
-def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_path):
     spec = tmp_path / "blowup.nn"
     spec.write_text("network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
                     "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n epochs = 50\n}\n")
     with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch \d+"):
-        train(spec, out=tmp_path / "run")
+        train(spec, backend, out=tmp_path / "run")
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()
 
 
+def test_epochs_on_the_command_line_can_make_backpropagation_cross_a_step(tmp_path):
+    spec = tmp_path / "gates.nn"
+    spec.write_text("network n {\n input x: 2\n dense h: 2, act=step\n dense y: 1, act=sigmoid\n x -> h -> y\n}\n"
+                    "train {\n data = xor\n epochs = 0\n}\n")
+    assert train(spec, "numpy", out=tmp_path / "evaluated").history[0]["epoch"] == 0
+    with pytest.raises(nnspec.SpecError) as caught:
+        train(spec, "numpy", out=tmp_path / "trained", epochs=3)
+    assert caught.value.code == "E508"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_frozen_weights_stay_as_they_are(backend, tmp_path):
+    result = train(EXAMPLES / "xor_gates.nn", backend, out=tmp_path, epochs=2)
+    weights = load_file(str(result.paths["weights"]))
+    assert np.array_equal(weights["y.bias"], np.float32([-0.7])) and np.array_equal(weights["s.bias"], np.float32([0.7, -0.3]))
+    assert result.metrics["accuracy"] == 1.0
+
+
 def test_cli_train_reports_and_exits_1_on_a_missed_expectation(tmp_path, capsys):
-    assert main(["train", str(EXAMPLES / "xor.nn"), "--out", str(tmp_path / "ok"), "--epochs", "300"]) == 0
+    assert main(["train", str(EXAMPLES / "xor.nn"), "--backend", "numpy", "--out", str(tmp_path / "ok"), "--epochs", "300"]) == 0
     assert "accuracy" in capsys.readouterr().out
-    assert main(["train", str(EXAMPLES / "residual.nn"), "--out", str(tmp_path / "miss"), "--epochs", "1"]) == 1
-    assert "expectation missed: accuracy >= 0.95" in capsys.readouterr().err
+    assert main(["train", str(EXAMPLES / "residual.nn"), "--backend", "numpy", "--out", str(tmp_path / "miss"), "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "expectation missed: accuracy >= 0.95" in err
 
 
-def test_cli_train_usage_errors(tmp_path):
+def test_cli_train_usage_errors(tmp_path, capsys):
     assert main(["train", str(EXAMPLES / "xor.nn"), "--epochs", "-1"]) == 2
+    assert main(["train", str(EXAMPLES / "xor.nn"), "--backend", "jax"]) == 2
     assert main(["train", str(tmp_path / "missing.nn")]) == 1
+    spec = tmp_path / "untrained.nn"
+    spec.write_text("network n {\n input x: 2\n dense y: 1\n x -> y\n}\n")
+    assert main(["train", str(spec)]) == 1
+    assert "has no train section" in capsys.readouterr().err

@@ -10,6 +10,6 @@ docs/data.md describes every dataset and the rules that shape examples for a net
 """
 
 from .builtin import BUILTIN
-from .load import Data, Split, load_data
+from .load import Data, Split, load_data, read_inputs
 
-__all__ = ["BUILTIN", "Data", "Split", "load_data"]
+__all__ = ["BUILTIN", "Data", "Split", "load_data", "read_inputs"]

@@ -8,6 +8,7 @@ numbers, E506 when it lacks what the spec asks for.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import warnings
@@ -112,6 +113,30 @@ def class_indices(y: np.ndarray, where) -> np.ndarray:
         raise DataError("E505", f"{where(int(index[0]))} holds {y[tuple(index)]:g}, not a class (a whole number from 0)",
                         "classes are numbered 0, 1, 2, ...; or use a loss such as mse for values")
     return y.astype(np.int64)
+
+
+# ---- json -----------------------------------------------------------------------------------
+def read_json(path: str, shown: str) -> Examples:
+    """A list of examples (`[[0, 1], [1, 1]]`: x), or an object of such lists by input name (`{"x": ...}`)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = json.load(file)
+    except FileNotFoundError:
+        raise DataError("E505", f"data file '{shown}' is not found", f"nnspec looked for {os.path.abspath(path)}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError("E505", f"cannot read data file '{shown}' as JSON: {error}", "write a list of examples: [[0, 1], [1, 0]]") from None
+    named = value if isinstance(value, dict) else {"x": value}
+    arrays = {}
+    for name, examples in named.items():
+        where = f"'{name}' in data file '{shown}'" if isinstance(value, dict) else f"data file '{shown}'"
+        try:
+            array = np.asarray(examples, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("E505", f"{where} is not a list of equally shaped examples of numbers",
+                            "give every example the same number of values: [[0, 1], [1, 0]]") from None
+        _check_array(array, where)
+        arrays[name] = array.astype(F32)
+    return Examples(None, None, named=arrays) if isinstance(value, dict) else Examples(arrays["x"], None)
 
 
 # ---- npz ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ..errors import SpecError, did_you_mean
 from ..settings import TrainSpec, data_file_args, data_path
 from .builtin import BUILTIN
 from .examples import DataError, Examples, Graph
-from .files import npz_examples, read_csv, read_npz
+from .files import npz_examples, read_csv, read_json, read_npz
 from .fit import fit_classes, fit_input, fit_values, graph_inputs, input_steps
 
 Targets = np.ndarray | dict[str, np.ndarray] | None
@@ -115,6 +115,28 @@ def _classifies(train_spec: TrainSpec) -> bool:
     measured = set(settings.get("metrics", ()) if isinstance(settings.get("metrics"), tuple) else (settings.get("metrics"),))
     measured |= {metric for metric, _, _ in train_spec.expects}
     return settings.get("loss") in ("cross_entropy", "bce") or bool(measured & {"accuracy", "train_accuracy"})
+
+
+def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
+    """The examples in a .csv, .npz or .json file (no targets) shaped for `program`'s inputs, by input
+    name; `nnspec predict` reads its --input so. Raises `SpecError` (E505, E506) without a position."""
+    shown, suffix = str(path), Path(path).suffix.lower()
+    what = f"input file '{shown}'"
+    try:
+        if suffix == ".csv":
+            examples = read_csv(shown, shown, None, False)
+        elif suffix == ".npz":
+            examples = npz_examples(read_npz(shown, shown), shown, program.inputs, (), False)
+        elif suffix == ".json":
+            examples = read_json(shown, shown)
+            if examples.named is not None and set(examples.named) == {"x"} and len(program.inputs) == 1:
+                examples = Examples(examples.named["x"], None)
+        else:
+            raise DataError("E505", f"cannot read {what}: a .csv, .npz or .json file is needed, not '{suffix or shown}'",
+                            "save the examples as csv (a header row, one example per row), npz or json")
+        return _inputs(examples, program, what)[0]
+    except DataError as error:
+        raise SpecError(error.code, error.message.replace(f"data file '{shown}'", what), None, error.hint) from None
 
 
 # ---- shaping --------------------------------------------------------------------------------

@@ -70,9 +70,9 @@ class Adam(Optimizer):
         elif decay:
             g = g + decay * p
         if "step" not in slot:
-            slot.update(step=np.zeros((), np.float64), exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+            slot.update(step=np.zeros(1, np.float64), exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
         slot["step"] += 1
-        t = float(slot["step"])
+        t = float(slot["step"][0])
         m, v = slot["exp_avg"], slot["exp_avg_sq"]
         m += (g - m) * (1 - beta1)  # torch's lerp
         v *= beta2

@@ -39,6 +39,9 @@ class TorchRunner:
 
     def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
         self.net.train()
+        if self.optimizer is None:  # every weight frozen: nothing moves
+            with torch.no_grad():
+                return self._loss(inputs, target, mask).item()
         _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(inputs, target, mask)

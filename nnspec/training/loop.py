@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from ..data.load import Data, Split
 from .config import Config
 from .metrics import MEASURES
 from .schedule import learning_rate
 
+CHECKPOINT = "checkpoint.safetensors"
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
 
 
@@ -46,12 +48,21 @@ class Outcome:
 
 
 def fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=None) -> Outcome:
-    """Train `runner` on `data` as `config` says, writing metrics.csv and checkpoints into `out`."""
+    """Train `runner` on `data` as `config` says, writing metrics.csv and checkpoints into `out`.
+
+    NumPy's overflow warnings are silenced: a loss that becomes infinite or NaN stops the run with
+    its own message (TrainingStopped), and a value that overflows on the way without spoiling
+    the loss (a sigmoid's exp) is not the user's concern."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _fit(runner, data, config, out, resume, progress)
+
+
+def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=None) -> Outcome:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, float]] = []
     start = 0
-    if resume and (out / "checkpoint.json").exists():
+    if resume and (out / CHECKPOINT).exists():
         start, history = _restore(runner, rng, out)
     elif (out / "metrics.csv").exists():
         (out / "metrics.csv").unlink()
@@ -134,18 +145,21 @@ def write_atomic(path: Path, write) -> None:
 
 
 def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) -> None:
+    """Arrays and state in one file, replaced at once: a kill at any moment leaves the last whole checkpoint."""
     arrays, meta = runner.checkpoint()
-    write_atomic(out / "checkpoint.safetensors", lambda p: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, p))
     state = {"epoch": epoch, "backend": runner.backend, "random": rng.bit_generator.state, "runner": meta}
-    write_atomic(out / "checkpoint.json", lambda p: Path(p).write_text(json.dumps(state, default=_plain)))
+    write_atomic(out / CHECKPOINT, lambda p: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, p,
+                                                       metadata={"nnspec": json.dumps(state, default=_plain)}))
 
 
 def _restore(runner, rng: np.random.Generator, out: Path) -> tuple[int, list[dict]]:
-    state = json.loads((out / "checkpoint.json").read_text())
+    with safe_open(str(out / CHECKPOINT), "np") as file:
+        state = json.loads(file.metadata()["nnspec"])
+        arrays = {key: file.get_tensor(key) for key in file.keys()}
     if state["backend"] != runner.backend:
         raise TrainingStopped(f"the checkpoint in {out} was made by the {state['backend']} backend, not {runner.backend}: "
                               f"resume with --backend {state['backend']}, or start again without --resume")
-    runner.restore(load_file(str(out / "checkpoint.safetensors")), state["runner"])
+    runner.restore(arrays, state["runner"])
     rng.bit_generator.state = state["random"]
     history = _read_rows(out / "metrics.csv", state["epoch"])
     (out / "metrics.csv").unlink(missing_ok=True)

@@ -1,0 +1,120 @@
+"""`nnspec predict FILE --weights W --input X`: a trained network's outputs for new examples.
+
+    outputs = predict("xor.nn", "runs/xor/weights.safetensors", "inputs.csv")   # output name -> array
+
+The weights are a `weights.safetensors` that `nnspec train` wrote (names as `state_dict()`; a
+GAN's are under each network's name, so pick one with `network=`). The inputs are a csv file with
+a header row, an .npz archive, or JSON (a list of examples, or lists by input name), shaped for
+the network as training data is (docs/data.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file
+
+from ..data import read_inputs
+from ..errors import SpecError
+from ..model import Model, load
+from .loop import write_atomic
+
+FORMATS = (".csv", ".npz", ".json")
+
+
+def predict(path: str | os.PathLike, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None,
+            network: str | None = None) -> dict[str, np.ndarray]:
+    """Each output's values for the examples in `inputs`, by output name, batch first."""
+    model = load(path, network)
+    state = read_weights(weights, model)
+    examples = read_inputs(inputs, model.program)
+    from . import default_backend
+
+    if (backend or default_backend()) == "torch":
+        import torch
+
+        net = model.to_torch()
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        net.eval()
+        with torch.no_grad():
+            y = net(**{k: torch.from_numpy(v) for k, v in examples.items()})
+        y = {k: v.numpy() for k, v in y.items()} if isinstance(y, dict) else y.numpy()
+    else:
+        run = model.to_numpy()
+        run.load(state)
+        y = run.eval()(**examples)
+    return y if isinstance(y, dict) else {model.program.outputs[0].name: y}
+
+
+def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]:
+    """The network's parameters from a safetensors file, checked against the spec (a GAN's: by network name)."""
+    shown = str(path)
+    try:
+        arrays = load_file(shown)
+    except FileNotFoundError:
+        raise SpecError("E505", f"weights file '{shown}' is not found", None, "nnspec train writes runs/<network>/weights.safetensors") from None
+    except (OSError, SafetensorError) as error:
+        raise SpecError("E505", f"cannot read weights file '{shown}': {error}", None, "give the weights.safetensors that nnspec train wrote") from None
+    wanted = model.program.parameters()
+    prefix = f"{model.name}."
+    if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
+        arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+    missing = [name for name in wanted if name not in arrays]
+    if missing:
+        raise SpecError("E506", f"weights file '{shown}' does not fit network '{model.name}': it lacks {', '.join(missing[:4])}"
+                        + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""), None,
+                        "use the weights that nnspec train wrote for this spec")
+    for name, param in wanted.items():
+        if tuple(arrays[name].shape) != tuple(param.shape):
+            raise SpecError("E506", f"weights file '{shown}': '{name}' is {list(arrays[name].shape)}, but network "
+                            f"'{model.name}' needs {list(param.shape)}", None, "the spec changed since training: train it again")
+    return {name: arrays[name] for name in wanted}
+
+
+def write_outputs(outputs: dict[str, np.ndarray], out: str | None, classes: dict[str, bool]) -> str | None:
+    """Write the outputs to `out` (.csv, .npz or .json; atomically), or return them as csv text when `out` is None.
+
+    In csv, each example is a row: every output's values flattened (`y` or `y[0]`, `y[1]`, ...) and,
+    for an output that ends in softmax (`classes[name]`), its most likely class.
+    """
+    if out is None or out.endswith(".csv"):
+        text = _csv(outputs, classes)
+        if out is None:
+            return text
+        write_atomic(Path(out), lambda p: Path(p).write_text(text))
+    elif out.endswith(".npz"):
+        write_atomic(Path(out), lambda p: _savez(p, outputs))
+    elif out.endswith(".json"):
+        write_atomic(Path(out), lambda p: Path(p).write_text(json.dumps({k: v.tolist() for k, v in outputs.items()})))
+    return None
+
+
+def _savez(path: str, outputs: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as file:  # a file, so that numpy does not append .npz to the temporary name
+        np.savez(file, **outputs)
+
+
+def _csv(outputs: dict[str, np.ndarray], classes: dict[str, bool]) -> str:
+    header, columns = [], []
+    for name, y in outputs.items():
+        flat = y.reshape(len(y), -1)
+        header += [name] if flat.shape[1] == 1 else [f"{name}[{i}]" for i in range(flat.shape[1])]
+        columns.append(flat)
+        if classes.get(name):
+            header.append(f"{name}_class")
+            columns.append(y.reshape(-1, y.shape[-1]).argmax(-1).reshape(len(y), -1).astype(np.float64))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in np.concatenate(columns, axis=1):
+        writer.writerow([f"{v:.6g}" for v in row])
+    return buffer.getvalue()
+
+
+__all__ = ["FORMATS", "predict", "read_weights", "write_outputs"]
