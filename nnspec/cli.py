@@ -66,7 +66,7 @@ def _report(error: SpecError) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnspec",
-        description="Compile, check, summarise and (soon) train and draw neural networks written as .nn specs.",
+        description="Compile, check, summarise, train, run and draw neural networks written as .nn specs.",
         epilog="Exit codes: 0 success, 1 an error in a spec, 2 a usage error. Docs: docs/language.md, docs/errors.md.",
     )
     parser.add_argument("--version", action="version", version=f"nnspec {__version__}")

@@ -22,7 +22,7 @@ from nnspec.draw.cells import ASIMOV, COLORBLIND, PALETTES
 from nnspec.draw.kinds import KIND_DRAWING
 from nnspec.draw.page import figure
 from nnspec.draw.render import MARKS, render
-from nnspec.draw.scene import Disc, Dots, Frame, Line, Loop, Scene, Text
+from nnspec.draw.scene import CELL, LOOP, LOOP_RISE, Disc, Dots, Frame, Line, Loop, Scene, Text
 from nnspec.kinds import REGISTRY, Cell
 from nnspec.model import check_source
 from nnspec.resolve import read_source
@@ -246,9 +246,11 @@ def test_dense_layers_are_fully_connected_and_convolutions_locally():
     straight = [line for line in _links(scene) if len(line.points) == 2]
     assert len(straight) == 2 * 2 + 2 * 1
     lenet = figure(models_of(SPECS / "lenet.nn"))
-    image, c1 = _cells(lenet, "image"), _cells(lenet, "c1")
-    between = [line for line in _links(lenet) if {line.points[0][0], line.points[-1][0]} == {image[0].x, c1[0].x}]
-    assert len(between) == len(c1) * 3  # a 3x3 kernel: each cell sees its three nearest
+    image, c1 = _cells(lenet, "image"), _cells(lenet, "c1")  # rows 0, 1, 6, 7 of each 8x8 image drawn
+    unit = {(d.x, d.y): int(d.gid.split(":")[3]) for d in image + c1}
+    between = [tuple(unit[p] for p in line.points) for line in _links(lenet) if {line.points[0][0], line.points[-1][0]} == {image[0].x, c1[0].x}]
+    # a 3x3 kernel: each cell sees the drawn rows of its window (itself and its drawn neighbour), none across the ellipsis
+    assert sorted(between) == [(0, 0), (0, 1), (1, 0), (1, 1), (6, 6), (6, 7), (7, 6), (7, 7)]
 
 
 def test_recurrent_cells_have_loops_and_delayed_links_have_a_direction():
@@ -296,6 +298,88 @@ def test_orient_tb_runs_the_flow_down_the_page():
     assert x_lr.x < y_lr.x and x_tb.y > y_tb.y
 
 
+# ---- nothing drawn on top of anything else ----------------------------------------------------------
+def _segment_distance(point, a, b) -> float:
+    (px, py), (ax, ay), (bx, by) = point, a, b
+    dx, dy = bx - ax, by - ay
+    t = max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy or 1.0)))
+    return float(np.hypot(px - ax - t * dx, py - ay - t * dy))
+
+
+def _links_between_cells(scene: Scene) -> list[Line]:
+    """The straight solid links (not the arcs, the dashed `~>` arrows, nor a GAN's arrow)."""
+    return [line for line in _links(scene) if len(line.points) == 2 and not line.dashed and not line.arrow]
+
+
+def loops_touching_other_cells(scene: Scene, clearance: float = 0.3) -> list[tuple[Loop, str]]:
+    """Every loop that comes nearer than `clearance` (about half a cell) to a cell other than the one it sits on.
+
+    On the chart's own grid (cells one pitch apart) a loop comes within 0.19 P of the cell above it,
+    which reads as touching it once the link between the two runs through the loop."""
+    found = []
+    for loop in (s for s in scene.shapes if isinstance(s, Loop)):
+        for disc in scene.cells():
+            own = abs(np.hypot(loop.x - disc.x, loop.y - disc.y) - LOOP_RISE) < 1e-9
+            if not own and np.hypot(loop.x - disc.x, loop.y - disc.y) < LOOP / 2 + CELL / 2 + clearance:
+                found.append((loop, disc.gid))
+    return found
+
+
+def links_under_other_cells(scene: Scene) -> list[tuple[tuple, str]]:
+    """Every straight link that passes under a cell it does not join (so that it seems to end there)."""
+    found = []
+    for line in _links_between_cells(scene):
+        a, b = line.points
+        for disc in scene.cells():
+            joins = any(np.hypot(disc.x - x, disc.y - y) < 1e-9 for x, y in (a, b))
+            if not joins and _segment_distance((disc.x, disc.y), a, b) < CELL / 2 + 0.03:
+                found.append((line.points, disc.gid))
+    return found
+
+
+def texts_over_drawing(scene: Scene) -> list[tuple[str, str]]:
+    """Every text whose box overlaps a cell, or that a straight link crosses."""
+    found = []
+    for label in (s for s in scene.shapes if isinstance(s, Text)):
+        x0, y0, x1, y1 = label.box()
+        for disc in scene.cells():  # the box's nearest point to the cell's centre
+            nx, ny = min(max(disc.x, x0), x1), min(max(disc.y, y0), y1)
+            if np.hypot(disc.x - nx, disc.y - ny) < CELL / 2:
+                found.append((label.text, disc.gid))
+        for line in _links_between_cells(scene):
+            (ax, ay), (bx, by) = line.points
+            for t in np.linspace(0.0, 1.0, 200):
+                if x0 < ax + t * (bx - ax) < x1 and y0 < ay + t * (by - ay) < y1:
+                    found.append((label.text, f"link {line.points}"))
+                    break
+    return found
+
+
+RECURRENT = [SPECS / f"{name}.nn" for name in ("elman", "jordan", "rnn", "lstm", "gru")] + [EXAMPLES / "elman.nn", EXAMPLES / "jordan.nn"]
+
+
+@pytest.mark.parametrize("orient", ["lr", "tb"])
+@pytest.mark.parametrize("path", RECURRENT, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_loops_keep_clear_of_every_other_cell(path, orient):
+    scene = figure(models_of(path), orient=orient)
+    loops = [s for s in scene.shapes if isinstance(s, Loop)]
+    assert loops, "a recurrent network draws loops"
+    assert loops_touching_other_cells(scene) == []
+    for a, b in itertools.combinations(loops, 2):  # nor does a loop touch another loop
+        assert np.hypot(a.x - b.x, a.y - b.y) > LOOP + 0.1
+
+
+def test_the_clearance_checks_find_what_they_look_for():
+    """The checks have teeth: a loop under the cell above (one pitch apart, as the chart's grid puts them),
+    a link through a cell, a label on a cell."""
+    cells = [Disc(0.0, 0.0, Cell.RECURRENT, "cell:n:h:0"), Disc(0.0, 1.0, Cell.RECURRENT, "cell:n:h:1"),
+             Disc(1.0, 0.5, Cell.OUTPUT, "cell:n:y:0"), Disc(2.0, 0.5, Cell.OUTPUT, "cell:n:z:0")]
+    crowded = Scene([*cells, Loop(0.0, LOOP_RISE), Line(((0.0, 0.0), (2.0, 0.5))), Text(1.0, 0.5, "16", 6.5, width=0.3, height=0.3)])
+    assert [gid for _, gid in loops_touching_other_cells(crowded)] == ["cell:n:h:1"]
+    assert [gid for _, gid in links_under_other_cells(crowded)] == ["cell:n:y:0"]
+    assert texts_over_drawing(crowded)[0] == ("16", "cell:n:y:0")
+
+
 # ---- files ---------------------------------------------------------------------------------------
 def test_png_and_pdf_render(tmp_path):
     from matplotlib.image import imread
@@ -335,6 +419,17 @@ def test_every_bundled_spec_and_example_draws(path, tmp_path):
     assert set(fills.values()) <= {fill for fill, _ in LEGEND.values()}
 
 
+@pytest.mark.parametrize("path", DRAWN, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_nothing_is_drawn_over_anything_else(path):
+    """No loop touches another cell, no link passes under a cell it does not join, no text lies on a cell or a link."""
+    models = models_of(path)
+    for orient, annotate in (("lr", False), ("lr", True), ("tb", True)):
+        scene = figure(models, orient=orient, annotate=annotate)
+        assert loops_touching_other_cells(scene) == [], orient
+        assert links_under_other_cells(scene) == [], orient
+        assert texts_over_drawing(scene) == [], (orient, annotate)
+
+
 @settings(max_examples=30, **SETTINGS)  # 1,500 pass locally; 30 keep the suite quick
 @given(registry_network())
 def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
@@ -348,6 +443,8 @@ def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
         assert {layer.name for layer in model.program.layers if not KIND_DRAWING[layer.kind.name].folds} <= drawn
         for a, b in itertools.combinations(cells, 2):
             assert np.hypot(a.x - b.x, a.y - b.y) >= 0.99, (a.gid, b.gid)  # one grid pitch apart at least
+        scene = figure([model], annotate=True, orient=orient)
+        assert loops_touching_other_cells(scene) == [] and links_under_other_cells(scene) == []
 
 
 def test_model_draw_refuses_unknown_formats_and_options(tmp_path):

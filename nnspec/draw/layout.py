@@ -5,10 +5,17 @@ into drawn columns; every size follows the chart's geometry (ZOO.md, `scene.py`)
 cells 0.62 P across on a grid of pitch P, each column centred on the network's
 axis, links under the cells, loops on recurrent cells, skip links as arcs over the
 top, and `~>` links as dashed arrows under the bottom.
+
+Where the chart's grid would draw one thing over another, the layout makes room
+instead: the cells of a looped column stand 1.25 P apart so that no loop touches
+the cell above it, and two columns stand as far apart as their steepest link needs
+to pass clear of every cell, loop and size it does not join (tall columns of wide
+layers). The tests check both on every bundled spec and on generated networks.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,13 +23,17 @@ from ..check import Layer, Link, Program
 from ..kinds import Cell
 from .cells import LOOPED, cell_type
 from .kinds import KIND_DRAWING, window
-from .scene import ARC_RISE, CELL, LOOP, LOOP_RISE, Disc, Dots, Line, Loop, Scene, arc, measure, oriented, text, trim_end
+from .scene import ARC_RISE, CELL, DOT, LOOP, LOOP_RISE, Disc, Dots, Line, Loop, Scene, arc, measure, oriented, text, trim_end
 
 MAX_FULL = 5  # the chart draws 1 to 5 cells per column; wider layers get an ellipsis
 GAP = 1  # empty slots between two layers that share a column
+LOOP_PITCH = 1.25  # cells of a looped column stand further apart: each loop keeps 0.44 P from the cell above
 LEVEL = 0.35  # how much higher each arc that spans another one rises
-LABEL = 6.5  # points: sizes beside an ellipsis and annotations
-ANNOTATION_SIDE_GAP = 0.25
+LABEL = 6.5  # points: sizes in an ellipsis and annotations
+LABEL_GAP = 0.35  # P between the sizes or annotations of neighbouring columns
+CLEAR = 0.06  # P of white a link keeps from any cell, loop or size it passes
+ARC_CLEAR = 0.15  # P of white an arc keeps from the cells it passes over or under
+DOT_STEP, DOT_GAP = 0.12, 0.12  # between an ellipsis' dots, and between them and the size
 
 
 @dataclass(eq=False)
@@ -33,6 +44,9 @@ class Group:
     cell: Cell = Cell.HIDDEN
     size: int = 1  # real breadth: units, or the height of an image
     slots: int = 1  # drawn slots, the ellipsis included
+    looped: bool = False  # a loop on every cell: recurrent, memory, or with a `~>` link onto itself
+    pitch: float = 1.0  # distance between neighbouring slots
+    room: float = 0.0  # extra space at the ellipsis, for a size wider than the slot
     column: int = 0
     top: float = 0.0  # v of the first slot
     u: float = 0.0  # position along the flow
@@ -52,24 +66,48 @@ class Group:
         return [(k, k if k < self.ellipsis else self.size - (self.slots - k)) for k in range(self.slots) if k != self.ellipsis]
 
     def at(self, slot: int) -> tuple[float, float]:
-        return self.u, self.top - slot
-
-    def relative(self, slot: int) -> float:
-        return slot / (self.slots - 1) if self.slots > 1 else 0.5
+        beyond = self.ellipsis is not None and slot > self.ellipsis
+        return self.u, self.top - slot * self.pitch - (self.room if beyond else 0.0)
 
     @property
     def bottom(self) -> float:
-        return self.top - (self.slots - 1)
+        return self.at(self.slots - 1)[1]
+
+    @property
+    def height(self) -> float:
+        return self.top - self.bottom
 
 
 @dataclass
 class Wiring:
-    """The links of a network, sorted by how they are drawn."""
+    """The links of a network, sorted by how they are drawn (a `~>` link onto its own group is its loop)."""
 
     direct: list[tuple[Group, Group, int]] = field(default_factory=list)  # next column; the source's offset in a fan-in
     skips: list[tuple[Group, Group]] = field(default_factory=list)  # further on: an arc over the top
     delays: list[tuple[Group, Group]] = field(default_factory=list)  # `~>` to another group: an arrow under the bottom
-    self_delayed: set[int] = field(default_factory=set)  # ids of groups with a `~>` onto themselves
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """Something drawn in a column (a cell, a loop, an ellipsis' dots or size) that links must pass clear of."""
+
+    v: float  # its centre along the column
+    along: float  # half its extent along the flow; a round one's radius
+    across: float  # half its extent along the column
+    round: bool = True
+    owner: tuple[int, int] | None = None  # (group id, slot) of the cell it belongs to: that cell's own links may cross it
+
+    def spacing(self, end: float, rise: float) -> float:
+        """How far apart two neighbouring columns must stand for a straight link that leaves this one
+        at `end` and climbs `rise` to the other to pass clear of it (0 when the link heads away)."""
+        offset = self.v - end
+        if offset * rise <= 0:
+            return 0.0
+        if self.round:  # the link's distance from the centre, d |offset| / hypot(d, rise), reaches the radius
+            radius = self.along + CLEAR
+            return radius * abs(rise) / math.sqrt(offset**2 - radius**2) if abs(offset) > radius else 0.0
+        half = self.across + CLEAR  # the link has climbed past the box's near edge by the time it leaves the box
+        return (self.along + CLEAR) * abs(rise) / (abs(offset) - half) if abs(offset) > half else 0.0
 
 
 def layout_network(program: Program, *, scope: str | None = None, reproduces: bool = False,
@@ -84,14 +122,19 @@ def layout_network(program: Program, *, scope: str | None = None, reproduces: bo
         group.cell = cell_type(group.layers, outputs, reproduces)
         group.size = _breadth(group.head)
         group.slots = group.size if group.size <= MAX_FULL else 5 if group.size < 20 else 7
+        group.looped = group.cell in LOOPED or any(link.delayed and group_of[link.source] is group for link in group.head.inputs)
+        group.pitch = LOOP_PITCH if group.looped else 1.0
+        if group.ellipsis is not None:
+            upper, lower = _free(group)
+            group.room = max(0.0, _ellipsis_span(group, orient) - (upper - lower))
     _place_columns(groups, group_of)
     columns = _stack(groups, group_of)
     wiring = _wire(groups, group_of)
     captions = {id(g): _caption(g) for g in groups} if annotate else {}
-    _space(columns, captions, orient)
+    _space(columns, wiring, captions, orient)
     scene = Scene()
     _draw_links(scene, wiring, columns)
-    _draw_cells(scene, groups, wiring, scope or program.name)
+    _draw_cells(scene, groups, scope or program.name, orient)
     if annotate:
         _draw_captions(scene, columns, captions, orient)
     return oriented(scene, orient)
@@ -166,11 +209,10 @@ def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]
             group.column = i
     for members in columns:
         members.sort(key=lambda g: -_pull(g, group_of))  # stable: ties keep the file's order
-        total = sum(g.slots for g in members) + GAP * (len(members) - 1)
-        top = (total - 1) / 2
+        top = (sum(g.height for g in members) + (GAP + 1) * (len(members) - 1)) / 2
         for group in members:
             group.top = top
-            top -= group.slots + GAP
+            top -= group.height + GAP + 1
     return columns
 
 
@@ -180,25 +222,56 @@ def _pull(group: Group, group_of: dict[str, Group]) -> float:
     return sum(heights) / len(heights) if heights else 0.0
 
 
-def _space(columns: list[list[Group]], captions: dict[int, list[str]], orient: str) -> None:
-    """Columns one pitch apart, or wider where a size or an annotation needs the room."""
+def _space(columns: list[list[Group]], wiring: Wiring, captions: dict[int, list[str]], orient: str) -> None:
+    """Columns one pitch apart, as on the chart, or wider where a size or an annotation needs the room,
+    or where a link between them would otherwise pass under a cell, a loop or a size it does not join
+    (steep links between tall columns)."""
+    needed = _link_room(wiring, [_obstacles(members, orient) for members in columns])
     u = 0.0
     for i, members in enumerate(columns):
         if i:
-            u += max(1.0, _reach(columns[i - 1], captions, orient, after=True) + _reach(members, captions, orient, after=False) + 0.1)
+            labels = _reach(columns[i - 1], captions, orient) + _reach(members, captions, orient) + LABEL_GAP
+            u += max(1.0, labels, needed.get(i, 0.0))
         for group in members:
             group.u = u
 
 
-def _reach(members: list[Group], captions: dict[int, list[str]], orient: str, after: bool) -> float:
-    """How far a column's drawing reaches along the flow, after it or before it."""
-    reach = CELL / 2
-    for group in members if after else ():  # the size of a wide layer stands after its ellipsis
+def _link_room(wiring: Wiring, obstacles: list[list[Obstacle]]) -> dict[int, float]:
+    """For each column, how far it must stand from the one before for its links to clear every obstacle."""
+    needed: dict[int, float] = {}
+    for source, target, offset in wiring.direct:
+        for s, t in _pairs(source, target, offset):
+            a, b = source.at(s)[1], target.at(t)[1]
+            room = max([o.spacing(a, b - a) for o in obstacles[source.column] if o.owner != (id(source), s)]
+                       + [o.spacing(b, a - b) for o in obstacles[target.column] if o.owner != (id(target), t)], default=0.0)
+            needed[target.column] = max(needed.get(target.column, 0.0), room)
+    return needed
+
+
+def _obstacles(members: list[Group], orient: str) -> list[Obstacle]:
+    """Every cell, loop, and ellipsis (its dots and its size) of a column."""
+    found = []
+    for group in members:
+        for slot, _ in group.shown():
+            v = group.at(slot)[1]
+            found.append(Obstacle(v, CELL / 2, CELL / 2, owner=(id(group), slot)))
+            if group.looped:
+                found.append(Obstacle(v + LOOP_RISE, LOOP / 2, LOOP / 2, owner=(id(group), slot)))
         if group.ellipsis is not None:
-            width, height = measure(_size_text(group.head), LABEL)
-            reach = max(reach, 0.14 + (width if orient == "lr" else height))
+            dots, (along, across), anchor = _ellipsis_parts(group, orient)
+            found.append(Obstacle(dots[1], DOT, DOT_STEP + DOT, round=False))
+            found.append(Obstacle(anchor - across / 2, along / 2, across / 2, round=False))
+    return found
+
+
+def _reach(members: list[Group], captions: dict[int, list[str]], orient: str) -> float:
+    """How far a column's drawing reaches along the flow, on either side of it."""
+    reach = CELL / 2
+    for group in members:
+        if group.ellipsis is not None:
+            reach = max(reach, _size_extent(group, orient)[0] / 2)
     if captions:
-        reach = max(reach, _caption_extent(members, captions, orient) + ANNOTATION_SIDE_GAP / 2)
+        reach = max(reach, _caption_extent(members, captions, orient))
     return reach
 
 
@@ -224,9 +297,7 @@ def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
 
 def _classify(wiring: Wiring, source: Group, group: Group, link: Link, how: str, offset: int) -> None:
     if how == "delay":
-        if source is group:
-            wiring.self_delayed.add(id(group))
-        else:
+        if source is not group:  # onto itself: the group's loop
             wiring.delays.append((source, group))
     elif how == "direct":
         wiring.direct.append((source, group, offset))
@@ -246,9 +317,11 @@ def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
         return [(s, t) for s, _ in source.shown() for t, _ in target.shown()]
     pairs = []
     for t, index in target.shown():
-        if pattern == "local":
-            near = sorted(source.shown(), key=lambda c: (abs(source.relative(c[0]) - target.relative(t)), c[0]))
-            pairs += [(s, t) for s, _ in near[: window(target.head)]]
+        if pattern == "local":  # the drawn units of its window (none from across an ellipsis), at least the nearest
+            scale = (source.size - 1) / max(target.size - 1, 1)
+            centre, half = index * scale, window(target.head) / 2 * max(scale, 1.0)
+            near = sorted(source.shown(), key=lambda c: (abs(c[1] - centre), c[0]))[: window(target.head)]
+            pairs += [(s, t) for k, (s, unit) in enumerate(near) if k == 0 or abs(unit - centre) <= half]
             continue
         if _stacks_fan_in(target.head):
             wanted = index - offset
@@ -264,21 +337,24 @@ def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
 def _draw_links(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> None:
     """Neighbouring columns by their kind's pattern; skips as arcs over the top (under the bottom
     when they leave a group below the axis, which an arc over the top would cross); `~>` dashed
-    arrows under the bottom."""
+    arrows under the bottom. An arc clears every column it passes, loops included."""
     for source, target, offset in wiring.direct:
         for s, t in _pairs(source, target, offset):
             scene.add(Line((source.at(s), target.at(t))))
-    looped = {id(g) for members in columns for g in members if g.cell in LOOPED or id(g) in wiring.self_delayed}
     over = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom >= 0]
     under = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom < 0] + [(s, t, True) for s, t in wiring.delays]
     for (source, target, _), level in _levels(over):
-        top = max(_column_top(columns[c], looped) for c in _spanned(source, target))
+        passed = [columns[c][0] for c in _spanned(source, target)]
+        top = max(first.top + (LOOP_RISE + LOOP / 2 if first.looped else 0.0) for first in passed)
+        clear = [point for first in passed[1:-1] for point in _profile(first, above=True)]
         start, end = source.at(source.shown()[0][0]), target.at(target.shown()[0][0])
-        scene.add(Line(arc(start, end, top + ARC_RISE + LEVEL * level)))
+        scene.add(Line(arc(start, end, top + ARC_RISE + LEVEL * level, clear)))
     for (source, target, delayed), level in _levels(under):
-        low = min(min(g.bottom for g in columns[c]) for c in _spanned(source, target))
+        passed = [columns[c][-1] for c in _spanned(source, target)]
+        low = min(last.bottom for last in passed)
+        clear = [point for last in passed[1:-1] for point in _profile(last, above=False)]
         start, end = source.at(source.shown()[-1][0]), target.at(target.shown()[-1][0])
-        points = arc(start, end, low - ARC_RISE - LEVEL * level)
+        points = arc(start, end, low - ARC_RISE - LEVEL * level, clear)
         scene.add(Line(trim_end(points, CELL / 2), dashed=True, arrow=True) if delayed else Line(points))
 
 
@@ -286,9 +362,15 @@ def _spanned(source: Group, target: Group) -> range:
     return range(min(source.column, target.column), max(source.column, target.column) + 1)
 
 
-def _column_top(members: list[Group], looped: set[int]) -> float:
-    first = members[0]
-    return first.top + (LOOP_RISE + LOOP / 2 if id(first) in looped else 0.0)
+def _profile(group: Group, above: bool) -> list[tuple[float, float]]:
+    """Points an arc passing over the group's first cell and its loop (or under its last cell) must stay beyond:
+    the outline of each, ARC_CLEAR out."""
+    sign = 1 if above else -1
+    circles = [(group.top, CELL / 2)] if above else [(group.bottom, CELL / 2)]
+    if above and group.looped:
+        circles.append((group.top + LOOP_RISE, LOOP / 2))
+    return [(group.u + (r + ARC_CLEAR) * math.cos(k * math.pi / 8), v + sign * (r + ARC_CLEAR) * math.sin(k * math.pi / 8))
+            for v, r in circles for k in range(9)]
 
 
 def _levels(arcs: list[tuple]) -> list[tuple[tuple, int]]:
@@ -304,27 +386,54 @@ def _levels(arcs: list[tuple]) -> list[tuple[tuple, int]]:
 
 
 # ---- cells ----------------------------------------------------------------------------------
-def _draw_cells(scene: Scene, groups: list[Group], wiring: Wiring, scope: str) -> None:
+def _draw_cells(scene: Scene, groups: list[Group], scope: str, orient: str) -> None:
     for group in groups:
-        looped = group.cell in LOOPED or id(group) in wiring.self_delayed
         shown = group.shown()
-        if looped:  # recurrent columns also link neighbouring cells
+        if group.looped:  # recurrent columns also link neighbouring cells
             for (a, _), (b, _) in zip(shown, shown[1:]):
                 if b == a + 1:
                     scene.add(Line((group.at(a), group.at(b))))
         for slot, index in shown:
             u, v = group.at(slot)
-            if looped:
+            if group.looped:
                 scene.add(Loop(u, v + LOOP_RISE))
             scene.add(Disc(u, v, group.cell, f"cell:{scope}:{group.head.name}:{index}"))
         if group.ellipsis is not None:
-            u, v = group.at(group.ellipsis)
-            scene.add(Dots(tuple((u, v + d) for d in (-0.16, 0.0, 0.16))))
-            scene.add(text(u + 0.14, v, _size_text(group.head), LABEL, "right", boxed=True))
+            dots, _, anchor = _ellipsis_parts(group, orient)
+            scene.add(Dots(tuple((group.u, v) for v in dots)))
+            scene.add(text(group.u, anchor, _size_text(group.head), LABEL, "below"))
 
 
+# ---- wide layers: a few cells, an ellipsis, the real size -------------------------------------
 def _size_text(layer: Layer) -> str:
     return "×".join(str(d) for d in layer.shape.dims)
+
+
+def _size_extent(group: Group, orient: str) -> tuple[float, float]:
+    """(along the flow, along the column) of a wide layer's size: text reads left to right in both orientations."""
+    width, height = measure(_size_text(group.head), LABEL)
+    return (width, height) if orient == "lr" else (height, width)
+
+
+def _ellipsis_span(group: Group, orient: str) -> float:
+    """The room the dots and the size take along the column."""
+    return 2 * DOT_STEP + DOT_GAP + _size_extent(group, orient)[1]
+
+
+def _free(group: Group) -> tuple[float, float]:
+    """(upper, lower) ends of the free space in the ellipsis' slot: below the cell before it, above the
+    cell after it and that cell's loop."""
+    above, below = group.at(group.ellipsis - 1)[1], group.at(group.ellipsis + 1)[1]
+    return above - CELL / 2 - 2 * CLEAR, below + (LOOP_RISE + LOOP / 2 if group.looped else CELL / 2) + 2 * CLEAR
+
+
+def _ellipsis_parts(group: Group, orient: str) -> tuple[tuple[float, ...], tuple[float, float], float]:
+    """The ellipsis as (v of its three dots, the size's extent, v of the size's edge nearest the dots),
+    centred in the free space of its slot: dots first, then the size (under the dots, or after them in 'tb')."""
+    upper, lower = _free(group)
+    first = (upper + lower + _ellipsis_span(group, orient)) / 2
+    dots = tuple(first - k * DOT_STEP for k in range(3))
+    return dots, _size_extent(group, orient), first - 2 * DOT_STEP - DOT_GAP
 
 
 # ---- annotations ----------------------------------------------------------------------------

@@ -72,7 +72,8 @@ def _scope(scope: str | None, model) -> str:
 
 
 def _pair(entry: list, scope: str | None, **options) -> Scene:
-    """Generator and discriminator side by side, each framed and named by its role, an arrow between."""
+    """Generator and discriminator side by side, each framed and named by its role (unless its own
+    name, its title inside the frame, already says it), an arrow between."""
     scene = Scene()
     x = 0.0
     edges = []
@@ -82,7 +83,9 @@ def _pair(entry: list, scope: str | None, **options) -> Scene:
         panel = panel.moved(x - x0 + 0.4, 0.0)
         frame = Frame(x, y0 - 0.4, x + (x1 - x0) + 0.8, y1 + 0.4)
         scene.extend(panel)
-        scene.add(frame, text(frame.x0 + 0.2, frame.y1 + 0.05, role, ROLE, "above", bold=True, color="#555555"))
+        scene.add(frame)
+        if model.name != role:
+            scene.add(text(frame.x0 + 0.2, frame.y1 + 0.05, role, ROLE, "above", bold=True, color="#555555"))
         edges.append(frame)
         x = frame.x1 + 1.6
     left, right = edges[0].x1 + 0.1, edges[1].x0 - 0.1
@@ -92,25 +95,28 @@ def _pair(entry: list, scope: str | None, **options) -> Scene:
 
 # ---- grids and the legend ---------------------------------------------------------------------
 def grid(panels: list[Scene], columns: int, width: float = GRID_WIDTH, gap: float = 1.2) -> Scene:
-    """Panels in rows of `columns` grid cells, each centred in as many cells as it needs, tops aligned."""
-    rows: list[list[tuple[Scene, int, int]]] = [[]]
-    used = 0
+    """Panels in rows of `columns` grid cells, each centred in as many cells as it needs, tops aligned.
+
+    Each panel takes the first row with room for it (file order otherwise), so that a small network
+    fills the gap a wide one left at the end of a row instead of standing alone.
+    """
+    rows: list[list[tuple[Scene, int]]] = []
     for panel in panels:
         x0, _, x1, _ = panel.bounds()
         span = min(columns, max(1, math.ceil((x1 - x0 + gap) / width)))
-        if used + span > columns and rows[-1]:
-            rows.append([])
-            used = 0
-        rows[-1].append((panel, span, used))
-        used += span
+        row = next((row for row in rows if sum(s for _, s in row) + span <= columns), None)
+        if row is None:
+            rows.append(row := [])
+        row.append((panel, span))
     scene, top = Scene(), 0.0
     for row in rows:
-        bottom = top
-        for panel, span, start in row:
+        bottom, start = top, 0
+        for panel, span in row:
             x0, y0, x1, y1 = panel.bounds()
             moved = panel.moved((start + span / 2) * width - (x0 + x1) / 2, top - y1)
             scene.extend(moved)
             bottom = min(bottom, moved.bounds()[1])
+            start += span
         top = bottom - gap
     return scene
 

@@ -12,7 +12,7 @@ import io
 import math
 
 from .cells import Palette
-from .scene import ARROW, CELL, LINK, LOOP, P_INCHES, P_POINTS, Disc, Dots, Frame, Line, Loop, Scene, Text
+from .scene import ARROW, CELL, DOT, LINK, LOOP, P_INCHES, P_POINTS, Disc, Dots, Frame, Line, Loop, Scene, Text
 
 MARGIN = 0.5  # P of white around the drawing
 MARK_WIDTH = LINK * 1.25
@@ -195,14 +195,13 @@ def _draw_dots(axes, dots: Dots) -> None:
     from matplotlib.patches import Circle
 
     for x, y in dots.points:
-        axes.add_patch(Circle((x, y), 0.035, facecolor="black", edgecolor="none", zorder=_Z["mark"]))
+        axes.add_patch(Circle((x, y), DOT, facecolor="black", edgecolor="none", zorder=_Z["mark"]))
 
 
 def _draw_text(axes, label: Text) -> None:
     ha, va = _ALIGN[label.side]
-    box = {"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none"} if label.boxed else None
     axes.text(label.x, label.y, label.text, fontsize=label.size, fontweight="bold" if label.bold else "normal",
-              ha=ha, va=va, color=label.color, bbox=box, zorder=_Z["text"])
+              ha=ha, va=va, color=label.color, zorder=_Z["text"])
 
 
 def _draw_frame(axes, frame: Frame) -> None:

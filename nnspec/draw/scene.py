@@ -22,6 +22,7 @@ LOOP = 0.51 * CELL  # loop diameter
 LOOP_RISE = 0.55 * CELL  # loop centre above the cell centre
 ARC_RISE = 0.5  # apex of an arc beyond the row it passes
 ARROW = 0.16  # arrowhead length
+DOT = 0.035  # radius of an ellipsis' dots
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,6 @@ class Text:
     size: float  # points
     side: str = "center"
     bold: bool = False
-    boxed: bool = False  # on a white box, to stay legible over links
     color: str = "black"
     width: float = 0.0
     height: float = 0.0
@@ -171,7 +171,7 @@ def measure(text: str, size: float, bold: bool = False) -> tuple[float, float]:
     if not text.strip():
         return 0.0, size * 1.25 / P_POINTS
     path = TextPath((0, 0), text, size=size, prop=FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"))
-    return path.get_extents().width / P_POINTS, size * 1.25 / P_POINTS
+    return float(path.get_extents().width) / P_POINTS, size * 1.25 / P_POINTS
 
 
 def text(x: float, y: float, words: str, size: float, side: str = "center", **style) -> Text:
@@ -180,7 +180,17 @@ def text(x: float, y: float, words: str, size: float, side: str = "center", **st
 
 
 def wrap(words: str, size: float, width: float, bold: bool = False) -> list[str]:
-    """Greedy word wrap so that no line is wider than `width` P (a single long word stays whole)."""
+    """Word wrap into as few lines as fit in `width` P, each as wide as the others can make it: no line
+    is left with a lone word (a single long word stays whole)."""
+    lines = _greedy(words, size, width, bold)
+    narrow, wide = 0.0, width  # the narrowest width that still needs no more lines
+    for _ in range(20):
+        middle = (narrow + wide) / 2
+        narrow, wide = (narrow, middle) if len(_greedy(words, size, middle, bold)) <= len(lines) else (middle, wide)
+    return _greedy(words, size, wide, bold)
+
+
+def _greedy(words: str, size: float, width: float, bold: bool) -> list[str]:
     lines: list[str] = []
     for word in words.split():
         if lines and measure(f"{lines[-1]} {word}", size, bold)[0] <= width:
@@ -191,18 +201,45 @@ def wrap(words: str, size: float, width: float, bold: bool = False) -> list[str]
 
 
 # ---- curves ------------------------------------------------------------------------------
-def arc(start: tuple[float, float], end: tuple[float, float], apex: float, samples: int = 32) -> tuple[tuple[float, float], ...]:
-    """A cubic Bezier from `start` to `end` whose middle reaches height `apex` (above or below)."""
+def arc(start: tuple[float, float], end: tuple[float, float], apex: float, clear=(), samples: int = 32) -> tuple[tuple[float, float], ...]:
+    """A cubic Bezier from `start` to `end` whose middle reaches height `apex` (above or below the ends),
+    raised (or lowered) further where it would not pass over (or under) every point of `clear`.
+
+    Both inner control points sit at one height h, a quarter of the way in from each end: then the
+    curve's x does not depend on h, and its y at any x is linear in h, so each point of `clear` is
+    met exactly by solving for h.
+    """
     (x0, y0), (x3, y3) = start, end
-    # with both inner control points at height h, the middle of the curve is at (y0 + y3) / 8 + 3h / 4
-    h = (apex - (y0 + y3) / 8) / 0.75
+    up = apex >= (y0 + y3) / 2
+    h = (apex - (y0 + y3) / 8) / 0.75  # the middle of the curve is at (y0 + y3) / 8 + 3h / 4
+    for x, y in clear:
+        if x3 != x0 and 0 < (x - x0) / (x3 - x0) < 1:
+            a, b, c, d = _bernstein(_along((x - x0) / (x3 - x0)))
+            wanted = (y - a * y0 - d * y3) / (b + c)
+            h = max(h, wanted) if up else min(h, wanted)
     x1, x2 = x0 + (x3 - x0) / 4, x3 - (x3 - x0) / 4
     points = []
     for i in range(samples + 1):
-        t = i / samples
-        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+        a, b, c, d = _bernstein(i / samples)
         points.append((a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * h + c * h + d * y3))
     return tuple(points)
+
+
+def _bernstein(t: float) -> tuple[float, float, float, float]:
+    return (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+
+
+def _along(fraction: float) -> float:
+    """The t at which the curve has gone `fraction` of the way from start to end (x rises steadily with t)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        t = (lo + hi) / 2
+        _, b, c, d = _bernstein(t)
+        if b / 4 + c * 3 / 4 + d < fraction:
+            lo = t
+        else:
+            hi = t
+    return (lo + hi) / 2
 
 
 def trim_end(points: tuple[tuple[float, float], ...], radius: float) -> tuple[tuple[float, float], ...]:

@@ -60,7 +60,7 @@ def train(path: str | os.PathLike, backend: str | None = None, out: str | os.Pat
     data = load_data(spec, models[-1].program)
     config = resolve(spec, data.kind, {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed})
     runner = make_runner(models[0], config, backend) if len(models) == 1 else make_gan(*models, config, backend)
-    name = models[0].name if len(models) == 1 else f"{models[0].name}_{models[1].name}"
+    name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
     outcome = fit(runner, data, config, out, resume, progress)
     paths = _write_results(runner, config, outcome, out)
@@ -83,6 +83,11 @@ def training_models(path, network: str | None = None) -> list[Model]:
     if "discriminator" in settings:
         return [load(path, str(settings["generator"])), load(path, str(settings["discriminator"]))]
     return [model]
+
+
+def run_name(models: list[Model]) -> str:
+    """A run's name, and its folder under runs/ by default: the network's (a GAN's: generator_discriminator)."""
+    return "_".join(model.name for model in models)
 
 
 def make_gan(generator: Model, discriminator: Model, config: Config, backend: str | None = None, dtype: str = "float32"):

@@ -10,7 +10,9 @@ from rich.table import Table
 
 
 def train_command(args) -> int:
-    from . import TrainingStopped, train, training_models
+    from pathlib import Path
+
+    from . import TrainingStopped, run_name, train, training_models
 
     try:
         models = training_models(args.file, args.network)
@@ -25,7 +27,10 @@ def train_command(args) -> int:
     with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
         task = progress.add_task(f"training {name}", total=epochs, metrics="")
 
+        finished = [0]
+
         def report(epoch: int, row: dict[str, float]) -> None:
+            finished[0] = epoch
             shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
             progress.update(task, completed=epoch, metrics=shown)
 
@@ -36,7 +41,10 @@ def train_command(args) -> int:
             err.print(f"[red]error[/red]: {stop}")
             return 1
         except KeyboardInterrupt:
-            err.print("interrupted: the checkpoint of the last finished epoch is kept; continue with --resume")
+            progress.stop()
+            out = args.out or str(Path("runs") / run_name(models))
+            kept = f"the checkpoint of epoch {finished[0]} is kept in {out}" if finished[0] else "no epoch finished"
+            print(f"interrupted: {kept}; continue with --resume:\n  nnspec train {args.file} --out {out} --resume", file=sys.stderr)
             return 130
     out = Console(file=sys.stdout, highlight=False)
     table = Table(title=f"{result.network} ({result.backend})", show_edge=False)
