@@ -143,3 +143,58 @@ def test_cli_train_usage_errors(tmp_path, capsys):
     spec.write_text("network n {\n input x: 2\n dense y: 1\n x -> y\n}\n")
     assert main(["train", str(spec)]) == 1
     assert "has no train section" in capsys.readouterr().err
+
+
+def _single_layer(act: str, data: str, rule: str, epochs: int = 1, batch: str = "full", lr: float = 0.5) -> str:
+    return (f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\n"
+            f"train {{\n data = {data}\n rule = {rule}\n optimizer = sgd(lr={lr})\n batch = {batch}\n epochs = {epochs}\n}}\n")
+
+
+def _train_text(text: str, backend: str, tmp_path, seed: int | None = None):
+    spec = tmp_path / "model.nn"
+    spec.write_text(text)
+    return train(spec, backend, out=tmp_path / "run", seed=seed)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("rule, act", [("perceptron", "step"), ("delta", "identity"), ("delta", "step"), ("hebb", "tanh")])
+def test_one_step_of_a_rule_moves_the_weights_as_its_formula_says(rule, act, backend):
+    from nnspec.training import make_runner
+    from nnspec.training.config import resolve
+
+    model = nnspec.loads(_single_layer(act, "and", rule))
+    data = load_data(model.train_spec, model.program)
+    runner = make_runner(model, resolve(model.train_spec, data.kind), backend)
+    before = runner.weights()
+    w, b = before["y.weight"].astype(np.float64), before["y.bias"].astype(np.float64)
+    x, t = data.train.inputs["x"].astype(np.float64), data.train.targets.reshape(-1, 1).astype(np.float64)
+    z = x @ w.T + b
+    signal = {"perceptron": t - (z > 0), "delta": t - z, "hebb": t}[rule]
+    runner.step(data.train.inputs, data.train.targets, None, 0.5)
+    after = runner.weights()
+    np.testing.assert_allclose(after["y.weight"], w + 0.5 * signal.T @ x, rtol=1e-6)
+    np.testing.assert_allclose(after["y.bias"], b + 0.5 * signal.sum(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("table", ["and", "or", "nand", "nor"])
+def test_the_perceptron_rule_learns_each_separable_truth_table(table, backend, tmp_path):
+    result = _train_text(_single_layer("step", table, "perceptron", epochs=20, batch="1", lr=0.1), backend, tmp_path)
+    assert result.metrics["train_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_perceptron_learns_xor(backend, tmp_path):
+    for seed in range(5):
+        result = _train_text(_single_layer("step", "xor", "perceptron", epochs=50, batch="1", lr=0.1), backend, tmp_path, seed=seed)
+        assert result.metrics["train_accuracy"] <= 0.75
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_delta_rule_fits_the_least_squares_line(backend, tmp_path):
+    """ADALINE on OR converges to the least-squares fit z = 1/4 + x1/2 + x2/2 (then > 0.5 reads as 1)."""
+    result = _train_text(_single_layer("identity", "or", "delta", epochs=400, batch="full", lr=0.1), backend, tmp_path)
+    weights = load_file(str(result.paths["weights"]))
+    np.testing.assert_allclose(weights["y.weight"], [[0.5, 0.5]], atol=1e-3)
+    np.testing.assert_allclose(weights["y.bias"], [0.25], atol=1e-3)
+    assert result.metrics["accuracy"] == 1.0
