@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml Makefile
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Check every bundled spec and example, then print each bundled spec's layer table.
+# Check every bundled spec and example, print each bundled spec's layer table, train XOR on the
+# NumPy backend and the small CNN on PyTorch (results in runs/), and draw the CNN.
 demo: $(STAMP)
 	$(BIN)/nnspec check specs/*.nn examples/*.nn
 	@for spec in specs/*.nn; do $(BIN)/nnspec summary $$spec || exit 1; done
+	$(BIN)/nnspec train examples/xor.nn --backend numpy --out runs/xor
+	$(BIN)/nnspec train examples/lenet.nn --backend torch --out runs/lenet
+	$(BIN)/nnspec draw examples/lenet.nn -o runs/lenet/lenet.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
