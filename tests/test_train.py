@@ -198,3 +198,18 @@ def test_the_delta_rule_fits_the_least_squares_line(backend, tmp_path):
     np.testing.assert_allclose(weights["y.weight"], [[0.5, 0.5]], atol=1e-3)
     np.testing.assert_allclose(weights["y.bias"], [0.25], atol=1e-3)
     assert result.metrics["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_gan_trains_in_turns_and_resumes_exactly(backend, tmp_path):
+    spec = EXAMPLES.parent / "specs" / "gan.nn"
+    whole = train(spec, backend, out=tmp_path / "whole", epochs=2, batch=256)
+    assert whole.network == "generator_discriminator"
+    assert {"loss", "train_loss", "g_loss", "coverage"} <= set(whole.metrics)
+    assert whole.paths["samples"].read_bytes()[:4] == b"\x89PNG"
+    weights = load_file(str(whole.paths["weights"]))
+    assert {k.split(".")[0] for k in weights} == {"generator", "discriminator"}
+    train(spec, backend, out=tmp_path / "cut", epochs=1, batch=256)
+    resumed = train(spec, backend, out=tmp_path / "cut", epochs=2, batch=256, resume=True)
+    again = load_file(str(resumed.paths["weights"]))
+    assert all(np.array_equal(weights[k], again[k]) for k in weights)

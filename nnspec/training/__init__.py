@@ -63,7 +63,7 @@ def train(path: str | os.PathLike, backend: str | None = None, out: str | os.Pat
     name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
     outcome = fit(runner, data, config, out, resume, progress)
-    paths = _write_results(runner, config, outcome, out)
+    paths = _write_results(runner, config, outcome, out, data)
     return TrainResult(name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history)
 
 
@@ -121,14 +121,20 @@ def default_backend() -> str:
     return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
 
 
-def _write_results(runner, config: Config, outcome, out: Path) -> dict[str, Path]:
+def _write_results(runner, config: Config, outcome, out: Path, data) -> dict[str, Path]:
     paths = {"metrics": out / "metrics.csv", "weights": out / "weights.safetensors", "settings": out / "settings.json",
              "plot": out / "metrics.png", "checkpoint": out / "checkpoint.safetensors"}
     write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p))
     write_atomic(paths["settings"], lambda p: Path(p).write_text(json.dumps({"backend": runner.backend, **config.as_dict()}, indent=2)))
-    from .plot import plot_history
+    from .plot import plot_history, plot_samples
 
     write_atomic(paths["plot"], lambda p: plot_history(outcome.history, p))
+    if hasattr(runner, "sample"):  # a GAN: its samples over the real data, when the points are 2-D
+        real = data.train.inputs[runner.real_input].reshape(data.train.size, -1)
+        if real.shape[1] == 2:
+            generated = runner.sample(runner.evaluation_noise.astype(real.dtype)).reshape(-1, 2)
+            paths["samples"] = out / "samples.png"
+            write_atomic(paths["samples"], lambda p: plot_samples(real, generated, p))
     return paths
 
 

@@ -25,3 +25,17 @@ def plot_history(history: list[dict[str, float]], path: str) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
     plt.close(figure)
+
+
+def plot_samples(real, generated, path: str) -> None:
+    """A GAN's generated points over the real ones (2-D data): what the coverage number means."""
+    figure, ax = plt.subplots(figsize=(4.6, 4.6))
+    ax.scatter(real[:, 0], real[:, 1], s=6, c="#999999", alpha=0.5, label="real", linewidths=0)
+    ax.scatter(generated[:, 0], generated[:, 1], s=6, c="#d62728", alpha=0.6, label="generated", linewidths=0)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, loc="upper right", markerscale=3)
+    ax.set_title("samples")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
+    plt.close(figure)
