@@ -140,6 +140,16 @@ def test_max_pool_ties_go_to_the_first_maximum():
     check(spec, {"x": x}, lambda p, x: F.max_pool2d(x["x"], 2))
 
 
+@pytest.mark.parametrize("spec, reference", [
+    ("network n { input x: 3\n maxout m: 2, pieces=3, bias=false\n x -> m }",
+     lambda p, x: F.linear(x["x"], p["m.weight"]).unflatten(-1, (2, 3)).amax(-1)),
+    ("network n { input x: 3, seq=4\n readout r: max\n x -> r }", lambda p, x: x["x"].amax(-2)),
+])
+def test_max_ties_share_the_gradient_as_amax(spec, reference):
+    x = np.ones((2, 4, 3)) if "seq" in spec else np.zeros((2, 3))  # every piece, every step equal: all tied
+    check(spec, {"x": x}, reference)
+
+
 def test_lenet_shapes_conv_pool_flatten_dense():
     spec = (EXAMPLES / "lenet.nn").read_text()
 

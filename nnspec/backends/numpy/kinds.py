@@ -251,7 +251,7 @@ def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """(..., N, F) or (B, T, F) -> (..., F): mean, sum or max over axis -2 (max: its first maximum)."""
+    """(..., N, F) or (B, T, F) -> (..., F): mean, sum or max over axis -2 (max: ties share the gradient)."""
     mode = layer.options.mode
     if mode == "mean":
         return ops.mean(x, -2)

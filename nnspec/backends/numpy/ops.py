@@ -9,7 +9,7 @@
 | `power(x, p)` | `x ** p` | `g * p * x ** (p - 1)` |
 | `exp(x)` | `exp(x)` | `g * exp(x)` |
 | `total(x, axes)` / `mean(x, axes)` | sum / mean over axes | `g` spread back (divided by the count) |
-| `max_over(x, axis)` | max over one axis | `g` to the first maximum |
+| `max_over(x, axis)` | max over one axis | `g` split evenly among the maxima (`torch.amax`) |
 | `linear(x, W, b)` | `x @ W.T + b` over the last axis | `g @ W`, `g.T @ x`, `sum(g)` |
 | `matmul(a, b)` | batched `a @ b` | `g @ b.T`, `a.T @ g` |
 | `reshape`, `transpose`, `take(x, index)` | views | the inverse view; `g` placed into zeros |
@@ -125,13 +125,11 @@ def mean(x: Var, axis: int | Sequence[int] | None = None, keepdims: bool = False
 
 
 def max_over(x: Var, axis: int) -> Var:
-    """Max over one axis; the gradient goes to the first maximum, as `torch.max(x, dim)`."""
-    idx = np.expand_dims(np.argmax(x.value, axis=axis), axis)
-    y = np.take_along_axis(x.value, idx, axis=axis)
+    """Max over one axis; at a tie the gradient is split evenly among the maxima, as `torch.amax`."""
+    y = np.max(x.value, axis=axis, keepdims=True)
     def back(g):
-        gx = np.zeros(x.shape, g.dtype)
-        np.put_along_axis(gx, idx, np.expand_dims(g, axis), axis=axis)
-        return (gx,)
+        at_max = x.value == y
+        return (at_max * (np.expand_dims(g, axis) / at_max.sum(axis=axis, keepdims=True)),)
     return record(np.squeeze(y, axis), (x,), back)
 
 
