@@ -159,7 +159,7 @@ def test_truth_tables(tmp_path: Path, gate: str, bits: list[int]):
 
 
 def test_not_has_one_input_bit(tmp_path: Path):
-    data = _data(tmp_path, "input x: 1\ndense y: 1, act=step\nx -> y", "data = not")
+    data = _data(tmp_path, "input x: 1\ndense y: 1, act=sigmoid\nx -> y", "data = not")
     assert data.train.inputs["x"].tolist() == [[0], [1]] and data.train.targets.tolist() == [[1], [0]]
 
 
@@ -274,6 +274,22 @@ def test_circles_inner_class_is_the_small_circle():
     circles = BUILTIN["circles"](np.random.default_rng(0), None)
     radius = np.linalg.norm(circles.x, axis=1)
     assert radius[circles.y == 1].max() < 0.75 < radius[circles.y == 0].min()
+
+
+def test_associations_are_fixed_bipolar_pairs_with_orthogonal_keys(tmp_path: Path):
+    pairs = BUILTIN["associations"](np.random.default_rng(0), None)
+    again = BUILTIN["associations"](np.random.default_rng(1), None)
+    np.testing.assert_array_equal(pairs.x, again.x)
+    np.testing.assert_array_equal(pairs.y, again.y)
+    assert pairs.x.shape == (8, 16) and pairs.y.shape == (8, 8) and pairs.classes is None
+    assert set(np.unique(pairs.x)) == set(np.unique(pairs.y)) == {-1.0, 1.0}
+    np.testing.assert_array_equal(pairs.x @ pairs.x.T, 16 * np.eye(8))
+    assert len({tuple(v) for v in pairs.y}) == 8
+    memory = pairs.y.T @ pairs.x  # Hebb's outer-product memory recalls every value exactly
+    np.testing.assert_array_equal(np.sign(pairs.x @ memory.T), pairs.y)
+    data = _data(tmp_path, "input x: 16\ndense y: 8, act=tanh\nx -> y", "data = associations")
+    assert data.kind == "regression" and data.classes is None
+    np.testing.assert_array_equal(data.train.targets, pairs.y)
 
 
 def test_gan_data_feeds_the_discriminator():

@@ -129,7 +129,7 @@ def max_over(x: Var, axis: int) -> Var:
     y = np.max(x.value, axis=axis, keepdims=True)
     def back(g):
         at_max = x.value == y
-        return (at_max * (np.expand_dims(g, axis) / at_max.sum(axis=axis, keepdims=True)),)
+        return (at_max * (np.expand_dims(g, axis) / at_max.sum(axis=axis, keepdims=True).astype(g.dtype)),)
     return record(np.squeeze(y, axis), (x,), back)
 
 
