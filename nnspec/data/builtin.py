@@ -170,6 +170,23 @@ def ring(rng: np.random.Generator, steps: int | None, count: int = 2048) -> Exam
     return _points(centres[y] + rng.normal(0, 0.02, (count, 2)), y, 8, centres=centres.astype(F32), std=0.02)
 
 
+# ---- associations ---------------------------------------------------------------------------
+def associations(rng: np.random.Generator, steps: int | None) -> Examples:
+    """Eight fixed pairs of bipolar (+1/-1) patterns for an associative memory (Hebb's rule): x `[8, 16]`, y `[8, 8]`.
+
+    The keys x are rows 1 to 8 of the 16 x 16 Sylvester-Hadamard matrix (entry (r, c) is
+    (-1)^popcount(r & c)): mutually orthogonal, eight +1 and eight -1 each. The values y are
+    arbitrary 8-value +1/-1 patterns, drawn once from a generator of its own (seed 1949), so the
+    pairs are the same for every spec seed. With orthogonal keys, Hebb's outer-product memory
+    W = sum_k y_k x_k^T recalls each value exactly: W x_j = 16 y_j. The targets are values, not classes.
+    """
+    rows, cols = np.arange(1, 9)[:, None], np.arange(16)[None, :]
+    parity = np.vectorize(lambda v: bin(v).count("1") % 2)(rows & cols)
+    keys = 1 - 2 * parity
+    values = np.where(np.random.default_rng(1949).random((8, 8)) < 0.5, -1, 1)
+    return Examples(keys.astype(F32), values.astype(F32))
+
+
 Builder = Callable[[np.random.Generator, "int | None"], "Examples | Graph"]
 
 BUILTIN: dict[str, Builder] = {
@@ -185,4 +202,5 @@ BUILTIN: dict[str, Builder] = {
     "circles": circles,
     "blobs": blobs,
     "ring": ring,
+    "associations": associations,
 }
