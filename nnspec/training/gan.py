@@ -44,10 +44,11 @@ class GanRunner:
     def noise(self, count: int) -> np.ndarray:
         return self.noise_rng.standard_normal((count, *self.noise_shape)).astype(np.float32)
 
-    def step(self, inputs: dict[str, np.ndarray], target, mask, lr: float) -> float:
+    def step(self, inputs: dict[str, np.ndarray], target, mask, lr: float) -> tuple[float, None]:
+        """Both turns on a batch; their losses summed (a NaN in either stops the run)."""
         real = inputs[self.real_input]
         d_loss = self.discriminator_step(real, self.noise(len(real)), lr)
-        return d_loss + self.generator_step(self.noise(len(real)), lr)
+        return d_loss + self.generator_step(self.noise(len(real)), lr), None
 
     def labelled(self, judged: tuple[np.ndarray, np.ndarray | None], label: float) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """The loss (and its gradients) of the discriminator's outputs against one label for all."""
@@ -55,7 +56,7 @@ class GanRunner:
         return loss_and_grad(self.config.loss, y, logits, self.act, np.full(y.shape, label, y.dtype), None)
 
     # ---- measuring ------------------------------------------------------------------------------
-    def measure(self, data: Data, config: Config) -> dict[str, float]:
+    def measure(self, data: Data, config: Config, running=None) -> dict[str, float]:
         fakes = self.sample(self.evaluation_noise.astype(np.float32))
         judged_fakes = self.judge(fakes)
         values = {}

@@ -68,11 +68,13 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
         (out / "metrics.csv").unlink()
     for epoch in range(start, config.epochs):
         lr = learning_rate(config.schedule, config.lr, epoch, config.epochs)
-        losses = [runner.step(inputs, target, mask, lr) for inputs, target, mask in _batches(data.train, config.batch, rng)]
-        if not all(math.isfinite(loss) for loss in losses):
+        running = Running(counts_accuracy=bool(data.classes) or "train_accuracy" in config.metrics)
+        for inputs, target, mask in _batches(data.train, config.batch, rng):
+            running.add(*runner.step(inputs, target, mask, lr), target, mask)
+        if not all(math.isfinite(loss) for loss in running.losses):
             kept = f"the checkpoint of epoch {epoch} is kept in {out}" if epoch else "no epoch finished"
-            raise TrainingStopped(f"the loss became {_bad(losses)} in epoch {epoch + 1}; training stopped ({kept})")
-        row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config)}
+            raise TrainingStopped(f"the loss became {_bad(running.losses)} in epoch {epoch + 1}; training stopped ({kept})")
+        row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
         _append_row(out / "metrics.csv", row)
         _save_checkpoint(runner, rng, out, epoch + 1)
@@ -87,22 +89,56 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
     return Outcome({k: v for k, v in last.items() if k not in ("epoch", "lr")}, history, expectations, config.epochs - start)
 
 
-def measure(runner, data: Data, config: Config) -> dict[str, float]:
-    """loss/metrics on the held-out part (on the training part when there is none); train_* on the training part.
-    A runner with a `measure` of its own (a GAN) measures itself."""
+class Running:
+    """The epoch's batches as they trained: the mean loss and accuracy, weighted by examples, as Keras reports them."""
+
+    def __init__(self, counts_accuracy: bool):
+        self.counts_accuracy = counts_accuracy
+        self.losses: list[float] = []
+        self.loss_sum = self.right = self.count = 0.0
+
+    def add(self, loss: float, y: np.ndarray | None, target, mask) -> None:
+        count = len(target) if mask is None and target is not None else (int(mask.sum()) if mask is not None else 1)
+        self.losses.append(loss)
+        self.loss_sum += loss * count
+        self.count += count
+        if self.counts_accuracy and y is not None:
+            self.right += MEASURES["accuracy"](y, target, mask) * count
+
+    def values(self) -> dict[str, float]:
+        values = {"train_loss": self.loss_sum / self.count}
+        if self.counts_accuracy:
+            values["train_accuracy"] = self.right / self.count
+        return values
+
+
+def measure(runner, data: Data, config: Config, running: Running | None = None) -> dict[str, float]:
+    """`loss` and the metrics on the held-out part (on the training part when there is none), from one
+    evaluation pass; `train_*` on the training part. With a held-out part, `train_loss` and
+    `train_accuracy` are the means over the epoch's batches as they trained (`running`); another
+    train_ metric named in the spec costs a pass over the training part. A runner with a `measure`
+    of its own (a GAN) measures itself."""
     if hasattr(runner, "measure"):
-        return runner.measure(data, config)
-    held = data.test if data.test is not None else data.train
-    values = {}
-    for prefix, part in (("", held), ("train_", data.train)):
-        values[prefix + "loss"] = runner.loss(part.inputs, part.targets, part.mask)
-        names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
-        names = names | {"accuracy"} if data.classes else names  # values: accuracy when asked for (above 0.5 is 1)
-        if names:
-            y = runner.predict(part.inputs)
-            for name in sorted(names):
-                values[prefix + name] = MEASURES[name](y, part.targets, part.mask)
-    return values
+        return runner.measure(data, config, running)
+    if data.test is None:
+        values = _evaluate(runner, data.train, _asked(config, data, ""))
+        return values | {"train_" + name: value for name, value in values.items()}
+    values = _evaluate(runner, data.test, _asked(config, data, ""))
+    more = _asked(config, data, "train_") - {"accuracy"}
+    if running is None or more:
+        return values | {"train_" + name: value for name, value in _evaluate(runner, data.train, _asked(config, data, "train_")).items()}
+    return values | running.values()
+
+
+def _asked(config: Config, data: Data, prefix: str) -> set[str]:
+    """The metrics (besides the loss) to measure on a part: those the spec names, and accuracy for classes."""
+    names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
+    return names | {"accuracy"} if data.classes else names  # values: accuracy when asked for (above 0.5 is 1)
+
+
+def _evaluate(runner, part: Split, names: set[str]) -> dict[str, float]:
+    loss, y = runner.evaluate(part.inputs, part.targets, part.mask)
+    return {"loss": loss} | {name: MEASURES[name](y, part.targets, part.mask) for name in sorted(names)}
 
 
 def _batches(split: Split, batch: int | None, rng: np.random.Generator):

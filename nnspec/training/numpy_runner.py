@@ -29,24 +29,31 @@ class NumpyRunner:
         self.act = final_activation(model.program, self.output.name)
         self.optimizer = make_optimizer(config.optimizer)
 
-    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
+    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
+             lr: float) -> tuple[float, np.ndarray]:
+        """One update on a batch: its loss and outputs, both taken before the update."""
         self.net.train()
-        value, seeds = self._loss(inputs, target, mask)
+        value, y, seeds = self._forward(inputs, target, mask)
         if math.isfinite(value):
             grads = self.net.backward(inputs=False, **seeds)
             self.optimizer.step(self.net.params, grads, lr)
-        return value
+        return value, y
+
+    def evaluate(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """The loss and the outputs in evaluation mode, from one forward pass."""
+        self.net.eval()
+        value, y, _ = self._forward(inputs, target, mask)
+        return value, y
 
     def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
-        self.net.eval()
-        return self._loss(inputs, target, mask)[0]
+        return self.evaluate(inputs, target, mask)[0]
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         self.net.eval()
         return self.net(**inputs)
 
-    def _loss(self, inputs, target, mask) -> tuple[float, dict]:
-        """The loss after a forward pass, and what `backward` needs to give its gradients."""
+    def _forward(self, inputs, target, mask) -> tuple[float, np.ndarray, dict]:
+        """The loss and outputs of a forward pass, and what `backward` needs to give its gradients."""
         y, terms = self.net.forward_with_terms(**inputs)
         logits = terms.get("logits", {}).get(self.output.name)
         value, grad_y, grad_logits = loss_and_grad(self.config.loss, y, logits, self.act, target, mask)
@@ -55,7 +62,7 @@ class NumpyRunner:
             weight = 1.0 / self.output.shape.size
             value += float(terms["kl"]) * weight
             seeds["terms"] = {"kl": weight}
-        return value, seeds
+        return value, y, seeds
 
     # ---- weights and checkpoints ------------------------------------------------------------------
     def weights(self) -> dict[str, np.ndarray]:

@@ -26,14 +26,15 @@ class RuleRunner:
         self.inner, self.rule, self.backend = inner, rule, inner.backend
         self.layer, self.source = layer.name, layer.inputs[0].source
 
-    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
-        loss = self.inner.loss(inputs, target, mask)
+    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
+             lr: float) -> tuple[float, np.ndarray]:
+        loss, y = self.inner.evaluate(inputs, target, mask)
         weights = self.inner.weights()
         w, b = weights[f"{self.layer}.weight"], weights.get(f"{self.layer}.bias")
         x = inputs[self.source].reshape(len(target), -1).astype(w.dtype)
         t = _as_units(target, w.shape[0]).astype(w.dtype)
         if self.rule == "perceptron":
-            signal = t - self.inner.predict(inputs).reshape(t.shape)
+            signal = t - y.reshape(t.shape)
         elif self.rule == "delta":
             signal = t - (x @ w.T + (0 if b is None else b))
         else:
@@ -42,9 +43,9 @@ class RuleRunner:
         if b is not None:
             deltas[f"{self.layer}.bias"] = lr * signal.sum(0)
         self.inner.add_to(deltas)
-        return loss
+        return loss, y
 
-    def __getattr__(self, name: str):  # loss, predict, weights, checkpoint, restore: the backend's
+    def __getattr__(self, name: str):  # evaluate, loss, predict, weights, checkpoint, restore: the backend's
         return getattr(self.inner, name)
 
 

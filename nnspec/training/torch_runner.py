@@ -37,36 +37,44 @@ class TorchRunner:
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
 
-    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float) -> float:
+    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
+             lr: float) -> tuple[float, np.ndarray]:
+        """One update on a batch: its loss and outputs, both taken before the update."""
         self.net.train()
         if self.optimizer is None:  # every weight frozen: nothing moves
             with torch.no_grad():
-                return self._loss(inputs, target, mask).item()
+                loss, y = self._forward(inputs, target, mask)
+            return loss.item(), y.numpy()
         _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(inputs, target, mask)
+        loss, y = self._forward(inputs, target, mask)
         if torch.isfinite(loss):
             loss.backward()
             self.optimizer.step()
-        return loss.item()
+        return loss.item(), y.detach().numpy()
 
-    def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
+    def evaluate(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """The loss and the outputs in evaluation mode, from one forward pass."""
         self.net.eval()
         with torch.no_grad():
-            return float(self._loss(inputs, target, mask))
+            loss, y = self._forward(inputs, target, mask)
+        return loss.item(), y.numpy()
+
+    def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
+        return self.evaluate(inputs, target, mask)[0]
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         self.net.eval()
         with torch.no_grad():
             return self.net(**self._tensors(inputs)).numpy()
 
-    def _loss(self, inputs, target, mask) -> torch.Tensor:
+    def _forward(self, inputs, target, mask) -> tuple[torch.Tensor, torch.Tensor]:
         y, terms = self.net.forward_with_terms(**self._tensors(inputs))
         logits = terms.get("logits", {}).get(self.output.name)
         loss = loss_of(self.config.loss, y, logits, self.act, torch.from_numpy(target), None if mask is None else torch.from_numpy(mask))
         if "kl" in terms:  # the ELBO per output value: the loss is a mean over values, the KL a sum per example
             loss = loss + terms["kl"] / self.output.shape.size
-        return loss
+        return loss, y
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x)).to(self.dtype)
