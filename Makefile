@@ -26,9 +26,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# Benchmarks (BENCHMARKS.md); they also need the `bench` extra (scikit-learn), installed once per change like the rest.
+BENCH_STAMP := $(VENV)/.installed-bench-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,torch,bench]"
+	touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/frontend.py
 	$(BIN)/python bench/torch_overhead.py
+	$(BIN)/python bench/numpy_vs_torch.py
+	$(BIN)/python bench/train_digits.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis
