@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .check import Program
 
 DATASETS = ("and", "or", "nand", "nor", "xor", "not", "digits", "sine", "adding", "majority", "karate", "moons", "spirals", "ring",
-            "circles", "blobs", "associations")
+            "circles", "blobs", "associations", "recall")
 LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
 OPTIMIZERS = {
     "sgd": ("lr", "momentum", "nesterov", "weight_decay"),

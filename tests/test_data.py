@@ -212,11 +212,34 @@ def test_majority_answer_is_the_most_frequent_digit_token():
     assert set(np.unique(examples.y)) == set(range(10))
 
 
-def test_attention_spec_takes_the_majority_task():
-    text = (SPECS / "attention.nn").read_text() + "train {\n    data = majority\n}\n"
-    model = nnspec.loads(text, path=str(SPECS / "attention.nn"))
-    data = load_data(model.train_spec, model.program)
+def test_self_attention_over_tokens_takes_the_majority_task(tmp_path: Path):
+    network = ("input tokens: 1, seq=16\nembedding e: 32, 32\nattention a: heads=4\nreadout pooled: mean\n"
+               "dense out: 10, act=softmax\ntokens -> e -> a -> pooled -> out")
+    data = _data(tmp_path, network, "data = majority")
     assert data.train.inputs["tokens"].shape == (2000, 16, 1) and data.classes == 10
+
+
+def test_recall_answer_is_the_value_stored_under_the_asked_key():
+    examples = BUILTIN["recall"](np.random.default_rng(0), None)
+    x = examples.x
+    assert x.shape == (2000, 12, 27) and examples.y.shape == (2000,) and examples.classes == 10
+    keys, values, flag = x[..., :16], x[..., 16:26], x[..., 26]
+    assert (keys[:, :-1].sum(axis=-1) == 1).all() and (values[:, :-1].sum(axis=-1) == 1).all()
+    assert (flag[:, :-1] == 0).all() and (flag[:, -1] == 1).all()  # pairs first, the question last
+    assert (keys[:, -1].sum(axis=-1) == 1).all() and (values[:, -1] == 0).all()
+    stored = keys[:, :-1].argmax(axis=-1)
+    assert all(len(set(row)) == 11 for row in stored)  # a key is stored once per sequence
+    asked = keys[:, -1].argmax(axis=-1)
+    where = (stored == asked[:, None]).argmax(axis=1)
+    assert (stored[np.arange(2000), where] == asked).all()
+    np.testing.assert_array_equal(values[np.arange(2000), where].argmax(axis=-1), examples.y)
+    assert set(np.unique(examples.y)) == set(range(10)) and len(np.unique(where)) == 11
+
+
+def test_attention_spec_takes_the_recall_task():
+    model = nnspec.load(SPECS / "attention.nn")
+    data = load_data(model.train_spec, model.program)
+    assert data.train.inputs["x"].shape == (1600, 12, 27) and data.test.size == 400 and data.classes == 10
 
 
 # ---- graphs ---------------------------------------------------------------------------------
@@ -324,6 +347,8 @@ def test_gan_data_feeds_the_discriminator():
      "input 'x' (target = input) has targets of [64], but 'y' gives [32]", "give 'y' 64 units"),
     ("input x: 1, seq=3\nrnn h: 4\ndense y: 1\nx -> h -> y", "data = majority",
      "the majority task needs sequences of at least 7 tokens", "seq=16"),
+    ("input x: 27, seq=20\nrnn h: 4\ndense y: 10\nx -> h -> y\noutput y: last", "data = recall",
+     "the recall task needs sequences of 2 to 17 steps (16 keys), not 20", "seq=12"),
     ("input x: 2\ndense y: 1\nx -> y", "loss = mse",
      "this train section names no data", "data = digits"),
 ])

@@ -102,6 +102,32 @@ def majority(rng: np.random.Generator, steps: int | None, count: int = 2000, voc
                     info={"vocabulary": vocabulary})
 
 
+def recall(rng: np.random.Generator, steps: int | None, count: int = 2000, keys: int = 16, values: int = 10) -> Examples:
+    """Recall the value stored under a key: x `[2000, T, 27]` (T = 12 by default), y `[2000]`, 10 classes.
+
+    Each of the first T - 1 steps stores a pair: a key (one-hot of 16, distinct within a sequence)
+    and a value (one-hot of 10); the last step asks for one of the stored keys (its one-hot, no
+    value) and sets the query flag, the 27th feature. The answer is the value stored under that
+    key: found by matching the query's key against every step's, which is what attention does.
+    """
+    length = steps or 12
+    if not 2 <= length <= keys + 1:
+        raise DataError("E506", f"the recall task needs sequences of 2 to {keys + 1} steps ({keys} keys), not {length}",
+                        "declare the input as 'seq=12'")
+    pairs = length - 1
+    stored = np.argsort(rng.random((count, keys)), axis=1)[:, :pairs]  # distinct keys per sequence
+    kept = rng.integers(0, values, (count, pairs))
+    asked = rng.integers(0, pairs, count)
+    x = np.zeros((count, length, keys + values + 1), dtype=F32)
+    n, t = np.arange(count)[:, None], np.arange(pairs)[None, :]
+    x[n, t, stored] = 1
+    x[n, t, keys + kept] = 1
+    x[np.arange(count), -1, stored[np.arange(count), asked]] = 1
+    x[:, -1, -1] = 1
+    return Examples(x, kept[np.arange(count), asked].astype(np.int64), classes=values, timed=True,
+                    info={"keys": keys, "values": values})
+
+
 # ---- graphs ---------------------------------------------------------------------------------
 def karate(rng: np.random.Generator, steps: int | None) -> Graph:
     """Zachary's karate club (networkx): 34 members, identity features `[34, 34]`, adjacency `[34, 34]`
@@ -196,6 +222,7 @@ BUILTIN: dict[str, Builder] = {
     "sine": sine,
     "adding": adding,
     "majority": majority,
+    "recall": recall,
     "karate": karate,
     "moons": moons,
     "spirals": spirals,
