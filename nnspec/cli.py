@@ -157,10 +157,11 @@ def _output_file(text: str) -> str:
 
 def _predict(args) -> int:
     from .model import load
-    from .training.predict import predict, write_outputs
+    from .training.predict import run_model, write_outputs
 
-    outputs = predict(args.file, args.weights, args.input, args.backend, args.network)
-    program = load(args.file, args.network).program
+    model = load(args.file, args.network)
+    outputs = run_model(model, args.weights, args.input, args.backend)
+    program = model.program
     classes = {name: program.layer(name).activation == "softmax" for name in outputs}
     text = write_outputs(outputs, args.output, classes)
     if text is not None:

@@ -5,7 +5,6 @@ SIGINT (Ctrl-C) or SIGKILL (`kill -9`), and resumes with --resume.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys

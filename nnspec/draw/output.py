@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from .. import atomic
 
 FORMATS = ("svg", "png", "pdf")
 
@@ -23,28 +24,13 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to a temporary file beside `path`, then rename it: readers never see half a file."""
+    """Write `data` whole or not at all (nnspec.atomic); a place that cannot be written is a `DrawError`."""
     path = Path(path)
     blocked = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
         raise DrawError(f"cannot write {path}: {blocked} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        return atomic.write_atomic(path, lambda temporary: Path(temporary).write_bytes(data))
     except OSError as error:
         raise DrawError(f"cannot write {path}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise DrawError(f"cannot write {path}: {error.strerror or error}") from None
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -24,7 +24,8 @@ from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..settings import check_training
 from .config import Config, resolve
-from .loop import Expectation, TrainingStopped, fit, write_atomic
+from ..atomic import write_atomic
+from .loop import Expectation, TrainingStopped, fit
 from .rules import RuleRunner
 
 

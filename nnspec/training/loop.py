@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from ..atomic import write_atomic
 from ..data.load import Data, Split
 from .config import Config
 from .metrics import MEASURES
@@ -98,7 +97,7 @@ class Running:
         self.loss_sum = self.right = self.count = 0.0
 
     def add(self, loss: float, y: np.ndarray | None, target, mask) -> None:
-        count = len(target) if mask is None and target is not None else (int(mask.sum()) if mask is not None else 1)
+        count = int(mask.sum()) if mask is not None else len(target) if target is not None else 1
         self.losses.append(loss)
         self.loss_sum += loss * count
         self.count += count
@@ -124,9 +123,9 @@ def measure(runner, data: Data, config: Config, running: Running | None = None) 
         values = _evaluate(runner, data.train, _asked(config, data, ""))
         return values | {"train_" + name: value for name, value in values.items()}
     values = _evaluate(runner, data.test, _asked(config, data, ""))
-    more = _asked(config, data, "train_") - {"accuracy"}
-    if running is None or more:
-        return values | {"train_" + name: value for name, value in _evaluate(runner, data.train, _asked(config, data, "train_")).items()}
+    train_names = _asked(config, data, "train_")
+    if running is None or train_names - {"accuracy"}:
+        return values | {"train_" + name: value for name, value in _evaluate(runner, data.train, train_names).items()}
     return values | running.values()
 
 
@@ -165,19 +164,6 @@ def _append_row(path: Path, row: dict[str, float]) -> None:
         if new:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder and rename it: never a half-written file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".part")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) -> None:

@@ -1,6 +1,6 @@
 """Training steps on the NumPy backend: the run, its optimizer (optimizers.py), the loss (losses.py).
 
-The same interface as `TorchRunner`: `step` trains on a batch, `loss` and `predict` evaluate,
+The same interface as `TorchRunner`: `step` trains on a batch, `evaluate` and `predict` evaluate,
 `weights`, `checkpoint` and `restore` give and take plain arrays. No torch on this path.
 """
 
@@ -44,9 +44,6 @@ class NumpyRunner:
         self.net.eval()
         value, y, _ = self._forward(inputs, target, mask)
         return value, y
-
-    def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
-        return self.evaluate(inputs, target, mask)[0]
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         self.net.eval()

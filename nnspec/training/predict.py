@@ -23,15 +23,16 @@ from safetensors.numpy import load_file
 from ..data import read_inputs
 from ..errors import SpecError
 from ..model import Model, load
-from .loop import write_atomic
-
-FORMATS = (".csv", ".npz", ".json")
-
+from ..atomic import write_atomic
 
 def predict(path: str | os.PathLike, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None,
             network: str | None = None) -> dict[str, np.ndarray]:
     """Each output's values for the examples in `inputs`, by output name, batch first."""
-    model = load(path, network)
+    return run_model(load(path, network), weights, inputs, backend)
+
+
+def run_model(model: Model, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None) -> dict[str, np.ndarray]:
+    """`predict` for a model already loaded."""
     state = read_weights(weights, model)
     examples = read_inputs(inputs, model.program)
     from . import default_backend
@@ -117,4 +118,4 @@ def _csv(outputs: dict[str, np.ndarray], classes: dict[str, bool]) -> str:
     return buffer.getvalue()
 
 
-__all__ = ["FORMATS", "predict", "read_weights", "write_outputs"]
+__all__ = ["predict", "read_weights", "run_model", "write_outputs"]

@@ -45,7 +45,7 @@ class RuleRunner:
         self.inner.add_to(deltas)
         return loss, y
 
-    def __getattr__(self, name: str):  # evaluate, loss, predict, weights, checkpoint, restore: the backend's
+    def __getattr__(self, name: str):  # evaluate, predict, weights, checkpoint, restore: the backend's
         return getattr(self.inner, name)
 
 

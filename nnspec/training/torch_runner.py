@@ -60,9 +60,6 @@ class TorchRunner:
             loss, y = self._forward(inputs, target, mask)
         return loss.item(), y.numpy()
 
-    def loss(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> float:
-        return self.evaluate(inputs, target, mask)[0]
-
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         self.net.eval()
         with torch.no_grad():
