@@ -26,6 +26,7 @@ from ..settings import check_training
 from .config import Config, resolve
 from ..atomic import write_atomic
 from .loop import Expectation, TrainingStopped, fit
+from .plot import Plots
 from .rules import RuleRunner
 
 
@@ -52,7 +53,14 @@ def train(path: str | os.PathLike, backend: str | None = None, out: str | os.Pat
 
     Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on.
     """
-    models = training_models(path, network)
+    return train_models(training_models(path, network), backend, out, resume=resume, epochs=epochs, lr=lr, batch=batch, seed=seed,
+                        progress=progress)
+
+
+def train_models(models: list[Model], backend: str | None = None, out: str | os.PathLike | None = None, *, resume: bool = False,
+                 epochs: int | None = None, lr: float | None = None, batch: int | None = None, seed: int | None = None,
+                 progress=None) -> TrainResult:
+    """`train` for networks already loaded by `training_models`: one, or a GAN's generator and discriminator."""
     spec = models[0].train_spec
     errors = Collector()
     for model in models:
@@ -60,11 +68,12 @@ def train(path: str | os.PathLike, backend: str | None = None, out: str | os.Pat
     errors.raise_if_any()
     data = load_data(spec, models[-1].program)
     config = resolve(spec, data.kind, {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed})
-    runner = make_runner(models[0], config, backend) if len(models) == 1 else make_gan(*models, config, backend)
     name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
-    outcome = fit(runner, data, config, out, resume, progress)
-    paths = _write_results(runner, config, outcome, out, data)
+    with Plots() as plots:  # from here on, matplotlib loads in a helper process while the network trains
+        runner = make_runner(models[0], config, backend) if len(models) == 1 else make_gan(*models, config, backend)
+        outcome = fit(runner, data, config, out, resume, progress)
+        paths = _write_results(runner, config, outcome, out, data, plots)
     return TrainResult(name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history)
 
 
@@ -122,20 +131,19 @@ def default_backend() -> str:
     return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
 
 
-def _write_results(runner, config: Config, outcome, out: Path, data) -> dict[str, Path]:
+def _write_results(runner, config: Config, outcome, out: Path, data, plots: Plots) -> dict[str, Path]:
     paths = {"metrics": out / "metrics.csv", "weights": out / "weights.safetensors", "settings": out / "settings.json",
              "plot": out / "metrics.png", "checkpoint": out / "checkpoint.safetensors"}
     write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p))
     write_atomic(paths["settings"], lambda p: Path(p).write_text(json.dumps({"backend": runner.backend, **config.as_dict()}, indent=2)))
-    from .plot import plot_history, plot_samples
-
-    write_atomic(paths["plot"], lambda p: plot_history(outcome.history, p))
+    drawings = [("history", paths["plot"], {"history": outcome.history})]
     if hasattr(runner, "sample"):  # a GAN: its samples over the real data, when the points are 2-D
         real = data.train.inputs[runner.real_input].reshape(data.train.size, -1)
         if real.shape[1] == 2:
             generated = runner.sample(runner.evaluation_noise.astype(real.dtype)).reshape(-1, 2)
             paths["samples"] = out / "samples.png"
-            write_atomic(paths["samples"], lambda p: plot_samples(real, generated, p))
+            drawings.append(("samples", paths["samples"], {"real": real.tolist(), "generated": generated.tolist()}))
+    plots.draw(drawings)
     return paths
 
 

@@ -1,11 +1,31 @@
-"""The plot of a run: loss and each metric per epoch (matplotlib, Agg: no display needed)."""
+"""The plots of a run: loss and each metric per epoch, and a 2-D GAN's samples (matplotlib, Agg).
+
+Importing matplotlib takes about half a second, as long as a small network's whole training. So
+when matplotlib is not loaded yet, `Plots` starts a helper process that imports it while the run
+trains (on another core) and draws the plots when the run ends; the files are the same either way.
+When matplotlib is already loaded (a second run in one process), or the helper fails, the plots
+are drawn here.
+
+    with Plots() as plots:
+        ...train...
+        plots.draw([("history", path, {"history": rows})])
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np
+
+from ..atomic import write_atomic
+
+HELPER_TIMEOUT = 120  # seconds the helper may take to draw before the plots are drawn here instead
 
 
 def plot_history(history: list[dict[str, float]], path: str) -> None:
@@ -14,28 +34,110 @@ def plot_history(history: list[dict[str, float]], path: str) -> None:
     names = [k for k in history[0] if k not in ("epoch", "lr")]
     losses = [n for n in names if n.endswith("loss")]
     others = [n for n in names if not n.endswith("loss")]
-    figure, axes = plt.subplots(1, 2 if others else 1, figsize=(10 if others else 5.5, 3.6), squeeze=False)
-    for ax, group, title in zip(axes[0], (losses, others), ("loss", "metrics")):
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = _figure((10 if others else 5.5, 3.6), 2 if others else 1)
+    for ax, group, title in zip(axes, (losses, others), ("loss", "metrics")):
         for name in group:
-            ax.plot(epochs, [row[name] for row in history], "--" if name.startswith("train_") else "-", label=name, marker="." if len(epochs) < 30 else None)
+            ax.plot(epochs, [row[name] for row in history], "--" if name.startswith("train_") else "-", label=name,
+                    marker="." if len(epochs) < 30 else None)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_samples(real, generated, path: str) -> None:
     """A GAN's generated points over the real ones (2-D data): what the coverage number means."""
-    figure, ax = plt.subplots(figsize=(4.6, 4.6))
+    real, generated = np.asarray(real), np.asarray(generated)  # [N, 2] each, or the same as lists
+    figure, (ax,) = _figure((4.6, 4.6), 1)
     ax.scatter(real[:, 0], real[:, 1], s=6, c="#999999", alpha=0.5, label="real", linewidths=0)
     ax.scatter(generated[:, 0], generated[:, 1], s=6, c="#d62728", alpha=0.6, label="generated", linewidths=0)
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="upper right", markerscale=3)
     ax.set_title("samples")
+    _save(figure, path)
+
+
+PLOTS = {"history": plot_history, "samples": plot_samples}
+
+
+def _figure(size: tuple[float, float], panels: int):
+    from matplotlib.figure import Figure  # no pyplot: no global figure list, no GUI backend to pick
+
+    figure = Figure(figsize=size)
+    return figure, [figure.add_subplot(1, panels, k + 1) for k in range(panels)]
+
+
+def _save(figure, path: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
-    plt.close(figure)
+
+
+def draw(jobs: list[tuple[str, Path, dict]]) -> None:
+    """Draw each (kind, path, arguments) here, each file written whole or not at all."""
+    for kind, path, arguments in jobs:
+        write_atomic(path, lambda p: PLOTS[kind](**arguments, path=p))
+
+
+class Plots:
+    """The run's plots, drawn by a helper process that loaded matplotlib while the run trained (see above)."""
+
+    def __init__(self, helper: bool | None = None):
+        """`helper`: whether to draw in a helper process; by default, when matplotlib is not loaded yet."""
+        self.helper = _start_helper() if (helper if helper is not None else "matplotlib" not in sys.modules) else None
+
+    def draw(self, jobs: list[tuple[str, Path, dict]]) -> None:
+        helper, self.helper = self.helper, None
+        if helper is not None:
+            message = json.dumps([(kind, str(Path(path).resolve()), arguments) for kind, path, arguments in jobs])
+            try:
+                helper.communicate(message.encode(), timeout=HELPER_TIMEOUT)
+                if helper.returncode == 0:
+                    return
+            except (OSError, subprocess.TimeoutExpired):
+                _stop(helper)
+        draw(jobs)  # no helper, or it failed: here, where an error shows as itself
+
+    def close(self) -> None:
+        if self.helper is not None:
+            _stop(self.helper)
+            self.helper = None
+
+    def __enter__(self) -> Plots:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _start_helper() -> subprocess.Popen | None:
+    root = str(Path(__file__).resolve().parents[2])  # where `nnspec` is importable from, installed or not
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        return subprocess.Popen([sys.executable, "-m", "nnspec.training.plot_helper"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+    except OSError:
+        return None
+
+
+def _stop(helper: subprocess.Popen) -> None:
+    helper.kill()
+    helper.communicate()  # closes its pipe and reaps it
+
+
+def serve() -> None:
+    """The helper process (`python -m nnspec.training.plot_helper`): load matplotlib and warm it with a
+    throwaway plot while the run trains, then draw the jobs read from stdin (none: the run ended early)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle, and the run stops this process
+    plot_history([{"epoch": 1, "loss": 1.0, "accuracy": 0.5}, {"epoch": 2, "loss": 0.5, "accuracy": 1.0}], io.BytesIO())
+    message = sys.stdin.read()
+    if message:
+        draw([(kind, Path(path), arguments) for kind, path, arguments in json.loads(message)])
+    os._exit(0)  # the files are written and closed, the run is waiting, and tearing matplotlib down takes a tenth of a second

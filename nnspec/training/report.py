@@ -12,7 +12,7 @@ from rich.table import Table
 def train_command(args) -> int:
     from pathlib import Path
 
-    from . import TrainingStopped, run_name, train, training_models
+    from . import TrainingStopped, run_name, train_models, training_models
 
     try:
         models = training_models(args.file, args.network)
@@ -35,8 +35,8 @@ def train_command(args) -> int:
             progress.update(task, completed=epoch, metrics=shown)
 
         try:
-            result = train(args.file, args.backend, args.out, resume=args.resume, network=args.network, epochs=args.epochs,
-                           lr=args.lr, batch=args.batch, seed=args.seed, progress=report)
+            result = train_models(models, args.backend, args.out, resume=args.resume, epochs=args.epochs, lr=args.lr,
+                                  batch=args.batch, seed=args.seed, progress=report)
         except TrainingStopped as stop:
             err.print(f"[red]error[/red]: {stop}")
             return 1

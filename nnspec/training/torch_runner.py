@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,7 +42,8 @@ class TorchRunner:
     def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
              lr: float) -> tuple[float, np.ndarray]:
         """One update on a batch: its loss and outputs, both taken before the update."""
-        self.net.train()
+        if not self.net.training:  # the mode is set at the root, so one flag tells (train() walks every module)
+            self.net.train()
         if self.optimizer is None:  # every weight frozen: nothing moves
             with torch.no_grad():
                 loss, y = self._forward(inputs, target, mask)
@@ -48,14 +51,16 @@ class TorchRunner:
         _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
         loss, y = self._forward(inputs, target, mask)
-        if torch.isfinite(loss):
+        value = loss.item()
+        if math.isfinite(value):
             loss.backward()
             self.optimizer.step()
-        return loss.item(), y.detach().numpy()
+        return value, y.detach().numpy()
 
     def evaluate(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> tuple[float, np.ndarray]:
         """The loss and the outputs in evaluation mode, from one forward pass."""
-        self.net.eval()
+        if self.net.training:
+            self.net.eval()
         with torch.no_grad():
             loss, y = self._forward(inputs, target, mask)
         return loss.item(), y.numpy()

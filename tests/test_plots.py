@@ -1,0 +1,63 @@
+"""A run's plots: drawn by a helper process (matplotlib loaded while the run trains) or in-process, the same files either way."""
+
+import subprocess
+import sys
+
+import numpy as np
+from matplotlib.image import imread
+
+from nnspec.training.plot import Plots, draw
+
+HISTORY = [{"epoch": e, "lr": 0.01, "loss": 1 / e, "accuracy": 1 - 0.5 / e, "train_loss": 1.2 / e, "train_accuracy": 1 - 0.6 / e}
+           for e in range(1, 13)]
+
+
+def jobs(folder):
+    rng = np.random.default_rng(0)
+    real, generated = rng.normal(size=(200, 2)), rng.normal(0.5, 1, size=(100, 2))
+    return [("history", folder / "metrics.png", {"history": HISTORY}),
+            ("samples", folder / "samples.png", {"real": real.tolist(), "generated": generated.tolist()})]
+
+
+def test_the_helper_process_draws_the_same_files_as_drawing_here(tmp_path):
+    (tmp_path / "here").mkdir(), (tmp_path / "helper").mkdir()
+    draw(jobs(tmp_path / "here"))
+    with Plots(helper=True) as plots:
+        assert plots.helper is not None
+        helper = plots.helper
+        plots.draw(jobs(tmp_path / "helper"))
+    assert helper.returncode == 0, "the helper drew them; nothing was drawn here instead"
+    for name in ("metrics.png", "samples.png"):
+        assert (tmp_path / "helper" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()
+    image = imread(tmp_path / "helper" / "metrics.png")
+    assert image.shape[1] > image.shape[0] > 300  # two panels side by side
+    assert not list(tmp_path.glob("*/.*part")), "no temporary file is left behind"
+
+
+def test_a_helper_that_died_leaves_the_drawing_to_this_process(tmp_path):
+    with Plots(helper=True) as plots:
+        plots.helper.kill()
+        plots.helper.wait()
+        plots.draw(jobs(tmp_path))
+    assert imread(tmp_path / "metrics.png").shape[2] == 4
+
+
+def test_a_run_that_ends_without_plots_stops_its_helper(tmp_path):
+    with Plots(helper=True) as plots:
+        helper = plots.helper
+    assert helper.returncode is not None and plots.helper is None
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_helper_draws_nothing_when_the_run_goes_away_first():
+    """A run killed (kill -9) closes the helper's input unsent: the helper exits without a file or a message."""
+    done = subprocess.run([sys.executable, "-m", "nnspec.training.plot_helper"], input=b"", capture_output=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+
+
+def test_by_default_the_helper_runs_only_while_matplotlib_is_not_loaded_here():
+    import matplotlib  # loaded by now in this test process
+
+    assert matplotlib.__name__ in sys.modules
+    with Plots() as plots:
+        assert plots.helper is None
