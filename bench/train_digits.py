@@ -22,7 +22,7 @@ hand-written script calls `torch.set_num_threads(N)` with N the default a fresh 
 reports under the same environment. Each thread setting runs in its own environment: `default`
 (nothing set) and `1` (OMP_NUM_THREADS=1, which sets torch's and OpenBLAS's default to 1).
 Contenders run interleaved, one after another within each round, the order rotating each round;
-the table gives medians.
+the table gives medians. Before timing, nnspec's modules are byte-compiled, as installing a wheel does.
 
     python bench/train_digits.py [--rounds N] [--threads default,1] [--quick] [--json PATH]
 """
@@ -30,6 +30,7 @@ the table gives medians.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -292,6 +293,9 @@ def main() -> None:
         print("scikit-learn is not installed (pip install -e '.[bench]'): its column is left out", file=sys.stderr)
         contenders["residual"].remove("sklearn")
     check_same_data()
+    # nnspec's modules byte-compiled once, as installing a wheel does: an editable install under
+    # PYTHONDONTWRITEBYTECODE=1 (as on the machines these numbers come from) recompiles them at every launch
+    compileall.compile_dir(ROOT / "nnspec", quiet=1)
     rounds, settings = (1, ["1"]) if args.quick else (args.rounds, args.threads.split(","))
     import numpy
     import torch
