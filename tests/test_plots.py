@@ -2,8 +2,10 @@
 
 import subprocess
 import sys
+from subprocess import Popen
 
 import numpy as np
+import pytest
 from matplotlib.image import imread
 
 from nnspec.training.plot import Plots, draw
@@ -61,3 +63,21 @@ def test_by_default_the_helper_runs_only_while_matplotlib_is_not_loaded_here():
     assert matplotlib.__name__ in sys.modules
     with Plots() as plots:
         assert plots.helper is None
+
+
+def test_ctrl_c_while_the_helper_draws_stops_it(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with Plots(helper=True) as plots:
+            helper = plots.helper
+            calls = []
+
+            def interrupted(*args, **kwargs):  # Ctrl-C arrives while the run waits for the drawing
+                calls.append(args)
+                if len(calls) == 1:
+                    raise KeyboardInterrupt
+                return Popen.communicate(helper, *args, **kwargs)
+
+            helper.communicate = interrupted
+            plots.draw(jobs(tmp_path))
+    assert helper.returncode is not None and plots.helper is None
+    assert not list(tmp_path.iterdir()), "nothing drawn after Ctrl-C"

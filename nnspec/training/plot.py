@@ -98,21 +98,24 @@ class Plots:
         self.helper = _start_helper() if (helper if helper is not None else "matplotlib" not in sys.modules) else None
 
     def draw(self, jobs: list[tuple[str, Path, dict]]) -> None:
-        helper, self.helper = self.helper, None
-        if helper is not None:
+        if self.helper is not None:
             message = json.dumps([(kind, str(Path(path).resolve()), arguments) for kind, path, arguments in jobs])
             try:
-                helper.communicate(message.encode(), timeout=HELPER_TIMEOUT)
-                if helper.returncode == 0:
-                    return
+                self.helper.communicate(message.encode(), timeout=HELPER_TIMEOUT)
             except (OSError, subprocess.TimeoutExpired):
-                _stop(helper)
+                pass
+            drawn = self.helper.returncode == 0
+            self.close()
+            if drawn:
+                return
         draw(jobs)  # no helper, or it failed: here, where an error shows as itself
 
     def close(self) -> None:
-        if self.helper is not None:
-            _stop(self.helper)
-            self.helper = None
+        """Stop the helper unless it has finished (a run that ends early, Ctrl-C while it draws)."""
+        helper, self.helper = self.helper, None
+        if helper is not None and helper.returncode is None:
+            helper.kill()
+            helper.communicate()  # closes its pipes and reaps it
 
     def __enter__(self) -> Plots:
         return self
@@ -125,15 +128,12 @@ def _start_helper() -> subprocess.Popen | None:
     root = str(Path(__file__).resolve().parents[2])  # where `nnspec` is importable from, installed or not
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
-        return subprocess.Popen([sys.executable, "-m", "nnspec.training.plot_helper"], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                                stdout=subprocess.PIPE)  # its end shows as the end of this pipe, at once: no polling
+        # stdout: nothing is written to it, but its end shows the helper's at once, where waiting on the process polls
+        return subprocess.Popen([sys.executable, "-m", "nnspec.training.plot_helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)
     except OSError:
         return None
 
-
-def _stop(helper: subprocess.Popen) -> None:
-    helper.kill()
-    helper.communicate()  # closes its pipe and reaps it
 
 
 def serve() -> None:
