@@ -57,8 +57,7 @@ def plot_samples(real, generated, path: str) -> None:
     ax.scatter(generated[:, 0], generated[:, 1], s=6, c="#d62728", alpha=0.6, label="generated", linewidths=0)
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, loc="upper right", markerscale=3)
-    ax.set_title("samples")
+    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, markerscale=3)  # above: no point hidden
     _save(figure, path)
 
 
