@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +125,12 @@ class Plots:
 
 
 def _start_helper() -> subprocess.Popen | None:
-    root = str(Path(__file__).resolve().parents[2])  # where `nnspec` is importable from, installed or not
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    if not sys.executable:  # an embedded interpreter: no Python to start
+        return None
+    env = dict(os.environ, MPLBACKEND="Agg")
+    root = str(Path(__file__).resolve().parents[2])  # the folder `nnspec` is imported from
+    if root not in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}:  # a source tree the helper must be told of
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     try:
         # stdout: nothing is written to it, but its end shows the helper's at once, where waiting on the process polls
         return subprocess.Popen([sys.executable, "-m", "nnspec.training.plot_helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
