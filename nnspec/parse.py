@@ -1,11 +1,10 @@
 """Parse: `.nn` text -> syntax tree (`SpecFile`), or a `SpecError` with a caret.
 
 The grammar (grammars/nnspec.lark) is loaded once, its parser tables cached in the user's cache
-folder. The transformer is handed to
-lark's LALR parser, so the syntax tree is built while parsing, with no parse tree
-in between (1.4x faster); the cyclic garbage collector is paused meanwhile (it
-tripled parse time on 100,000-line specs). The transformer only converts: every
-check happens in later stages.
+folder. The transformer is handed to lark's LALR parser, so the syntax tree is built while
+parsing, with no parse tree in between (1.4x faster); the cyclic garbage collector is paused
+meanwhile (it tripled parse time on 100,000-line specs). The transformer only converts: every check
+happens in later stages.
 """
 
 from __future__ import annotations

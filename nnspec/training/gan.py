@@ -55,6 +55,15 @@ class GanRunner:
         y, logits = judged
         return loss_and_grad(self.config.loss, y, logits, self.act, np.full(y.shape, label, y.dtype), None)
 
+    def _judged(self, x):
+        """The discriminator's outputs on `x` and their logits (None without), as the backend's arrays."""
+        y, terms = self.d.net.forward_with_terms(**{self.real_input: x})
+        return y, terms.get("logits", {}).get(self.judged)
+
+    def sample(self, noise: np.ndarray) -> np.ndarray:
+        """The generator's outputs for `noise`, in evaluation mode."""
+        return self.g.predict({self.g.program.inputs[0]: noise})
+
     # ---- measuring ------------------------------------------------------------------------------
     def measure(self, data: Data, config: Config, running=None) -> dict[str, float]:
         fakes = self.sample(self.evaluation_noise.astype(np.float32))

@@ -87,10 +87,6 @@ class NumpyGan(GanRunner):
     def __init__(self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"):
         super().__init__(generator, discriminator, config, NumpyRunner, dtype)
 
-    def _judged(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        y, terms = self.d.net.forward_with_terms(**{self.real_input: x})
-        return y, terms.get("logits", {}).get(self.judged)
-
     def _backward(self, judged, label: float, inputs: bool) -> tuple[float, dict[str, np.ndarray]]:
         """Right after the discriminator judged: its loss against `label`, and the gradients."""
         value, grad_y, grad_logits = self.labelled(judged, label)
@@ -120,6 +116,3 @@ class NumpyGan(GanRunner):
     def judge(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         self.d.net.eval()
         return self._judged(x)
-
-    def sample(self, noise: np.ndarray) -> np.ndarray:
-        return self.g.predict({self.g.program.inputs[0]: noise})

@@ -95,7 +95,9 @@ class Plots:
 
     def __init__(self, helper: bool | None = None):
         """`helper`: whether to draw in a helper process; by default, when matplotlib is not loaded yet."""
-        self.helper = _start_helper() if (helper if helper is not None else "matplotlib" not in sys.modules) else None
+        if helper is None:
+            helper = "matplotlib" not in sys.modules
+        self.helper = _start_helper() if helper else None
 
     def draw(self, jobs: list[tuple[str, Path, dict]]) -> None:
         if self.helper is not None:
@@ -137,7 +139,6 @@ def _start_helper() -> subprocess.Popen | None:
                                 stderr=subprocess.DEVNULL, env=env)
     except OSError:
         return None
-
 
 
 def serve() -> None:

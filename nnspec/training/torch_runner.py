@@ -152,10 +152,6 @@ class TorchGan(GanRunner):
     def __init__(self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"):
         super().__init__(generator, discriminator, config, TorchRunner, dtype)
 
-    def _judged(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        y, terms = self.d.net.forward_with_terms(**{self.real_input: x})
-        return y, terms.get("logits", {}).get(self.judged)
-
     def _loss(self, x: torch.Tensor, label: float) -> torch.Tensor:
         y, logits = self._judged(x)
         return loss_of(self.config.loss, y, logits, self.act, torch.full_like(y, label), None)
@@ -186,9 +182,6 @@ class TorchGan(GanRunner):
         with torch.no_grad():
             y, logits = self._judged(self.d.tensor(x))
         return y.numpy(), None if logits is None else logits.numpy()
-
-    def sample(self, noise: np.ndarray) -> np.ndarray:
-        return self.g.predict({self.g.program.inputs[0]: noise})
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
