@@ -161,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only 100 and 1,000 layers")
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    ap.add_argument("--repeat", type=int, default=None, help="runs per measurement (median); default 7, 3 for 10,000")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per measurement (median); default 7, 3 for 10,000",
+    )
     args = ap.parse_args(argv)
 
     sizes = [100, 1_000] if args.quick else [100, 1_000, 10_000]
@@ -173,14 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     big = sizes[-1]
     rows.append(measure(f"block repeat ({big})", block_spec(big), parser, args.repeat or 5))
 
-    print(f"nnspec front end: Python {platform.python_version()}, lark {lark.__version__}, "
-          f"{platform.machine()}, gc {'on' if gc.isenabled() else 'off'}")
+    print(
+        f"nnspec front end: Python {platform.python_version()}, lark {lark.__version__}, "
+        f"{platform.machine()}, gc {'on' if gc.isenabled() else 'off'}"
+    )
     header = f"{'spec':<22} {'layers':>7} {'lines':>7} {'bare parse s':>13} {'whole check s':>14} {'check/parse':>12} {'us/layer':>9}"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['spec']:<22} {r['layers']:>7,} {r['lines']:>7,} {r['parse_s']:>13.4f} {r['check_s']:>14.4f} "
-              f"{r['ratio']:>12.2f} {r['us_per_layer']:>9.1f}")
+        print(
+            f"{r['spec']:<22} {r['layers']:>7,} {r['lines']:>7,} {r['parse_s']:>13.4f} {r['check_s']:>14.4f} "
+            f"{r['ratio']:>12.2f} {r['us_per_layer']:>9.1f}"
+        )
 
     result = {
         "python": platform.python_version(),
@@ -191,16 +200,22 @@ def main(argv: list[str] | None = None) -> int:
     if 1_000 in by_size and 10_000 in by_size:
         growth_check = by_size[10_000]["check_s"] / by_size[1_000]["check_s"]
         growth_parse = by_size[10_000]["parse_s"] / by_size[1_000]["parse_s"]
-        print(f"\ngrowth 1,000 -> 10,000 layers: whole check x{growth_check:.1f}, bare parse x{growth_parse:.1f} "
-              "(10 is linear)")
+        print(
+            f"\ngrowth 1,000 -> 10,000 layers: whole check x{growth_check:.1f}, bare parse x{growth_parse:.1f} "
+            "(10 is linear)"
+        )
         result["growth_check"] = growth_check
         result["growth_parse"] = growth_parse
 
     st = stages(chain_spec(big), args.repeat or 5)
     result["stages"] = {"layers": big, **st}
     print(f"\nstages of the {big:,}-layer chain (median):")
-    for key, label in (("parse_s", "parse   (load_library)"), ("resolve_s", "resolve (build_graph)"),
-                       ("check_s", "check   (check)"), ("other_s", "other   (train sections, model)")):
+    for key, label in (
+        ("parse_s", "parse   (load_library)"),
+        ("resolve_s", "resolve (build_graph)"),
+        ("check_s", "check   (check)"),
+        ("other_s", "other   (train sections, model)"),
+    ):
         print(f"  {label:<32} {st[key]:8.4f} s  {100 * st[key] / st['whole_s']:5.1f}%")
     print(f"  {'whole  (nnspec.loads)':<32} {st['whole_s']:8.4f} s")
 

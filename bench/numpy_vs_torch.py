@@ -71,7 +71,9 @@ def make_batch(case: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         return rng.standard_normal((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
     if case == "lenet":
         return rng.random((batch, 1, 8, 8), dtype=np.float32), rng.integers(0, 10, batch)
-    return rng.standard_normal((batch, 50, 32), dtype=np.float32), rng.standard_normal((batch, 50, 128), dtype=np.float32)
+    return rng.standard_normal((batch, 50, 32), dtype=np.float32), rng.standard_normal(
+        (batch, 50, 128), dtype=np.float32
+    )
 
 
 def loss_grad_numpy(case: str, out: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -98,9 +100,13 @@ def numpy_step(case: str):
     def step() -> None:
         out = run(x)
         grads = run.backward(loss_grad_numpy(case, out, target), inputs=False)
-        for name, g in grads.items():  # in place, as torch.optim.SGD: the gradients are ours to overwrite
+        for (
+            name,
+            g,
+        ) in grads.items():  # in place, as torch.optim.SGD: the gradients are ours to overwrite
             g *= LR
             run.params[name] -= g
+
     return step
 
 
@@ -110,12 +116,22 @@ def torch_modules(case: str):
     from torch import nn
 
     if case == "mlp":
-        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+        return nn.Sequential(
+            nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
     if case == "lenet":
         return nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(-1),
+            nn.Conv2d(1, 8, 3, padding="same"),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding="same"),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Linear(32, 10),
+            nn.Softmax(-1),
         )
 
     class Lstm(nn.Module):
@@ -125,6 +141,7 @@ def torch_modules(case: str):
 
         def forward(self, x):
             return self.m(x)[0]
+
     torch.manual_seed(0)
     return Lstm()
 
@@ -149,6 +166,7 @@ def torch_step(case: str, backend: bool = False):
             loss = (out * target).sum()
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -203,7 +221,9 @@ def measure_peak(case: str, contender: str) -> float:
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     base = _status("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current resident set
+    Path("/proc/self/clear_refs").write_text(
+        "5"
+    )  # reset the peak (VmHWM) to the current resident set
     for _ in range(5):
         step()
     return _status("VmHWM") - base
@@ -211,7 +231,12 @@ def measure_peak(case: str, contender: str) -> float:
 
 def peak_memory(case: str, contender: str) -> float:
     """`measure_peak` in a fresh process, so one contender's memory does not hide another's."""
-    done = subprocess.run([sys.executable, __file__, "--peak", case, contender], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--peak", case, contender],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -228,19 +253,35 @@ def main() -> None:
     rounds = 3 if args.quick else args.rounds
     contenders = ["numpy", "torch"] + (["torch-backend"] if torch_backend_available() else [])
     steps = {"mlp": 20, "lenet": 20, "lstm": 3}
-    print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}, 1 thread each, float32, "
-          f"median of {rounds} interleaved rounds")
+    print(
+        f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}, 1 thread each, float32, "
+        f"median of {rounds} interleaved rounds"
+    )
     results = {}
-    header = "| network | " + " | ".join(f"{c} (ms/step)" for c in contenders) + " | numpy / torch | " + \
-             " | ".join(f"{c} peak (MiB)" for c in contenders) + " |"
+    header = (
+        "| network | "
+        + " | ".join(f"{c} (ms/step)" for c in contenders)
+        + " | numpy / torch | "
+        + " | ".join(f"{c} peak (MiB)" for c in contenders)
+        + " |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for case in CASES:
         seconds = time_case(case, contenders, rounds, 1 if args.quick else steps[case])
         memory = {c: peak_memory(case, c) for c in contenders}
-        results[case] = {"seconds": seconds, "peak_mib": memory, "ratio": seconds["numpy"] / seconds["torch"]}
-        print(f"| {case} | " + " | ".join(f"{seconds[c] * 1e3:.2f}" for c in contenders) +
-              f" | {results[case]['ratio']:.2f}x | " + " | ".join(f"{memory[c]:.1f}" for c in contenders) + " |")
+        results[case] = {
+            "seconds": seconds,
+            "peak_mib": memory,
+            "ratio": seconds["numpy"] / seconds["torch"],
+        }
+        print(
+            f"| {case} | "
+            + " | ".join(f"{seconds[c] * 1e3:.2f}" for c in contenders)
+            + f" | {results[case]['ratio']:.2f}x | "
+            + " | ".join(f"{memory[c]:.1f}" for c in contenders)
+            + " |"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

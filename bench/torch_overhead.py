@@ -119,10 +119,38 @@ def cases():
     residual = (ROOT / "examples" / "residual.nn").read_text()
     g = torch.Generator().manual_seed(0)
     return [
-        ("mlp", MLP, HandMLP, lambda k: k, torch.rand(64, 784, generator=g), torch.randint(0, 10, (64,), generator=g)),
-        ("lenet", lenet, HandLeNet, lambda k: k, torch.rand(64, 1, 8, 8, generator=g), torch.randint(0, 10, (64,), generator=g)),
-        ("lstm", LSTM, HandLSTM, lambda k: k + "_l0", torch.randn(32, 50, 32, generator=g), torch.randn(32, 128, generator=g)),
-        ("residual", residual, HandResidual, _module_list_name, torch.rand(64, 64, generator=g), torch.randint(0, 10, (64,), generator=g)),
+        (
+            "mlp",
+            MLP,
+            HandMLP,
+            lambda k: k,
+            torch.rand(64, 784, generator=g),
+            torch.randint(0, 10, (64,), generator=g),
+        ),
+        (
+            "lenet",
+            lenet,
+            HandLeNet,
+            lambda k: k,
+            torch.rand(64, 1, 8, 8, generator=g),
+            torch.randint(0, 10, (64,), generator=g),
+        ),
+        (
+            "lstm",
+            LSTM,
+            HandLSTM,
+            lambda k: k + "_l0",
+            torch.randn(32, 50, 32, generator=g),
+            torch.randn(32, 128, generator=g),
+        ),
+        (
+            "residual",
+            residual,
+            HandResidual,
+            _module_list_name,
+            torch.rand(64, 64, generator=g),
+            torch.randint(0, 10, (64,), generator=g),
+        ),
     ]
 
 
@@ -151,11 +179,15 @@ def measure(name, spec, hand_cls, rename, x, target, rounds: int, steps: int) ->
         _steps(nets[k], optimizers[k], x, target, max(2, steps // 4))  # warm up
     times = {k: [] for k in nets}
     for i in range(rounds):
-        for k in (("nnspec", "hand") if i % 2 == 0 else ("hand", "nnspec")):
+        for k in ("nnspec", "hand") if i % 2 == 0 else ("hand", "nnspec"):
             times[k].append(_steps(nets[k], optimizers[k], x, target, steps))
     median = {k: statistics.median(v) for k, v in times.items()}
-    return {"network": name, "nnspec_ms": median["nnspec"] * 1e3, "hand_ms": median["hand"] * 1e3,
-            "ratio": median["nnspec"] / median["hand"]}
+    return {
+        "network": name,
+        "nnspec_ms": median["nnspec"] * 1e3,
+        "hand_ms": median["hand"] * 1e3,
+        "ratio": median["nnspec"] / median["hand"],
+    }
 
 
 def main() -> None:
@@ -166,14 +198,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), python {platform.python_version()}, "
-          f"{args.rounds} rounds x {args.steps} steps, medians")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), python {platform.python_version()}, "
+        f"{args.rounds} rounds x {args.steps} steps, medians"
+    )
     print(f"{'network':<10} {'nnspec ms':>10} {'hand ms':>10} {'ratio':>7}")
     results = []
     for case in cases():
         result = measure(*case, rounds=args.rounds, steps=args.steps)
         results.append(result)
-        print(f"{result['network']:<10} {result['nnspec_ms']:>10.3f} {result['hand_ms']:>10.3f} {result['ratio']:>7.3f}", flush=True)
+        print(
+            f"{result['network']:<10} {result['nnspec_ms']:>10.3f} {result['hand_ms']:>10.3f} {result['ratio']:>7.3f}",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -109,7 +109,10 @@ def hand(name: str, threads: int, out: str) -> None:
 
     x_train, y_train, x_test, y_test = digits_split(s["seed"], s["split"])
     shape = (-1, 64) if name == "residual" else (-1, 1, 8, 8)
-    x_train, x_test = torch.from_numpy(x_train.reshape(shape)), torch.from_numpy(x_test.reshape(shape))
+    x_train, x_test = (
+        torch.from_numpy(x_train.reshape(shape)),
+        torch.from_numpy(x_test.reshape(shape)),
+    )
     y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
 
     torch.manual_seed(s["seed"])
@@ -121,7 +124,7 @@ def hand(name: str, threads: int, out: str) -> None:
         order = torch.from_numpy(rng.permutation(len(x_train)))
         total = 0.0
         for begin in range(0, len(order), s["batch"]):
-            index = order[begin:begin + s["batch"]]
+            index = order[begin : begin + s["batch"]]
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(net(x_train[index]), y_train[index])
             loss.backward()
@@ -132,7 +135,9 @@ def hand(name: str, threads: int, out: str) -> None:
             logits = net(x_test)
             test_loss = F.cross_entropy(logits, y_test).item()
             accuracy = (logits.argmax(1) == y_test).float().mean().item()
-        print(f"epoch {epoch}: train_loss {total / len(x_train):.4g}  loss {test_loss:.4g}  accuracy {accuracy:.4f}")
+        print(
+            f"epoch {epoch}: train_loss {total / len(x_train):.4g}  loss {test_loss:.4g}  accuracy {accuracy:.4f}"
+        )
     torch.save(net.state_dict(), Path(out) / "weights.pt")
     print(json.dumps({"accuracy": accuracy, "threads": torch.get_num_threads()}))
 
@@ -149,8 +154,16 @@ def sklearn_mlp(out: str) -> None:
     s = SECTIONS["residual"]
     x_train, y_train, x_test, y_test = digits_split(s["seed"], s["split"])
     x_train, x_test = x_train.reshape(-1, 64), x_test.reshape(-1, 64)
-    mlp = MLPClassifier(hidden_layer_sizes=(64,) * 13, activation="relu", solver="adam", alpha=0.0, batch_size=s["batch"],
-                        learning_rate_init=s["lr"], shuffle=True, random_state=s["seed"])
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(64,) * 13,
+        activation="relu",
+        solver="adam",
+        alpha=0.0,
+        batch_size=s["batch"],
+        learning_rate_init=s["lr"],
+        shuffle=True,
+        random_state=s["seed"],
+    )
     classes = np.arange(10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -170,7 +183,11 @@ def nnspec_command() -> list[str]:
 
 
 def environment(threads: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    }
     if threads != "default":
         env["OMP_NUM_THREADS"] = threads
     return env
@@ -178,8 +195,13 @@ def environment(threads: str) -> dict[str, str]:
 
 def torch_default_threads(env: dict[str, str]) -> int:
     """How many intra-op threads a fresh torch process uses in `env` (what `nnspec train` gets)."""
-    done = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout.strip())
 
 
@@ -195,28 +217,54 @@ def check_same_data() -> None:
         model = nnspec.load(ROOT / "examples" / f"{name}.nn")
         data = load_data(model.train_spec, model.program)
         x_train, y_train, x_test, y_test = digits_split(s["seed"], s["split"])
-        ours_train, ours_test = next(iter(data.train.inputs.values())), next(iter(data.test.inputs.values()))
-        same = (np.array_equal(ours_train.reshape(len(x_train), -1), x_train.reshape(len(x_train), -1))
-                and np.array_equal(ours_test.reshape(len(x_test), -1), x_test.reshape(len(x_test), -1))
-                and np.array_equal(data.train.targets, y_train) and np.array_equal(data.test.targets, y_test))
+        ours_train, ours_test = (
+            next(iter(data.train.inputs.values())),
+            next(iter(data.test.inputs.values())),
+        )
+        same = (
+            np.array_equal(ours_train.reshape(len(x_train), -1), x_train.reshape(len(x_train), -1))
+            and np.array_equal(ours_test.reshape(len(x_test), -1), x_test.reshape(len(x_test), -1))
+            and np.array_equal(data.train.targets, y_train)
+            and np.array_equal(data.test.targets, y_test)
+        )
         settings = model.train_spec.settings
         if not same or any(settings[k] != s[k] for k in ("batch", "epochs", "seed", "split")):
             raise SystemExit(f"{name}: the hand-written data or settings differ from nnspec's")
 
 
-def run_once(contender: str, network: str, env: dict[str, str], threads: int) -> tuple[float, float, int]:
+def run_once(
+    contender: str, network: str, env: dict[str, str], threads: int
+) -> tuple[float, float, int]:
     """(seconds from launch to exit, held-out accuracy reached, exit code) of one fresh process."""
     with tempfile.TemporaryDirectory(prefix="nnspec-bench-") as out:
         if contender.startswith("nnspec"):
-            command = nnspec_command() + ["train", f"examples/{network}.nn", "--backend", contender.split()[1], "--out", out]
+            command = nnspec_command() + [
+                "train",
+                f"examples/{network}.nn",
+                "--backend",
+                contender.split()[1],
+                "--out",
+                out,
+            ]
         elif contender == "pytorch":
-            command = [sys.executable, __file__, "--hand", network, "--child-threads", str(threads), "--out", out]
+            command = [
+                sys.executable,
+                __file__,
+                "--hand",
+                network,
+                "--child-threads",
+                str(threads),
+                "--out",
+                out,
+            ]
         else:
             command = [sys.executable, __file__, "--sklearn", "--out", out]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
-        if done.returncode not in (0, 1) or (done.returncode == 1 and not contender.startswith("nnspec")):
+        if done.returncode not in (0, 1) or (
+            done.returncode == 1 and not contender.startswith("nnspec")
+        ):
             raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
         if contender.startswith("nnspec"):  # exit code 1: trained, but an expectation missed
             with open(Path(out) / "metrics.csv") as file:
@@ -228,10 +276,15 @@ def run_once(contender: str, network: str, env: dict[str, str], threads: int) ->
 
 
 COLUMNS = ("nnspec torch", "nnspec numpy", "pytorch", "sklearn")
-CONTENDERS = {"residual": list(COLUMNS), "lenet": list(COLUMNS[:3])}  # scikit-learn: an MLP, residual only
+CONTENDERS = {
+    "residual": list(COLUMNS),
+    "lenet": list(COLUMNS[:3]),
+}  # scikit-learn: an MLP, residual only
 
 
-def measure(threads: str, rounds: int, networks: list[str], contenders: dict[str, list[str]]) -> dict:
+def measure(
+    threads: str, rounds: int, networks: list[str], contenders: dict[str, list[str]]
+) -> dict:
     env = environment(threads)
     n = torch_default_threads(env)
     runs = [(network, c) for network in networks for c in contenders[network]]
@@ -241,15 +294,21 @@ def measure(threads: str, rounds: int, networks: list[str], contenders: dict[str
         for network, contender in runs[shift:] + runs[:shift]:
             samples[(network, contender)].append(run_once(contender, network, env, n))
             seconds, accuracy, _ = samples[(network, contender)][-1]
-            print(f"  [threads {threads}, round {r + 1}] {network:<8} {contender:<12} {seconds:7.2f} s  accuracy {accuracy:.4f}",
-                  file=sys.stderr)
+            print(
+                f"  [threads {threads}, round {r + 1}] {network:<8} {contender:<12} {seconds:7.2f} s  accuracy {accuracy:.4f}",
+                file=sys.stderr,
+            )
     result = {"threads": threads, "torch_threads": n, "networks": {}}
     for network in networks:
         row = {}
         for contender in contenders[network]:
             values = samples[(network, contender)]
-            row[contender] = {"seconds": statistics.median(v[0] for v in values), "all_seconds": [v[0] for v in values],
-                              "accuracy": [v[1] for v in values], "met": all(v[1] >= TARGET for v in values)}
+            row[contender] = {
+                "seconds": statistics.median(v[0] for v in values),
+                "all_seconds": [v[0] for v in values],
+                "accuracy": [v[1] for v in values],
+                "met": all(v[1] >= TARGET for v in values),
+            }
         for side in ("nnspec torch", "nnspec numpy"):
             row[side]["ratio"] = row[side]["seconds"] / row["pytorch"]["seconds"]
         result["networks"][network] = row
@@ -257,23 +316,41 @@ def measure(threads: str, rounds: int, networks: list[str], contenders: dict[str
 
 
 def report(results: list[dict]) -> None:
-    print("| network | torch threads | nnspec torch (s) | nnspec numpy (s) | PyTorch by hand (s) | scikit-learn (s) "
-          "| torch / hand | numpy / hand | accuracy: nnspec torch, numpy, hand, sklearn |")
+    print(
+        "| network | torch threads | nnspec torch (s) | nnspec numpy (s) | PyTorch by hand (s) | scikit-learn (s) "
+        "| torch / hand | numpy / hand | accuracy: nnspec torch, numpy, hand, sklearn |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for result in results:
         for network, row in result["networks"].items():
             seconds = [f"{row[c]['seconds']:.2f}" if c in row else "-" for c in COLUMNS]
-            accuracy = [f"{statistics.median(row[c]['accuracy']):.3f}" if c in row else "-" for c in COLUMNS]
-            threads = f"default ({result['torch_threads']})" if result["threads"] == "default" else result["threads"]
-            print(f"| {network} | {threads} | " + " | ".join(seconds) +
-                  f" | {row['nnspec torch']['ratio']:.2f}x | {row['nnspec numpy']['ratio']:.2f}x | " + ", ".join(accuracy) + " |")
+            accuracy = [
+                f"{statistics.median(row[c]['accuracy']):.3f}" if c in row else "-" for c in COLUMNS
+            ]
+            threads = (
+                f"default ({result['torch_threads']})"
+                if result["threads"] == "default"
+                else result["threads"]
+            )
+            print(
+                f"| {network} | {threads} | "
+                + " | ".join(seconds)
+                + f" | {row['nnspec torch']['ratio']:.2f}x | {row['nnspec numpy']['ratio']:.2f}x | "
+                + ", ".join(accuracy)
+                + " |"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per thread setting (median)")
-    parser.add_argument("--threads", default="default,1",
-                        help="comma-separated: default (nothing set) and/or values of OMP_NUM_THREADS")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds per thread setting (median)"
+    )
+    parser.add_argument(
+        "--threads",
+        default="default,1",
+        help="comma-separated: default (nothing set) and/or values of OMP_NUM_THREADS",
+    )
     parser.add_argument("--quick", action="store_true", help="one round, one thread (a smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--hand", choices=sorted(SECTIONS), help=argparse.SUPPRESS)
@@ -290,7 +367,10 @@ def main() -> None:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        print("scikit-learn is not installed (pip install -e '.[bench]'): its column is left out", file=sys.stderr)
+        print(
+            "scikit-learn is not installed (pip install -e '.[bench]'): its column is left out",
+            file=sys.stderr,
+        )
         contenders["residual"].remove("sklearn")
     check_same_data()
     # nnspec's modules byte-compiled once, as installing a wheel does: an editable install under
@@ -300,8 +380,10 @@ def main() -> None:
     import numpy
     import torch
 
-    print(f"Python {platform.python_version()}, torch {torch.__version__}, NumPy {numpy.__version__}, {os.cpu_count()} cores, "
-          f"median of {rounds} interleaved round{'s' * (rounds != 1)}; seconds from launch to exit")
+    print(
+        f"Python {platform.python_version()}, torch {torch.__version__}, NumPy {numpy.__version__}, {os.cpu_count()} cores, "
+        f"median of {rounds} interleaved round{'s' * (rounds != 1)}; seconds from launch to exit"
+    )
     results = [measure(threads, rounds, list(SECTIONS), contenders) for threads in settings]
     report(results)
     if args.json:

@@ -22,4 +22,5 @@ def train(path, backend=None, out=None, **options):
 
     return run(path, backend, out, **options)
 
+
 __all__ = ["Model", "Program", "Shape", "SpecError", "__version__", "load", "loads", "train"]

@@ -91,7 +91,11 @@ class Program:
 
     def parameters(self) -> dict[str, Param]:
         """Every parameter and buffer by its full name (`r2.2.b.weight`), in layer order."""
-        return {f"{layer.name}.{key}": param for layer in self.layers for key, param in layer.params.items()}
+        return {
+            f"{layer.name}.{key}": param
+            for layer in self.layers
+            for key, param in layer.params.items()
+        }
 
 
 def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
@@ -103,11 +107,19 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     outputs = graph.graph["outputs"]
     if not outputs:
         if all(data["kind"].source for _, data in graph.nodes(data=True)):
-            errors.add("E305", f"network '{graph.graph['name']}' has only inputs", graph.graph["span"],
-                       "add a layer and link to it: 'dense y: 1' and 'x -> y'")
+            errors.add(
+                "E305",
+                f"network '{graph.graph['name']}' has only inputs",
+                graph.graph["span"],
+                "add a layer and link to it: 'dense y: 1' and 'x -> y'",
+            )
         else:
-            errors.add("E305", f"network '{graph.graph['name']}' has no output: every layer feeds another", graph.graph["span"],
-                       "name the output: 'output NAME'")
+            errors.add(
+                "E305",
+                f"network '{graph.graph['name']}' has no output: every layer feeds another",
+                graph.graph["span"],
+                "name the output: 'output NAME'",
+            )
         errors.raise_if_any()
     _check_reach(graph, [name for name, _, _ in outputs], errors)
     timed = _check_time(graph, errors)
@@ -116,8 +128,12 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     if not errors.errors:
         for name in order:
             if name not in shapes:  # fed only through ~> by layers whose shapes wait on it
-                errors.add("E307", f"'{name}' receives only values from earlier steps, so its size cannot be worked out",
-                           graph.nodes[name]["span"], f"give '{name}' a same-step input ('->') as well")
+                errors.add(
+                    "E307",
+                    f"'{name}' receives only values from earlier steps, so its size cannot be worked out",
+                    graph.nodes[name]["span"],
+                    f"give '{name}' a same-step input ('->') as well",
+                )
                 break
     recurrent = _recurrent(graph)
     _check_sequences(graph, order, shapes, recurrent, errors)
@@ -128,7 +144,12 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
             continue
         shape = shapes[name]
         if reduce is not None and not shape.timed:
-            errors.add("E407", f"'{name}' has no time steps to keep the {reduce} of", span, f"write 'output {name}' without ': {reduce}'")
+            errors.add(
+                "E407",
+                f"'{name}' has no time steps to keep the {reduce} of",
+                span,
+                f"write 'output {name}' without ': {reduce}'",
+            )
             continue
         program_outputs.append(Output(name, reduce, shape.static() if reduce else shape))
     errors.raise_if_any()
@@ -146,7 +167,15 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
         for name in order
     )
     inputs = tuple(layer.name for layer in layers if layer.kind.source)
-    return Program(graph.graph["name"], graph.graph["description"], layers, inputs, tuple(program_outputs), timed, graph)
+    return Program(
+        graph.graph["name"],
+        graph.graph["description"],
+        layers,
+        inputs,
+        tuple(program_outputs),
+        timed,
+        graph,
+    )
 
 
 def _links_in(graph: nx.MultiDiGraph, name: str) -> tuple[Link, ...]:
@@ -161,10 +190,19 @@ def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
         incoming = graph.in_degree(name)
         if kind.source and incoming:
             _, _, edge = min(graph.in_edges(name, data=True), key=lambda e: e[2]["order"])
-            errors.add("E312", f"input '{name}' receives a link; inputs take their values from the data", edge["span"],
-                       "feed a hidden layer instead, or declare this layer as 'dense'")
+            errors.add(
+                "E312",
+                f"input '{name}' receives a link; inputs take their values from the data",
+                edge["span"],
+                "feed a hidden layer instead, or declare this layer as 'dense'",
+            )
         elif not kind.source and not incoming:
-            errors.add("E307", f"'{name}' receives no input", data["span"], f"link a layer to it: 'x -> {name}'")
+            errors.add(
+                "E307",
+                f"'{name}' receives no input",
+                data["span"],
+                f"link a layer to it: 'x -> {name}'",
+            )
 
 
 def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:
@@ -187,17 +225,29 @@ def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:
     if errors.errors:
         return []
     declared = {name: i for i, name in enumerate(graph.nodes)}
-    return list(nx.lexicographical_topological_sort(same_step, key=declared.__getitem__))  # file order where links allow
+    return list(
+        nx.lexicographical_topological_sort(same_step, key=declared.__getitem__)
+    )  # file order where links allow
 
 
 def _cycle_error(graph: nx.DiGraph, component: set[str], spans) -> SpecError:
     """A cycle in one strongly connected component, reported at the link written last (the one that closes it)."""
-    (u, v), (_, span) = max(((key, value) for key, value in spans.items() if key[0] in component and key[1] in component),
-                            key=lambda item: item[1][0])
+    (u, v), (_, span) = max(
+        (
+            (key, value)
+            for key, value in spans.items()
+            if key[0] in component and key[1] in component
+        ),
+        key=lambda item: item[1][0],
+    )
     path = _path_within(graph, v, u, component)
     cycle = " -> ".join(path + [v])
-    return SpecError("E304", f"cycle without a delay: {cycle}", span,
-                     f"every cycle needs a '~>' link, which passes the previous step's value: write '{u} ~> {v}'")
+    return SpecError(
+        "E304",
+        f"cycle without a delay: {cycle}",
+        span,
+        f"every cycle needs a '~>' link, which passes the previous step's value: write '{u} ~> {v}'",
+    )
 
 
 def _path_within(graph: nx.DiGraph, start: str, goal: str, allowed: set[str]) -> list[str]:
@@ -232,17 +282,27 @@ def _check_reach(graph: nx.MultiDiGraph, outputs: list[str], errors: Collector) 
     for name, data in graph.nodes(data=True):
         if name not in reached and outputs:
             what = "input" if data["kind"].source else "layer"
-            errors.add("E306", f"{what} '{name}' reaches no output", data["span"],
-                       f"link it towards an output, remove it, or name it an output: 'output ..., {name}'")
+            errors.add(
+                "E306",
+                f"{what} '{name}' reaches no output",
+                data["span"],
+                f"link it towards an output, remove it, or name it an output: 'output ..., {name}'",
+            )
 
 
 def _check_time(graph: nx.MultiDiGraph, errors: Collector) -> bool:
-    timed_inputs = [n for n, d in graph.nodes(data=True) if d["kind"].source and _declares_time(d["options"])]
+    timed_inputs = [
+        n for n, d in graph.nodes(data=True) if d["kind"].source and _declares_time(d["options"])
+    ]
     delayed = [(u, v, d) for u, v, d in graph.edges(data=True) if d["delayed"]]
     if delayed and not timed_inputs:
         u, v, data = min(delayed, key=lambda e: e[2]["order"])
-        errors.add("E314", f"'{u} ~> {v}' passes a value between time steps, but the network has no time steps", data["span"],
-                   "declare an input as a sequence ('input x: 1, seq') or held for N steps ('input x: 4, steps=10')")
+        errors.add(
+            "E314",
+            f"'{u} ~> {v}' passes a value between time steps, but the network has no time steps",
+            data["span"],
+            "declare an input as a sequence ('input x: 1, seq') or held for N steps ('input x: 4, steps=10')",
+        )
     return bool(timed_inputs or delayed)
 
 
@@ -269,16 +329,24 @@ def _check_sequences(graph, order, shapes, recurrent: set[str], errors: Collecto
         if name not in shapes:
             continue
         if kind.whole_sequence and name in recurrent:
-            errors.add("E408", f"{kind.name} '{name}' sees every step at once, so it cannot sit on a cycle through '~>'",
-                       graph.nodes[name]["span"], "move it after the recurrent part, or use a recurrent kind")
+            errors.add(
+                "E408",
+                f"{kind.name} '{name}' sees every step at once, so it cannot sit on a cycle through '~>'",
+                graph.nodes[name]["span"],
+                "move it after the recurrent part, or use a recurrent kind",
+            )
 
 
 def _check_delays(graph, shapes, errors: Collector) -> None:
     """A `~>` link passes the previous step's value, so its source must change from step to step."""
     for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
         if data["delayed"] and u in shapes and not shapes[u].timed:
-            errors.add("E407", f"'{u} ~> {v}' passes the previous step's value of '{u}', but '{u}' has no time steps", data["span"],
-                       f"'{u}' is the same at every step: link it with '->', or give it a sequence as input")
+            errors.add(
+                "E407",
+                f"'{u} ~> {v}' passes the previous step's value of '{u}', but '{u}' has no time steps",
+                data["span"],
+                f"'{u}' is the same at every step: link it with '->', or give it a sequence as input",
+            )
             return
 
 
@@ -306,12 +374,21 @@ def _infer(graph: nx.MultiDiGraph, order: list[str], max_params: int, errors: Co
     return shapes, params
 
 
-def _check_settled(graph: nx.MultiDiGraph, shapes: dict[str, Shape], delayed_shapes: dict[str, Shape], errors: Collector) -> None:
+def _check_settled(
+    graph: nx.MultiDiGraph,
+    shapes: dict[str, Shape],
+    delayed_shapes: dict[str, Shape],
+    errors: Collector,
+) -> None:
     """A size that feeds itself through `~>` and grows (concat of itself and more) never settles."""
     for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
         if data["delayed"] and u in shapes and delayed_shapes.get(u) != shapes[u]:
-            errors.add("E411", f"the size of '{u}' depends on itself through '{u} ~> {v}' and grows at every step", data["span"],
-                       "give a layer on the cycle a size of its own (a dense layer fixes its width), or join with add instead of concat")
+            errors.add(
+                "E411",
+                f"the size of '{u}' depends on itself through '{u} ~> {v}' and grows at every step",
+                data["span"],
+                "give a layer on the cycle a size of its own (a dense layer fixes its width), or join with add instead of concat",
+            )
             return
 
 
@@ -336,20 +413,42 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
             shape = kind.shape(node["options"], x)
             layer_params = kind.params(node["options"], x)
             if kind.needs_time and not all(s.timed for _, s in incoming):
-                raise ShapeError("E407", "{layer} steps through time, but its input has no time steps",
-                                 "declare the input as a sequence ('input x: 1, seq') or held for N steps ('steps=N')")
+                raise ShapeError(
+                    "E407",
+                    "{layer} steps through time, but its input has no time steps",
+                    "declare the input as a sequence ('input x: 1, seq') or held for N steps ('steps=N')",
+                )
         except ShapeError as problem:
-            span = node["option_spans"].get(problem.option, node["span"]) if problem.option else node["span"]
-            errors.add(problem.code, problem.message.replace("{layer}", f"'{name}' ({'block input' if kind.internal else kind.name})"), span, problem.hint)
+            span = (
+                node["option_spans"].get(problem.option, node["span"])
+                if problem.option
+                else node["span"]
+            )
+            errors.add(
+                problem.code,
+                problem.message.replace(
+                    "{layer}", f"'{name}' ({'block input' if kind.internal else kind.name})"
+                ),
+                span,
+                problem.hint,
+            )
             continue
         if shape.size > max_params:
-            errors.add("E406", f"'{name}' gives {shape.size:,} values per example, above the limit of {max_params:,}",
-                       node["span"], "this is surely a mistake in a size; the limit is set by --max-params")
+            errors.add(
+                "E406",
+                f"'{name}' gives {shape.size:,} values per example, above the limit of {max_params:,}",
+                node["span"],
+                "this is surely a mistake in a size; the limit is set by --max-params",
+            )
             continue
         total += sum(p.count for p in layer_params.values() if not p.buffer)
         if total > max_params:
-            errors.add("E406", f"the network has more than {max_params:,} parameters by '{name}' ({total:,} so far)",
-                       node["span"], "check the sizes; to allow more, raise the limit with --max-params (max_params= in Python)")
+            errors.add(
+                "E406",
+                f"the network has more than {max_params:,} parameters by '{name}' ({total:,} so far)",
+                node["span"],
+                "check the sizes; to allow more, raise the limit with --max-params (max_params= in Python)",
+            )
             break
         shapes[name] = shape
         params[name] = layer_params
@@ -379,7 +478,9 @@ def verify(program: Program) -> None:
         for link in layer.inputs:
             assert link.source in position, (layer.name, link.source)
             if not link.delayed:
-                assert position[link.source] < position[layer.name], f"{link.source} comes after {layer.name}"
+                assert position[link.source] < position[layer.name], (
+                    f"{link.source} comes after {layer.name}"
+                )
         if layer.kind.source:
             assert not layer.inputs and layer.name in program.inputs
         if layer.kind.needs_time:

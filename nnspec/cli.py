@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         return OK
     except Exception:  # noqa: BLE001 - anything else is ours to fix
         traceback.print_exc()
-        print(f"nnspec {__version__}: internal error; this is a bug in nnspec, not in your spec. Please report it with the spec.",
-              file=sys.stderr)
+        print(
+            f"nnspec {__version__}: internal error; this is a bug in nnspec, not in your spec. Please report it with the spec.",
+            file=sys.stderr,
+        )
         return BUG
 
 
@@ -72,55 +74,114 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nnspec {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
 
-    check = commands.add_parser("check", help="check specs and report every mistake", description=(
-        "Parse and check each FILE: names, links, cycles, shapes, parameter counts and train sections. "
-        "Prints nothing but diagnostics; exits 0 when every file is clean."))
+    check = commands.add_parser(
+        "check",
+        help="check specs and report every mistake",
+        description=(
+            "Parse and check each FILE: names, links, cycles, shapes, parameter counts and train sections. "
+            "Prints nothing but diagnostics; exits 0 when every file is clean."
+        ),
+    )
     check.add_argument("files", nargs="+", metavar="FILE", help="a .nn spec")
-    check.add_argument("--dump", choices=DUMPS, help="print a stage's result: the syntax tree, the graph, or the checked program")
+    check.add_argument(
+        "--dump",
+        choices=DUMPS,
+        help="print a stage's result: the syntax tree, the graph, or the checked program",
+    )
     _budget(check)
     check.set_defaults(run=_check)
 
-    summary = commands.add_parser("summary", help="print the layer table of a spec", description=(
-        "Print each network of FILE as a table: layer, kind, output shape, parameters, inputs; then the totals."))
+    summary = commands.add_parser(
+        "summary",
+        help="print the layer table of a spec",
+        description=(
+            "Print each network of FILE as a table: layer, kind, output shape, parameters, inputs; then the totals."
+        ),
+    )
     summary.add_argument("file", metavar="FILE", help="a .nn spec")
     summary.add_argument("--network", help="only this network of the file")
     _budget(summary)
     summary.set_defaults(run=_summary)
     _drawing_commands(commands)
 
-    train = commands.add_parser("train", help="train a spec's network by its train section", description=(
-        "Train the network of FILE as its train section says, with a progress bar; write metrics.csv, metrics.png, "
-        "weights.safetensors, settings.json and a checkpoint after every epoch into --out. Exits 1 when an "
-        "'expect' line is missed."))
+    train = commands.add_parser(
+        "train",
+        help="train a spec's network by its train section",
+        description=(
+            "Train the network of FILE as its train section says, with a progress bar; write metrics.csv, metrics.png, "
+            "weights.safetensors, settings.json and a checkpoint after every epoch into --out. Exits 1 when an "
+            "'expect' line is missed."
+        ),
+    )
     train.add_argument("file", metavar="FILE", help="a .nn spec with a train section")
-    train.add_argument("--backend", choices=("torch", "numpy"), default=None,
-                       help="where to train: torch (the default when it is installed) or numpy")
-    train.add_argument("--out", metavar="DIR", help="where to write the results (default: runs/<network name>)")
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    train.add_argument(
+        "--backend",
+        choices=("torch", "numpy"),
+        default=None,
+        help="where to train: torch (the default when it is installed) or numpy",
+    )
+    train.add_argument(
+        "--out", metavar="DIR", help="where to write the results (default: runs/<network name>)"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in --out"
+    )
     train.add_argument("--network", help="the network to train, in a file that holds several")
     train.add_argument("--epochs", type=_whole, metavar="N", help="override the spec's epochs")
-    train.add_argument("--lr", type=_positive, metavar="X", help="override the optimizer's learning rate")
+    train.add_argument(
+        "--lr", type=_positive, metavar="X", help="override the optimizer's learning rate"
+    )
     train.add_argument("--batch", type=_count, metavar="N", help="override the batch size")
     train.add_argument("--seed", type=_whole, metavar="N", help="override the seed")
     train.set_defaults(run=_train)
 
-    predict = commands.add_parser("predict", help="run a trained network on new examples", description=(
-        "Compute the outputs of FILE's network with the weights that 'nnspec train' wrote, for the examples in "
-        "--input (csv with a header row, npz, or json: a list of examples). Prints csv, or writes -o OUT "
-        "(.csv, .npz or .json); an output that ends in softmax also gets its most likely class."))
+    predict = commands.add_parser(
+        "predict",
+        help="run a trained network on new examples",
+        description=(
+            "Compute the outputs of FILE's network with the weights that 'nnspec train' wrote, for the examples in "
+            "--input (csv with a header row, npz, or json: a list of examples). Prints csv, or writes -o OUT "
+            "(.csv, .npz or .json); an output that ends in softmax also gets its most likely class."
+        ),
+    )
     predict.add_argument("file", metavar="FILE", help="the .nn spec the weights were trained from")
-    predict.add_argument("--weights", required=True, metavar="W", help="a weights.safetensors written by nnspec train")
-    predict.add_argument("--input", required=True, metavar="X", help="the examples: X.csv, X.npz or X.json")
-    predict.add_argument("-o", "--output", metavar="OUT", type=_output_file, help="write the outputs to OUT (.csv, .npz, .json)")
-    predict.add_argument("--backend", choices=("torch", "numpy"), default=None, help="where to compute (default: torch when installed)")
-    predict.add_argument("--network", help="the network, in a file that holds several (a GAN's generator)")
+    predict.add_argument(
+        "--weights",
+        required=True,
+        metavar="W",
+        help="a weights.safetensors written by nnspec train",
+    )
+    predict.add_argument(
+        "--input", required=True, metavar="X", help="the examples: X.csv, X.npz or X.json"
+    )
+    predict.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        type=_output_file,
+        help="write the outputs to OUT (.csv, .npz, .json)",
+    )
+    predict.add_argument(
+        "--backend",
+        choices=("torch", "numpy"),
+        default=None,
+        help="where to compute (default: torch when installed)",
+    )
+    predict.add_argument(
+        "--network", help="the network, in a file that holds several (a GAN's generator)"
+    )
     predict.set_defaults(run=_predict)
     return parser
 
 
 def _budget(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--max-params", type=_count, default=DEFAULT_MAX_PARAMS, metavar="N",
-                         help=f"reject networks with more parameters than N (default {DEFAULT_MAX_PARAMS:.0e})")
+    command.add_argument(
+        "--max-params",
+        type=_count,
+        default=DEFAULT_MAX_PARAMS,
+        metavar="N",
+        help=f"reject networks with more parameters than N (default {DEFAULT_MAX_PARAMS:.0e})",
+    )
 
 
 def _count(text: str) -> int:
@@ -219,13 +280,22 @@ def _summary(args) -> int:
         if not chosen:
             from .errors import did_you_mean
 
-            raise SpecError("E316", f"no network '{args.network}' in {args.file}", None, did_you_mean(args.network, [m.name for m in models], "networks"))
+            raise SpecError(
+                "E316",
+                f"no network '{args.network}' in {args.file}",
+                None,
+                did_you_mean(args.network, [m.name for m in models], "networks"),
+            )
         models = chosen
     width = 120 if not sys.stdout.isatty() else None
     from .summary import render_summary
 
     for model in models:
-        sys.stdout.write(render_summary(model.program, width=width or _terminal_width(), color=sys.stdout.isatty()))
+        sys.stdout.write(
+            render_summary(
+                model.program, width=width or _terminal_width(), color=sys.stdout.isatty()
+            )
+        )
     return OK
 
 
@@ -237,33 +307,73 @@ def _terminal_width() -> int:
 
 # ---- draw and zoo ---------------------------------------------------------------------------
 def _drawing_commands(commands) -> None:
-    draw = commands.add_parser("draw", help="draw a spec as a Neural Network Zoo diagram", description=(
-        "Draw the networks of FILE in the style of the Asimov Institute's Neural Network Zoo: cells in columns, "
-        "filled and marked by cell type, links under them, the name and description above, a legend below. "
-        "A GAN's generator and discriminator are drawn side by side; a file of several networks as a grid."))
+    draw = commands.add_parser(
+        "draw",
+        help="draw a spec as a Neural Network Zoo diagram",
+        description=(
+            "Draw the networks of FILE in the style of the Asimov Institute's Neural Network Zoo: cells in columns, "
+            "filled and marked by cell type, links under them, the name and description above, a legend below. "
+            "A GAN's generator and discriminator are drawn side by side; a file of several networks as a grid."
+        ),
+    )
     draw.add_argument("file", metavar="FILE", help="a .nn spec")
-    draw.add_argument("-o", "--output", metavar="OUT",
-                      help="the picture to write: .svg, .png or .pdf (default: FILE's name with .svg, in the current folder)")
+    draw.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="the picture to write: .svg, .png or .pdf (default: FILE's name with .svg, in the current folder)",
+    )
     draw.add_argument("--network", help="only this network of the file")
     _drawing_options(draw)
     draw.set_defaults(run=_draw)
 
-    zoo = commands.add_parser("zoo", help="draw every network of a folder as a poster and a web page", description=(
-        "Check every .nn spec in DIR (default: the bundled zoo), then write into OUT: the poster in the chart's grid "
-        "(zoo.svg, zoo.png, zoo.pdf), one SVG per network, and index.html with each diagram, its spec, its parameter "
-        "count and its trained result (from RUNS/NAME/metrics.csv when present)."))
-    zoo.add_argument("directory", nargs="?", metavar="DIR", help="a folder of .nn specs (default: the bundled specs)")
-    zoo.add_argument("-o", "--output", metavar="OUT", default="zoo", help="the folder to write into (default: zoo)")
-    zoo.add_argument("--runs", metavar="RUNS", default="runs", help="where training runs are (default: runs)")
+    zoo = commands.add_parser(
+        "zoo",
+        help="draw every network of a folder as a poster and a web page",
+        description=(
+            "Check every .nn spec in DIR (default: the bundled zoo), then write into OUT: the poster in the chart's grid "
+            "(zoo.svg, zoo.png, zoo.pdf), one SVG per network, and index.html with each diagram, its spec, its parameter "
+            "count and its trained result (from RUNS/NAME/metrics.csv when present)."
+        ),
+    )
+    zoo.add_argument(
+        "directory",
+        nargs="?",
+        metavar="DIR",
+        help="a folder of .nn specs (default: the bundled specs)",
+    )
+    zoo.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        default="zoo",
+        help="the folder to write into (default: zoo)",
+    )
+    zoo.add_argument(
+        "--runs", metavar="RUNS", default="runs", help="where training runs are (default: runs)"
+    )
     _drawing_options(zoo)
     zoo.set_defaults(run=_zoo)
 
 
 def _drawing_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--palette", choices=("asimov", "colorblind"), default="asimov",
-                         help="asimov: the chart's colours (default); colorblind: safe colours and a mark for every cell type")
-    command.add_argument("--annotate", action="store_true", help="write each layer's name, kind, shape and activation under it")
-    command.add_argument("--orient", choices=("lr", "tb"), default="lr", help="lr: left to right (default); tb: top to bottom")
+    command.add_argument(
+        "--palette",
+        choices=("asimov", "colorblind"),
+        default="asimov",
+        help="asimov: the chart's colours (default); colorblind: safe colours and a mark for every cell type",
+    )
+    command.add_argument(
+        "--annotate",
+        action="store_true",
+        help="write each layer's name, kind, shape and activation under it",
+    )
+    command.add_argument(
+        "--orient",
+        choices=("lr", "tb"),
+        default="lr",
+        help="lr: left to right (default); tb: top to bottom",
+    )
     _budget(command)
 
 
@@ -283,9 +393,19 @@ def _draw(args) -> int:
         if not models:
             from .errors import did_you_mean
 
-            raise SpecError("E316", f"no network '{args.network}' in {args.file}", None, did_you_mean(args.network, names, "networks"))
+            raise SpecError(
+                "E316",
+                f"no network '{args.network}' in {args.file}",
+                None,
+                did_you_mean(args.network, names, "networks"),
+            )
     if not models:
-        raise SpecError("E315", f"{args.file} defines no network to draw, only blocks", None, "a spec declares 'network NAME { ... }'")
+        raise SpecError(
+            "E315",
+            f"{args.file} defines no network to draw, only blocks",
+            None,
+            "a spec declares 'network NAME { ... }'",
+        )
     print(draw(models, out, palette=args.palette, annotate=args.annotate, orient=args.orient))
     return OK
 
@@ -293,8 +413,15 @@ def _draw(args) -> int:
 def _zoo(args) -> int:
     from .draw import make_zoo
 
-    written = make_zoo(args.directory, args.output, runs=args.runs, palette=args.palette, annotate=args.annotate,
-                       orient=args.orient, max_params=args.max_params)
+    written = make_zoo(
+        args.directory,
+        args.output,
+        runs=args.runs,
+        palette=args.palette,
+        annotate=args.annotate,
+        orient=args.orient,
+        max_params=args.max_params,
+    )
     for path in written:
         print(path)
     return OK

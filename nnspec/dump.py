@@ -12,12 +12,16 @@ def dump_graph(graph: nx.MultiDiGraph) -> str:
     """Nodes in declaration order with kind, options and position; then links in file order."""
     out = [f"graph {graph.graph['name']}"]
     for name, data in graph.nodes(data=True):
-        out.append(f"  node {name}: {data['kind'].name}{options_text(data['options'])}  @{data['span'].line}:{data['span'].column}")
+        out.append(
+            f"  node {name}: {data['kind'].name}{options_text(data['options'])}  @{data['span'].line}:{data['span'].column}"
+        )
     for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
         arrow = "~>" if data["delayed"] else "->"
         port = f".{data['port']}" if data["port"] else ""
         out.append(f"  link {u} {arrow} {v}{port}  @{data['span'].line}:{data['span'].column}")
-    outputs = ", ".join(name + (f": {reduce}" if reduce else "") for name, reduce, _ in graph.graph["outputs"])
+    outputs = ", ".join(
+        name + (f": {reduce}" if reduce else "") for name, reduce, _ in graph.graph["outputs"]
+    )
     out.append(f"  output {outputs}")
     return "\n".join(out)
 
@@ -26,9 +30,21 @@ def dump_program(program: Program) -> str:
     """Layers in topological order with output shape and parameter shapes; then the totals."""
     out = [f"program {program.name}{' (timed)' if program.timed else ''}"]
     for layer in program.layers:
-        params = ", ".join(f"{key} {list(p.shape)}{'' if p.trainable else ' fixed'}" for key, p in layer.params.items() if not p.buffer)
+        params = ", ".join(
+            f"{key} {list(p.shape)}{'' if p.trainable else ' fixed'}"
+            for key, p in layer.params.items()
+            if not p.buffer
+        )
         flags = " recurrent" if layer.recurrent else ""
-        out.append(f"  {layer.name}: {layer.kind.name} -> {layer.shape}{flags}" + (f"  {{{params}}}" if params else ""))
-    out.append("  outputs " + ", ".join(f"{o.name}{': ' + o.reduce if o.reduce else ''} {o.shape}" for o in program.outputs))
+        out.append(
+            f"  {layer.name}: {layer.kind.name} -> {layer.shape}{flags}"
+            + (f"  {{{params}}}" if params else "")
+        )
+    out.append(
+        "  outputs "
+        + ", ".join(
+            f"{o.name}{': ' + o.reduce if o.reduce else ''} {o.shape}" for o in program.outputs
+        )
+    )
     out.append(f"  parameters {program.param_count} (trainable {program.trainable_count})")
     return "\n".join(out)

@@ -72,7 +72,9 @@ class SpecError(Exception):
         """This error alone, in the form `file:line:col: error[CODE]: message`, source line, caret, hint."""
         paint = _painter(color)
         where = f"{self.span}: " if self.span else ""
-        lines = [f"{paint(where, 'bold')}{paint(f'error[{self.code}]', 'red')}: {paint(self.message, 'bold')}"]
+        lines = [
+            f"{paint(where, 'bold')}{paint(f'error[{self.code}]', 'red')}: {paint(self.message, 'bold')}"
+        ]
         if self.span is not None:
             text = self.span.source.line(self.span.line)
             if text:
@@ -101,7 +103,11 @@ def _window(text: str, span: Span) -> tuple[str, Span]:
     if len(text) <= _WIDTH:
         return text, span
     start = max(0, min(span.column - 1 - _WIDTH // 3, len(text) - _WIDTH))
-    shown = ("..." if start else "") + text[start : start + _WIDTH] + ("..." if start + _WIDTH < len(text) else "")
+    shown = (
+        ("..." if start else "")
+        + text[start : start + _WIDTH]
+        + ("..." if start + _WIDTH < len(text) else "")
+    )
     shift = start - (3 if start else 0)
     end = span.end_column - shift if span.end_line == span.line else len(shown) + 1
     moved = Span(span.source, span.line, span.column - shift, span.line, min(end, len(shown) + 1))
@@ -136,7 +142,9 @@ class Collector:
     def __init__(self) -> None:
         self.errors: list[SpecError] = []
 
-    def add(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> None:
+    def add(
+        self, code: str, message: str, span: Span | None = None, hint: str | None = None
+    ) -> None:
         self.errors.append(SpecError(code, message, span, hint))
 
     def extend(self, error: SpecError) -> None:

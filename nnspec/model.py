@@ -63,7 +63,9 @@ class Model:
         return f"<nnspec.Model {self.name}: {len(self.program.layers)} layers, {self.program.param_count:,} parameters>"
 
 
-def load(path: str | os.PathLike, network: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS) -> Model:
+def load(
+    path: str | os.PathLike, network: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS
+) -> Model:
     """Parse and check the spec at `path`; raise `SpecError` with every mistake found.
 
     `network` picks one network in a file that holds several.
@@ -71,7 +73,13 @@ def load(path: str | os.PathLike, network: str | None = None, *, max_params: int
     return _model(read_source(path), network, max_params)
 
 
-def loads(text: str, network: str | None = None, *, path: str = "<string>", max_params: int = DEFAULT_MAX_PARAMS) -> Model:
+def loads(
+    text: str,
+    network: str | None = None,
+    *,
+    path: str = "<string>",
+    max_params: int = DEFAULT_MAX_PARAMS,
+) -> Model:
     """`load` from a string; `use` paths are relative to the current directory."""
     return _model(Source(path, text.removeprefix("\ufeff")), network, max_params)
 
@@ -82,7 +90,12 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
     errors = Collector()
     networks = list(library.root.networks)
     if not networks and not library.root.blocks:
-        errors.add("E315", "the file defines no network", _start_of(source), "a spec declares 'network NAME { ... }'")
+        errors.add(
+            "E315",
+            "the file defines no network",
+            _start_of(source),
+            "a spec declares 'network NAME { ... }'",
+        )
     models = []
     trains = _trains(library, errors)
     for network in networks:
@@ -120,13 +133,27 @@ def _choose(library: Library, network: str | None, source: Source):
     if network is not None:
         if network in own or network in library.networks:
             return own.get(network) or library.networks[network]
-        raise SpecError("E316", f"no network '{network}' in {source.path}", None, did_you_mean(network, own, "networks"))
+        raise SpecError(
+            "E316",
+            f"no network '{network}' in {source.path}",
+            None,
+            did_you_mean(network, own, "networks"),
+        )
     if len(own) == 1:
         return next(iter(own.values()))
     if not own:
-        raise SpecError("E315", "the file defines no network", _start_of(source), "a spec declares 'network NAME { ... }'")
-    raise SpecError("E316", f"{source.path} defines several networks: {', '.join(own)}", None,
-                    "choose one: nnspec.load(path, network=NAME)")
+        raise SpecError(
+            "E315",
+            "the file defines no network",
+            _start_of(source),
+            "a spec declares 'network NAME { ... }'",
+        )
+    raise SpecError(
+        "E316",
+        f"{source.path} defines several networks: {', '.join(own)}",
+        None,
+        "choose one: nnspec.load(path, network=NAME)",
+    )
 
 
 def _start_of(source: Source) -> Span:
@@ -141,11 +168,22 @@ def _trains(library: Library, errors: Collector) -> dict[str, TrainSpec]:
         spec = read_train(train, names + [n for n in library.networks if n not in names], errors)
         if spec is None:
             continue
-        targets = [spec.network] if spec.network else [str(spec.settings[k]) for k in ("generator", "discriminator") if k in spec.settings]
+        targets = (
+            [spec.network]
+            if spec.network
+            else [
+                str(spec.settings[k]) for k in ("generator", "discriminator") if k in spec.settings
+            ]
+        )
         if not targets and len(names) == 1:
             targets = names
         for target in targets:
             if target in trains:
-                errors.add("E504", f"network '{target}' has two train sections", train.span, "keep one train section per network")
+                errors.add(
+                    "E504",
+                    f"network '{target}' has two train sections",
+                    train.span,
+                    "keep one train section per network",
+                )
             trains[target] = spec
     return trains

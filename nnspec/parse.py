@@ -157,7 +157,9 @@ class _SyntaxBuilder(Transformer):
 
     def block(self, children):
         name, params, body = children
-        return s.Block(span=self._span(children), name=self._name(name), params=params or (), body=body)
+        return s.Block(
+            span=self._span(children), name=self._name(name), params=params or (), body=body
+        )
 
     def network(self, children):
         name, description, body = children
@@ -174,7 +176,9 @@ class _SyntaxBuilder(Transformer):
     # bodies
     def layer(self, children):
         kind, name, args = children
-        return s.Layer(span=self._span(children), kind=self._name(kind), name=self._name(name), args=args or ())
+        return s.Layer(
+            span=self._span(children), kind=self._name(kind), name=self._name(name), args=args or ()
+        )
 
     def connection(self, children):
         links = []
@@ -193,14 +197,22 @@ class _SyntaxBuilder(Transformer):
 
     def endpoint(self, children):
         layer, port = children
-        return s.Endpoint(span=self._span(children), layer=self._name(layer), port=self._name(port) if port else None)
+        return s.Endpoint(
+            span=self._span(children),
+            layer=self._name(layer),
+            port=self._name(port) if port else None,
+        )
 
     def output(self, items):
         return s.Output(span=self._span(items), items=tuple(items))
 
     def output_item(self, children):
         name, reduce = children
-        return s.OutputItem(span=self._span(children), name=self._name(name), reduce=self._name(reduce) if reduce else None)
+        return s.OutputItem(
+            span=self._span(children),
+            name=self._name(name),
+            reduce=self._name(reduce) if reduce else None,
+        )
 
     # train sections
     def train(self, children):
@@ -218,7 +230,9 @@ class _SyntaxBuilder(Transformer):
 
     def expect(self, children):
         metric, op, value = children
-        return s.Expect(span=self._span(children), metric=self._name(metric), op=str(op), value=value)
+        return s.Expect(
+            span=self._span(children), metric=self._name(metric), op=str(op), value=value
+        )
 
     # values
     def option(self, children):
@@ -226,7 +240,10 @@ class _SyntaxBuilder(Transformer):
         return s.Arg(span=self._span(children), key=self._name(key), value=value)
 
     def args(self, items) -> tuple[s.Arg, ...]:
-        return tuple(item if isinstance(item, s.Arg) else s.Arg(span=item.span, key=None, value=item) for item in items)
+        return tuple(
+            item if isinstance(item, s.Arg) else s.Arg(span=item.span, key=None, value=item)
+            for item in items
+        )
 
     def number(self, children):
         token = children[0]
@@ -237,7 +254,12 @@ class _SyntaxBuilder(Transformer):
         except ValueError:  # more digits than Python converts
             value = float("inf")
         if value in (float("inf"), float("-inf")) or abs(value) > 10**308:
-            raise SpecError("E106", f"number out of range: {_shorten(text)}", span, "numbers must be finite and below about 1e308")
+            raise SpecError(
+                "E106",
+                f"number out of range: {_shorten(text)}",
+                span,
+                "numbers must be finite and below about 1e308",
+            )
         return s.Number(span=span, value=value)
 
     def string(self, children):
@@ -351,7 +373,9 @@ def _describe(terminal: str, parser: Lark) -> str:
     return f"'{pattern.value}'" if pattern.type == "str" else terminal.lower()
 
 
-def _syntax_error(error: UnexpectedInput, source: Source, postlex: _BracketPostLexer, parser: Lark) -> SpecError:
+def _syntax_error(
+    error: UnexpectedInput, source: Source, postlex: _BracketPostLexer, parser: Lark
+) -> SpecError:
     if isinstance(error, UnexpectedCharacters):
         return _bad_character(error, source)
     assert isinstance(error, UnexpectedToken)
@@ -360,13 +384,22 @@ def _syntax_error(error: UnexpectedInput, source: Source, postlex: _BracketPostL
     if token.type == "$END":
         return _unexpected_end(source, postlex, expected)
     inner = postlex.open[-1] if postlex.open else None
-    if inner is not None and inner.type != "LBRACE" and (token.line > inner.line or token.type == "RBRACE"):
+    if (
+        inner is not None
+        and inner.type != "LBRACE"
+        and (token.line > inner.line or token.type == "RBRACE")
+    ):
         # a bracket left open swallows the line ends after it
         return _unexpected_end(source, postlex, expected)
     span = _token_span(source, token)
     shown = "end of line" if token.type == "_NL" else f"'{token}'"
     if token.type.lower() in KEYWORDS and "NAME" in error.expected:
-        return SpecError("E108", f"'{token}' is a keyword and cannot be used as a name", span, f"choose another name; the keywords are {', '.join(sorted(KEYWORDS))}")
+        return SpecError(
+            "E108",
+            f"'{token}' is a keyword and cannot be used as a name",
+            span,
+            f"choose another name; the keywords are {', '.join(sorted(KEYWORDS))}",
+        )
     if token.type == "_NL":
         span = Span(source, token.line, token.column, token.line, token.column + 1)
     return SpecError("E103", f"unexpected {shown}", span, _hint(token, error.expected, expected))
@@ -408,7 +441,12 @@ def _bad_character(error: UnexpectedCharacters, source: Source) -> SpecError:
     span = Span(source, error.line, error.column, error.line, error.column + 1)
     char = error.char
     if char == '"':
-        return SpecError("E107", "a string is not closed on its line", span, 'end the string with " on the same line')
+        return SpecError(
+            "E107",
+            "a string is not closed on its line",
+            span,
+            'end the string with " on the same line',
+        )
     shown = repr(char)[1:-1] if not char.isprintable() else char
     hint = None
     if char.isalpha():

@@ -45,7 +45,12 @@ def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise SpecError("E308", f"no such file: {shown}", at, "paths in 'use' are relative to the file that says it" if at else None) from None
+        raise SpecError(
+            "E308",
+            f"no such file: {shown}",
+            at,
+            "paths in 'use' are relative to the file that says it" if at else None,
+        ) from None
     except IsADirectoryError:
         raise SpecError("E308", f"{shown} is a folder, not a spec file", at) from None
     except OSError as error:
@@ -71,13 +76,20 @@ def _key(path: str) -> str:
     return path if path == "<string>" else os.path.realpath(path)
 
 
-def _load_uses(spec: s.SpecFile, base: Path, chain: list[str], library: Library, errors: Collector) -> None:
+def _load_uses(
+    spec: s.SpecFile, base: Path, chain: list[str], library: Library, errors: Collector
+) -> None:
     for use in spec.uses:
         path = base / use.path.value
         key = _key(str(path))
         if key in chain:
-            names = " -> ".join(Path(p).name for p in chain[chain.index(key):] + [key])
-            errors.add("E309", f"files use each other in a cycle: {names}", use.path.span, "move what both need into a third file that both use")
+            names = " -> ".join(Path(p).name for p in chain[chain.index(key) :] + [key])
+            errors.add(
+                "E309",
+                f"files use each other in a cycle: {names}",
+                use.path.span,
+                "move what both need into a third file that both use",
+            )
             continue
         if key in library.files:
             continue
@@ -94,15 +106,32 @@ def _define(spec: s.SpecFile, library: Library, errors: Collector) -> None:
     for definitions, table in ((spec.blocks, library.blocks), (spec.networks, library.networks)):
         for item in definitions:
             name = item.name.text
-            if name in SPEC_KINDS and definitions is spec.blocks:  # a network may share a kind's name; the kind wins
-                errors.add("E310", f"'{name}' is a layer kind and cannot name a block", item.name.span, "choose another name")
+            if (
+                name in SPEC_KINDS and definitions is spec.blocks
+            ):  # a network may share a kind's name; the kind wins
+                errors.add(
+                    "E310",
+                    f"'{name}' is a layer kind and cannot name a block",
+                    item.name.span,
+                    "choose another name",
+                )
             elif name in library.blocks or name in library.networks:
                 first = library.blocks.get(name) or library.networks[name]
-                errors.add("E310", f"'{name}' is defined twice (first at {first.name.span})", item.name.span, "rename one of them")
+                errors.add(
+                    "E310",
+                    f"'{name}' is defined twice (first at {first.name.span})",
+                    item.name.span,
+                    "rename one of them",
+                )
             else:
                 table[name] = item
             if name in KEYWORDS:
-                errors.add("E108", f"'{name}' is a keyword and cannot be used as a name", item.name.span, "choose another name")
+                errors.add(
+                    "E108",
+                    f"'{name}' is a keyword and cannot be used as a name",
+                    item.name.span,
+                    "choose another name",
+                )
 
 
 # ---- graphs ---------------------------------------------------------------------------------
@@ -110,9 +139,14 @@ def build_graph(library: Library, network: s.Network) -> nx.MultiDiGraph:
     """Place every layer of `network` (blocks expanded) and every link; raise `SpecError` on mistakes."""
     builder = _GraphBuilder(library)
     graph = builder.graph
-    graph.graph.update(name=network.name.text, span=network.name.span,
-                       description=network.description.value if network.description else None)
-    placed = builder.body(network.body, prefix="", params={}, stack=[network.name.text], in_block=False)
+    graph.graph.update(
+        name=network.name.text,
+        span=network.name.span,
+        description=network.description.value if network.description else None,
+    )
+    placed = builder.body(
+        network.body, prefix="", params={}, stack=[network.name.text], in_block=False
+    )
     graph.graph["outputs"] = builder.outputs(network.body, placed, network.name, in_block=False)
     builder.errors.raise_if_any()
     return graph
@@ -139,7 +173,9 @@ class _GraphBuilder:
         self.broken_links = False  # a link failed: which layers feed nothing is not known
 
     # bodies
-    def body(self, statements, prefix: str, params: dict[str, s.Value], stack: list[str], in_block: bool) -> dict[str, _Placed]:
+    def body(
+        self, statements, prefix: str, params: dict[str, s.Value], stack: list[str], in_block: bool
+    ) -> dict[str, _Placed]:
         placed: dict[str, _Placed] = {}
         for statement in statements:
             if isinstance(statement, s.Layer):
@@ -150,15 +186,27 @@ class _GraphBuilder:
                     self.link(link, placed)
         return placed
 
-    def layer(self, layer: s.Layer, prefix: str, params, stack, in_block: bool, placed: dict[str, _Placed]) -> None:
+    def layer(
+        self, layer: s.Layer, prefix: str, params, stack, in_block: bool, placed: dict[str, _Placed]
+    ) -> None:
         name = layer.name.text
         if name in KEYWORDS:
-            self.errors.add("E108", f"'{name}' is a keyword and cannot be used as a name", layer.name.span, "choose another name")
+            self.errors.add(
+                "E108",
+                f"'{name}' is a keyword and cannot be used as a name",
+                layer.name.span,
+                "choose another name",
+            )
             placed.setdefault(name, None)
             return
         if name in placed:
             first = placed[name].span if placed[name] else layer.name.span
-            self.errors.add("E301", f"layer '{name}' is declared twice (first at {first})", layer.name.span, "give each layer a name of its own")
+            self.errors.add(
+                "E301",
+                f"layer '{name}' is declared twice (first at {first})",
+                layer.name.span,
+                "give each layer a name of its own",
+            )
             return
         placed[name] = None  # until it is placed: links to a broken layer are skipped quietly
         args = tuple(_substitute_arg(arg, params) for arg in layer.args)
@@ -167,63 +215,118 @@ class _GraphBuilder:
             return
         kind_name = layer.kind.text
         if repeat > 1 and kind_name == "input":
-            self.errors.add("E209", "an input cannot be repeated", layer.name.span, "declare each input on its own line")
+            self.errors.add(
+                "E209",
+                "an input cannot be repeated",
+                layer.name.span,
+                "declare each input on its own line",
+            )
             return
-        copies = [f"{prefix}{name}"] if repeat == 1 else [f"{prefix}{name}.{i}" for i in range(1, repeat + 1)]
+        copies = (
+            [f"{prefix}{name}"]
+            if repeat == 1
+            else [f"{prefix}{name}.{i}" for i in range(1, repeat + 1)]
+        )
         if kind_name in REGISTRY and not REGISTRY[kind_name].internal:
-            parts = [self.plain_layer(REGISTRY[kind_name], node, layer, args, in_block) for node in copies]
+            parts = [
+                self.plain_layer(REGISTRY[kind_name], node, layer, args, in_block)
+                for node in copies
+            ]
         elif kind_name in self.library.blocks or kind_name in self.library.networks:
             parts = [self.block(kind_name, node + ".", layer, args, stack) for node in copies]
         else:
             known = SPEC_KINDS | set(self.library.blocks) | set(self.library.networks)
-            self.errors.add("E201", f"unknown layer kind '{kind_name}'", layer.kind.span, did_you_mean(kind_name, known, "kinds"))
+            self.errors.add(
+                "E201",
+                f"unknown layer kind '{kind_name}'",
+                layer.kind.span,
+                did_you_mean(kind_name, known, "kinds"),
+            )
             return
         if any(part is None for part in parts):
             return
         for before, after in zip(parts, parts[1:]):  # repeat chains the copies
             entry = self.single_entry(after, layer.name.span, layer.name.text)
             if before.exit and entry:
-                port = after.kind.default_port if after.kind else None  # attention chains into its query
+                port = (
+                    after.kind.default_port if after.kind else None
+                )  # attention chains into its query
                 self.add_edge(before.exit, entry, delayed=False, port=port, span=layer.name.span)
         first, last = parts[0], parts[-1]
-        placed[name] = _Placed(first.entries, last.exit, first.kind, layer.name.span, first.is_input)
+        placed[name] = _Placed(
+            first.entries, last.exit, first.kind, layer.name.span, first.is_input
+        )
 
-    def repeat(self, args: tuple[s.Arg, ...], layer: s.Layer) -> tuple[tuple[s.Arg, ...], int | None]:
+    def repeat(
+        self, args: tuple[s.Arg, ...], layer: s.Layer
+    ) -> tuple[tuple[s.Arg, ...], int | None]:
         """Take `repeat=N` out of the arguments (any kind may be repeated)."""
         rest, repeat = [], 1
         for arg in args:
             if arg.key is not None and arg.key.text == "repeat":
                 value = s.plain(arg.value)
-                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
-                    self.errors.add("E207", f"repeat must be a whole number from 1 to 10000, got {s.show(arg.value)}", arg.value.span,
-                                    "repeat=3 places three chained copies")
+                if (
+                    not isinstance(value, int)
+                    or isinstance(value, bool)
+                    or not 1 <= value <= 10_000
+                ):
+                    self.errors.add(
+                        "E207",
+                        f"repeat must be a whole number from 1 to 10000, got {s.show(arg.value)}",
+                        arg.value.span,
+                        "repeat=3 places three chained copies",
+                    )
                     return args, None
                 repeat = value
             else:
                 rest.append(arg)
         return tuple(rest), repeat
 
-    def plain_layer(self, kind: Kind, node: str, layer: s.Layer, args, in_block: bool) -> _Placed | None:
+    def plain_layer(
+        self, kind: Kind, node: str, layer: s.Layer, args, in_block: bool
+    ) -> _Placed | None:
         if kind.source and in_block:
             kind = REGISTRY["port"]
         if self.graph.number_of_nodes() >= MAX_LAYERS:
-            raise SpecError("E406", f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are placed",
-                            layer.name.span, "check the repeat= counts of nested blocks: they multiply")
+            raise SpecError(
+                "E406",
+                f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are placed",
+                layer.name.span,
+                "check the repeat= counts of nested blocks: they multiply",
+            )
         options, spans = self.options(kind, layer, args, node)
         if options is None:
             return None
-        self.graph.add_node(node, kind=kind, options=options, span=layer.name.span, kind_span=layer.kind.span, option_spans=spans)
-        return _Placed({"": node}, node, kind, layer.name.span, is_input=kind.source or kind.internal)
+        self.graph.add_node(
+            node,
+            kind=kind,
+            options=options,
+            span=layer.name.span,
+            kind_span=layer.kind.span,
+            option_spans=spans,
+        )
+        return _Placed(
+            {"": node}, node, kind, layer.name.span, is_input=kind.source or kind.internal
+        )
 
-    def block(self, name: str, prefix: str, layer: s.Layer, args, stack: list[str]) -> _Placed | None:
+    def block(
+        self, name: str, prefix: str, layer: s.Layer, args, stack: list[str]
+    ) -> _Placed | None:
         block = self.library.blocks.get(name)
         definition = block or self.library.networks[name]
         if name in stack:
-            chain = " -> ".join(stack[stack.index(name):] + [name])
-            self.errors.add("E311", f"block '{name}' uses itself: {chain}", layer.kind.span, "a block cannot contain itself; unroll it with repeat=N")
+            chain = " -> ".join(stack[stack.index(name) :] + [name])
+            self.errors.add(
+                "E311",
+                f"block '{name}' uses itself: {chain}",
+                layer.kind.span,
+                "a block cannot contain itself; unroll it with repeat=N",
+            )
             return None
         if len(stack) > MAX_BLOCK_DEPTH:
-            self.errors.add("E311", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", layer.kind.span)
+            self.errors.add(
+                "E311", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", layer.kind.span
+            )
             return None
         params = self.block_params(block, name, layer, args)
         if params is None:
@@ -236,18 +339,29 @@ class _GraphBuilder:
         exit = outputs[0][0] if outputs else None
         return _Placed(inputs, exit, None, layer.name.span)
 
-    def block_params(self, block: s.Block | None, name: str, layer: s.Layer, args) -> dict[str, s.Value] | None:
+    def block_params(
+        self, block: s.Block | None, name: str, layer: s.Layer, args
+    ) -> dict[str, s.Value] | None:
         names = [p.text for p in block.params] if block else []
         values: dict[str, s.Value] = {}
         ok = True
         for i, arg in enumerate(args):
             key = arg.key.text if arg.key else (names[i] if i < len(names) else None)
             if key is None:
-                self.errors.add("E206", f"'{name}' takes {len(names)} value{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), got more",
-                                arg.span, "drop the extra values")
+                self.errors.add(
+                    "E206",
+                    f"'{name}' takes {len(names)} value{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), got more",
+                    arg.span,
+                    "drop the extra values",
+                )
                 ok = False
             elif key not in names:
-                self.errors.add("E202", f"block '{name}' has no parameter '{key}'", arg.key.span, did_you_mean(key, names + ["repeat"], "parameters"))
+                self.errors.add(
+                    "E202",
+                    f"block '{name}' has no parameter '{key}'",
+                    arg.key.span,
+                    did_you_mean(key, names + ["repeat"], "parameters"),
+                )
                 ok = False
             elif key in values:
                 self.errors.add("E208", f"parameter '{key}' is given twice", arg.span)
@@ -256,8 +370,12 @@ class _GraphBuilder:
                 values[key] = arg.value
         missing = [n for n in names if n not in values]
         if missing and ok:
-            self.errors.add("E205", f"block '{name}' needs {', '.join(missing)}", layer.name.span,
-                            f"write '{name} {layer.name.text}: {', '.join(missing)}' with values")
+            self.errors.add(
+                "E205",
+                f"block '{name}' needs {', '.join(missing)}",
+                layer.name.span,
+                f"write '{name} {layer.name.text}: {', '.join(missing)}' with values",
+            )
             ok = False
         return values if ok else None
 
@@ -267,7 +385,12 @@ class _GraphBuilder:
         if len(placed.entries) == 1:
             return next(iter(placed.entries.values()))
         ports = ", ".join(placed.entries) or "none"
-        self.errors.add("E313", f"'{name}' has several inputs ({ports}); say which one a link feeds", span, f"write '... -> {name}.PORT'")
+        self.errors.add(
+            "E313",
+            f"'{name}' has several inputs ({ports}); say which one a link feeds",
+            span,
+            f"write '... -> {name}.PORT'",
+        )
         return None
 
     # options
@@ -288,20 +411,36 @@ class _GraphBuilder:
                 else:
                     ok = False
                     if bare is not None and bare not in ("true", "false"):
-                        self.errors.add("E202", f"{kind.name} has no flag '{bare}'", arg.span, did_you_mean(bare, kind.flags or fields, "options"))
+                        self.errors.add(
+                            "E202",
+                            f"{kind.name} has no flag '{bare}'",
+                            arg.span,
+                            did_you_mean(bare, kind.flags or fields, "options"),
+                        )
                     else:
                         takes = ", ".join(kind.positional) or "no values"
-                        self.errors.add("E206", f"too many values for {kind.name}: it takes {takes} by position", arg.span,
-                                        "name the option: key=value")
+                        self.errors.add(
+                            "E206",
+                            f"too many values for {kind.name}: it takes {takes} by position",
+                            arg.span,
+                            "name the option: key=value",
+                        )
                     continue
             else:
                 key, value = arg.key.text, s.plain(arg.value)
                 if key not in fields:
-                    self.errors.add("E202", f"{kind.name} has no option '{key}'", arg.key.span, did_you_mean(key, list(fields) + ["repeat"], "options"))
+                    self.errors.add(
+                        "E202",
+                        f"{kind.name} has no option '{key}'",
+                        arg.key.span,
+                        did_you_mean(key, list(fields) + ["repeat"], "options"),
+                    )
                     ok = False
                     continue
             if key in values:
-                self.errors.add("E208", f"option '{key}' is given twice", arg.span, "keep one of them")
+                self.errors.add(
+                    "E208", f"option '{key}' is given twice", arg.span, "keep one of them"
+                )
                 ok = False
                 continue
             values[key] = value
@@ -314,7 +453,9 @@ class _GraphBuilder:
             self.option_errors(error, kind, layer, node, values, spans)
             return None, spans
 
-    def option_errors(self, error: ValidationError, kind: Kind, layer: s.Layer, node: str, values, spans) -> None:
+    def option_errors(
+        self, error: ValidationError, kind: Kind, layer: s.Layer, node: str, values, spans
+    ) -> None:
         seen = set()
         for problem in error.errors():
             key = str(problem["loc"][0]) if problem["loc"] else ""
@@ -326,27 +467,67 @@ class _GraphBuilder:
             where = f"{key} of '{node}'"
             given = _show_python(values.get(key))
             if kind_type == "missing":
-                how = f"{kind.name} {layer.name.text}: {key.upper()}" if key in kind.positional else f"{key}=..."
-                self.errors.add("E205", f"{kind.name} '{node}' needs {key}", layer.name.span, f"write '{how}'")
+                how = (
+                    f"{kind.name} {layer.name.text}: {key.upper()}"
+                    if key in kind.positional
+                    else f"{key}=..."
+                )
+                self.errors.add(
+                    "E205", f"{kind.name} '{node}' needs {key}", layer.name.span, f"write '{how}'"
+                )
             elif kind_type == "activation_option":
                 ctx = problem["ctx"]
-                self.errors.add("E202", f"activation {ctx['name']} has no option '{ctx['option']}'", at,
-                                did_you_mean(ctx["option"], ctx["known"].split(", "), "options") if ctx["known"] != "no options"
-                                else f"{ctx['name']} takes no options")
+                self.errors.add(
+                    "E202",
+                    f"activation {ctx['name']} has no option '{ctx['option']}'",
+                    at,
+                    did_you_mean(ctx["option"], ctx["known"].split(", "), "options")
+                    if ctx["known"] != "no options"
+                    else f"{ctx['name']} takes no options",
+                )
             elif kind_type == "unknown_activation":
                 name = problem["ctx"]["name"]
-                self.errors.add("E204", f"unknown activation '{name}'", at, did_you_mean(name, ACTIVATIONS, "activations"))
-            elif kind_type in ("greater_than_equal", "greater_than", "less_than", "less_than_equal"):
-                bound = {"greater_than_equal": ">=", "greater_than": ">", "less_than": "<", "less_than_equal": "<="}[kind_type]
+                self.errors.add(
+                    "E204",
+                    f"unknown activation '{name}'",
+                    at,
+                    did_you_mean(name, ACTIVATIONS, "activations"),
+                )
+            elif kind_type in (
+                "greater_than_equal",
+                "greater_than",
+                "less_than",
+                "less_than_equal",
+            ):
+                bound = {
+                    "greater_than_equal": ">=",
+                    "greater_than": ">",
+                    "less_than": "<",
+                    "less_than_equal": "<=",
+                }[kind_type]
                 limit = next(iter(problem["ctx"].values()))
-                self.errors.add("E207", f"{where} must be {bound} {limit}, got {given}", at, _range_hint(key))
+                self.errors.add(
+                    "E207", f"{where} must be {bound} {limit}, got {given}", at, _range_hint(key)
+                )
             elif kind_type == "literal_error":
                 choices = problem["ctx"]["expected"]
-                self.errors.add("E207", f"{where} must be {choices}, got {given}", at,
-                                did_you_mean(str(values.get(key)), [c.strip("'") for c in choices.replace(" or ", ", ").split(", ")], "choices"))
+                self.errors.add(
+                    "E207",
+                    f"{where} must be {choices}, got {given}",
+                    at,
+                    did_you_mean(
+                        str(values.get(key)),
+                        [c.strip("'") for c in choices.replace(" or ", ", ").split(", ")],
+                        "choices",
+                    ),
+                )
             else:
-                self.errors.add("E203", f"{where} has the wrong type: {problem['msg'][0].lower()}{problem['msg'][1:]}, got {given}", at,
-                                _type_hint(kind, key))
+                self.errors.add(
+                    "E203",
+                    f"{where} has the wrong type: {problem['msg'][0].lower()}{problem['msg'][1:]}, got {given}",
+                    at,
+                    _type_hint(kind, key),
+                )
 
     # links
     def link(self, link: s.Link, placed: dict[str, _Placed]) -> None:
@@ -355,8 +536,12 @@ class _GraphBuilder:
         if source is None or target is None:
             return
         if link.source.port is not None:
-            self.errors.add("E303", f"'{link.source.layer.text}.{link.source.port.text}': a link leaves a layer as a whole, not from a port",
-                            link.source.port.span, f"write '{link.source.layer.text} -> ...'")
+            self.errors.add(
+                "E303",
+                f"'{link.source.layer.text}.{link.source.port.text}': a link leaves a layer as a whole, not from a port",
+                link.source.port.span,
+                f"write '{link.source.layer.text} -> ...'",
+            )
             return
         if source.exit is None:
             return
@@ -370,7 +555,12 @@ class _GraphBuilder:
             self.broken_links = True
             if endpoint.layer.span not in self.reported:
                 self.reported.add(endpoint.layer.span)
-                self.errors.add("E302", f"unknown layer '{name}'", endpoint.layer.span, did_you_mean(name, placed, "layers"))
+                self.errors.add(
+                    "E302",
+                    f"unknown layer '{name}'",
+                    endpoint.layer.span,
+                    did_you_mean(name, placed, "layers"),
+                )
             return None
         return placed[name]  # None for a layer that failed: its own error says why
 
@@ -381,14 +571,23 @@ class _GraphBuilder:
                 return self.single_entry(target, endpoint.layer.span, name), None
             port = endpoint.port.text
             if port not in target.entries:
-                self.errors.add("E303", f"'{name}' has no input '{port}'", endpoint.port.span, did_you_mean(port, target.entries, "inputs"))
+                self.errors.add(
+                    "E303",
+                    f"'{name}' has no input '{port}'",
+                    endpoint.port.span,
+                    did_you_mean(port, target.entries, "inputs"),
+                )
                 return None, None
             return target.entries[port], None
         kind = target.kind
         if endpoint.port is None:
             if kind.ports and kind.default_port is None:
-                self.errors.add("E313", f"{kind.name} '{name}' takes its inputs by port ({', '.join(kind.ports)})", endpoint.layer.span,
-                                f"write '... -> {name}.{kind.ports[0]}'")
+                self.errors.add(
+                    "E313",
+                    f"{kind.name} '{name}' takes its inputs by port ({', '.join(kind.ports)})",
+                    endpoint.layer.span,
+                    f"write '... -> {name}.{kind.ports[0]}'",
+                )
                 return None, None
             return target.entries[""], kind.default_port
         port = endpoint.port.text
@@ -397,54 +596,97 @@ class _GraphBuilder:
                 hint = did_you_mean(port, kind.ports, "ports")
             else:
                 hint = f"{kind.name} takes one input; several links into it are joined along the features"
-            self.errors.add("E303", f"{kind.name} '{name}' has no port '{port}'", endpoint.port.span, hint)
+            self.errors.add(
+                "E303", f"{kind.name} '{name}' has no port '{port}'", endpoint.port.span, hint
+            )
             return None, None
         return target.entries[""], port
 
-    def add_edge(self, source: str, target: str, delayed: bool, port: str | None, span: Span) -> None:
+    def add_edge(
+        self, source: str, target: str, delayed: bool, port: str | None, span: Span
+    ) -> None:
         self.graph.add_edge(source, target, delayed=delayed, port=port, order=self.order, span=span)
         self.order += 1
 
     # outputs
-    def outputs(self, statements, placed: dict[str, _Placed], owner: s.Name, in_block: bool) -> list[tuple[str, str | None, Span]]:
-        declared = [item for statement in statements if isinstance(statement, s.Output) for item in statement.items]
+    def outputs(
+        self, statements, placed: dict[str, _Placed], owner: s.Name, in_block: bool
+    ) -> list[tuple[str, str | None, Span]]:
+        declared = [
+            item
+            for statement in statements
+            if isinstance(statement, s.Output)
+            for item in statement.items
+        ]
         if declared:
             outputs = []
             for item in declared:
                 if item.name.text not in placed:
-                    self.errors.add("E302", f"unknown layer '{item.name.text}'", item.name.span, did_you_mean(item.name.text, placed, "layers"))
+                    self.errors.add(
+                        "E302",
+                        f"unknown layer '{item.name.text}'",
+                        item.name.span,
+                        did_you_mean(item.name.text, placed, "layers"),
+                    )
                     continue
                 reduce = item.reduce.text if item.reduce else None
                 if reduce is not None and reduce not in REDUCES:
-                    self.errors.add("E207", f"an output keeps 'last' or 'mean' of its steps, not '{reduce}'", item.reduce.span,
-                                    did_you_mean(reduce, REDUCES, "choices"))
+                    self.errors.add(
+                        "E207",
+                        f"an output keeps 'last' or 'mean' of its steps, not '{reduce}'",
+                        item.reduce.span,
+                        did_you_mean(reduce, REDUCES, "choices"),
+                    )
                     continue
                 exit = placed[item.name.text].exit if placed[item.name.text] else None
                 if exit is not None:
                     outputs.append((exit, reduce, item.name.span))
             if in_block and len(outputs) > 1:
-                self.errors.add("E305", f"block '{owner.text}' has several outputs; a block has one", declared[1].span)
+                self.errors.add(
+                    "E305",
+                    f"block '{owner.text}' has several outputs; a block has one",
+                    declared[1].span,
+                )
             return outputs
         feeding = set()
         for statement in statements:
             if isinstance(statement, s.Connection):
-                feeding.update(link.source.layer.text for link in statement.links if not link.delayed)
+                feeding.update(
+                    link.source.layer.text for link in statement.links if not link.delayed
+                )
         if any(p is None for p in placed.values()) or self.broken_links:
             return []  # a layer or link failed; its error comes first
         candidates = [n for n, p in placed.items() if n not in feeding and not p.is_input]
         if len(candidates) == 1:
-            return [(placed[candidates[0]].exit, None, placed[candidates[0]].span)] if placed[candidates[0]].exit else []
+            return (
+                [(placed[candidates[0]].exit, None, placed[candidates[0]].span)]
+                if placed[candidates[0]].exit
+                else []
+            )
         what = "block" if in_block else "network"
         if not candidates:
             if placed and in_block:  # in a network the checker reports this, after any cycle
-                self.errors.add("E305", f"{what} '{owner.text}' has no output: every layer feeds another", owner.span,
-                                "name the output: 'output y'")
+                self.errors.add(
+                    "E305",
+                    f"{what} '{owner.text}' has no output: every layer feeds another",
+                    owner.span,
+                    "name the output: 'output y'",
+                )
             elif not placed:
-                self.errors.add("E305", f"{what} '{owner.text}' has no layers", owner.span, "declare layers: 'input x: 2', 'dense y: 1'")
+                self.errors.add(
+                    "E305",
+                    f"{what} '{owner.text}' has no layers",
+                    owner.span,
+                    "declare layers: 'input x: 2', 'dense y: 1'",
+                )
         else:
             names = ", ".join(f"'{c}'" for c in candidates)
-            self.errors.add("E305", f"{what} '{owner.text}' has several layers that feed nothing: {names}", owner.span,
-                            f"link them on, or name the outputs: 'output {', '.join(candidates)}'")
+            self.errors.add(
+                "E305",
+                f"{what} '{owner.text}' has several layers that feed nothing: {names}",
+                owner.span,
+                f"link them on, or name the outputs: 'output {', '.join(candidates)}'",
+            )
         return []
 
 
@@ -461,16 +703,27 @@ def _substitute(value: s.Value, params: dict[str, s.Value]) -> s.Value:
     if isinstance(value, s.Symbol) and value.name in params:
         return params[value.name]
     if isinstance(value, s.ListValue):
-        return s.ListValue(span=value.span, items=tuple(_substitute(item, params) for item in value.items))
+        return s.ListValue(
+            span=value.span, items=tuple(_substitute(item, params) for item in value.items)
+        )
     if isinstance(value, s.Call):
-        return s.Call(span=value.span, name=value.name, args=tuple(_substitute_arg(a, params) for a in value.args))
+        return s.Call(
+            span=value.span,
+            name=value.name,
+            args=tuple(_substitute_arg(a, params) for a in value.args),
+        )
     return value
 
 
 def _show_python(value) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], dict):
+    if (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], dict)
+    ):
         return f"{value[0]}(...)"
     if isinstance(value, tuple):
         return "[" + ", ".join(_show_python(v) for v in value) + "]"
@@ -485,7 +738,9 @@ def _range_hint(key: str) -> str | None:
 
 
 def _type_hint(kind: Kind, key: str) -> str | None:
-    annotation = str(kind.Options.model_fields[key].annotation) if key in kind.Options.model_fields else ""
+    annotation = (
+        str(kind.Options.model_fields[key].annotation) if key in kind.Options.model_fields else ""
+    )
     if "bool" in annotation and "int" not in annotation:
         return f"write {key}=true or {key}=false"
     if key in kind.positional or "int" in annotation:

@@ -154,7 +154,9 @@ def plain(value: Value):
         return {"true": True, "false": False}.get(value.name, value.name)
     if isinstance(value, ListValue):
         return tuple(plain(item) for item in value.items)
-    return value.name.text, {arg.key.text if arg.key else str(i): plain(arg.value) for i, arg in enumerate(value.args)}
+    return value.name.text, {
+        arg.key.text if arg.key else str(i): plain(arg.value) for i, arg in enumerate(value.args)
+    }
 
 
 def show(value: Value) -> str:
@@ -180,7 +182,9 @@ def dump(spec: SpecFile) -> str:
     for use in spec.uses:
         out.append(f"  use {show(use.path)}  @{_at(use)}")
     for block in spec.blocks:
-        out.append(f"  block {block.name.text}({', '.join(p.text for p in block.params)})  @{_at(block)}")
+        out.append(
+            f"  block {block.name.text}({', '.join(p.text for p in block.params)})  @{_at(block)}"
+        )
         out.extend(_dump_body(block.body))
     for network in spec.networks:
         description = f" {show(network.description)}" if network.description else ""
@@ -190,7 +194,9 @@ def dump(spec: SpecFile) -> str:
         target = f" {train.network.text}" if train.network else ""
         out.append(f"  train{target}  @{_at(train)}")
         out.extend(f"    setting {s.key.text} = {show(s.value)}  @{_at(s)}" for s in train.settings)
-        out.extend(f"    expect {e.metric.text} {e.op} {show(e.value)}  @{_at(e)}" for e in train.expects)
+        out.extend(
+            f"    expect {e.metric.text} {e.op} {show(e.value)}  @{_at(e)}" for e in train.expects
+        )
     return "\n".join(out)
 
 
@@ -199,12 +205,18 @@ def _dump_body(body: tuple[Statement, ...]) -> list[str]:
     for statement in body:
         if isinstance(statement, Layer):
             args = ", ".join(show_arg(arg) for arg in statement.args)
-            out.append(f"    layer {statement.kind.text} {statement.name.text}{': ' + args if args else ''}  @{_at(statement)}")
+            out.append(
+                f"    layer {statement.kind.text} {statement.name.text}{': ' + args if args else ''}  @{_at(statement)}"
+            )
         elif isinstance(statement, Connection):
             for link in statement.links:
-                out.append(f"    link {_endpoint(link.source)} {'~>' if link.delayed else '->'} {_endpoint(link.target)}  @{_at(link)}")
+                out.append(
+                    f"    link {_endpoint(link.source)} {'~>' if link.delayed else '->'} {_endpoint(link.target)}  @{_at(link)}"
+                )
         else:
-            items = ", ".join(i.name.text + (f": {i.reduce.text}" if i.reduce else "") for i in statement.items)
+            items = ", ".join(
+                i.name.text + (f": {i.reduce.text}" if i.reduce else "") for i in statement.items
+            )
             out.append(f"    output {items}  @{_at(statement)}")
     return out
 

@@ -31,8 +31,16 @@ def test_parameter_names_are_dotted_inside_repeated_blocks():
 def test_lenet_shapes_and_parameter_counts():
     program = nnspec.load(EXAMPLES / "lenet.nn").program
     shapes = {layer.name: str(layer.shape) for layer in program.layers}
-    assert shapes == {"image": "[1, 8, 8]", "c1": "[8, 8, 8]", "p1": "[8, 4, 4]", "c2": "[16, 4, 4]",
-                      "p2": "[16, 2, 2]", "f": "[64]", "fc": "[32]", "out": "[10]"}
+    assert shapes == {
+        "image": "[1, 8, 8]",
+        "c1": "[8, 8, 8]",
+        "p1": "[8, 4, 4]",
+        "c2": "[16, 4, 4]",
+        "p2": "[16, 2, 2]",
+        "f": "[64]",
+        "fc": "[32]",
+        "out": "[10]",
+    }
     # conv: channels * (in_channels * 3 * 3 + 1); dense: units * (inputs + 1)
     assert program.param_count == 8 * (1 * 9 + 1) + 16 * (8 * 9 + 1) + 32 * (64 + 1) + 10 * (32 + 1)
 
@@ -61,20 +69,32 @@ def test_literal_weights_are_fixed_and_counted_as_non_trainable():
 
 
 def test_output_reduce_drops_the_time_axis():
-    model = nnspec.loads("network n { input x: 4, seq; lstm h: 8; dense y: 2; x -> h -> y; output y: last }")
+    model = nnspec.loads(
+        "network n { input x: 4, seq; lstm h: 8; dense y: 2; x -> h -> y; output y: last }"
+    )
     (output,) = model.program.outputs
     assert (output.name, output.reduce, str(output.shape)) == ("y", "last", "[2]")
 
 
 def test_summary_lists_layers_and_totals():
     text = nnspec.load(EXAMPLES / "lenet.nn").summary()
-    for expected in ("Layer", "Output shape", "c1", "conv 8, padding=same, act=relu", "[16, 2, 2]",
-                     "Total params: 3,658", "Trainable params: 3,658", "Non-trainable params: 0"):
+    for expected in (
+        "Layer",
+        "Output shape",
+        "c1",
+        "conv 8, padding=same, act=relu",
+        "[16, 2, 2]",
+        "Total params: 3,658",
+        "Trainable params: 3,658",
+        "Non-trainable params: 0",
+    ):
         assert expected in text
 
 
 def test_a_file_with_several_networks_needs_a_choice():
-    text = "network a { input x: 1; dense y: 1; x -> y }\nnetwork b { input x: 2; dense y: 1; x -> y }"
+    text = (
+        "network a { input x: 1; dense y: 1; x -> y }\nnetwork b { input x: 2; dense y: 1; x -> y }"
+    )
     with pytest.raises(nnspec.SpecError) as raised:
         nnspec.loads(text)
     assert raised.value.code == "E316" and "a, b" in raised.value.message
@@ -88,7 +108,10 @@ def test_parameter_budget_rejects_before_allocating():
     huge = "network n { input x: 100000; dense h: 100000000; x -> h }"
     with pytest.raises(nnspec.SpecError) as raised:
         nnspec.loads(huge)
-    assert raised.value.code == "E406" and (raised.value.span.line, raised.value.span.column) == (1, 36)
+    assert raised.value.code == "E406" and (raised.value.span.line, raised.value.span.column) == (
+        1,
+        36,
+    )
 
 
 def test_use_is_relative_to_the_using_file():
@@ -99,7 +122,9 @@ def test_use_is_relative_to_the_using_file():
 
 
 def test_repeat_works_for_plain_layers_too():
-    program = nnspec.loads("network n { input x: 4; dense h: 8, act=relu, repeat=3; dense y: 1; x -> h -> y }").program
+    program = nnspec.loads(
+        "network n { input x: 4; dense h: 8, act=relu, repeat=3; dense y: 1; x -> h -> y }"
+    ).program
     assert [layer.name for layer in program.layers] == ["x", "h.1", "h.2", "h.3", "y"]
     assert program.layer("h.2").params["weight"].shape == (8, 8)
 
@@ -117,7 +142,11 @@ def test_block_inputs_check_what_they_receive():
     text = "block b(w) { input x: w; dense y: w; x -> y }\nnetwork n { input x: 3; b inner: 5; x -> inner }"
     with pytest.raises(nnspec.SpecError) as raised:
         nnspec.loads(text)
-    assert raised.value.code == "E410" and "[5]" in raised.value.message and "[3]" in raised.value.message
+    assert (
+        raised.value.code == "E410"
+        and "[5]" in raised.value.message
+        and "[3]" in raised.value.message
+    )
 
 
 def test_repeated_attention_chains_into_the_query():

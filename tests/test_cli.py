@@ -7,7 +7,13 @@ from conftest import EXAMPLES, TEST_SPECS
 
 
 def nnspec(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnspec", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "nnspec", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
 
 
 def test_check_clean_files_prints_nothing_and_exits_0():
@@ -59,7 +65,11 @@ def test_summary_of_one_network_of_several():
 
 def test_max_params_option():
     result = nnspec("summary", EXAMPLES / "lenet.nn", "--max-params", "1000")
-    assert result.returncode == 1 and "error[E406]" in result.stderr and "--max-params" in result.stderr
+    assert (
+        result.returncode == 1
+        and "error[E406]" in result.stderr
+        and "--max-params" in result.stderr
+    )
 
 
 def test_dump_prints_each_stage():
@@ -79,13 +89,19 @@ def test_check_and_summary_never_import_torch():
         f"assert main(['summary', {str(EXAMPLES / 'residual.nn')!r}]) == 0\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_the_console_script_is_installed():
     import shutil
 
-    script = shutil.which("nnspec") or str((__import__("pathlib").Path(sys.executable).parent / "nnspec"))
-    result = subprocess.run([script, "check", EXAMPLES / "xor.nn"], capture_output=True, text=True, timeout=60)
+    script = shutil.which("nnspec") or str(
+        __import__("pathlib").Path(sys.executable).parent / "nnspec"
+    )
+    result = subprocess.run(
+        [script, "check", EXAMPLES / "xor.nn"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0

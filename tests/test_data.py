@@ -81,15 +81,21 @@ def test_every_bundled_spec_gets_data_shaped_for_its_network(model: nnspec.Model
         shape = program.layer(name).shape
         sequence = program.layer(name).options.seq is not False
         assert array.dtype == np.float32
-        assert array.shape[2 if sequence else 1:] == shape.dims, name
+        assert array.shape[2 if sequence else 1 :] == shape.dims, name
     output = program.outputs[0]
     targets = data.train.targets
     if data.kind == "generative":
         assert targets is None
     elif data.kind in ("classification", "graph") and targets.dtype == np.int64:
-        assert targets.shape[1:] == output.shape.dims[:-1] and targets.max() < output.shape.dims[-1] == data.classes
+        assert (
+            targets.shape[1:] == output.shape.dims[:-1]
+            and targets.max() < output.shape.dims[-1] == data.classes
+        )
     else:
-        assert targets.dtype == np.float32 and targets.shape[-len(output.shape.dims):] == output.shape.dims
+        assert (
+            targets.dtype == np.float32
+            and targets.shape[-len(output.shape.dims) :] == output.shape.dims
+        )
     assert (data.test is None) == (model.train_spec.settings.get("split", 0) == 0)
 
 
@@ -99,7 +105,9 @@ def test_digits_are_the_uci_test_set():
     assert examples.x.shape == (1797, 8, 8) and examples.classes == 10
     assert np.bincount(examples.y).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
     assert examples.x.min() == 0 and examples.x.max() == 1
-    np.testing.assert_array_equal(np.unique(examples.x * 16), np.arange(17))  # 16 grey levels and blank
+    np.testing.assert_array_equal(
+        np.unique(examples.x * 16), np.arange(17)
+    )  # 16 grey levels and blank
     np.testing.assert_array_equal(examples.x[0, 0] * 16, [0, 0, 5, 13, 9, 1, 0, 0])
     assert examples.y[:10].tolist() == list(range(10))
 
@@ -111,17 +119,27 @@ def test_digits_ship_with_their_licence():
 
 def test_digits_take_the_shape_of_the_input(tmp_path: Path):
     def inputs(declared: str):
-        return _data(tmp_path, f"input x: {declared}\nflatten f\ndense y: 10, act=softmax\nx -> f -> y",
-                     "data = digits").train.inputs["x"]
+        return _data(
+            tmp_path,
+            f"input x: {declared}\nflatten f\ndense y: 10, act=softmax\nx -> f -> y",
+            "data = digits",
+        ).train.inputs["x"]
 
-    vectors = _data(tmp_path, "input x: 64\ndense y: 10, act=softmax\nx -> y", "data = digits").train.inputs["x"]
+    vectors = _data(
+        tmp_path, "input x: 64\ndense y: 10, act=softmax\nx -> y", "data = digits"
+    ).train.inputs["x"]
     images = inputs("[1, 8, 8]")
     assert vectors.shape == (1797, 64) and images.shape == (1797, 1, 8, 8)
     np.testing.assert_array_equal(images.reshape(1797, 64), vectors)
-    rows = _data(tmp_path, "input x: 8, seq\nrnn h: 4\ndense y: 10, act=softmax\nx -> h -> y\noutput y: last",
-                 "data = digits").train.inputs["x"]
+    rows = _data(
+        tmp_path,
+        "input x: 8, seq\nrnn h: 4\ndense y: 10, act=softmax\nx -> h -> y\noutput y: last",
+        "data = digits",
+    ).train.inputs["x"]
     np.testing.assert_array_equal(rows, images[:, 0])  # eight steps, one row of the image each
-    held = _data(tmp_path, "input x: 64, steps=5\nlif s: 10\nx -> s\noutput s: mean", "data = digits").train
+    held = _data(
+        tmp_path, "input x: 64, steps=5\nlif s: 10\nx -> s\noutput s: mean", "data = digits"
+    ).train
     assert held.inputs["x"].shape == (1797, 64) and held.targets.shape == (1797,)
 
 
@@ -130,7 +148,9 @@ def test_split_holds_out_a_fraction_chosen_by_the_seed(tmp_path: Path):
     data = _data(tmp_path, network, "data = digits\nsplit = 0.2\nseed = 3")
     assert (data.train.size, data.test.size) == (1438, 359)
     every = np.concatenate([data.train.inputs["x"], data.test.inputs["x"]])
-    assert len(np.unique(every, axis=0)) == len(np.unique(BUILTIN["digits"](None, None).x.reshape(1797, 64), axis=0))
+    assert len(np.unique(every, axis=0)) == len(
+        np.unique(BUILTIN["digits"](None, None).x.reshape(1797, 64), axis=0)
+    )
     again = _data(tmp_path, network, "data = digits\nsplit = 0.2\nseed = 3")
     other = _data(tmp_path, network, "data = digits\nsplit = 0.2\nseed = 4")
     np.testing.assert_array_equal(data.test.targets, again.test.targets)
@@ -140,19 +160,34 @@ def test_split_holds_out_a_fraction_chosen_by_the_seed(tmp_path: Path):
 
 
 def test_target_input_reproduces_the_input(tmp_path: Path):
-    data = _data(tmp_path, "input x: 64\ndense h: 8\ndense out: 64\nx -> h -> out", "data = digits\ntarget = input\nsplit = 0.1")
+    data = _data(
+        tmp_path,
+        "input x: 64\ndense h: 8\ndense out: 64\nx -> h -> out",
+        "data = digits\ntarget = input\nsplit = 0.1",
+    )
     assert data.kind == "reconstruction" and data.classes is None
     np.testing.assert_array_equal(data.train.targets, data.train.inputs["x"])
     np.testing.assert_array_equal(data.test.targets, data.test.inputs["x"])
 
 
 # ---- truth tables ---------------------------------------------------------------------------
-@pytest.mark.parametrize("gate, bits", [("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1]), ("nand", [1, 1, 1, 0]),
-                                        ("nor", [1, 0, 0, 0]), ("xor", [0, 1, 1, 0])])
+@pytest.mark.parametrize(
+    "gate, bits",
+    [
+        ("and", [0, 0, 0, 1]),
+        ("or", [0, 1, 1, 1]),
+        ("nand", [1, 1, 1, 0]),
+        ("nor", [1, 0, 0, 0]),
+        ("xor", [0, 1, 1, 0]),
+    ],
+)
 def test_truth_tables(tmp_path: Path, gate: str, bits: list[int]):
     one_unit = _data(tmp_path, POINTS, f"data = {gate}")
     np.testing.assert_array_equal(one_unit.train.inputs["x"], [[0, 0], [0, 1], [1, 0], [1, 1]])
-    assert one_unit.train.targets.dtype == np.float32 and one_unit.train.targets.ravel().tolist() == bits
+    assert (
+        one_unit.train.targets.dtype == np.float32
+        and one_unit.train.targets.ravel().tolist() == bits
+    )
     two_units = _data(tmp_path, CLASSIFIER, f"data = {gate}")
     assert two_units.train.targets.dtype == np.int64 and two_units.train.targets.tolist() == bits
     assert one_unit.classes == two_units.classes == 2 and one_unit.kind == "classification"
@@ -160,7 +195,10 @@ def test_truth_tables(tmp_path: Path, gate: str, bits: list[int]):
 
 def test_not_has_one_input_bit(tmp_path: Path):
     data = _data(tmp_path, "input x: 1\ndense y: 1, act=sigmoid\nx -> y", "data = not")
-    assert data.train.inputs["x"].tolist() == [[0], [1]] and data.train.targets.tolist() == [[1], [0]]
+    assert data.train.inputs["x"].tolist() == [[0], [1]] and data.train.targets.tolist() == [
+        [1],
+        [0],
+    ]
 
 
 # ---- sequences ------------------------------------------------------------------------------
@@ -171,7 +209,9 @@ def test_sine_targets_are_the_next_value_at_every_step(tmp_path: Path):
     data = _data(tmp_path, SINE_NET, "data = sine")
     x, y = data.train.inputs["x"], data.train.targets
     assert data.kind == "regression" and x.shape == y.shape == (512, 40, 1)
-    assert np.abs(y[:, :-1] - x[:, 1:]).max() < 0.3  # the next input is the target plus noise (sd 0.05)
+    assert (
+        np.abs(y[:, :-1] - x[:, 1:]).max() < 0.3
+    )  # the next input is the target plus noise (sd 0.05)
     assert 0.02 < np.std(y[:, :-1] - x[:, 1:]) < 0.08
     last = _data(tmp_path, SINE_NET + "\noutput y: last", "data = sine")
     np.testing.assert_array_equal(last.train.targets, y[:, -1])
@@ -180,17 +220,25 @@ def test_sine_targets_are_the_next_value_at_every_step(tmp_path: Path):
 def test_a_sequence_length_in_the_input_is_honoured(tmp_path: Path):
     data = _data(tmp_path, SINE_NET.replace("seq", "seq=25"), "data = sine")
     assert data.train.inputs["x"].shape == (512, 25, 1) == data.train.targets.shape
-    adding = _data(tmp_path, "input x: 2, seq=10\ngru m: 8\ndense y: 1\nx -> m -> y\noutput y: last", "data = adding")
+    adding = _data(
+        tmp_path,
+        "input x: 2, seq=10\ngru m: 8\ndense y: 1\nx -> m -> y\noutput y: last",
+        "data = adding",
+    )
     assert adding.train.inputs["x"].shape == (1000, 10, 2)
 
 
 def test_sine_feeds_a_held_input_per_step_and_a_static_input_whole(tmp_path: Path):
-    held = _data(tmp_path, "input x: 1, steps=20\nlif s: 4\ndense y: 1\nx -> s -> y", "data = sine").train
+    held = _data(
+        tmp_path, "input x: 1, steps=20\nlif s: 4\ndense y: 1\nx -> s -> y", "data = sine"
+    ).train
     assert held.inputs["x"].shape == (512, 20, 1) == held.targets.shape
     window = _data(tmp_path, "input x: 40\ndense y: 1\nx -> y", "data = sine").train
     steps = _data(tmp_path, SINE_NET, "data = sine").train  # the same waves, step by step
     np.testing.assert_array_equal(window.inputs["x"], steps.inputs["x"][..., 0])
-    np.testing.assert_array_equal(window.targets, steps.targets[:, -1])  # the value after the window
+    np.testing.assert_array_equal(
+        window.targets, steps.targets[:, -1]
+    )  # the value after the window
 
 
 def test_adding_marks_two_numbers_one_in_each_half_and_sums_them():
@@ -213,8 +261,10 @@ def test_majority_answer_is_the_most_frequent_digit_token():
 
 
 def test_self_attention_over_tokens_takes_the_majority_task(tmp_path: Path):
-    network = ("input tokens: 1, seq=16\nembedding e: 32, 32\nattention a: heads=4\nreadout pooled: mean\n"
-               "dense out: 10, act=softmax\ntokens -> e -> a -> pooled -> out")
+    network = (
+        "input tokens: 1, seq=16\nembedding e: 32, 32\nattention a: heads=4\nreadout pooled: mean\n"
+        "dense out: 10, act=softmax\ntokens -> e -> a -> pooled -> out"
+    )
     data = _data(tmp_path, network, "data = majority")
     assert data.train.inputs["tokens"].shape == (2000, 16, 1) and data.classes == 10
 
@@ -239,12 +289,18 @@ def test_recall_answer_is_the_value_stored_under_the_asked_key():
 def test_attention_spec_takes_the_recall_task():
     model = nnspec.load(SPECS / "attention.nn")
     data = load_data(model.train_spec, model.program)
-    assert data.train.inputs["x"].shape == (1600, 12, 27) and data.test.size == 400 and data.classes == 10
+    assert (
+        data.train.inputs["x"].shape == (1600, 12, 27)
+        and data.test.size == 400
+        and data.classes == 10
+    )
 
 
 # ---- graphs ---------------------------------------------------------------------------------
-GCN = ("input features: [34, 34]\ninput adjacency: [34, 34]\ngcn g1: 4, act=relu\ngcn g2: 2, act=softmax\n"
-       "features -> g1.features\nadjacency -> g1.adjacency, g2.adjacency\ng1 -> g2.features")
+GCN = (
+    "input features: [34, 34]\ninput adjacency: [34, 34]\ngcn g1: 4, act=relu\ngcn g2: 2, act=softmax\n"
+    "features -> g1.features\nadjacency -> g1.adjacency, g2.adjacency\ng1 -> g2.features"
+)
 
 
 def test_karate_is_one_graph_with_a_label_per_node(tmp_path: Path):
@@ -253,7 +309,11 @@ def test_karate_is_one_graph_with_a_label_per_node(tmp_path: Path):
     assert data.kind == "graph" and data.classes == 2 and data.test is None
     assert adjacency.shape == features.shape == (1, 34, 34)
     np.testing.assert_array_equal(features[0], np.eye(34))
-    assert (adjacency == adjacency.transpose(0, 2, 1)).all() and adjacency.sum() == 2 * 78 and adjacency[0].trace() == 0
+    assert (
+        (adjacency == adjacency.transpose(0, 2, 1)).all()
+        and adjacency.sum() == 2 * 78
+        and adjacency[0].trace() == 0
+    )
     assert data.train.targets.shape == (1, 34) and data.train.targets[0, [0, 33]].tolist() == [0, 1]
     assert np.bincount(data.train.targets[0]).tolist() == [17, 17] and data.train.mask.all()
 
@@ -261,14 +321,22 @@ def test_karate_is_one_graph_with_a_label_per_node(tmp_path: Path):
 def test_karate_split_holds_out_nodes_with_masks(tmp_path: Path):
     data = _data(tmp_path, GCN, "data = karate\nsplit = 0.2")
     train, test = data.train.mask, data.test.mask
-    assert (train.sum(), test.sum()) == (27, 7) and not (train & test).any() and (train | test).all()
+    assert (
+        (train.sum(), test.sum()) == (27, 7) and not (train & test).any() and (train | test).all()
+    )
     assert data.train.size == 27 and data.test.size == 7
     assert data.test.inputs["adjacency"] is data.train.inputs["adjacency"]
 
 
 def test_karate_finds_the_adjacency_by_port_not_by_name(tmp_path: Path):
-    swapped = GCN.replace("features", "f").replace("adjacency", "a").replace("g1.f", "g1.features") \
-        .replace("g1.a", "g1.adjacency").replace("g2.a", "g2.adjacency").replace("g2.f", "g2.features")
+    swapped = (
+        GCN.replace("features", "f")
+        .replace("adjacency", "a")
+        .replace("g1.f", "g1.features")
+        .replace("g1.a", "g1.adjacency")
+        .replace("g2.a", "g2.adjacency")
+        .replace("g2.f", "g2.features")
+    )
     data = _data(tmp_path, swapped, "data = karate")
     np.testing.assert_array_equal(data.train.inputs["f"][0], np.eye(34))
 
@@ -279,11 +347,17 @@ def test_karate_needs_an_adjacency_input(tmp_path: Path):
 
 
 # ---- points in the plane --------------------------------------------------------------------
-@pytest.mark.parametrize("name, classes", [("moons", 2), ("spirals", 2), ("circles", 2), ("blobs", 3), ("ring", 8)])
+@pytest.mark.parametrize(
+    "name, classes", [("moons", 2), ("spirals", 2), ("circles", 2), ("blobs", 3), ("ring", 8)]
+)
 def test_point_sets_are_balanced_2d_classification(tmp_path: Path, name: str, classes: int):
     data = _data(tmp_path, f"input x: 2\ndense y: {classes}, act=softmax\nx -> y", f"data = {name}")
     counts = np.bincount(data.train.targets)
-    assert data.train.inputs["x"].shape[1:] == (2,) and len(counts) == classes and counts.max() - counts.min() <= 1
+    assert (
+        data.train.inputs["x"].shape[1:] == (2,)
+        and len(counts) == classes
+        and counts.max() - counts.min() <= 1
+    )
 
 
 def test_ring_points_sit_near_their_centres():
@@ -318,7 +392,11 @@ def test_associations_are_fixed_bipolar_pairs_with_orthogonal_keys(tmp_path: Pat
 def test_gan_data_feeds_the_discriminator():
     discriminator = nnspec.load(SPECS / "gan.nn", network="discriminator")
     data = load_data(discriminator.train_spec, discriminator.program)
-    assert data.kind == "generative" and data.train.inputs["point"].shape == (2048, 2) and data.train.targets is None
+    assert (
+        data.kind == "generative"
+        and data.train.inputs["point"].shape == (2048, 2)
+        and data.train.targets is None
+    )
     assert data.info["centres"].shape == (8, 2)
     generator = nnspec.load(SPECS / "gan.nn", network="generator")
     with pytest.raises(ValueError, match="discriminator"):
@@ -326,33 +404,86 @@ def test_gan_data_feeds_the_discriminator():
 
 
 # ---- shapes that do not fit -----------------------------------------------------------------
-@pytest.mark.parametrize("network, train, message, hint", [
-    ("input x: 3\ndense y: 10, act=softmax\nx -> y", "data = digits",
-     "dataset 'digits' gives [8, 8] (64 values) per example, but input 'x' takes [3]", "declare 'input x: 64'"),
-    ("input x: 64\ndense y: 3, act=softmax\nx -> y", "data = digits",
-     "dataset 'digits' has 10 classes, but 'y' gives 3 values", "give 'y' 10 units"),
-    ("input x: 2, seq\nlstm m: 4\ndense y: 1\nx -> m -> y", "data = adding",
-     "one target per sequence, but 'y' gives a value at every step", "output y: last"),
-    ("input x: 64, steps=4\nlif s: 10\nx -> s", "data = digits",
-     "one class per example, but 's' gives a value at every step", "output s: mean"),
-    ("input x: 3, seq\nrnn h: 4\ndense y: 3\nx -> h -> y", "data = sine",
-     "dataset 'sine' gives 40 steps of [1] per example, but input 'x' takes a sequence of [3]", "'input x: 1, seq'"),
-    ("input x: 8, seq=4\nrnn h: 4\ndense y: 10\nx -> h -> y\noutput y: last", "data = digits",
-     "dataset 'digits' gives sequences of 8 steps, but input 'x' takes 4", "seq=8"),
-    ("input a: 2\ninput b: 2\nconcat c\ndense y: 1\na, b -> c -> y", "data = xor",
-     "dataset 'xor' feeds one input, but network 'n' has 2: 'a', 'b'", "npz"),
-    ("input x: 2\ndense a: 1\ndense b: 1\nx -> a, b\noutput a, b", "data = xor",
-     "dataset 'xor' has one target per example, but network 'n' has 2 outputs", "output NAME"),
-    ("input x: 64\ndense y: 32\nx -> y", "data = digits\ntarget = input",
-     "input 'x' (target = input) has targets of [64], but 'y' gives [32]", "give 'y' 64 units"),
-    ("input x: 1, seq=3\nrnn h: 4\ndense y: 1\nx -> h -> y", "data = majority",
-     "the majority task needs sequences of at least 7 tokens", "seq=16"),
-    ("input x: 27, seq=20\nrnn h: 4\ndense y: 10\nx -> h -> y\noutput y: last", "data = recall",
-     "the recall task needs sequences of 2 to 17 steps (16 keys), not 20", "seq=12"),
-    ("input x: 2\ndense y: 1\nx -> y", "loss = mse",
-     "this train section names no data", "data = digits"),
-])
-def test_data_that_does_not_fit_is_an_error_at_the_data_line(tmp_path: Path, network, train, message, hint):
+@pytest.mark.parametrize(
+    "network, train, message, hint",
+    [
+        (
+            "input x: 3\ndense y: 10, act=softmax\nx -> y",
+            "data = digits",
+            "dataset 'digits' gives [8, 8] (64 values) per example, but input 'x' takes [3]",
+            "declare 'input x: 64'",
+        ),
+        (
+            "input x: 64\ndense y: 3, act=softmax\nx -> y",
+            "data = digits",
+            "dataset 'digits' has 10 classes, but 'y' gives 3 values",
+            "give 'y' 10 units",
+        ),
+        (
+            "input x: 2, seq\nlstm m: 4\ndense y: 1\nx -> m -> y",
+            "data = adding",
+            "one target per sequence, but 'y' gives a value at every step",
+            "output y: last",
+        ),
+        (
+            "input x: 64, steps=4\nlif s: 10\nx -> s",
+            "data = digits",
+            "one class per example, but 's' gives a value at every step",
+            "output s: mean",
+        ),
+        (
+            "input x: 3, seq\nrnn h: 4\ndense y: 3\nx -> h -> y",
+            "data = sine",
+            "dataset 'sine' gives 40 steps of [1] per example, but input 'x' takes a sequence of [3]",
+            "'input x: 1, seq'",
+        ),
+        (
+            "input x: 8, seq=4\nrnn h: 4\ndense y: 10\nx -> h -> y\noutput y: last",
+            "data = digits",
+            "dataset 'digits' gives sequences of 8 steps, but input 'x' takes 4",
+            "seq=8",
+        ),
+        (
+            "input a: 2\ninput b: 2\nconcat c\ndense y: 1\na, b -> c -> y",
+            "data = xor",
+            "dataset 'xor' feeds one input, but network 'n' has 2: 'a', 'b'",
+            "npz",
+        ),
+        (
+            "input x: 2\ndense a: 1\ndense b: 1\nx -> a, b\noutput a, b",
+            "data = xor",
+            "dataset 'xor' has one target per example, but network 'n' has 2 outputs",
+            "output NAME",
+        ),
+        (
+            "input x: 64\ndense y: 32\nx -> y",
+            "data = digits\ntarget = input",
+            "input 'x' (target = input) has targets of [64], but 'y' gives [32]",
+            "give 'y' 64 units",
+        ),
+        (
+            "input x: 1, seq=3\nrnn h: 4\ndense y: 1\nx -> h -> y",
+            "data = majority",
+            "the majority task needs sequences of at least 7 tokens",
+            "seq=16",
+        ),
+        (
+            "input x: 27, seq=20\nrnn h: 4\ndense y: 10\nx -> h -> y\noutput y: last",
+            "data = recall",
+            "the recall task needs sequences of 2 to 17 steps (16 keys), not 20",
+            "seq=12",
+        ),
+        (
+            "input x: 2\ndense y: 1\nx -> y",
+            "loss = mse",
+            "this train section names no data",
+            "data = digits",
+        ),
+    ],
+)
+def test_data_that_does_not_fit_is_an_error_at_the_data_line(
+    tmp_path: Path, network, train, message, hint
+):
     error = _error(tmp_path, network, train)
     assert message in error.message and hint in error.hint
     if "data" in train:
@@ -363,15 +494,21 @@ def test_data_that_does_not_fit_is_an_error_at_the_data_line(tmp_path: Path, net
 
 
 # ---- csv files ------------------------------------------------------------------------------
-def _csv(tmp_path: Path, text: str, train: str = 'data = csv("d.csv", target="label")\nloss = bce',
-         network: str = POINTS):
+def _csv(
+    tmp_path: Path,
+    text: str,
+    train: str = 'data = csv("d.csv", target="label")\nloss = bce',
+    network: str = POINTS,
+):
     (tmp_path / "d.csv").write_text(text)
     return _data(tmp_path, network, train)
 
 
 def _csv_error(tmp_path: Path, text: str, network: str = POINTS) -> nnspec.SpecError:
     model = _model(tmp_path, network, 'data = csv("d.csv", target="label")\nloss = bce')
-    (tmp_path / "d.csv").write_text(text)  # written after the check, as a file can change before training
+    (tmp_path / "d.csv").write_text(
+        text
+    )  # written after the check, as a file can change before training
     with pytest.raises(nnspec.SpecError) as caught:
         load_data(model.train_spec, model.program)
     return caught.value
@@ -390,7 +527,9 @@ def test_csv_is_read_relative_to_the_spec_or_to_base_dir(tmp_path: Path):
     (tmp_path / "specs" / "deep").mkdir(parents=True)
     (tmp_path / "moved" / "a" / "b").mkdir(parents=True)
     path = tmp_path / "specs" / "deep" / "model.nn"
-    path.write_text(f'network n {{\n{CLASSIFIER}\n}}\ntrain {{\ndata = csv("../../data/d.csv", target="label")\nloss = bce\n}}\n')
+    path.write_text(
+        f'network n {{\n{CLASSIFIER}\n}}\ntrain {{\ndata = csv("../../data/d.csv", target="label")\nloss = bce\n}}\n'
+    )
     model = nnspec.load(path)
     assert load_data(model.train_spec, model.program).train.targets.tolist() == [0, 1]
     moved = load_data(model.train_spec, model.program, base_dir=tmp_path / "moved" / "a" / "b")
@@ -398,17 +537,28 @@ def test_csv_is_read_relative_to_the_spec_or_to_base_dir(tmp_path: Path):
 
 
 def test_csv_target_is_a_value_for_regression_losses(tmp_path: Path):
-    data = _csv(tmp_path, "a,b,label\n1,2,0.5\n3,4,-1.5\n", 'data = csv("d.csv", target="label")\nloss = mse')
+    data = _csv(
+        tmp_path,
+        "a,b,label\n1,2,0.5\n3,4,-1.5\n",
+        'data = csv("d.csv", target="label")\nloss = mse',
+    )
     assert data.kind == "regression" and data.train.targets.dtype == np.float32
     assert data.train.targets.tolist() == [[0.5], [-1.5]]
-    measured = _csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n", 'data = csv("d.csv", target="label")\nloss = mse\nexpect accuracy >= 1')
+    measured = _csv(
+        tmp_path,
+        "a,b,label\n1,2,0\n3,4,1\n",
+        'data = csv("d.csv", target="label")\nloss = mse\nexpect accuracy >= 1',
+    )
     assert measured.kind == "classification"
 
 
 def test_csv_rows_feed_a_sequence_input(tmp_path: Path):
     (tmp_path / "d.csv").write_text("t1,t2,t3,t4,label\n0,1,2,3,4\n1,2,3,4,5\n")
-    data = _data(tmp_path, "input x: 1, seq\nrnn h: 4\ndense y: 1\nx -> h -> y\noutput y: last",
-                 'data = csv("d.csv", target="label")\nloss = mse')
+    data = _data(
+        tmp_path,
+        "input x: 1, seq\nrnn h: 4\ndense y: 1\nx -> h -> y\noutput y: last",
+        'data = csv("d.csv", target="label")\nloss = mse',
+    )
     assert data.train.inputs["x"].shape == (2, 4, 1) and data.train.targets.tolist() == [[4], [5]]
 
 
@@ -423,18 +573,24 @@ def test_csv_quoted_values_blank_lines_and_a_bom_are_read(tmp_path: Path):
     np.testing.assert_array_equal(data.train.inputs["x"], [[1, 2], [3, 4]])
 
 
-@pytest.mark.parametrize("text, message", [
-    ("x1,x2,label\n0,0,0\n1,nan,1\n", "data file 'd.csv' line 3, column 'x2' holds nan, not a finite number"),
-    ("x1,x2,label\n0,inf,0\n", "line 2, column 'x2' holds inf, not a finite number"),
-    ("x1,x2,label\n0,0,0\n1,,1\n", "line 3, column 'x2' is empty"),
-    ("x1,x2,label\n0,0,0\n1,one,1\n", "line 3, column 'x2' holds 'one', not a number"),
-    ("x1,x2,label\n0,0,0\n1,1\n", "line 3 has 2 values, but the header names 3 columns"),
-    ("x1,x2,label\n0,0,0\n1,1,0.5\n", "line 3, column 'label' holds 0.5, not a class"),
-    ("x1,x2,label\n0,0,-1\n", "line 2, column 'label' holds -1, not a class"),
-    ("x1,x2,label\n", "has a header but no rows of data"),
-    ("", "data file 'd.csv' is empty"),
-    (b"x1,x2,label\n0,\xff,0\n", "cannot read data file 'd.csv'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "x1,x2,label\n0,0,0\n1,nan,1\n",
+            "data file 'd.csv' line 3, column 'x2' holds nan, not a finite number",
+        ),
+        ("x1,x2,label\n0,inf,0\n", "line 2, column 'x2' holds inf, not a finite number"),
+        ("x1,x2,label\n0,0,0\n1,,1\n", "line 3, column 'x2' is empty"),
+        ("x1,x2,label\n0,0,0\n1,one,1\n", "line 3, column 'x2' holds 'one', not a number"),
+        ("x1,x2,label\n0,0,0\n1,1\n", "line 3 has 2 values, but the header names 3 columns"),
+        ("x1,x2,label\n0,0,0\n1,1,0.5\n", "line 3, column 'label' holds 0.5, not a class"),
+        ("x1,x2,label\n0,0,-1\n", "line 2, column 'label' holds -1, not a class"),
+        ("x1,x2,label\n", "has a header but no rows of data"),
+        ("", "data file 'd.csv' is empty"),
+        (b"x1,x2,label\n0,\xff,0\n", "cannot read data file 'd.csv'"),
+    ],
+)
 def test_bad_csv_values_name_the_file_line_and_column(tmp_path: Path, text, message):
     (tmp_path / "d.csv").write_text("x1,x2,label\n0,0,0\n")
     model = _model(tmp_path, POINTS, 'data = csv("d.csv", target="label")\nloss = bce')
@@ -454,19 +610,33 @@ def test_csv_problems_found_when_the_data_is_read(tmp_path: Path):
     (tmp_path / "d.csv").write_text("x1,x2,class\n0,0,0\n")
     with pytest.raises(nnspec.SpecError) as caught:
         load_data(model.train_spec, model.program)
-    _assert_at_data_line(caught.value, "E506", "data file 'd.csv' has no column 'label'", "known columns: class, x1, x2")
+    _assert_at_data_line(
+        caught.value,
+        "E506",
+        "data file 'd.csv' has no column 'label'",
+        "known columns: class, x1, x2",
+    )
     (tmp_path / "d.csv").unlink()
     with pytest.raises(nnspec.SpecError) as caught:
         load_data(model.train_spec, model.program)
-    _assert_at_data_line(caught.value, "E505", "data file 'd.csv' is not found", str(tmp_path / "d.csv"))
+    _assert_at_data_line(
+        caught.value, "E505", "data file 'd.csv' is not found", str(tmp_path / "d.csv")
+    )
     (tmp_path / "d.csv").write_text("x1,x2,x3,label\n0,0,0,0\n1,1,1,1\n")
     with pytest.raises(nnspec.SpecError) as caught:
         load_data(model.train_spec, model.program)
-    _assert_at_data_line(caught.value, "E506", "data file 'd.csv' gives [3] per example, but input 'x' takes [2]", "input x: 3")
+    _assert_at_data_line(
+        caught.value,
+        "E506",
+        "data file 'd.csv' gives [3] per example, but input 'x' takes [2]",
+        "input x: 3",
+    )
     (tmp_path / "d.csv").write_text("label\n0\n1\n")
     with pytest.raises(nnspec.SpecError) as caught:
         load_data(model.train_spec, model.program)
-    _assert_at_data_line(caught.value, "E506", "has only the target column 'label'", "add the columns")
+    _assert_at_data_line(
+        caught.value, "E506", "has only the target column 'label'", "add the columns"
+    )
 
 
 def test_split_of_one_example_is_an_error(tmp_path: Path):
@@ -476,17 +646,50 @@ def test_split_of_one_example_is_an_error(tmp_path: Path):
 
 
 # ---- checked with the spec ------------------------------------------------------------------
-@pytest.mark.parametrize("train, code, message, at", [
-    ('data = csv("nowhere.csv", target="label")', "E505", "data file 'nowhere.csv' is not found", '"nowhere'),
-    ('data = npz("sub")', "E505", "data file 'sub' is a folder, not a file", '"sub'),
-    ('data = csv("d.csv", target="lable")', "E506", "data file 'd.csv' has no column 'lable'", '"lable'),
-    ('data = csv("d.csv")', "E502", "csv needs the column that holds the targets", "csv"),
-    ('data = csv(3, target="label")', "E502", "csv needs the path of the file as a string", "3"),
-    ('data = csv("d.csv", target=label)', "E502", "the target column is named by a string, not label", "label)"),
-    ('data = csv("d.csv", "label", 3)', "E502", "csv takes 2 values at most", "csv"),
-    ('data = csv("empty.csv", target="label")', "E505", "data file 'empty.csv' is empty", '"empty'),
-    ('data = csv("bad.csv", target="label")', "E505", "cannot read data file 'bad.csv'", '"bad'),
-])
+@pytest.mark.parametrize(
+    "train, code, message, at",
+    [
+        (
+            'data = csv("nowhere.csv", target="label")',
+            "E505",
+            "data file 'nowhere.csv' is not found",
+            '"nowhere',
+        ),
+        ('data = npz("sub")', "E505", "data file 'sub' is a folder, not a file", '"sub'),
+        (
+            'data = csv("d.csv", target="lable")',
+            "E506",
+            "data file 'd.csv' has no column 'lable'",
+            '"lable',
+        ),
+        ('data = csv("d.csv")', "E502", "csv needs the column that holds the targets", "csv"),
+        (
+            'data = csv(3, target="label")',
+            "E502",
+            "csv needs the path of the file as a string",
+            "3",
+        ),
+        (
+            'data = csv("d.csv", target=label)',
+            "E502",
+            "the target column is named by a string, not label",
+            "label)",
+        ),
+        ('data = csv("d.csv", "label", 3)', "E502", "csv takes 2 values at most", "csv"),
+        (
+            'data = csv("empty.csv", target="label")',
+            "E505",
+            "data file 'empty.csv' is empty",
+            '"empty',
+        ),
+        (
+            'data = csv("bad.csv", target="label")',
+            "E505",
+            "cannot read data file 'bad.csv'",
+            '"bad',
+        ),
+    ],
+)
 def test_data_files_are_checked_with_the_spec(tmp_path: Path, train, code, message, at):
     (tmp_path / "d.csv").write_text("x1,x2,label\n0,0,0\n")
     (tmp_path / "empty.csv").write_text("")
@@ -495,7 +698,11 @@ def test_data_files_are_checked_with_the_spec(tmp_path: Path, train, code, messa
     with pytest.raises(nnspec.SpecError) as caught:
         _model(tmp_path, POINTS, train)
     error = caught.value
-    assert (error.code, error.span.line, error.span.column) == (code, 7, train.index(at) + 1), (error.code, error.span, error.message)
+    assert (error.code, error.span.line, error.span.column) == (code, 7, train.index(at) + 1), (
+        error.code,
+        error.span,
+        error.message,
+    )
     assert message in error.message and error.hint
 
 
@@ -503,7 +710,9 @@ def test_a_csv_with_positional_target_and_target_input_check_clean(tmp_path: Pat
     (tmp_path / "d.csv").write_text("x1,x2,label\n0,0,0\n1,1,1\n")
     data = _data(tmp_path, POINTS, 'data = csv("d.csv", "label")\nloss = bce')
     assert data.train.targets.tolist() == [[0], [1]]
-    assert _model(tmp_path, "input x: 3\ndense y: 3\nx -> y", 'data = csv(path="d.csv")\ntarget = input').train_spec
+    assert _model(
+        tmp_path, "input x: 3\ndense y: 3\nx -> y", 'data = csv(path="d.csv")\ntarget = input'
+    ).train_spec
 
 
 # ---- npz files ------------------------------------------------------------------------------
@@ -518,7 +727,9 @@ def test_npz_x_and_y(tmp_path: Path):
 
 def test_npz_arrays_named_after_inputs_and_outputs(tmp_path: Path):
     network = "input a: 2\ninput b: [1, 2, 2]\nflatten f\nconcat c\ndense p: 1\ndense q: 2\nb -> f\na, f -> c -> p, q\noutput p, q"
-    np.savez(tmp_path / "d.npz", a=np.zeros((5, 2)), b=np.ones((5, 4)), p=np.zeros(5), q=np.ones((5, 2)))
+    np.savez(
+        tmp_path / "d.npz", a=np.zeros((5, 2)), b=np.ones((5, 4)), p=np.zeros(5), q=np.ones((5, 2))
+    )
     data = _data(tmp_path, network, 'data = npz("d.npz")\nsplit = 0.4')
     assert data.train.inputs["b"].shape == (3, 1, 2, 2) and data.test.inputs["a"].shape == (2, 2)
     assert data.train.targets["p"].shape == (3, 1) and data.test.targets["q"].shape == (2, 2)
@@ -526,20 +737,57 @@ def test_npz_arrays_named_after_inputs_and_outputs(tmp_path: Path):
 
 def test_npz_sequences_keep_their_time_axis(tmp_path: Path):
     np.savez(tmp_path / "d.npz", x=np.zeros((3, 7, 2)), y=np.ones((3, 7, 1)))
-    data = _data(tmp_path, "input x: 2, seq\nrnn h: 4\ndense y: 1\nx -> h -> y", 'data = npz("d.npz")')
+    data = _data(
+        tmp_path, "input x: 2, seq\nrnn h: 4\ndense y: 1\nx -> h -> y", 'data = npz("d.npz")'
+    )
     assert data.train.inputs["x"].shape == (3, 7, 2) and data.train.targets.shape == (3, 7, 1)
 
 
-@pytest.mark.parametrize("arrays, code, message", [
-    ({"inputs": np.zeros((3, 2)), "y": np.zeros(3)}, "E506", "data file 'd.npz' has no array 'x' or 'x' for the network's inputs; it holds 'inputs', 'y'"),
-    ({"x": np.zeros((3, 2))}, "E506", "has no array 'y' or 'y' for the network's outputs; it holds 'x'"),
-    ({"x": np.zeros((3, 2)), "y": np.zeros(4)}, "E506", "disagree on the number of examples: 'x' has 3, 'y' has 4"),
-    ({"x": np.array([[0, 1], [2, np.nan]]), "y": np.zeros(2)}, "E505", "array 'x' in data file 'd.npz': example 1 holds nan"),
-    ({"x": np.array([["a", "b"]]), "y": np.zeros(1)}, "E505", "array 'x' in data file 'd.npz' holds <U1 values, not real numbers"),
-    ({"x": np.zeros((3, 3)), "y": np.zeros(3)}, "E506", "array 'x' of data file 'd.npz' gives [3] per example, but input 'x' takes [2]"),
-    ({"x": np.zeros((3, 2)), "y": np.array([0, -2, 1])}, "E505", "array 'y' in data file 'd.npz', example 1, holds -2"),
-    ({"x": np.float64(3), "y": np.zeros(1)}, "E505", "array 'x' in data file 'd.npz' is a single number"),
-])
+@pytest.mark.parametrize(
+    "arrays, code, message",
+    [
+        (
+            {"inputs": np.zeros((3, 2)), "y": np.zeros(3)},
+            "E506",
+            "data file 'd.npz' has no array 'x' or 'x' for the network's inputs; it holds 'inputs', 'y'",
+        ),
+        (
+            {"x": np.zeros((3, 2))},
+            "E506",
+            "has no array 'y' or 'y' for the network's outputs; it holds 'x'",
+        ),
+        (
+            {"x": np.zeros((3, 2)), "y": np.zeros(4)},
+            "E506",
+            "disagree on the number of examples: 'x' has 3, 'y' has 4",
+        ),
+        (
+            {"x": np.array([[0, 1], [2, np.nan]]), "y": np.zeros(2)},
+            "E505",
+            "array 'x' in data file 'd.npz': example 1 holds nan",
+        ),
+        (
+            {"x": np.array([["a", "b"]]), "y": np.zeros(1)},
+            "E505",
+            "array 'x' in data file 'd.npz' holds <U1 values, not real numbers",
+        ),
+        (
+            {"x": np.zeros((3, 3)), "y": np.zeros(3)},
+            "E506",
+            "array 'x' of data file 'd.npz' gives [3] per example, but input 'x' takes [2]",
+        ),
+        (
+            {"x": np.zeros((3, 2)), "y": np.array([0, -2, 1])},
+            "E505",
+            "array 'y' in data file 'd.npz', example 1, holds -2",
+        ),
+        (
+            {"x": np.float64(3), "y": np.zeros(1)},
+            "E505",
+            "array 'x' in data file 'd.npz' is a single number",
+        ),
+    ],
+)
 def test_bad_npz_arrays_name_the_file_and_array(tmp_path: Path, arrays, code, message):
     np.savez(tmp_path / "d.npz", **arrays)
     error = _error(tmp_path, POINTS, 'data = npz("d.npz")')
@@ -552,11 +800,17 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(file, array)
 
 
-@pytest.mark.parametrize("write, message", [
-    (lambda path: path.write_text("not a zip"), "cannot read data file 'd.npz' as .npz"),
-    (lambda path: _save_npy(path, np.zeros(3)), "holds one array, not an .npz archive"),
-    (lambda path: np.savez(path, x=np.array([{}], dtype=object), y=np.zeros(1)), "cannot read data file 'd.npz' as .npz"),
-])
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda path: path.write_text("not a zip"), "cannot read data file 'd.npz' as .npz"),
+        (lambda path: _save_npy(path, np.zeros(3)), "holds one array, not an .npz archive"),
+        (
+            lambda path: np.savez(path, x=np.array([{}], dtype=object), y=np.zeros(1)),
+            "cannot read data file 'd.npz' as .npz",
+        ),
+    ],
+)
 def test_files_that_are_not_npz_archives(tmp_path: Path, write, message):
     write(tmp_path / "d.npz")
     error = _error(tmp_path, POINTS, 'data = npz("d.npz")')

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES, SPECS, TEST_SPECS
 from hypothesis import assume, given, settings
+from test_properties import SETTINGS, registry_network
 
 import nnspec
-from conftest import EXAMPLES, SPECS, TEST_SPECS
 from nnspec.draw import DrawError, draw
 from nnspec.draw.cells import ASIMOV, COLORBLIND, PALETTES
 from nnspec.draw.kinds import KIND_DRAWING
@@ -26,7 +27,6 @@ from nnspec.draw.scene import CELL, LOOP, LOOP_RISE, Disc, Dots, Frame, Line, Lo
 from nnspec.kinds import REGISTRY, Cell
 from nnspec.model import check_source
 from nnspec.resolve import read_source
-from test_properties import SETTINGS, registry_network
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -59,7 +59,7 @@ def read_svg(path) -> tuple[dict[str, str], dict[str, str]]:
             style = group.find(f"{SVG}path").get("style")
             fills[gid] = re.search(r"fill: (#[0-9a-f]{6})", style).group(1)
         elif gid.startswith("mark:"):
-            shape, cell = gid[len("mark:"):].split("@", 1)
+            shape, cell = gid[len("mark:") :].split("@", 1)
             marks[cell] = shape
     return fills, marks
 
@@ -76,17 +76,26 @@ def spec(text: str) -> list:
 def test_every_kind_has_a_cell_type_and_a_drawing():
     for name, kind in REGISTRY.items():
         where = f"nnspec/kinds/{kind.family}.py"
-        assert isinstance(kind.cell, Cell), f"kind '{name}' has no cell type: set `cell = Cell....` on its class in {where}"
-        assert name in KIND_DRAWING, (f"kind '{name}' ({where}) has no drawing: add a row for it to KIND_DRAWING "
-                                      "in nnspec/draw/kinds.py (how its cells link to the layer before)")
-        assert KIND_DRAWING[name].links in ("full", "local", "one", "none"), f"kind '{name}': unknown link pattern in nnspec/draw/kinds.py"
+        assert isinstance(kind.cell, Cell), (
+            f"kind '{name}' has no cell type: set `cell = Cell....` on its class in {where}"
+        )
+        assert name in KIND_DRAWING, (
+            f"kind '{name}' ({where}) has no drawing: add a row for it to KIND_DRAWING "
+            "in nnspec/draw/kinds.py (how its cells link to the layer before)"
+        )
+        assert KIND_DRAWING[name].links in ("full", "local", "one", "none"), (
+            f"kind '{name}': unknown link pattern in nnspec/draw/kinds.py"
+        )
 
 
 def test_every_palette_gives_every_cell_type_a_fill_and_a_known_mark():
     for palette in PALETTES.values():
         assert set(palette.cells) == set(Cell), palette.name
         for cell, (fill, mark) in palette.cells.items():
-            assert re.fullmatch(r"#[0-9a-f]{6}", fill) and (mark is None or mark in MARKS), (palette.name, cell)
+            assert re.fullmatch(r"#[0-9a-f]{6}", fill) and (mark is None or mark in MARKS), (
+                palette.name,
+                cell,
+            )
 
 
 def test_the_asimov_palette_is_the_charts_legend():
@@ -100,9 +109,21 @@ def test_colorblind_palette_gives_every_cell_type_its_own_mark():
 
 # Machado, Oliveira and Fernandes (2009), severity 1: dichromat vision in linear RGB
 DEFICIENCIES = {
-    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
-    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
-    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+    "protanopia": [
+        [0.152286, 1.052583, -0.204868],
+        [0.114503, 0.786281, 0.099216],
+        [-0.003882, -0.048116, 1.051998],
+    ],
+    "deuteranopia": [
+        [0.367322, 0.860646, -0.227968],
+        [0.280085, 0.672501, 0.047413],
+        [-0.011820, 0.042940, 0.968881],
+    ],
+    "tritanopia": [
+        [1.255528, -0.076749, -0.178779],
+        [-0.078411, 0.930809, 0.147602],
+        [0.004733, 0.691367, 0.303900],
+    ],
     "normal vision": np.eye(3).tolist(),
 }
 
@@ -113,7 +134,10 @@ def _linear(srgb):
 
 def _lab(linear) -> np.ndarray:
     """CIELAB (D65) of a linear RGB colour."""
-    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    xyz = (
+        np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+        @ linear
+    )
     t = xyz / np.array([0.95047, 1.0, 1.08883])
     f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
@@ -128,7 +152,10 @@ def _seen(fill: str, deficiency: str) -> np.ndarray:
 def closest_families(palette, deficiency: str) -> float:
     """The smallest CIELAB distance between two cell families' fills as a reader with `deficiency` sees them."""
     fills = sorted({fill for fill, _ in palette.cells.values()})
-    return min(float(np.linalg.norm(_seen(a, deficiency) - _seen(b, deficiency))) for a, b in itertools.combinations(fills, 2))
+    return min(
+        float(np.linalg.norm(_seen(a, deficiency) - _seen(b, deficiency)))
+        for a, b in itertools.combinations(fills, 2)
+    )
 
 
 @pytest.mark.parametrize("deficiency", DEFICIENCIES)
@@ -139,7 +166,10 @@ def test_colorblind_palette_keeps_families_apart(deficiency):
 
 def test_the_charts_own_colours_merge_for_common_deficiencies():
     """The simulation has teeth: it finds what the chart's readers reported (green and orange, yellow and green)."""
-    assert closest_families(ASIMOV, "deuteranopia") < 10 and closest_families(ASIMOV, "protanopia") < 10
+    assert (
+        closest_families(ASIMOV, "deuteranopia") < 10
+        and closest_families(ASIMOV, "protanopia") < 10
+    )
 
 
 def test_colorblind_fills_leave_black_marks_legible():
@@ -171,7 +201,10 @@ CASES = {
     Cell.CAPSULE: None,
     Cell.OUTPUT: (lambda: models_of(SPECS / "xor.nn"), "y"),
     Cell.MATCH_INPUT_OUTPUT: (lambda: models_of(SPECS / "autoencoder.nn"), "out"),
-    Cell.RECURRENT: (lambda: models_of(SPECS / "elman.nn"), "h"),  # a dense layer on a cycle through ~>
+    Cell.RECURRENT: (
+        lambda: models_of(SPECS / "elman.nn"),
+        "h",
+    ),  # a dense layer on a cycle through ~>
     Cell.MEMORY: (lambda: models_of(SPECS / "lstm.nn"), "m"),
     Cell.GATED_MEMORY: (lambda: models_of(SPECS / "gru.nn"), "m"),
     Cell.KERNEL: (lambda: models_of(SPECS / "lenet.nn"), "c1"),
@@ -189,7 +222,9 @@ def test_cell_type_fill_and_mark(cell, palette, tmp_path):
     path = tmp_path / "cells.svg"
     if CASES[cell] is None:
         # backfed inputs (Hopfield, Boltzmann) and capsules have no layer kind yet: draw the cell itself
-        path.write_bytes(render(Scene([Disc(0.0, 0.0, cell, "cell:test:unit:0")]), PALETTES[palette], "svg"))
+        path.write_bytes(
+            render(Scene([Disc(0.0, 0.0, cell, "cell:test:unit:0")]), PALETTES[palette], "svg")
+        )
         layer = "unit"
     else:
         make, layer = CASES[cell]
@@ -206,7 +241,13 @@ def test_cell_type_fill_and_mark(cell, palette, tmp_path):
 def test_one_cell_per_drawn_unit(tmp_path):
     draw(models_of(SPECS / "xor.nn"), tmp_path / "xor.svg")
     fills, _ = read_svg(tmp_path / "xor.svg")
-    assert sorted(fills) == ["cell:xor:h:0", "cell:xor:h:1", "cell:xor:x:0", "cell:xor:x:1", "cell:xor:y:0"]
+    assert sorted(fills) == [
+        "cell:xor:h:0",
+        "cell:xor:h:1",
+        "cell:xor:x:0",
+        "cell:xor:x:1",
+        "cell:xor:y:0",
+    ]
 
 
 def test_wide_layers_show_a_few_cells_an_ellipsis_and_their_size(tmp_path):
@@ -228,7 +269,13 @@ def test_wide_layers_show_a_few_cells_an_ellipsis_and_their_size(tmp_path):
 def test_the_name_description_and_legend_are_drawn():
     scene = figure(models_of(SPECS / "xor.nn"))
     texts = {s.text for s in scene.shapes if isinstance(s, Text)}
-    assert {"xor", "XOR learned by a 2-2-1 network", "Input cell", "Hidden cell", "Output cell"} <= texts
+    assert {
+        "xor",
+        "XOR learned by a 2-2-1 network",
+        "Input cell",
+        "Hidden cell",
+        "Output cell",
+    } <= texts
     keys = {s.gid for s in scene.shapes if isinstance(s, Disc) and s.gid.startswith("key:")}
     assert keys == {"key:input", "key:hidden", "key:output"}
 
@@ -246,9 +293,16 @@ def test_dense_layers_are_fully_connected_and_convolutions_locally():
     straight = [line for line in _links(scene) if len(line.points) == 2]
     assert len(straight) == 2 * 2 + 2 * 1
     lenet = figure(models_of(SPECS / "lenet.nn"))
-    image, c1 = _cells(lenet, "image"), _cells(lenet, "c1")  # rows 0, 1, 6, 7 of each 8x8 image drawn
+    image, c1 = (
+        _cells(lenet, "image"),
+        _cells(lenet, "c1"),
+    )  # rows 0, 1, 6, 7 of each 8x8 image drawn
     unit = {(d.x, d.y): int(d.gid.split(":")[3]) for d in image + c1}
-    between = [tuple(unit[p] for p in line.points) for line in _links(lenet) if {line.points[0][0], line.points[-1][0]} == {image[0].x, c1[0].x}]
+    between = [
+        tuple(unit[p] for p in line.points)
+        for line in _links(lenet)
+        if {line.points[0][0], line.points[-1][0]} == {image[0].x, c1[0].x}
+    ]
     # a 3x3 kernel: each cell sees the drawn rows of its window (itself and its drawn neighbour), none across the ellipsis
     assert sorted(between) == [(0, 0), (0, 1), (1, 0), (1, 1), (6, 6), (6, 7), (7, 6), (7, 7)]
 
@@ -281,12 +335,20 @@ def test_gan_is_drawn_as_two_marked_sub_networks_side_by_side():
     for frame, network in zip(frames, ("generator", "discriminator")):
         mine = [d for d in scene.cells() if d.gid.split(":")[1] == network]
         assert mine and all(frame.x0 < d.x < frame.x1 for d in mine)
-    assert {"generator", "discriminator"} <= {s.text for s in scene.shapes if isinstance(s, Text) and s.bold}
-    assert {d.cell for d in scene.cells() if d.gid.startswith("cell:generator:point:")} == {Cell.MATCH_INPUT_OUTPUT}
+    assert {"generator", "discriminator"} <= {
+        s.text for s in scene.shapes if isinstance(s, Text) and s.bold
+    }
+    assert {d.cell for d in scene.cells() if d.gid.startswith("cell:generator:point:")} == {
+        Cell.MATCH_INPUT_OUTPUT
+    }
 
 
 def test_annotate_names_each_layer_with_its_kind_shape_and_activation():
-    texts = {s.text for s in figure(models_of(SPECS / "lenet.nn"), annotate=True).shapes if isinstance(s, Text)}
+    texts = {
+        s.text
+        for s in figure(models_of(SPECS / "lenet.nn"), annotate=True).shapes
+        if isinstance(s, Text)
+    }
     assert {"c1", "conv [8, 8, 8]", "relu", "+ flatten f"} <= texts
 
 
@@ -308,7 +370,11 @@ def _segment_distance(point, a, b) -> float:
 
 def _links_between_cells(scene: Scene) -> list[Line]:
     """The straight solid links (not the arcs, the dashed `~>` arrows, nor a GAN's arrow)."""
-    return [line for line in _links(scene) if len(line.points) == 2 and not line.dashed and not line.arrow]
+    return [
+        line
+        for line in _links(scene)
+        if len(line.points) == 2 and not line.dashed and not line.arrow
+    ]
 
 
 def loops_touching_other_cells(scene: Scene, clearance: float = 0.3) -> list[tuple[Loop, str]]:
@@ -320,7 +386,10 @@ def loops_touching_other_cells(scene: Scene, clearance: float = 0.3) -> list[tup
     for loop in (s for s in scene.shapes if isinstance(s, Loop)):
         for disc in scene.cells():
             own = abs(np.hypot(loop.x - disc.x, loop.y - disc.y) - LOOP_RISE) < 1e-9
-            if not own and np.hypot(loop.x - disc.x, loop.y - disc.y) < LOOP / 2 + CELL / 2 + clearance:
+            if (
+                not own
+                and np.hypot(loop.x - disc.x, loop.y - disc.y) < LOOP / 2 + CELL / 2 + clearance
+            ):
                 found.append((loop, disc.gid))
     return found
 
@@ -355,7 +424,10 @@ def texts_over_drawing(scene: Scene) -> list[tuple[str, str]]:
     return found
 
 
-RECURRENT = [SPECS / f"{name}.nn" for name in ("elman", "jordan", "rnn", "lstm", "gru")] + [EXAMPLES / "elman.nn", EXAMPLES / "jordan.nn"]
+RECURRENT = [SPECS / f"{name}.nn" for name in ("elman", "jordan", "rnn", "lstm", "gru")] + [
+    EXAMPLES / "elman.nn",
+    EXAMPLES / "jordan.nn",
+]
 
 
 @pytest.mark.parametrize("orient", ["lr", "tb"])
@@ -372,9 +444,20 @@ def test_loops_keep_clear_of_every_other_cell(path, orient):
 def test_the_clearance_checks_find_what_they_look_for():
     """The checks have teeth: a loop under the cell above (one pitch apart, as the chart's grid puts them),
     a link through a cell, a label on a cell."""
-    cells = [Disc(0.0, 0.0, Cell.RECURRENT, "cell:n:h:0"), Disc(0.0, 1.0, Cell.RECURRENT, "cell:n:h:1"),
-             Disc(1.0, 0.5, Cell.OUTPUT, "cell:n:y:0"), Disc(2.0, 0.5, Cell.OUTPUT, "cell:n:z:0")]
-    crowded = Scene([*cells, Loop(0.0, LOOP_RISE), Line(((0.0, 0.0), (2.0, 0.5))), Text(1.0, 0.5, "16", 6.5, width=0.3, height=0.3)])
+    cells = [
+        Disc(0.0, 0.0, Cell.RECURRENT, "cell:n:h:0"),
+        Disc(0.0, 1.0, Cell.RECURRENT, "cell:n:h:1"),
+        Disc(1.0, 0.5, Cell.OUTPUT, "cell:n:y:0"),
+        Disc(2.0, 0.5, Cell.OUTPUT, "cell:n:z:0"),
+    ]
+    crowded = Scene(
+        [
+            *cells,
+            Loop(0.0, LOOP_RISE),
+            Line(((0.0, 0.0), (2.0, 0.5))),
+            Text(1.0, 0.5, "16", 6.5, width=0.3, height=0.3),
+        ]
+    )
     assert [gid for _, gid in loops_touching_other_cells(crowded)] == ["cell:n:h:1"]
     assert [gid for _, gid in links_under_other_cells(crowded)] == ["cell:n:y:0"]
     assert texts_over_drawing(crowded)[0] == ("16", "cell:n:y:0")
@@ -389,7 +472,9 @@ def test_png_and_pdf_render(tmp_path):
     pixels = imread(png)
     assert pixels.shape[0] > 300 and pixels.shape[1] > 300
     kernel = np.array([0xFF, 0x99, 0xFF]) / 255
-    assert (np.abs(pixels[..., :3] - kernel).max(axis=-1) < 0.02).sum() > 1000  # kernel cells, filled
+    assert (
+        np.abs(pixels[..., :3] - kernel).max(axis=-1) < 0.02
+    ).sum() > 1000  # kernel cells, filled
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
 
@@ -400,10 +485,16 @@ def test_the_same_spec_gives_the_same_bytes(fmt, tmp_path):
     first = draw(models, tmp_path / f"a.{fmt}", annotate=True).read_bytes()
     second = draw(models, tmp_path / f"b.{fmt}", annotate=True).read_bytes()
     assert first == second
-    assert b"matplotlib" not in first.lower() and b"CreationDate" not in first  # no version, no date
+    assert (
+        b"matplotlib" not in first.lower() and b"CreationDate" not in first
+    )  # no version, no date
 
 
-DRAWN = sorted(SPECS.glob("*.nn")) + sorted(EXAMPLES.glob("*.nn")) + sorted((TEST_SPECS / "ok").glob("*.nn"))
+DRAWN = (
+    sorted(SPECS.glob("*.nn"))
+    + sorted(EXAMPLES.glob("*.nn"))
+    + sorted((TEST_SPECS / "ok").glob("*.nn"))
+)
 
 
 @pytest.mark.parametrize("path", DRAWN, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -414,7 +505,9 @@ def test_every_bundled_spec_and_example_draws(path, tmp_path):
     drawn = {tuple(gid.split(":")[1:3]) for gid in fills}
     for model in models:
         for layer in model.program.layers:
-            if not KIND_DRAWING[layer.kind.name].folds:  # only these may share the cells of the layer before
+            if not KIND_DRAWING[
+                layer.kind.name
+            ].folds:  # only these may share the cells of the layer before
                 assert (model.name, layer.name) in drawn, f"{model.name}.{layer.name} has no cells"
     assert set(fills.values()) <= {fill for fill, _ in LEGEND.values()}
 
@@ -440,9 +533,14 @@ def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
     for orient in ("lr", "tb"):
         cells = figure([model], annotate=True, orient=orient).cells()
         drawn = {cell.gid.split(":")[2] for cell in cells}
-        assert {layer.name for layer in model.program.layers if not KIND_DRAWING[layer.kind.name].folds} <= drawn
+        assert {
+            layer.name for layer in model.program.layers if not KIND_DRAWING[layer.kind.name].folds
+        } <= drawn
         for a, b in itertools.combinations(cells, 2):
-            assert np.hypot(a.x - b.x, a.y - b.y) >= 0.99, (a.gid, b.gid)  # one grid pitch apart at least
+            assert np.hypot(a.x - b.x, a.y - b.y) >= 0.99, (
+                a.gid,
+                b.gid,
+            )  # one grid pitch apart at least
         scene = figure([model], annotate=True, orient=orient)
         assert loops_touching_other_cells(scene) == [] and links_under_other_cells(scene) == []
 
@@ -460,16 +558,36 @@ def test_model_draw_refuses_unknown_formats_and_options(tmp_path):
 
 # ---- the command line ----------------------------------------------------------------------------
 def nnspec_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnspec", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nnspec", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_draw_writes_the_picture_and_prints_its_path(tmp_path):
     result = nnspec_cli("draw", SPECS / "xor.nn", cwd=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "xor.svg\n", "")
     assert len(read_svg(tmp_path / "xor.svg")[0]) == 5
-    chosen = nnspec_cli("draw", SPECS / "gan.nn", "--network", "generator", "-o", "g/gen.png", "--palette", "colorblind",
-                        "--annotate", "--orient", "tb", cwd=tmp_path)
-    assert chosen.returncode == 0 and (tmp_path / "g" / "gen.png").read_bytes().startswith(b"\x89PNG")
+    chosen = nnspec_cli(
+        "draw",
+        SPECS / "gan.nn",
+        "--network",
+        "generator",
+        "-o",
+        "g/gen.png",
+        "--palette",
+        "colorblind",
+        "--annotate",
+        "--orient",
+        "tb",
+        cwd=tmp_path,
+    )
+    assert chosen.returncode == 0 and (tmp_path / "g" / "gen.png").read_bytes().startswith(
+        b"\x89PNG"
+    )
 
 
 def _nothing_written(folder: Path) -> bool:
@@ -478,10 +596,19 @@ def _nothing_written(folder: Path) -> bool:
 
 def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
     cases = [
-        (["draw", SPECS / "xor.nn", "-o", "xor.gif"], "error: cannot draw xor.gif: '.gif' is not a format"),
+        (
+            ["draw", SPECS / "xor.nn", "-o", "xor.gif"],
+            "error: cannot draw xor.gif: '.gif' is not a format",
+        ),
         (["draw", "missing.nn"], "error[E308]: no such file: missing.nn"),
-        (["draw", EXAMPLES / "errors" / "typo_kind.nn"], "typo_kind.nn:4:5: error[E201]: unknown layer kind 'dence'"),
-        (["draw", SPECS / "xor.nn", "-o", "blocker/xor.svg"], "error: cannot write blocker/xor.svg: blocker is a file, not a folder"),
+        (
+            ["draw", EXAMPLES / "errors" / "typo_kind.nn"],
+            "typo_kind.nn:4:5: error[E201]: unknown layer kind 'dence'",
+        ),
+        (
+            ["draw", SPECS / "xor.nn", "-o", "blocker/xor.svg"],
+            "error: cannot write blocker/xor.svg: blocker is a file, not a folder",
+        ),
         (["draw", SPECS / "gan.nn", "--network", "gen"], "error[E316]: no network 'gen'"),
         (["draw", TEST_SPECS / "ok" / "lib" / "blocks.nn"], "error[E315]"),
     ]
@@ -511,5 +638,7 @@ def test_draw_and_zoo_never_import_torch(tmp_path):
         "assert main(['zoo', 'specs', '-o', 'zoo']) == 0\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert result.returncode == 0, result.stderr

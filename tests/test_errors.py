@@ -62,14 +62,25 @@ def _read_expect(path: Path) -> Expect:
         if not match:
             break
         meta[match.group(1)] = match.group(2)
-    assert "expect" in meta, f"{path.name}: the first line must be '# expect: CODE LINE:COL MESSAGE'"
+    assert "expect" in meta, (
+        f"{path.name}: the first line must be '# expect: CODE LINE:COL MESSAGE'"
+    )
     match = _EXPECT.fullmatch(meta["expect"])
     assert match, f"{path.name}: cannot read the header '# expect: {meta['expect']}'"
     code, nospan, other, line, column, message = match.groups()
-    assert path.name.startswith(code + "_"), f"{path.name}: a file is named after the code it expects ({code}_...)"
+    assert path.name.startswith(code + "_"), (
+        f"{path.name}: a file is named after the code it expects ({code}_...)"
+    )
     where = None if nospan else (path.parent / other if other else path)
-    return Expect(code, where, int(line) if line else None, int(column) if column else None, message or "",
-                  meta.get("hint"), meta.get("network"))
+    return Expect(
+        code,
+        where,
+        int(line) if line else None,
+        int(column) if column else None,
+        message or "",
+        meta.get("hint"),
+        meta.get("network"),
+    )
 
 
 CASES = sorted(ERRORS.glob("*.nn")) + sorted((EXAMPLES / "errors").glob("*.nn"))
@@ -81,7 +92,10 @@ def _id(path: Path) -> str:
 
 def _source_lines(path: Path) -> list[str]:
     text = path.read_bytes().decode("utf-8", errors="replace")
-    return ["".join(c if c.isprintable() or c == "\t" else "?" for c in line) for line in text.splitlines()]
+    return [
+        "".join(c if c.isprintable() or c == "\t" else "?" for c in line)
+        for line in text.splitlines()
+    ]
 
 
 def test_cases_exist():
@@ -95,7 +109,9 @@ def test_spec_fails_with_expected_error(path: Path):
     with pytest.raises(nnspec.SpecError) as caught:
         nnspec.load(str(path), network=expect.network)
     error = caught.value
-    assert error.errors and error.errors[0] is error, "the raised error is the first of the errors it carries"
+    assert error.errors and error.errors[0] is error, (
+        "the raised error is the first of the errors it carries"
+    )
     assert error.code == expect.code, f"{error.code}: {error.message}"
     assert expect.message in error.message
     if expect.hint is not None:
@@ -109,7 +125,10 @@ def test_spec_fails_with_expected_error(path: Path):
     assert os.path.realpath(error.span.path) == os.path.realpath(expect.where)
     assert (error.span.line, error.span.column) == (expect.line, expect.column)
     # path:line:col: error[CODE]: message / source line / caret under the column
-    assert rendered[0] == f"{error.span.path}:{expect.line}:{expect.column}: error[{error.code}]: {error.message}"
+    assert (
+        rendered[0]
+        == f"{error.span.path}:{expect.line}:{expect.column}: error[{error.code}]: {error.message}"
+    )
     if expect.where == path:
         assert error.span.path == str(path)
     source = _source_lines(expect.where)[expect.line - 1]
@@ -119,29 +138,42 @@ def test_spec_fails_with_expected_error(path: Path):
         assert rendered[1] == f"{expect.line:>5} | {source}"
         assert len(caret.group(1)) == expect.column - 1
     else:  # a long line is shown as a window around the caret
-        shown = rendered[1][len(f"{expect.line:>5} | "):]
+        shown = rendered[1][len(f"{expect.line:>5} | ") :]
         assert rendered[1].startswith(f"{expect.line:>5} | ") and shown.strip(".") in source
         assert shown[len(caret.group(1))] == source[expect.column - 1]
     if error.hint:
         assert rendered[3] == f"  hint: {error.hint}"
 
 
-CLI_CASES = ["E201_unknown_kind.nn", "E401_add_mismatch.nn", "E304_cycle_without_delay.nn", "E502_unknown_loss.nn"]
+CLI_CASES = [
+    "E201_unknown_kind.nn",
+    "E401_add_mismatch.nn",
+    "E304_cycle_without_delay.nn",
+    "E502_unknown_loss.nn",
+]
 
 
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_cli_prints_the_diagnostic_and_exits_1(name: str):
     path = ERRORS / name
     expect = _read_expect(path)
-    result = subprocess.run([sys.executable, "-m", "nnspec", "check", str(path)], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nnspec", "check", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=120,
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 4, result.stderr
     header, source, caret, hint = lines
-    assert re.fullmatch(rf"{re.escape(str(path))}:{expect.line}:{expect.column}: error\[{expect.code}\]: .+", header)
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}:{expect.line}:{expect.column}: error\[{expect.code}\]: .+", header
+    )
     assert expect.message in header
     assert source == f"{expect.line:>5} | {_source_lines(path)[expect.line - 1]}"
     assert re.fullmatch(r" {6}\| {%d}\^+" % expect.column, caret), caret
@@ -150,9 +182,16 @@ def test_cli_prints_the_diagnostic_and_exits_1(name: str):
 
 def test_cli_reports_every_error_and_counts_them(tmp_path: Path):
     path = tmp_path / "two.nn"
-    path.write_text("network n {\n    input x: 4\n    dence h: 8\n    dens  y: 1\n    x -> h -> y\n}\n")
-    result = subprocess.run([sys.executable, "-m", "nnspec", "check", str(path)], capture_output=True, text=True,
-                            env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    path.write_text(
+        "network n {\n    input x: 4\n    dence h: 8\n    dens  y: 1\n    x -> h -> y\n}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "nnspec", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"{path}:3:5: error[E201]: unknown layer kind 'dence'" in result.stderr
@@ -166,17 +205,27 @@ def test_independent_errors_are_reported_together():
         nnspec.loads(text, path="two.nn")
     error = caught.value
     assert len(error.errors) == 2
-    assert [(e.code, e.span.line, e.span.column) for e in error.errors] == [("E201", 3, 5), ("E201", 4, 5)]
+    assert [(e.code, e.span.line, e.span.column) for e in error.errors] == [
+        ("E201", 3, 5),
+        ("E201", 4, 5),
+    ]
     rendered = str(error)
     assert "two.nn:3:5: error[E201]" in rendered and "two.nn:4:5: error[E201]" in rendered
 
 
 def test_errors_in_a_network_and_its_train_section_are_reported_together(tmp_path: Path):
     path = tmp_path / "both.nn"
-    path.write_text("network n {\n    input x: 2\n    dense y: 1, act=rleu\n    x -> y\n}\n"
-                    "train {\n    data = xor\n    epocs = 3\n}\n")
-    result = subprocess.run([sys.executable, "-m", "nnspec", "check", str(path)], capture_output=True, text=True,
-                            env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    path.write_text(
+        "network n {\n    input x: 2\n    dense y: 1, act=rleu\n    x -> y\n}\n"
+        "train {\n    data = xor\n    epocs = 3\n}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "nnspec", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=120,
+    )
     assert result.returncode == 1
     assert f"{path}:3:21: error[E204]: unknown activation 'rleu'" in result.stderr
     assert f"{path}:8:5: error[E501]: unknown train setting 'epocs'" in result.stderr
@@ -197,8 +246,16 @@ def test_every_code_has_a_failing_spec_and_a_doc_section():
     codes = _codes_in_package()
     assert len(codes) > 30
     covered = {p.name[:4] for p in ERRORS.glob("E*.nn")}
-    assert sorted(codes - covered) == [], "add a spec to tests/specs/errors/ for each of these codes"
+    assert sorted(codes - covered) == [], (
+        "add a spec to tests/specs/errors/ for each of these codes"
+    )
     documented = set(re.findall(r"^### (E\d{3}): \S", DOCS.read_text(), flags=re.MULTILINE))
-    assert sorted(codes - documented) == [], "add a section to docs/errors.md for each of these codes"
-    assert sorted(documented - codes) == [], "docs/errors.md documents codes that nnspec no longer raises"
-    assert sorted(covered - codes) == [], "tests/specs/errors/ has specs for codes that nnspec no longer raises"
+    assert sorted(codes - documented) == [], (
+        "add a section to docs/errors.md for each of these codes"
+    )
+    assert sorted(documented - codes) == [], (
+        "docs/errors.md documents codes that nnspec no longer raises"
+    )
+    assert sorted(covered - codes) == [], (
+        "tests/specs/errors/ has specs for codes that nnspec no longer raises"
+    )

@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs
 
 import nnspec
 from nnspec.backends.numpy import autograd, cells, ops
@@ -23,8 +24,6 @@ from nnspec.kinds.activation import Activation
 from nnspec.model import check_source
 from nnspec.resolve import read_source
 
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs
-
 EPS = 1e-6  # central differences in float64: error about EPS^2 from the curvature, 1e-10 from rounding
 RTOL, ATOL = 1e-6, 1e-8
 
@@ -32,9 +31,13 @@ RTOL, ATOL = 1e-6, 1e-8
 # ---- the table of lowerings ------------------------------------------------------------------
 def test_every_registered_kind_has_a_numpy_lowering():
     missing = sorted(set(REGISTRY) - set(LOWERINGS))
-    assert not missing, (f"kinds without a NumPy lowering: {', '.join(missing)}; "
-                         "add a row for each to LOWERINGS in nnspec/backends/numpy/kinds.py")
-    assert not set(LOWERINGS) - set(REGISTRY), "LOWERINGS has rows for kinds the registry does not know"
+    assert not missing, (
+        f"kinds without a NumPy lowering: {', '.join(missing)}; "
+        "add a row for each to LOWERINGS in nnspec/backends/numpy/kinds.py"
+    )
+    assert not set(LOWERINGS) - set(REGISTRY), (
+        "LOWERINGS has rows for kinds the registry does not know"
+    )
 
 
 # ---- finite differences of the primitives -------------------------------------------------------
@@ -53,7 +56,11 @@ def fd_check(fn, *arrays: np.ndarray) -> None:
     autograd.backward(outs)
 
     def loss(values) -> float:
-        return sum(float((o.value * g).sum()) for o, g in zip(_outputs(fn(*[Var(v) for v in values])), seeds))
+        return sum(
+            float((o.value * g).sum())
+            for o, g in zip(_outputs(fn(*[Var(v) for v in values])), seeds)
+        )
+
     for i, a in enumerate(arrays):
         numeric = np.zeros_like(a)
         for index in np.ndindex(a.shape):
@@ -90,33 +97,79 @@ PRIMITIVES = {
     "reshape": (lambda x: ops.reshape(x, (4, 3)), [normal(2, 6)]),
     "transpose": (lambda x: ops.transpose(x, (2, 0, 1)), [normal(2, 3, 4)]),
     "take": (lambda x: ops.take(x, (slice(None), -1)), [normal(2, 3, 4)]),
-    "concat": (lambda a, b: ops.concat([a, b], -3), [normal(2, 1, 3, 3), normal(2, 2, 3, 3, seed=1)]),
+    "concat": (
+        lambda a, b: ops.concat([a, b], -3),
+        [normal(2, 1, 3, 3), normal(2, 2, 3, 3, seed=1)],
+    ),
     "split": (lambda x: ops.split(x, (1, 3, 2), -1), [normal(2, 6)]),
     "gather_rows": (lambda w: ops.gather_rows(w, TOKENS), [normal(6, 3)]),
     "shift_time": (ops.shift_time, [normal(2, 4, 3)]),
     "repeat_time": (lambda x: ops.repeat_time(x, 4), [normal(2, 3)]),
     "unstack_time": (ops.unstack_time, [normal(2, 4, 3)]),
-    "stack_time": (lambda a, b, c: ops.stack_time([a, b, c]), [normal(2, 3), normal(2, 3, seed=1), normal(2, 3, seed=2)]),
+    "stack_time": (
+        lambda a, b, c: ops.stack_time([a, b, c]),
+        [normal(2, 3), normal(2, 3, seed=1), normal(2, 3, seed=2)],
+    ),
     "softmax (features)": (lambda x: softmax(x, -1), [normal(3, 5)]),
     "softmax (channels)": (lambda x: softmax(x, -3), [normal(2, 3, 2, 2)]),
-    "conv2d (same, even kernel)": (lambda x, w, b: conv2d(x, w, b, (1, 1), (1, 2, 0, 1)), [normal(2, 2, 5, 4), normal(3, 2, 4, 2, seed=1), normal(3, seed=2)]),
-    "conv2d (stride 2, padding 1)": (lambda x, w, b: conv2d(x, w, b, (2, 2), (1, 1, 1, 1)), [normal(2, 2, 5, 5), normal(3, 2, 3, 3, seed=1), normal(3, seed=2)]),
-    "conv2d (no bias, strides 2 and 1)": (lambda x, w: conv2d(x, w, None, (2, 1), (0, 0, 0, 0)), [normal(1, 3, 6, 5), normal(2, 3, 3, 2, seed=1)]),
+    "conv2d (same, even kernel)": (
+        lambda x, w, b: conv2d(x, w, b, (1, 1), (1, 2, 0, 1)),
+        [normal(2, 2, 5, 4), normal(3, 2, 4, 2, seed=1), normal(3, seed=2)],
+    ),
+    "conv2d (stride 2, padding 1)": (
+        lambda x, w, b: conv2d(x, w, b, (2, 2), (1, 1, 1, 1)),
+        [normal(2, 2, 5, 5), normal(3, 2, 3, 3, seed=1), normal(3, seed=2)],
+    ),
+    "conv2d (no bias, strides 2 and 1)": (
+        lambda x, w: conv2d(x, w, None, (2, 1), (0, 0, 0, 0)),
+        [normal(1, 3, 6, 5), normal(2, 3, 3, 2, seed=1)],
+    ),
     "pool2d max": (lambda x: pool2d(x, "max", (2, 2), (2, 2)), [normal(2, 2, 5, 4)]),
     "pool2d max (overlapping)": (lambda x: pool2d(x, "max", (3, 3), (2, 2)), [normal(2, 2, 7, 6)]),
     "pool2d avg": (lambda x: pool2d(x, "avg", (2, 3), (1, 2)), [normal(2, 2, 5, 7)]),
-    "lstm_sequence": (cells.lstm_sequence, [normal(2, 4, 12), normal(12, 3, seed=1), normal(12, seed=2)]),
-    "lstm_sequence (no bias)": (lambda xg, w: cells.lstm_sequence(xg, w, None), [normal(2, 3, 8), normal(8, 2, seed=1)]),
-    "lstm_cell (first step)": (lambda xg, w, b: cells.lstm_cell(xg, None, w, b), [normal(2, 12), normal(12, 3, seed=1), normal(12, seed=2)]),
-    "lstm_cell": (lambda xg, h, c, w, b: cells.lstm_cell(xg, (h, c), w, b),
-                  [normal(2, 12), normal(2, 3, seed=1), normal(2, 3, seed=2), normal(12, 3, seed=3), normal(12, seed=4)]),
-    "gru_step": (lambda xg, h, w, b: cells.gru_step(xg, h, w, b), [normal(2, 9), normal(2, 3, seed=1), normal(9, 3, seed=2), normal(9, seed=3)]),
-    "gru_step (first step)": (lambda xg, w, b: cells.gru_step(xg, None, w, b), [normal(2, 9), normal(9, 3, seed=2), normal(9, seed=3)]),
-    "rnn_step": (lambda xg, h, w, b: cells.rnn_step(xg, h, w, b, Activation(name="tanh")),
-                 [normal(2, 3), normal(2, 3, seed=1), normal(3, 3, seed=2), normal(3, seed=3)]),
+    "lstm_sequence": (
+        cells.lstm_sequence,
+        [normal(2, 4, 12), normal(12, 3, seed=1), normal(12, seed=2)],
+    ),
+    "lstm_sequence (no bias)": (
+        lambda xg, w: cells.lstm_sequence(xg, w, None),
+        [normal(2, 3, 8), normal(8, 2, seed=1)],
+    ),
+    "lstm_cell (first step)": (
+        lambda xg, w, b: cells.lstm_cell(xg, None, w, b),
+        [normal(2, 12), normal(12, 3, seed=1), normal(12, seed=2)],
+    ),
+    "lstm_cell": (
+        lambda xg, h, c, w, b: cells.lstm_cell(xg, (h, c), w, b),
+        [
+            normal(2, 12),
+            normal(2, 3, seed=1),
+            normal(2, 3, seed=2),
+            normal(12, 3, seed=3),
+            normal(12, seed=4),
+        ],
+    ),
+    "gru_step": (
+        lambda xg, h, w, b: cells.gru_step(xg, h, w, b),
+        [normal(2, 9), normal(2, 3, seed=1), normal(9, 3, seed=2), normal(9, seed=3)],
+    ),
+    "gru_step (first step)": (
+        lambda xg, w, b: cells.gru_step(xg, None, w, b),
+        [normal(2, 9), normal(9, 3, seed=2), normal(9, seed=3)],
+    ),
+    "rnn_step": (
+        lambda xg, h, w, b: cells.rnn_step(xg, h, w, b, Activation(name="tanh")),
+        [normal(2, 3), normal(2, 3, seed=1), normal(3, 3, seed=2), normal(3, seed=3)],
+    ),
 }
-PRIMITIVES |= {f"activation {name}": (lambda x, name=name: activate(x, Activation(name=name, alpha=0.3)), [normal(3, 4) * 2])
-               for name, (_, derivative) in TABLE.items() if derivative is not None}
+PRIMITIVES |= {
+    f"activation {name}": (
+        lambda x, name=name: activate(x, Activation(name=name, alpha=0.3)),
+        [normal(3, 4) * 2],
+    )
+    for name, (_, derivative) in TABLE.items()
+    if derivative is not None
+}
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)
@@ -139,7 +192,9 @@ def test_step_and_spike_pass_what_docs_say():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_activations_of_extreme_values_are_finite_and_silent(dtype):
-    x = Var(np.array([[-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4]], dtype), True)  # warnings are errors in the tests
+    x = Var(
+        np.array([[-1e4, -100.0, -1.0, 0.0, 1.0, 100.0, 1e4]], dtype), True
+    )  # warnings are errors in the tests
     for name in list(TABLE) + ["softmax"]:
         y = activate(x, Activation(name=name, alpha=0.5))
         assert y.value.dtype == dtype and np.all(np.isfinite(y.value)), name
@@ -152,6 +207,7 @@ def test_activations_of_extreme_values_are_finite_and_silent(dtype):
 
 def test_erf_matches_math_erf_to_float64_precision():
     import math
+
     x = np.linspace(-7, 7, 20001)
     assert np.abs(erf(x) - np.array([math.erf(v) for v in x])).max() < 1e-15
 
@@ -214,13 +270,17 @@ def directional_check(run, data: dict[str, np.ndarray], skip: tuple[str, ...] = 
         for n, a in saved.items():
             run.params[n][...] = a
         return out if isinstance(out, dict) else {run.program.outputs[0].name: out}, terms
+
     out, terms = forward(data, {})
     seeds = {n: rng.standard_normal(v.shape) for n, v in out.items()}
     grads = run.backward(seeds, terms={"kl": 0.7})
 
     def loss(values, params) -> float:
         out, terms = forward(values, params)
-        return sum(float((out[n] * seeds[n]).sum()) for n in out) + 0.7 * float(terms.get("kl", 0.0))
+        return sum(float((out[n] * seeds[n]).sum()) for n in out) + 0.7 * float(
+            terms.get("kl", 0.0)
+        )
+
     for name, grad in grads.items():
         if name in skip:
             continue
@@ -229,12 +289,19 @@ def directional_check(run, data: dict[str, np.ndarray], skip: tuple[str, ...] = 
             up, down = ({name: run.params[name] + s * EPS * d} for s in (1, -1))
             numeric = (loss(data, up) - loss(data, down)) / (2 * EPS)
         else:
-            numeric = (loss(data | {name: data[name] + EPS * d}, {}) - loss(data | {name: data[name] - EPS * d}, {})) / (2 * EPS)
-        np.testing.assert_allclose(float((grad * d).sum()), numeric, rtol=1e-5, atol=1e-8, err_msg=name)
+            numeric = (
+                loss(data | {name: data[name] + EPS * d}, {})
+                - loss(data | {name: data[name] - EPS * d}, {})
+            ) / (2 * EPS)
+        np.testing.assert_allclose(
+            float((grad * d).sum()), numeric, rtol=1e-5, atol=1e-8, err_msg=name
+        )
 
 
 def test_every_kind_has_a_gradient_check():
-    assert set(REGISTRY) <= set(KIND_SPECS), f"add a spec to KIND_SPECS for {sorted(set(REGISTRY) - set(KIND_SPECS))}"
+    assert set(REGISTRY) <= set(KIND_SPECS), (
+        f"add a spec to KIND_SPECS for {sorted(set(REGISTRY) - set(KIND_SPECS))}"
+    )
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -272,7 +339,9 @@ def test_elman_example_against_a_loop_by_hand():
         h = tanh_layer(p, "h", np.concatenate([x[:, t], h], -1))
         ys.append(h @ p["y.weight"].T + p["y.bias"])
     np.testing.assert_allclose(run(x), np.stack(ys, 1), rtol=1e-12)
-    np.testing.assert_allclose(run(x[..., 0]), np.stack(ys, 1), rtol=1e-12)  # size 1 without its axis
+    np.testing.assert_allclose(
+        run(x[..., 0]), np.stack(ys, 1), rtol=1e-12
+    )  # size 1 without its axis
     # backprop through time: the gradient of the last output reaches the first input
     g = np.zeros((4, 9, 1))
     g[:, -1] = 1.0
@@ -312,7 +381,9 @@ def test_steps_input_takes_one_value_or_one_per_step():
 
 
 def test_delayed_link_from_outside_a_loop_is_a_shift():
-    run = nnspec.loads("network n { input x: 2, seq\n dense h: 3\n x -> h\n x ~> h }").to_numpy(dtype="float64")
+    run = nnspec.loads("network n { input x: 2, seq\n dense h: 3\n x -> h\n x ~> h }").to_numpy(
+        dtype="float64"
+    )
     x = normal(2, 5, 2)
     shifted = np.concatenate([np.zeros((2, 1, 2)), x[:, :-1]], 1)
     expected = np.concatenate([x, shifted], -1) @ run.params["h.weight"].T + run.params["h.bias"]
@@ -334,6 +405,7 @@ def test_lif_against_a_loop_by_hand():
             memb.append(v)
             v = v - s * threshold
         return spikes, memb
+
     s1, v1 = layer("s1", [x] * 20)
     s2, v2 = layer("s2", s1)
     out = run(x)
@@ -354,17 +426,25 @@ def test_xor_gates_give_the_truth_table():
     run = nnspec.load(EXAMPLES / "xor_gates.nn").to_numpy()
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     np.testing.assert_array_equal(run(x), [[0], [1], [1], [0]])
-    np.testing.assert_array_equal(run.params["s.weight"], [[-0.5, -0.5], [0.5, 0.5]])  # [inputs, units] stored [units, inputs]
+    np.testing.assert_array_equal(
+        run.params["s.weight"], [[-0.5, -0.5], [0.5, 0.5]]
+    )  # [inputs, units] stored [units, inputs]
     grads = run.backward(np.ones((4, 1)))
     assert set(grads) == {"x"}  # every weight is frozen
     np.testing.assert_array_equal(grads["x"], 0.0)  # and nothing flows back through step
 
 
-SPEC_FILES = sorted(SPECS.glob("*.nn")) + sorted(EXAMPLES.glob("*.nn")) + sorted((TEST_SPECS / "ok").glob("*.nn"))
+SPEC_FILES = (
+    sorted(SPECS.glob("*.nn"))
+    + sorted(EXAMPLES.glob("*.nn"))
+    + sorted((TEST_SPECS / "ok").glob("*.nn"))
+)
 NETWORKS = [(path, model.name) for path in SPEC_FILES for model in check_source(read_source(path))]
 
 
-@pytest.mark.parametrize("path, network", NETWORKS, ids=[f"{p.parent.name}/{p.stem}:{n}" for p, n in NETWORKS])
+@pytest.mark.parametrize(
+    "path, network", NETWORKS, ids=[f"{p.parent.name}/{p.stem}:{n}" for p, n in NETWORKS]
+)
 def test_every_spec_runs_forward_and_backward(path, network):
     model = nnspec.load(path, network)
     program = model.program
@@ -372,13 +452,19 @@ def test_every_spec_runs_forward_and_backward(path, network):
     assert list(run.params) == list(program.parameters())
     for name, param in program.parameters().items():
         assert run.params[name].shape == param.shape
-        assert run.params[name].dtype == (np.int64 if name.endswith("num_batches_tracked") else np.float32)
+        assert run.params[name].dtype == (
+            np.int64 if name.endswith("num_batches_tracked") else np.float32
+        )
     data = spec_inputs(program)
     out, terms = run.forward_with_terms(**data)
     outs = out if isinstance(out, dict) else {program.outputs[0].name: out}
     assert list(outs) == [o.name for o in program.outputs]
     for o in program.outputs:
-        expected = (3,) + ((4 if o.shape.steps is None else o.shape.steps,) if o.shape.timed else ()) + o.shape.dims
+        expected = (
+            (3,)
+            + ((4 if o.shape.steps is None else o.shape.steps,) if o.shape.timed else ())
+            + o.shape.dims
+        )
         assert outs[o.name].shape == expected and outs[o.name].dtype == np.float32
         assert np.all(np.isfinite(outs[o.name]))
     assert ("kl" in terms) == any(layer.kind.name == "sample" for layer in program.layers)
@@ -415,7 +501,9 @@ def test_load_copies_in_place_and_refuses_what_does_not_fit():
         b.load({n: v for n, v in state.items() if n != "c1.bias"})
     with pytest.raises(ValueError, match="unexpected c9.weight"):
         b.load(state | {"c9.weight": np.zeros(3)})
-    with pytest.raises(ValueError, match=r"'c1.weight' is \[8, 3, 5\], but 'images' needs \[8, 3, 5, 5\]"):
+    with pytest.raises(
+        ValueError, match=r"'c1.weight' is \[8, 3, 5\], but 'images' needs \[8, 3, 5, 5\]"
+    ):
         b.load(state | {"c1.weight": np.zeros((8, 3, 5))})
 
 
@@ -448,11 +536,20 @@ def test_inputs_by_position_or_by_name_and_several_outputs_in_order():
         run.backward(np.ones((5, 4)))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda run: run(np.zeros((2, 3))), r"input 'x' takes \[B, T, 2\], but receives an array of shape \[2, 3\]"),
-    (lambda run: run(np.zeros((2, 4, 3))), r"input 'x' takes \[B, T, 2\], but receives an array of shape \[2, 4, 3\]"),
-    (lambda run: run(np.zeros((2, 0, 2))), "empty"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda run: run(np.zeros((2, 3))),
+            r"input 'x' takes \[B, T, 2\], but receives an array of shape \[2, 3\]",
+        ),
+        (
+            lambda run: run(np.zeros((2, 4, 3))),
+            r"input 'x' takes \[B, T, 2\], but receives an array of shape \[2, 4, 3\]",
+        ),
+        (lambda run: run(np.zeros((2, 0, 2))), "empty"),
+    ],
+)
 def test_wrong_input_shapes_name_the_input_and_both_shapes(call, message):
     run = nnspec.loads("network n { input x: 2, seq\n dense y: 1\n x -> y }").to_numpy()
     with pytest.raises(ValueError, match=message):
@@ -463,9 +560,13 @@ def test_input_shape_rules_for_held_sized_and_several_inputs():
     held = nnspec.loads("network n { input x: 1, steps=3\n lif s: 2\n x -> s }").to_numpy()
     for shape in [(4,), (4, 1), (4, 3), (4, 3, 1)]:
         assert held(np.ones(shape)).shape == (4, 3, 2)
-    with pytest.raises(ValueError, match=r"takes \[B, 1\] or \[B\] or \[B, 3, 1\] or \[B, 3\] \(held for 3 steps\)"):
+    with pytest.raises(
+        ValueError, match=r"takes \[B, 1\] or \[B\] or \[B, 3, 1\] or \[B, 3\] \(held for 3 steps\)"
+    ):
         held(np.ones((4, 5)))
-    exact = nnspec.loads("network n { input x: 2, seq=4\n input y: 2, seq\n add s\n x, y -> s }").to_numpy()
+    exact = nnspec.loads(
+        "network n { input x: 2, seq=4\n input y: 2, seq\n add s\n x, y -> s }"
+    ).to_numpy()
     with pytest.raises(ValueError, match=r"\[B, 4, 2\]"):
         exact(np.ones((1, 3, 2)), np.ones((1, 3, 2)))
     with pytest.raises(ValueError, match="disagree on the number of steps"):
@@ -477,7 +578,9 @@ def test_input_shape_rules_for_held_sized_and_several_inputs():
     with pytest.raises(TypeError, match="missing input 'y'"):
         exact(np.ones((1, 4, 2)))
     with pytest.raises(ValueError, match="whole numbers from 0 to 6"):
-        nnspec.loads("network n { input t: 1\n embedding e: 7, 2\n t -> e }").to_numpy()(np.array([1.0, 7.0]))
+        nnspec.loads("network n { input t: 1\n embedding e: 7, 2\n t -> e }").to_numpy()(
+            np.array([1.0, 7.0])
+        )
 
 
 def test_backward_needs_a_forward_and_checks_its_gradient():
@@ -526,7 +629,9 @@ def test_modes_dropout_and_sample_and_the_kl_gradient():
         run.params["mu.bias"] += sign * EPS * d
         values.append(float(run.forward_with_terms(x)[1]["kl"]))
         run.params["mu.bias"] -= sign * EPS * d
-    np.testing.assert_allclose((values[0] - values[1]) / (2 * EPS), (grads["mu.bias"] * d).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        (values[0] - values[1]) / (2 * EPS), (grads["mu.bias"] * d).sum(), rtol=1e-6
+    )
 
 
 def test_logits_of_outputs_and_gradients_given_for_them():
@@ -536,17 +641,28 @@ def test_logits_of_outputs_and_gradients_given_for_them():
     z = terms["logits"]["out"]
     np.testing.assert_allclose(np.exp(z) / np.exp(z).sum(-1, keepdims=True), y, rtol=1e-12)
     onehot = np.eye(10)[labels]
-    by_logits = run.backward(grad_logits={"out": (y - onehot) / 5})  # cross-entropy, from the logits
+    by_logits = run.backward(
+        grad_logits={"out": (y - onehot) / 5}
+    )  # cross-entropy, from the logits
     run(x)
     by_outputs = run.backward(-onehot / (5 * y))  # the same loss, from the probabilities
     for name in by_logits:
-        np.testing.assert_allclose(by_logits[name], by_outputs[name], rtol=1e-8, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            by_logits[name], by_outputs[name], rtol=1e-8, atol=1e-12, err_msg=name
+        )
     run(x)
     with pytest.raises(ValueError, match="no logits of output 'y'"):
         run.backward(grad_logits={"y": z})
-    assert "logits" not in nnspec.load(EXAMPLES / "elman.nn").to_numpy().forward_with_terms(np.zeros((2, 3)))[1]
-    looped = nnspec.loads("network n { input x: 2, seq\n dense y: 2, act=sigmoid\n x -> y\n y ~> y }").to_numpy()
-    assert "logits" not in looped.forward_with_terms(np.zeros((2, 3, 2)))[1]  # inside a loop: none kept
+    assert (
+        "logits"
+        not in nnspec.load(EXAMPLES / "elman.nn").to_numpy().forward_with_terms(np.zeros((2, 3)))[1]
+    )
+    looped = nnspec.loads(
+        "network n { input x: 2, seq\n dense y: 2, act=sigmoid\n x -> y\n y ~> y }"
+    ).to_numpy()
+    assert (
+        "logits" not in looped.forward_with_terms(np.zeros((2, 3, 2)))[1]
+    )  # inside a loop: none kept
 
 
 def test_runs_without_torch():
@@ -568,5 +684,7 @@ def test_runs_without_torch():
         assert not any(name == "torch" or name.startswith("torch.") for name, m in sys.modules.items() if m is not None)
         print("ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

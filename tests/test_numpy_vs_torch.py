@@ -8,15 +8,14 @@ backends over every shipped spec (`model.to_torch()` against `model.to_numpy()`)
 
 from __future__ import annotations
 
+import conftest
 import numpy as np
 import pytest
+from conftest import EXAMPLES, SPECS, TEST_SPECS
 
 import nnspec
 from nnspec.model import check_source
 from nnspec.resolve import read_source
-
-import conftest
-from conftest import EXAMPLES, SPECS, TEST_SPECS
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -30,8 +29,15 @@ def close(ours, theirs, what: str) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL, err_msg=what)
 
 
-def check(spec: str, inputs: dict[str, np.ndarray], reference, training: bool = False, seed: int = 0, tokens: tuple[str, ...] = (),
-          params: dict[str, np.ndarray] | None = None):
+def check(
+    spec: str,
+    inputs: dict[str, np.ndarray],
+    reference,
+    training: bool = False,
+    seed: int = 0,
+    tokens: tuple[str, ...] = (),
+    params: dict[str, np.ndarray] | None = None,
+):
     """Run `spec` on both sides and compare outputs and gradients; returns (run, torch params) for extra checks.
 
     reference(p, x) gets torch tensors: p by parameter name (trainable ones require grad),
@@ -48,7 +54,10 @@ def check(spec: str, inputs: dict[str, np.ndarray], reference, training: bool = 
     grads = run.backward(seeds)
     trainable = {n for n, p in run.program.parameters().items() if p.trainable}
     p = {n: torch.tensor(a, requires_grad=n in trainable) for n, a in run.params.items()}
-    x = {n: torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=n not in tokens) for n, a in inputs.items()}
+    x = {
+        n: torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=n not in tokens)
+        for n, a in inputs.items()
+    }
     theirs = reference(p, x)
     theirs = theirs if isinstance(theirs, dict) else {run.program.outputs[0].name: theirs}
     assert list(theirs) == list(ours)
@@ -57,7 +66,11 @@ def check(spec: str, inputs: dict[str, np.ndarray], reference, training: bool = 
     for name in ours:
         close(ours[name], theirs[name], f"output {name}")
     for name in trainable:
-        close(grads[name], p[name].grad if p[name].grad is not None else torch.zeros_like(p[name]), f"gradient of {name}")
+        close(
+            grads[name],
+            p[name].grad if p[name].grad is not None else torch.zeros_like(p[name]),
+            f"gradient of {name}",
+        )
     for name in inputs:
         if name not in tokens:
             close(grads[name], x[name].grad, f"gradient of input {name}")
@@ -70,61 +83,129 @@ def normal(*shape, seed=0):
 
 # ---- dense, maxout, embedding, activations ----------------------------------------------------
 ACTS = {
-    "identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
-    "leaky_relu(alpha=0.1)": lambda z: F.leaky_relu(z, 0.1), "elu(alpha=0.7)": lambda z: F.elu(z, 0.7),
-    "gelu": F.gelu, "softplus": F.softplus, "softmax": lambda z: F.softmax(z, -1),
+    "identity": lambda z: z,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": F.relu,
+    "leaky_relu(alpha=0.1)": lambda z: F.leaky_relu(z, 0.1),
+    "elu(alpha=0.7)": lambda z: F.elu(z, 0.7),
+    "gelu": F.gelu,
+    "softplus": F.softplus,
+    "softmax": lambda z: F.softmax(z, -1),
 }
 
 
 @pytest.mark.parametrize("act", ACTS)
 def test_dense_with_each_activation(act):
     spec = f"network n {{ input x: 5\n dense y: 4, act={act}\n x -> y }}"
-    check(spec, {"x": normal(6, 5) * 2}, lambda p, x: ACTS[act](F.linear(x["x"], p["y.weight"], p["y.bias"])))
+    check(
+        spec,
+        {"x": normal(6, 5) * 2},
+        lambda p, x: ACTS[act](F.linear(x["x"], p["y.weight"], p["y.bias"])),
+    )
 
 
-@pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "gelu", "softplus", "sigmoid", "tanh", "softmax", "identity", "linear"])
+@pytest.mark.parametrize(
+    "act",
+    [
+        "relu",
+        "leaky_relu",
+        "elu",
+        "gelu",
+        "softplus",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "identity",
+        "linear",
+    ],
+)
 def test_activation_layers_over_images_and_vectors(act):
-    ref = {"relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01), "elu": F.elu, "gelu": F.gelu, "softplus": F.softplus,
-           "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda z: F.softmax(z, 1), "identity": lambda z: z,
-           "linear": lambda z: z}[act]
+    ref = {
+        "relu": F.relu,
+        "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+        "elu": F.elu,
+        "gelu": F.gelu,
+        "softplus": F.softplus,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "softmax": lambda z: F.softmax(z, 1),
+        "identity": lambda z: z,
+        "linear": lambda z: z,
+    }[act]
     spec = f"network n {{ input x: [3, 4, 4]\n {act} y\n x -> y }}"
     check(spec, {"x": normal(2, 3, 4, 4) * 3}, lambda p, x: ref(x["x"]))
 
 
 def test_maxout_rows_are_unit_major():
     spec = "network n { input x: 5\n maxout y: 3, pieces=4\n x -> y }"
-    check(spec, {"x": normal(6, 5)},
-          lambda p, x: F.linear(x["x"], p["y.weight"], p["y.bias"]).reshape(6, 3, 4).amax(-1))
+    check(
+        spec,
+        {"x": normal(6, 5)},
+        lambda p, x: F.linear(x["x"], p["y.weight"], p["y.bias"]).reshape(6, 3, 4).amax(-1),
+    )
 
 
 def test_embedding_of_one_token_and_of_several():
     one = "network n { input t: 1, seq\n embedding e: 10, 3\n dense y: 2\n t -> e -> y }"
     tokens = np.array([[1, 4, 9], [0, 0, 3]], dtype=float)
-    check(one, {"t": tokens}, lambda p, x: F.linear(F.embedding(x["t"].long(), p["e.weight"]), p["y.weight"], p["y.bias"]),
-          tokens=("t",))
+    check(
+        one,
+        {"t": tokens},
+        lambda p, x: F.linear(
+            F.embedding(x["t"].long(), p["e.weight"]), p["y.weight"], p["y.bias"]
+        ),
+        tokens=("t",),
+    )
     several = "network n { input t: 4\n embedding e: 10, 3\n flatten f\n t -> e -> f }"
-    check(several, {"t": np.array([[1, 2, 2, 9], [5, 5, 0, 1]], dtype=float)},
-          lambda p, x: F.embedding(x["t"].long(), p["e.weight"]).reshape(2, 12), tokens=("t",))
+    check(
+        several,
+        {"t": np.array([[1, 2, 2, 9], [5, 5, 0, 1]], dtype=float)},
+        lambda p, x: F.embedding(x["t"].long(), p["e.weight"]).reshape(2, 12),
+        tokens=("t",),
+    )
 
 
 # ---- images -------------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")  # PyTorch pads a copy; as intended
-@pytest.mark.parametrize("options, torch_padding", [
-    ("kernel=3, padding=same", "same"), ("kernel=4, padding=same", "same"), ("kernel=[2, 3], padding=same", "same"),
-    ("kernel=3, stride=2, padding=1", 1), ("kernel=[3, 2], stride=[2, 1]", 0), ("kernel=5, padding=2, act=relu", 2),
-    ("kernel=1, bias=false, act=softmax", 0),
-])
+@pytest.mark.filterwarnings(
+    "ignore:Using padding='same' with even kernel lengths"
+)  # PyTorch pads a copy; as intended
+@pytest.mark.parametrize(
+    "options, torch_padding",
+    [
+        ("kernel=3, padding=same", "same"),
+        ("kernel=4, padding=same", "same"),
+        ("kernel=[2, 3], padding=same", "same"),
+        ("kernel=3, stride=2, padding=1", 1),
+        ("kernel=[3, 2], stride=[2, 1]", 0),
+        ("kernel=5, padding=2, act=relu", 2),
+        ("kernel=1, bias=false, act=softmax", 0),
+    ],
+)
 def test_conv(options, torch_padding):
     spec = f"network n {{ input x: [3, 9, 8]\n conv c: 5, {options}\n x -> c }}"
     run = nnspec.loads(spec).to_numpy()
     o = run.program.layer("c").options
     act = {"relu": F.relu, "softmax": lambda z: F.softmax(z, 1)}.get(o.act.name, lambda z: z)
-    check(spec, {"x": normal(2, 3, 9, 8)},
-          lambda p, x: act(F.conv2d(x["x"], p["c.weight"], p.get("c.bias"), stride=o.stride, padding=torch_padding)))
+    check(
+        spec,
+        {"x": normal(2, 3, 9, 8)},
+        lambda p, x: act(
+            F.conv2d(x["x"], p["c.weight"], p.get("c.bias"), stride=o.stride, padding=torch_padding)
+        ),
+    )
 
 
-@pytest.mark.parametrize("mode, options", [("max", "size=2"), ("avg", "size=2"), ("max", "size=3, stride=2"),
-                                           ("avg", "size=[2, 3], stride=1"), ("max", "size=3")])
+@pytest.mark.parametrize(
+    "mode, options",
+    [
+        ("max", "size=2"),
+        ("avg", "size=2"),
+        ("max", "size=3, stride=2"),
+        ("avg", "size=[2, 3], stride=1"),
+        ("max", "size=3"),
+    ],
+)
 def test_pool(mode, options):
     spec = f"network n {{ input x: [2, 7, 8]\n pool p: {mode}, {options}\n x -> p }}"
     o = nnspec.loads(spec).program.layer("p").options
@@ -140,13 +221,20 @@ def test_max_pool_ties_go_to_the_first_maximum():
     check(spec, {"x": x}, lambda p, x: F.max_pool2d(x["x"], 2))
 
 
-@pytest.mark.parametrize("spec, reference", [
-    ("network n { input x: 3\n maxout m: 2, pieces=3, bias=false\n x -> m }",
-     lambda p, x: F.linear(x["x"], p["m.weight"]).unflatten(-1, (2, 3)).amax(-1)),
-    ("network n { input x: 3, seq=4\n readout r: max\n x -> r }", lambda p, x: x["x"].amax(-2)),
-])
+@pytest.mark.parametrize(
+    "spec, reference",
+    [
+        (
+            "network n { input x: 3\n maxout m: 2, pieces=3, bias=false\n x -> m }",
+            lambda p, x: F.linear(x["x"], p["m.weight"]).unflatten(-1, (2, 3)).amax(-1),
+        ),
+        ("network n { input x: 3, seq=4\n readout r: max\n x -> r }", lambda p, x: x["x"].amax(-2)),
+    ],
+)
 def test_max_ties_share_the_gradient_as_amax(spec, reference):
-    x = np.ones((2, 4, 3)) if "seq" in spec else np.zeros((2, 3))  # every piece, every step equal: all tied
+    x = (
+        np.ones((2, 4, 3)) if "seq" in spec else np.zeros((2, 3))
+    )  # every piece, every step equal: all tied
     check(spec, {"x": x}, reference)
 
 
@@ -154,10 +242,13 @@ def test_lenet_shapes_conv_pool_flatten_dense():
     spec = (EXAMPLES / "lenet.nn").read_text()
 
     def ref(p, x):
-        h = F.max_pool2d(F.relu(F.conv2d(x["image"], p["c1.weight"], p["c1.bias"], padding="same")), 2)
+        h = F.max_pool2d(
+            F.relu(F.conv2d(x["image"], p["c1.weight"], p["c1.bias"], padding="same")), 2
+        )
         h = F.max_pool2d(F.relu(F.conv2d(h, p["c2.weight"], p["c2.bias"], padding="same")), 2)
         h = F.relu(F.linear(h.flatten(1), p["fc.weight"], p["fc.bias"]))
         return F.softmax(F.linear(h, p["out.weight"], p["out.bias"]), -1)
+
     check(spec, {"image": normal(4, 1, 8, 8)}, ref)
 
 
@@ -168,6 +259,7 @@ def test_conv_over_time_folds_time_into_the_batch():
         b, t = x["x"].shape[:2]
         y = F.avg_pool2d(F.conv2d(x["x"].reshape(b * t, 2, 5, 5), p["c.weight"], p["c.bias"]), 3)
         return y.reshape(b, t, -1)
+
     check(spec, {"x": normal(2, 4, 2, 5, 5)}, ref)
 
 
@@ -179,8 +271,17 @@ def test_batchnorm_over_vectors_and_running_statistics(training):
     x = normal(7, 4) * 3 + 1
 
     def ref(p, x):
-        return F.batch_norm(x["x"], mean, var, p["b.weight"], p["b.bias"], training=training, momentum=0.1, eps=1e-3)
-    run, _ = check(spec, {"x": x}, ref, training=training, params={"b.weight": normal(4, seed=4), "b.bias": normal(4, seed=5)})
+        return F.batch_norm(
+            x["x"], mean, var, p["b.weight"], p["b.bias"], training=training, momentum=0.1, eps=1e-3
+        )
+
+    run, _ = check(
+        spec,
+        {"x": x},
+        ref,
+        training=training,
+        params={"b.weight": normal(4, seed=4), "b.bias": normal(4, seed=5)},
+    )
     close(run.params["b.running_mean"], mean, "running mean")
     close(run.params["b.running_var"], var, "running var")
     assert run.params["b.num_batches_tracked"] == (1 if training else 0)
@@ -213,19 +314,37 @@ def test_batchnorm_over_images_and_over_time(training):
         close(run.params[f"b.{name}"], value, name)
     timed = "network n { input x: 3, seq\n batchnorm b\n x -> b }"
     mean, var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
-    check(timed, {"x": normal(4, 5, 3)}, training=training,
-          reference=lambda p, x: F.batch_norm(x["x"].reshape(20, 3), mean, var, p["b.weight"], p["b.bias"], training=training).reshape(4, 5, 3))
+    check(
+        timed,
+        {"x": normal(4, 5, 3)},
+        training=training,
+        reference=lambda p, x: F.batch_norm(
+            x["x"].reshape(20, 3), mean, var, p["b.weight"], p["b.bias"], training=training
+        ).reshape(4, 5, 3),
+    )
 
 
 def test_layernorm_over_vectors_and_images():
     vector = "network n { input x: 6\n layernorm l\n dense y: 3\n x -> l -> y }"
 
     def ref(p, x):
-        return F.linear(F.layer_norm(x["x"], (6,), p["l.weight"], p["l.bias"]), p["y.weight"], p["y.bias"])
-    check(vector, {"x": normal(5, 6) * 2}, ref, params={"l.weight": normal(6, seed=4), "l.bias": normal(6, seed=5)})
+        return F.linear(
+            F.layer_norm(x["x"], (6,), p["l.weight"], p["l.bias"]), p["y.weight"], p["y.bias"]
+        )
+
+    check(
+        vector,
+        {"x": normal(5, 6) * 2},
+        ref,
+        params={"l.weight": normal(6, seed=4), "l.bias": normal(6, seed=5)},
+    )
     image = "network n { input x: [2, 3, 3]\n layernorm l: eps=0.1\n x -> l }"
-    check(image, {"x": normal(4, 2, 3, 3)}, lambda p, x: F.layer_norm(x["x"], (2, 3, 3), p["l.weight"], p["l.bias"], eps=0.1),
-          params={"l.weight": normal(2, 3, 3, seed=4), "l.bias": normal(2, 3, 3, seed=5)})
+    check(
+        image,
+        {"x": normal(4, 2, 3, 3)},
+        lambda p, x: F.layer_norm(x["x"], (2, 3, 3), p["l.weight"], p["l.bias"], eps=0.1),
+        params={"l.weight": normal(2, 3, 3, seed=4), "l.bias": normal(2, 3, 3, seed=5)},
+    )
 
 
 def test_dropout_keeps_with_probability_one_minus_rate_and_rescales():
@@ -261,18 +380,25 @@ def test_merges_and_fan_in():
         m = x["a"] * x["b"] * s
         c = torch.cat([s, m], -1)
         return F.linear(torch.cat([x["a"], c], -1), p["y.weight"], p["y.bias"])
+
     check(spec, {"a": normal(4, 3), "b": normal(4, 3, seed=1)}, ref)
 
 
 def test_fan_in_of_images_joins_channels_and_a_static_value_repeats_over_time():
-    images = "network n { input a: [2, 3, 3]\n input b: [1, 3, 3]\n conv c: 2, kernel=1\n a, b -> c }"
-    check(images, {"a": normal(2, 2, 3, 3), "b": normal(2, 1, 3, 3, seed=1)},
-          lambda p, x: F.conv2d(torch.cat([x["a"], x["b"]], 1), p["c.weight"], p["c.bias"]))
+    images = (
+        "network n { input a: [2, 3, 3]\n input b: [1, 3, 3]\n conv c: 2, kernel=1\n a, b -> c }"
+    )
+    check(
+        images,
+        {"a": normal(2, 2, 3, 3), "b": normal(2, 1, 3, 3, seed=1)},
+        lambda p, x: F.conv2d(torch.cat([x["a"], x["b"]], 1), p["c.weight"], p["c.bias"]),
+    )
     timed = "network n { input x: 2, seq\n input s: 3\n dense h: 4\n x, s -> h\n output h: mean }"
 
     def ref(p, x):
         s = x["s"][:, None].expand(-1, 5, -1)
         return F.linear(torch.cat([x["x"], s], -1), p["h.weight"], p["h.bias"]).mean(1)
+
     check(timed, {"x": normal(3, 5, 2), "s": normal(3, 3, seed=1)}, ref)
 
 
@@ -282,6 +408,7 @@ def test_delayed_link_outside_a_loop_reads_the_previous_step():
     def ref(p, x):
         shifted = torch.cat([torch.zeros_like(x["x"][:, :1]), x["x"][:, :-1]], 1)
         return F.linear(torch.cat([x["x"], shifted], -1), p["h.weight"], p["h.bias"])[:, -1]
+
     check(spec, {"x": normal(3, 6, 2)}, ref)
 
 
@@ -289,12 +416,19 @@ def test_delayed_link_from_outside_into_a_loop():
     spec = "network n { input x: 2, seq\n dense h: 3, act=tanh\n x -> h\n x ~> h\n h ~> h }"
 
     def ref(p, x):
-        h, previous, hs = torch.zeros(3, 3, dtype=torch.float64), torch.zeros(3, 2, dtype=torch.float64), []
+        h, previous, hs = (
+            torch.zeros(3, 3, dtype=torch.float64),
+            torch.zeros(3, 2, dtype=torch.float64),
+            [],
+        )
         for t in range(6):
-            h = torch.tanh(F.linear(torch.cat([x["x"][:, t], previous, h], -1), p["h.weight"], p["h.bias"]))
+            h = torch.tanh(
+                F.linear(torch.cat([x["x"][:, t], previous, h], -1), p["h.weight"], p["h.bias"])
+            )
             previous = x["x"][:, t]
             hs.append(h)
         return torch.stack(hs, 1)
+
     check(spec, {"x": normal(3, 6, 2)}, ref)
 
 
@@ -308,17 +442,24 @@ def _elman(p, x, hidden="h", out="y", act=torch.tanh):
 
 
 def test_elman_and_jordan_loops():
-    check((EXAMPLES / "elman.nn").read_text(), {"x": normal(3, 7, 1)}, lambda p, x: _elman(p, x["x"]))
+    check(
+        (EXAMPLES / "elman.nn").read_text(), {"x": normal(3, 7, 1)}, lambda p, x: _elman(p, x["x"])
+    )
 
     def jordan(p, x):
         y = torch.zeros(x["x"].shape[0], 1, dtype=torch.float64)
         ys = []
         for t in range(x["x"].shape[1]):
-            h = torch.tanh(F.linear(torch.cat([x["x"][:, t, None], y], -1), p["h.weight"], p["h.bias"]))
+            h = torch.tanh(
+                F.linear(torch.cat([x["x"][:, t, None], y], -1), p["h.weight"], p["h.bias"])
+            )
             y = F.linear(h, p["y.weight"], p["y.bias"])
             ys.append(y)
         return torch.stack(ys, 1)
-    check((EXAMPLES / "jordan.nn").read_text(), {"x": normal(3, 7)}, jordan)  # size 1 given without its axis
+
+    check(
+        (EXAMPLES / "jordan.nn").read_text(), {"x": normal(3, 7)}, jordan
+    )  # size 1 given without its axis
 
 
 def test_steps_input_is_held_at_every_step_and_outputs_reduce():
@@ -331,6 +472,7 @@ def test_steps_input_is_held_at_every_step_and_outputs_reduce():
             h = torch.tanh(F.linear(torch.cat([x["x"], h], -1), p["h.weight"], p["h.bias"]))
             hs.append(h)
         return torch.stack(hs, 1).mean(1)
+
     check(spec, {"x": normal(5, 3)}, ref)
 
 
@@ -342,11 +484,15 @@ def test_recurrent_kinds_over_whole_sequences(kind, bias):
     fn = {"rnn": torch._VF.rnn_tanh, "lstm": torch._VF.lstm, "gru": torch._VF.gru}[kind]
 
     def ref(p, x):
-        weights = [p[f"m.{k}"] for k in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if bias else ())]
+        weights = [
+            p[f"m.{k}"]
+            for k in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if bias else ())
+        ]
         h0 = torch.zeros(1, x["x"].shape[0], 5, dtype=torch.float64)
         state = (h0, h0) if kind == "lstm" else h0
         out = fn(x["x"], state, weights, bias, 1, 0.0, False, False, True)[0]
         return F.linear(out, p["y.weight"], p["y.bias"])
+
     check(spec, {"x": normal(4, 6, 3)}, ref)
 
 
@@ -356,11 +502,21 @@ def test_rnn_with_relu_and_each_cell_inside_a_loop():
     def ref(p, x):
         h = torch.zeros(2, 4, dtype=torch.float64)
         for t in range(5):
-            h = torch.relu(F.linear(x["x"][:, t], p["m.weight_ih"], p["m.bias_ih"]) + F.linear(h, p["m.weight_hh"], p["m.bias_hh"]))
+            h = torch.relu(
+                F.linear(x["x"][:, t], p["m.weight_ih"], p["m.bias_ih"])
+                + F.linear(h, p["m.weight_hh"], p["m.bias_hh"])
+            )
         return h
+
     check(relu, {"x": normal(2, 5, 3)}, ref)
-    for kind, cell in (("lstm", torch.lstm_cell), ("gru", torch.gru_cell), ("rnn", torch.rnn_tanh_cell)):
-        looped = f"network n {{ input x: 3, seq\n {kind} m: 4\n dense y: 2\n x -> m -> y\n y ~> m }}"
+    for kind, cell in (
+        ("lstm", torch.lstm_cell),
+        ("gru", torch.gru_cell),
+        ("rnn", torch.rnn_tanh_cell),
+    ):
+        looped = (
+            f"network n {{ input x: 3, seq\n {kind} m: 4\n dense y: 2\n x -> m -> y\n y ~> m }}"
+        )
 
         def ref(p, x, cell=cell, kind=kind):
             h = c = torch.zeros(2, 4, dtype=torch.float64)
@@ -376,6 +532,7 @@ def test_rnn_with_relu_and_each_cell_inside_a_loop():
                 y = F.linear(h, p["y.weight"], p["y.bias"])
                 ys.append(y)
             return torch.stack(ys, 1)
+
         check(looped, {"x": normal(2, 5, 3)}, ref)
 
 
@@ -410,7 +567,15 @@ def test_lif_surrogate_gradient_over_a_sequence_and_in_a_loop():
     def ref(p, x):
         spikes = run_lif(p, [x["x"] * 3] * 6)
         return torch.stack([F.linear(s, p["y.weight"], p["y.bias"]) for s in spikes], 1).mean(1)
-    check(spec.replace("x -> s", "x -> g -> s").replace("lif s", "dense g: 4, weights=[[3,0,0,0],[0,3,0,0],[0,0,3,0],[0,0,0,3]], bias=false, frozen\n lif s"), {"x": normal(3, 4)}, ref)
+
+    check(
+        spec.replace("x -> s", "x -> g -> s").replace(
+            "lif s",
+            "dense g: 4, weights=[[3,0,0,0],[0,3,0,0],[0,0,3,0],[0,0,0,3]], bias=false, frozen\n lif s",
+        ),
+        {"x": normal(3, 4)},
+        ref,
+    )
     looped = "network n { input x: 3, seq\n lif s: 4, threshold=0.3\n x -> s\n s ~> s }"
 
     def ref_loop(p, x):
@@ -423,6 +588,7 @@ def test_lif_surrogate_gradient_over_a_sequence_and_in_a_loop():
             v = v - s.detach() * 0.3
             spikes.append(s)
         return torch.stack(spikes, 1)
+
     check(looped, {"x": normal(2, 5, 3) * 2}, ref_loop)
 
 
@@ -430,10 +596,14 @@ def test_lif_surrogate_gradient_over_a_sequence_and_in_a_loop():
 def _attend(p, q, k, v, heads, causal, name="a"):
     def project(z, key):
         return F.linear(z, p[f"{name}.weight_{key}"], p.get(f"{name}.bias_{key}"))
+
     def split(z):
         b, n, d = z.shape
         return z.reshape(b, n, heads, d // heads).transpose(1, 2)
-    out = F.scaled_dot_product_attention(split(project(q, "q")), split(project(k, "k")), split(project(v, "v")), is_causal=causal)
+
+    out = F.scaled_dot_product_attention(
+        split(project(q, "q")), split(project(k, "k")), split(project(v, "v")), is_causal=causal
+    )
     b, h, n, d = out.shape
     return project(out.transpose(1, 2).reshape(b, n, h * d), "o")
 
@@ -443,15 +613,25 @@ def test_self_attention_over_a_sequence_and_over_items(causal):
     flag = ", causal" if causal else ""
     spec = f"network n {{ input x: 8, seq\n attention a: heads=2{flag}\n x -> a }}"
     check(spec, {"x": normal(3, 5, 8)}, lambda p, x: _attend(p, x["x"], x["x"], x["x"], 2, causal))
-    items = f"network n {{ input x: [6, 4]\n attention a: heads=4, dim=8, bias=false{flag}\n x -> a }}"
+    items = (
+        f"network n {{ input x: [6, 4]\n attention a: heads=4, dim=8, bias=false{flag}\n x -> a }}"
+    )
     check(items, {"x": normal(2, 6, 4)}, lambda p, x: _attend(p, x["x"], x["x"], x["x"], 4, causal))
 
 
 def test_cross_attention_through_ports():
     spec = "network n { input q: 4, seq\n input kv: 6, seq\n attention a: heads=2, dim=8, causal\n q -> a.query\n kv -> a.key\n kv -> a.value }"
-    check(spec, {"q": normal(2, 5, 4), "kv": normal(2, 5, 6, seed=1)}, lambda p, x: _attend(p, x["q"], x["kv"], x["kv"], 2, True))
+    check(
+        spec,
+        {"q": normal(2, 5, 4), "kv": normal(2, 5, 6, seed=1)},
+        lambda p, x: _attend(p, x["q"], x["kv"], x["kv"], 2, True),
+    )
     sets = "network n { input q: [3, 4]\n input k: [5, 6]\n attention a: heads=1\n q -> a.query\n k -> a.key }"
-    check(sets, {"q": normal(2, 3, 4), "k": normal(2, 5, 6, seed=1)}, lambda p, x: _attend(p, x["q"], x["k"], x["k"], 1, False))
+    check(
+        sets,
+        {"q": normal(2, 3, 4), "k": normal(2, 5, 6, seed=1)},
+        lambda p, x: _attend(p, x["q"], x["k"], x["k"], 1, False),
+    )
 
 
 def test_gcn_normalises_the_adjacency_and_passes_gradients_to_it():
@@ -469,14 +649,27 @@ def test_gcn_normalises_the_adjacency_and_passes_gradients_to_it():
     def ref(p, x):
         h = layer(p, x["features"], x["adjacency"], "g1", F.relu)
         return layer(p, h, x["adjacency"], "g2", lambda z: F.softmax(z, -1))
+
     check(spec, {"features": normal(2, 34, 34), "adjacency": a}, ref)
 
 
 @pytest.mark.parametrize("mode", ["mean", "sum", "max"])
 def test_readout_over_items_and_over_time(mode):
-    reduce = {"mean": lambda z: z.mean(-2), "sum": lambda z: z.sum(-2), "max": lambda z: z.max(-2).values}[mode]
-    check(f"network n {{ input x: [5, 3]\n readout r: {mode}\n x -> r }}", {"x": normal(4, 5, 3)}, lambda p, x: reduce(x["x"]))
-    check(f"network n {{ input x: 3, seq\n readout r: {mode}\n x -> r }}", {"x": normal(4, 6, 3)}, lambda p, x: reduce(x["x"]))
+    reduce = {
+        "mean": lambda z: z.mean(-2),
+        "sum": lambda z: z.sum(-2),
+        "max": lambda z: z.max(-2).values,
+    }[mode]
+    check(
+        f"network n {{ input x: [5, 3]\n readout r: {mode}\n x -> r }}",
+        {"x": normal(4, 5, 3)},
+        lambda p, x: reduce(x["x"]),
+    )
+    check(
+        f"network n {{ input x: 3, seq\n readout r: {mode}\n x -> r }}",
+        {"x": normal(4, 6, 3)},
+        lambda p, x: reduce(x["x"]),
+    )
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -488,15 +681,24 @@ def test_sample_and_its_kl_term(training):
     out, terms = run.forward_with_terms(x)
     seed = normal(*out.shape, seed=2)
     grads = run.backward(seed, terms={"kl": 0.5})
-    eps = torch.tensor(np.random.default_rng(11).standard_normal((5, 4)))  # the same noise the run drew
+    eps = torch.tensor(
+        np.random.default_rng(11).standard_normal((5, 4))
+    )  # the same noise the run drew
     trainable = {n for n, p in run.program.parameters().items() if p.trainable}
     p = {n: torch.tensor(a, requires_grad=n in trainable) for n, a in run.params.items()}
     xt = torch.tensor(x, requires_grad=True)
     h = F.relu(F.linear(xt, p["enc.weight"], p["enc.bias"]))
-    mu, logvar = F.linear(h, p["mu.weight"], p["mu.bias"]), F.linear(h, p["logvar.weight"], p["logvar.bias"])
+    mu, logvar = (
+        F.linear(h, p["mu.weight"], p["mu.bias"]),
+        F.linear(h, p["logvar.weight"], p["logvar.bias"]),
+    )
     z = mu + torch.exp(logvar / 2) * eps if training else mu
-    y = torch.sigmoid(F.linear(F.relu(F.linear(z, p["dec.weight"], p["dec.bias"])), p["out.weight"], p["out.bias"]))
-    kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum() / 5
+    y = torch.sigmoid(
+        F.linear(
+            F.relu(F.linear(z, p["dec.weight"], p["dec.bias"])), p["out.weight"], p["out.bias"]
+        )
+    )
+    kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum() / 5
     ((y * torch.tensor(seed)).sum() + 0.5 * kl).backward()
     close(out, y, "output")
     close(terms["kl"], kl, "kl")
@@ -514,7 +716,11 @@ def _torch_backend_ready() -> bool:
     return True
 
 
-SPEC_FILES = sorted(SPECS.glob("*.nn")) + sorted(EXAMPLES.glob("*.nn")) + sorted((TEST_SPECS / "ok").glob("*.nn"))
+SPEC_FILES = (
+    sorted(SPECS.glob("*.nn"))
+    + sorted(EXAMPLES.glob("*.nn"))
+    + sorted((TEST_SPECS / "ok").glob("*.nn"))
+)
 NETWORKS = [(path, model.name) for path in SPEC_FILES for model in check_source(read_source(path))]
 RANDOM_KINDS = {"dropout", "sample"}
 
@@ -523,9 +729,14 @@ def spec_inputs(program, batch: int = 3, steps: int = 5, seed: int = 0) -> dict[
     return conftest.spec_inputs(program, batch, steps, seed, edge_threshold=0.7)
 
 
-@pytest.mark.skipif(not _torch_backend_ready(), reason="the PyTorch backend (nnspec/backends/torch) is not there yet")
+@pytest.mark.skipif(
+    not _torch_backend_ready(),
+    reason="the PyTorch backend (nnspec/backends/torch) is not there yet",
+)
 @pytest.mark.parametrize("mode", ["eval", "train"])
-@pytest.mark.parametrize("path, network", NETWORKS, ids=[f"{p.parent.name}/{p.stem}:{n}" for p, n in NETWORKS])
+@pytest.mark.parametrize(
+    "path, network", NETWORKS, ids=[f"{p.parent.name}/{p.stem}:{n}" for p, n in NETWORKS]
+)
 def test_both_backends_agree_on_every_spec(path, network, mode):
     model = nnspec.load(path, network)
     program = model.program
@@ -537,7 +748,12 @@ def test_both_backends_agree_on_every_spec(path, network, mode):
     for name, value in net.state_dict().items():
         close(run.params[name], value, f"initial {name}")
     data = spec_inputs(program)
-    tokens = {link.source for layer in program.layers if layer.kind.name == "embedding" for link in layer.inputs}
+    tokens = {
+        link.source
+        for layer in program.layers
+        if layer.kind.name == "embedding"
+        for link in layer.inputs
+    }
     ours, terms = run.forward_with_terms(**data)
     ours = ours if isinstance(ours, dict) else {program.outputs[0].name: ours}
     seeds = {name: normal(*value.shape, seed=9) for name, value in ours.items()}
@@ -559,7 +775,9 @@ def test_both_backends_agree_on_every_spec(path, network, mode):
     named = dict(net.named_parameters())
     for name, grad in grads.items():
         if name in named:
-            reference = named[name].grad if named[name].grad is not None else torch.zeros_like(named[name])
+            reference = (
+                named[name].grad if named[name].grad is not None else torch.zeros_like(named[name])
+            )
         elif name in tokens:
             continue
         else:

@@ -21,7 +21,13 @@ for path in sorted(Path(sys.argv[1]).glob("*.nn")):
 
 def run(cache_home) -> str:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", DUMP, str(EXAMPLES)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", DUMP, str(EXAMPLES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and not done.stderr, done.stderr
     return done.stdout
 
@@ -33,7 +39,9 @@ def test_a_cached_parser_reads_every_example_as_a_fresh_one_does(tmp_path):
     assert run(tmp_path) == fresh
     cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # damaged: rebuilt, silently
     assert run(tmp_path) == fresh
-    cache.write_bytes(b"0" * 64 + b"\n" + cache.read_bytes().split(b"\n", 1)[1])  # another grammar's: rebuilt
+    cache.write_bytes(
+        b"0" * 64 + b"\n" + cache.read_bytes().split(b"\n", 1)[1]
+    )  # another grammar's: rebuilt
     assert run(tmp_path) == fresh
 
 

@@ -10,15 +10,30 @@ from matplotlib.image import imread
 
 from nnspec.training.plot import Plots, draw
 
-HISTORY = [{"epoch": e, "lr": 0.01, "loss": 1 / e, "accuracy": 1 - 0.5 / e, "train_loss": 1.2 / e, "train_accuracy": 1 - 0.6 / e}
-           for e in range(1, 13)]
+HISTORY = [
+    {
+        "epoch": e,
+        "lr": 0.01,
+        "loss": 1 / e,
+        "accuracy": 1 - 0.5 / e,
+        "train_loss": 1.2 / e,
+        "train_accuracy": 1 - 0.6 / e,
+    }
+    for e in range(1, 13)
+]
 
 
 def jobs(folder):
     rng = np.random.default_rng(0)
     real, generated = rng.normal(size=(200, 2)), rng.normal(0.5, 1, size=(100, 2))
-    return [("history", folder / "metrics.png", {"history": HISTORY}),
-            ("samples", folder / "samples.png", {"real": real.tolist(), "generated": generated.tolist()})]
+    return [
+        ("history", folder / "metrics.png", {"history": HISTORY}),
+        (
+            "samples",
+            folder / "samples.png",
+            {"real": real.tolist(), "generated": generated.tolist()},
+        ),
+    ]
 
 
 def test_the_helper_process_draws_the_same_files_as_drawing_here(tmp_path):
@@ -53,7 +68,12 @@ def test_a_run_that_ends_without_plots_stops_its_helper(tmp_path):
 
 def test_the_helper_draws_nothing_when_the_run_goes_away_first():
     """A run killed (kill -9) closes the helper's input unsent: the helper exits without a file or a message."""
-    done = subprocess.run([sys.executable, "-m", "nnspec.training.plot_helper"], input=b"", capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "nnspec.training.plot_helper"],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
 
 
@@ -66,18 +86,17 @@ def test_by_default_the_helper_runs_only_while_matplotlib_is_not_loaded_here():
 
 
 def test_ctrl_c_while_the_helper_draws_stops_it(tmp_path):
-    with pytest.raises(KeyboardInterrupt):
-        with Plots(helper=True) as plots:
-            helper = plots.helper
-            calls = []
+    with pytest.raises(KeyboardInterrupt), Plots(helper=True) as plots:
+        helper = plots.helper
+        calls = []
 
-            def interrupted(*args, **kwargs):  # Ctrl-C arrives while the run waits for the drawing
-                calls.append(args)
-                if len(calls) == 1:
-                    raise KeyboardInterrupt
-                return Popen.communicate(helper, *args, **kwargs)
+        def interrupted(*args, **kwargs):  # Ctrl-C arrives while the run waits for the drawing
+            calls.append(args)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return Popen.communicate(helper, *args, **kwargs)
 
-            helper.communicate = interrupted
-            plots.draw(jobs(tmp_path))
+        helper.communicate = interrupted
+        plots.draw(jobs(tmp_path))
     assert helper.returncode is not None and plots.helper is None
     assert not list(tmp_path.iterdir()), "nothing drawn after Ctrl-C"

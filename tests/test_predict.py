@@ -39,42 +39,86 @@ def test_predict_gives_xor_from_every_format(source, backend, xor_weights, input
 
 
 def test_cli_prints_csv_and_writes_each_format(xor_weights, inputs, capsys, tmp_path):
-    assert main(["predict", str(EXAMPLES / "xor.nn"), "--weights", str(xor_weights), "--input", str(inputs / "x.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(EXAMPLES / "xor.nn"),
+                "--weights",
+                str(xor_weights),
+                "--input",
+                str(inputs / "x.csv"),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "y" and [float(v) > 0.5 for v in lines[1:]] == [False, True, True, False]
     for suffix in ("csv", "npz", "json"):
         out = tmp_path / f"y.{suffix}"
-        assert main(["predict", str(EXAMPLES / "xor.nn"), "--weights", str(xor_weights), "--input", str(inputs / "x.json"),
-                     "-o", str(out), "--backend", "numpy"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(EXAMPLES / "xor.nn"),
+                    "--weights",
+                    str(xor_weights),
+                    "--input",
+                    str(inputs / "x.json"),
+                    "-o",
+                    str(out),
+                    "--backend",
+                    "numpy",
+                ]
+            )
+            == 0
+        )
         assert out.exists() and not list(tmp_path.glob(".*part"))
-    assert np.allclose(np.load(tmp_path / "y.npz")["y"], json.loads((tmp_path / "y.json").read_text())["y"])
+    assert np.allclose(
+        np.load(tmp_path / "y.npz")["y"], json.loads((tmp_path / "y.json").read_text())["y"]
+    )
 
 
 def test_a_classifier_also_gets_its_class(tmp_path, capsys):
     spec = tmp_path / "c.nn"
-    spec.write_text("network c {\n input x: 2\n dense y: 3, act=softmax\n x -> y\n}\ntrain {\n data = blobs\n epochs = 1\n}\n")
+    spec.write_text(
+        "network c {\n input x: 2\n dense y: 3, act=softmax\n x -> y\n}\ntrain {\n data = blobs\n epochs = 1\n}\n"
+    )
     weights = train(spec, "numpy", out=tmp_path / "run").paths["weights"]
     (tmp_path / "x.json").write_text(json.dumps([[0, 0], [2, 2]]))
-    assert main(["predict", str(spec), "--weights", str(weights), "--input", str(tmp_path / "x.json")]) == 0
+    assert (
+        main(["predict", str(spec), "--weights", str(weights), "--input", str(tmp_path / "x.json")])
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "y[0],y[1],y[2],y_class"
     row = [float(v) for v in lines[1].split(",")]
     assert row[3] == int(np.argmax(row[:3]))
 
 
-@pytest.mark.parametrize("case, code, message", [
-    ("missing_weights", "E505", "weights file 'nope.safetensors' is not found"),
-    ("other_weights", "E506", "does not fit network 'lenet': it lacks"),
-    ("wrong_width", "E506", "gives [3] per example, but input 'x' takes [2]"),
-    ("ragged", "E505", "is not a list of equally shaped examples of numbers"),
-    ("nan", "E505", "holds nan, not a finite number"),
-    ("text", "E505", "a .csv, .npz or .json file is needed"),
-])
-def test_bad_weights_and_inputs_exit_1_with_a_clear_error(case, code, message, xor_weights, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "case, code, message",
+    [
+        ("missing_weights", "E505", "weights file 'nope.safetensors' is not found"),
+        ("other_weights", "E506", "does not fit network 'lenet': it lacks"),
+        ("wrong_width", "E506", "gives [3] per example, but input 'x' takes [2]"),
+        ("ragged", "E505", "is not a list of equally shaped examples of numbers"),
+        ("nan", "E505", "holds nan, not a finite number"),
+        ("text", "E505", "a .csv, .npz or .json file is needed"),
+    ],
+)
+def test_bad_weights_and_inputs_exit_1_with_a_clear_error(
+    case, code, message, xor_weights, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     spec, weights, source = EXAMPLES / "xor.nn", str(xor_weights), "x.json"
-    files = {"x.json": json.dumps(XOR), "wide.json": json.dumps([[0, 0, 1]]), "ragged.json": "[[0, 1], [1]]",
-             "nan.csv": "a,b\n0,nan\n", "x.txt": "0 1"}
+    files = {
+        "x.json": json.dumps(XOR),
+        "wide.json": json.dumps([[0, 0, 1]]),
+        "ragged.json": "[[0, 1], [1]]",
+        "nan.csv": "a,b\n0,nan\n",
+        "x.txt": "0 1",
+    }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     if case == "missing_weights":
@@ -82,11 +126,30 @@ def test_bad_weights_and_inputs_exit_1_with_a_clear_error(case, code, message, x
     elif case == "other_weights":
         spec = EXAMPLES / "lenet.nn"
     else:
-        source = {"wrong_width": "wide.json", "ragged": "ragged.json", "nan": "nan.csv", "text": "x.txt"}[case]
+        source = {
+            "wrong_width": "wide.json",
+            "ragged": "ragged.json",
+            "nan": "nan.csv",
+            "text": "x.txt",
+        }[case]
     assert main(["predict", str(spec), "--weights", weights, "--input", source]) == 1
     err = capsys.readouterr().err
     assert f"error[{code}]" in err and message in err and "Traceback" not in err
 
 
 def test_an_output_file_of_another_kind_is_a_usage_error(xor_weights, tmp_path):
-    assert main(["predict", str(EXAMPLES / "xor.nn"), "--weights", str(xor_weights), "--input", "x.csv", "-o", "y.txt"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                str(EXAMPLES / "xor.nn"),
+                "--weights",
+                str(xor_weights),
+                "--input",
+                "x.csv",
+                "-o",
+                "y.txt",
+            ]
+        )
+        == 2
+    )

@@ -12,6 +12,7 @@ import sys
 from contextlib import contextmanager
 
 import pytest
+from conftest import EXAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,17 +20,21 @@ import nnspec
 from nnspec.check import verify
 from nnspec.kinds import REGISTRY, SPEC_KINDS
 
-from conftest import EXAMPLES
-
 CALL_LIMIT = 10  # seconds per call to nnspec.loads
 
 SETTINGS = dict(
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
 )
 
 
-class Hang(BaseException):  # a BaseException, so that no `except Exception` inside nnspec can swallow it
+class Hang(
+    BaseException
+):  # a BaseException, so that no `except Exception` inside nnspec can swallow it
     pass
 
 
@@ -63,12 +68,81 @@ def check_only_spec_errors(text: str):
 
 # ---- (a) random text from spec tokens -----------------------------------------------------------
 TOKENS = [
-    "network", "block", "train", "use", "output", "expect", "input", "dense", "add", "conv", "relu",
-    "{", "}", "->", "~>", ":", ",", "=", "[", "]", "(", ")", ".", ";", "#", "\n", " ", "  ", "\t",
-    "x", "y", "h", "a", "b", "_", "r1", "act", "seq", "repeat", "steps", "frozen", "last", "mean",
-    "weights", "true", "false", "data", "loss", "epochs", ">=", "<", "-",
-    "0", "1", "-2", "0.5", "1e-3", "64", "1e999", "-1e999", "1e308", str(10**400), "-" + str(10**40), ".5", "3.",
-    '"x"', '""', '"a\\"b"', '"\\n"', '"unclosed', "\\", "\x00", "\ufeff", "é", "\r",
+    "network",
+    "block",
+    "train",
+    "use",
+    "output",
+    "expect",
+    "input",
+    "dense",
+    "add",
+    "conv",
+    "relu",
+    "{",
+    "}",
+    "->",
+    "~>",
+    ":",
+    ",",
+    "=",
+    "[",
+    "]",
+    "(",
+    ")",
+    ".",
+    ";",
+    "#",
+    "\n",
+    " ",
+    "  ",
+    "\t",
+    "x",
+    "y",
+    "h",
+    "a",
+    "b",
+    "_",
+    "r1",
+    "act",
+    "seq",
+    "repeat",
+    "steps",
+    "frozen",
+    "last",
+    "mean",
+    "weights",
+    "true",
+    "false",
+    "data",
+    "loss",
+    "epochs",
+    ">=",
+    "<",
+    "-",
+    "0",
+    "1",
+    "-2",
+    "0.5",
+    "1e-3",
+    "64",
+    "1e999",
+    "-1e999",
+    "1e308",
+    str(10**400),
+    "-" + str(10**40),
+    ".5",
+    "3.",
+    '"x"',
+    '""',
+    '"a\\"b"',
+    '"\\n"',
+    '"unclosed',
+    "\\",
+    "\x00",
+    "\ufeff",
+    "é",
+    "\r",
 ]
 
 token_text = st.lists(st.sampled_from(TOKENS), max_size=60).map(lambda parts: " ".join(parts))
@@ -82,7 +156,12 @@ def test_random_token_text(text):
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(st.text(alphabet=st.sampled_from(list("network{}->~:,=[]().;#\n \t\"\\0123456789eE_xyh")), max_size=120))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list('network{}->~:,=[]().;#\n \t"\\0123456789eE_xyh')),
+        max_size=120,
+    )
+)
 def test_random_characters(text):
     check_only_spec_errors(text)
 
@@ -98,11 +177,54 @@ def test_random_statement_in_a_network(line):
 
 
 # ---- (b) mutated examples ------------------------------------------------------------------------
-EXAMPLE_TEXTS = {path.name: path.read_text(encoding="utf-8") for path in sorted(EXAMPLES.glob("*.nn"))}
-WORDS = ["network", "block", "{", "}", "->", "~>", ":", ",", "=", "[", "]", "(", ")", "x", "h", "y", "dense", "add",
-         "input", "seq", "repeat=0", "repeat=-1", "repeat=100000", "1e999", str(10**400), "0", "-1", '"x"', "output",
-         "train", "use", "#", ";", "\n", ".", "mean", "last", "99999999999"]
-ODD = st.text(alphabet=st.characters(codec="utf-8", categories=("Cc", "Cf", "Zs", "Zl", "So", "Lo", "Mn")), min_size=1, max_size=4)
+EXAMPLE_TEXTS = {
+    path.name: path.read_text(encoding="utf-8") for path in sorted(EXAMPLES.glob("*.nn"))
+}
+WORDS = [
+    "network",
+    "block",
+    "{",
+    "}",
+    "->",
+    "~>",
+    ":",
+    ",",
+    "=",
+    "[",
+    "]",
+    "(",
+    ")",
+    "x",
+    "h",
+    "y",
+    "dense",
+    "add",
+    "input",
+    "seq",
+    "repeat=0",
+    "repeat=-1",
+    "repeat=100000",
+    "1e999",
+    str(10**400),
+    "0",
+    "-1",
+    '"x"',
+    "output",
+    "train",
+    "use",
+    "#",
+    ";",
+    "\n",
+    ".",
+    "mean",
+    "last",
+    "99999999999",
+]
+ODD = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("Cc", "Cf", "Zs", "Zl", "So", "Lo", "Mn")),
+    min_size=1,
+    max_size=4,
+)
 
 
 def test_examples_are_valid():
@@ -125,10 +247,10 @@ def mutation(text: str):
 
     def delete_span(args):
         i, k = args
-        return text[:i] + text[i + k:]
+        return text[:i] + text[i + k :]
 
     def duplicate_line(i):
-        return "\n".join(lines[: i + 1] + [lines[i]] + lines[i + 1:])
+        return "\n".join(lines[: i + 1] + [lines[i]] + lines[i + 1 :])
 
     def swap_lines(args):
         i, j = args
@@ -171,19 +293,57 @@ def test_mutated_examples(text):
 # ---- (c) structurally valid networks from the registry --------------------------------------------
 SMALL_VALUES = st.one_of(
     st.integers(-2, 9).map(str),
-    st.sampled_from(["0.5", "1e-3", "relu", "tanh", "max", "avg", "mean", "sum", "same", "valid", "true", "false",
-                     "[1, 4, 4]", "[2, 6, 6]", "[3]", "[]", "leaky_relu(alpha=0.1)", '"s"', "2.5"]),
+    st.sampled_from(
+        [
+            "0.5",
+            "1e-3",
+            "relu",
+            "tanh",
+            "max",
+            "avg",
+            "mean",
+            "sum",
+            "same",
+            "valid",
+            "true",
+            "false",
+            "[1, 4, 4]",
+            "[2, 6, 6]",
+            "[3]",
+            "[]",
+            "leaky_relu(alpha=0.1)",
+            '"s"',
+            "2.5",
+        ]
+    ),
 )
 
 
 GOOD = {  # plausible values by option name, so that most generated networks get past the options
-    "units": ["1", "2", "3", "4"], "channels": ["1", "2"], "vocabulary": ["5", "10"], "dim": ["2", "4"],
-    "heads": ["1", "2"], "pieces": ["2", "3"], "rate": ["0.5", "0"], "alpha": ["0.1", "1"], "eps": ["1e-5"],
-    "threshold": ["1.0", "0.5"], "decay": ["0.9"], "act": ["relu", "tanh", "sigmoid", "softmax", "step", "elu(alpha=0.5)"],
-    "bias": ["true", "false"], "frozen": ["true", "false"], "seq": ["true", "false", "3"], "causal": ["true", "false"],
-    "kernel": ["1", "2", "3", "[1, 2]"], "size": ["1", "2", "4", "[1, 4, 4]"], "stride": ["1", "2"],
-    "padding": ["same", "valid", "1"], "mode": ["max", "avg", "mean", "sum"], "steps": ["2", "3"],
-    "weights": ["[[1, 2]]", "[[0.5], [0.5], [0.5], [0.5]]"], "biases": ["[0]", "[0, 1]"],
+    "units": ["1", "2", "3", "4"],
+    "channels": ["1", "2"],
+    "vocabulary": ["5", "10"],
+    "dim": ["2", "4"],
+    "heads": ["1", "2"],
+    "pieces": ["2", "3"],
+    "rate": ["0.5", "0"],
+    "alpha": ["0.1", "1"],
+    "eps": ["1e-5"],
+    "threshold": ["1.0", "0.5"],
+    "decay": ["0.9"],
+    "act": ["relu", "tanh", "sigmoid", "softmax", "step", "elu(alpha=0.5)"],
+    "bias": ["true", "false"],
+    "frozen": ["true", "false"],
+    "seq": ["true", "false", "3"],
+    "causal": ["true", "false"],
+    "kernel": ["1", "2", "3", "[1, 2]"],
+    "size": ["1", "2", "4", "[1, 4, 4]"],
+    "stride": ["1", "2"],
+    "padding": ["same", "valid", "1"],
+    "mode": ["max", "avg", "mean", "sum"],
+    "steps": ["2", "3"],
+    "weights": ["[[1, 2]]", "[[0.5], [0.5], [0.5], [0.5]]"],
+    "biases": ["[0]", "[0, 1]"],
 }
 
 
@@ -219,8 +379,20 @@ def registry_network(draw) -> str:
     kinds = sorted(SPEC_KINDS - {"input"})
     count = draw(st.integers(1, 7))
     names = ["x"] + [f"l{i}" for i in range(count)]
-    lines = [draw(layer_line("input", "x")) if draw(st.integers(0, 3)) == 0 else
-             draw(st.sampled_from(["    input x: 4", "    input x: 4, seq", "    input x: [1, 6, 6]", "    input x: 3, steps=3"]))]
+    lines = [
+        draw(layer_line("input", "x"))
+        if draw(st.integers(0, 3)) == 0
+        else draw(
+            st.sampled_from(
+                [
+                    "    input x: 4",
+                    "    input x: 4, seq",
+                    "    input x: [1, 6, 6]",
+                    "    input x: 3, steps=3",
+                ]
+            )
+        )
+    ]
     for name in names[1:]:
         lines.append(draw(layer_line(draw(st.sampled_from(kinds)), name)))
     for i, name in enumerate(names[1:], start=1):  # a chain, so most networks get somewhere
@@ -235,7 +407,10 @@ def registry_network(draw) -> str:
             port = "." + draw(st.sampled_from(list(kind.ports) + ["nope"]))
         lines.append(f"    {source} {arrow} {target}{port}")
     if draw(st.integers(0, 3)) == 0:
-        lines.append(f"    output {draw(st.sampled_from(names))}" + draw(st.sampled_from(["", ": last", ": mean", ": x"])))
+        lines.append(
+            f"    output {draw(st.sampled_from(names))}"
+            + draw(st.sampled_from(["", ": last", ": mean", ": x"]))
+        )
     return "network g {\n" + "\n".join(lines) + "\n}\n"
 
 
@@ -249,7 +424,9 @@ def nested_blocks(depth: int, repeat: int, width: int = 4) -> str:
     """Blocks that use blocks: b0 holds a dense layer, each b{k} holds `repeat` copies of b{k-1}."""
     blocks = ["block b0(w) {\n    input i: w\n    dense d: w, act=relu\n    i -> d\n}"]
     for k in range(1, depth):
-        blocks.append(f"block b{k}(w) {{\n    input i: w\n    b{k - 1} inner: w, repeat={repeat}\n    i -> inner\n}}")
+        blocks.append(
+            f"block b{k}(w) {{\n    input i: w\n    b{k - 1} inner: w, repeat={repeat}\n    i -> inner\n}}"
+        )
     return "\n".join(blocks) + (
         f"\nnetwork n {{\n    input x: {width}\n    b{depth - 1} r: {width}, repeat={repeat}\n    x -> r\n}}\n"
     )
@@ -275,10 +452,18 @@ def test_nested_repeat_explosion_is_an_error():
         "sys.exit(3)\n"
     )
     try:
-        done = subprocess.run([sys.executable, "-c", code], input=text, text=True, capture_output=True, timeout=CALL_LIMIT)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            input=text,
+            text=True,
+            capture_output=True,
+            timeout=CALL_LIMIT,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"nnspec.loads hangs (> {CALL_LIMIT} s) on nested repeats: {text!r}")
-    assert done.returncode == 0, f"expected a SpecError, got exit {done.returncode}: {done.stderr[-2000:]}"
+    assert done.returncode == 0, (
+        f"expected a SpecError, got exit {done.returncode}: {done.stderr[-2000:]}"
+    )
 
 
 # Inputs on which nnspec raised something other than SpecError, kept as regression cases.
@@ -321,11 +506,19 @@ def test_found_inputs(name):
         "]" * 10_000,
         "network n { input x: " + "[" * 10_000 + "1" + "]" * 10_000 + " }",
         "network n {\n    input x: " + "[" * 10_000 + "\n}",
-        "network n {\n    input x: 4\n    dense h: 2, weights=" + "[" * 65 + "]" * 65 + "\n    x -> h\n}",
-        "network n {\n    input x: 4\n    dense h: 2, act=" + "f(" * 5_000 + ")" * 5_000 + "\n    x -> h\n}",
+        "network n {\n    input x: 4\n    dense h: 2, weights="
+        + "[" * 65
+        + "]" * 65
+        + "\n    x -> h\n}",
+        "network n {\n    input x: 4\n    dense h: 2, act="
+        + "f(" * 5_000
+        + ")" * 5_000
+        + "\n    x -> h\n}",
         "network " + "n" * 100_000 + " {\n    input x: 4\n}",
         "network n {\n    input x: 4\n    " + " -> ".join(["x"] * 20_000) + "\n}",
-        "network n {\n    input x: 4\n    dense h: 2, weights=[" + ", ".join(["1"] * 20_000) + "]\n    x -> h\n}",
+        "network n {\n    input x: 4\n    dense h: 2, weights=["
+        + ", ".join(["1"] * 20_000)
+        + "]\n    x -> h\n}",
         "network n {\n    input x: 4\n    dense h: " + "9" * 5_000 + "\n    x -> h\n}",
         "network n {\n    input x: 4\n    dense h: 1" + "0" * 400 + ".0\n    x -> h\n}",
         "network n {\n    input x: 4\n    dense h: 1e999\n    x -> h\n}",
@@ -349,11 +542,15 @@ def test_whitespace_only(text):
 
 
 @settings(max_examples=30, **SETTINGS)
-@given(st.sampled_from("[({"), st.integers(60, 3_000), st.sampled_from(["", "1", "\n", "x", "]", ")"]))
+@given(
+    st.sampled_from("[({"), st.integers(60, 3_000), st.sampled_from(["", "1", "\n", "x", "]", ")"])
+)
 def test_deep_nesting(opener, depth, filler):
     inner = opener * depth + filler
     check_only_spec_errors(inner)
-    check_only_spec_errors(f"network n {{\n    input x: 4\n    dense h: 2, weights={inner}\n    x -> h\n}}")
+    check_only_spec_errors(
+        f"network n {{\n    input x: 4\n    dense h: 2, weights={inner}\n    x -> h\n}}"
+    )
 
 
 HUGE = {
@@ -376,15 +573,21 @@ HUGE_PLACES = {
     "weights": "network n {{\n    input x: 4\n    dense h: 2, weights=[[{v}]]\n    x -> h\n}}",
     "dropout": "network n {{\n    input x: 4\n    dropout d: {v}\n    x -> d\n}}",
     "lif": "network n {{\n    input x: 4, seq\n    lif d: 3, threshold={v}, decay={v}\n    x -> d\n}}",
-    "expect": ("network n {{\n    input x: 4\n    dense h: 2\n    x -> h\n}}\n"
-               "train {{\n    data = xor\n    epochs = {v}\n    expect accuracy >= {v}\n}}"),
+    "expect": (
+        "network n {{\n    input x: 4\n    dense h: 2\n    x -> h\n}}\n"
+        "train {{\n    data = xor\n    epochs = {v}\n    expect accuracy >= {v}\n}}"
+    ),
     # (no bug known below)
     "steps": "network n {{\n    input x: 4, steps={v}\n    dense h: 2\n    x -> h\n}}",
     "conv kernel": "network n {{\n    input x: [1, 4, 4]\n    conv c: 2, kernel={v}\n    x -> c\n}}",
-    "optimizer": ("network n {{\n    input x: 4\n    dense h: 2\n    x -> h\n}}\n"
-                  "train {{\n    data = xor\n    optimizer = sgd(lr={v})\n    split = {v}\n}}"),
-    "repeat": ("block b(w) {{\n    input i: w\n    dense d: w\n    i -> d\n}}\n"
-               "network n {{\n    input x: 4\n    b r: 4, repeat={v}\n    x -> r\n}}"),
+    "optimizer": (
+        "network n {{\n    input x: 4\n    dense h: 2\n    x -> h\n}}\n"
+        "train {{\n    data = xor\n    optimizer = sgd(lr={v})\n    split = {v}\n}}"
+    ),
+    "repeat": (
+        "block b(w) {{\n    input i: w\n    dense d: w\n    i -> d\n}}\n"
+        "network n {{\n    input x: 4\n    b r: 4, repeat={v}\n    x -> r\n}}"
+    ),
 }
 
 
@@ -398,12 +601,34 @@ ALL_KINDS_ONCE = sorted(SPEC_KINDS)
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS_ONCE)
-@pytest.mark.parametrize("arg", ["", ": 0", ": -1", ": 1e999", ": []", ": [[]]", ": [0, 0, 0]", ': "s"', ": x", ": 2, 2, 2, 2",
-                                 ": act=nope", ": 1" + "0" * 30, ": size=0", ": stride=0", ": rate=2", ": heads=0"])
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "",
+        ": 0",
+        ": -1",
+        ": 1e999",
+        ": []",
+        ": [[]]",
+        ": [0, 0, 0]",
+        ': "s"',
+        ": x",
+        ": 2, 2, 2, 2",
+        ": act=nope",
+        ": 1" + "0" * 30,
+        ": size=0",
+        ": stride=0",
+        ": rate=2",
+        ": heads=0",
+    ],
+)
 def test_every_kind_odd_arguments(kind, arg):
     name = "l"
-    text = (f"network n {{\n    input x: 4, seq\n    {kind} {name}{arg}\n    x -> {name}\n}}" if kind != "input"
-            else f"network n {{\n    input x{arg}\n    dense h: 2\n    x -> h\n}}")
+    text = (
+        f"network n {{\n    input x: 4, seq\n    {kind} {name}{arg}\n    x -> {name}\n}}"
+        if kind != "input"
+        else f"network n {{\n    input x{arg}\n    dense h: 2\n    x -> h\n}}"
+    )
     check_only_spec_errors(text)
     check_only_spec_errors(text.replace("input x: 4, seq", "input x: [1, 4, 4]"))
     check_only_spec_errors(text.replace("input x: 4, seq", "input x: 4"))

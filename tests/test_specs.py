@@ -17,7 +17,11 @@ from nnspec.errors import Source
 from nnspec.model import check_source
 
 GOLDEN = TEST_SPECS / "golden"
-CLEAN = sorted(EXAMPLES.glob("*.nn")) + sorted(SPECS.glob("*.nn")) + sorted((TEST_SPECS / "ok").glob("*.nn"))
+CLEAN = (
+    sorted(EXAMPLES.glob("*.nn"))
+    + sorted(SPECS.glob("*.nn"))
+    + sorted((TEST_SPECS / "ok").glob("*.nn"))
+)
 
 
 def _id(path: Path) -> str:
@@ -37,7 +41,9 @@ def test_checks_clean_and_matches_golden_dump(path: Path):
     if os.environ.get("NNSPEC_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
-    assert golden.exists(), f"no golden dump for {path.name}: run NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_specs.py"
+    assert golden.exists(), (
+        f"no golden dump for {path.name}: run NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_specs.py"
+    )
     assert text == golden.read_text()
 
 

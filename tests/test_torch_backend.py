@@ -16,7 +16,11 @@ from nnspec.errors import Source  # noqa: E402
 from nnspec.kinds import REGISTRY  # noqa: E402
 from nnspec.model import check_source  # noqa: E402
 
-CLEAN = sorted(EXAMPLES.glob("*.nn")) + sorted(SPECS.glob("*.nn")) + sorted((TEST_SPECS / "ok").glob("*.nn"))
+CLEAN = (
+    sorted(EXAMPLES.glob("*.nn"))
+    + sorted(SPECS.glob("*.nn"))
+    + sorted((TEST_SPECS / "ok").glob("*.nn"))
+)
 TOL = dict(rtol=1e-9, atol=1e-10)
 
 
@@ -37,7 +41,11 @@ def _total(y):
 def test_every_kind_has_a_torch_lowering():
     from nnspec.backends.torch import LOWERINGS
 
-    missing = [f"{name} (add it to nnspec/backends/torch/{kind.family}.py)" for name, kind in REGISTRY.items() if name not in LOWERINGS]
+    missing = [
+        f"{name} (add it to nnspec/backends/torch/{kind.family}.py)"
+        for name, kind in REGISTRY.items()
+        if name not in LOWERINGS
+    ]
     assert not missing, "kinds without a PyTorch lowering: " + ", ".join(missing)
 
 
@@ -46,7 +54,9 @@ def test_every_spec_lowers_and_runs_forward_and_backward(path: Path):
     for model in _models(path):
         net = model.to_torch(dtype="float64")
         program = model.program
-        assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == {k: p.shape for k, p in program.parameters().items()}
+        assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == {
+            k: p.shape for k, p in program.parameters().items()
+        }
         y = net(**example_inputs(program))
         outputs = y if isinstance(y, dict) else {program.outputs[0].name: y}
         assert list(outputs) == [o.name for o in program.outputs]
@@ -79,7 +89,10 @@ def test_literal_weights_compute_xor_and_stay_frozen():
     net = nnspec.load(EXAMPLES / "xor_gates.nn").to_torch()
     x = torch.tensor([[0.0, 0], [0, 1], [1, 0], [1, 1]])
     assert net(x).squeeze(1).tolist() == [0.0, 1.0, 1.0, 0.0]
-    assert net.s.weight.tolist() == [[-0.5, -0.5], [0.5, 0.5]]  # [inputs, units] as written, stored [units, inputs]
+    assert net.s.weight.tolist() == [
+        [-0.5, -0.5],
+        [0.5, 0.5],
+    ]  # [inputs, units] as written, stored [units, inputs]
     assert not any(p.requires_grad for p in net.parameters())
 
 
@@ -91,7 +104,9 @@ def test_literal_weights_against_hand_computation():
     }""").to_torch(dtype="float64")
     x = torch.tensor([[1.0, -1.0, 2.0]], dtype=torch.float64)
     W = torch.tensor([[1.0, 2], [3, 4], [5, 6]], dtype=torch.float64)
-    torch.testing.assert_close(net(x), torch.sigmoid(x @ W + torch.tensor([0.5, -0.5], dtype=torch.float64)))
+    torch.testing.assert_close(
+        net(x), torch.sigmoid(x @ W + torch.tensor([0.5, -0.5], dtype=torch.float64))
+    )
     assert net.y.weight.requires_grad  # literal but not frozen: a starting point
 
 
@@ -105,7 +120,11 @@ def _compare(net, hand, inputs: dict, params: list[str]):
     ours_in = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
     hand_in = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
     y = net(**ours_in)
-    state = {k: v.clone().requires_grad_(True) for k, v in net.state_dict().items() if v.is_floating_point()}
+    state = {
+        k: v.clone().requires_grad_(True)
+        for k, v in net.state_dict().items()
+        if v.is_floating_point()
+    }
     expected = hand(state, **hand_in)
     torch.testing.assert_close(y, expected, **TOL)
     g = torch.randn_like(y)
@@ -124,7 +143,11 @@ def _x(*shape, seed=0):
 
 
 ACTIVATIONS = {
-    "identity": lambda x: x, "linear": lambda x: x, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+    "identity": lambda x: x,
+    "linear": lambda x: x,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
     "leaky_relu(alpha=0.1)": lambda x: torch.where(x > 0, x, 0.1 * x),
     "elu(alpha=0.5)": lambda x: torch.where(x > 0, x, 0.5 * (torch.exp(x) - 1)),
     "gelu": lambda x: 0.5 * x * (1 + torch.erf(x / 2**0.5)),
@@ -137,7 +160,12 @@ ACTIVATIONS = {
 def test_dense_with_each_activation(act):
     net = _net(f"network n {{ input x: 5; dense y: 4, act={act}; x -> y }}")
     f = ACTIVATIONS[act]
-    _compare(net, lambda s, x: f(x @ s["y.weight"].T + s["y.bias"]), {"x": _x(3, 5)}, ["y.weight", "y.bias"])
+    _compare(
+        net,
+        lambda s, x: f(x @ s["y.weight"].T + s["y.bias"]),
+        {"x": _x(3, 5)},
+        ["y.weight", "y.bias"],
+    )
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
@@ -167,7 +195,12 @@ def test_step_activation_forward_only():
 
 def test_fan_in_concatenates_in_link_order():
     net = _net("network n { input a: 2; input b: 3; dense y: 4; b, a -> y }")
-    _compare(net, lambda s, a, b: torch.cat([b, a], -1) @ s["y.weight"].T + s["y.bias"], {"a": _x(2, 2), "b": _x(2, 3, seed=1)}, ["y.weight"])
+    _compare(
+        net,
+        lambda s, a, b: torch.cat([b, a], -1) @ s["y.weight"].T + s["y.bias"],
+        {"a": _x(2, 2), "b": _x(2, 3, seed=1)},
+        ["y.weight"],
+    )
 
 
 def test_maxout():
@@ -183,13 +216,19 @@ def test_embedding_of_a_token_sequence():
     _compare(net, hand, {"t": tokens}, ["e.weight", "y.weight"])
 
 
-@pytest.mark.parametrize("options,kw", [
-    ("kernel=3", dict(padding=0)),
-    ("kernel=[3, 5], stride=2, padding=2", dict(stride=2, padding=2)),
-    pytest.param("kernel=4, padding=same", dict(padding="same"),  # the reference warns; ours pads by hand
-                 marks=pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")),
-    ("kernel=3, padding=same, act=relu", dict(padding="same")),
-])
+@pytest.mark.parametrize(
+    "options,kw",
+    [
+        ("kernel=3", dict(padding=0)),
+        ("kernel=[3, 5], stride=2, padding=2", dict(stride=2, padding=2)),
+        pytest.param(
+            "kernel=4, padding=same",
+            dict(padding="same"),  # the reference warns; ours pads by hand
+            marks=pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
+        ),
+        ("kernel=3, padding=same, act=relu", dict(padding="same")),
+    ],
+)
 def test_conv(options, kw):
     net = _net(f"network n {{ input x: [2, 9, 9]; conv c: 3, {options}; x -> c }}")
     act = torch.relu if "relu" in options else (lambda v: v)
@@ -199,14 +238,22 @@ def test_conv(options, kw):
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_pool_and_flatten(mode):
-    net = _net(f"network n {{ input x: [2, 7, 7]; pool p: {mode}, size=3, stride=2; flatten f; x -> p -> f }}")
+    net = _net(
+        f"network n {{ input x: [2, 7, 7]; pool p: {mode}, size=3, stride=2; flatten f; x -> p -> f }}"
+    )
     pool = F.max_pool2d if mode == "max" else F.avg_pool2d
     _compare(net, lambda s, x: pool(x, 3, 2).flatten(1), {"x": _x(2, 2, 7, 7)}, [])
 
 
 def test_conv_over_time_folds_steps_into_the_batch():
-    net = _net("network n { input x: [1, 6, 6], seq; conv c: 2; pool p: max; flatten f; x -> c -> p -> f }")
-    hand = lambda s, x: F.max_pool2d(F.conv2d(x.flatten(0, 1), s["c.weight"], s["c.bias"]), 2).flatten(1).unflatten(0, (2, 3))
+    net = _net(
+        "network n { input x: [1, 6, 6], seq; conv c: 2; pool p: max; flatten f; x -> c -> p -> f }"
+    )
+    hand = lambda s, x: (
+        F.max_pool2d(F.conv2d(x.flatten(0, 1), s["c.weight"], s["c.bias"]), 2)
+        .flatten(1)
+        .unflatten(0, (2, 3))
+    )
     _compare(net, hand, {"x": _x(2, 3, 1, 6, 6)}, ["c.weight"])
 
 
@@ -221,10 +268,13 @@ def test_dropout_is_identity_in_evaluation_and_scales_in_training():
     assert 0.2 < (y == 0).double().mean().item() < 0.3
 
 
-@pytest.mark.parametrize("text,module,shape", [
-    ("input x: 6; batchnorm b; x -> b", torch.nn.BatchNorm1d(6), (8, 6)),
-    ("input x: [3, 4, 4]; batchnorm b; x -> b", torch.nn.BatchNorm2d(3), (5, 3, 4, 4)),
-])
+@pytest.mark.parametrize(
+    "text,module,shape",
+    [
+        ("input x: 6; batchnorm b; x -> b", torch.nn.BatchNorm1d(6), (8, 6)),
+        ("input x: [3, 4, 4]; batchnorm b; x -> b", torch.nn.BatchNorm2d(3), (5, 3, 4, 4)),
+    ],
+)
 def test_batchnorm_training_and_running_statistics(text, module, shape):
     net = _net(f"network n {{ {text} }}")
     module = module.double()
@@ -237,20 +287,33 @@ def test_batchnorm_training_and_running_statistics(text, module, shape):
     net.eval(), module.eval()
     torch.testing.assert_close(net(x + 1), module(x + 1), **TOL)
     net.train()
-    _compare(net, lambda s, x: F.batch_norm(x, None, None, s["b.weight"], s["b.bias"], True, 0.1, 1e-5), {"x": x}, ["b.weight", "b.bias"])
+    _compare(
+        net,
+        lambda s, x: F.batch_norm(x, None, None, s["b.weight"], s["b.bias"], True, 0.1, 1e-5),
+        {"x": x},
+        ["b.weight", "b.bias"],
+    )
 
 
 def test_batchnorm_over_a_sequence_normalises_each_feature_over_batch_and_time():
     net = _net("network n { input x: 4, seq; batchnorm b; x -> b }")
     x = _x(3, 5, 4)
-    hand = lambda s, x: (x - x.mean((0, 1))) / torch.sqrt(x.var((0, 1), unbiased=False) + 1e-5) * s["b.weight"] + s["b.bias"]
+    hand = lambda s, x: (
+        (x - x.mean((0, 1))) / torch.sqrt(x.var((0, 1), unbiased=False) + 1e-5) * s["b.weight"]
+        + s["b.bias"]
+    )
     _compare(net, hand, {"x": x}, ["b.weight"])
 
 
-@pytest.mark.parametrize("text,shape,axes", [("input x: 6", (4, 6), (-1,)), ("input x: [2, 3, 3]", (4, 2, 3, 3), (-3, -2, -1))])
+@pytest.mark.parametrize(
+    "text,shape,axes",
+    [("input x: 6", (4, 6), (-1,)), ("input x: [2, 3, 3]", (4, 2, 3, 3), (-3, -2, -1))],
+)
 def test_layernorm(text, shape, axes):
     net = _net(f"network n {{ {text}; layernorm n; x -> n }}")
-    hand = lambda s, x: F.layer_norm(x, x.shape[len(x.shape) - len(axes):], s["n.weight"], s["n.bias"], 1e-5)
+    hand = lambda s, x: F.layer_norm(
+        x, x.shape[len(x.shape) - len(axes) :], s["n.weight"], s["n.bias"], 1e-5
+    )
     with torch.no_grad():
         net.n.weight.uniform_(0.5, 1.5)
         net.n.bias.uniform_(-1, 1)
@@ -267,14 +330,26 @@ def test_merges():
 
 
 def test_concat_of_images_joins_channels_and_static_values_follow_time():
-    net = _net("network n { input a: [1, 3, 3]; input b: [2, 3, 3]; concat c; flatten f; a, b -> c -> f }")
-    _compare(net, lambda s, a, b: torch.cat([a, b], 1).flatten(1), {"a": _x(2, 1, 3, 3), "b": _x(2, 2, 3, 3, seed=1)}, [])
+    net = _net(
+        "network n { input a: [1, 3, 3]; input b: [2, 3, 3]; concat c; flatten f; a, b -> c -> f }"
+    )
+    _compare(
+        net,
+        lambda s, a, b: torch.cat([a, b], 1).flatten(1),
+        {"a": _x(2, 1, 3, 3), "b": _x(2, 2, 3, 3, seed=1)},
+        [],
+    )
     net = _net("network n { input a: 2, seq; input b: 3; dense y: 4; a, b -> y }")
-    hand = lambda s, a, b: torch.cat([a, b.unsqueeze(1).expand(-1, a.shape[1], -1)], -1) @ s["y.weight"].T + s["y.bias"]
+    hand = lambda s, a, b: (
+        torch.cat([a, b.unsqueeze(1).expand(-1, a.shape[1], -1)], -1) @ s["y.weight"].T
+        + s["y.bias"]
+    )
     _compare(net, hand, {"a": _x(2, 4, 2), "b": _x(2, 3, seed=1)}, ["y.weight"])
 
 
-@pytest.mark.parametrize("kind,module", [("rnn", torch.nn.RNN), ("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)])
+@pytest.mark.parametrize(
+    "kind,module", [("rnn", torch.nn.RNN), ("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)]
+)
 def test_recurrent_kinds_against_torch_modules(kind, module):
     net = _net(f"network n {{ input x: 3, seq; {kind} r: 5; x -> r }}")
     reference = module(3, 5, batch_first=True).double()
@@ -283,7 +358,9 @@ def test_recurrent_kinds_against_torch_modules(kind, module):
         params = {f"{k}_l0": s[f"r.{k}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
         return torch.func.functional_call(reference, params, (x,))[0]
 
-    _compare(net, hand, {"x": _x(2, 6, 3)}, ["r.weight_ih", "r.weight_hh", "r.bias_ih", "r.bias_hh"])
+    _compare(
+        net, hand, {"x": _x(2, 6, 3)}, ["r.weight_ih", "r.weight_hh", "r.bias_ih", "r.bias_hh"]
+    )
 
 
 def test_rnn_with_another_activation_and_no_bias():
@@ -301,31 +378,52 @@ def test_rnn_with_another_activation_and_no_bias():
 
 def _mha(s, q, k, v, heads, causal=False, prefix="a"):
     dim = s[f"{prefix}.weight_q"].shape[0]
-    reference = torch.nn.MultiheadAttention(dim, heads, batch_first=True, kdim=k.shape[-1], vdim=v.shape[-1]).double()
-    params = {"out_proj.weight": s[f"{prefix}.weight_o"], "out_proj.bias": s[f"{prefix}.bias_o"],
-              "in_proj_bias": torch.cat([s[f"{prefix}.bias_{p}"] for p in "qkv"])}
+    reference = torch.nn.MultiheadAttention(
+        dim, heads, batch_first=True, kdim=k.shape[-1], vdim=v.shape[-1]
+    ).double()
+    params = {
+        "out_proj.weight": s[f"{prefix}.weight_o"],
+        "out_proj.bias": s[f"{prefix}.bias_o"],
+        "in_proj_bias": torch.cat([s[f"{prefix}.bias_{p}"] for p in "qkv"]),
+    }
     if q.shape[-1] == k.shape[-1] == v.shape[-1] == dim:
         params["in_proj_weight"] = torch.cat([s[f"{prefix}.weight_{p}"] for p in "qkv"])
     else:
         params |= {f"{p}_proj_weight": s[f"{prefix}.weight_{p}"] for p in "qkv"}
     mask = torch.triu(torch.ones(q.shape[1], k.shape[1], dtype=torch.bool), 1) if causal else None
-    return torch.func.functional_call(reference, params, (q, k, v), {"attn_mask": mask, "need_weights": False})[0]
+    return torch.func.functional_call(
+        reference, params, (q, k, v), {"attn_mask": mask, "need_weights": False}
+    )[0]
 
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_self_attention_against_multihead_attention(causal):
-    net = _net(f"network n {{ input x: 8, seq; attention a: heads=2{', causal' if causal else ''}; x -> a }}")
+    net = _net(
+        f"network n {{ input x: 8, seq; attention a: heads=2{', causal' if causal else ''}; x -> a }}"
+    )
     with torch.no_grad():
         for p in "qkvo":
             getattr(net.a, f"bias_{p}").uniform_(-0.5, 0.5)
     hand = lambda s, x: _mha(s, x, x, x, 2, causal)
-    _compare(net, hand, {"x": _x(3, 5, 8)}, ["a.weight_q", "a.weight_k", "a.weight_v", "a.weight_o", "a.bias_q"])
+    _compare(
+        net,
+        hand,
+        {"x": _x(3, 5, 8)},
+        ["a.weight_q", "a.weight_k", "a.weight_v", "a.weight_o", "a.bias_q"],
+    )
 
 
 def test_cross_attention_through_ports():
-    net = _net("network n { input q: 8, seq; input kv: 6, seq; attention a: heads=4; q -> a.query; kv -> a.key, a.value }")
+    net = _net(
+        "network n { input q: 8, seq; input kv: 6, seq; attention a: heads=4; q -> a.query; kv -> a.key, a.value }"
+    )
     hand = lambda s, q, kv: _mha(s, q, kv, kv, 4)
-    _compare(net, hand, {"q": _x(2, 3, 8), "kv": _x(2, 7, 6, seed=1)}, ["a.weight_q", "a.weight_k", "a.weight_v"])
+    _compare(
+        net,
+        hand,
+        {"q": _x(2, 3, 8), "kv": _x(2, 7, 6, seed=1)},
+        ["a.weight_q", "a.weight_k", "a.weight_v"],
+    )
 
 
 def test_gcn_and_readout():
@@ -335,7 +433,10 @@ def test_gcn_and_readout():
     }""")
     with torch.no_grad():
         net.g.bias.uniform_(-1, 1)
-    adj = torch.tensor([[0, 1, 0, 0, 1], [1, 0, 1, 0, 0], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.float64)
+    adj = torch.tensor(
+        [[0, 1, 0, 0, 1], [1, 0, 1, 0, 0], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [1, 0, 0, 0, 0]],
+        dtype=torch.float64,
+    )
 
     def hand(s, f, adj):
         a = adj + torch.eye(5, dtype=adj.dtype)
@@ -345,14 +446,18 @@ def test_gcn_and_readout():
     _compare(net, hand, {"f": _x(2, 5, 3), "adj": adj.expand(2, 5, 5)}, ["g.weight", "g.bias"])
 
 
-@pytest.mark.parametrize("mode,reduce", [("mean", lambda x: x.mean(-2)), ("max", lambda x: x.amax(-2))])
+@pytest.mark.parametrize(
+    "mode,reduce", [("mean", lambda x: x.mean(-2)), ("max", lambda x: x.amax(-2))]
+)
 def test_readout_over_a_sequence(mode, reduce):
     net = _net(f"network n {{ input x: 3, seq; readout r: {mode}; x -> r }}")
     _compare(net, lambda s, x: reduce(x), {"x": _x(2, 4, 3)}, [])
 
 
 def test_sample_reparameterises_in_training_and_gives_its_kl_term():
-    net = _net("network n { input x: 4; dense mu: 2; dense lv: 2; sample z; x -> mu, lv; mu -> z.mean; lv -> z.logvar }")
+    net = _net(
+        "network n { input x: 4; dense mu: 2; dense lv: 2; sample z; x -> mu, lv; mu -> z.mean; lv -> z.logvar }"
+    )
     x = _x(5, 4)
     torch.manual_seed(7)
     z, terms = net.forward_with_terms(x)
@@ -369,7 +474,9 @@ def test_sample_reparameterises_in_training_and_gives_its_kl_term():
 
 
 def test_lif_against_a_hand_written_loop_with_its_surrogate_gradient():
-    net = _net("network n { input x: 6, steps=7; lif s: 4, threshold=0.5, decay=0.8; x -> s; output s: mean }")
+    net = _net(
+        "network n { input x: 6, steps=7; lif s: 4, threshold=0.5, decay=0.8; x -> s; output s: mean }"
+    )
     x = torch.rand(3, 6, dtype=torch.float64)
 
     class Spike(torch.autograd.Function):
@@ -425,8 +532,26 @@ def test_jordan_example_against_a_hand_written_loop():
 
 
 def test_delayed_link_outside_a_cycle_reads_the_previous_step():
-    net = _net("network n { input x: 2, seq; dense a: 3; dense y: 2; x -> a; a ~> y; x -> y; output y }")
-    hand = lambda s, x: torch.cat([torch.cat([torch.zeros_like(x[:, :1, :1]).expand(-1, 1, 3), (x @ s["a.weight"].T + s["a.bias"])[:, :-1]], 1), x], -1) @ s["y.weight"].T + s["y.bias"]
+    net = _net(
+        "network n { input x: 2, seq; dense a: 3; dense y: 2; x -> a; a ~> y; x -> y; output y }"
+    )
+    hand = lambda s, x: (
+        torch.cat(
+            [
+                torch.cat(
+                    [
+                        torch.zeros_like(x[:, :1, :1]).expand(-1, 1, 3),
+                        (x @ s["a.weight"].T + s["a.bias"])[:, :-1],
+                    ],
+                    1,
+                ),
+                x,
+            ],
+            -1,
+        )
+        @ s["y.weight"].T
+        + s["y.bias"]
+    )
     _compare(net, hand, {"x": _x(2, 4, 2)}, ["a.weight", "y.weight"])
 
 
@@ -448,7 +573,9 @@ def test_lstm_on_a_cycle_steps_with_its_cell():
 
 
 def test_outputs_by_name_with_last_and_mean():
-    net = _net("network n { input x: 2, seq; dense a: 3; dense b: 1; x -> a -> b; output a: last, b: mean }")
+    net = _net(
+        "network n { input x: 2, seq; dense a: 3; dense b: 1; x -> a -> b; output a: last, b: mean }"
+    )
     x = _x(2, 4, 2)
     out = net(x)
     assert list(out) == ["a", "b"]
@@ -477,14 +604,21 @@ def test_wrong_input_shape_is_a_clear_error():
 
 
 def test_layer_names_python_cannot_take():
-    net = _net("network n { input lambda: 2; dense eval: 3; dense forward: 1; lambda -> eval -> forward }")
+    net = _net(
+        "network n { input lambda: 2; dense eval: 3; dense forward: 1; lambda -> eval -> forward }"
+    )
     assert set(net.state_dict()) == {"eval.weight", "eval.bias", "forward.weight", "forward.bias"}
     assert net(_x(2, 2)).shape == (2, 1)
 
 
 # ---- compile and export ---------------------------------------------------------------------
 def test_feed_forward_specs_export():
-    for path in [EXAMPLES / "xor.nn", EXAMPLES / "lenet.nn", EXAMPLES / "residual.nn", EXAMPLES / "vae.nn"]:
+    for path in [
+        EXAMPLES / "xor.nn",
+        EXAMPLES / "lenet.nn",
+        EXAMPLES / "residual.nn",
+        EXAMPLES / "vae.nn",
+    ]:
         model = nnspec.load(path)
         net = model.to_torch().eval()
         args = tuple(v.float() for v in example_inputs(model.program).values())
@@ -530,7 +664,12 @@ def test_every_generated_network_that_checks_lowers_and_runs(text):
     except nnspec.SpecError:
         return
     tokens = {layer.name for layer in model.program.layers if layer.kind.source}
-    if any(link.source not in tokens for layer in model.program.layers if layer.kind.name == "embedding" for link in layer.inputs):
+    if any(
+        link.source not in tokens
+        for layer in model.program.layers
+        if layer.kind.name == "embedding"
+        for link in layer.inputs
+    ):
         return  # an embedding fed computed values, not token numbers: nothing to feed it here
     net = model.to_torch(dtype="float64")
     y = net(**example_inputs(model.program, batch=2, steps=3))

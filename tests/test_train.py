@@ -12,7 +12,13 @@ from nnspec.cli import main
 from nnspec.data import load_data
 from nnspec.training import TrainingStopped, train
 
-EXPECTING = ["xor", "xor_gates", "perceptron_and", "lenet", "residual"]  # the examples with expect lines
+EXPECTING = [
+    "xor",
+    "xor_gates",
+    "perceptron_and",
+    "lenet",
+    "residual",
+]  # the examples with expect lines
 SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
 
 
@@ -102,8 +108,10 @@ def test_epochs_zero_only_evaluates(backend, tmp_path):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_path):
     spec = tmp_path / "blowup.nn"
-    spec.write_text("network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
-                    "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n epochs = 50\n}\n")
+    spec.write_text(
+        "network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
+        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n epochs = 50\n}\n"
+    )
     with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch \d+"):
         train(spec, backend, out=tmp_path / "run")
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()
@@ -111,8 +119,10 @@ def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_p
 
 def test_epochs_on_the_command_line_can_make_backpropagation_cross_a_step(tmp_path):
     spec = tmp_path / "gates.nn"
-    spec.write_text("network n {\n input x: 2\n dense h: 2, act=step\n dense y: 1, act=sigmoid\n x -> h -> y\n}\n"
-                    "train {\n data = xor\n epochs = 0\n}\n")
+    spec.write_text(
+        "network n {\n input x: 2\n dense h: 2, act=step\n dense y: 1, act=sigmoid\n x -> h -> y\n}\n"
+        "train {\n data = xor\n epochs = 0\n}\n"
+    )
     assert train(spec, "numpy", out=tmp_path / "evaluated").history[0]["epoch"] == 0
     with pytest.raises(nnspec.SpecError) as caught:
         train(spec, "numpy", out=tmp_path / "trained", epochs=3)
@@ -123,14 +133,44 @@ def test_epochs_on_the_command_line_can_make_backpropagation_cross_a_step(tmp_pa
 def test_frozen_weights_stay_as_they_are(backend, tmp_path):
     result = train(EXAMPLES / "xor_gates.nn", backend, out=tmp_path, epochs=2)
     weights = load_file(str(result.paths["weights"]))
-    assert np.array_equal(weights["y.bias"], np.float32([-0.7])) and np.array_equal(weights["s.bias"], np.float32([0.7, -0.3]))
+    assert np.array_equal(weights["y.bias"], np.float32([-0.7])) and np.array_equal(
+        weights["s.bias"], np.float32([0.7, -0.3])
+    )
     assert result.metrics["accuracy"] == 1.0
 
 
 def test_cli_train_reports_and_exits_1_on_a_missed_expectation(tmp_path, capsys):
-    assert main(["train", str(EXAMPLES / "xor.nn"), "--backend", "numpy", "--out", str(tmp_path / "ok"), "--epochs", "300"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(EXAMPLES / "xor.nn"),
+                "--backend",
+                "numpy",
+                "--out",
+                str(tmp_path / "ok"),
+                "--epochs",
+                "300",
+            ]
+        )
+        == 0
+    )
     assert "accuracy" in capsys.readouterr().out
-    assert main(["train", str(EXAMPLES / "residual.nn"), "--backend", "numpy", "--out", str(tmp_path / "miss"), "--epochs", "1"]) == 1
+    assert (
+        main(
+            [
+                "train",
+                str(EXAMPLES / "residual.nn"),
+                "--backend",
+                "numpy",
+                "--out",
+                str(tmp_path / "miss"),
+                "--epochs",
+                "1",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "expectation missed: accuracy >= 0.95" in err
 
@@ -145,9 +185,13 @@ def test_cli_train_usage_errors(tmp_path, capsys):
     assert "has no train section" in capsys.readouterr().err
 
 
-def _single_layer(act: str, data: str, rule: str, epochs: int = 1, batch: str = "full", lr: float = 0.5) -> str:
-    return (f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\n"
-            f"train {{\n data = {data}\n rule = {rule}\n optimizer = sgd(lr={lr})\n batch = {batch}\n epochs = {epochs}\n}}\n")
+def _single_layer(
+    act: str, data: str, rule: str, epochs: int = 1, batch: str = "full", lr: float = 0.5
+) -> str:
+    return (
+        f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\n"
+        f"train {{\n data = {data}\n rule = {rule}\n optimizer = sgd(lr={lr})\n batch = {batch}\n epochs = {epochs}\n}}\n"
+    )
 
 
 def _train_text(text: str, backend: str, tmp_path, seed: int | None = None):
@@ -157,7 +201,10 @@ def _train_text(text: str, backend: str, tmp_path, seed: int | None = None):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("rule, act", [("perceptron", "step"), ("delta", "identity"), ("delta", "step"), ("hebb", "tanh")])
+@pytest.mark.parametrize(
+    "rule, act",
+    [("perceptron", "step"), ("delta", "identity"), ("delta", "step"), ("hebb", "tanh")],
+)
 def test_one_step_of_a_rule_moves_the_weights_as_its_formula_says(rule, act, backend):
     from nnspec.training import make_runner
     from nnspec.training.config import resolve
@@ -167,7 +214,10 @@ def test_one_step_of_a_rule_moves_the_weights_as_its_formula_says(rule, act, bac
     runner = make_runner(model, resolve(model.train_spec, data.kind), backend)
     before = runner.weights()
     w, b = before["y.weight"].astype(np.float64), before["y.bias"].astype(np.float64)
-    x, t = data.train.inputs["x"].astype(np.float64), data.train.targets.reshape(-1, 1).astype(np.float64)
+    x, t = (
+        data.train.inputs["x"].astype(np.float64),
+        data.train.targets.reshape(-1, 1).astype(np.float64),
+    )
     z = x @ w.T + b
     signal = {"perceptron": t - (z > 0), "delta": t - z, "hebb": t}[rule]
     runner.step(data.train.inputs, data.train.targets, None, 0.5)
@@ -179,21 +229,32 @@ def test_one_step_of_a_rule_moves_the_weights_as_its_formula_says(rule, act, bac
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("table", ["and", "or", "nand", "nor"])
 def test_the_perceptron_rule_learns_each_separable_truth_table(table, backend, tmp_path):
-    result = _train_text(_single_layer("step", table, "perceptron", epochs=20, batch="1", lr=0.1), backend, tmp_path)
+    result = _train_text(
+        _single_layer("step", table, "perceptron", epochs=20, batch="1", lr=0.1), backend, tmp_path
+    )
     assert result.metrics["train_accuracy"] == 1.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_perceptron_learns_xor(backend, tmp_path):
     for seed in range(5):
-        result = _train_text(_single_layer("step", "xor", "perceptron", epochs=50, batch="1", lr=0.1), backend, tmp_path, seed=seed)
+        result = _train_text(
+            _single_layer("step", "xor", "perceptron", epochs=50, batch="1", lr=0.1),
+            backend,
+            tmp_path,
+            seed=seed,
+        )
         assert result.metrics["train_accuracy"] <= 0.75
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_delta_rule_fits_the_least_squares_line(backend, tmp_path):
     """ADALINE on OR converges to the least-squares fit z = 1/4 + x1/2 + x2/2 (then > 0.5 reads as 1)."""
-    result = _train_text(_single_layer("identity", "or", "delta", epochs=400, batch="full", lr=0.1), backend, tmp_path)
+    result = _train_text(
+        _single_layer("identity", "or", "delta", epochs=400, batch="full", lr=0.1),
+        backend,
+        tmp_path,
+    )
     weights = load_file(str(result.paths["weights"]))
     np.testing.assert_allclose(weights["y.weight"], [[0.5, 0.5]], atol=1e-3)
     np.testing.assert_allclose(weights["y.bias"], [0.25], atol=1e-3)

@@ -35,13 +35,19 @@ train {{
 def _trained(model, backend: str, out, models=None):
     data = load_data(model.train_spec, (models or [model])[-1].program)
     config = resolve(model.train_spec, data.kind)
-    runner = make_runner(model, config, backend, "float64") if models is None else make_gan(*models, config, backend, "float64")
+    runner = (
+        make_runner(model, config, backend, "float64")
+        if models is None
+        else make_gan(*models, config, backend, "float64")
+    )
     outcome = fit(runner, data, config, out, resume=False)
     return runner.weights(), outcome.history
 
 
 def _assert_alike(model, tmp_path, models=None):
-    (ours, ours_history), (theirs, theirs_history) = (_trained(model, b, tmp_path / b, models) for b in ("numpy", "torch"))
+    (ours, ours_history), (theirs, theirs_history) = (
+        _trained(model, b, tmp_path / b, models) for b in ("numpy", "torch")
+    )
     assert set(ours) == set(theirs)
     for name in ours:
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-9, atol=1e-12, err_msg=name)
@@ -50,39 +56,58 @@ def _assert_alike(model, tmp_path, models=None):
         np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("optimizer", [
-    "sgd(lr=0.1)",
-    "sgd(lr=0.1, momentum=0.9)",
-    "sgd(lr=0.1, momentum=0.9, nesterov=true, weight_decay=0.01)",
-    "adam(lr=0.01)",
-    "adam(lr=0.01, beta1=0.5, weight_decay=0.001)",
-    "adamw(lr=0.01)",
-    "rmsprop(lr=0.01)",
-    "rmsprop(lr=0.01, momentum=0.5, weight_decay=0.01)",
-])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        "sgd(lr=0.1)",
+        "sgd(lr=0.1, momentum=0.9)",
+        "sgd(lr=0.1, momentum=0.9, nesterov=true, weight_decay=0.01)",
+        "adam(lr=0.01)",
+        "adam(lr=0.01, beta1=0.5, weight_decay=0.001)",
+        "adamw(lr=0.01)",
+        "rmsprop(lr=0.01)",
+        "rmsprop(lr=0.01, momentum=0.5, weight_decay=0.01)",
+    ],
+)
 def test_optimizers_take_the_same_steps(optimizer, tmp_path):
     settings = f"loss = cross_entropy\n    optimizer = {optimizer}\n    schedule = cosine"
-    _assert_alike(nnspec.loads(MLP.format(units=2, act="softmax", data="moons", settings=settings)), tmp_path)
+    _assert_alike(
+        nnspec.loads(MLP.format(units=2, act="softmax", data="moons", settings=settings)), tmp_path
+    )
 
 
-@pytest.mark.parametrize("loss, act, data", [
-    ("mse", "identity", "xor"), ("sse", "tanh", "xor"), ("rmse", "identity", "xor"),
-    ("bce", "sigmoid", "xor"), ("bce", "identity", "and"),
-    ("cross_entropy", "softmax", "spirals"), ("cross_entropy", "identity", "moons"), ("mse", "softmax", "moons"),
-])
+@pytest.mark.parametrize(
+    "loss, act, data",
+    [
+        ("mse", "identity", "xor"),
+        ("sse", "tanh", "xor"),
+        ("rmse", "identity", "xor"),
+        ("bce", "sigmoid", "xor"),
+        ("bce", "identity", "and"),
+        ("cross_entropy", "softmax", "spirals"),
+        ("cross_entropy", "identity", "moons"),
+        ("mse", "softmax", "moons"),
+    ],
+)
 def test_losses_give_the_same_gradients(loss, act, data, tmp_path):
     units = 1 if data in ("xor", "and") else 2
     settings = f"loss = {loss}\n    optimizer = sgd(lr=0.05, momentum=0.5)"
     if loss == "bce" and act == "identity":  # outputs outside [0, 1] are clamped: keep them inside
         act = "sigmoid"
         settings += "\n    metrics = [accuracy]"
-    _assert_alike(nnspec.loads(MLP.format(units=units, act=act, data=data, settings=settings)), tmp_path)
+    _assert_alike(
+        nnspec.loads(MLP.format(units=units, act=act, data=data, settings=settings)), tmp_path
+    )
 
 
-@pytest.mark.parametrize("example", ["residual", "lenet", "elman"])  # not vae: each backend draws its own noise
+@pytest.mark.parametrize(
+    "example", ["residual", "lenet", "elman"]
+)  # not vae: each backend draws its own noise
 def test_examples_train_alike(example, tmp_path):
     text = (EXAMPLES / f"{example}.nn").read_text()
-    model = nnspec.loads(text.replace("epochs    = 30", "epochs = 1").replace("epochs    = 20", "epochs = 1"))
+    model = nnspec.loads(
+        text.replace("epochs    = 30", "epochs = 1").replace("epochs    = 20", "epochs = 1")
+    )
     if model.train_spec.settings.get("epochs", 10) > 1:
         pytest.fail(f"{example}.nn: could not shorten its training for the test")
     _assert_alike(model, tmp_path)
@@ -94,7 +119,10 @@ def test_a_graph_trains_alike_with_its_node_mask(tmp_path):
     _assert_alike(model, tmp_path)
 
 
-@pytest.mark.parametrize("rule, act, data", [("perceptron", "step", "or"), ("delta", "identity", "and"), ("hebb", "tanh", "nand")])
+@pytest.mark.parametrize(
+    "rule, act, data",
+    [("perceptron", "step", "or"), ("delta", "identity", "and"), ("hebb", "tanh", "nand")],
+)
 def test_learning_rules_move_the_weights_alike(rule, act, data, tmp_path):
     text = f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\ntrain {{\n data = {data}\n rule = {rule}\n batch = 1\n epochs = 4\n}}\n"
     _assert_alike(nnspec.loads(text), tmp_path)

@@ -21,7 +21,20 @@ EPOCHS = "12"
 
 
 def _command(out, backend: str, *more: str) -> list[str]:
-    return [sys.executable, "-m", "nnspec", "train", str(SPEC), "--backend", backend, "--out", str(out), "--epochs", EPOCHS, *more]
+    return [
+        sys.executable,
+        "-m",
+        "nnspec",
+        "train",
+        str(SPEC),
+        "--backend",
+        backend,
+        "--out",
+        str(out),
+        "--epochs",
+        EPOCHS,
+        *more,
+    ]
 
 
 def _checkpoint_epoch(out) -> int:
@@ -29,8 +42,12 @@ def _checkpoint_epoch(out) -> int:
         return json.loads(file.metadata()["nnspec"])["epoch"]
 
 
-def _stop_after_first_checkpoint(out, backend: str, how: signal.Signals) -> subprocess.CompletedProcess:
-    process = subprocess.Popen(_command(out, backend), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _stop_after_first_checkpoint(
+    out, backend: str, how: signal.Signals
+) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(
+        _command(out, backend), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.safetensors").exists():
         assert process.poll() is None, process.communicate()
@@ -48,15 +65,24 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_run(how, backe
     if how == signal.SIGINT:
         assert stopped.returncode == 130, stopped.stderr
         assert "continue with --resume" in stopped.stderr and "Traceback" not in stopped.stderr
-        assert f"the checkpoint of epoch {_checkpoint_epoch(tmp_path / 'cut')} is kept" in stopped.stderr
+        assert (
+            f"the checkpoint of epoch {_checkpoint_epoch(tmp_path / 'cut')} is kept"
+            in stopped.stderr
+        )
     else:
         assert stopped.returncode == -signal.SIGKILL
     kept = _checkpoint_epoch(tmp_path / "cut")
     assert 1 <= kept < int(EPOCHS), "stopped in the middle of the run"
-    assert not list((tmp_path / "cut").glob(".*part")) or how == signal.SIGKILL, "Ctrl-C leaves no temporary file"
+    assert not list((tmp_path / "cut").glob(".*part")) or how == signal.SIGKILL, (
+        "Ctrl-C leaves no temporary file"
+    )
 
-    resumed = subprocess.run(_command(tmp_path / "cut", backend, "--resume"), capture_output=True, text=True, timeout=300)
-    whole = subprocess.run(_command(tmp_path / "whole", backend), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        _command(tmp_path / "cut", backend, "--resume"), capture_output=True, text=True, timeout=300
+    )
+    whole = subprocess.run(
+        _command(tmp_path / "whole", backend), capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == whole.returncode == 0, resumed.stderr + whole.stderr
     a, b = (load_file(str(tmp_path / run / "weights.safetensors")) for run in ("cut", "whole"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

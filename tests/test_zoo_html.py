@@ -21,15 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SPECS, TEST_SPECS
+
 from nnspec.draw.page import entries
 from nnspec.model import check_source
 from nnspec.resolve import read_source
 
 
 def nnspec_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnspec", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nnspec", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +51,20 @@ def zoo(tmp_path_factory) -> Path:
     return where / "zoo"
 
 
-BUNDLED = [(path, group) for path in sorted(SPECS.glob("*.nn")) for group in entries(check_source(read_source(path)))]
+BUNDLED = [
+    (path, group)
+    for path in sorted(SPECS.glob("*.nn"))
+    for group in entries(check_source(read_source(path)))
+]
 
 
 def test_one_command_makes_the_poster_and_a_diagram_per_network(zoo):
     for fmt in ("svg", "png", "pdf"):
         assert (zoo / f"zoo.{fmt}").stat().st_size > 10_000
     assert (zoo / "zoo.png").read_bytes().startswith(b"\x89PNG")
-    assert len(BUNDLED) == len(list(SPECS.glob("*.nn")))  # one entry per file: the GAN's two networks share one
+    assert len(BUNDLED) == len(
+        list(SPECS.glob("*.nn"))
+    )  # one entry per file: the GAN's two networks share one
     for path, _ in BUNDLED:
         assert (zoo / f"{path.stem}.svg").is_file(), path.stem
     assert not [p for p in zoo.iterdir() if p.name.endswith(".part")]
@@ -61,7 +73,10 @@ def test_one_command_makes_the_poster_and_a_diagram_per_network(zoo):
 def test_the_poster_holds_every_network_once(zoo):
     import xml.etree.ElementTree as ET
 
-    ids = [g.get("id") for g in ET.parse(zoo / "zoo.svg").getroot().iter("{http://www.w3.org/2000/svg}g")]
+    ids = [
+        g.get("id")
+        for g in ET.parse(zoo / "zoo.svg").getroot().iter("{http://www.w3.org/2000/svg}g")
+    ]
     drawn = {tuple(i.split(":")[1:3]) for i in ids if i and i.startswith("cell:")}
     networks = {(path.stem, model.name) for path, group in BUNDLED for model in group}
     assert {(scope.split("/")[0], scope.split("/")[1]) for scope, _ in drawn} == networks
@@ -100,11 +115,26 @@ class Browser:
         to_browser, self._write = _high(*os.pipe())
         self._read, from_browser = _high(*os.pipe())
         # the browser expects its commands on fd 3 and writes replies on fd 4
-        command = [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                   "--remote-debugging-pipe", f"--user-data-dir={profile}", "--window-size=1400,1000", "about:blank"]
-        shell = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser} {to_browser}<&- {from_browser}>&-'
-        self.process = subprocess.Popen(["bash", "-c", shell, *command], pass_fds=(to_browser, from_browser),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [
+            shutil.which("chromium"),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={profile}",
+            "--window-size=1400,1000",
+            "about:blank",
+        ]
+        shell = (
+            f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser} {to_browser}<&- {from_browser}>&-'
+        )
+        self.process = subprocess.Popen(
+            ["bash", "-c", shell, *command],
+            pass_fds=(to_browser, from_browser),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_browser)
         os.close(from_browser)
         self._buffer, self._next, self.events = b"", 0, []
@@ -168,7 +198,9 @@ def _high(*fds: int) -> list[int]:
 def load_page(url: str, profile: Path) -> tuple[list[str], np.ndarray]:
     """Open `url`, wait for it to load; return the console errors (and failed loads) and a full-page screenshot."""
     if shutil.which("chromium") is None:
-        pytest.fail("chromium is required (NNSPEC_REQUIRE_BROWSER is set) but not installed: apt-get install chromium")
+        pytest.fail(
+            "chromium is required (NNSPEC_REQUIRE_BROWSER is set) but not installed: apt-get install chromium"
+        )
     browser = Browser(profile)
     try:
         target = browser.send("Target.createTarget", url="about:blank")["targetId"]
@@ -177,7 +209,9 @@ def load_page(url: str, profile: Path) -> tuple[list[str], np.ndarray]:
             browser.send(f"{domain}.enable", session)
         browser.send("Page.navigate", session, url=url)
         browser.wait_for("Page.loadEventFired")
-        shot = browser.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
+        shot = browser.send(
+            "Page.captureScreenshot", session, format="png", captureBeyondViewport=True
+        )
         errors = [_describe(e) for e in browser.events if _is_error(e)]
     finally:
         browser.close()
@@ -188,9 +222,11 @@ def load_page(url: str, profile: Path) -> tuple[list[str], np.ndarray]:
 
 def _is_error(event: dict) -> bool:
     method, params = event.get("method"), event.get("params", {})
-    return (method == "Runtime.exceptionThrown"
-            or (method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"))
-            or (method == "Log.entryAdded" and params["entry"]["level"] == "error"))
+    return (
+        method == "Runtime.exceptionThrown"
+        or (method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"))
+        or (method == "Log.entryAdded" and params["entry"]["level"] == "error")
+    )
 
 
 def _describe(event: dict) -> str:
@@ -199,7 +235,8 @@ def _describe(event: dict) -> str:
 
 needs_browser = pytest.mark.skipif(
     shutil.which("chromium") is None and not os.environ.get("NNSPEC_REQUIRE_BROWSER"),
-    reason="Debian's chromium is not installed (.ci/run installs it)")
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
 
 
 @needs_browser
@@ -207,7 +244,9 @@ def test_the_page_loads_in_chromium_without_console_errors(zoo, tmp_path):
     errors, shot = load_page((zoo / "index.html").as_uri(), tmp_path / "profile")
     assert errors == []
     assert shot.shape[0] > 1000
-    input_fill = np.array([0xFF, 0xCC, 0x00]) / 255  # the input cells: the diagrams were loaded and drawn
+    input_fill = (
+        np.array([0xFF, 0xCC, 0x00]) / 255
+    )  # the input cells: the diagrams were loaded and drawn
     assert (np.abs(shot[..., :3] - input_fill).max(axis=-1) < 0.02).sum() > 500
 
 
@@ -215,7 +254,9 @@ def test_the_page_loads_in_chromium_without_console_errors(zoo, tmp_path):
 def test_the_browser_check_sees_a_broken_page(tmp_path):
     """The harness itself: a missing image and a script error are reported, so a clean page means clean."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
-                    '<img src="missing.svg"><script>console.error("boom")</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        '<img src="missing.svg"><script>console.error("boom")</script></body></html>'
+    )
     errors, _ = load_page(page.as_uri(), tmp_path / "profile")
     assert any("missing.svg" in e for e in errors) and any("boom" in e for e in errors)

@@ -18,8 +18,14 @@ from nnspec.model import check_source
 
 def _trained_specs() -> list[Path]:
     """The specs in specs/ whose file holds a train section (a GAN's section names its two networks)."""
-    return [path for path in sorted(SPECS.glob("*.nn"))
-            if any(model.train_spec is not None for model in check_source(Source(str(path), path.read_text())))]
+    return [
+        path
+        for path in sorted(SPECS.glob("*.nn"))
+        if any(
+            model.train_spec is not None
+            for model in check_source(Source(str(path), path.read_text()))
+        )
+    ]
 
 
 TRAINED = _trained_specs()
@@ -27,8 +33,24 @@ TRAINED = _trained_specs()
 
 def test_the_zoo_has_specs_that_train():
     names = {path.stem for path in TRAINED}
-    assert {"ff", "dff", "lenet", "drn", "drn_plain", "elman", "jordan", "rnn", "lstm", "gru", "rnn_adding",
-            "autoencoder", "vae", "attention", "gcn", "snn"} <= names
+    assert {
+        "ff",
+        "dff",
+        "lenet",
+        "drn",
+        "drn_plain",
+        "elman",
+        "jordan",
+        "rnn",
+        "lstm",
+        "gru",
+        "rnn_adding",
+        "autoencoder",
+        "vae",
+        "attention",
+        "gcn",
+        "snn",
+    } <= names
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -36,7 +58,15 @@ def test_the_zoo_has_specs_that_train():
 def test_spec_trains_to_its_expectations(path: Path, backend: str, tmp_path: Path):
     result = nnspec.train(path, backend=backend, out=tmp_path / "run")
     assert result.expectations, f"{path.relative_to(ROOT)} has a train section but no 'expect' line"
-    missed = [f"expect {e.metric} {e.op} {e.wanted:g}, reached {e.reached:.4g}" for e in result.expectations if not e.met]
+    missed = [
+        f"expect {e.metric} {e.op} {e.wanted:g}, reached {e.reached:.4g}"
+        for e in result.expectations
+        if not e.met
+    ]
     reached = ", ".join(f"{name} {value:.4g}" for name, value in sorted(result.metrics.items()))
-    assert not missed, f"{path.relative_to(ROOT)} on {backend}: " + "; ".join(missed) + f" (all metrics: {reached})"
+    assert not missed, (
+        f"{path.relative_to(ROOT)} on {backend}: "
+        + "; ".join(missed)
+        + f" (all metrics: {reached})"
+    )
     assert result.passed

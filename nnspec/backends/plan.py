@@ -22,8 +22,12 @@ class Read(str, Enum):
 
     VALUE = "value"  # the whole array as computed (static values read inside a loop too)
     SHIFTED = "shifted"  # the whole array one step later: zeros at the first step (a `~>` link)
-    AT_STEP = "at_step"  # inside a loop, the current step of a timed array from outside it: value[:, t]
-    SHIFTED_AT_STEP = "shifted_at_step"  # inside a loop, the previous step of an array from outside it
+    AT_STEP = (
+        "at_step"  # inside a loop, the current step of a timed array from outside it: value[:, t]
+    )
+    SHIFTED_AT_STEP = (
+        "shifted_at_step"  # inside a loop, the previous step of an array from outside it
+    )
     CURRENT = "current"  # inside a loop, this step's value of a layer of the same loop
     PREVIOUS = "previous"  # inside a loop, the previous step's value of a layer of the same loop (zeros first)
 
@@ -104,8 +108,13 @@ def make_plan(program: Program) -> Plan:
     for component in order:
         if component in group_of:
             names = group_of[component]
-            steps = tuple(_step(program, program.layer(n), members, component, shifted) for n in names)
-            carried = sorted({s.name for step in steps for s in step.sources if s.read is Read.PREVIOUS}, key=position.__getitem__)
+            steps = tuple(
+                _step(program, program.layer(n), members, component, shifted) for n in names
+            )
+            carried = sorted(
+                {s.name for step in steps for s in step.sources if s.read is Read.PREVIOUS},
+                key=position.__getitem__,
+            )
             leaving = tuple(n for n in names if n in read_later)
             items.append(Loop(steps, tuple(carried), leaving))
         else:
@@ -114,7 +123,9 @@ def make_plan(program: Program) -> Plan:
     return Plan(program, tuple(items), tuple(sorted(shifted, key=position.__getitem__)))
 
 
-def _step(program: Program, layer: Layer, members: dict[str, int], loop: int | None, shifted: set[str]) -> Step:
+def _step(
+    program: Program, layer: Layer, members: dict[str, int], loop: int | None, shifted: set[str]
+) -> Step:
     sources = []
     for link in layer.inputs:
         source_timed = program.layer(link.source).shape.timed
@@ -127,7 +138,13 @@ def _step(program: Program, layer: Layer, members: dict[str, int], loop: int | N
             if loop is None:
                 read = Read.SHIFTED if link.delayed else Read.VALUE
             else:
-                read = Read.SHIFTED_AT_STEP if link.delayed else Read.AT_STEP if source_timed else Read.VALUE
+                read = (
+                    Read.SHIFTED_AT_STEP
+                    if link.delayed
+                    else Read.AT_STEP
+                    if source_timed
+                    else Read.VALUE
+                )
         broadcast = loop is None and layer.shape.timed and not source_timed
         sources.append(Source(link.source, link.port, read, broadcast))
     return Step(layer, tuple(sources), timed=loop is None and layer.shape.timed)

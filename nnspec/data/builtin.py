@@ -7,9 +7,9 @@ milliseconds; only `digits` reads a file (shipped in this package, see LICENSE-d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -19,7 +19,13 @@ HERE = Path(__file__).resolve().parent
 
 
 # ---- truth tables --------------------------------------------------------------------------
-TRUTH = {"and": (0, 0, 0, 1), "or": (0, 1, 1, 1), "nand": (1, 1, 1, 0), "nor": (1, 0, 0, 0), "xor": (0, 1, 1, 0)}
+TRUTH = {
+    "and": (0, 0, 0, 1),
+    "or": (0, 1, 1, 1),
+    "nand": (1, 1, 1, 0),
+    "nor": (1, 0, 0, 0),
+    "xor": (0, 1, 1, 0),
+}
 
 
 def truth_table(name: str, rng: np.random.Generator, steps: int | None) -> Examples:
@@ -54,7 +60,9 @@ def sine(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examp
     t = np.arange(length + 1)[None, :]
     wave = np.sin(omega * t + phase)
     x = wave[:, :-1] + rng.normal(0, 0.05, (count, length))
-    return Examples(x[..., None].astype(F32), wave[:, 1:, None].astype(F32), timed=True, per_step=True)
+    return Examples(
+        x[..., None].astype(F32), wave[:, 1:, None].astype(F32), timed=True, per_step=True
+    )
 
 
 def adding(rng: np.random.Generator, steps: int | None, count: int = 1000) -> Examples:
@@ -65,18 +73,25 @@ def adding(rng: np.random.Generator, steps: int | None, count: int = 1000) -> Ex
     """
     length = steps or 50
     if length < 2:
-        raise DataError("E506", f"the adding problem needs sequences of at least 2 steps, not {length}",
-                        "declare the input as 'seq' or 'seq=50'")
+        raise DataError(
+            "E506",
+            f"the adding problem needs sequences of at least 2 steps, not {length}",
+            "declare the input as 'seq' or 'seq=50'",
+        )
     values = rng.random((count, length))
     first = rng.integers(0, length // 2, count)
     second = rng.integers(length // 2, length, count)
     marks = np.zeros((count, length))
     marks[np.arange(count), first] = marks[np.arange(count), second] = 1
     target = values[np.arange(count), first] + values[np.arange(count), second]
-    return Examples(np.stack([values, marks], axis=-1).astype(F32), target[:, None].astype(F32), timed=True)
+    return Examples(
+        np.stack([values, marks], axis=-1).astype(F32), target[:, None].astype(F32), timed=True
+    )
 
 
-def majority(rng: np.random.Generator, steps: int | None, count: int = 2000, vocabulary: int = 32) -> Examples:
+def majority(
+    rng: np.random.Generator, steps: int | None, count: int = 2000, vocabulary: int = 32
+) -> Examples:
     """Which digit token is the most frequent? x `[2000, T, 1]` tokens in 0..31 (T = 16 by default), y `[2000]`, 10 classes.
 
     Tokens 0..9 are digits, 10..31 filler. The answer appears k times, two other digits
@@ -86,8 +101,11 @@ def majority(rng: np.random.Generator, steps: int | None, count: int = 2000, voc
     length = steps or 16
     most = length * 5 // 16
     if most < 2:
-        raise DataError("E506", f"the majority task needs sequences of at least 7 tokens, not {length}",
-                        "declare the input as 'seq=16'")
+        raise DataError(
+            "E506",
+            f"the majority task needs sequences of at least 7 tokens, not {length}",
+            "declare the input as 'seq=16'",
+        )
     answer = rng.integers(0, 10, count)
     k = rng.integers(max(2, most - 2), most + 1, count)
     others = (answer[:, None] + 1 + np.argsort(rng.random((count, 9)), axis=1)[:, :2]) % 10
@@ -95,14 +113,28 @@ def majority(rng: np.random.Generator, steps: int | None, count: int = 2000, voc
     filler = rng.integers(10, vocabulary, (count, length))
     pos = np.arange(length)[None, :]
     col = lambda v: v[:, None]  # noqa: E731
-    tokens = np.where(pos < col(k), col(answer),
-                      np.where(pos < col(k + m1), others[:, :1], np.where(pos < col(k + m1 + m2), others[:, 1:], filler)))
+    tokens = np.where(
+        pos < col(k),
+        col(answer),
+        np.where(
+            pos < col(k + m1),
+            others[:, :1],
+            np.where(pos < col(k + m1 + m2), others[:, 1:], filler),
+        ),
+    )
     tokens = np.take_along_axis(tokens, np.argsort(rng.random((count, length)), axis=1), axis=1)
-    return Examples(tokens[..., None].astype(F32), answer.astype(np.int64), classes=10, timed=True,
-                    info={"vocabulary": vocabulary})
+    return Examples(
+        tokens[..., None].astype(F32),
+        answer.astype(np.int64),
+        classes=10,
+        timed=True,
+        info={"vocabulary": vocabulary},
+    )
 
 
-def recall(rng: np.random.Generator, steps: int | None, count: int = 2000, keys: int = 16, values: int = 10) -> Examples:
+def recall(
+    rng: np.random.Generator, steps: int | None, count: int = 2000, keys: int = 16, values: int = 10
+) -> Examples:
     """Recall the value stored under a key: x `[2000, T, 27]` (T = 12 by default), y `[2000]`, 10 classes.
 
     Each of the first T - 1 steps stores a pair: a key (one-hot of 16, distinct within a sequence)
@@ -112,8 +144,11 @@ def recall(rng: np.random.Generator, steps: int | None, count: int = 2000, keys:
     """
     length = steps or 12
     if not 2 <= length <= keys + 1:
-        raise DataError("E506", f"the recall task needs sequences of 2 to {keys + 1} steps ({keys} keys), not {length}",
-                        "declare the input as 'seq=12'")
+        raise DataError(
+            "E506",
+            f"the recall task needs sequences of 2 to {keys + 1} steps ({keys} keys), not {length}",
+            "declare the input as 'seq=12'",
+        )
     pairs = length - 1
     stored = np.argsort(rng.random((count, keys)), axis=1)[:, :pairs]  # distinct keys per sequence
     kept = rng.integers(0, values, (count, pairs))
@@ -124,8 +159,13 @@ def recall(rng: np.random.Generator, steps: int | None, count: int = 2000, keys:
     x[n, t, keys + kept] = 1
     x[np.arange(count), -1, stored[np.arange(count), asked]] = 1
     x[:, -1, -1] = 1
-    return Examples(x, kept[np.arange(count), asked].astype(np.int64), classes=values, timed=True,
-                    info={"keys": keys, "values": values})
+    return Examples(
+        x,
+        kept[np.arange(count), asked].astype(np.int64),
+        classes=values,
+        timed=True,
+        info={"keys": keys, "values": values},
+    )
 
 
 # ---- graphs ---------------------------------------------------------------------------------
@@ -166,7 +206,9 @@ def spirals(rng: np.random.Generator, steps: int | None, count: int = 512) -> Ex
     y = _balanced(rng, count, 2)
     t = np.sqrt(rng.random(count))
     angle = 3 * np.pi * t + np.pi * y
-    xy = t[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0, 0.03, (count, 2))
+    xy = t[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(
+        0, 0.03, (count, 2)
+    )
     return _points(xy, y, 2)
 
 
@@ -193,7 +235,9 @@ def ring(rng: np.random.Generator, steps: int | None, count: int = 2048) -> Exam
     y = _balanced(rng, count, 8)
     angle = 2 * np.pi / 8 * np.arange(8)
     centres = 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    return _points(centres[y] + rng.normal(0, 0.02, (count, 2)), y, 8, centres=centres.astype(F32), std=0.02)
+    return _points(
+        centres[y] + rng.normal(0, 0.02, (count, 2)), y, 8, centres=centres.astype(F32), std=0.02
+    )
 
 
 # ---- associations ---------------------------------------------------------------------------

@@ -26,10 +26,15 @@ def input_steps(program: Program, name: str) -> tuple[bool, int | None]:
     options = program.layer(name).options
     if options.steps is not None:
         return False, options.steps
-    return options.seq is not False, None if options.seq is True or options.seq is False else options.seq
+    return (
+        options.seq is not False,
+        None if options.seq is True or options.seq is False else options.seq,
+    )
 
 
-def fit_input(x: np.ndarray, timed: bool, program: Program, name: str, what: str) -> tuple[np.ndarray, bool]:
+def fit_input(
+    x: np.ndarray, timed: bool, program: Program, name: str, what: str
+) -> tuple[np.ndarray, bool]:
     """Examples `[N, *example]` (`[N, T, F]` when `timed`) as input `name` takes them, and whether the
     result has a time axis: `[N, *dims]`, or `[N, T, *dims]` for a `seq` input (and for a `steps=N`
     input given a value per step)."""
@@ -46,14 +51,20 @@ def fit_input(x: np.ndarray, timed: bool, program: Program, name: str, what: str
     if sequence and not timed and total % size == 0:
         _check_steps(total // size, steps, name, what)
         return x.reshape(n, total // size, *dims), True
-    raise DataError("E506", f"{what} gives {_describe(example, timed)} per example, but input '{name}' takes {_takes(dims, sequence, steps)}",
-                    _input_hint(name, example, timed))
+    raise DataError(
+        "E506",
+        f"{what} gives {_describe(example, timed)} per example, but input '{name}' takes {_takes(dims, sequence, steps)}",
+        _input_hint(name, example, timed),
+    )
 
 
 def _check_steps(length: int, steps: int | None, name: str, what: str) -> None:
     if steps is not None and length != steps:
-        raise DataError("E506", f"{what} gives sequences of {length} steps, but input '{name}' takes {steps}",
-                        f"declare 'input {name}: ..., seq' to take any length, or seq={length}")
+        raise DataError(
+            "E506",
+            f"{what} gives sequences of {length} steps, but input '{name}' takes {steps}",
+            f"declare 'input {name}: ..., seq' to take any length, or seq={length}",
+        )
 
 
 def _describe(example: tuple[int, ...], timed: bool) -> str:
@@ -80,16 +91,27 @@ def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple
     one output unit for two classes takes the class as a float `[N, *items, 1]`. Also gives K (or 2)."""
     dims, items = output.shape.dims, y.shape[1:]
     if output.shape.timed:
-        raise DataError("E506", f"{what} has one class per example, but '{output.name}' gives a value at every step",
-                        f"write 'output {output.name}: last' or 'output {output.name}: mean'")
+        raise DataError(
+            "E506",
+            f"{what} has one class per example, but '{output.name}' gives a value at every step",
+            f"write 'output {output.name}: last' or 'output {output.name}: mean'",
+        )
     if dims[:-1] != items:
-        raise DataError("E506", f"{what} has one class per {'example' if not items else 'item of ' + show(items)}, "
-                        f"but '{output.name}' gives {show(dims)}", f"end the network with {classes} units: 'dense {output.name}: {classes}'")
+        raise DataError(
+            "E506",
+            f"{what} has one class per {'example' if not items else 'item of ' + show(items)}, "
+            f"but '{output.name}' gives {show(dims)}",
+            f"end the network with {classes} units: 'dense {output.name}: {classes}'",
+        )
     if dims[-1] == 1 and classes <= 2:
         return y[..., None].astype(F32), 2
     if dims[-1] < classes:
-        raise DataError("E506", f"{what} has {classes} classes, but '{output.name}' gives {dims[-1]} value{'s' * (dims[-1] > 1)}",
-                        f"give '{output.name}' {classes} units (one per class)" + (", or 1 unit for two classes" if classes == 2 else ""))
+        raise DataError(
+            "E506",
+            f"{what} has {classes} classes, but '{output.name}' gives {dims[-1]} value{'s' * (dims[-1] > 1)}",
+            f"give '{output.name}' {classes} units (one per class)"
+            + (", or 1 unit for two classes" if classes == 2 else ""),
+        )
     return y, dims[-1]
 
 
@@ -103,15 +125,28 @@ def fit_values(y: np.ndarray, per_step: bool, output: Output, what: str) -> np.n
             return _reshape(y, (y.shape[1], *dims), y.shape[2:], output, what, "per step ")
         y = y.mean(axis=1) if output.reduce == "mean" else y[:, -1]
     elif output.shape.timed:
-        raise DataError("E506", f"{what} has one target per sequence, but '{output.name}' gives a value at every step",
-                        f"write 'output {output.name}: last'")
+        raise DataError(
+            "E506",
+            f"{what} has one target per sequence, but '{output.name}' gives a value at every step",
+            f"write 'output {output.name}: last'",
+        )
     return _reshape(y, dims, y.shape[1:], output, what, "")
 
 
-def _reshape(y: np.ndarray, shape: tuple[int, ...], given: tuple[int, ...], output: Output, what: str, step: str) -> np.ndarray:
+def _reshape(
+    y: np.ndarray,
+    shape: tuple[int, ...],
+    given: tuple[int, ...],
+    output: Output,
+    what: str,
+    step: str,
+) -> np.ndarray:
     if math.prod(given) != math.prod(output.shape.dims):
-        raise DataError("E506", f"{what} has {step}targets of {show(given)}, but '{output.name}' gives {show(output.shape.dims)}",
-                        f"give '{output.name}' {math.prod(given)} unit{'s' * (math.prod(given) > 1)}")
+        raise DataError(
+            "E506",
+            f"{what} has {step}targets of {show(given)}, but '{output.name}' gives {show(output.shape.dims)}",
+            f"give '{output.name}' {math.prod(given)} unit{'s' * (math.prod(given) > 1)}",
+        )
     return y.reshape(len(y), *shape).astype(F32)
 
 
@@ -119,17 +154,27 @@ def _reshape(y: np.ndarray, shape: tuple[int, ...], given: tuple[int, ...], outp
 def graph_inputs(graph: Graph, program: Program, what: str) -> dict[str, np.ndarray]:
     """The one graph as a batch of one: the input that feeds a layer's `adjacency` port gets the
     adjacency `[1, nodes, nodes]`, the other input the node features `[1, nodes, F]`."""
-    adjacency = {link.source for layer in program.layers for link in layer.inputs
-                 if link.port == "adjacency" and link.source in program.inputs}
+    adjacency = {
+        link.source
+        for layer in program.layers
+        for link in layer.inputs
+        if link.port == "adjacency" and link.source in program.inputs
+    }
     features = [name for name in program.inputs if name not in adjacency]
     if len(adjacency) != 1 or len(features) != 1:
-        raise DataError("E506", f"{what} is one graph: the network needs one input for the node features and one that "
-                        f"feeds a layer's adjacency port; it has {', '.join(repr(n) for n in program.inputs)}",
-                        "input features: [34, 34], input adjacency: [34, 34], adjacency -> g.adjacency")
+        raise DataError(
+            "E506",
+            f"{what} is one graph: the network needs one input for the node features and one that "
+            f"feeds a layer's adjacency port; it has {', '.join(repr(n) for n in program.inputs)}",
+            "input features: [34, 34], input adjacency: [34, 34], adjacency -> g.adjacency",
+        )
     arrays = {features[0]: graph.features, next(iter(adjacency)): graph.adjacency}
     for name, array in arrays.items():
         shape: Shape = program.layer(name).shape
         if shape.timed or shape.dims != array.shape:
-            raise DataError("E506", f"{what} gives input '{name}' {show(array.shape)}, but it is declared {shape}",
-                            f"declare 'input {name}: {show(array.shape)}'")
+            raise DataError(
+                "E506",
+                f"{what} gives input '{name}' {show(array.shape)}, but it is declared {shape}",
+                f"declare 'input {name}: {show(array.shape)}'",
+            )
     return {name: array[None] for name, array in arrays.items()}

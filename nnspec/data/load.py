@@ -64,16 +64,25 @@ def load_data(train_spec: TrainSpec, program: Program, base_dir: str | Path | No
     try:
         return _load(train_spec, program, base_dir)
     except DataError as error:
-        raise SpecError(error.code, error.message, train_spec.spans.get("data", train_spec.span), error.hint) from None
+        raise SpecError(
+            error.code, error.message, train_spec.spans.get("data", train_spec.span), error.hint
+        ) from None
 
 
 def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) -> Data:
     settings = train_spec.settings
     source = settings.get("data")
     if source is None:
-        raise DataError("E502", "this train section names no data", 'write data = digits, or data = csv("file.csv", target="label")')
+        raise DataError(
+            "E502",
+            "this train section names no data",
+            'write data = digits, or data = csv("file.csv", target="label")',
+        )
     _check_gan_program(settings, program)
-    data_rng, split_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(int(settings.get("seed", 0))).spawn(2))
+    data_rng, split_rng = (
+        np.random.default_rng(s)
+        for s in np.random.SeedSequence(int(settings.get("seed", 0))).spawn(2)
+    )
     name, what, examples = _read(train_spec, program, base_dir, source, data_rng)
     fraction = float(settings.get("split", 0))
     if isinstance(examples, Graph):
@@ -81,40 +90,73 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
     inputs, timed = _inputs(examples, program, what)
     kind, targets, classes = _targets(examples, inputs, timed, program, what, settings)
     train, test = _split(len(next(iter(inputs.values()))), fraction, split_rng, what)
-    return Data(name, kind, _part(inputs, targets, train), _part(inputs, targets, test), classes, examples.info)
+    return Data(
+        name,
+        kind,
+        _part(inputs, targets, train),
+        _part(inputs, targets, test),
+        classes,
+        examples.info,
+    )
 
 
 def _check_gan_program(settings: dict, program: Program) -> None:
     if "discriminator" in settings and program.name != settings["discriminator"]:
-        raise ValueError(f"load_data for a GAN takes the discriminator '{settings['discriminator']}', not '{program.name}'")
+        raise ValueError(
+            f"load_data for a GAN takes the discriminator '{settings['discriminator']}', not '{program.name}'"
+        )
 
 
 # ---- reading --------------------------------------------------------------------------------
-def _read(train_spec: TrainSpec, program: Program, base_dir, source, rng) -> tuple[str, str, Examples | Graph]:
+def _read(
+    train_spec: TrainSpec, program: Program, base_dir, source, rng
+) -> tuple[str, str, Examples | Graph]:
     """The dataset's name, how messages name it, and its examples."""
     if isinstance(source, str):
         if source not in BUILTIN:
-            raise DataError("E502", f"unknown dataset '{source}'", did_you_mean(source, BUILTIN, "datasets"))
+            raise DataError(
+                "E502", f"unknown dataset '{source}'", did_you_mean(source, BUILTIN, "datasets")
+            )
         steps = input_steps(program, program.inputs[0])[1] if len(program.inputs) == 1 else None
         return source, f"dataset '{source}'", BUILTIN[source](rng, steps)
     kind, args = source
     args = data_file_args(kind, args)
     shown = str(args["path"])
-    path = str(Path(base_dir) / shown) if base_dir is not None else data_path(train_spec.span.path, shown)
+    path = (
+        str(Path(base_dir) / shown)
+        if base_dir is not None
+        else data_path(train_spec.span.path, shown)
+    )
     what = f"data file '{shown}'"
     settings = train_spec.settings
     if kind == "csv":
         return shown, what, read_csv(path, shown, args.get("target"), _classifies(train_spec))
     needs_targets = "discriminator" not in settings and settings.get("target") != "input"
-    return shown, what, npz_examples(read_npz(path, shown), shown, program.inputs, tuple(o.name for o in program.outputs), needs_targets)
+    return (
+        shown,
+        what,
+        npz_examples(
+            read_npz(path, shown),
+            shown,
+            program.inputs,
+            tuple(o.name for o in program.outputs),
+            needs_targets,
+        ),
+    )
 
 
 def _classifies(train_spec: TrainSpec) -> bool:
     """A csv target column holds classes when the loss is a classification loss or accuracy is measured."""
     settings = train_spec.settings
-    measured = set(settings.get("metrics", ()) if isinstance(settings.get("metrics"), tuple) else (settings.get("metrics"),))
+    measured = set(
+        settings.get("metrics", ())
+        if isinstance(settings.get("metrics"), tuple)
+        else (settings.get("metrics"),)
+    )
     measured |= {metric for metric, _, _ in train_spec.expects}
-    return settings.get("loss") in ("cross_entropy", "bce") or bool(measured & {"accuracy", "train_accuracy"})
+    return settings.get("loss") in ("cross_entropy", "bce") or bool(
+        measured & {"accuracy", "train_accuracy"}
+    )
 
 
 def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
@@ -129,70 +171,139 @@ def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
             examples = npz_examples(read_npz(shown, shown), shown, program.inputs, (), False)
         elif suffix == ".json":
             examples = read_json(shown, shown)
-            if examples.named is not None and set(examples.named) == {"x"} and len(program.inputs) == 1:
+            if (
+                examples.named is not None
+                and set(examples.named) == {"x"}
+                and len(program.inputs) == 1
+            ):
                 examples = Examples(examples.named["x"], None)
         else:
-            raise DataError("E505", f"cannot read {what}: a .csv, .npz or .json file is needed, not '{suffix or shown}'",
-                            "save the examples as csv (a header row, one example per row), npz or json")
+            raise DataError(
+                "E505",
+                f"cannot read {what}: a .csv, .npz or .json file is needed, not '{suffix or shown}'",
+                "save the examples as csv (a header row, one example per row), npz or json",
+            )
         return _inputs(examples, program, what)[0]
     except DataError as error:
-        raise SpecError(error.code, error.message.replace(f"data file '{shown}'", what), None, error.hint) from None
+        raise SpecError(
+            error.code, error.message.replace(f"data file '{shown}'", what), None, error.hint
+        ) from None
 
 
 # ---- shaping --------------------------------------------------------------------------------
 def _inputs(examples: Examples, program: Program, what: str) -> tuple[dict[str, np.ndarray], bool]:
     """Each input's array, and whether the (single) input has a time axis."""
     if examples.named is not None:
-        fitted = {name: fit_input(array, array.ndim == 2 + len(program.layer(name).shape.dims), program, name,
-                                  f"array '{name}' of {what}") for name, array in examples.named.items()}
-        return {name: array for name, (array, _) in fitted.items()}, any(timed for _, timed in fitted.values())
+        fitted = {
+            name: fit_input(
+                array,
+                array.ndim == 2 + len(program.layer(name).shape.dims),
+                program,
+                name,
+                f"array '{name}' of {what}",
+            )
+            for name, array in examples.named.items()
+        }
+        return {name: array for name, (array, _) in fitted.items()}, any(
+            timed for _, timed in fitted.values()
+        )
     if len(program.inputs) != 1:
-        raise DataError("E506", f"{what} feeds one input, but network '{program.name}' has {len(program.inputs)}: "
-                        + ", ".join(f"'{name}'" for name in program.inputs),
-                        "give each input its array: npz(\"file.npz\") with arrays named " + ", ".join(program.inputs))
+        raise DataError(
+            "E506",
+            f"{what} feeds one input, but network '{program.name}' has {len(program.inputs)}: "
+            + ", ".join(f"'{name}'" for name in program.inputs),
+            'give each input its array: npz("file.npz") with arrays named '
+            + ", ".join(program.inputs),
+        )
     array, timed = fit_input(examples.x, examples.timed, program, program.inputs[0], what)
     return {program.inputs[0]: array}, timed
 
 
-def _targets(examples: Examples, inputs: dict[str, np.ndarray], timed: bool, program: Program, what: str,
-             settings: dict) -> tuple[str, Targets, int | None]:
+def _targets(
+    examples: Examples,
+    inputs: dict[str, np.ndarray],
+    timed: bool,
+    program: Program,
+    what: str,
+    settings: dict,
+) -> tuple[str, Targets, int | None]:
     """The data's kind, its targets shaped for the network's output, and the number of classes."""
     if "discriminator" in settings:
         return "generative", None, None
     outputs = program.outputs
     if examples.named_targets is not None:
-        return "regression", {o.name: fit_values(examples.named_targets[o.name], o.shape.timed, o, f"array '{o.name}' of {what}")
-                              for o in outputs}, None
+        return (
+            "regression",
+            {
+                o.name: fit_values(
+                    examples.named_targets[o.name], o.shape.timed, o, f"array '{o.name}' of {what}"
+                )
+                for o in outputs
+            },
+            None,
+        )
     if len(outputs) != 1:
-        raise DataError("E506", f"{what} has one target per example, but network '{program.name}' has {len(outputs)} outputs: "
-                        + ", ".join(f"'{o.name}'" for o in outputs), "name one output: 'output NAME'")
+        raise DataError(
+            "E506",
+            f"{what} has one target per example, but network '{program.name}' has {len(outputs)} outputs: "
+            + ", ".join(f"'{o.name}'" for o in outputs),
+            "name one output: 'output NAME'",
+        )
     output = outputs[0]
     if settings.get("target") == "input":
         if len(inputs) != 1:
-            raise DataError("E506", f"target = input needs one input; network '{program.name}' has {len(inputs)}", "train it on one input")
+            raise DataError(
+                "E506",
+                f"target = input needs one input; network '{program.name}' has {len(inputs)}",
+                "train it on one input",
+            )
         source = next(iter(inputs))
-        return "reconstruction", fit_values(inputs[source], timed, output, f"input '{source}' (target = input)"), None
+        return (
+            "reconstruction",
+            fit_values(inputs[source], timed, output, f"input '{source}' (target = input)"),
+            None,
+        )
     if examples.y is None:
-        raise DataError("E506", f"{what} has no targets", 'name the target column: csv("file.csv", target="label"), or write target = input')
+        raise DataError(
+            "E506",
+            f"{what} has no targets",
+            'name the target column: csv("file.csv", target="label"), or write target = input',
+        )
     if examples.classes is not None:
         y, classes = fit_classes(examples.y, examples.classes, output, what)
         return "classification", y, classes
-    per_step = output.shape.timed if examples.named is not None else examples.per_step  # npz targets come shaped
+    per_step = (
+        output.shape.timed if examples.named is not None else examples.per_step
+    )  # npz targets come shaped
     return "regression", fit_values(examples.y, per_step, output, what), None
 
 
-def _graph_data(graph: Graph, program: Program, name: str, what: str, fraction: float, rng, settings: dict) -> Data:
-    if "discriminator" in settings or settings.get("target") == "input" or len(program.outputs) != 1:
-        raise DataError("E506", f"{what} is for node classification: one output with a class per node",
-                        f"end the network with a layer of [{graph.nodes}, {graph.classes}]")
+def _graph_data(
+    graph: Graph, program: Program, name: str, what: str, fraction: float, rng, settings: dict
+) -> Data:
+    if (
+        "discriminator" in settings
+        or settings.get("target") == "input"
+        or len(program.outputs) != 1
+    ):
+        raise DataError(
+            "E506",
+            f"{what} is for node classification: one output with a class per node",
+            f"end the network with a layer of [{graph.nodes}, {graph.classes}]",
+        )
     inputs = graph_inputs(graph, program, what)
     labels, classes = fit_classes(graph.labels[None], graph.classes, program.outputs[0], what)
     train, test = _split(graph.nodes, fraction, rng, f"{what} ({graph.nodes} nodes)")
-    parts = [_node_part(inputs, labels, index, graph.nodes) if index is not None else None for index in (train, test)]
+    parts = [
+        _node_part(inputs, labels, index, graph.nodes) if index is not None else None
+        for index in (train, test)
+    ]
     return Data(name, "graph", parts[0], parts[1], classes, {**graph.info, "nodes": graph.nodes})
 
 
-def _node_part(inputs: dict[str, np.ndarray], labels: np.ndarray, nodes: np.ndarray, count: int) -> Split:
+def _node_part(
+    inputs: dict[str, np.ndarray], labels: np.ndarray, nodes: np.ndarray, count: int
+) -> Split:
     """The whole graph, with a mask `[1, count]` of the nodes whose targets this part counts."""
     mask = np.zeros((1, count), dtype=bool)
     mask[0, nodes] = True
@@ -200,23 +311,34 @@ def _node_part(inputs: dict[str, np.ndarray], labels: np.ndarray, nodes: np.ndar
 
 
 # ---- splitting ------------------------------------------------------------------------------
-def _split(count: int, fraction: float, rng: np.random.Generator, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _split(
+    count: int, fraction: float, rng: np.random.Generator, what: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Indices of the training and held-out parts, each in data order: round(count * fraction) examples
     drawn at random are held out (at least one, and at least one left to train on)."""
     if fraction <= 0:
         return np.arange(count), None
     if count < 2:
-        raise DataError("E506", f"{what} has {count} example{'s' * (count != 1)}: nothing to hold out", "write split = 0")
+        raise DataError(
+            "E506",
+            f"{what} has {count} example{'s' * (count != 1)}: nothing to hold out",
+            "write split = 0",
+        )
     held = min(max(round(count * fraction), 1), count - 1)
     order = rng.permutation(count)
     return np.sort(order[held:]), np.sort(order[:held])
 
 
-def _part(inputs: dict[str, np.ndarray], targets: Targets, index: np.ndarray | None) -> Split | None:
+def _part(
+    inputs: dict[str, np.ndarray], targets: Targets, index: np.ndarray | None
+) -> Split | None:
     """The examples at `index` (None: no such part)."""
     if index is None:
         return None
     if isinstance(targets, dict):
-        return Split({k: v[index] for k, v in inputs.items()}, {k: v[index] for k, v in targets.items()})
-    return Split({k: v[index] for k, v in inputs.items()}, None if targets is None else targets[index])
-
+        return Split(
+            {k: v[index] for k, v in inputs.items()}, {k: v[index] for k, v in targets.items()}
+        )
+    return Split(
+        {k: v[index] for k, v in inputs.items()}, None if targets is None else targets[index]
+    )

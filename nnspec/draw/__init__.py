@@ -23,7 +23,14 @@ ORIENTS = ("lr", "tb")
 DPI = 200  # PNGs sharp enough for a slide
 
 
-def draw(models, path: str | os.PathLike, *, palette: str = "asimov", annotate: bool = False, orient: str = "lr") -> Path:
+def draw(
+    models,
+    path: str | os.PathLike,
+    *,
+    palette: str = "asimov",
+    annotate: bool = False,
+    orient: str = "lr",
+) -> Path:
     """Draw one model (or several, as one figure) to `path`, whose extension picks SVG, PNG or PDF.
 
     palette: 'asimov' (the chart's colours) or 'colorblind'; annotate: names, kinds,
@@ -41,7 +48,9 @@ def draw(models, path: str | os.PathLike, *, palette: str = "asimov", annotate: 
     return write_atomic(path, render(scene, chosen, fmt, DPI))
 
 
-def make_zoo(directory: str | os.PathLike | None = None, out: str | os.PathLike = "zoo", **options) -> list[Path]:
+def make_zoo(
+    directory: str | os.PathLike | None = None, out: str | os.PathLike = "zoo", **options
+) -> list[Path]:
     """Every network in `directory` (default: the bundled specs) as a poster and a web page in `out`."""
     from .zoo import make_zoo as make
 
@@ -56,7 +65,9 @@ def choose_palette(name: str) -> Palette:
 
 def check_orient(orient: str) -> None:
     if orient not in ORIENTS:
-        raise DrawError(f"unknown orientation '{orient}'; choose lr (left to right) or tb (top to bottom)")
+        raise DrawError(
+            f"unknown orientation '{orient}'; choose lr (left to right) or tb (top to bottom)"
+        )
 
 
 __all__ = ["FORMATS", "ORIENTS", "PALETTES", "DrawError", "draw", "make_zoo", "output_format"]

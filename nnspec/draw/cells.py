@@ -37,22 +37,25 @@ ASIMOV = Palette("asimov", dict(CELLS))
 # all light enough for black marks. Every cell type also has a mark of its own, so the shape
 # alone tells them apart, in grey print or for any reader.
 _YELLOW, _GREEN, _VERMILLION, _SKY, _PINK = "#f0e442", "#118866", "#d55e00", "#33bbff", "#ffaabb"
-COLORBLIND = Palette("colorblind", {
-    Cell.INPUT: (_YELLOW, None),
-    Cell.BACKFED_INPUT: (_YELLOW, "circle"),
-    Cell.NOISY_INPUT: (_YELLOW, "triangle"),
-    Cell.HIDDEN: (_GREEN, "dot"),
-    Cell.PROBABILISTIC_HIDDEN: (_GREEN, "diamond"),
-    Cell.SPIKING_HIDDEN: (_GREEN, "asterisk"),
-    Cell.CAPSULE: (_GREEN, "square"),
-    Cell.OUTPUT: (_VERMILLION, "plus"),
-    Cell.MATCH_INPUT_OUTPUT: (_VERMILLION, "cross"),
-    Cell.RECURRENT: (_SKY, "triangle_down"),
-    Cell.MEMORY: (_SKY, "bars"),
-    Cell.GATED_MEMORY: (_SKY, "hourglass"),
-    Cell.KERNEL: (_PINK, "hash"),
-    Cell.CONVOLUTION_POOL: (_PINK, "minus"),
-})
+COLORBLIND = Palette(
+    "colorblind",
+    {
+        Cell.INPUT: (_YELLOW, None),
+        Cell.BACKFED_INPUT: (_YELLOW, "circle"),
+        Cell.NOISY_INPUT: (_YELLOW, "triangle"),
+        Cell.HIDDEN: (_GREEN, "dot"),
+        Cell.PROBABILISTIC_HIDDEN: (_GREEN, "diamond"),
+        Cell.SPIKING_HIDDEN: (_GREEN, "asterisk"),
+        Cell.CAPSULE: (_GREEN, "square"),
+        Cell.OUTPUT: (_VERMILLION, "plus"),
+        Cell.MATCH_INPUT_OUTPUT: (_VERMILLION, "cross"),
+        Cell.RECURRENT: (_SKY, "triangle_down"),
+        Cell.MEMORY: (_SKY, "bars"),
+        Cell.GATED_MEMORY: (_SKY, "hourglass"),
+        Cell.KERNEL: (_PINK, "hash"),
+        Cell.CONVOLUTION_POOL: (_PINK, "minus"),
+    },
+)
 
 PALETTES = {palette.name: palette for palette in (ASIMOV, COLORBLIND)}
 

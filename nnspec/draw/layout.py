@@ -23,11 +23,29 @@ from ..check import Layer, Link, Program
 from ..kinds import Cell
 from .cells import LOOPED, cell_type
 from .kinds import KIND_DRAWING, window
-from .scene import ARC_RISE, CELL, DOT, LOOP, LOOP_RISE, Disc, Dots, Line, Loop, Scene, arc, measure, oriented, text, trim_end
+from .scene import (
+    ARC_RISE,
+    CELL,
+    DOT,
+    LOOP,
+    LOOP_RISE,
+    Disc,
+    Dots,
+    Line,
+    Loop,
+    Scene,
+    arc,
+    measure,
+    oriented,
+    text,
+    trim_end,
+)
 
 MAX_FULL = 5  # the chart draws 1 to 5 cells per column; wider layers get an ellipsis
 GAP = 1  # empty slots between two layers that share a column
-LOOP_PITCH = 1.25  # cells of a looped column stand further apart: each loop keeps 0.44 P from the cell above
+LOOP_PITCH = (
+    1.25  # cells of a looped column stand further apart: each loop keeps 0.44 P from the cell above
+)
 LEVEL = 0.35  # how much higher each arc that spans another one rises
 LABEL = 6.5  # points: sizes in an ellipsis and annotations
 LABEL_GAP = 0.35  # P between the sizes or annotations of neighbouring columns
@@ -63,7 +81,11 @@ class Group:
         """(slot, index) of every drawn cell: the first and last units around the ellipsis."""
         if self.ellipsis is None:
             return [(k, k) for k in range(self.size)]
-        return [(k, k if k < self.ellipsis else self.size - (self.slots - k)) for k in range(self.slots) if k != self.ellipsis]
+        return [
+            (k, k if k < self.ellipsis else self.size - (self.slots - k))
+            for k in range(self.slots)
+            if k != self.ellipsis
+        ]
 
     def at(self, slot: int) -> tuple[float, float]:
         beyond = self.ellipsis is not None and slot > self.ellipsis
@@ -82,9 +104,15 @@ class Group:
 class Wiring:
     """The links of a network, sorted by how they are drawn (a `~>` link onto its own group is its loop)."""
 
-    direct: list[tuple[Group, Group, int]] = field(default_factory=list)  # next column; the source's offset in a fan-in
-    skips: list[tuple[Group, Group]] = field(default_factory=list)  # further on: an arc over the top
-    delays: list[tuple[Group, Group]] = field(default_factory=list)  # `~>` to another group: an arrow under the bottom
+    direct: list[tuple[Group, Group, int]] = field(
+        default_factory=list
+    )  # next column; the source's offset in a fan-in
+    skips: list[tuple[Group, Group]] = field(
+        default_factory=list
+    )  # further on: an arc over the top
+    delays: list[tuple[Group, Group]] = field(
+        default_factory=list
+    )  # `~>` to another group: an arrow under the bottom
 
 
 @dataclass(frozen=True)
@@ -95,7 +123,9 @@ class Obstacle:
     along: float  # half its extent along the flow; a round one's radius
     across: float  # half its extent along the column
     round: bool = True
-    owner: tuple[int, int] | None = None  # (group id, slot) of the cell it belongs to: that cell's own links may cross it
+    owner: tuple[int, int] | None = (
+        None  # (group id, slot) of the cell it belongs to: that cell's own links may cross it
+    )
 
     def spacing(self, end: float, rise: float) -> float:
         """How far apart two neighbouring columns must stand for a straight link that leaves this one
@@ -103,15 +133,31 @@ class Obstacle:
         offset = self.v - end
         if offset * rise <= 0:
             return 0.0
-        if self.round:  # the link's distance from the centre, d |offset| / hypot(d, rise), reaches the radius
+        if (
+            self.round
+        ):  # the link's distance from the centre, d |offset| / hypot(d, rise), reaches the radius
             radius = self.along + CLEAR
-            return radius * abs(rise) / math.sqrt(offset**2 - radius**2) if abs(offset) > radius else 0.0
-        half = self.across + CLEAR  # the link has climbed past the box's near edge by the time it leaves the box
-        return (self.along + CLEAR) * abs(rise) / (abs(offset) - half) if abs(offset) > half else 0.0
+            return (
+                radius * abs(rise) / math.sqrt(offset**2 - radius**2)
+                if abs(offset) > radius
+                else 0.0
+            )
+        half = (
+            self.across + CLEAR
+        )  # the link has climbed past the box's near edge by the time it leaves the box
+        return (
+            (self.along + CLEAR) * abs(rise) / (abs(offset) - half) if abs(offset) > half else 0.0
+        )
 
 
-def layout_network(program: Program, *, scope: str | None = None, reproduces: bool = False,
-                   annotate: bool = False, orient: str = "lr") -> Scene:
+def layout_network(
+    program: Program,
+    *,
+    scope: str | None = None,
+    reproduces: bool = False,
+    annotate: bool = False,
+    orient: str = "lr",
+) -> Scene:
     """The network's cells, links and labels, centred on its axis; `scope` prefixes the cells' ids.
 
     `reproduces`: the outputs are trained to reproduce the input (match input output cells).
@@ -122,7 +168,9 @@ def layout_network(program: Program, *, scope: str | None = None, reproduces: bo
         group.cell = cell_type(group.layers, outputs, reproduces)
         group.size = _breadth(group.head)
         group.slots = group.size if group.size <= MAX_FULL else 5 if group.size < 20 else 7
-        group.looped = group.cell in LOOPED or any(link.delayed and group_of[link.source] is group for link in group.head.inputs)
+        group.looped = group.cell in LOOPED or any(
+            link.delayed and group_of[link.source] is group for link in group.head.inputs
+        )
         group.pitch = LOOP_PITCH if group.looped else 1.0
         if group.ellipsis is not None:
             upper, lower = _free(group)
@@ -218,11 +266,17 @@ def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]
 
 def _pull(group: Group, group_of: dict[str, Group]) -> float:
     """The mean height of the group's sources in earlier columns (already stacked)."""
-    heights = [(s.top + s.bottom) / 2 for s in _same_step_sources(group, group_of) if s.column < group.column]
+    heights = [
+        (s.top + s.bottom) / 2
+        for s in _same_step_sources(group, group_of)
+        if s.column < group.column
+    ]
     return sum(heights) / len(heights) if heights else 0.0
 
 
-def _space(columns: list[list[Group]], wiring: Wiring, captions: dict[int, list[str]], orient: str) -> None:
+def _space(
+    columns: list[list[Group]], wiring: Wiring, captions: dict[int, list[str]], orient: str
+) -> None:
     """Columns one pitch apart, as on the chart, or wider where a size or an annotation needs the room,
     or where a link between them would otherwise pass under a cell, a loop or a size it does not join
     (steep links between tall columns)."""
@@ -230,7 +284,11 @@ def _space(columns: list[list[Group]], wiring: Wiring, captions: dict[int, list[
     u = 0.0
     for i, members in enumerate(columns):
         if i:
-            labels = _reach(columns[i - 1], captions, orient) + _reach(members, captions, orient) + LABEL_GAP
+            labels = (
+                _reach(columns[i - 1], captions, orient)
+                + _reach(members, captions, orient)
+                + LABEL_GAP
+            )
             u += max(1.0, labels, needed.get(i, 0.0))
         for group in members:
             group.u = u
@@ -242,8 +300,19 @@ def _link_room(wiring: Wiring, obstacles: list[list[Obstacle]]) -> dict[int, flo
     for source, target, offset in wiring.direct:
         for s, t in _pairs(source, target, offset):
             a, b = source.at(s)[1], target.at(t)[1]
-            room = max([o.spacing(a, b - a) for o in obstacles[source.column] if o.owner != (id(source), s)]
-                       + [o.spacing(b, a - b) for o in obstacles[target.column] if o.owner != (id(target), t)], default=0.0)
+            room = max(
+                [
+                    o.spacing(a, b - a)
+                    for o in obstacles[source.column]
+                    if o.owner != (id(source), s)
+                ]
+                + [
+                    o.spacing(b, a - b)
+                    for o in obstacles[target.column]
+                    if o.owner != (id(target), t)
+                ],
+                default=0.0,
+            )
             needed[target.column] = max(needed.get(target.column, 0.0), room)
     return needed
 
@@ -286,7 +355,13 @@ def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
             offset = offsets[link.port]
             if _stacks_fan_in(group.head):
                 offsets[link.port] += source.size
-            how = "delay" if link.delayed else "direct" if group.column - source.column == 1 else "skip"
+            how = (
+                "delay"
+                if link.delayed
+                else "direct"
+                if group.column - source.column == 1
+                else "skip"
+            )
             key = (id(source), id(group), how if how != "direct" else f"direct{offset}")
             if key in seen:
                 continue
@@ -295,7 +370,9 @@ def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
     return wiring
 
 
-def _classify(wiring: Wiring, source: Group, group: Group, link: Link, how: str, offset: int) -> None:
+def _classify(
+    wiring: Wiring, source: Group, group: Group, link: Link, how: str, offset: int
+) -> None:
     if how == "delay":
         if source is not group:  # onto itself: the group's loop
             wiring.delays.append((source, group))
@@ -317,11 +394,17 @@ def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
         return [(s, t) for s, _ in source.shown() for t, _ in target.shown()]
     pairs = []
     for t, index in target.shown():
-        if pattern == "local":  # the drawn units of its window (none from across an ellipsis), at least the nearest
+        if (
+            pattern == "local"
+        ):  # the drawn units of its window (none from across an ellipsis), at least the nearest
             scale = (source.size - 1) / max(target.size - 1, 1)
             centre, half = index * scale, window(target.head) / 2 * max(scale, 1.0)
-            near = sorted(source.shown(), key=lambda c: (abs(c[1] - centre), c[0]))[: window(target.head)]
-            pairs += [(s, t) for k, (s, unit) in enumerate(near) if k == 0 or abs(unit - centre) <= half]
+            near = sorted(source.shown(), key=lambda c: (abs(c[1] - centre), c[0]))[
+                : window(target.head)
+            ]
+            pairs += [
+                (s, t) for k, (s, unit) in enumerate(near) if k == 0 or abs(unit - centre) <= half
+            ]
             continue
         if _stacks_fan_in(target.head):
             wanted = index - offset
@@ -342,7 +425,9 @@ def _draw_links(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> Non
         for s, t in _pairs(source, target, offset):
             scene.add(Line((source.at(s), target.at(t))))
     over = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom >= 0]
-    under = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom < 0] + [(s, t, True) for s, t in wiring.delays]
+    under = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom < 0] + [
+        (s, t, True) for s, t in wiring.delays
+    ]
     for (source, target, _), level in _levels(over):
         passed = [columns[c][0] for c in _spanned(source, target)]
         top = max(first.top + (LOOP_RISE + LOOP / 2 if first.looped else 0.0) for first in passed)
@@ -355,7 +440,9 @@ def _draw_links(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> Non
         clear = [point for last in passed[1:-1] for point in _profile(last, above=False)]
         start, end = source.at(source.shown()[-1][0]), target.at(target.shown()[-1][0])
         points = arc(start, end, low - ARC_RISE - LEVEL * level, clear)
-        scene.add(Line(trim_end(points, CELL / 2), dashed=True, arrow=True) if delayed else Line(points))
+        scene.add(
+            Line(trim_end(points, CELL / 2), dashed=True, arrow=True) if delayed else Line(points)
+        )
 
 
 def _spanned(source: Group, target: Group) -> range:
@@ -369,15 +456,23 @@ def _profile(group: Group, above: bool) -> list[tuple[float, float]]:
     circles = [(group.top, CELL / 2)] if above else [(group.bottom, CELL / 2)]
     if above and group.looped:
         circles.append((group.top + LOOP_RISE, LOOP / 2))
-    return [(group.u + (r + ARC_CLEAR) * math.cos(k * math.pi / 8), v + sign * (r + ARC_CLEAR) * math.sin(k * math.pi / 8))
-            for v, r in circles for k in range(9)]
+    return [
+        (
+            group.u + (r + ARC_CLEAR) * math.cos(k * math.pi / 8),
+            v + sign * (r + ARC_CLEAR) * math.sin(k * math.pi / 8),
+        )
+        for v, r in circles
+        for k in range(9)
+    ]
 
 
 def _levels(arcs: list[tuple]) -> list[tuple[tuple, int]]:
     """Each arc (source, target, ...) with its level: one above every shorter arc whose span overlaps its own."""
     placed: list[tuple[float, float, int]] = []
     result = []
-    for item in sorted(arcs, key=lambda a: (abs(a[1].column - a[0].column), min(a[0].column, a[1].column))):
+    for item in sorted(
+        arcs, key=lambda a: (abs(a[1].column - a[0].column), min(a[0].column, a[1].column))
+    ):
         lo, hi = sorted((item[0].column, item[1].column))
         level = 1 + max((lvl for a, b, lvl in placed if a < hi and lo < b), default=-1)
         placed.append((lo, hi, level))
@@ -424,10 +519,14 @@ def _free(group: Group) -> tuple[float, float]:
     """(upper, lower) ends of the free space in the ellipsis' slot: below the cell before it, above the
     cell after it and that cell's loop."""
     above, below = group.at(group.ellipsis - 1)[1], group.at(group.ellipsis + 1)[1]
-    return above - CELL / 2 - 2 * CLEAR, below + (LOOP_RISE + LOOP / 2 if group.looped else CELL / 2) + 2 * CLEAR
+    return above - CELL / 2 - 2 * CLEAR, below + (
+        LOOP_RISE + LOOP / 2 if group.looped else CELL / 2
+    ) + 2 * CLEAR
 
 
-def _ellipsis_parts(group: Group, orient: str) -> tuple[tuple[float, ...], tuple[float, float], float]:
+def _ellipsis_parts(
+    group: Group, orient: str
+) -> tuple[tuple[float, ...], tuple[float, float], float]:
     """The ellipsis as (v of its three dots, the size's extent, v of the size's edge nearest the dots),
     centred in the free space of its slot: dots first, then the size (under the dots, or after them in 'tb')."""
     upper, lower = _free(group)
@@ -444,18 +543,29 @@ def _caption(group: Group) -> list[str]:
     act = getattr(head.options, "act", None)
     if act is not None and act.name != "identity":
         lines.append(str(act))
-    lines += [f"+ {layer.kind.name} {layer.name}" for layer in group.layers[1:] if not layer.kind.internal]
+    lines += [
+        f"+ {layer.kind.name} {layer.name}" for layer in group.layers[1:] if not layer.kind.internal
+    ]
     return lines
 
 
 def _caption_extent(members: list[Group], captions: dict[int, list[str]], orient: str) -> float:
     """Half the room a column's annotation takes along the flow."""
     if orient == "lr":
-        return max(measure(line, LABEL, i == 0)[0] for g in members for i, line in enumerate(captions[id(g)])) / 2
+        return (
+            max(
+                measure(line, LABEL, i == 0)[0]
+                for g in members
+                for i, line in enumerate(captions[id(g)])
+            )
+            / 2
+        )
     return len(members) * measure("x", LABEL)[1] / 2
 
 
-def _draw_captions(scene: Scene, columns: list[list[Group]], captions: dict[int, list[str]], orient: str) -> None:
+def _draw_captions(
+    scene: Scene, columns: list[list[Group]], captions: dict[int, list[str]], orient: str
+) -> None:
     """Annotations under each column (beside each row, top to bottom); after the links, below everything."""
     base = scene.bounds()[1] - 0.3
     height = measure("x", LABEL)[1]
@@ -472,4 +582,6 @@ def _draw_captions(scene: Scene, columns: list[list[Group]], captions: dict[int,
             for j, group in enumerate(members):
                 lines = captions[id(group)]
                 shift = (j - (len(members) - 1) / 2) * height
-                scene.add(text(u + shift, base, f"{lines[0]}: " + ", ".join(lines[1:]), LABEL, "below"))
+                scene.add(
+                    text(u + shift, base, f"{lines[0]}: " + ", ".join(lines[1:]), LABEL, "below")
+                )

@@ -19,7 +19,9 @@ def output_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         named = f"'.{suffix}'" if suffix else "no extension"
-        raise DrawError(f"cannot draw {os.fspath(path)}: {named} is not a format nnspec draws; end the name in .svg, .png or .pdf")
+        raise DrawError(
+            f"cannot draw {os.fspath(path)}: {named} is not a format nnspec draws; end the name in .svg, .png or .pdf"
+        )
     return suffix
 
 

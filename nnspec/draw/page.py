@@ -54,12 +54,17 @@ def entry_scene(entry: list, scope: str | None = None, **options) -> Scene:
 
 def titled(model, scope: str | None = None, **options) -> Scene:
     """The network centred on x = 0, its axis at y = 0, its name and description above it."""
-    body = layout_network(model.program, scope=_scope(scope, model), reproduces=reproduces(model), **options)
+    body = layout_network(
+        model.program, scope=_scope(scope, model), reproduces=reproduces(model), **options
+    )
     x0, y0, x1, y1 = body.bounds()
     scene = body.moved(-(x0 + x1) / 2, 0.0)
     lines = [text(0.0, 0.0, model.name, TITLE, "above", bold=True)]
     if model.description:
-        lines += [text(0.0, 0.0, line, DESCRIPTION, "above") for line in wrap(model.description, DESCRIPTION, max(x1 - x0, WRAP))]
+        lines += [
+            text(0.0, 0.0, line, DESCRIPTION, "above")
+            for line in wrap(model.description, DESCRIPTION, max(x1 - x0, WRAP))
+        ]
     y = y1 + 0.35
     for line in reversed(lines):  # stacked upwards from just above the drawing
         scene.add(text(line.x, y, line.text, line.size, "above", bold=line.bold))
@@ -85,11 +90,18 @@ def _pair(entry: list, scope: str | None, **options) -> Scene:
         scene.extend(panel)
         scene.add(frame)
         if model.name != role:
-            scene.add(text(frame.x0 + 0.2, frame.y1 + 0.05, role, ROLE, "above", bold=True, color="#555555"))
+            scene.add(
+                text(
+                    frame.x0 + 0.2, frame.y1 + 0.05, role, ROLE, "above", bold=True, color="#555555"
+                )
+            )
         edges.append(frame)
         x = frame.x1 + 1.6
     left, right = edges[0].x1 + 0.1, edges[1].x0 - 0.1
-    scene.add(Line(((left, 0.0), (right, 0.0)), arrow=True), text((left + right) / 2, 0.12, "samples", KEY - 1, "above"))
+    scene.add(
+        Line(((left, 0.0), (right, 0.0)), arrow=True),
+        text((left + right) / 2, 0.12, "samples", KEY - 1, "above"),
+    )
     return scene
 
 
@@ -127,8 +139,15 @@ def legend(scene: Scene, width: float) -> Scene:
     items = []
     for cell in Cell:
         if cell in used:
-            label = cell.value.capitalize() + ("" if cell in (Cell.KERNEL, Cell.CONVOLUTION_POOL) else " cell")
-            items.append(([Disc(CELL / 2, 0.0, cell, "key:" + cell.value.replace(" ", "-"))], text(CELL + 0.15, 0.0, label, KEY, "right")))
+            label = cell.value.capitalize() + (
+                "" if cell in (Cell.KERNEL, Cell.CONVOLUTION_POOL) else " cell"
+            )
+            items.append(
+                (
+                    [Disc(CELL / 2, 0.0, cell, "key:" + cell.value.replace(" ", "-"))],
+                    text(CELL + 0.15, 0.0, label, KEY, "right"),
+                )
+            )
     if any(isinstance(s, Line) and s.dashed for s in scene.shapes):
         arrow = Line(((0.0, 0.0), (0.8, 0.0)), dashed=True, arrow=True)
         items.append(([arrow], text(0.95, 0.0, "~> value of the previous step", KEY, "right")))

@@ -12,7 +12,22 @@ import io
 import math
 
 from .cells import Palette
-from .scene import ARROW, CELL, DOT, LINK, LOOP, P_INCHES, P_POINTS, Disc, Dots, Frame, Line, Loop, Scene, Text
+from .scene import (
+    ARROW,
+    CELL,
+    DOT,
+    LINK,
+    LOOP,
+    P_INCHES,
+    P_POINTS,
+    Disc,
+    Dots,
+    Frame,
+    Line,
+    Loop,
+    Scene,
+    Text,
+)
 
 MARGIN = 0.5  # P of white around the drawing
 MARK_WIDTH = LINK * 1.25
@@ -29,8 +44,13 @@ _METADATA = {
     "png": {"Software": None},
     "pdf": {"CreationDate": None, "Creator": "nnspec", "Producer": None},
 }
-_ALIGN = {"center": ("center", "center"), "right": ("left", "center"), "left": ("right", "center"),
-          "above": ("center", "bottom"), "below": ("center", "top")}
+_ALIGN = {
+    "center": ("center", "center"),
+    "right": ("left", "center"),
+    "left": ("right", "center"),
+    "above": ("center", "bottom"),
+    "below": ("center", "top"),
+}
 # layers of the drawing, bottom to top: links under the loops under the cells under the text
 _Z = {"line": 1, "loop": 2, "frame": 2, "cell": 3, "mark": 4, "text": 5}
 
@@ -81,11 +101,17 @@ def _draw_lines(axes, lines: list[Line]) -> None:
 
     solid = [line.points for line in lines if not line.dashed]
     if solid:  # hundreds of straight links: one collection draws them fast and keeps the SVG small
-        axes.add_collection(LineCollection(solid, colors="black", linewidths=_points(LINK), zorder=_Z["line"], capstyle="round"))
+        axes.add_collection(
+            LineCollection(
+                solid, colors="black", linewidths=_points(LINK), zorder=_Z["line"], capstyle="round"
+            )
+        )
     for line in lines:
         if line.dashed:
             xs, ys = zip(*line.points)
-            axes.plot(xs, ys, color="black", linewidth=_points(LINK), dashes=(4, 2.5), zorder=_Z["line"])
+            axes.plot(
+                xs, ys, color="black", linewidth=_points(LINK), dashes=(4, 2.5), zorder=_Z["line"]
+            )
         if line.arrow and len(line.points) > 1:
             (px, py), (x, y) = line.points[-2], line.points[-1]
             _arrowhead(axes, x, y, x - px, y - py, ARROW)
@@ -98,16 +124,31 @@ def _arrowhead(axes, x: float, y: float, dx: float, dy: float, length: float) ->
     ux, uy = dx / norm, dy / norm
     half = length * 0.4
     base = (x - ux * length, y - uy * length)
-    corners = [(x, y), (base[0] - uy * half, base[1] + ux * half), (base[0] + uy * half, base[1] - ux * half)]
-    axes.add_patch(Polygon(corners, closed=True, facecolor="black", edgecolor="none", zorder=_Z["mark"]))
+    corners = [
+        (x, y),
+        (base[0] - uy * half, base[1] + ux * half),
+        (base[0] + uy * half, base[1] - ux * half),
+    ]
+    axes.add_patch(
+        Polygon(corners, closed=True, facecolor="black", edgecolor="none", zorder=_Z["mark"])
+    )
 
 
 # ---- cells ----------------------------------------------------------------------------------
 def _draw_cell(axes, disc: Disc, palette: Palette) -> None:
     from matplotlib.patches import Circle
 
-    axes.add_patch(Circle((disc.x, disc.y), CELL / 2, facecolor=palette.fill(disc.cell), edgecolor="black",
-                          linewidth=_points(LINK), zorder=_Z["cell"], gid=disc.gid))
+    axes.add_patch(
+        Circle(
+            (disc.x, disc.y),
+            CELL / 2,
+            facecolor=palette.fill(disc.cell),
+            edgecolor="black",
+            linewidth=_points(LINK),
+            zorder=_Z["cell"],
+            gid=disc.gid,
+        )
+    )
     mark = palette.mark(disc.cell)
     if mark is not None:  # the mark's id names its shape and its cell, for readers of the SVG
         _MARKS[mark](axes, disc.x, disc.y).set_gid(f"mark:{mark}@{disc.gid}")
@@ -116,27 +157,49 @@ def _draw_cell(axes, disc: Disc, palette: Palette) -> None:
 def _outline(axes, corners, closed: bool = True) -> None:
     from matplotlib.patches import Polygon
 
-    return axes.add_patch(Polygon(corners, closed=closed, fill=False, edgecolor="black", linewidth=_points(MARK_WIDTH),
-                                  joinstyle="miter", zorder=_Z["mark"]))
+    return axes.add_patch(
+        Polygon(
+            corners,
+            closed=closed,
+            fill=False,
+            edgecolor="black",
+            linewidth=_points(MARK_WIDTH),
+            joinstyle="miter",
+            zorder=_Z["mark"],
+        )
+    )
 
 
 def _strokes(axes, x: float, y: float, segments) -> None:
     from matplotlib.collections import LineCollection
 
     moved = [[(x + a, y + b), (x + c, y + d)] for (a, b), (c, d) in segments]
-    return axes.add_collection(LineCollection(moved, colors="black", linewidths=_points(MARK_WIDTH), zorder=_Z["mark"]))
+    return axes.add_collection(
+        LineCollection(moved, colors="black", linewidths=_points(MARK_WIDTH), zorder=_Z["mark"])
+    )
 
 
 def _ring(axes, x, y):  # 0.64 of the cell's diameter (ZOO.md)
     from matplotlib.patches import Circle
 
-    return axes.add_patch(Circle((x, y), 0.32 * CELL, fill=False, edgecolor="black", linewidth=_points(MARK_WIDTH), zorder=_Z["mark"]))
+    return axes.add_patch(
+        Circle(
+            (x, y),
+            0.32 * CELL,
+            fill=False,
+            edgecolor="black",
+            linewidth=_points(MARK_WIDTH),
+            zorder=_Z["mark"],
+        )
+    )
 
 
 def _dot(axes, x, y):
     from matplotlib.patches import Circle
 
-    return axes.add_patch(Circle((x, y), 0.11 * CELL, facecolor="black", edgecolor="none", zorder=_Z["mark"]))
+    return axes.add_patch(
+        Circle((x, y), 0.11 * CELL, facecolor="black", edgecolor="none", zorder=_Z["mark"])
+    )
 
 
 def _triangle(axes, x, y, down: bool = False):  # apex up, 0.64 wide and 0.56 high (ZOO.md)
@@ -161,7 +224,13 @@ def _hourglass(axes, x, y):
 
 
 def _spokes(angles: tuple[float, ...], radius: float):
-    return [((-radius * math.cos(a), -radius * math.sin(a)), (radius * math.cos(a), radius * math.sin(a))) for a in angles]
+    return [
+        (
+            (-radius * math.cos(a), -radius * math.sin(a)),
+            (radius * math.cos(a), radius * math.sin(a)),
+        )
+        for a in angles
+    ]
 
 
 _R = 0.3 * CELL
@@ -175,11 +244,20 @@ _MARKS = {
     "hourglass": _hourglass,
     "plus": lambda axes, x, y: _strokes(axes, x, y, _spokes((0, math.pi / 2), _R)),
     "cross": lambda axes, x, y: _strokes(axes, x, y, _spokes((math.pi / 4, -math.pi / 4), _R)),
-    "asterisk": lambda axes, x, y: _strokes(axes, x, y, _spokes((math.pi / 2, math.pi / 6, -math.pi / 6), _R)),
+    "asterisk": lambda axes, x, y: _strokes(
+        axes, x, y, _spokes((math.pi / 2, math.pi / 6, -math.pi / 6), _R)
+    ),
     "minus": lambda axes, x, y: _strokes(axes, x, y, [((-_R, 0), (_R, 0))]),
-    "bars": lambda axes, x, y: _strokes(axes, x, y, [((-_R, 0.1 * CELL), (_R, 0.1 * CELL)), ((-_R, -0.1 * CELL), (_R, -0.1 * CELL))]),
-    "hash": lambda axes, x, y: _strokes(axes, x, y, [((-0.25 * CELL, o), (0.25 * CELL, o)) for o in (-0.09 * CELL, 0.09 * CELL)]
-                                         + [((o, -0.25 * CELL), (o, 0.25 * CELL)) for o in (-0.09 * CELL, 0.09 * CELL)]),
+    "bars": lambda axes, x, y: _strokes(
+        axes, x, y, [((-_R, 0.1 * CELL), (_R, 0.1 * CELL)), ((-_R, -0.1 * CELL), (_R, -0.1 * CELL))]
+    ),
+    "hash": lambda axes, x, y: _strokes(
+        axes,
+        x,
+        y,
+        [((-0.25 * CELL, o), (0.25 * CELL, o)) for o in (-0.09 * CELL, 0.09 * CELL)]
+        + [((o, -0.25 * CELL), (o, 0.25 * CELL)) for o in (-0.09 * CELL, 0.09 * CELL)],
+    ),
 }
 MARKS = frozenset(_MARKS)
 
@@ -188,7 +266,16 @@ MARKS = frozenset(_MARKS)
 def _draw_loop(axes, loop: Loop) -> None:
     from matplotlib.patches import Circle
 
-    axes.add_patch(Circle((loop.x, loop.y), LOOP / 2, fill=False, edgecolor="black", linewidth=_points(LINK), zorder=_Z["loop"]))
+    axes.add_patch(
+        Circle(
+            (loop.x, loop.y),
+            LOOP / 2,
+            fill=False,
+            edgecolor="black",
+            linewidth=_points(LINK),
+            zorder=_Z["loop"],
+        )
+    )
 
 
 def _draw_dots(axes, dots: Dots) -> None:
@@ -200,13 +287,32 @@ def _draw_dots(axes, dots: Dots) -> None:
 
 def _draw_text(axes, label: Text) -> None:
     ha, va = _ALIGN[label.side]
-    axes.text(label.x, label.y, label.text, fontsize=label.size, fontweight="bold" if label.bold else "normal",
-              ha=ha, va=va, color=label.color, zorder=_Z["text"])
+    axes.text(
+        label.x,
+        label.y,
+        label.text,
+        fontsize=label.size,
+        fontweight="bold" if label.bold else "normal",
+        ha=ha,
+        va=va,
+        color=label.color,
+        zorder=_Z["text"],
+    )
 
 
 def _draw_frame(axes, frame: Frame) -> None:
     from matplotlib.patches import FancyBboxPatch
 
-    axes.add_patch(FancyBboxPatch((frame.x0, frame.y0), frame.x1 - frame.x0, frame.y1 - frame.y0,
-                                  boxstyle="round,pad=0,rounding_size=0.3", fill=False, edgecolor="#555555",
-                                  linewidth=_points(LINK * 1.5), linestyle=(0, (5, 3)), zorder=_Z["frame"]))
+    axes.add_patch(
+        FancyBboxPatch(
+            (frame.x0, frame.y0),
+            frame.x1 - frame.x0,
+            frame.y1 - frame.y0,
+            boxstyle="round,pad=0,rounding_size=0.3",
+            fill=False,
+            edgecolor="#555555",
+            linewidth=_points(LINK * 1.5),
+            linestyle=(0, (5, 3)),
+            zorder=_Z["frame"],
+        )
+    )

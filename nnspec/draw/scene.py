@@ -75,10 +75,20 @@ class Text:
 
     def box(self) -> tuple[float, float, float, float]:
         w, h = self.width, self.height
-        left = {"center": self.x - w / 2, "above": self.x - w / 2, "below": self.x - w / 2,
-                "right": self.x, "left": self.x - w}[self.side]
-        bottom = {"center": self.y - h / 2, "right": self.y - h / 2, "left": self.y - h / 2,
-                  "above": self.y, "below": self.y - h}[self.side]
+        left = {
+            "center": self.x - w / 2,
+            "above": self.x - w / 2,
+            "below": self.x - w / 2,
+            "right": self.x,
+            "left": self.x - w,
+        }[self.side]
+        bottom = {
+            "center": self.y - h / 2,
+            "right": self.y - h / 2,
+            "left": self.y - h / 2,
+            "above": self.y,
+            "below": self.y - h,
+        }[self.side]
         return left, bottom, left + w, bottom + h
 
 
@@ -112,13 +122,22 @@ class Scene:
         boxes = [_box(shape) for shape in self.shapes]
         if not boxes:
             return 0.0, 0.0, 0.0, 0.0
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        return (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
 
     def moved(self, dx: float, dy: float) -> Scene:
         return Scene([_map(shape, lambda x, y: (x + dx, y + dy), None) for shape in self.shapes])
 
     def cells(self) -> list[Disc]:
-        return [shape for shape in self.shapes if isinstance(shape, Disc) and shape.gid.startswith("cell:")]
+        return [
+            shape
+            for shape in self.shapes
+            if isinstance(shape, Disc) and shape.gid.startswith("cell:")
+        ]
 
 
 def _box(shape: Shape) -> tuple[float, float, float, float]:
@@ -170,7 +189,12 @@ def measure(text: str, size: float, bold: bool = False) -> tuple[float, float]:
 
     if not text.strip():
         return 0.0, size * 1.25 / P_POINTS
-    path = TextPath((0, 0), text, size=size, prop=FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"))
+    path = TextPath(
+        (0, 0),
+        text,
+        size=size,
+        prop=FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"),
+    )
     return float(path.get_extents().width) / P_POINTS, size * 1.25 / P_POINTS
 
 
@@ -186,7 +210,11 @@ def wrap(words: str, size: float, width: float, bold: bool = False) -> list[str]
     narrow, wide = 0.0, width  # the narrowest width that still needs no more lines
     for _ in range(20):
         middle = (narrow + wide) / 2
-        narrow, wide = (narrow, middle) if len(_greedy(words, size, middle, bold)) <= len(lines) else (middle, wide)
+        narrow, wide = (
+            (narrow, middle)
+            if len(_greedy(words, size, middle, bold)) <= len(lines)
+            else (middle, wide)
+        )
     return _greedy(words, size, wide, bold)
 
 
@@ -201,7 +229,9 @@ def _greedy(words: str, size: float, width: float, bold: bool) -> list[str]:
 
 
 # ---- curves ------------------------------------------------------------------------------
-def arc(start: tuple[float, float], end: tuple[float, float], apex: float, clear=(), samples: int = 32) -> tuple[tuple[float, float], ...]:
+def arc(
+    start: tuple[float, float], end: tuple[float, float], apex: float, clear=(), samples: int = 32
+) -> tuple[tuple[float, float], ...]:
     """A cubic Bezier from `start` to `end` whose middle reaches height `apex` (above or below the ends),
     raised (or lowered) further where it would not pass over (or under) every point of `clear`.
 
@@ -242,7 +272,9 @@ def _along(fraction: float) -> float:
     return (lo + hi) / 2
 
 
-def trim_end(points: tuple[tuple[float, float], ...], radius: float) -> tuple[tuple[float, float], ...]:
+def trim_end(
+    points: tuple[tuple[float, float], ...], radius: float
+) -> tuple[tuple[float, float], ...]:
     """The polyline cut where it enters the circle of `radius` around its last point (arrowheads stay visible)."""
     ex, ey = points[-1]
     kept = [p for p in points if math.dist(p, (ex, ey)) > radius]

@@ -45,8 +45,16 @@ def bundled_specs() -> Path:
     return inside if inside.is_dir() else package.parent / "specs"
 
 
-def make_zoo(directory: str | os.PathLike | None, out: str | os.PathLike, *, runs: str | os.PathLike = "runs",
-             palette: str = "asimov", annotate: bool = False, orient: str = "lr", max_params: int | None = None) -> list[Path]:
+def make_zoo(
+    directory: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    runs: str | os.PathLike = "runs",
+    palette: str = "asimov",
+    annotate: bool = False,
+    orient: str = "lr",
+    max_params: int | None = None,
+) -> list[Path]:
     """Check every spec in `directory`, then write the poster, one SVG per entry, and index.html into `out`."""
     chosen = choose_palette(palette)
     check_orient(orient)
@@ -56,8 +64,12 @@ def make_zoo(directory: str | os.PathLike | None, out: str | os.PathLike, *, run
     panels = [entry_scene(e.models, scope=e.slug, **options) for e in zoo]
     written = []
     for entry, panel in zip(zoo, panels):
-        written.append(write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg")))
-    scene = poster(panels, title="nnspec zoo", subtitle=f"{_count(zoo)} networks, drawn from their .nn specs")
+        written.append(
+            write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg"))
+        )
+    scene = poster(
+        panels, title="nnspec zoo", subtitle=f"{_count(zoo)} networks, drawn from their .nn specs"
+    )
     x0, y0, x1, y1 = scene.bounds()
     dpi = min(DPI, POSTER_PIXELS / (max(x1 - x0, y1 - y0) * P_INCHES))
     for fmt in ("svg", "png", "pdf"):
@@ -164,10 +176,24 @@ def _card(entry: Entry, runs: Path, wide: bool) -> str:
     if len(entry.models) == 1:
         params = f"{entry.models[0].program.param_count:,} parameters"
     else:
-        params = ", ".join(f"{role} {m.program.param_count:,}" for role, m in zip(("generator", "discriminator"), entry.models)) + " parameters"
+        params = (
+            ", ".join(
+                f"{role} {m.program.param_count:,}"
+                for role, m in zip(("generator", "discriminator"), entry.models)
+            )
+            + " parameters"
+        )
     e = html.escape
-    return _CARD.format(slug=e(entry.slug), name=e(names), description=e(description), params=e(params), wide=" wide" if wide else "",
-                        result=e(trained_result(entry, runs)), file=e(entry.path.name), source=e(entry.source))
+    return _CARD.format(
+        slug=e(entry.slug),
+        name=e(names),
+        description=e(description),
+        params=e(params),
+        wide=" wide" if wide else "",
+        result=e(trained_result(entry, runs)),
+        file=e(entry.path.name),
+        source=e(entry.source),
+    )
 
 
 _PAGE = """<!DOCTYPE html>

@@ -6,14 +6,49 @@ up here, and the tests fail when one of them lacks a kind.
 
 from __future__ import annotations
 
-from . import activation, attention, conv, dense, generative, graph, io, merge, norm, recurrent, spiking
+from . import (
+    activation,
+    attention,
+    conv,
+    dense,
+    generative,
+    graph,
+    io,
+    merge,
+    norm,
+    recurrent,
+    spiking,
+)
 from .base import CELLS, Cell, Kind, Options, Param, Shape, ShapeError, concat_features
 
-FAMILIES = (io, dense, conv, norm, merge, recurrent, attention, graph, spiking, generative, activation)
+FAMILIES = (
+    io,
+    dense,
+    conv,
+    norm,
+    merge,
+    recurrent,
+    attention,
+    graph,
+    spiking,
+    generative,
+    activation,
+)
 
 REGISTRY: dict[str, Kind] = {kind.name: kind for family in FAMILIES for kind in family.KINDS}
 
 # the kinds a spec may name (internal ones are made by the compiler)
 SPEC_KINDS = frozenset(name for name, kind in REGISTRY.items() if not kind.internal)
 
-__all__ = ["CELLS", "Cell", "Kind", "Options", "Param", "REGISTRY", "SPEC_KINDS", "Shape", "ShapeError", "concat_features"]
+__all__ = [
+    "CELLS",
+    "Cell",
+    "Kind",
+    "Options",
+    "Param",
+    "REGISTRY",
+    "SPEC_KINDS",
+    "Shape",
+    "ShapeError",
+    "concat_features",
+]

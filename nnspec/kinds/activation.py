@@ -43,18 +43,27 @@ def _activation(value: Any) -> Any:
     """`tanh` -> Activation('tanh'); ("leaky_relu", {"alpha": 0.1}) -> Activation('leaky_relu', 0.1)."""
     if isinstance(value, Activation):
         return value
-    name, args = (value, {}) if isinstance(value, str) else value if isinstance(value, tuple) else (None, {})
+    name, args = (
+        (value, {}) if isinstance(value, str) else value if isinstance(value, tuple) else (None, {})
+    )
     if not isinstance(name, str):
-        raise PydanticCustomError("activation_type", "expected an activation such as relu or leaky_relu(alpha=0.1)")
+        raise PydanticCustomError(
+            "activation_type", "expected an activation such as relu or leaky_relu(alpha=0.1)"
+        )
     if name not in ACTIVATIONS:
-        raise PydanticCustomError("unknown_activation", "unknown activation '{name}'", {"name": name})
+        raise PydanticCustomError(
+            "unknown_activation", "unknown activation '{name}'", {"name": name}
+        )
     defaults = ACTIVATIONS[name][0]
     if any(key.isdigit() for key in args):
-        raise PydanticCustomError("activation_type", "activation options are named, as in leaky_relu(alpha=0.1)")
+        raise PydanticCustomError(
+            "activation_type", "activation options are named, as in leaky_relu(alpha=0.1)"
+        )
     unknown = sorted(set(args) - set(defaults))
     if unknown:
         raise PydanticCustomError(
-            "activation_option", "{name} takes {known}, not '{option}'",
+            "activation_option",
+            "{name} takes {known}, not '{option}'",
             {"name": name, "option": unknown[0], "known": ", ".join(defaults) or "no options"},
         )
     return Activation(name=name, **{**defaults, **args})

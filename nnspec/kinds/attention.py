@@ -29,28 +29,45 @@ class Attention(Kind):
 
     def _inputs(self, x: dict[str, Shape]) -> tuple[Shape, Shape, Shape]:
         if "query" not in x:
-            raise ShapeError("E313", "{layer} has a key or value but no query", "link something to its query: 'q -> a.query'")
+            raise ShapeError(
+                "E313",
+                "{layer} has a key or value but no query",
+                "link something to its query: 'q -> a.query'",
+            )
         query = x["query"]
         key = x.get("key", query)
         value = x.get("value", key)
         for port, shape in (("query", query), ("key", key), ("value", value)):
-            if not ((shape.timed and len(shape.dims) == 1) or (not shape.timed and len(shape.dims) == 2)):
+            if not (
+                (shape.timed and len(shape.dims) == 1) or (not shape.timed and len(shape.dims) == 2)
+            ):
                 raise ShapeError(
-                    "E402", f"the {port} of {{layer}} must be a sequence [T, F] or a set of items [N, F], not {shape}",
+                    "E402",
+                    f"the {port} of {{layer}} must be a sequence [T, F] or a set of items [N, F], not {shape}",
                     "mark the input 'seq', or give it as [items, features]",
                 )
         if key.timed != value.timed or _length(key) != _length(value):
-            raise ShapeError("E407", f"keys {key} and values {value} of {{layer}} differ in length", "give keys and values the same number of steps")
+            raise ShapeError(
+                "E407",
+                f"keys {key} and values {value} of {{layer}} differ in length",
+                "give keys and values the same number of steps",
+            )
         if query.timed != key.timed:
-            raise ShapeError("E407", f"{{layer}} mixes a sequence with a set of items: query {query}, key {key}")
+            raise ShapeError(
+                "E407", f"{{layer}} mixes a sequence with a set of items: query {query}, key {key}"
+            )
         return query, key, value
 
     def shape(self, o: AttentionOptions, x: dict[str, Shape]) -> Shape:
         query, _, _ = self._inputs(x)
         dim = o.dim or query.dims[-1]
         if dim % o.heads:
-            raise ShapeError("E409", f"{{layer}}: {dim} features do not split into {o.heads} heads",
-                             f"choose heads that divide {dim}, or set dim=", option="heads")
+            raise ShapeError(
+                "E409",
+                f"{{layer}}: {dim} features do not split into {o.heads} heads",
+                f"choose heads that divide {dim}, or set dim=",
+                option="heads",
+            )
         return query.with_dims(*query.dims[:-1], dim)
 
     def params(self, o: AttentionOptions, x: dict[str, Shape]) -> dict[str, Param]:

@@ -99,16 +99,22 @@ def concat_features(shapes: list[Shape]) -> Shape:
     rank = len(first.dims)
     axis = first.feature_axis
     for other in shapes[1:]:
-        if len(other.dims) != rank or any(a != b for i, (a, b) in enumerate(zip(first.dims, other.dims)) if i != axis):
+        if len(other.dims) != rank or any(
+            a != b for i, (a, b) in enumerate(zip(first.dims, other.dims)) if i != axis
+        ):
             raise ShapeError(
                 "E403",
-                "inputs cannot be joined along the feature axis: " + ", ".join(str(s) for s in shapes),
+                "inputs cannot be joined along the feature axis: "
+                + ", ".join(str(s) for s in shapes),
                 "fan-in concatenates features; the other axes (height, width, items) must agree",
             )
     timed = [s for s in shapes if s.timed]
     steps = {s.steps for s in timed}
     if len(steps - {None}) > 1:
-        raise ShapeError("E407", "inputs have different numbers of time steps: " + ", ".join(str(s) for s in timed))
+        raise ShapeError(
+            "E407",
+            "inputs have different numbers of time steps: " + ", ".join(str(s) for s in timed),
+        )
     dims = list(first.dims)
     dims[axis] = sum(s.dims[axis] for s in shapes)
     known = steps - {None}
@@ -190,9 +196,13 @@ class Kind:
     cell: ClassVar[Cell] = Cell.HIDDEN
     Options: ClassVar[type[Options]] = NoOptions
     positional: ClassVar[tuple[str, ...]] = ()  # options filled by positional values, in order
-    flags: ClassVar[tuple[str, ...]] = ()  # boolean options that may be written bare: `frozen`, `seq`
+    flags: ClassVar[
+        tuple[str, ...]
+    ] = ()  # boolean options that may be written bare: `frozen`, `seq`
     ports: ClassVar[tuple[str, ...]] = ()  # named inputs; () means one input, fan-in concatenated
-    default_port: ClassVar[str | None] = None  # the port an unnamed link feeds (None: links must name a port)
+    default_port: ClassVar[str | None] = (
+        None  # the port an unnamed link feeds (None: links must name a port)
+    )
     merges: ClassVar[bool] = False  # add/mul/concat: inputs arrive as a list, not concatenated
     source: ClassVar[bool] = False  # `input`: receives no links
     stateful: ClassVar[bool] = False  # keeps its own state from step to step

@@ -25,8 +25,11 @@ def _out(size: int, kernel: int, stride: int, padding: int, axis: str, kind: str
     out = (size + 2 * padding - kernel) // stride + 1
     if out < 1:
         raise ShapeError(
-            "E404", f"{{layer}}: a {kind} of {kernel} does not fit in {axis} {size}" + (f" (padding {padding})" if padding else ""),
-            "use a smaller kernel or size, or padding=same", option="kernel" if kind == "kernel" else "size",
+            "E404",
+            f"{{layer}}: a {kind} of {kernel} does not fit in {axis} {size}"
+            + (f" (padding {padding})" if padding else ""),
+            "use a smaller kernel or size, or padding=same",
+            option="kernel" if kind == "kernel" else "size",
         )
     return out
 
@@ -53,7 +56,12 @@ class Conv(Kind):
     def padding(self, o: ConvOptions) -> tuple[int, int]:
         if o.padding == "same":
             if pair(o.stride) != (1, 1):
-                raise ShapeError("E209", "padding=same needs stride=1", "give the padding as a number: padding=1", option="padding")
+                raise ShapeError(
+                    "E209",
+                    "padding=same needs stride=1",
+                    "give the padding as a number: padding=1",
+                    option="padding",
+                )
             return tuple((k - 1) // 2 for k in pair(o.kernel))
         return (0, 0) if o.padding == "valid" else (o.padding, o.padding)
 

@@ -42,20 +42,31 @@ class Dense(Kind):
             if len(o.weights) != inputs or rows != {o.units}:
                 got = f"[{len(o.weights)}, {'/'.join(map(str, sorted(rows))) or 0}]"
                 raise ShapeError(
-                    "E405", f"the weights of {{layer}} are {got}, but it needs [{inputs}, {o.units}] ([inputs, units])",
-                    f"give {inputs} rows (one per input) of {o.units} numbers (one per unit)", option="weights",
+                    "E405",
+                    f"the weights of {{layer}} are {got}, but it needs [{inputs}, {o.units}] ([inputs, units])",
+                    f"give {inputs} rows (one per input) of {o.units} numbers (one per unit)",
+                    option="weights",
                 )
         if o.biases is not None:
             if not o.bias:
-                raise ShapeError("E209", "{layer} has biases but bias=false", "drop bias=false or the biases", option="biases")
+                raise ShapeError(
+                    "E209",
+                    "{layer} has biases but bias=false",
+                    "drop bias=false or the biases",
+                    option="biases",
+                )
             if len(o.biases) != o.units:
                 raise ShapeError(
-                    "E405", f"the biases of {{layer}} are [{len(o.biases)}], but it needs [{o.units}]",
-                    f"give one bias per unit: {o.units} numbers", option="biases",
+                    "E405",
+                    f"the biases of {{layer}} are [{len(o.biases)}], but it needs [{o.units}]",
+                    f"give one bias per unit: {o.units} numbers",
+                    option="biases",
                 )
         params = {"weight": uniform_fan_in((o.units, inputs), inputs, trainable=not o.frozen)}
         if o.weights is not None:  # [inputs, units] as written; stored [units, inputs]
-            params["weight"] = Param((o.units, inputs), not o.frozen, init=("literal", tuple(zip(*o.weights))))
+            params["weight"] = Param(
+                (o.units, inputs), not o.frozen, init=("literal", tuple(zip(*o.weights)))
+            )
         if o.bias:
             params["bias"] = uniform_fan_in((o.units,), inputs, trainable=not o.frozen)
             if o.biases is not None:

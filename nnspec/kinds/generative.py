@@ -16,11 +16,18 @@ class Sample(Kind):
     def shape(self, o, x: dict[str, Shape]) -> Shape:
         missing = [p for p in self.ports if p not in x]
         if missing:
-            raise ShapeError("E313", f"{{layer}} gets no {missing[0]}", f"link a layer to it: 'a -> z.{missing[0]}'")
+            raise ShapeError(
+                "E313",
+                f"{{layer}} gets no {missing[0]}",
+                f"link a layer to it: 'a -> z.{missing[0]}'",
+            )
         mean, logvar = x["mean"], x["logvar"]
         if mean.dims != logvar.dims:
-            raise ShapeError("E401", f"shape mismatch at {{layer}}: the mean gives {mean.static()}, the logvar gives {logvar.static()}",
-                             "give the mean and the log-variance the same size")
+            raise ShapeError(
+                "E401",
+                f"shape mismatch at {{layer}}: the mean gives {mean.static()}, the logvar gives {logvar.static()}",
+                "give the mean and the log-variance the same size",
+            )
         return mean if mean.timed else logvar
 
 

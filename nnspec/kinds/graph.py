@@ -27,19 +27,31 @@ class GCN(Kind):
     def shape(self, o: GCNOptions, x: dict[str, Shape]) -> Shape:
         missing = [p for p in self.ports if p not in x]
         if missing:
-            raise ShapeError("E313", f"{{layer}} gets no {missing[0]}", f"link a layer to it: 'a -> g.{missing[0]}'")
+            raise ShapeError(
+                "E313",
+                f"{{layer}} gets no {missing[0]}",
+                f"link a layer to it: 'a -> g.{missing[0]}'",
+            )
         features, adjacency = x["features"], x["adjacency"]
         if len(features.dims) != 2:
-            raise ShapeError("E402", f"the features of {{layer}} must be [nodes, features], not {features}",
-                             "declare them as 'input x: [34, 34]' (34 nodes with 34 features)")
+            raise ShapeError(
+                "E402",
+                f"the features of {{layer}} must be [nodes, features], not {features}",
+                "declare them as 'input x: [34, 34]' (34 nodes with 34 features)",
+            )
         nodes = features.dims[0]
         if adjacency.dims != (nodes, nodes):
-            raise ShapeError("E401", f"{{layer}} has {nodes} nodes but its adjacency is {adjacency}",
-                             f"give an adjacency of [{nodes}, {nodes}]")
+            raise ShapeError(
+                "E401",
+                f"{{layer}} has {nodes} nodes but its adjacency is {adjacency}",
+                f"give an adjacency of [{nodes}, {nodes}]",
+            )
         return features.with_dims(nodes, o.units)
 
     def params(self, o: GCNOptions, x: dict[str, Shape]) -> dict[str, Param]:
-        params = {"weight": xavier((o.units, x["features"].dims[1]))}  # Glorot, zero bias, as Kipf and Welling
+        params = {
+            "weight": xavier((o.units, x["features"].dims[1]))
+        }  # Glorot, zero bias, as Kipf and Welling
         if o.bias:
             params["bias"] = Param((o.units,))
         return params
@@ -63,7 +75,9 @@ class Readout(Kind):
             return Shape((x.dims[1],))
         if len(x.dims) == 1 and x.timed:
             return Shape(x.dims)
-        raise ShapeError("E402", f"readout needs node features [N, F] or a sequence [T, F], but receives {x}")
+        raise ShapeError(
+            "E402", f"readout needs node features [N, F] or a sequence [T, F], but receives {x}"
+        )
 
 
 KINDS = [GCN(), Readout()]

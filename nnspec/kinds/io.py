@@ -13,7 +13,7 @@ Size = Union[Count, tuple[Annotated[int, BeforeValidator(_whole)], ...]]
 
 class InputOptions(Options):
     size: Size
-    seq: Union[bool, Count] = False  # a sequence of any length (true) or of this many steps
+    seq: bool | Count = False  # a sequence of any length (true) or of this many steps
     steps: Count | None = None  # one value presented for this many steps
 
 
@@ -21,12 +21,18 @@ def declared_shape(options: InputOptions) -> Shape:
     dims = (options.size,) if isinstance(options.size, int) else options.size
     if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
         raise ShapeError(
-            "E207", f"an input is a size, [items, features] or [C, H, W] of positive whole numbers, not {list(dims)}",
-            "write 'input x: 64' for a vector or 'input image: [1, 8, 8]' for an image", option="size",
+            "E207",
+            f"an input is a size, [items, features] or [C, H, W] of positive whole numbers, not {list(dims)}",
+            "write 'input x: 64' for a vector or 'input image: [1, 8, 8]' for an image",
+            option="size",
         )
     if options.seq is not False and options.steps is not None:
-        raise ShapeError("E209", "an input is either a sequence (seq) or one value held for steps=N, not both",
-                         "drop seq or steps", option="steps")
+        raise ShapeError(
+            "E209",
+            "an input is either a sequence (seq) or one value held for steps=N, not both",
+            "drop seq or steps",
+            option="steps",
+        )
     if options.steps is not None:
         return Shape(dims, True, options.steps)
     if options.seq is not False:
@@ -61,7 +67,8 @@ class Port(Kind):
         want = declared_shape(options)
         if want.dims != x.dims or (want.timed and not x.timed):
             raise ShapeError(
-                "E410", f"{{layer}} is declared {want} but receives {x}",
+                "E410",
+                f"{{layer}} is declared {want} but receives {x}",
                 "give the block an input of the size its 'input' layer declares",
             )
         return x

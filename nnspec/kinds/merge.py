@@ -11,7 +11,11 @@ def _same_shape(inputs: list[tuple[str, Shape]]) -> Shape:
         gives = ", ".join(f"'{name}' gives {shape.static()}" for name, shape in inputs)
         last = inputs[-1][1]
         wide = f"{last.dims[0]} wide" if len(last.dims) == 1 else f"of shape {last.static()}"
-        raise ShapeError("E401", f"shape mismatch at {{layer}}: {gives}", f"make every input {wide}, or use concat")
+        raise ShapeError(
+            "E401",
+            f"shape mismatch at {{layer}}: {gives}",
+            f"make every input {wide}, or use concat",
+        )
     timed = next((shape for _, shape in inputs if shape.timed), None)
     return timed or first  # a static input is the same at every step
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from .base import Fraction, Kind, Options, Param, Real, Shape
-from pydantic import Field
 from typing import Annotated
+
+from pydantic import Field
+
+from .base import Fraction, Kind, Options, Param, Real, Shape
 
 
 class DropoutOptions(Options):

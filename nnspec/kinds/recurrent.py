@@ -35,9 +35,15 @@ class _Recurrent(Kind):
 
     def params(self, o, x: Shape) -> dict[str, Param]:
         rows = self.gates * o.units
-        params = {"weight_ih": uniform_fan_in((rows, x.dims[0]), o.units), "weight_hh": uniform_fan_in((rows, o.units), o.units)}
+        params = {
+            "weight_ih": uniform_fan_in((rows, x.dims[0]), o.units),
+            "weight_hh": uniform_fan_in((rows, o.units), o.units),
+        }
         if o.bias:  # PyTorch's recurrent cells draw every parameter from U(+-1/sqrt(units))
-            params |= {"bias_ih": uniform_fan_in((rows,), o.units), "bias_hh": uniform_fan_in((rows,), o.units)}
+            params |= {
+                "bias_ih": uniform_fan_in((rows,), o.units),
+                "bias_hh": uniform_fan_in((rows,), o.units),
+            }
         return params
 
 

@@ -29,7 +29,12 @@ class LIF(Kind):
     needs_time = True
 
     def shape(self, o: LIFOptions, x: Shape) -> Shape:
-        need_rank("lif", x, (1,), "feed it a vector per step; rate-code images with 'input x: 64, steps=20'")
+        need_rank(
+            "lif",
+            x,
+            (1,),
+            "feed it a vector per step; rate-code images with 'input x: 64, steps=20'",
+        )
         return x.with_dims(o.units)
 
     def params(self, o: LIFOptions, x: Shape) -> dict[str, Param]:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from safetensors.numpy import save_file
 
+from ..atomic import write_atomic
 from ..data import load_data
 from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..settings import check_training
 from .config import Config, resolve
-from ..atomic import write_atomic
 from .loop import Expectation, TrainingStopped, fit
 from .plot import Plots
 from .rules import RuleRunner
@@ -46,20 +46,48 @@ class TrainResult:
         return all(e.met for e in self.expectations)
 
 
-def train(path: str | os.PathLike, backend: str | None = None, out: str | os.PathLike | None = None, *, resume: bool = False,
-          network: str | None = None, epochs: int | None = None, lr: float | None = None, batch: int | None = None,
-          seed: int | None = None, progress=None) -> TrainResult:
+def train(
+    path: str | os.PathLike,
+    backend: str | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    network: str | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch: int | None = None,
+    seed: int | None = None,
+    progress=None,
+) -> TrainResult:
     """Train the network of the spec at `path` by its train section (a GAN: both of its networks).
 
     Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on.
     """
-    return train_models(training_models(path, network), backend, out, resume=resume, epochs=epochs, lr=lr, batch=batch, seed=seed,
-                        progress=progress)
+    return train_models(
+        training_models(path, network),
+        backend,
+        out,
+        resume=resume,
+        epochs=epochs,
+        lr=lr,
+        batch=batch,
+        seed=seed,
+        progress=progress,
+    )
 
 
-def train_models(models: list[Model], backend: str | None = None, out: str | os.PathLike | None = None, *, resume: bool = False,
-                 epochs: int | None = None, lr: float | None = None, batch: int | None = None, seed: int | None = None,
-                 progress=None) -> TrainResult:
+def train_models(
+    models: list[Model],
+    backend: str | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch: int | None = None,
+    seed: int | None = None,
+    progress=None,
+) -> TrainResult:
     """`train` for networks already loaded by `training_models`: one, or a GAN's generator and discriminator."""
     spec = models[0].train_spec
     errors = Collector()
@@ -70,11 +98,19 @@ def train_models(models: list[Model], backend: str | None = None, out: str | os.
     config = resolve(spec, data.kind, {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed})
     name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
-    with Plots() as plots:  # from here on, matplotlib loads in a helper process while the network trains
-        runner = make_runner(models[0], config, backend) if len(models) == 1 else make_gan(*models, config, backend)
+    with (
+        Plots() as plots
+    ):  # from here on, matplotlib loads in a helper process while the network trains
+        runner = (
+            make_runner(models[0], config, backend)
+            if len(models) == 1
+            else make_gan(*models, config, backend)
+        )
         outcome = fit(runner, data, config, out, resume, progress)
         paths = _write_results(runner, config, outcome, out, data, plots)
-    return TrainResult(name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history)
+    return TrainResult(
+        name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history
+    )
 
 
 def training_models(path, network: str | None = None) -> list[Model]:
@@ -84,11 +120,20 @@ def training_models(path, network: str | None = None) -> list[Model]:
     except SpecError as error:  # several networks: one train section may name a GAN pair
         if network is not None or error.code != "E316":
             raise
-        model = next((m for m in check_source(read_source(path)) if m.train_spec and "discriminator" in m.train_spec.settings), None)
+        model = next(
+            (
+                m
+                for m in check_source(read_source(path))
+                if m.train_spec and "discriminator" in m.train_spec.settings
+            ),
+            None,
+        )
         if model is None:
             raise
     if model.train_spec is None:
-        raise TrainingStopped(f"network '{model.name}' has no train section: add one, such as train {{ data = xor; epochs = 100 }}")
+        raise TrainingStopped(
+            f"network '{model.name}' has no train section: add one, such as train {{ data = xor; epochs = 100 }}"
+        )
     settings = model.train_spec.settings
     if "discriminator" in settings:
         return [load(path, str(settings["generator"])), load(path, str(settings["discriminator"]))]
@@ -100,7 +145,13 @@ def run_name(models: list[Model]) -> str:
     return "_".join(model.name for model in models)
 
 
-def make_gan(generator: Model, discriminator: Model, config: Config, backend: str | None = None, dtype: str = "float32"):
+def make_gan(
+    generator: Model,
+    discriminator: Model,
+    config: Config,
+    backend: str | None = None,
+    dtype: str = "float32",
+):
     """A generator and a discriminator on `backend`, trained in turns (gan.py)."""
     if (backend or default_backend()) == "torch":
         from .torch_runner import TorchGan
@@ -131,18 +182,36 @@ def default_backend() -> str:
     return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
 
 
-def _write_results(runner, config: Config, outcome, out: Path, data, plots: Plots) -> dict[str, Path]:
-    paths = {"metrics": out / "metrics.csv", "weights": out / "weights.safetensors", "settings": out / "settings.json",
-             "plot": out / "metrics.png", "checkpoint": out / "checkpoint.safetensors"}
+def _write_results(
+    runner, config: Config, outcome, out: Path, data, plots: Plots
+) -> dict[str, Path]:
+    paths = {
+        "metrics": out / "metrics.csv",
+        "weights": out / "weights.safetensors",
+        "settings": out / "settings.json",
+        "plot": out / "metrics.png",
+        "checkpoint": out / "checkpoint.safetensors",
+    }
     write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p))
-    write_atomic(paths["settings"], lambda p: Path(p).write_text(json.dumps({"backend": runner.backend, **config.as_dict()}, indent=2)))
+    write_atomic(
+        paths["settings"],
+        lambda p: Path(p).write_text(
+            json.dumps({"backend": runner.backend, **config.as_dict()}, indent=2)
+        ),
+    )
     drawings = [("history", paths["plot"], {"history": outcome.history})]
     if hasattr(runner, "sample"):  # a GAN: its samples over the real data, when the points are 2-D
         real = data.train.inputs[runner.real_input].reshape(data.train.size, -1)
         if real.shape[1] == 2:
             generated = runner.sample(runner.evaluation_noise.astype(real.dtype)).reshape(-1, 2)
             paths["samples"] = out / "samples.png"
-            drawings.append(("samples", paths["samples"], {"real": real.tolist(), "generated": generated.tolist()}))
+            drawings.append(
+                (
+                    "samples",
+                    paths["samples"],
+                    {"real": real.tolist(), "generated": generated.tolist()},
+                )
+            )
     plots.draw(drawings)
     return paths
 

@@ -30,10 +30,17 @@ class Config:
         return self.optimizer[1]["lr"]
 
     def as_dict(self) -> dict:
-        return {"loss": self.loss, "optimizer": {"name": self.optimizer[0], **self.optimizer[1]},
-                "batch": "full" if self.batch is None else self.batch, "epochs": self.epochs,
-                "schedule": {"name": self.schedule[0], **self.schedule[1]}, "rule": self.rule, "seed": self.seed,
-                "metrics": list(self.metrics), "expect": [f"{m} {op} {v:g}" for m, op, v in self.expects]}
+        return {
+            "loss": self.loss,
+            "optimizer": {"name": self.optimizer[0], **self.optimizer[1]},
+            "batch": "full" if self.batch is None else self.batch,
+            "epochs": self.epochs,
+            "schedule": {"name": self.schedule[0], **self.schedule[1]},
+            "rule": self.rule,
+            "seed": self.seed,
+            "metrics": list(self.metrics),
+            "expect": [f"{m} {op} {v:g}" for m, op, v in self.expects],
+        }
 
 
 def resolve(spec: TrainSpec, kind: str, overrides: dict | None = None) -> Config:
@@ -42,7 +49,10 @@ def resolve(spec: TrainSpec, kind: str, overrides: dict | None = None) -> Config
     `kind` is the data's kind (classification, regression, ...); `overrides` may set epochs, lr,
     batch and seed (the command line's --epochs, --lr, --batch, --seed).
     """
-    settings, overrides = spec.settings, {k: v for k, v in (overrides or {}).items() if v is not None}
+    settings, overrides = (
+        spec.settings,
+        {k: v for k, v in (overrides or {}).items() if v is not None},
+    )
     classifies = kind in ("classification", "graph")
     rule = settings.get("rule", "backprop")
     optimizer = _call(settings.get("optimizer", "adam" if rule == "backprop" else "sgd"))
@@ -52,9 +62,13 @@ def resolve(spec: TrainSpec, kind: str, overrides: dict | None = None) -> Config
     batch = overrides.get("batch", settings.get("batch", 32))
     metrics = settings.get("metrics", ("loss", "accuracy") if classifies else ("loss",))
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    measured = tuple(dict.fromkeys(("loss", "train_loss", *metrics, *(m for m, _, _ in spec.expects))))
+    measured = tuple(
+        dict.fromkeys(("loss", "train_loss", *metrics, *(m for m, _, _ in spec.expects)))
+    )
     return Config(
-        loss=settings.get("loss", "cross_entropy" if classifies else "bce" if kind == "generative" else "mse"),
+        loss=settings.get(
+            "loss", "cross_entropy" if classifies else "bce" if kind == "generative" else "mse"
+        ),
         optimizer=(optimizer[0], {k: float(v) for k, v in optimizer[1].items()}),
         batch=None if batch == "full" else int(batch),
         epochs=int(overrides.get("epochs", settings.get("epochs", 10))),

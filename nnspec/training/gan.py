@@ -23,7 +23,9 @@ from .losses import loss_and_grad
 
 EVALUATION_SAMPLES = 1000
 NEAR = 3  # a generated point counts for a mode within NEAR standard deviations of its centre
-SHARE = 0.25  # a mode is covered when it holds at least SHARE of a fair share (1/modes) of the samples
+SHARE = (
+    0.25  # a mode is covered when it holds at least SHARE of a fair share (1/modes) of the samples
+)
 
 
 class GanRunner:
@@ -39,7 +41,9 @@ class GanRunner:
         self.judged = discriminator.program.outputs[0].name
         self.act = final_activation(discriminator.program, self.judged)
         self.noise_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[2])
-        self.evaluation_noise = np.random.default_rng(config.seed).standard_normal((EVALUATION_SAMPLES, *self.noise_shape))
+        self.evaluation_noise = np.random.default_rng(config.seed).standard_normal(
+            (EVALUATION_SAMPLES, *self.noise_shape)
+        )
 
     def noise(self, count: int) -> np.ndarray:
         return self.noise_rng.standard_normal((count, *self.noise_shape)).astype(np.float32)
@@ -50,10 +54,14 @@ class GanRunner:
         d_loss = self.discriminator_step(real, self.noise(len(real)), lr)
         return d_loss + self.generator_step(self.noise(len(real)), lr), None
 
-    def labelled(self, judged: tuple[np.ndarray, np.ndarray | None], label: float) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    def labelled(
+        self, judged: tuple[np.ndarray, np.ndarray | None], label: float
+    ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """The loss (and its gradients) of the discriminator's outputs against one label for all."""
         y, logits = judged
-        return loss_and_grad(self.config.loss, y, logits, self.act, np.full(y.shape, label, y.dtype), None)
+        return loss_and_grad(
+            self.config.loss, y, logits, self.act, np.full(y.shape, label, y.dtype), None
+        )
 
     def _judged(self, x):
         """The discriminator's outputs on `x` and their logits (None without), as the backend's arrays."""
@@ -69,17 +77,30 @@ class GanRunner:
         fakes = self.sample(self.evaluation_noise.astype(np.float32))
         judged_fakes = self.judge(fakes)
         values = {}
-        for prefix, part in (("", data.test if data.test is not None else data.train), ("train_", data.train)):
-            values[prefix + "loss"] = self.labelled(self.judge(part.inputs[self.real_input]), 1.0)[0] + \
-                self.labelled(judged_fakes, 0.0)[0]
+        for prefix, part in (
+            ("", data.test if data.test is not None else data.train),
+            ("train_", data.train),
+        ):
+            values[prefix + "loss"] = (
+                self.labelled(self.judge(part.inputs[self.real_input]), 1.0)[0]
+                + self.labelled(judged_fakes, 0.0)[0]
+            )
         values["g_loss"] = self.labelled(judged_fakes, 1.0)[0]
         if "centres" in data.info:
-            values["coverage"] = coverage(fakes.reshape(len(fakes), -1), np.asarray(data.info["centres"]), float(data.info["std"]))
+            values["coverage"] = coverage(
+                fakes.reshape(len(fakes), -1),
+                np.asarray(data.info["centres"]),
+                float(data.info["std"]),
+            )
         return values
 
     # ---- weights and checkpoints: both networks', each under its network's name ----------------
     def weights(self) -> dict[str, np.ndarray]:
-        return {f"{name}.{k}": v for name, runner in zip(self.names, (self.g, self.d)) for k, v in runner.weights().items()}
+        return {
+            f"{name}.{k}": v
+            for name, runner in zip(self.names, (self.g, self.d))
+            for k, v in runner.weights().items()
+        }
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays, meta = {}, {"noise": self.noise_rng.bit_generator.state}
@@ -90,7 +111,14 @@ class GanRunner:
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         for role, runner in (("generator", self.g), ("discriminator", self.d)):
-            runner.restore({k.removeprefix(f"{role}."): v for k, v in arrays.items() if k.startswith(f"{role}.")}, meta[role])
+            runner.restore(
+                {
+                    k.removeprefix(f"{role}."): v
+                    for k, v in arrays.items()
+                    if k.startswith(f"{role}.")
+                },
+                meta[role],
+            )
         self.noise_rng.bit_generator.state = meta["noise"]
 
 

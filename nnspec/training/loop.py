@@ -19,7 +19,12 @@ from .metrics import MEASURES
 from .schedule import learning_rate
 
 CHECKPOINT = "checkpoint.safetensors"
-OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
 
 
 class TrainingStopped(Exception):
@@ -71,8 +76,14 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
         for inputs, target, mask in _batches(data.train, config.batch, rng):
             running.add(*runner.step(inputs, target, mask, lr), target, mask)
         if not all(math.isfinite(loss) for loss in running.losses):
-            kept = f"the checkpoint of epoch {epoch} is kept in {out}" if epoch else "no epoch finished"
-            raise TrainingStopped(f"the loss became {_bad(running.losses)} in epoch {epoch + 1}; training stopped ({kept})")
+            kept = (
+                f"the checkpoint of epoch {epoch} is kept in {out}"
+                if epoch
+                else "no epoch finished"
+            )
+            raise TrainingStopped(
+                f"the loss became {_bad(running.losses)} in epoch {epoch + 1}; training stopped ({kept})"
+            )
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
         _append_row(out / "metrics.csv", row)
@@ -85,7 +96,12 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
         _append_row(out / "metrics.csv", row)
     last = history[-1]
     expectations = [Expectation(m, op, v, last.get(m, float("nan"))) for m, op, v in config.expects]
-    return Outcome({k: v for k, v in last.items() if k not in ("epoch", "lr")}, history, expectations, config.epochs - start)
+    return Outcome(
+        {k: v for k, v in last.items() if k not in ("epoch", "lr")},
+        history,
+        expectations,
+        config.epochs - start,
+    )
 
 
 class Running:
@@ -125,19 +141,26 @@ def measure(runner, data: Data, config: Config, running: Running | None = None) 
     values = _evaluate(runner, data.test, _asked(config, data, ""))
     train_names = _asked(config, data, "train_")
     if running is None or train_names - {"accuracy"}:
-        return values | {"train_" + name: value for name, value in _evaluate(runner, data.train, train_names).items()}
+        return values | {
+            "train_" + name: value
+            for name, value in _evaluate(runner, data.train, train_names).items()
+        }
     return values | running.values()
 
 
 def _asked(config: Config, data: Data, prefix: str) -> set[str]:
     """The metrics (besides the loss) to measure on a part: those the spec names, and accuracy for classes."""
     names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
-    return names | {"accuracy"} if data.classes else names  # values: accuracy when asked for (above 0.5 is 1)
+    return (
+        names | {"accuracy"} if data.classes else names
+    )  # values: accuracy when asked for (above 0.5 is 1)
 
 
 def _evaluate(runner, part: Split, names: set[str]) -> dict[str, float]:
     loss, y = runner.evaluate(part.inputs, part.targets, part.mask)
-    return {"loss": loss} | {name: MEASURES[name](y, part.targets, part.mask) for name in sorted(names)}
+    return {"loss": loss} | {
+        name: MEASURES[name](y, part.targets, part.mask) for name in sorted(names)
+    }
 
 
 def _batches(split: Split, batch: int | None, rng: np.random.Generator):
@@ -148,8 +171,12 @@ def _batches(split: Split, batch: int | None, rng: np.random.Generator):
     count = split.size
     order = rng.permutation(count)
     for begin in range(0, count, batch):
-        index = order[begin:begin + batch]
-        yield {k: v[index] for k, v in split.inputs.items()}, None if split.targets is None else split.targets[index], None
+        index = order[begin : begin + batch]
+        yield (
+            {k: v[index] for k, v in split.inputs.items()},
+            None if split.targets is None else split.targets[index],
+            None,
+        )
 
 
 def _bad(losses: list[float]) -> str:
@@ -169,9 +196,20 @@ def _append_row(path: Path, row: dict[str, float]) -> None:
 def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) -> None:
     """Arrays and state in one file, replaced at once: a kill at any moment leaves the last whole checkpoint."""
     arrays, meta = runner.checkpoint()
-    state = {"epoch": epoch, "backend": runner.backend, "random": rng.bit_generator.state, "runner": meta}
-    write_atomic(out / CHECKPOINT, lambda p: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, p,
-                                                       metadata={"nnspec": json.dumps(state, default=_plain)}))
+    state = {
+        "epoch": epoch,
+        "backend": runner.backend,
+        "random": rng.bit_generator.state,
+        "runner": meta,
+    }
+    write_atomic(
+        out / CHECKPOINT,
+        lambda p: save_file(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            p,
+            metadata={"nnspec": json.dumps(state, default=_plain)},
+        ),
+    )
 
 
 def _restore(runner, rng: np.random.Generator, out: Path) -> tuple[int, list[dict]]:
@@ -179,8 +217,10 @@ def _restore(runner, rng: np.random.Generator, out: Path) -> tuple[int, list[dic
         state = json.loads(file.metadata()["nnspec"])
         arrays = {key: file.get_tensor(key) for key in file.keys()}
     if state["backend"] != runner.backend:
-        raise TrainingStopped(f"the checkpoint in {out} was made by the {state['backend']} backend, not {runner.backend}: "
-                              f"resume with --backend {state['backend']}, or start again without --resume")
+        raise TrainingStopped(
+            f"the checkpoint in {out} was made by the {state['backend']} backend, not {runner.backend}: "
+            f"resume with --backend {state['backend']}, or start again without --resume"
+        )
     runner.restore(arrays, state["runner"])
     rng.bit_generator.state = state["random"]
     history = _read_rows(out / "metrics.csv", state["epoch"])
@@ -194,7 +234,10 @@ def _read_rows(path: Path, last_epoch: int) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with open(path, newline="") as file:
-        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(file)]
+        rows = [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
+            for row in csv.DictReader(file)
+        ]
     return [row for row in rows if row["epoch"] <= last_epoch]
 
 

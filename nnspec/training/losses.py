@@ -11,15 +11,25 @@ import numpy as np
 EPSILON = 1e-12  # PyTorch's guard in binary_cross_entropy's gradient and our clamp before a log
 
 
-def loss_and_grad(name: str, y: np.ndarray, logits: np.ndarray | None, act: str, target: np.ndarray,
-                  mask: np.ndarray | None) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+def loss_and_grad(
+    name: str,
+    y: np.ndarray,
+    logits: np.ndarray | None,
+    act: str,
+    target: np.ndarray,
+    mask: np.ndarray | None,
+) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     """(loss, dloss/dy or None, dloss/dlogits or None) of outputs `y` against `target`, as `loss_of` says."""
     if mask is not None:
-        value, gy, gz = loss_and_grad(name, y[mask], None if logits is None else logits[mask], act, target[mask], None)
+        value, gy, gz = loss_and_grad(
+            name, y[mask], None if logits is None else logits[mask], act, target[mask], None
+        )
         return value, _scatter(gy, mask, y), _scatter(gz, mask, logits)
     if target.dtype.kind in "iu":
         if name == "cross_entropy":
-            if logits is None and act == "softmax":  # probabilities without their logits: the log of them
+            if (
+                logits is None and act == "softmax"
+            ):  # probabilities without their logits: the log of them
                 return _nll_of_probabilities(y, target)
             z = logits if logits is not None else y
             value, grad = _softmax_cross_entropy(z, target)
@@ -34,7 +44,10 @@ def loss_and_grad(name: str, y: np.ndarray, logits: np.ndarray | None, act: str,
             return float(value), None, (_sigmoid(z) - target) / n
         p = np.clip(y, 0, 1)
         with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 as PyTorch does
-            value = 0.0 - np.mean(target * np.maximum(np.log(p), -100) + (1 - target) * np.maximum(np.log(1 - p), -100))
+            value = 0.0 - np.mean(
+                target * np.maximum(np.log(p), -100)
+                + (1 - target) * np.maximum(np.log(1 - p), -100)
+            )
         grad = (p - target) / np.maximum((1 - p) * p, EPSILON) / n
         return float(value), grad * ((y >= 0) & (y <= 1)), None
     diff = y - target
@@ -72,7 +85,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0, -z))
 
 
-def _scatter(grad: np.ndarray | None, mask: np.ndarray, like: np.ndarray | None) -> np.ndarray | None:
+def _scatter(
+    grad: np.ndarray | None, mask: np.ndarray, like: np.ndarray | None
+) -> np.ndarray | None:
     if grad is None:
         return None
     full = np.zeros_like(like)

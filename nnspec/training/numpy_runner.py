@@ -29,8 +29,9 @@ class NumpyRunner:
         self.act = final_activation(model.program, self.output.name)
         self.optimizer = make_optimizer(config.optimizer)
 
-    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
-             lr: float) -> tuple[float, np.ndarray]:
+    def step(
+        self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
+    ) -> tuple[float, np.ndarray]:
         """One update on a batch: its loss and outputs, both taken before the update."""
         self.net.train()
         value, y, seeds = self._forward(inputs, target, mask)
@@ -39,7 +40,9 @@ class NumpyRunner:
             self.optimizer.step(self.net.params, grads, lr)
         return value, y
 
-    def evaluate(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> tuple[float, np.ndarray]:
+    def evaluate(
+        self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
         """The loss and the outputs in evaluation mode, from one forward pass."""
         self.net.eval()
         value, y, _ = self._forward(inputs, target, mask)
@@ -53,8 +56,13 @@ class NumpyRunner:
         """The loss and outputs of a forward pass, and what `backward` needs to give its gradients."""
         y, terms = self.net.forward_with_terms(**inputs)
         logits = terms.get("logits", {}).get(self.output.name)
-        value, grad_y, grad_logits = loss_and_grad(self.config.loss, y, logits, self.act, target, mask)
-        seeds = {"grad_out": grad_y, "grad_logits": None if grad_logits is None else {self.output.name: grad_logits}}
+        value, grad_y, grad_logits = loss_and_grad(
+            self.config.loss, y, logits, self.act, target, mask
+        )
+        seeds = {
+            "grad_out": grad_y,
+            "grad_logits": None if grad_logits is None else {self.output.name: grad_logits},
+        }
         if "kl" in terms:  # the ELBO per output value, as the PyTorch runner adds it
             weight = 1.0 / self.output.shape.size
             value += float(terms["kl"]) * weight
@@ -76,21 +84,35 @@ class NumpyRunner:
         return arrays, {"random": self.net.rng.bit_generator.state}
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        self.net.load({k.removeprefix("weights."): v for k, v in arrays.items() if k.startswith("weights.")})
-        self.optimizer.load_state({k.removeprefix("optimizer."): v for k, v in arrays.items() if k.startswith("optimizer.")})
+        self.net.load(
+            {k.removeprefix("weights."): v for k, v in arrays.items() if k.startswith("weights.")}
+        )
+        self.optimizer.load_state(
+            {
+                k.removeprefix("optimizer."): v
+                for k, v in arrays.items()
+                if k.startswith("optimizer.")
+            }
+        )
         self.net.rng.bit_generator.state = meta["random"]
 
 
 class NumpyGan(GanRunner):
     """A generator and a discriminator on NumPy, trained in turns (gan.py)."""
 
-    def __init__(self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"):
+    def __init__(
+        self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"
+    ):
         super().__init__(generator, discriminator, config, NumpyRunner, dtype)
 
     def _backward(self, judged, label: float, inputs: bool) -> tuple[float, dict[str, np.ndarray]]:
         """Right after the discriminator judged: its loss against `label`, and the gradients."""
         value, grad_y, grad_logits = self.labelled(judged, label)
-        grads = self.d.net.backward(grad_y, inputs=inputs, grad_logits=None if grad_logits is None else {self.judged: grad_logits})
+        grads = self.d.net.backward(
+            grad_y,
+            inputs=inputs,
+            grad_logits=None if grad_logits is None else {self.judged: grad_logits},
+        )
         return value, grads
 
     def discriminator_step(self, real: np.ndarray, noise: np.ndarray, lr: float) -> float:
@@ -110,7 +132,9 @@ class NumpyGan(GanRunner):
         fake = self.g.net(**{self.g.program.inputs[0]: noise})
         value, grads = self._backward(self._judged(fake), 1.0, inputs=True)
         if np.isfinite(value):
-            self.g.optimizer.step(self.g.net.params, self.g.net.backward(grads[self.real_input], inputs=False), lr)
+            self.g.optimizer.step(
+                self.g.net.params, self.g.net.backward(grads[self.real_input], inputs=False), lr
+            )
         return value
 
     def judge(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -21,13 +21,22 @@ class Optimizer:
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
         for name, grad in grads.items():
             if name in params:
-                self.update(params[name], grad.astype(params[name].dtype, copy=False), lr, self.slots.setdefault(name, {}))
+                self.update(
+                    params[name],
+                    grad.astype(params[name].dtype, copy=False),
+                    lr,
+                    self.slots.setdefault(name, {}),
+                )
 
     def update(self, p: np.ndarray, g: np.ndarray, lr: float, slot: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
     def state(self) -> dict[str, np.ndarray]:
-        return {f"{name}.{key}": value for name, slot in self.slots.items() for key, value in slot.items()}
+        return {
+            f"{name}.{key}": value
+            for name, slot in self.slots.items()
+            for key, value in slot.items()
+        }
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.slots = {}
@@ -70,15 +79,17 @@ class Adam(Optimizer):
         elif decay:
             g = g + decay * p
         if "step" not in slot:
-            slot.update(step=np.zeros(1, np.float64), exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+            slot.update(
+                step=np.zeros(1, np.float64), exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p)
+            )
         slot["step"] += 1
         t = float(slot["step"][0])
         m, v = slot["exp_avg"], slot["exp_avg_sq"]
         m += (g - m) * (1 - beta1)  # torch's lerp
         v *= beta2
         v += (1 - beta2) * g * g
-        step_size = lr / (1 - beta1 ** t)
-        denom = np.sqrt(v) / np.sqrt(1 - beta2 ** t) + self.args.get("eps", 1e-8)
+        step_size = lr / (1 - beta1**t)
+        denom = np.sqrt(v) / np.sqrt(1 - beta2**t) + self.args.get("eps", 1e-8)
         p -= step_size * (m / denom)
 
 

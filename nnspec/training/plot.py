@@ -40,8 +40,13 @@ def plot_history(history: list[dict[str, float]], path: str) -> None:
     figure, axes = _figure((10 if others else 5.5, 3.6), 2 if others else 1)
     for ax, group, title in zip(axes, (losses, others), ("loss", "metrics")):
         for name in group:
-            ax.plot(epochs, [row[name] for row in history], "--" if name.startswith("train_") else "-", label=name,
-                    marker="." if len(epochs) < 30 else None)
+            ax.plot(
+                epochs,
+                [row[name] for row in history],
+                "--" if name.startswith("train_") else "-",
+                label=name,
+                marker="." if len(epochs) < 30 else None,
+            )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
@@ -55,10 +60,20 @@ def plot_samples(real, generated, path: str) -> None:
     real, generated = np.asarray(real), np.asarray(generated)  # [N, 2] each, or the same as lists
     figure, (ax,) = _figure((4.6, 4.6), 1)
     ax.scatter(real[:, 0], real[:, 1], s=6, c="#999999", alpha=0.5, label="real", linewidths=0)
-    ax.scatter(generated[:, 0], generated[:, 1], s=6, c="#d62728", alpha=0.6, label="generated", linewidths=0)
+    ax.scatter(
+        generated[:, 0],
+        generated[:, 1],
+        s=6,
+        c="#d62728",
+        alpha=0.6,
+        label="generated",
+        linewidths=0,
+    )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, markerscale=3)  # above: no point hidden
+    ax.legend(
+        frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, markerscale=3
+    )  # above: no point hidden
     _save(figure, path)
 
 
@@ -79,8 +94,13 @@ def _save(figure, path: str) -> None:
 
     FigureCanvasAgg(figure)
     width, height = figure.get_size_inches()
-    figure.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.35 / height,
-                           wspace=0.75 / (width / len(figure.axes) - 0.45))
+    figure.subplots_adjust(
+        left=0.75 / width,
+        right=1 - 0.15 / width,
+        bottom=0.5 / height,
+        top=1 - 0.35 / height,
+        wspace=0.75 / (width / len(figure.axes) - 0.45),
+    )
     figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
 
 
@@ -101,7 +121,9 @@ class Plots:
 
     def draw(self, jobs: list[tuple[str, Path, dict]]) -> None:
         if self.helper is not None:
-            message = json.dumps([(kind, str(Path(path).resolve()), arguments) for kind, path, arguments in jobs])
+            message = json.dumps(
+                [(kind, str(Path(path).resolve()), arguments) for kind, path, arguments in jobs]
+            )
             try:
                 self.helper.communicate(message.encode(), timeout=HELPER_TIMEOUT)
             except (OSError, subprocess.TimeoutExpired):
@@ -131,12 +153,20 @@ def _start_helper() -> subprocess.Popen | None:
         return None
     env = dict(os.environ, MPLBACKEND="Agg")
     root = str(Path(__file__).resolve().parents[2])  # the folder `nnspec` is imported from
-    if root not in {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}:  # a source tree the helper must be told of
+    if root not in {
+        sysconfig.get_path("purelib"),
+        sysconfig.get_path("platlib"),
+    }:  # a source tree the helper must be told of
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     try:
         # stdout: nothing is written to it, but its end shows the helper's at once, where waiting on the process polls
-        return subprocess.Popen([sys.executable, "-m", "nnspec.training.plot_helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env)
+        return subprocess.Popen(
+            [sys.executable, "-m", "nnspec.training.plot_helper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
     except OSError:
         return None
 
@@ -144,9 +174,16 @@ def _start_helper() -> subprocess.Popen | None:
 def serve() -> None:
     """The helper process (`python -m nnspec.training.plot_helper`): load matplotlib and warm it with a
     throwaway plot while the run trains, then draw the jobs read from stdin (none: the run ended early)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle, and the run stops this process
-    plot_history([{"epoch": 1, "loss": 1.0, "accuracy": 0.5}, {"epoch": 2, "loss": 0.5, "accuracy": 1.0}], io.BytesIO())
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # Ctrl-C is the run's to handle, and the run stops this process
+    plot_history(
+        [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}, {"epoch": 2, "loss": 0.5, "accuracy": 1.0}],
+        io.BytesIO(),
+    )
     message = sys.stdin.read()
     if message:
         draw([(kind, Path(path), arguments) for kind, path, arguments in json.loads(message)])
-    os._exit(0)  # the files are written and closed, the run is waiting, and tearing matplotlib down takes a tenth of a second
+    os._exit(
+        0
+    )  # the files are written and closed, the run is waiting, and tearing matplotlib down takes a tenth of a second

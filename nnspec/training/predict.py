@@ -20,18 +20,26 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from ..atomic import write_atomic
 from ..data import read_inputs
 from ..errors import SpecError
 from ..model import Model, load
-from ..atomic import write_atomic
 
-def predict(path: str | os.PathLike, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None,
-            network: str | None = None) -> dict[str, np.ndarray]:
+
+def predict(
+    path: str | os.PathLike,
+    weights: str | os.PathLike,
+    inputs: str | os.PathLike,
+    backend: str | None = None,
+    network: str | None = None,
+) -> dict[str, np.ndarray]:
     """Each output's values for the examples in `inputs`, by output name, batch first."""
     return run_model(load(path, network), weights, inputs, backend)
 
 
-def run_model(model: Model, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None) -> dict[str, np.ndarray]:
+def run_model(
+    model: Model, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None
+) -> dict[str, np.ndarray]:
     """`predict` for a model already loaded."""
     state = read_weights(weights, model)
     examples = read_inputs(inputs, model.program)
@@ -59,26 +67,47 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
     try:
         arrays = load_file(shown)
     except FileNotFoundError:
-        raise SpecError("E505", f"weights file '{shown}' is not found", None, "nnspec train writes runs/<network>/weights.safetensors") from None
+        raise SpecError(
+            "E505",
+            f"weights file '{shown}' is not found",
+            None,
+            "nnspec train writes runs/<network>/weights.safetensors",
+        ) from None
     except (OSError, SafetensorError) as error:
-        raise SpecError("E505", f"cannot read weights file '{shown}': {error}", None, "give the weights.safetensors that nnspec train wrote") from None
+        raise SpecError(
+            "E505",
+            f"cannot read weights file '{shown}': {error}",
+            None,
+            "give the weights.safetensors that nnspec train wrote",
+        ) from None
     wanted = model.program.parameters()
     prefix = f"{model.name}."
     if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
         arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
     missing = [name for name in wanted if name not in arrays]
     if missing:
-        raise SpecError("E506", f"weights file '{shown}' does not fit network '{model.name}': it lacks {', '.join(missing[:4])}"
-                        + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""), None,
-                        "use the weights that nnspec train wrote for this spec")
+        raise SpecError(
+            "E506",
+            f"weights file '{shown}' does not fit network '{model.name}': it lacks {', '.join(missing[:4])}"
+            + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""),
+            None,
+            "use the weights that nnspec train wrote for this spec",
+        )
     for name, param in wanted.items():
         if tuple(arrays[name].shape) != tuple(param.shape):
-            raise SpecError("E506", f"weights file '{shown}': '{name}' is {list(arrays[name].shape)}, but network "
-                            f"'{model.name}' needs {list(param.shape)}", None, "the spec changed since training: train it again")
+            raise SpecError(
+                "E506",
+                f"weights file '{shown}': '{name}' is {list(arrays[name].shape)}, but network "
+                f"'{model.name}' needs {list(param.shape)}",
+                None,
+                "the spec changed since training: train it again",
+            )
     return {name: arrays[name] for name in wanted}
 
 
-def write_outputs(outputs: dict[str, np.ndarray], out: str | None, classes: dict[str, bool]) -> str | None:
+def write_outputs(
+    outputs: dict[str, np.ndarray], out: str | None, classes: dict[str, bool]
+) -> str | None:
     """Write the outputs to `out` (.csv, .npz or .json; atomically), or return them as csv text when `out` is None.
 
     In csv, each example is a row: every output's values flattened (`y` or `y[0]`, `y[1]`, ...) and,
@@ -92,12 +121,17 @@ def write_outputs(outputs: dict[str, np.ndarray], out: str | None, classes: dict
     elif out.endswith(".npz"):
         write_atomic(Path(out), lambda p: _savez(p, outputs))
     elif out.endswith(".json"):
-        write_atomic(Path(out), lambda p: Path(p).write_text(json.dumps({k: v.tolist() for k, v in outputs.items()})))
+        write_atomic(
+            Path(out),
+            lambda p: Path(p).write_text(json.dumps({k: v.tolist() for k, v in outputs.items()})),
+        )
     return None
 
 
 def _savez(path: str, outputs: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as file:  # a file, so that numpy does not append .npz to the temporary name
+    with open(
+        path, "wb"
+    ) as file:  # a file, so that numpy does not append .npz to the temporary name
         np.savez(file, **outputs)
 
 
@@ -109,7 +143,9 @@ def _csv(outputs: dict[str, np.ndarray], classes: dict[str, bool]) -> str:
         columns.append(flat)
         if classes.get(name):
             header.append(f"{name}_class")
-            columns.append(y.reshape(-1, y.shape[-1]).argmax(-1).reshape(len(y), -1).astype(np.float64))
+            columns.append(
+                y.reshape(-1, y.shape[-1]).argmax(-1).reshape(len(y), -1).astype(np.float64)
+            )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

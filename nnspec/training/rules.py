@@ -26,8 +26,9 @@ class RuleRunner:
         self.inner, self.rule, self.backend = inner, rule, inner.backend
         self.layer, self.source = layer.name, layer.inputs[0].source
 
-    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
-             lr: float) -> tuple[float, np.ndarray]:
+    def step(
+        self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
+    ) -> tuple[float, np.ndarray]:
         loss, y = self.inner.evaluate(inputs, target, mask)
         weights = self.inner.weights()
         w, b = weights[f"{self.layer}.weight"], weights.get(f"{self.layer}.bias")
@@ -45,12 +46,16 @@ class RuleRunner:
         self.inner.add_to(deltas)
         return loss, y
 
-    def __getattr__(self, name: str):  # evaluate, predict, weights, checkpoint, restore: the backend's
+    def __getattr__(
+        self, name: str
+    ):  # evaluate, predict, weights, checkpoint, restore: the backend's
         return getattr(self.inner, name)
 
 
 def _as_units(target: np.ndarray, units: int) -> np.ndarray:
     """Targets as one value per output unit: class indices become one-hot rows (one unit: the index itself)."""
     if target.dtype.kind in "iu":
-        return target.reshape(-1, 1).astype(float) if units == 1 else np.eye(units)[target.reshape(-1)]
+        return (
+            target.reshape(-1, 1).astype(float) if units == 1 else np.eye(units)[target.reshape(-1)]
+        )
     return target.reshape(len(target), -1)

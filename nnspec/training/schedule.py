@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 
-def learning_rate(schedule: tuple[str, dict[str, float]], lr: float, epoch: int, epochs: int) -> float:
+def learning_rate(
+    schedule: tuple[str, dict[str, float]], lr: float, epoch: int, epochs: int
+) -> float:
     """constant; step(every, gamma); exponential(gamma); cosine(epochs, min_lr); warmup(epochs)."""
     name, args = schedule
     if name == "constant":
@@ -19,4 +21,6 @@ def learning_rate(schedule: tuple[str, dict[str, float]], lr: float, epoch: int,
         return low + (lr - low) * (1 + math.cos(math.pi * min(epoch, span) / span)) / 2
     if name == "warmup":
         return lr * min(1.0, (epoch + 1) / max(int(args.get("epochs", 5)), 1))
-    raise ValueError(f"unknown schedule {name!r} (this is a bug: settings.py should have refused it)")
+    raise ValueError(
+        f"unknown schedule {name!r} (this is a bug: settings.py should have refused it)"
+    )

@@ -13,14 +13,35 @@ from .config import Config, final_activation
 from .gan import GanRunner
 
 OPTIMIZERS = {
-    "sgd": lambda p, a: torch.optim.SGD(p, lr=a["lr"], momentum=a.get("momentum", 0.0), nesterov=bool(a.get("nesterov", 0)),
-                                        weight_decay=a.get("weight_decay", 0.0)),
-    "adam": lambda p, a: torch.optim.Adam(p, lr=a["lr"], betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)), eps=a.get("eps", 1e-8),
-                                          weight_decay=a.get("weight_decay", 0.0)),
-    "adamw": lambda p, a: torch.optim.AdamW(p, lr=a["lr"], betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)), eps=a.get("eps", 1e-8),
-                                            weight_decay=a.get("weight_decay", 0.01)),
-    "rmsprop": lambda p, a: torch.optim.RMSprop(p, lr=a["lr"], alpha=a.get("alpha", 0.99), eps=a.get("eps", 1e-8),
-                                                momentum=a.get("momentum", 0.0), weight_decay=a.get("weight_decay", 0.0)),
+    "sgd": lambda p, a: torch.optim.SGD(
+        p,
+        lr=a["lr"],
+        momentum=a.get("momentum", 0.0),
+        nesterov=bool(a.get("nesterov", 0)),
+        weight_decay=a.get("weight_decay", 0.0),
+    ),
+    "adam": lambda p, a: torch.optim.Adam(
+        p,
+        lr=a["lr"],
+        betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)),
+        eps=a.get("eps", 1e-8),
+        weight_decay=a.get("weight_decay", 0.0),
+    ),
+    "adamw": lambda p, a: torch.optim.AdamW(
+        p,
+        lr=a["lr"],
+        betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)),
+        eps=a.get("eps", 1e-8),
+        weight_decay=a.get("weight_decay", 0.01),
+    ),
+    "rmsprop": lambda p, a: torch.optim.RMSprop(
+        p,
+        lr=a["lr"],
+        alpha=a.get("alpha", 0.99),
+        eps=a.get("eps", 1e-8),
+        momentum=a.get("momentum", 0.0),
+        weight_decay=a.get("weight_decay", 0.0),
+    ),
 }
 
 
@@ -37,12 +58,17 @@ class TorchRunner:
         self.output = model.program.outputs[0]
         self.act = final_activation(model.program, self.output.name)
         trainable = [p for p in self.net.parameters() if p.requires_grad]
-        self.optimizer = OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
+        self.optimizer = (
+            OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
+        )
 
-    def step(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None,
-             lr: float) -> tuple[float, np.ndarray]:
+    def step(
+        self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
+    ) -> tuple[float, np.ndarray]:
         """One update on a batch: its loss and outputs, both taken before the update."""
-        if not self.net.training:  # the mode is set at the root, so one flag tells (train() walks every module)
+        if (
+            not self.net.training
+        ):  # the mode is set at the root, so one flag tells (train() walks every module)
             self.net.train()
         if self.optimizer is None:  # every weight frozen: nothing moves
             with torch.no_grad():
@@ -57,7 +83,9 @@ class TorchRunner:
             self.optimizer.step()
         return value, y.detach().numpy()
 
-    def evaluate(self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None) -> tuple[float, np.ndarray]:
+    def evaluate(
+        self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
         """The loss and the outputs in evaluation mode, from one forward pass."""
         if self.net.training:
             self.net.eval()
@@ -73,8 +101,17 @@ class TorchRunner:
     def _forward(self, inputs, target, mask) -> tuple[torch.Tensor, torch.Tensor]:
         y, terms = self.net.forward_with_terms(**self._tensors(inputs))
         logits = terms.get("logits", {}).get(self.output.name)
-        loss = loss_of(self.config.loss, y, logits, self.act, torch.from_numpy(target), None if mask is None else torch.from_numpy(mask))
-        if "kl" in terms:  # the ELBO per output value: the loss is a mean over values, the KL a sum per example
+        loss = loss_of(
+            self.config.loss,
+            y,
+            logits,
+            self.act,
+            torch.from_numpy(target),
+            None if mask is None else torch.from_numpy(mask),
+        )
+        if (
+            "kl" in terms
+        ):  # the ELBO per output value: the loss is a mean over values, the KL a sum per example
             loss = loss + terms["kl"] / self.output.shape.size
         return loss, y
 
@@ -104,11 +141,19 @@ class TorchRunner:
             meta["param_groups"] = state["param_groups"]
             for index, values in state["state"].items():
                 for key, value in values.items():
-                    arrays[f"optimizer.{index}.{key}"] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+                    arrays[f"optimizer.{index}.{key}"] = (
+                        value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+                    )
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        self.net.load_state_dict({k.removeprefix("weights."): torch.from_numpy(v) for k, v in arrays.items() if k.startswith("weights.")})
+        self.net.load_state_dict(
+            {
+                k.removeprefix("weights."): torch.from_numpy(v)
+                for k, v in arrays.items()
+                if k.startswith("weights.")
+            }
+        )
         torch.set_rng_state(torch.from_numpy(arrays["random.torch"]))
         if self.optimizer is not None:
             state: dict = {}
@@ -119,7 +164,9 @@ class TorchRunner:
             self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def loss_of(name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, target: torch.Tensor, mask) -> torch.Tensor:
+def loss_of(
+    name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, target: torch.Tensor, mask
+) -> torch.Tensor:
     """The loss of outputs `y` against `target`, from the logits when the output ends in softmax/sigmoid.
 
     Class indices (int64 `[N, *items]`) go with cross_entropy; values shaped like `y` with the others.
@@ -130,8 +177,12 @@ def loss_of(name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, t
         logits = logits[mask] if logits is not None else None
     if target.dtype == torch.int64:
         if name == "cross_entropy":
-            if logits is None and act == "softmax":  # probabilities without their logits (a mean over steps)
-                return F.nll_loss(torch.log(y.clamp_min(1e-12)).reshape(-1, y.shape[-1]), target.reshape(-1))
+            if (
+                logits is None and act == "softmax"
+            ):  # probabilities without their logits (a mean over steps)
+                return F.nll_loss(
+                    torch.log(y.clamp_min(1e-12)).reshape(-1, y.shape[-1]), target.reshape(-1)
+                )
             z = logits if logits is not None else y
             return F.cross_entropy(z.reshape(-1, z.shape[-1]), target.reshape(-1))
         target = F.one_hot(target, y.shape[-1]).to(y.dtype)
@@ -149,7 +200,9 @@ def loss_of(name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, t
 class TorchGan(GanRunner):
     """A generator and a discriminator on PyTorch, trained in turns (gan.py)."""
 
-    def __init__(self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"):
+    def __init__(
+        self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"
+    ):
         super().__init__(generator, discriminator, config, TorchRunner, dtype)
 
     def _loss(self, x: torch.Tensor, label: float) -> torch.Tensor:

@@ -8,7 +8,7 @@ multiplies the incoming gradient `g`. `step` has none: nothing flows back throug
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -43,10 +43,22 @@ TABLE: dict[str, tuple[Forward, Derivative]] = {
     "sigmoid": (lambda x, a: sigmoid(x), lambda g, x, y, a: g * (y * (1.0 - y))),
     "tanh": (lambda x, a: np.tanh(x), lambda g, x, y, a: g * (1.0 - y * y)),
     "relu": (lambda x, a: np.maximum(x, 0.0), lambda g, x, y, a: g * (x > 0)),
-    "leaky_relu": (lambda x, a: np.where(x > 0, x, a * x), lambda g, x, y, a: g * np.where(x > 0, 1.0, a).astype(x.dtype)),
-    "elu": (lambda x, a: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))), lambda g, x, y, a: g * np.where(x > 0, 1.0, y + a).astype(x.dtype)),
-    "gelu": (lambda x, a: x * _phi_cdf(x), lambda g, x, y, a: g * (_phi_cdf(x) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x))),
-    "softplus": (lambda x, a: np.logaddexp(0.0, x).astype(x.dtype, copy=False), lambda g, x, y, a: g * sigmoid(x)),
+    "leaky_relu": (
+        lambda x, a: np.where(x > 0, x, a * x),
+        lambda g, x, y, a: g * np.where(x > 0, 1.0, a).astype(x.dtype),
+    ),
+    "elu": (
+        lambda x, a: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))),
+        lambda g, x, y, a: g * np.where(x > 0, 1.0, y + a).astype(x.dtype),
+    ),
+    "gelu": (
+        lambda x, a: x * _phi_cdf(x),
+        lambda g, x, y, a: g * (_phi_cdf(x) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)),
+    ),
+    "softplus": (
+        lambda x, a: np.logaddexp(0.0, x).astype(x.dtype, copy=False),
+        lambda g, x, y, a: g * sigmoid(x),
+    ),
 }
 
 
@@ -61,8 +73,10 @@ def activate(x: Var, act: Activation, feature_axis: int = -1) -> Var:
     y = forward(x.value, alpha)
     if derivative is None:
         return Var(y)  # `step`: nothing flows back
+
     def back(g):
         return (derivative(g, x.value, y, alpha),)
+
     return record(y, (x,), back)
 
 
@@ -70,14 +84,18 @@ def softmax(x: Var, axis: int) -> Var:
     """exp(x) / sum(exp(x)) over `axis`; vjp y * (g - sum(g * y))."""
     e = np.exp(x.value - x.value.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
+
     def back(g):
         return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
+
     return record(y, (x,), back)
 
 
 # ---- erf, vectorised (NumPy has none; gelu needs it exact) -------------------------------------
 # erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)): 40 terms reach float64 precision for |x| <= 2
-_TAYLOR = np.array([2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(40)])
+_TAYLOR = np.array(
+    [2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(40)]
+)
 _CUT = 2.0  # series below (cancellation grows past it), continued fraction above (slow to converge below it)
 _FRACTION_DEPTH = 50  # terms of erfc's continued fraction: 2e-16 from |x| = 2 up
 
@@ -93,7 +111,9 @@ def erf(x: np.ndarray) -> np.ndarray:
     series *= near
     far = np.maximum(z, _CUT)
     fraction = far.copy()
-    for k in range(_FRACTION_DEPTH, 0, -1):  # erfc(z) = exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
+    for k in range(
+        _FRACTION_DEPTH, 0, -1
+    ):  # erfc(z) = exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
         fraction = far + (0.5 * k) / fraction
     tail = 1.0 - np.exp(-far * far) / (math.sqrt(math.pi) * fraction)
     result = np.where(z <= _CUT, series, tail)

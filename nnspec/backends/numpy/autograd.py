@@ -9,7 +9,7 @@ a parent needs a gradient, so frozen weights and constants cost nothing on the w
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -23,7 +23,9 @@ class Node:
         self.parents = parents
         self.back = back
         self.grads: list[np.ndarray | None] = [None] * len(outputs)
-        self.owned = [False] * len(outputs)  # grads[i] was allocated here, so `+=` may write into it
+        self.owned = [False] * len(
+            outputs
+        )  # grads[i] was allocated here, so `+=` may write into it
         self.shapes = tuple(o.shape for o in outputs)
         self.dtype = outputs[0].dtype
 
@@ -36,7 +38,9 @@ class Var:
 
     __slots__ = ("value", "node", "index", "needs_grad", "grad", "owned")
 
-    def __init__(self, value: np.ndarray, needs_grad: bool = False, node: Node | None = None, index: int = 0):
+    def __init__(
+        self, value: np.ndarray, needs_grad: bool = False, node: Node | None = None, index: int = 0
+    ):
         self.value = value
         self.node = node
         self.index = index
@@ -68,7 +72,9 @@ def record(value: np.ndarray, parents: tuple[Var, ...], back: Callable[[np.ndarr
     return Var(value, True, Node(parents, back, (value,)))
 
 
-def record_many(values: Sequence[np.ndarray], parents: tuple[Var, ...], back: Callable[..., tuple]) -> list[Var]:
+def record_many(
+    values: Sequence[np.ndarray], parents: tuple[Var, ...], back: Callable[..., tuple]
+) -> list[Var]:
     """The outputs of a primitive with several; `back(g0, g1, ...)` gets zeros for outputs no gradient reached."""
     if not any(p.needs_grad for p in parents):
         return [Var(v) for v in values]
@@ -102,7 +108,11 @@ def backward(roots: Sequence[Var]) -> None:
     for node in reversed(_topological(roots)):
         if all(g is None for g in node.grads):
             continue
-        grads = [np.zeros(s, node.dtype) if g is None else g for g, s in zip(node.grads, node.shapes)] if len(node.grads) > 1 else node.grads
+        grads = (
+            [np.zeros(s, node.dtype) if g is None else g for g, s in zip(node.grads, node.shapes)]
+            if len(node.grads) > 1
+            else node.grads
+        )
         parent_grads = node.back(*grads)
         node.grads = [None] * len(node.grads)  # free them as we go
         for parent, g in zip(node.parents, parent_grads):
@@ -124,5 +134,7 @@ def _topological(roots: Sequence[Var]) -> list[Node]:
             continue
         seen.add(node)
         stack.append((node, True))
-        stack.extend((p.node, False) for p in node.parents if p.node is not None and p.node not in seen)
+        stack.extend(
+            (p.node, False) for p in node.parents if p.node is not None and p.node not in seen
+        )
     return order

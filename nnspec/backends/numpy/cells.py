@@ -28,8 +28,10 @@ SIGMOID, TANH = Activation(name="sigmoid"), Activation(name="tanh")
 def spike(v: Var, threshold: float) -> Var:
     """s = 1 where v >= threshold, else 0; ds/dv is the surrogate 1 / (1 + 10 |v - threshold|)^2."""
     s = (v.value >= threshold).astype(v.value.dtype)
+
     def back(g):
         return (g / (1.0 + 10.0 * np.abs(v.value - threshold)) ** 2,)
+
     return record(s, (v,), back)
 
 
@@ -76,7 +78,14 @@ def _gates(a: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(a[..., k * units : (k + 1) * units] for k in range(4))
 
 
-def _lstm_step(z: np.ndarray, c_prev: np.ndarray, acts: np.ndarray, c: np.ndarray, tc: np.ndarray, h: np.ndarray) -> None:
+def _lstm_step(
+    z: np.ndarray,
+    c_prev: np.ndarray,
+    acts: np.ndarray,
+    c: np.ndarray,
+    tc: np.ndarray,
+    h: np.ndarray,
+) -> None:
     """z: (B, 4H) pre-activations -> acts [σ(i), σ(f), tanh(g), σ(o)], c = σf c_prev + σi tanh g, tanh(c), h (written into)."""
     sigmoid(z, out=acts)
     i, f, g, o = _gates(acts)
@@ -87,7 +96,9 @@ def _lstm_step(z: np.ndarray, c_prev: np.ndarray, acts: np.ndarray, c: np.ndarra
     np.multiply(o, tc, out=h)
 
 
-def _lstm_slopes(acts: np.ndarray, c_prev: np.ndarray, tc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lstm_slopes(
+    acts: np.ndarray, c_prev: np.ndarray, tc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The local derivatives of `_lstm_step`, for any leading axes (one step, or every step at once).
 
     Returns (ifg (..., 3, H): what dL/dc multiplies to give dL/dz for i, f, g;
@@ -101,7 +112,9 @@ def _lstm_slopes(acts: np.ndarray, c_prev: np.ndarray, tc: np.ndarray) -> tuple[
     return ifg, tc * (o * (1.0 - o)), o * (1.0 - tc * tc)
 
 
-def _lstm_step_back(dh: np.ndarray, dc: np.ndarray | None, slopes: tuple, f: np.ndarray, dz: np.ndarray) -> np.ndarray:
+def _lstm_step_back(
+    dh: np.ndarray, dc: np.ndarray | None, slopes: tuple, f: np.ndarray, dz: np.ndarray
+) -> np.ndarray:
     """The reverse of `_lstm_step`: dL/dh, dL/dc (None: 0) -> dL/dz written into dz (B, 4, H); returns dL/dc_prev."""
     ifg, o, h_to_c = slopes
     dc_total = dh * h_to_c
@@ -123,7 +136,9 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
     z = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 4H), a copy: written into below
     if b_hh is not None:
         z += b_hh.value
-    recurrent = np.ascontiguousarray(W_hh.value.T)  # h @ W^T runs a third faster from a contiguous W^T
+    recurrent = np.ascontiguousarray(
+        W_hh.value.T
+    )  # h @ W^T runs a third faster from a contiguous W^T
     acts = np.empty_like(z)
     h, c = np.zeros((2, steps + 1, batch, units), z.dtype)
     tc = np.empty((steps, batch, units), z.dtype)
@@ -131,8 +146,11 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
         if t:
             z[t] += h[t] @ recurrent
         _lstm_step(z[t], c[t], acts[t], c[t + 1], tc[t], h[t + 1])
+
     def back(g):
-        slopes = _lstm_slopes(acts, c[:-1], tc)  # every step at once: the loop below keeps only the recurrence
+        slopes = _lstm_slopes(
+            acts, c[:-1], tc
+        )  # every step at once: the loop below keeps only the recurrence
         f = _gates(acts)[1]
         gt = g.transpose(1, 0, 2)
         dz = np.empty((steps, batch, 4, units), z.dtype)
@@ -142,13 +160,18 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
             if t:
                 dh = gt[t - 1] + dz[t].reshape(batch, width) @ W_hh.value
         dz = dz.reshape(steps, batch, width)
-        gW = dz[1:].reshape(-1, width).T @ h[1:steps].reshape(-1, units) if W_hh.needs_grad else None
+        gW = (
+            dz[1:].reshape(-1, width).T @ h[1:steps].reshape(-1, units) if W_hh.needs_grad else None
+        )
         gb = dz.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
         return dz.transpose(1, 0, 2), gW, gb
+
     return record(h[1:].transpose(1, 0, 2), (xg, W_hh) if b_hh is None else (xg, W_hh, b_hh), back)
 
 
-def lstm_cell(xg: Var, state: tuple[Var, Var] | None, W_hh: Var, b_hh: Var | None) -> tuple[Var, Var]:
+def lstm_cell(
+    xg: Var, state: tuple[Var, Var] | None, W_hh: Var, b_hh: Var | None
+) -> tuple[Var, Var]:
     """One step inside a loop: xg (B, 4H) = x_t W_ih^T + b_ih, state (h, c) or None (zeros) -> (h, c)."""
     batch, width = xg.shape
     units = width // 4
@@ -156,9 +179,15 @@ def lstm_cell(xg: Var, state: tuple[Var, Var] | None, W_hh: Var, b_hh: Var | Non
     if state is not None:
         z += state[0].value @ W_hh.value.T
     c_prev = np.zeros((batch, units), z.dtype) if state is None else state[1].value
-    acts, c, tc, h = np.empty_like(z), np.empty_like(c_prev), np.empty_like(c_prev), np.empty_like(c_prev)
+    acts, c, tc, h = (
+        np.empty_like(z),
+        np.empty_like(c_prev),
+        np.empty_like(c_prev),
+        np.empty_like(c_prev),
+    )
     _lstm_step(z, c_prev, acts, c, tc, h)
     parents = [xg, W_hh] + ([] if b_hh is None else [b_hh]) + ([] if state is None else list(state))
+
     def back(gh, gc):
         dz = np.empty((batch, 4, units), z.dtype)
         dc_prev = _lstm_step_back(gh, gc, _lstm_slopes(acts, c_prev, tc), _gates(acts)[1], dz)
@@ -167,4 +196,5 @@ def lstm_cell(xg: Var, state: tuple[Var, Var] | None, W_hh: Var, b_hh: Var | Non
         grads += [] if b_hh is None else [dz.sum(axis=0)]
         grads += [] if state is None else [dz @ W_hh.value, dc_prev]
         return grads
+
     return tuple(record_many((h, c), tuple(parents), back))

@@ -25,18 +25,24 @@ def _windows(xh: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -
     return sliding_window_view(xh, kernel, axis=(1, 2))[:, :: stride[0], :: stride[1]]
 
 
-def _scatter(cells: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+def _scatter(
+    cells: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]
+) -> np.ndarray:
     """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into a (B, H, W, C) array of `shape`."""
     out = np.zeros(shape, cells.dtype)
     _, oh, ow = cells.shape[:3]
     (sh, sw) = stride
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cells[..., i, j]
+            out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cells[
+                ..., i, j
+            ]
     return out
 
 
-def conv2d(x: Var, W: Var, b: Var | None, stride: tuple[int, int], pads: tuple[int, int, int, int]) -> Var:
+def conv2d(
+    x: Var, W: Var, b: Var | None, stride: tuple[int, int], pads: tuple[int, int, int, int]
+) -> Var:
     """x: (B, C, H, W), W: (O, C, kh, kw), b: (O,), pads (top, bottom, left, right) -> (B, O, OH, OW)."""
     out_channels, _, kh, kw = W.shape
     top, bottom, left, right = pads
@@ -50,16 +56,20 @@ def conv2d(x: Var, W: Var, b: Var | None, stride: tuple[int, int], pads: tuple[i
     y = cols @ kernel.T
     if b is not None:
         y += b.value
+
     def back(g):
         rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
         gx = None
         if x.needs_grad:
             cells = (rows @ kernel).reshape(win.shape)
             gxh = _scatter(cells, xh.shape, (kh, kw), stride)
-            gx = gxh[:, top : gxh.shape[1] - bottom, left : gxh.shape[2] - right].transpose(0, 3, 1, 2)
+            gx = gxh[:, top : gxh.shape[1] - bottom, left : gxh.shape[2] - right].transpose(
+                0, 3, 1, 2
+            )
         gW = (rows.T @ cols).reshape(W.shape) if W.needs_grad else None
         gb = rows.sum(axis=0) if b is not None and b.needs_grad else None
         return gx, gW, gb
+
     out = y.reshape(batch, oh, ow, out_channels).transpose(0, 3, 1, 2)
     return record(out, (x, W) if b is None else (x, W, b), back)
 
@@ -73,6 +83,7 @@ def pool2d(x: Var, mode: str, size: tuple[int, int], stride: tuple[int, int]) ->
         flat = win.reshape(win.shape[:4] + (cells,))
         first = np.argmax(flat, axis=-1)[..., None]  # the first maximum, as PyTorch's max_pool2d
         y = np.take_along_axis(flat, first, axis=-1)[..., 0]
+
         def back(g):
             gh = g.transpose(0, 2, 3, 1)[..., None]
             spread = np.zeros(flat.shape, g.dtype)
@@ -81,8 +92,10 @@ def pool2d(x: Var, mode: str, size: tuple[int, int], stride: tuple[int, int]) ->
             return (gxh.transpose(0, 3, 1, 2),)
     else:
         y = win.mean(axis=(-2, -1))
+
         def back(g):
             gh = (g.transpose(0, 2, 3, 1) / cells)[..., None, None]
             gxh = _scatter(np.broadcast_to(gh, win.shape), xh.shape, size, stride)
             return (gxh.transpose(0, 3, 1, 2),)
+
     return record(y.transpose(0, 3, 1, 2), (x,), back)

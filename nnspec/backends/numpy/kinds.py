@@ -14,8 +14,8 @@ fails, naming the kind, until then).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -37,7 +37,9 @@ class Context:
     dtype: np.dtype
     params: dict[str, np.ndarray]  # the run's arrays, for batchnorm's running statistics
     kl: list[Var]  # one term per `sample` layer (per step inside a loop)
-    logits: dict[str, Var] = field(default_factory=dict)  # layer -> its value before a final softmax or sigmoid
+    logits: dict[str, Var] = field(
+        default_factory=dict
+    )  # layer -> its value before a final softmax or sigmoid
     lead: int = 1  # leading axes of the arrays: 1 (batch) or 2 (batch, time)
     in_loop: bool = False
 
@@ -115,7 +117,9 @@ def embedding(ctx: Context, layer: Layer, x: Var, p) -> Var:
     vocabulary = layer.options.vocabulary
     if np.any(idx != tokens) or np.any(idx < 0) or np.any(idx >= vocabulary):
         bad = tokens[(idx != tokens) | (idx < 0) | (idx >= vocabulary)].flat[0]
-        raise ValueError(f"embedding '{layer.name}' takes whole numbers from 0 to {vocabulary - 1}, but receives {bad!r}")
+        raise ValueError(
+            f"embedding '{layer.name}' takes whole numbers from 0 to {vocabulary - 1}, but receives {bad!r}"
+        )
     return ops.gather_rows(p["weight"], idx[..., 0] if idx.shape[-1] == 1 else idx)
 
 
@@ -132,7 +136,9 @@ def _pads(layer: Layer) -> tuple[int, int, int, int]:
 def conv(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """x: (..., C, H, W) -> act(conv2d(x, W) + b): (..., channels, OH, OW)."""
     o = layer.options
-    y = _folded(x, ctx, lambda v: conv2d(v, p["weight"], p.get("bias"), pair(o.stride), _pads(layer)))
+    y = _folded(
+        x, ctx, lambda v: conv2d(v, p["weight"], p.get("bias"), pair(o.stride), _pads(layer))
+    )
     return activated(ctx, layer, y, o.act, axis=-3)
 
 
@@ -183,7 +189,9 @@ def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
     axis = x.ndim + feature_axis(layer.shape.dims)
     axes = tuple(a for a in range(x.ndim) if a != axis)
     shape = (-1, 1, 1) if image else (-1,)
-    names = {key: f"{layer.name}.{key}" for key in ("running_mean", "running_var", "num_batches_tracked")}
+    names = {
+        key: f"{layer.name}.{key}" for key in ("running_mean", "running_var", "num_batches_tracked")
+    }
     running_mean, running_var = ctx.params[names["running_mean"]], ctx.params[names["running_var"]]
     eps = layer.options.eps
     if not ctx.training:
@@ -191,7 +199,9 @@ def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
         return _affine(ops.mul_const(centred, (running_var.reshape(shape) + eps) ** -0.5), p, image)
     count = x.value.size // x.shape[axis]
     if count < 2:
-        raise ValueError(f"batchnorm '{layer.name}' needs more than one value per feature in training, got {x.shape}")
+        raise ValueError(
+            f"batchnorm '{layer.name}' needs more than one value per feature in training, got {x.shape}"
+        )
     normalised, mu, var = _normalise(x, axes, eps)
     running_mean *= 1.0 - MOMENTUM
     running_mean += MOMENTUM * mu.value.reshape(-1)
@@ -227,7 +237,9 @@ def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
     scores = ops.scale(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), 1.0 / math.sqrt(q.shape[-1]))
     if o.causal:  # item i sees keys j <= i
         length, keys = scores.shape[-2:]
-        mask = np.where(np.arange(keys)[None, :] > np.arange(length)[:, None], -np.inf, 0.0).astype(ctx.dtype)
+        mask = np.where(np.arange(keys)[None, :] > np.arange(length)[:, None], -np.inf, 0.0).astype(
+            ctx.dtype
+        )
         scores = ops.add_const(scores, mask)
     mixed = ops.matmul(activate(scores, Activation(name="softmax")), v)
     batch, heads, length, width = mixed.shape
@@ -265,7 +277,9 @@ def sample(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
     """z = mean + exp(logvar / 2) * eps in training, mean in evaluation; adds its KL term to ctx.kl."""
     mean, logvar = x["mean"], x["logvar"]
     inner = ops.sub(ops.sub(ops.add_const(logvar, 1.0), ops.mul(mean, mean)), ops.exp(logvar))
-    ctx.kl.append(ops.scale(ops.total(inner), -0.5 / mean.shape[0]))  # summed per example, averaged over the batch
+    ctx.kl.append(
+        ops.scale(ops.total(inner), -0.5 / mean.shape[0])
+    )  # summed per example, averaged over the batch
     if not ctx.training:
         return mean
     shape = np.broadcast_shapes(mean.shape, logvar.shape)
@@ -287,6 +301,7 @@ def _rnn_cell(layer: Layer, p) -> Callable:
     def cell(xg, h):
         h = cells.rnn_step(xg, h, p["weight_hh"], p.get("bias_hh"), layer.options.act)
         return h, h
+
     return cell
 
 
@@ -294,6 +309,7 @@ def _gru_cell(layer: Layer, p) -> Callable:
     def cell(xg, h):
         h = cells.gru_step(xg, h, p["weight_hh"], p.get("bias_hh"))
         return h, h
+
     return cell
 
 
@@ -304,19 +320,26 @@ def _lif_cell(layer: Layer, p) -> Callable:
 
 def _stateful(make_cell: Callable, weight: str = "weight_ih", bias: str = "bias_ih") -> Stateful:
     """A kind stepped by a composed cell; over a whole sequence the input projection runs once, for every step."""
+
     def sequence(ctx, layer, x, p):
         return _through_time(make_cell(layer, p), ops.linear(x, p[weight], p.get(bias)))
+
     def step(ctx, layer, x, p, state):
         return make_cell(layer, p)(ops.linear(x, p[weight], p.get(bias)), state)
+
     return Stateful(sequence, step)
 
 
 def _lstm_sequence(ctx, layer, x, p):
-    return cells.lstm_sequence(ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh"))
+    return cells.lstm_sequence(
+        ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh")
+    )
 
 
 def _lstm_step(ctx, layer, x, p, state):
-    h, c = cells.lstm_cell(ops.linear(x, p["weight_ih"], p.get("bias_ih")), state, p["weight_hh"], p.get("bias_hh"))
+    h, c = cells.lstm_cell(
+        ops.linear(x, p["weight_ih"], p.get("bias_ih")), state, p["weight_hh"], p.get("bias_hh")
+    )
     return h, (h, c)
 
 
@@ -324,6 +347,7 @@ def _activation_layer(name: str) -> Callable:
     def lower(ctx: Context, layer: Layer, x: Var, p) -> Var:
         act = Activation(name=name, alpha=getattr(layer.options, "alpha", None))
         return activated(ctx, layer, x, act, feature_axis(layer.shape.dims))
+
     lower.__name__ = name
     return lower
 
@@ -353,4 +377,3 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "lif": _stateful(_lif_cell, "weight", "bias"),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
-

@@ -27,7 +27,7 @@ cells and the spike in cells.py.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,12 +49,14 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def add(a: Var, b: Var) -> Var:
     def back(g):
         return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+
     return record(a.value + b.value, (a, b), back)
 
 
 def sub(a: Var, b: Var) -> Var:
     def back(g):
         return unbroadcast(g, a.shape), unbroadcast(-g, b.shape) if b.needs_grad else None
+
     return record(a.value - b.value, (a, b), back)
 
 
@@ -63,41 +65,52 @@ def mul(a: Var, b: Var) -> Var:
         ga = unbroadcast(g * b.value, a.shape) if a.needs_grad else None
         gb = unbroadcast(g * a.value, b.shape) if b.needs_grad else None
         return ga, gb
+
     return record(a.value * b.value, (a, b), back)
 
 
 def scale(x: Var, c: float) -> Var:
     c = float(c)  # a Python number keeps the array's dtype
+
     def back(g):
         return (g * c,)
+
     return record(x.value * c, (x,), back)
 
 
 def add_const(x: Var, c: np.ndarray) -> Var:
     """x + c, where c broadcasts to x's shape and takes no gradient."""
+
     def back(g):
         return (g,)
+
     return record(x.value + c, (x,), back)
 
 
 def mul_const(x: Var, c: np.ndarray) -> Var:
     """x * c, where c broadcasts to x's shape and takes no gradient (a mask, noise)."""
+
     def back(g):
         return (g * c,)
+
     return record(x.value * c, (x,), back)
 
 
 def power(x: Var, p: float) -> Var:
     p = float(p)
+
     def back(g):
         return (g * (p * x.value ** (p - 1.0)),)
-    return record(x.value ** p, (x,), back)
+
+    return record(x.value**p, (x,), back)
 
 
 def exp(x: Var) -> Var:
     y = np.exp(x.value)
+
     def back(g):
         return (g * y,)
+
     return record(y, (x,), back)
 
 
@@ -111,9 +124,11 @@ def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
 def total(x: Var, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Var:
     """Sum over `axis` (every axis when None)."""
     axes = _axes(axis, x.ndim)
+
     def back(g):
         kept = g if keepdims else np.expand_dims(g, axes)
         return (np.broadcast_to(kept, x.shape),)
+
     return record(x.value.sum(axis=axes, keepdims=keepdims), (x,), back)
 
 
@@ -127,9 +142,14 @@ def mean(x: Var, axis: int | Sequence[int] | None = None, keepdims: bool = False
 def max_over(x: Var, axis: int) -> Var:
     """Max over one axis; at a tie the gradient is split evenly among the maxima, as `torch.amax`."""
     y = np.max(x.value, axis=axis, keepdims=True)
+
     def back(g):
         at_max = x.value == y
-        return (at_max * (np.expand_dims(g, axis) / at_max.sum(axis=axis, keepdims=True).astype(g.dtype)),)
+        return (
+            at_max
+            * (np.expand_dims(g, axis) / at_max.sum(axis=axis, keepdims=True).astype(g.dtype)),
+        )
+
     return record(np.squeeze(y, axis), (x,), back)
 
 
@@ -139,21 +159,33 @@ def linear(x: Var, W: Var, b: Var | None = None) -> Var:
     y = np.matmul(x.value, W.value.T)
     if b is not None:
         y += b.value
+
     def back(g):
         rows = g.reshape(-1, g.shape[-1])
         gx = np.matmul(g, W.value) if x.needs_grad else None
         gW = rows.T @ x.value.reshape(-1, x.shape[-1]) if W.needs_grad else None
         gb = rows.sum(axis=0) if b is not None and b.needs_grad else None
         return gx, gW, gb
+
     return record(y, (x, W) if b is None else (x, W, b), back)
 
 
 def matmul(a: Var, b: Var) -> Var:
     """Batched a @ b: a (..., n, k), b (..., k, m) -> (..., n, m)."""
+
     def back(g):
-        ga = unbroadcast(np.matmul(g, np.swapaxes(b.value, -1, -2)), a.shape) if a.needs_grad else None
-        gb = unbroadcast(np.matmul(np.swapaxes(a.value, -1, -2), g), b.shape) if b.needs_grad else None
+        ga = (
+            unbroadcast(np.matmul(g, np.swapaxes(b.value, -1, -2)), a.shape)
+            if a.needs_grad
+            else None
+        )
+        gb = (
+            unbroadcast(np.matmul(np.swapaxes(a.value, -1, -2), g), b.shape)
+            if b.needs_grad
+            else None
+        )
         return ga, gb
+
     return record(np.matmul(a.value, b.value), (a, b), back)
 
 
@@ -161,22 +193,27 @@ def matmul(a: Var, b: Var) -> Var:
 def reshape(x: Var, shape: tuple[int, ...]) -> Var:
     def back(g):
         return (g.reshape(x.shape),)
+
     return record(x.value.reshape(shape), (x,), back)
 
 
 def transpose(x: Var, axes: tuple[int, ...]) -> Var:
     inverse = tuple(np.argsort(axes))
+
     def back(g):
         return (g.transpose(inverse),)
+
     return record(x.value.transpose(axes), (x,), back)
 
 
 def take(x: Var, index) -> Var:
     """x[index] for a basic index (ints and slices): a view; the gradient lands in zeros."""
+
     def back(g):
         gx = np.zeros(x.shape, g.dtype)
         gx[index] = g
         return (gx,)
+
     return record(x.value[index], (x,), back)
 
 
@@ -185,25 +222,31 @@ def concat(xs: Sequence[Var], axis: int) -> Var:
     if len(xs) == 1:
         return xs[0]
     bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+
     def back(g):
         return tuple(np.split(g, bounds, axis=axis))
+
     return record(np.concatenate([x.value for x in xs], axis=axis), tuple(xs), back)
 
 
 def split(x: Var, sizes: Sequence[int], axis: int) -> list[Var]:
     """Cut along `axis` into pieces of `sizes` (views)."""
     bounds = np.cumsum(sizes)[:-1]
+
     def back(*gs):
         return (np.concatenate(gs, axis=axis),)
+
     return record_many(np.split(x.value, bounds, axis=axis), (x,), back)
 
 
 def gather_rows(W: Var, idx: np.ndarray) -> Var:
     """W: (rows, dim), idx: integer array (...) -> (..., dim): an embedding lookup."""
+
     def back(g):
         gW = np.zeros(W.shape, g.dtype)
         np.add.at(gW, idx.reshape(-1), g.reshape(-1, W.shape[1]))
         return (gW,)
+
     return record(W.value[idx], (W,), back)
 
 
@@ -212,30 +255,38 @@ def shift_time(x: Var) -> Var:
     """The value one step later: zeros at the first step, then x[:, :-1] (a `~>` link)."""
     y = np.zeros_like(x.value)
     y[:, 1:] = x.value[:, :-1]
+
     def back(g):
         gx = np.zeros_like(g)
         gx[:, :-1] = g[:, 1:]
         return (gx,)
+
     return record(y, (x,), back)
 
 
 def repeat_time(x: Var, steps: int) -> Var:
     """[B, ...] -> [B, steps, ...]: a static value met at every step (a read-only view)."""
     y = np.broadcast_to(x.value[:, None], (x.shape[0], steps) + x.shape[1:])
+
     def back(g):
         return (g.sum(axis=1),)
+
     return record(y, (x,), back)
 
 
 def unstack_time(x: Var) -> list[Var]:
     """[B, T, ...] -> T values [B, ...] (views), for a loop that steps through time."""
+
     def back(*gs):
         return (np.stack(gs, axis=1),)
+
     return record_many([x.value[:, t] for t in range(x.shape[1])], (x,), back)
 
 
 def stack_time(xs: Sequence[Var]) -> Var:
     """T values [B, ...] -> [B, T, ...]: what a loop leaves behind."""
+
     def back(g):
         return tuple(g[:, t] for t in range(len(xs)))
+
     return record(np.stack([x.value for x in xs], axis=1), tuple(xs), back)

@@ -11,7 +11,8 @@ the table in kinds.py says what each kind computes; every primitive records its 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,9 @@ class NumpyRun:
         self.plan = make_plan(program)
         self.dtype = np.dtype(name)
         self.params: dict[str, np.ndarray] = initial_params(program, seed, DTYPES[name])
-        self.rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # its own stream, from the seed
+        self.rng = np.random.default_rng(
+            np.random.SeedSequence(seed).spawn(1)[0]
+        )  # its own stream, from the seed
         self.training = True
         declared = program.parameters()
         self._trainable = tuple(n for n, p in declared.items() if p.trainable)
@@ -62,12 +65,16 @@ class NumpyRun:
         missing = [n for n in self.params if n not in state]
         extra = [n for n in state if n not in self.params]
         if missing or extra:
-            parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unexpected {', '.join(extra)}"] if extra else []
+            )
             raise ValueError(f"the weights do not fit '{self.program.name}': {'; '.join(parts)}")
         arrays = {n: _as_array(v) for n, v in state.items()}
         for n, a in arrays.items():
             if a.shape != self.params[n].shape:
-                raise ValueError(f"'{n}' is {list(a.shape)}, but '{self.program.name}' needs {list(self.params[n].shape)}")
+                raise ValueError(
+                    f"'{n}' is {list(a.shape)}, but '{self.program.name}' needs {list(self.params[n].shape)}"
+                )
         for n, a in arrays.items():
             np.copyto(self.params[n], a, casting="unsafe")
 
@@ -91,8 +98,11 @@ class NumpyRun:
             elif not item.layer.kind.source:
                 values[item.name] = self._step(item, ctx, values, params, steps)
         outputs = {o.name: _reduce(values[o.name], o.reduce) for o in self.plan.outputs}
-        logits = {o.name: _reduce(ctx.logits[o.name], o.reduce) for o in self.plan.outputs
-                  if o.name in ctx.logits and o.reduce in (None, "last")}
+        logits = {
+            o.name: _reduce(ctx.logits[o.name], o.reduce)
+            for o in self.plan.outputs
+            if o.name in ctx.logits and o.reduce in (None, "last")
+        }
         kl = None
         for term in ctx.kl:
             kl = term if kl is None else ops.add(kl, term)
@@ -121,21 +131,38 @@ class NumpyRun:
         lower = LOWERINGS[step.layer.kind.name]
         x = self._arrange(step.layer, step.sources, read)
         p = self._layer_params(step.layer, params)
-        return lower.sequence(ctx, step.layer, x, p) if isinstance(lower, Stateful) else lower(ctx, step.layer, x, p)
+        return (
+            lower.sequence(ctx, step.layer, x, p)
+            if isinstance(lower, Stateful)
+            else lower(ctx, step.layer, x, p)
+        )
 
-    def _loop(self, loop: Loop, ctx: Context, values: dict[str, Var], params, steps: int, batch: int) -> None:
+    def _loop(
+        self, loop: Loop, ctx: Context, values: dict[str, Var], params, steps: int, batch: int
+    ) -> None:
         """The layers of one `~>` cycle, one step at a time; the values read after it stacked to [B, T, ...]."""
         ctx.lead, ctx.in_loop = 1, True
-        frames = _LoopFrames(values, lambda name: const(np.zeros((batch,) + self.program.layer(name).shape.dims, self.dtype)))
+        frames = _LoopFrames(
+            values,
+            lambda name: const(
+                np.zeros((batch,) + self.program.layer(name).shape.dims, self.dtype)
+            ),
+        )
         layer_params = {s.name: self._layer_params(s.layer, params) for s in loop.steps}
-        states: dict[str, object] = {}  # each stateful layer's own state (h, (h, c), v), None before the first step
+        states: dict[
+            str, object
+        ] = {}  # each stateful layer's own state (h, (h, c), v), None before the first step
         leaving: dict[str, list[Var]] = {name: [] for name in loop.leaving}
         for t in range(steps):
             for step in loop.steps:
-                x = self._arrange(step.layer, step.sources, [frames.read(s, t) for s in step.sources])
+                x = self._arrange(
+                    step.layer, step.sources, [frames.read(s, t) for s in step.sources]
+                )
                 lower, p = LOWERINGS[step.layer.kind.name], layer_params[step.name]
                 if isinstance(lower, Stateful):
-                    frames.current[step.name], states[step.name] = lower.step(ctx, step.layer, x, p, states.get(step.name))
+                    frames.current[step.name], states[step.name] = lower.step(
+                        ctx, step.layer, x, p, states.get(step.name)
+                    )
                 else:
                     frames.current[step.name] = lower(ctx, step.layer, x, p)
             for name, stacked in leaving.items():
@@ -154,7 +181,10 @@ class NumpyRun:
         by_port: dict[str, list[tuple[Source, Var]]] = {}
         for source, v in zip(sources, read):
             by_port.setdefault(source.port or kind.default_port, []).append((source, v))
-        return {port: ops.concat([v for _, v in pairs], self._feature_axis(pairs[0][0])) for port, pairs in by_port.items()}
+        return {
+            port: ops.concat([v for _, v in pairs], self._feature_axis(pairs[0][0]))
+            for port, pairs in by_port.items()
+        }
 
     def _feature_axis(self, source: Source) -> int:
         return feature_axis(self.program.layer(source.name).shape.dims)
@@ -180,8 +210,13 @@ class NumpyRun:
         return leaves, values, next(iter(steps.values()), 0)
 
     # ---- backward --------------------------------------------------------------------------
-    def backward(self, grad_out=None, terms: Mapping[str, float] | None = None, inputs: bool = True,
-                 grad_logits: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    def backward(
+        self,
+        grad_out=None,
+        terms: Mapping[str, float] | None = None,
+        inputs: bool = True,
+        grad_logits: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Gradients of sum(grad_out * outputs) (+ w * kl for terms={"kl": w}) after the last forward.
 
         grad_out: an array shaped as the output, or a dict by output name (missing ones: zero).
@@ -192,7 +227,9 @@ class NumpyRun:
         """
         recorded = self._recorded
         if recorded is None:
-            raise RuntimeError("backward needs a forward pass first: call the network (run(x)) before run.backward(...)")
+            raise RuntimeError(
+                "backward needs a forward pass first: call the network (run(x)) before run.backward(...)"
+            )
         seeds = self._seeds({} if grad_out is None else grad_out, recorded.outputs)
         logit_seeds = self._seeds(grad_logits or {}, recorded.logits, what="logits of output")
         unknown = [key for key in (terms or {}) if key != "kl"]
@@ -205,30 +242,40 @@ class NumpyRun:
                 add_grad(values[name], g)
                 roots.append(values[name])
         for weight in (terms or {}).values():
-            if recorded.kl is not None:  # without a sample layer the term is 0, and so is its gradient
+            if (
+                recorded.kl is not None
+            ):  # without a sample layer the term is 0, and so is its gradient
                 add_grad(recorded.kl, np.asarray(weight, self.dtype))
                 roots.append(recorded.kl)
         if not inputs:
             for leaf in recorded.inputs.values():
                 leaf.needs_grad = False
         backward(roots)
-        leaves = {n: recorded.params[n] for n in self._trainable} | (recorded.inputs if inputs else {})
+        leaves = {n: recorded.params[n] for n in self._trainable} | (
+            recorded.inputs if inputs else {}
+        )
         return _handed_out(leaves, {id(g) for g in (seeds | logit_seeds).values()})
 
     def _seeds(self, grads, values: dict[str, Var], what: str = "output") -> dict[str, np.ndarray]:
         """The gradients given for `values` (outputs, or their logits), checked, as arrays of the run's dtype."""
         if not isinstance(grads, Mapping):
             if len(values) > 1:
-                raise ValueError(f"'{self.program.name}' has outputs {', '.join(values)}: give grad_out as a dict by output name")
+                raise ValueError(
+                    f"'{self.program.name}' has outputs {', '.join(values)}: give grad_out as a dict by output name"
+                )
             grads = {next(iter(values)): grads}
         seeds = {}
         for name, g in grads.items():
             if name not in values:
-                raise ValueError(f"no {what} '{name}' in '{self.program.name}'; there are: {', '.join(values) or 'none'}")
+                raise ValueError(
+                    f"no {what} '{name}' in '{self.program.name}'; there are: {', '.join(values) or 'none'}"
+                )
             array = np.asarray(g, dtype=self.dtype)
             if array.shape != values[name].shape:
-                raise ValueError(f"the gradient of {what} '{name}' must be shaped as it, {list(values[name].shape)}, "
-                                 f"not {list(array.shape)}")
+                raise ValueError(
+                    f"the gradient of {what} '{name}' must be shaped as it, {list(values[name].shape)}, "
+                    f"not {list(array.shape)}"
+                )
             seeds[name] = array
         return seeds
 
@@ -242,7 +289,9 @@ class _LoopFrames:
 
     def __init__(self, values: dict[str, Var], zeros):
         self.values, self.zeros = values, zeros  # zeros(name): the value before the first step
-        self.per_step: dict[str, list[Var]] = {}  # timed arrays from outside the loop, cut into steps once
+        self.per_step: dict[
+            str, list[Var]
+        ] = {}  # timed arrays from outside the loop, cut into steps once
         self.current: dict[str, Var] = {}
         self.previous: dict[str, Var] = {}
 
@@ -269,9 +318,21 @@ class _Recorded:
 
     __slots__ = ("outputs", "logits", "kl", "inputs", "params")
 
-    def __init__(self, outputs: dict[str, Var], logits: dict[str, Var], kl: Var | None, inputs: dict[str, Var],
-                 params: dict[str, Var]):
-        self.outputs, self.logits, self.kl, self.inputs, self.params = outputs, logits, kl, inputs, params
+    def __init__(
+        self,
+        outputs: dict[str, Var],
+        logits: dict[str, Var],
+        kl: Var | None,
+        inputs: dict[str, Var],
+        params: dict[str, Var],
+    ):
+        self.outputs, self.logits, self.kl, self.inputs, self.params = (
+            outputs,
+            logits,
+            kl,
+            inputs,
+            params,
+        )
 
 
 def _reduce(v: Var, reduce: str | None) -> Var:
@@ -304,7 +365,9 @@ def _handed_out(leaves: dict[str, Var], given: set[int]) -> dict[str, np.ndarray
 def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
     """Positional values in input order, then named ones; every input exactly once."""
     if len(args) > len(names):
-        raise TypeError(f"the network takes {len(names)} input{'s' * (len(names) != 1)} ({', '.join(names)}), but {len(args)} were given")
+        raise TypeError(
+            f"the network takes {len(names)} input{'s' * (len(names) != 1)} ({', '.join(names)}), but {len(args)} were given"
+        )
     data = dict(zip(names, args))
     for name, value in kwargs.items():
         if name not in names:
@@ -314,7 +377,9 @@ def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
         data[name] = value
     missing = [n for n in names if n not in data]
     if missing:
-        raise TypeError(f"missing input{'s' * (len(missing) > 1)} {', '.join(repr(m) for m in missing)}")
+        raise TypeError(
+            f"missing input{'s' * (len(missing) > 1)} {', '.join(repr(m) for m in missing)}"
+        )
     return {n: data[n] for n in names}
 
 
@@ -351,11 +416,17 @@ def _match(layer: Layer, got: tuple[int, ...]) -> tuple[bool, bool]:
     for form, dropped, per_step in _forms(layer):
         if len(got) == 1 + len(form) and all(f == "T" or f == g for f, g in zip(form, got[1:])):
             if got[0] < 1 or (per_step and got[1] < 1):
-                raise ValueError(f"input '{layer.name}' receives an empty array, of shape {list(got)}")
+                raise ValueError(
+                    f"input '{layer.name}' receives an empty array, of shape {list(got)}"
+                )
             return dropped, per_step
-    wanted = " or ".join("[" + ", ".join(["B"] + [str(f) for f in form]) + "]" for form, _, _ in _forms(layer))
+    wanted = " or ".join(
+        "[" + ", ".join(["B"] + [str(f) for f in form]) + "]" for form, _, _ in _forms(layer)
+    )
     held = f" (held for {layer.shape.steps} steps)" if layer.options.steps is not None else ""
-    raise ValueError(f"input '{layer.name}' takes {wanted}{held}, but receives an array of shape {list(got)}")
+    raise ValueError(
+        f"input '{layer.name}' takes {wanted}{held}, but receives an array of shape {list(got)}"
+    )
 
 
 def _same(what: str, by_input: dict[str, int]) -> None:

@@ -50,16 +50,25 @@ def to_torch(program: Program, seed: int | None = 0, dtype: str = "float32") -> 
     generated = generate(plan, reserved=set(dir(SpecModule)))
     namespace = _namespace()
     filename = f"<nnspec {program.name}>"
-    linecache.cache[filename] = (len(generated.source), None, generated.source.splitlines(True), filename)
+    linecache.cache[filename] = (
+        len(generated.source),
+        None,
+        generated.source.splitlines(True),
+        filename,
+    )
     exec(compile(generated.source, filename, "exec"), namespace)
-    cls = type(program.name, (SpecModule,), {
-        "forward": namespace["forward"],
-        "forward_with_terms": namespace["forward_with_terms"],
-        "code": generated.source,
-        "input_names": program.inputs,
-        "output_names": tuple(o.name for o in program.outputs),
-        "__module__": __name__,
-    })
+    cls = type(
+        program.name,
+        (SpecModule,),
+        {
+            "forward": namespace["forward"],
+            "forward_with_terms": namespace["forward_with_terms"],
+            "code": generated.source,
+            "input_names": program.inputs,
+            "output_names": tuple(o.name for o in program.outputs),
+            "__module__": __name__,
+        },
+    )
     net = cls()
     for name, module in generated.modules.items():
         _place(net, name, module)
@@ -70,9 +79,16 @@ def to_torch(program: Program, seed: int | None = 0, dtype: str = "float32") -> 
 
 def _namespace() -> dict:
     return {
-        "torch": torch, "F": F, "_VF": torch._VF,
-        "_prepare": runtime.prepare, "_shift": runtime.shift, "_along_time": runtime.along_time,
-        "_zeros": runtime.zeros, "_step": runtime.step, "_spike": runtime.spike, "_argument": runtime.argument,
+        "torch": torch,
+        "F": F,
+        "_VF": torch._VF,
+        "_prepare": runtime.prepare,
+        "_shift": runtime.shift,
+        "_along_time": runtime.along_time,
+        "_zeros": runtime.zeros,
+        "_step": runtime.step,
+        "_spike": runtime.spike,
+        "_argument": runtime.argument,
     }
 
 
@@ -95,7 +111,11 @@ def _load_initial(net: nn.Module, program: Program, seed: int | None) -> None:
     with torch.no_grad():
         for name, value in values.items():
             state[name].copy_(torch.from_numpy(value))
-    frozen = {name for name, param in program.parameters().items() if not param.trainable and not param.buffer}
+    frozen = {
+        name
+        for name, param in program.parameters().items()
+        if not param.trainable and not param.buffer
+    }
     for name, param in net.named_parameters():
         if name in frozen:
             param.requires_grad_(False)

@@ -12,7 +12,9 @@ from .lowering import Emit, Lowering
 class Attention(nn.Module):
     """query [B, Lq, Fq], key [B, Lk, Fk], value [B, Lk, Fv] -> [B, Lq, dim]; weights [dim, F] as nn.Linear."""
 
-    def __init__(self, dim: int, features: tuple[int, int, int], heads: int, causal: bool, bias: bool):
+    def __init__(
+        self, dim: int, features: tuple[int, int, int], heads: int, causal: bool, bias: bool
+    ):
         super().__init__()
         self.heads, self.causal = heads, causal
         for port, width in zip("qkv", features):

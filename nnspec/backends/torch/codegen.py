@@ -15,11 +15,35 @@ from torch import nn
 
 from ...check import Layer
 from ..plan import Loop, Plan, Read, Source, Step
-from . import activation, attention, conv, dense, generative, graph, io, merge, norm, recurrent, spiking
+from . import (
+    activation,
+    attention,
+    conv,
+    dense,
+    generative,
+    graph,
+    io,
+    merge,
+    norm,
+    recurrent,
+    spiking,
+)
 from .lowering import Emit, Lowering
 
 LOWERINGS: dict[str, Lowering] = {}
-for _family in (io, dense, conv, norm, merge, recurrent, attention, graph, spiking, generative, activation):
+for _family in (
+    io,
+    dense,
+    conv,
+    norm,
+    merge,
+    recurrent,
+    attention,
+    graph,
+    spiking,
+    generative,
+    activation,
+):
     LOWERINGS |= _family.LOWERINGS
 
 TERM = "#term "  # marks the lines that add to the KL term (only `forward_with_terms` keeps them)
@@ -47,7 +71,9 @@ class _Writer:
             if module is not None:
                 self.modules[layer.name] = module
         self.body: list[str] = []
-        self.logits: dict[str, str] = {}  # output -> the variable holding its value before softmax/sigmoid
+        self.logits: dict[
+            str, str
+        ] = {}  # output -> the variable holding its value before softmax/sigmoid
         self.wants_logits = {o.name for o in plan.outputs if o.reduce in (None, "last")}
 
     # ---- the whole function ----------------------------------------------------------------
@@ -63,18 +89,39 @@ class _Writer:
         if len(outputs) == 1:
             result = outputs[0]
         else:
-            result = "{" + ", ".join(f"{o.name!r}: {expr}" for o, expr in zip(self.plan.outputs, outputs)) + "}"
+            result = (
+                "{"
+                + ", ".join(f"{o.name!r}: {expr}" for o, expr in zip(self.plan.outputs, outputs))
+                + "}"
+            )
         self.body = _needed(prologue, self.body + [result]) + self.body
         signature = self._signature()
         terms = any(line.lstrip().startswith(TERM) for line in self.body)
         plain = [line for line in self.body if not line.lstrip().startswith(TERM)]
         with_terms = ["_kl = 0.0"] * terms + [line.replace(TERM, "", 1) for line in self.body]
-        logits = [f"{o.name!r}: {self._reduce(self.logits[o.name], o.reduce)}" for o in self.plan.outputs if o.name in self.logits]
-        term_dict = "{" + ", ".join(['"kl": _kl'] * terms + ['"logits": {' + ", ".join(logits) + "}"] * bool(logits)) + "}"
+        logits = [
+            f"{o.name!r}: {self._reduce(self.logits[o.name], o.reduce)}"
+            for o in self.plan.outputs
+            if o.name in self.logits
+        ]
+        term_dict = (
+            "{"
+            + ", ".join(
+                ['"kl": _kl'] * terms + ['"logits": {' + ", ".join(logits) + "}"] * bool(logits)
+            )
+            + "}"
+        )
         return "\n".join(
-            [f"def forward(self, {signature}):", *_indent(plain), f"    return {result}", "",
-             f"def forward_with_terms(self, {signature}):", *_indent(with_terms),
-             f"    return {result}, {term_dict}", ""]
+            [
+                f"def forward(self, {signature}):",
+                *_indent(plain),
+                f"    return {result}",
+                "",
+                f"def forward_with_terms(self, {signature}):",
+                *_indent(with_terms),
+                f"    return {result}, {term_dict}",
+                "",
+            ]
         )
 
     def _signature(self) -> str:
@@ -94,24 +141,47 @@ class _Writer:
         for layer in inputs:
             o, var = layer.options, self.var[layer.name]
             time = "steps" if o.steps is not None else "seq" if o.seq is not False else None
-            steps = o.steps if o.steps is not None else (o.seq if o.seq not in (True, False) else None)
-            self.body.append(f"{var} = _prepare({layer.name!r}, {self._argument(layer.name)}, {layer.shape.dims!r}, {time!r}, {steps!r})")
+            steps = (
+                o.steps if o.steps is not None else (o.seq if o.seq not in (True, False) else None)
+            )
+            self.body.append(
+                f"{var} = _prepare({layer.name!r}, {self._argument(layer.name)}, {layer.shape.dims!r}, {time!r}, {steps!r})"
+            )
         self.body.append(f"B = {self.var[inputs[0].name]}.shape[0]")
         timed = [layer for layer in inputs if layer.shape.timed]
         if timed:
             self.body.append(f"T = {self.var[timed[0].name]}.shape[1]")
-        ref = next((f"{self._module(name)}.{key}" for name, m in self.modules.items() for key, _ in m.named_parameters()), None)
+        ref = next(
+            (
+                f"{self._module(name)}.{key}"
+                for name, m in self.modules.items()
+                for key, _ in m.named_parameters()
+            ),
+            None,
+        )
         self.body.append(f"_ref = {ref or self.var[inputs[0].name]}")
         for name in self.plan.shifted:
             if self.plan.program.layer(name).kind.source:
                 self.body.append(f"{self._shifted(name)} = _shift({self.var[name]})")
 
     # ---- one layer ---------------------------------------------------------------------------
-    def _layer(self, step: Step, lines: list[str], indent: str, in_loop: bool = False, before: list[str] | None = None) -> None:
+    def _layer(
+        self,
+        step: Step,
+        lines: list[str],
+        indent: str,
+        in_loop: bool = False,
+        before: list[str] | None = None,
+    ) -> None:
         layer = step.layer
         lowering = LOWERINGS[layer.kind.name]
-        e = Emit(layer, self._module(layer.name), self.var[layer.name], step.timed,
-                 logits=not in_loop and layer.name in self.wants_logits)
+        e = Emit(
+            layer,
+            self._module(layer.name),
+            self.var[layer.name],
+            step.timed,
+            logits=not in_loop and layer.name in self.wants_logits,
+        )
         x = self._arrange(layer, step.sources)
         (lowering.step if in_loop and lowering.step else lowering.whole)(e, x)
         if e.logits_made:
@@ -183,8 +253,14 @@ class _Writer:
         """`self.h1`, `self.r._modules["2"].b`: attribute access where Python allows it."""
         expression = "self"
         for i, part in enumerate(name.split(".")):
-            plain = part.isidentifier() and not keyword.iskeyword(part) and (i > 0 or part not in self.reserved)
-            expression += f".{part}" if plain and not hasattr(nn.Module, part) else f"._modules[{part!r}]"
+            plain = (
+                part.isidentifier()
+                and not keyword.iskeyword(part)
+                and (i > 0 or part not in self.reserved)
+            )
+            expression += (
+                f".{part}" if plain and not hasattr(nn.Module, part) else f"._modules[{part!r}]"
+            )
         return expression
 
     def _shifted(self, name: str) -> str:
@@ -220,5 +296,23 @@ def _variables(names: list[str]) -> dict[str, str]:
 
 
 # names the generated code uses besides the layers' variables (inputs must not shadow them)
-_GLOBALS = {"self", "torch", "F", "_VF", "B", "T", "t", "_ref", "_kl", "_prepare", "_shift", "_along_time", "_zeros",
-            "_step", "_spike", "_argument", "args", "kwargs"}
+_GLOBALS = {
+    "self",
+    "torch",
+    "F",
+    "_VF",
+    "B",
+    "T",
+    "t",
+    "_ref",
+    "_kl",
+    "_prepare",
+    "_shift",
+    "_along_time",
+    "_zeros",
+    "_step",
+    "_spike",
+    "_argument",
+    "args",
+    "kwargs",
+}

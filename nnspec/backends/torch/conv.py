@@ -15,7 +15,9 @@ def _conv_module(layer: Layer) -> nn.Conv2d:
     padding = o.padding if o.padding in ("same", "valid") else pair(o.padding)
     if _uneven(layer):
         padding = 0  # padded by hand before the convolution (`_conv`)
-    return nn.Conv2d(inputs, channels, (kh, kw), pair(o.stride), padding, bias="bias" in layer.params)
+    return nn.Conv2d(
+        inputs, channels, (kh, kw), pair(o.stride), padding, bias="bias" in layer.params
+    )
 
 
 def _uneven(layer: Layer) -> tuple[int, int, int, int] | None:

@@ -18,7 +18,9 @@ class GraphConv(nn.Module):
         self.bias = nn.Parameter(torch.empty(units)) if bias else None
 
     def forward(self, h: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        a = adjacency + torch.eye(adjacency.shape[-1], dtype=adjacency.dtype, device=adjacency.device)
+        a = adjacency + torch.eye(
+            adjacency.shape[-1], dtype=adjacency.dtype, device=adjacency.device
+        )
         d = a.sum(-1).rsqrt()
         out = (d.unsqueeze(-1) * a * d.unsqueeze(-2)) @ nn.functional.linear(h, self.weight)
         return out if self.bias is None else out + self.bias

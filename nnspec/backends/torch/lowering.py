@@ -6,8 +6,9 @@ layer into one straight-line `forward`. `Emit` is the context a lowering writes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -29,7 +30,9 @@ class Emit:
     lines: list[str] = field(default_factory=list)  # the layer's code, at its place in the forward
     before: list[str] = field(default_factory=list)  # code before the loop (state set to zeros)
     terms: list[str] = field(default_factory=list)  # expressions added to the KL term
-    logits: bool = False  # an output: keep the value before a final softmax or sigmoid, for stable losses
+    logits: bool = (
+        False  # an output: keep the value before a final softmax or sigmoid, for stable losses
+    )
     logits_made: bool = False
 
     @property

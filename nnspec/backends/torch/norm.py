@@ -21,7 +21,9 @@ def _batchnorm_module(layer: Layer) -> nn.Module:
 def _batchnorm(e: Emit, x: str) -> None:
     dims = e.layer.shape.dims
     if len(dims) == 3:  # images: [B, C, H, W], time folded into the batch
-        e.assign(f"{e.module}({x}.flatten(0, 1)).unflatten(0, (B, T))" if e.timed else f"{e.module}({x})")
+        e.assign(
+            f"{e.module}({x}.flatten(0, 1)).unflatten(0, (B, T))" if e.timed else f"{e.module}({x})"
+        )
     elif len(dims) == 1 and not e.timed:
         e.assign(f"{e.module}({x})")
     else:  # every axis but the features is a sample of the statistics

@@ -13,7 +13,12 @@ from ...check import Layer
 from .lowering import Emit, Lowering, act_code
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
-FUSED = {"lstm": "_VF.lstm", "gru": "_VF.gru", ("rnn", "tanh"): "_VF.rnn_tanh", ("rnn", "relu"): "_VF.rnn_relu"}
+FUSED = {
+    "lstm": "_VF.lstm",
+    "gru": "_VF.gru",
+    ("rnn", "tanh"): "_VF.rnn_tanh",
+    ("rnn", "relu"): "_VF.rnn_relu",
+}
 
 
 def _module(layer: Layer) -> nn.Module:
@@ -22,7 +27,9 @@ def _module(layer: Layer) -> nn.Module:
 
 
 def _weights(e: Emit) -> str:
-    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if "bias_ih" in e.layer.params else [])
+    names = ["weight_ih", "weight_hh"] + (
+        ["bias_ih", "bias_hh"] if "bias_ih" in e.layer.params else []
+    )
     return "[" + ", ".join(f"{e.module}.{n}" for n in names) + "]"
 
 
@@ -34,7 +41,9 @@ def _fused(e: Emit) -> str | None:
 def _whole(e: Emit, x: str) -> None:
     units, bias = e.options.units, "bias_ih" in e.layer.params
     fused = _fused(e)
-    if fused is None:  # an rnn with another activation: the input projection at once, then the steps
+    if (
+        fused is None
+    ):  # an rnn with another activation: the input projection at once, then the steps
         _rnn_loop(e, x)
         return
     h0 = f"{e.zeros(units)}.unsqueeze(0)"
@@ -65,7 +74,13 @@ def _step(e: Emit, x: str) -> None:
     elif kind == "gru":
         e.line(f"{h} = {m}({x}, {h})")
     else:
-        e.line(f"{h} = " + act_code(e.options.act, f"F.linear({x}, {m}.weight_ih, {m}.bias_ih) + F.linear({h}, {m}.weight_hh, {m}.bias_hh)"))
+        e.line(
+            f"{h} = "
+            + act_code(
+                e.options.act,
+                f"F.linear({x}, {m}.weight_ih, {m}.bias_ih) + F.linear({h}, {m}.weight_hh, {m}.bias_hh)",
+            )
+        )
     e.assign(h)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def prepare(name: str, x, dims: tuple[int, ...], time: str | None, steps: int | None) -> torch.Tensor:
+def prepare(
+    name: str, x, dims: tuple[int, ...], time: str | None, steps: int | None
+) -> torch.Tensor:
     """Check one input against its declaration and shape it: `[B, *dims]`, or `[B, T, *dims]` when timed.
 
     `time` is None (static), "seq" (the caller gives every step) or "steps" (one value, held
@@ -14,12 +16,18 @@ def prepare(name: str, x, dims: tuple[int, ...], time: str | None, steps: int | 
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"input '{name}' must be a torch.Tensor, not {type(x).__name__}")
     lead = 1 if time is None else 2
-    if time == "steps" and (x.dim() == len(dims) + 1 and tuple(x.shape[1:]) == dims or dims == (1,) and x.dim() == 1):
+    if time == "steps" and (
+        x.dim() == len(dims) + 1 and tuple(x.shape[1:]) == dims or dims == (1,) and x.dim() == 1
+    ):
         x = x.reshape(x.shape[0], *dims)  # one value, held at every step
         return x.unsqueeze(1).expand(x.shape[0], steps, *dims)
     if dims == (1,) and x.dim() == lead:
         x = x.unsqueeze(-1)
-    if x.dim() != len(dims) + lead or tuple(x.shape[lead:]) != dims or (steps is not None and x.shape[1] != steps):
+    if (
+        x.dim() != len(dims) + lead
+        or tuple(x.shape[lead:]) != dims
+        or (steps is not None and x.shape[1] != steps)
+    ):
         want = ["B"] + ([str(steps) if steps else "T"] if time else []) + [str(d) for d in dims]
         raise ValueError(f"input '{name}' must be [{', '.join(want)}], but it is {list(x.shape)}")
     return x
