@@ -15,7 +15,8 @@ from ..kinds import Param
 def initial_params(
     program: Program, seed: int | None = 0, dtype=np.float32
 ) -> dict[str, np.ndarray]:
-    """`{"h1.weight": array, ...}` in layer order; `num_batches_tracked` buffers are int64 as in PyTorch."""
+    """`{"h1.weight": array, ...}` in layer order;
+    `num_batches_tracked` buffers are int64 as in PyTorch."""
     rng = np.random.default_rng(seed)
     return {name: _draw(param, rng, dtype, name) for name, param in program.parameters().items()}
 

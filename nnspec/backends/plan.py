@@ -10,26 +10,28 @@ that are read after it into `[B, T, ...]`. Nothing here imports an array library
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import networkx as nx
 
 from ..check import Layer, Output, Program
 
 
-class Read(str, Enum):
+class Read(StrEnum):
     """How a layer reads one of its inputs."""
 
-    VALUE = "value"  # the whole array as computed (static values read inside a loop too)
-    SHIFTED = "shifted"  # the whole array one step later: zeros at the first step (a `~>` link)
-    AT_STEP = (
-        "at_step"  # inside a loop, the current step of a timed array from outside it: value[:, t]
-    )
-    SHIFTED_AT_STEP = (
-        "shifted_at_step"  # inside a loop, the previous step of an array from outside it
-    )
-    CURRENT = "current"  # inside a loop, this step's value of a layer of the same loop
-    PREVIOUS = "previous"  # inside a loop, the previous step's value of a layer of the same loop (zeros first)
+    # the whole array as computed (static values read inside a loop too)
+    VALUE = "value"
+    # the whole array one step later: zeros at the first step (a `~>` link)
+    SHIFTED = "shifted"
+    # inside a loop, the current step of a timed array from outside it: value[:, t]
+    AT_STEP = "at_step"
+    # inside a loop, the previous step of an array from outside it
+    SHIFTED_AT_STEP = "shifted_at_step"
+    # inside a loop, this step's value of a layer of the same loop
+    CURRENT = "current"
+    # inside a loop, the previous step's value of a layer of the same loop (zeros first)
+    PREVIOUS = "previous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,8 @@ class Loop:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a backend runs, in order; `shifted` names the layers whose previous-step arrays are read."""
+    """What a backend runs, in order;
+    `shifted` names the layers whose previous-step arrays are read."""
 
     program: Program
     items: tuple[Step | Loop, ...]
@@ -79,10 +82,6 @@ class Plan:
     @property
     def outputs(self) -> tuple[Output, ...]:
         return self.program.outputs
-
-    @property
-    def timed(self) -> bool:
-        return self.program.timed
 
 
 def make_plan(program: Program) -> Plan:

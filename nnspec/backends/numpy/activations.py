@@ -20,7 +20,8 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """1 / (1 + exp(-x)), into `out` if given; exp(-x) overflows to inf for very negative x, giving exactly 0."""
+    """1 / (1 + exp(-x)), into `out` if given; exp(-x) overflows to inf for very negative x,
+    giving exactly 0."""
     out = np.negative(x, out=out)
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
@@ -92,16 +93,20 @@ def softmax(x: Var, axis: int) -> Var:
 
 
 # ---- erf, vectorised (NumPy has none; gelu needs it exact) -------------------------------------
-# erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)): 40 terms reach float64 precision for |x| <= 2
+# erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)):
+# 40 terms reach float64 precision for |x| <= 2
 _TAYLOR = np.array(
     [2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(40)]
 )
-_CUT = 2.0  # series below (cancellation grows past it), continued fraction above (slow to converge below it)
+# Below _CUT the series (its cancellation grows past it), above it the continued fraction (slow to
+# converge below it).
+_CUT = 2.0
 _FRACTION_DEPTH = 50  # terms of erfc's continued fraction: 2e-16 from |x| = 2 up
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, to about 1e-16: a series near 0, erfc's continued fraction beyond."""
+    """The error function, elementwise, to about 1e-16:
+    a series near 0, erfc's continued fraction beyond."""
     z = np.abs(np.asarray(x, dtype=np.float64))
     near = np.minimum(z, _CUT)
     near2 = near * near
@@ -111,9 +116,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     series *= near
     far = np.maximum(z, _CUT)
     fraction = far.copy()
-    for k in range(
-        _FRACTION_DEPTH, 0, -1
-    ):  # erfc(z) = exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
+    # erfc(z) = exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
+    for k in range(_FRACTION_DEPTH, 0, -1):
         fraction = far + (0.5 * k) / fraction
     tail = 1.0 - np.exp(-far * far) / (math.sqrt(math.pi) * fraction)
     result = np.where(z <= _CUT, series, tail)

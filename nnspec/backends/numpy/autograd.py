@@ -23,9 +23,8 @@ class Node:
         self.parents = parents
         self.back = back
         self.grads: list[np.ndarray | None] = [None] * len(outputs)
-        self.owned = [False] * len(
-            outputs
-        )  # grads[i] was allocated here, so `+=` may write into it
+        # owned[i]: grads[i] was allocated here, so `+=` may write into it
+        self.owned = [False] * len(outputs)
         self.shapes = tuple(o.shape for o in outputs)
         self.dtype = outputs[0].dtype
 
@@ -75,7 +74,8 @@ def record(value: np.ndarray, parents: tuple[Var, ...], back: Callable[[np.ndarr
 def record_many(
     values: Sequence[np.ndarray], parents: tuple[Var, ...], back: Callable[..., tuple]
 ) -> list[Var]:
-    """The outputs of a primitive with several; `back(g0, g1, ...)` gets zeros for outputs no gradient reached."""
+    """The outputs of a primitive with several; `back(g0, g1, ...)` gets zeros for outputs no
+    gradient reached."""
     if not any(p.needs_grad for p in parents):
         return [Var(v) for v in values]
     node = Node(parents, back, values)
@@ -83,7 +83,8 @@ def record_many(
 
 
 def _summed(old: np.ndarray | None, owned: bool, g: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Add `g` to a gradient; the first one is kept as given (no copy), so it is never written into."""
+    """Add `g` to a gradient; the first one is kept as given (no copy),
+    so it is never written into."""
     if old is None:
         return g, False
     if owned:
@@ -109,19 +110,24 @@ def backward(roots: Sequence[Var]) -> None:
         if all(g is None for g in node.grads):
             continue
         grads = (
-            [np.zeros(s, node.dtype) if g is None else g for g, s in zip(node.grads, node.shapes)]
+            [
+                np.zeros(s, node.dtype) if g is None else g
+                for g, s in zip(node.grads, node.shapes, strict=True)
+            ]
             if len(node.grads) > 1
             else node.grads
         )
         parent_grads = node.back(*grads)
         node.grads = [None] * len(node.grads)  # free them as we go
-        for parent, g in zip(node.parents, parent_grads):
+        # a primitive with an optional parent (a bias) may return a trailing None for it
+        for parent, g in zip(node.parents, parent_grads, strict=False):
             add_grad(parent, g)
         node.back = None  # the closure holds forward arrays: release them
 
 
 def _topological(roots: Sequence[Var]) -> list[Node]:
-    """Nodes reachable from `roots`, each after every node it reads (iterative depth-first search)."""
+    """Nodes reachable from `roots`, each after every node it reads
+    (iterative depth-first search)."""
     order: list[Node] = []
     seen: set[Node] = set()
     stack = [(r.node, False) for r in roots if r.node is not None]

@@ -36,7 +36,8 @@ def spike(v: Var, threshold: float) -> Var:
 
 
 def lif_step(xg: Var, v_prev: Var | None, decay: float, threshold: float) -> tuple[Var, Var]:
-    """xg: (B, U) = x W^T + b -> spikes s (B, U) and the membrane after reset; the reset passes no gradient."""
+    """xg: (B, U) = x W^T + b -> spikes s (B, U) and the membrane after reset;
+    the reset passes no gradient."""
     v = xg if v_prev is None else ops.add(ops.scale(v_prev, decay), xg)
     s = spike(v, threshold)
     return s, ops.add_const(v, s.value * -threshold)
@@ -86,7 +87,8 @@ def _lstm_step(
     tc: np.ndarray,
     h: np.ndarray,
 ) -> None:
-    """z: (B, 4H) pre-activations -> acts [σ(i), σ(f), tanh(g), σ(o)], c = σf c_prev + σi tanh g, tanh(c), h (written into)."""
+    """z: (B, 4H) pre-activations -> acts [σ(i), σ(f), tanh(g), σ(o)], c = σf c_prev + σi tanh g,
+    tanh(c), h (written into)."""
     sigmoid(z, out=acts)
     i, f, g, o = _gates(acts)
     np.tanh(_gates(z)[2], out=g)
@@ -99,7 +101,7 @@ def _lstm_step(
 def _lstm_slopes(
     acts: np.ndarray, c_prev: np.ndarray, tc: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The local derivatives of `_lstm_step`, for any leading axes (one step, or every step at once).
+    """The local derivatives of `_lstm_step`, for any leading axes (one step, or all steps at once).
 
     Returns (ifg (..., 3, H): what dL/dc multiplies to give dL/dz for i, f, g;
     o (..., H): what dL/dh multiplies for o; h_to_c (..., H): dc/dh through tanh(c)).
@@ -115,7 +117,8 @@ def _lstm_slopes(
 def _lstm_step_back(
     dh: np.ndarray, dc: np.ndarray | None, slopes: tuple, f: np.ndarray, dz: np.ndarray
 ) -> np.ndarray:
-    """The reverse of `_lstm_step`: dL/dh, dL/dc (None: 0) -> dL/dz written into dz (B, 4, H); returns dL/dc_prev."""
+    """The reverse of `_lstm_step`: dL/dh, dL/dc (None: 0) -> dL/dz written into dz (B, 4, H);
+    returns dL/dc_prev."""
     ifg, o, h_to_c = slopes
     dc_total = dh * h_to_c
     if dc is not None:
@@ -126,7 +129,7 @@ def _lstm_step_back(
 
 
 def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
-    """xg: (B, T, 4H) = x W_ih^T + b_ih, W_hh: (4H, H), b_hh: (4H,) -> h: (B, T, H), from a zero state.
+    """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from a zero state.
 
     Time runs along the first axis inside ((T, B, ...) arrays, each step contiguous); h and c
     keep a zero row first, so h[t] and c[t] are the state before step t.
@@ -136,9 +139,8 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
     z = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 4H), a copy: written into below
     if b_hh is not None:
         z += b_hh.value
-    recurrent = np.ascontiguousarray(
-        W_hh.value.T
-    )  # h @ W^T runs a third faster from a contiguous W^T
+    # h @ W^T runs a third faster from a contiguous W^T
+    recurrent = np.ascontiguousarray(W_hh.value.T)
     acts = np.empty_like(z)
     h, c = np.zeros((2, steps + 1, batch, units), z.dtype)
     tc = np.empty((steps, batch, units), z.dtype)
@@ -148,9 +150,8 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
         _lstm_step(z[t], c[t], acts[t], c[t + 1], tc[t], h[t + 1])
 
     def back(g):
-        slopes = _lstm_slopes(
-            acts, c[:-1], tc
-        )  # every step at once: the loop below keeps only the recurrence
+        # every step at once: the loop below keeps only the recurrence
+        slopes = _lstm_slopes(acts, c[:-1], tc)
         f = _gates(acts)[1]
         gt = g.transpose(1, 0, 2)
         dz = np.empty((steps, batch, 4, units), z.dtype)
@@ -172,7 +173,8 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
 def lstm_cell(
     xg: Var, state: tuple[Var, Var] | None, W_hh: Var, b_hh: Var | None
 ) -> tuple[Var, Var]:
-    """One step inside a loop: xg (B, 4H) = x_t W_ih^T + b_ih, state (h, c) or None (zeros) -> (h, c)."""
+    """One step inside a loop: xg (B, 4H) = x_t W_ih^T + b_ih,
+    state (h, c) or None (zeros) -> (h, c)."""
     batch, width = xg.shape
     units = width // 4
     z = xg.value + (0.0 if b_hh is None else b_hh.value)

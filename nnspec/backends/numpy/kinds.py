@@ -37,16 +37,16 @@ class Context:
     dtype: np.dtype
     params: dict[str, np.ndarray]  # the run's arrays, for batchnorm's running statistics
     kl: list[Var]  # one term per `sample` layer (per step inside a loop)
-    logits: dict[str, Var] = field(
-        default_factory=dict
-    )  # layer -> its value before a final softmax or sigmoid
+    # layer -> its value before a final softmax or sigmoid
+    logits: dict[str, Var] = field(default_factory=dict)
     lead: int = 1  # leading axes of the arrays: 1 (batch) or 2 (batch, time)
     in_loop: bool = False
 
 
 @dataclass(frozen=True)
 class Stateful:
-    """A kind that keeps a state from step to step: over a whole sequence, or one step inside a loop."""
+    """A kind that keeps a state from step to step: over a whole sequence,
+    or one step inside a loop."""
 
     sequence: Callable[[Context, Layer, Var, dict[str, Var]], Var]
     step: Callable[[Context, Layer, Var, dict[str, Var], object], tuple[Var, object]]
@@ -58,7 +58,8 @@ def feature_axis(dims: tuple[int, ...]) -> int:
 
 
 def activated(ctx: Context, layer: Layer, z: Var, act: Activation, axis: int = -1) -> Var:
-    """act(z); outside loops the value before a softmax or sigmoid is kept as the layer's logits, for stable losses."""
+    """act(z); outside loops the value before a softmax or sigmoid is kept as the layer's logits,
+    for stable losses."""
     if act.name in ("softmax", "sigmoid") and not ctx.in_loop:
         ctx.logits[layer.name] = z
     return activate(z, act, axis)
@@ -75,7 +76,8 @@ def _folded(x: Var, ctx: Context, inner: Callable[[Var], Var]) -> Var:
 
 # ---- io and merges -------------------------------------------------------------------------
 def passes(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """`input` (the run has already shaped the data) and `port` (a block's input) pass their value on."""
+    """`input` (the run has already shaped the data) and `port` (a block's input)
+    pass their value on."""
     return x
 
 
@@ -118,7 +120,8 @@ def embedding(ctx: Context, layer: Layer, x: Var, p) -> Var:
     if np.any(idx != tokens) or np.any(idx < 0) or np.any(idx >= vocabulary):
         bad = tokens[(idx != tokens) | (idx < 0) | (idx >= vocabulary)].flat[0]
         raise ValueError(
-            f"embedding '{layer.name}' takes whole numbers from 0 to {vocabulary - 1}, but receives {bad!r}"
+            f"embedding '{layer.name}' takes whole numbers from 0 to {vocabulary - 1}, "
+            f"but receives {bad!r}"
         )
     return ops.gather_rows(p["weight"], idx[..., 0] if idx.shape[-1] == 1 else idx)
 
@@ -184,7 +187,8 @@ MOMENTUM = 0.1  # PyTorch's default for the running statistics
 
 
 def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """Per feature (channel for images) over every other axis; running statistics as PyTorch keeps them."""
+    """Per feature (channel for images) over every other axis;
+    running statistics as PyTorch keeps them."""
     image = len(layer.shape.dims) == 3
     axis = x.ndim + feature_axis(layer.shape.dims)
     axes = tuple(a for a in range(x.ndim) if a != axis)
@@ -200,7 +204,8 @@ def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
     count = x.value.size // x.shape[axis]
     if count < 2:
         raise ValueError(
-            f"batchnorm '{layer.name}' needs more than one value per feature in training, got {x.shape}"
+            f"batchnorm '{layer.name}' needs more than one value per feature in training, "
+            f"got {x.shape}"
         )
     normalised, mu, var = _normalise(x, axes, eps)
     running_mean *= 1.0 - MOMENTUM
@@ -248,7 +253,8 @@ def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """features (..., N, F), adjacency (..., N, N) -> act(Â (x W^T) + b), Â = D^-1/2 (A + I) D^-1/2."""
+    """features (..., N, F), adjacency (..., N, N) -> act(Â (x W^T) + b),
+    Â = D^-1/2 (A + I) D^-1/2."""
     features, adjacency = x["features"], x["adjacency"]
     nodes = adjacency.shape[-1]
     looped = ops.add_const(adjacency, np.eye(nodes, dtype=ctx.dtype))
@@ -263,7 +269,8 @@ def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """(..., N, F) or (B, T, F) -> (..., F): mean, sum or max over axis -2 (max: ties share the gradient)."""
+    """(..., N, F) or (B, T, F) -> (..., F): mean, sum or max over axis -2
+    (max: ties share the gradient)."""
     mode = layer.options.mode
     if mode == "mean":
         return ops.mean(x, -2)
@@ -274,12 +281,12 @@ def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 # ---- generative ----------------------------------------------------------------------------
 def sample(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """z = mean + exp(logvar / 2) * eps in training, mean in evaluation; adds its KL term to ctx.kl."""
+    """z = mean + exp(logvar / 2) * eps in training, mean in evaluation;
+    adds its KL term to ctx.kl."""
     mean, logvar = x["mean"], x["logvar"]
     inner = ops.sub(ops.sub(ops.add_const(logvar, 1.0), ops.mul(mean, mean)), ops.exp(logvar))
-    ctx.kl.append(
-        ops.scale(ops.total(inner), -0.5 / mean.shape[0])
-    )  # summed per example, averaged over the batch
+    # summed per example, averaged over the batch
+    ctx.kl.append(ops.scale(ops.total(inner), -0.5 / mean.shape[0]))
     if not ctx.training:
         return mean
     shape = np.broadcast_shapes(mean.shape, logvar.shape)
@@ -319,7 +326,8 @@ def _lif_cell(layer: Layer, p) -> Callable:
 
 
 def _stateful(make_cell: Callable, weight: str = "weight_ih", bias: str = "bias_ih") -> Stateful:
-    """A kind stepped by a composed cell; over a whole sequence the input projection runs once, for every step."""
+    """A kind stepped by a composed cell; over a whole sequence the input projection runs once,
+    for every step."""
 
     def sequence(ctx, layer, x, p):
         return _through_time(make_cell(layer, p), ops.linear(x, p[weight], p.get(bias)))

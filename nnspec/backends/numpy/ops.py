@@ -2,13 +2,14 @@
 
 | primitive | forward | back(g) |
 |---|---|---|
-| `add(a, b)` / `sub(a, b)` | `a + b` / `a - b` (broadcasting) | `g`, `+-g`, summed back to each shape |
+| `add(a, b)` / `sub(a, b)` | `a + b` / `a - b` (broadcasting) | `g`, `+-g`, summed to each shape |
 | `mul(a, b)` | `a * b` | `g * b`, `g * a` |
 | `scale(x, c)` | `c * x`, c a number | `c * g` |
-| `add_const(x, c)` / `mul_const(x, c)` | `x + c` / `x * c`, c an array taking no gradient | `g` / `g * c` |
+| `add_const(x, c)` / `mul_const(x, c)` | `x + c` / `x * c`, c a constant array | `g` / `g * c` |
 | `power(x, p)` | `x ** p` | `g * p * x ** (p - 1)` |
 | `exp(x)` | `exp(x)` | `g * exp(x)` |
-| `total(x, axes)` / `mean(x, axes)` | sum / mean over axes | `g` spread back (divided by the count) |
+| `total(x, axes)` / `mean(x, axes)` | sum / mean | `g` spread back
+ (divided by the count) |
 | `max_over(x, axis)` | max over one axis | `g` split evenly among the maxima (`torch.amax`) |
 | `linear(x, W, b)` | `x @ W.T + b` over the last axis | `g @ W`, `g.T @ x`, `sum(g)` |
 | `matmul(a, b)` | batched `a @ b` | `g @ b.T`, `a.T @ g` |
@@ -140,7 +141,8 @@ def mean(x: Var, axis: int | Sequence[int] | None = None, keepdims: bool = False
 
 
 def max_over(x: Var, axis: int) -> Var:
-    """Max over one axis; at a tie the gradient is split evenly among the maxima, as `torch.amax`."""
+    """Max over one axis; at a tie the gradient is split evenly among the maxima,
+    as `torch.amax`."""
     y = np.max(x.value, axis=axis, keepdims=True)
 
     def back(g):

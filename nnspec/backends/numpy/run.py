@@ -1,4 +1,5 @@
-"""`NumpyRun`: a checked program run with NumPy, forward and backward, by walking its `Plan` once per call.
+"""`NumpyRun`: a checked program run with NumPy, forward and backward, by walking its `Plan` once
+per call.
 
     run = to_numpy(program, seed=0, dtype="float32")
     y = run(x)                       # or run(**inputs), run(x1, x2); several outputs: a dict
@@ -27,12 +28,14 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def to_numpy(program: Program, seed: int | None = 0, dtype: str = "float32") -> NumpyRun:
-    """The program as a NumPy callable with its own gradients; parameters drawn from `seed` (docs/backends.md)."""
+    """The program as a NumPy callable with its own gradients;
+    parameters drawn from `seed` (docs/backends.md)."""
     return NumpyRun(program, seed=seed, dtype=dtype)
 
 
 class NumpyRun:
-    """A network in NumPy: `params`, `__call__`, `forward_with_terms`, `backward`, `load`, `train`/`eval`."""
+    """A network in NumPy: `params`, `__call__`, `forward_with_terms`, `backward`, `load`,
+    `train`/`eval`."""
 
     def __init__(self, program: Program, seed: int | None = 0, dtype: str = "float32"):
         name = np.dtype(dtype).name
@@ -42,9 +45,8 @@ class NumpyRun:
         self.plan = make_plan(program)
         self.dtype = np.dtype(name)
         self.params: dict[str, np.ndarray] = initial_params(program, seed, DTYPES[name])
-        self.rng = np.random.default_rng(
-            np.random.SeedSequence(seed).spawn(1)[0]
-        )  # its own stream, from the seed
+        # its own stream, from the seed
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         self.training = True
         declared = program.parameters()
         self._trainable = tuple(n for n, p in declared.items() if p.trainable)
@@ -61,7 +63,8 @@ class NumpyRun:
         return self.train(False)
 
     def load(self, state: Mapping[str, Any]) -> None:
-        """Copy every parameter and buffer from `state` (name -> array, e.g. a torch `state_dict()`), in place."""
+        """Copy every parameter and buffer from `state` (name -> array, e.g. a torch
+        `state_dict()`), in place."""
         missing = [n for n in self.params if n not in state]
         extra = [n for n in state if n not in self.params]
         if missing or extra:
@@ -73,7 +76,8 @@ class NumpyRun:
         for n, a in arrays.items():
             if a.shape != self.params[n].shape:
                 raise ValueError(
-                    f"'{n}' is {list(a.shape)}, but '{self.program.name}' needs {list(self.params[n].shape)}"
+                    f"'{n}' is {list(a.shape)}, "
+                    f"but '{self.program.name}' needs {list(self.params[n].shape)}"
                 )
         for n, a in arrays.items():
             np.copyto(self.params[n], a, casting="unsafe")
@@ -85,8 +89,9 @@ class NumpyRun:
         return outputs
 
     def forward_with_terms(self, *args: Any, **kwargs: Any):
-        """(outputs, terms): terms["kl"] is the KL term summed over `sample` layers (absent without them);
-        terms["logits"][name] is an output's value before its final softmax or sigmoid (absent without such outputs)."""
+        """(outputs, terms): terms["kl"] is the KL term summed over `sample` layers (absent without
+        them); terms["logits"][name] is an output's value before its final softmax or sigmoid
+        (absent without such outputs)."""
         data = _bind(self.program.inputs, args, kwargs)
         leaves, values, steps = self._present(data)
         params = {n: Var(a, n in self._trainable) for n, a in self.params.items()}
@@ -140,7 +145,8 @@ class NumpyRun:
     def _loop(
         self, loop: Loop, ctx: Context, values: dict[str, Var], params, steps: int, batch: int
     ) -> None:
-        """The layers of one `~>` cycle, one step at a time; the values read after it stacked to [B, T, ...]."""
+        """The layers of one `~>` cycle, one step at a time;
+        the values read after it stacked to [B, T, ...]."""
         ctx.lead, ctx.in_loop = 1, True
         frames = _LoopFrames(
             values,
@@ -172,14 +178,15 @@ class NumpyRun:
             values[name] = ops.stack_time(stacked)
 
     def _arrange(self, layer: Layer, sources: tuple[Source, ...], read: list[Var]):
-        """What a kind receives: the sources joined along the feature axis, by port, or as a list (merges)."""
+        """What a kind receives: the sources joined along the feature axis, by port,
+        or as a list (merges)."""
         kind = layer.kind
         if kind.merges:
             return read
         if not kind.ports:
             return ops.concat(read, self._feature_axis(sources[0]))
         by_port: dict[str, list[tuple[Source, Var]]] = {}
-        for source, v in zip(sources, read):
+        for source, v in zip(sources, read, strict=True):
             by_port.setdefault(source.port or kind.default_port, []).append((source, v))
         return {
             port: ops.concat([v for _, v in pairs], self._feature_axis(pairs[0][0]))
@@ -191,7 +198,8 @@ class NumpyRun:
 
     # ---- inputs ----------------------------------------------------------------------------
     def _present(self, data: dict[str, Any]) -> tuple[dict[str, Var], dict[str, Var], int]:
-        """Each input as given (a leaf that takes a gradient) and shaped as docs/backends.md says; the steps T."""
+        """Each input as given (a leaf that takes a gradient) and shaped as docs/backends.md says;
+        the steps T."""
         leaves, values, steps, batch = {}, {}, {}, {}
         for name, raw in data.items():
             layer = self.program.layer(name)
@@ -217,7 +225,7 @@ class NumpyRun:
         inputs: bool = True,
         grad_logits: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Gradients of sum(grad_out * outputs) (+ w * kl for terms={"kl": w}) after the last forward.
+        """Gradients of sum(grad_out * outputs) (+ w * kl for terms={"kl": w}), after the forward.
 
         grad_out: an array shaped as the output, or a dict by output name (missing ones: zero).
         grad_logits: gradients with respect to outputs' logits (`terms["logits"]`), by output name,
@@ -228,7 +236,8 @@ class NumpyRun:
         recorded = self._recorded
         if recorded is None:
             raise RuntimeError(
-                "backward needs a forward pass first: call the network (run(x)) before run.backward(...)"
+                "backward needs a forward pass first: "
+                "call the network (run(x)) before run.backward(...)"
             )
         seeds = self._seeds({} if grad_out is None else grad_out, recorded.outputs)
         logit_seeds = self._seeds(grad_logits or {}, recorded.logits, what="logits of output")
@@ -242,9 +251,8 @@ class NumpyRun:
                 add_grad(values[name], g)
                 roots.append(values[name])
         for weight in (terms or {}).values():
-            if (
-                recorded.kl is not None
-            ):  # without a sample layer the term is 0, and so is its gradient
+            # without a sample layer the term is 0, and so is its gradient
+            if recorded.kl is not None:
                 add_grad(recorded.kl, np.asarray(weight, self.dtype))
                 roots.append(recorded.kl)
         if not inputs:
@@ -257,35 +265,41 @@ class NumpyRun:
         return _handed_out(leaves, {id(g) for g in (seeds | logit_seeds).values()})
 
     def _seeds(self, grads, values: dict[str, Var], what: str = "output") -> dict[str, np.ndarray]:
-        """The gradients given for `values` (outputs, or their logits), checked, as arrays of the run's dtype."""
+        """The gradients given for `values` (outputs, or their logits), checked,
+        as arrays of the run's dtype."""
         if not isinstance(grads, Mapping):
             if len(values) > 1:
                 raise ValueError(
-                    f"'{self.program.name}' has outputs {', '.join(values)}: give grad_out as a dict by output name"
+                    f"'{self.program.name}' has outputs {', '.join(values)}: "
+                    "give grad_out as a dict by output name"
                 )
             grads = {next(iter(values)): grads}
         seeds = {}
         for name, g in grads.items():
             if name not in values:
                 raise ValueError(
-                    f"no {what} '{name}' in '{self.program.name}'; there are: {', '.join(values) or 'none'}"
+                    f"no {what} '{name}' in '{self.program.name}'; "
+                    f"there are: {', '.join(values) or 'none'}"
                 )
             array = np.asarray(g, dtype=self.dtype)
             if array.shape != values[name].shape:
                 raise ValueError(
-                    f"the gradient of {what} '{name}' must be shaped as it, {list(values[name].shape)}, "
-                    f"not {list(array.shape)}"
+                    f"the gradient of {what} '{name}' must be shaped as it, "
+                    f"{list(values[name].shape)}, not {list(array.shape)}"
                 )
             seeds[name] = array
         return seeds
 
     def __repr__(self) -> str:
-        return f"<NumpyRun {self.program.name}: {len(self.params)} arrays, {self.dtype.name}, {'training' if self.training else 'eval'}>"
+        mode = "training" if self.training else "eval"
+        return (
+            f"<NumpyRun {self.program.name}: {len(self.params)} arrays, {self.dtype.name}, {mode}>"
+        )
 
 
 class _LoopFrames:
-    """What a layer inside a loop reads at step t (the plan's `Read`): a static value as it is, a
-    timed value from outside at t (or t - 1), a value of the loop from this step or the previous one."""
+    """What a layer inside a loop reads at step t (the plan's `Read`): a static value as it is,
+    a timed value from outside at t (or t - 1), a value of the loop from this step or the last."""
 
     def __init__(self, values: dict[str, Var], zeros):
         self.values, self.zeros = values, zeros  # zeros(name): the value before the first step
@@ -314,7 +328,8 @@ class _LoopFrames:
 
 
 class _Recorded:
-    """What the last forward left for backward: output, logits, KL, input and parameter variables."""
+    """What the last forward left for backward: output, logits, KL,
+    input and parameter variables."""
 
     __slots__ = ("outputs", "logits", "kl", "inputs", "params")
 
@@ -366,9 +381,10 @@ def _bind(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
     """Positional values in input order, then named ones; every input exactly once."""
     if len(args) > len(names):
         raise TypeError(
-            f"the network takes {len(names)} input{'s' * (len(names) != 1)} ({', '.join(names)}), but {len(args)} were given"
+            f"the network takes {len(names)} input{'s' * (len(names) != 1)} "
+            f"({', '.join(names)}), but {len(args)} were given"
         )
-    data = dict(zip(names, args))
+    data = dict(zip(names, args, strict=False))  # fewer values than inputs: the rest by name
     for name, value in kwargs.items():
         if name not in names:
             raise TypeError(f"the network has no input '{name}'; its inputs: {', '.join(names)}")
@@ -391,14 +407,16 @@ def _numeric(raw: Any, name: str) -> np.ndarray:
 
 
 def _as_array(value: Any) -> np.ndarray:
-    """An array from an array-like; a torch tensor is detached first (duck-typed: torch is never imported)."""
+    """An array from an array-like; a torch tensor is detached first
+    (duck-typed: torch is never imported)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
 
 
 def _forms(layer: Layer) -> list[tuple[tuple, bool, bool]]:
-    """Accepted shapes of an input after the batch: (shape with 'T' for any length, last axis dropped, one value per step)."""
+    """Accepted shapes of an input after the batch: (shape with 'T' for any length, last axis
+    dropped, one value per step)."""
     dims, shape = layer.shape.dims, layer.shape
     sizes = [(dims, False)] + ([((), True)] if dims == (1,) else [])
     held = layer.options.steps is not None
@@ -412,9 +430,12 @@ def _forms(layer: Layer) -> list[tuple[tuple, bool, bool]]:
 
 
 def _match(layer: Layer, got: tuple[int, ...]) -> tuple[bool, bool]:
-    """(last axis dropped, one value per step) for an input array of shape `got`; a ValueError if it fits no form."""
+    """(last axis dropped, one value per step) for an input array of shape `got`;
+    a ValueError if it fits no form."""
     for form, dropped, per_step in _forms(layer):
-        if len(got) == 1 + len(form) and all(f == "T" or f == g for f, g in zip(form, got[1:])):
+        if len(got) == 1 + len(form) and all(
+            f == "T" or f == g for f, g in zip(form, got[1:], strict=True)
+        ):
             if got[0] < 1 or (per_step and got[1] < 1):
                 raise ValueError(
                     f"input '{layer.name}' receives an empty array, of shape {list(got)}"

@@ -1,4 +1,5 @@
-"""The PyTorch backend: a checked `Program` -> a `torch.nn.Module` with a generated, straight-line forward.
+"""The PyTorch backend: a checked `Program` -> a `torch.nn.Module` with a generated, straight-line
+forward.
 
     net = nnspec.load("model.nn").to_torch()
     y = net(x)                         # or net(**inputs); several outputs come back as a dict
@@ -35,7 +36,8 @@ class SpecModule(nn.Module):
     output_names: tuple[str, ...] = ()
 
     def forward_with_terms(self, *inputs, **named):
-        """(outputs, terms): the forward's outputs and the loss terms of its layers, {"kl": ...} for `sample`."""
+        """(outputs, terms): the forward's outputs and the loss terms of its layers,
+        {"kl": ...} for `sample`."""
         raise NotImplementedError  # every generated subclass defines it
 
     def extra_repr(self) -> str:
@@ -43,7 +45,8 @@ class SpecModule(nn.Module):
 
 
 def to_torch(program: Program, seed: int | None = 0, dtype: str = "float32") -> SpecModule:
-    """Lower a checked program; parameters drawn from `seed` exactly as the NumPy backend draws them."""
+    """Lower a checked program;
+    parameters drawn from `seed` exactly as the NumPy backend draws them."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     plan = make_plan(program)

@@ -1,4 +1,5 @@
-"""Attention in PyTorch: projections, heads, `scaled_dot_product_attention`, the output projection."""
+"""Attention in PyTorch: projections, heads, `scaled_dot_product_attention`,
+the output projection."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from .lowering import Emit, Lowering
 
 
 class Attention(nn.Module):
-    """query [B, Lq, Fq], key [B, Lk, Fk], value [B, Lk, Fv] -> [B, Lq, dim]; weights [dim, F] as nn.Linear."""
+    """query [B, Lq, Fq], key [B, Lk, Fk], value [B, Lk, Fv] -> [B, Lq, dim];
+    weights [dim, F] as nn.Linear."""
 
     def __init__(
         self, dim: int, features: tuple[int, int, int], heads: int, causal: bool, bias: bool
     ):
         super().__init__()
         self.heads, self.causal = heads, causal
-        for port, width in zip("qkv", features):
+        for port, width in zip("qkv", features, strict=True):
             setattr(self, f"weight_{port}", nn.Parameter(torch.empty(dim, width)))
         self.weight_o = nn.Parameter(torch.empty(dim, dim))
         for port in "qkvo":

@@ -1,4 +1,5 @@
-"""Regularisation and normalisation in PyTorch: dropout, batchnorm (nn.BatchNorm1d/2d), layernorm."""
+"""Regularisation and normalisation in PyTorch:
+dropout, batchnorm (nn.BatchNorm1d/2d), layernorm."""
 
 from __future__ import annotations
 

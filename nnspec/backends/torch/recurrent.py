@@ -1,4 +1,5 @@
-"""Recurrent cells in PyTorch: rnn, lstm, gru, holding their parameters in nn.RNNCell/LSTMCell/GRUCell.
+"""Recurrent cells in PyTorch: rnn, lstm, gru, holding their parameters in
+nn.RNNCell/LSTMCell/GRUCell.
 
 Over a whole sequence, lstm and gru (and rnn with tanh or relu) run PyTorch's fused
 sequence kernels with the cell's own parameters, as nn.LSTM does; inside a loop through
@@ -38,12 +39,10 @@ def _fused(e: Emit) -> str | None:
     return FUSED.get(kind) or FUSED.get((kind, e.options.act.name if kind == "rnn" else ""))
 
 
-def _whole(e: Emit, x: str) -> None:
+def _sequence(e: Emit, x: str) -> None:
     units, bias = e.options.units, "bias_ih" in e.layer.params
     fused = _fused(e)
-    if (
-        fused is None
-    ):  # an rnn with another activation: the input projection at once, then the steps
+    if fused is None:  # an rnn with another activation: the input projection at once, then steps
         _rnn_loop(e, x)
         return
     h0 = f"{e.zeros(units)}.unsqueeze(0)"
@@ -78,10 +77,11 @@ def _step(e: Emit, x: str) -> None:
             f"{h} = "
             + act_code(
                 e.options.act,
-                f"F.linear({x}, {m}.weight_ih, {m}.bias_ih) + F.linear({h}, {m}.weight_hh, {m}.bias_hh)",
+                f"F.linear({x}, {m}.weight_ih, {m}.bias_ih)"
+                f" + F.linear({h}, {m}.weight_hh, {m}.bias_hh)",
             )
         )
     e.assign(h)
 
 
-LOWERINGS = {kind: Lowering(_whole, _module, _step) for kind in CELLS}
+LOWERINGS = {kind: Lowering(_sequence, _module, _step) for kind in CELLS}

@@ -8,7 +8,8 @@ import torch
 def prepare(
     name: str, x, dims: tuple[int, ...], time: str | None, steps: int | None
 ) -> torch.Tensor:
-    """Check one input against its declaration and shape it: `[B, *dims]`, or `[B, T, *dims]` when timed.
+    """Check one input against its declaration and shape it: `[B, *dims]`, or `[B, T, *dims]`
+    when timed.
 
     `time` is None (static), "seq" (the caller gives every step) or "steps" (one value, held
     for `steps` steps, unless one per step is given). Size-1 inputs may leave out their last axis.
@@ -34,7 +35,8 @@ def prepare(
 
 
 def argument(args: tuple, kwargs: dict, names: list[str], name: str):
-    """The input `name` from a call by position or by keyword (for input names Python cannot take)."""
+    """The input `name` from a call by position or by keyword
+    (for input names Python cannot take)."""
     position = names.index(name)
     if position < len(args):
         return args[position]
@@ -63,7 +65,8 @@ def step(x: torch.Tensor) -> torch.Tensor:
 
 
 class Spike(torch.autograd.Function):
-    """Heaviside step at the threshold forward; the fast-sigmoid surrogate 1 / (1 + 10 |v - threshold|)^2 backward."""
+    """Heaviside step at the threshold forward;
+    the fast-sigmoid surrogate 1 / (1 + 10 |v - threshold|)^2 backward."""
 
     @staticmethod
     def forward(ctx, v: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Spiking cells in PyTorch: lif, leaky integrate-and-fire with a surrogate gradient (runtime.Spike)."""
+"""Spiking cells in PyTorch: lif, leaky integrate-and-fire with a surrogate gradient
+(runtime.Spike)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def _module(layer: Layer) -> nn.Linear:
 
 
 def _membrane(e: Emit, v: str, current: str) -> list[str]:
-    """One step: leak and integrate, spike at the threshold, subtract it (the reset passes no gradient)."""
+    """One step: leak and integrate, spike at the threshold,
+    subtract it (the reset passes no gradient)."""
     o = e.options
     s = f"{v}_spike"
     return [
@@ -24,7 +26,7 @@ def _membrane(e: Emit, v: str, current: str) -> list[str]:
     ]
 
 
-def _whole(e: Emit, x: str) -> None:
+def _sequence(e: Emit, x: str) -> None:
     v = e.state("v")
     e.line(f"{v}_in = {e.module}({x})")  # every step's input current at once
     e.line(f"{v} = {e.zeros(e.options.units)}")
@@ -44,4 +46,4 @@ def _step(e: Emit, x: str) -> None:
     e.assign(f"{v}_spike")
 
 
-LOWERINGS = {"lif": Lowering(_whole, _module, _step)}
+LOWERINGS = {"lif": Lowering(_sequence, _module, _step)}
