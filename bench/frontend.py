@@ -24,7 +24,6 @@ import platform
 import statistics
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import lark
@@ -35,6 +34,7 @@ import nnspec  # noqa: E402
 from nnspec.check import check  # noqa: E402
 from nnspec.errors import Source  # noqa: E402
 from nnspec.resolve import build_graph, load_library  # noqa: E402
+from nnspec.shipped import grammar_text  # noqa: E402
 
 WIDTH = 8
 SEGMENT = 4  # dense layers between two add merges (each add also takes the skip link)
@@ -104,8 +104,7 @@ def median_time(fn, repeat: int) -> float:
 
 
 def bare_parser() -> lark.Lark:
-    grammar = resources.files("nnspec").joinpath("grammars/nnspec.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr")
+    return lark.Lark(grammar_text(), parser="lalr")
 
 
 def measure(label: str, text: str, parser: lark.Lark, repeat: int) -> dict:

@@ -1,4 +1,6 @@
-"""Every stage can print itself: the graph and the checked program as plain text (used by golden tests)."""
+"""Every stage can print itself: the graph and the checked program as plain text.
+
+The golden tests use the same dumps."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ def dump_graph(graph: nx.MultiDiGraph) -> str:
     """Nodes in declaration order with kind, options and position; then links in file order."""
     out = [f"graph {graph.graph['name']}"]
     for name, data in graph.nodes(data=True):
-        out.append(
-            f"  node {name}: {data['kind'].name}{options_text(data['options'])}  @{data['span'].line}:{data['span'].column}"
-        )
+        kind, span = data["kind"], data["span"]
+        options = options_text(kind, data["options"])
+        out.append(f"  node {name}: {kind.name}{options}  @{span.line}:{span.column}")
     for u, v, data in sorted(graph.edges(data=True), key=lambda e: e[2]["order"]):
         arrow = "~>" if data["delayed"] else "->"
         port = f".{data['port']}" if data["port"] else ""

@@ -13,7 +13,6 @@ import gc
 import os
 import threading
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
@@ -21,6 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from . import syntax as s
 from .errors import Source, Span, SpecError
+from .shipped import grammar_text
 
 KEYWORDS = frozenset({"network", "block", "train", "use", "output", "expect"})
 MAX_NESTING = 64  # brackets deeper than this are a mistake, not a spec
@@ -128,7 +128,7 @@ class _SyntaxBuilder(Transformer):
         self.postlex = postlex
 
     def _span(self, children) -> Span:
-        """From the first positioned child to the last (anonymous tokens are filtered out by lark)."""
+        """From the first positioned child to the last (lark filters anonymous tokens out)."""
         located = [c for c in children if isinstance(c, (Token, s.Node, tuple, list)) and c]
         first, last = _start(located[0]), _end(located[-1])
         return Span(self.source, first[0], first[1], last[0], last[1])
@@ -322,7 +322,7 @@ def _shorten(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> tuple[Lark, _SyntaxBuilder]:
-    grammar = resources.files("nnspec").joinpath("grammars/nnspec.lark").read_text(encoding="utf-8")
+    grammar = grammar_text()
     postlex = _BracketPostLexer()
     builder = _SyntaxBuilder(postlex)
     parser = Lark(
@@ -339,10 +339,11 @@ def _parser() -> tuple[Lark, _SyntaxBuilder]:
 
 
 def _cache_file() -> str | bool:
-    """Where lark keeps the parser tables it computes from the grammar (35 ms at every start otherwise):
-    in the user's cache folder, not a shared /tmp, since lark reads the file back with pickle. Lark
-    checks a hash of the grammar, its options and versions stored in the file, and rebuilds the tables
-    when they differ or the file cannot be read; without a writable folder there is no cache."""
+    """Where lark keeps the parser tables it computes from the grammar (35 ms at every start
+    otherwise): in the user's cache folder, not a shared /tmp, since lark reads the file back with
+    pickle. Lark checks a hash of the grammar, its options and versions stored in the file, and
+    rebuilds the tables when they differ or the file cannot be read; without a writable folder
+    there is no cache."""
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnspec"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .check import Program
-from .kinds.base import Options
+from .kinds.base import LITERAL_VALUES, Kind, Options
 
 
 def render_summary(program: Program, width: int = 100, color: bool = False) -> str:
@@ -27,7 +27,7 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
     table.add_column("Inputs")
     outputs = {o.name: o for o in program.outputs}
     for layer in program.layers:
-        kind = layer.kind.name + options_text(layer.options)
+        kind = layer.kind.name + options_text(layer.kind, layer.options)
         shape = str(layer.shape)
         if layer.name in outputs and outputs[layer.name].reduce:
             shape += f" -> {outputs[layer.name].reduce} {outputs[layer.name].shape}"
@@ -69,33 +69,30 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
     return console.file.getvalue()
 
 
-def options_text(options: Options) -> str:
-    """The options that differ from their defaults, as written in a spec (literal weights abbreviated)."""
-    parts = []
-    for key, info in type(options).model_fields.items():
+def options_text(kind: Kind, options: Options) -> str:
+    """The options as written in a spec, from the kind's schema: positional ones bare, in order,
+    then every other required option and every option that differs from its default (a bare
+    flag when true; literal weights abbreviated to [...])."""
+    fields = type(options).model_fields
+    parts = [show_value(getattr(options, k)) for k in kind.positional if fields[k].is_required()]
+    for key, info in fields.items():
         value = getattr(options, key)
-        if info.is_required() and key in (
-            "units",
-            "channels",
-            "size",
-            "vocabulary",
-            "dim",
-            "rate",
-            "mode",
-        ):
-            parts.append(_show(value))
-        elif not info.is_required() and value != info.default:
-            parts.append(
-                key
-                if value is True
-                else f"{key}={'[...]' if key in ('weights', 'biases') else _show(value)}"
-            )
+        if key in kind.positional and info.is_required():
+            continue
+        if not info.is_required() and value == info.default:
+            continue
+        if value is True and not info.is_required():
+            parts.append(key)
+        elif LITERAL_VALUES in info.metadata:
+            parts.append(f"{key}=[...]")
+        else:
+            parts.append(f"{key}={show_value(value)}")
     return f" {', '.join(parts)}" if parts else ""
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
     if isinstance(value, tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

@@ -59,6 +59,16 @@ COLORBLIND = Palette(
 
 PALETTES = {palette.name: palette for palette in (ASIMOV, COLORBLIND)}
 
+# the cell types that rules over the whole graph give (see `cell_type` below), for the docs
+GRAPH_RULES: dict[Cell, str] = {
+    Cell.NOISY_INPUT: "an `input` read only through a `dropout` (a denoising autoencoder)",
+    Cell.OUTPUT: "the network's outputs (`output ...`, or the layer that feeds nothing), whatever "
+    "their kind",
+    Cell.MATCH_INPUT_OUTPUT: "outputs trained with `target = input`, and a GAN generator's output",
+    Cell.RECURRENT: "any hidden layer on a cycle through a `~>` link",
+    Cell.BACKFED_INPUT: "(inputs cannot receive links yet)",
+}
+
 
 def cell_type(layers, outputs: set[str], reproduces: bool) -> Cell:
     """The zoo cell of a drawn group: `layers[0]` owns the cells, the rest are folded into it.

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BeforeValidator, create_model
 from pydantic_core import PydanticCustomError
 
 from .base import Kind, Options, Real, Shape
 
-# name: (its options with their defaults, whether it has a gradient)
-ACTIVATIONS: dict[str, tuple[dict[str, float], bool]] = {
-    "identity": ({}, True),
-    "linear": ({}, True),
-    "step": ({}, False),
-    "sigmoid": ({}, True),
-    "tanh": ({}, True),
-    "relu": ({}, True),
-    "leaky_relu": ({"alpha": 0.01}, True),
-    "elu": ({"alpha": 1.0}, True),
-    "gelu": ({}, True),
-    "softplus": ({}, True),
-    "softmax": ({}, True),
+
+class ActivationRow(NamedTuple):
+    """An activation's options with their defaults, whether it has a gradient, and what it is."""
+
+    defaults: dict[str, float]
+    differentiable: bool
+    doc: str
+
+
+ACTIVATIONS: dict[str, ActivationRow] = {
+    "identity": ActivationRow({}, True, "`x`."),
+    "linear": ActivationRow({}, True, "`x` (another name for `identity`)."),
+    "step": ActivationRow(
+        {}, False, "1 where `x > 0`, else 0, with no gradient (nothing flows back through it)."
+    ),
+    "sigmoid": ActivationRow({}, True, "`1 / (1 + exp(-x))`."),
+    "tanh": ActivationRow({}, True, "`tanh(x)`."),
+    "relu": ActivationRow({}, True, "`max(x, 0)` (gradient 0 at 0)."),
+    "leaky_relu": ActivationRow(
+        {"alpha": 0.01}, True, "`x` if `x > 0` else `alpha * x` (gradient `alpha` at 0)."
+    ),
+    "elu": ActivationRow({"alpha": 1.0}, True, "`x` if `x > 0` else `alpha * (exp(x) - 1)`."),
+    "gelu": ActivationRow({}, True, "exact: `x * Φ(x)`, Φ the normal distribution function."),
+    "softplus": ActivationRow({}, True, "`log(1 + exp(x))`."),
+    "softmax": ActivationRow(
+        {}, True, "`exp(x) / sum(exp(x))` over the feature axis (the channel axis for images)."
+    ),
 }
 
 
@@ -73,12 +87,13 @@ Act = Annotated[Activation, BeforeValidator(_activation)]
 IDENTITY = Activation(name="identity")
 
 
-def _activation_kind(act: str, defaults: dict[str, float]) -> Kind:
+def _activation_kind(act: str, row: ActivationRow) -> Kind:
     """An activation used as a layer: `relu y`, `leaky_relu y: alpha=0.1`; options default as `act=` does."""
-    fields = {key: (Real, value) for key, value in defaults.items()}
+    fields = {key: (Real, value) for key, value in row.defaults.items()}
     options = create_model(f"{act.title().replace('_', '')}Options", __base__=Options, **fields)
 
     class ActivationKind(Kind):
+        __doc__ = f"anything -> the same shape.\n\nThe activation `{act}` as a layer: {row.doc}"
         name = act
         family = "activation"
         Options = options
@@ -90,4 +105,4 @@ def _activation_kind(act: str, defaults: dict[str, float]) -> Kind:
     return ActivationKind()
 
 
-KINDS = [_activation_kind(name, defaults) for name, (defaults, _) in ACTIVATIONS.items()]
+KINDS = [_activation_kind(name, row) for name, row in ACTIVATIONS.items()]

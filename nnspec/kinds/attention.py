@@ -17,7 +17,13 @@ def _length(x: Shape) -> int | None:
 
 
 class Attention(Kind):
-    """Projects query, key and value (weight_q/k/v [dim, features]), attends, projects out (weight_o [dim, dim])."""
+    """query `[T, F]` or `[N, F]` (key, value alike) -> `[T, dim]` or `[N, dim]`.
+
+    `q = query @ W_q.T + b_q`, `k`, `v` likewise from key and value (both default to the query);
+    split into `heads` of `dim / heads`; `softmax(q k^T / sqrt(dim / heads)) v`, with `causal`,
+    item `i` sees keys `j <= i`; heads joined, then `@ W_o.T + b_o`. The sequence axis (T) or the
+    item axis (N) is the one attended over. Parameters as nn.MultiheadAttention's.
+    """
 
     name = "attention"
     family = "attention"

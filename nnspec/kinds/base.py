@@ -161,21 +161,28 @@ CELLS: dict[Cell, tuple[str, str | None]] = {
 
 
 # ---- options -------------------------------------------------------------------------------
-def _whole(value: Any) -> Any:
+def integral_float_to_int(value: Any) -> Any:
     """Accept 1e3 where a count is expected; leave everything else to strict validation."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     return value
 
 
-def _real(value: Any) -> Any:
+def int_to_float(value: Any) -> Any:
     """Accept an integer where a real number is expected (never a bool)."""
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Count = Annotated[int, BeforeValidator(_whole), Field(ge=1)]
-Real = Annotated[float, BeforeValidator(_real)]
-Fraction = Annotated[float, BeforeValidator(_real), Field(ge=0.0, lt=1.0)]
+Count = Annotated[int, BeforeValidator(integral_float_to_int), Field(ge=1)]
+Real = Annotated[float, BeforeValidator(int_to_float)]
+Fraction = Annotated[float, BeforeValidator(int_to_float), Field(ge=0.0, lt=1.0)]
+
+
+class LiteralValues:
+    """Marks an option that holds literal values (weights, biases): summaries show it as [...]."""
+
+
+LITERAL_VALUES = LiteralValues()
 
 
 class Options(BaseModel):
@@ -189,20 +196,24 @@ class NoOptions(Options):
 
 
 class Kind:
-    """One layer kind. Subclasses set the class attributes and override the rules they need."""
+    """One layer kind. Subclasses set the class attributes and override the rules they need.
+
+    The subclass's docstring is the kind's documentation (the docs' tables of kinds are made
+    from it): its first line says what the layer computes, with its input and output shapes.
+    """
 
     name: ClassVar[str]
     family: ClassVar[str]
     cell: ClassVar[Cell] = Cell.HIDDEN
     Options: ClassVar[type[Options]] = NoOptions
-    positional: ClassVar[tuple[str, ...]] = ()  # options filled by positional values, in order
-    flags: ClassVar[
-        tuple[str, ...]
-    ] = ()  # boolean options that may be written bare: `frozen`, `seq`
-    ports: ClassVar[tuple[str, ...]] = ()  # named inputs; () means one input, fan-in concatenated
-    default_port: ClassVar[str | None] = (
-        None  # the port an unnamed link feeds (None: links must name a port)
-    )
+    # options filled by positional values, in order
+    positional: ClassVar[tuple[str, ...]] = ()
+    # boolean options that may be written bare: `frozen`, `seq`
+    flags: ClassVar[tuple[str, ...]] = ()
+    # named inputs; () means one input, fan-in concatenated
+    ports: ClassVar[tuple[str, ...]] = ()
+    # the port an unnamed link feeds (None: links must name a port)
+    default_port: ClassVar[str | None] = None
     merges: ClassVar[bool] = False  # add/mul/concat: inputs arrive as a list, not concatenated
     source: ClassVar[bool] = False  # `input`: receives no links
     stateful: ClassVar[bool] = False  # keeps its own state from step to step
@@ -216,9 +227,12 @@ class Kind:
     def params(self, options: Options, x: Any) -> dict[str, Param]:
         return {}
 
-    def describe(self, options: Options) -> str:
-        """A short text of the options that matter, for summaries and diagrams."""
-        return ""
+    @property
+    def doc(self) -> tuple[str, str]:
+        """(what enters and leaves, what it computes): the docstring's first paragraph and the
+        rest, each on one line."""
+        first, _, rest = (type(self).__doc__ or "").strip().partition("\n\n")
+        return " ".join(first.split()), " ".join(rest.split())
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from .activation import IDENTITY, Act
-from .base import Count, Kind, Options, Param, Real, Shape, ShapeError, need_rank, uniform_fan_in
+from .base import (
+    LITERAL_VALUES,
+    Count,
+    Kind,
+    Options,
+    Param,
+    Real,
+    Shape,
+    ShapeError,
+    need_rank,
+    uniform_fan_in,
+)
 
 Matrix = tuple[tuple[Real, ...], ...]
 Vector = tuple[Real, ...]
@@ -13,8 +26,9 @@ class DenseOptions(Options):
     units: Count
     act: Act = IDENTITY
     bias: bool = True
-    weights: Matrix | None = None  # literal weights, [inputs, units] as in A = XW + B
-    biases: Vector | None = None
+    # literal weights, [inputs, units] as in A = XW + B
+    weights: Annotated[Matrix | None, LITERAL_VALUES] = None
+    biases: Annotated[Vector | None, LITERAL_VALUES] = None
     frozen: bool = False
 
 
@@ -23,7 +37,11 @@ def _vector_input(kind: str, x: Shape) -> None:
 
 
 class Dense(Kind):
-    """y = act(x W + b); stored as PyTorch's Linear: weight [units, inputs], bias [units]."""
+    """`[F]` -> `[units]`; `[N, F]` -> `[N, units]`.
+
+    `act(x @ W.T + b)`, over the last axis; stored as PyTorch's Linear: weight `[units, inputs]`,
+    bias `[units]`.
+    """
 
     name = "dense"
     family = "dense"
@@ -81,7 +99,12 @@ class MaxoutOptions(Options):
 
 
 class Maxout(Kind):
-    """y = max over `pieces` linear units; weight [units * pieces, inputs], row u * pieces + p for unit u, piece p."""
+    """`[F]` -> `[units]`; `[N, F]` -> `[N, units]`.
+
+    `z = x @ W.T + b` is `[..., units * pieces]`; reshaped `[..., units, pieces]`, the max over
+    pieces (row `u * pieces + p` of `W` is piece `p` of unit `u`); at an exact tie both backends
+    split the gradient evenly among the maxima (`torch.amax`).
+    """
 
     name = "maxout"
     family = "dense"
@@ -107,7 +130,11 @@ class EmbeddingOptions(Options):
 
 
 class Embedding(Kind):
-    """Integer tokens -> vectors: [1] -> [dim] (one token per step), [k] -> [k, dim]."""
+    """tokens `[1]` -> `[dim]`; `[k]` -> `[k, dim]`.
+
+    Tokens (whole numbers, as integers or floats) `[..., k]` -> `W[tokens]` `[..., k, dim]`; with
+    `k = 1` the axis is dropped: `[..., dim]`.
+    """
 
     name = "embedding"
     family = "dense"

@@ -6,7 +6,13 @@ from .base import Cell, Kind, Shape, ShapeError
 
 
 class Sample(Kind):
-    """z = mean + exp(logvar / 2) * eps, eps ~ N(0, 1); adds KL(q(z) || N(0, 1)) to the loss."""
+    """mean, logvar of one shape -> that shape.
+
+    Training: `z = mean + exp(logvar / 2) * eps`, `eps ~ N(0, 1)`; evaluation: `z = mean`. Its KL
+    term, `-0.5 * sum(1 + logvar - mean^2 - exp(logvar))` summed over every axis but the batch and
+    averaged over the batch, is returned by `forward_with_terms` as `terms["kl"]` (summed over
+    the sample layers) and added to the loss.
+    """
 
     name = "sample"
     family = "generative"

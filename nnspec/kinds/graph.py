@@ -15,7 +15,11 @@ class GCNOptions(Options):
 
 
 class GCN(Kind):
-    """H' = act(D^-1/2 (A + I) D^-1/2 H W + b) over features [N, F] and adjacency [N, N]."""
+    """features `[N, F]`, adjacency `[N, N]` -> `[N, units]`.
+
+    `act(Â @ (x @ W.T) + b)` with `Â = D^-1/2 (A + I) D^-1/2`, `D` the row sums of `A + I`; one
+    adjacency `[N, N]` per example.
+    """
 
     name = "gcn"
     family = "graph"
@@ -62,7 +66,11 @@ class ReadoutOptions(Options):
 
 
 class Readout(Kind):
-    """Node features [N, F] -> one graph vector [F] (or a sequence [T, F] -> [F])."""
+    """`[N, F]` or `[T, F]` -> `[F]`.
+
+    Mean, sum or max over the items (or over time): axis -2; at an exact tie both backends split
+    the gradient evenly among the maxima (`torch.amax`).
+    """
 
     name = "readout"
     family = "graph"

@@ -6,9 +6,9 @@ from typing import Annotated, Union
 
 from pydantic import BeforeValidator
 
-from .base import Cell, Count, Kind, Options, Shape, ShapeError, _whole
+from .base import Cell, Count, Kind, Options, Shape, ShapeError, integral_float_to_int
 
-Size = Union[Count, tuple[Annotated[int, BeforeValidator(_whole)], ...]]
+Size = Union[Count, tuple[Annotated[int, BeforeValidator(integral_float_to_int)], ...]]
 
 
 class InputOptions(Options):
@@ -41,6 +41,11 @@ def declared_shape(options: InputOptions) -> Shape:
 
 
 class Input(Kind):
+    """size, `[N, F]` or `[C, H, W]` -> as declared; with a time axis for `seq` or `steps`.
+
+    The data, shaped for the network's inputs.
+    """
+
     name = "input"
     family = "io"
     cell = Cell.INPUT
@@ -54,7 +59,10 @@ class Input(Kind):
 
 
 class Port(Kind):
-    """A block's `input` once the block is placed in a network: passes on what it receives."""
+    """anything -> the same shape.
+
+    A block's `input` once the block is placed in a network: passes its input on.
+    """
 
     name = "port"
     family = "io"

@@ -21,6 +21,11 @@ def _same_shape(inputs: list[tuple[str, Shape]]) -> Shape:
 
 
 class Add(Kind):
+    """inputs of one shape -> that shape (E401 otherwise).
+
+    Elementwise sum.
+    """
+
     name = "add"
     family = "merge"
     merges = True
@@ -30,6 +35,11 @@ class Add(Kind):
 
 
 class Mul(Kind):
+    """inputs of one shape -> that shape (E401 otherwise).
+
+    Elementwise product.
+    """
+
     name = "mul"
     family = "merge"
     merges = True
@@ -39,6 +49,11 @@ class Mul(Kind):
 
 
 class Concat(Kind):
+    """inputs that agree but on the feature axis -> their features joined.
+
+    Joins its inputs along the feature axis, as fan-in does.
+    """
+
     name = "concat"
     family = "merge"
     merges = True

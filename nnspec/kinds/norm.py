@@ -14,6 +14,11 @@ class DropoutOptions(Options):
 
 
 class Dropout(Kind):
+    """anything -> the same shape.
+
+    Training: `x * m / (1 - rate)`, `m` drawn 1 with probability `1 - rate`; evaluation: `x`.
+    """
+
     name = "dropout"
     family = "norm"
     Options = DropoutOptions
@@ -28,7 +33,13 @@ class NormOptions(Options):
 
 
 class BatchNorm(Kind):
-    """Normalises each feature (channel, for images) over the batch; running statistics are buffers."""
+    """anything -> the same shape.
+
+    Per feature (channel for images) over every other axis: training uses the batch's mean and
+    biased variance and updates `running_mean`, `running_var` (momentum 0.1, unbiased variance)
+    and `num_batches_tracked`; evaluation uses the running ones.
+    `(x - mean) / sqrt(var + eps) * W + b`.
+    """
 
     name = "batchnorm"
     family = "norm"
@@ -49,7 +60,11 @@ class BatchNorm(Kind):
 
 
 class LayerNorm(Kind):
-    """Normalises each example over its features (over [C, H, W] for images)."""
+    """anything -> the same shape.
+
+    Per example over the last axis (over `[C, H, W]` for images), biased variance, `eps`, then
+    `* W + b`.
+    """
 
     name = "layernorm"
     family = "norm"

@@ -48,7 +48,10 @@ class _Recurrent(Kind):
 
 
 class RNN(_Recurrent):
-    """Elman cell: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)."""
+    """`[T, F]` -> `[T, units]` (`[units]` per step).
+
+    `h_t = act(x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh)`, from `h_0 = 0` (Elman's cell).
+    """
 
     name = "rnn"
     cell = Cell.RECURRENT
@@ -56,7 +59,12 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """Input, forget, cell and output gates (PyTorch's order)."""
+    """`[T, F]` -> `[T, units]` (`[units]` per step).
+
+    PyTorch's `LSTMCell`: gates `i, f, g, o` in that order from
+    `x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh`; `c_t = σ(f) c_{t-1} + σ(i) tanh(g)`,
+    `h_t = σ(o) tanh(c_t)`; outputs `h_t`.
+    """
 
     name = "lstm"
     cell = Cell.MEMORY
@@ -65,7 +73,11 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Reset, update and new gates (PyTorch's order)."""
+    """`[T, F]` -> `[T, units]` (`[units]` per step).
+
+    PyTorch's `GRUCell`: `r, z, n` in that order;
+    `n = tanh(x W_in.T + b_in + r (h W_hn.T + b_hn))`, `h_t = (1 - z) n + z h_{t-1}`.
+    """
 
     name = "gru"
     cell = Cell.GATED_MEMORY

@@ -17,7 +17,12 @@ class LIFOptions(Options):
 
 
 class LIF(Kind):
-    """v_t = decay * v_{t-1} + x_t W^T + b; spike s_t = [v_t >= threshold]; v_t -= s_t * threshold."""
+    """`[T, F]` -> `[T, units]` spikes (`[units]` per step).
+
+    Per step, from `v_0 = 0`: `v = decay * v_prev + x_t @ W.T + b`; spike
+    `s = 1 if v >= threshold else 0`; `v_prev = v - s * threshold` (the reset passes no gradient).
+    Outputs the spikes. Gradient: the surrogate `ds/dv = 1 / (1 + 10 * abs(v - threshold))^2`.
+    """
 
     name = "lif"
     family = "spiking"
