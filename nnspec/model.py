@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .check import DEFAULT_MAX_PARAMS, Program, check
 from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .resolve import Library, build_graph, load_library, read_source
-from .settings import TrainSpec, check_training, read_train
+from .train_section import TrainSpec, check_training, read_train
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from conftest import EXAMPLES, ROOT, SPECS
 import nnspec
 import nnspec.data
 from nnspec.data import BUILTIN, load_data
-from nnspec.settings import DATASETS
+from nnspec.train_section import DATASETS
 
 FIXTURES = ROOT / "tests" / "data"
 

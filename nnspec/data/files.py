@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 
 from ..errors import did_you_mean
-from ..settings import csv_columns
+from ..train_section import csv_columns
 from .examples import F32, DataError, Examples
 
 CSV_HINT = "every row holds one number per column; fill in or drop missing values"

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..check import Program
 from ..errors import SpecError, did_you_mean
-from ..settings import TrainSpec, data_file_args, data_path
+from ..train_section import TrainConfig, TrainSpec, data_file_args, data_path, train_config
 from .builtin import BUILTIN
 from .examples import DataError, Examples, Graph
 from .files import npz_examples, read_csv, read_json, read_npz
@@ -70,25 +70,24 @@ def load_data(train_spec: TrainSpec, program: Program, base_dir: str | Path | No
 
 
 def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) -> Data:
-    settings = train_spec.settings
-    source = settings.get("data")
+    config = train_config(train_spec)  # the data's kind is not known yet
+    source = config.data
     if source is None:
         raise DataError(
             "E502",
             "this train section names no data",
             'write data = digits, or data = csv("file.csv", target="label")',
         )
-    _check_gan_program(settings, program)
+    _check_gan_program(config, program)
     data_rng, split_rng = (
-        np.random.default_rng(s)
-        for s in np.random.SeedSequence(int(settings.get("seed", 0))).spawn(2)
+        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(2)
     )
-    name, what, examples = _read(train_spec, program, base_dir, source, data_rng)
-    fraction = float(settings.get("split", 0))
+    name, what, examples = _read(train_spec, config, program, base_dir, data_rng)
+    fraction = config.split
     if isinstance(examples, Graph):
-        return _graph_data(examples, program, name, what, fraction, split_rng, settings)
+        return _graph_data(examples, program, name, what, fraction, split_rng, config)
     inputs, timed = _inputs(examples, program, what)
-    kind, targets, classes = _targets(examples, inputs, timed, program, what, settings)
+    kind, targets, classes = _targets(examples, inputs, timed, program, what, config)
     train, test = _split(len(next(iter(inputs.values()))), fraction, split_rng, what)
     return Data(
         name,
@@ -100,18 +99,20 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
     )
 
 
-def _check_gan_program(settings: dict, program: Program) -> None:
-    if "discriminator" in settings and program.name != settings["discriminator"]:
+def _check_gan_program(config: TrainConfig, program: Program) -> None:
+    if config.discriminator is not None and program.name != config.discriminator:
         raise ValueError(
-            f"load_data for a GAN takes the discriminator '{settings['discriminator']}', not '{program.name}'"
+            f"load_data for a GAN takes the discriminator '{config.discriminator}', "
+            f"not '{program.name}'"
         )
 
 
 # ---- reading --------------------------------------------------------------------------------
 def _read(
-    train_spec: TrainSpec, program: Program, base_dir, source, rng
+    train_spec: TrainSpec, config: TrainConfig, program: Program, base_dir, rng
 ) -> tuple[str, str, Examples | Graph]:
     """The dataset's name, how messages name it, and its examples."""
+    source = config.data
     if isinstance(source, str):
         if source not in BUILTIN:
             raise DataError(
@@ -128,10 +129,9 @@ def _read(
         else data_path(train_spec.span.path, shown)
     )
     what = f"data file '{shown}'"
-    settings = train_spec.settings
     if kind == "csv":
         return shown, what, read_csv(path, shown, args.get("target"), _classifies(train_spec))
-    needs_targets = "discriminator" not in settings and settings.get("target") != "input"
+    needs_targets = config.discriminator is None and config.target != "input"
     return (
         shown,
         what,
@@ -225,10 +225,10 @@ def _targets(
     timed: bool,
     program: Program,
     what: str,
-    settings: dict,
+    config: TrainConfig,
 ) -> tuple[str, Targets, int | None]:
     """The data's kind, its targets shaped for the network's output, and the number of classes."""
-    if "discriminator" in settings:
+    if config.discriminator is not None:
         return "generative", None, None
     outputs = program.outputs
     if examples.named_targets is not None:
@@ -250,7 +250,7 @@ def _targets(
             "name one output: 'output NAME'",
         )
     output = outputs[0]
-    if settings.get("target") == "input":
+    if config.target == "input":
         if len(inputs) != 1:
             raise DataError(
                 "E506",
@@ -279,13 +279,9 @@ def _targets(
 
 
 def _graph_data(
-    graph: Graph, program: Program, name: str, what: str, fraction: float, rng, settings: dict
+    graph: Graph, program: Program, name: str, what: str, fraction: float, rng, config: TrainConfig
 ) -> Data:
-    if (
-        "discriminator" in settings
-        or settings.get("target") == "input"
-        or len(program.outputs) != 1
-    ):
+    if config.discriminator is not None or config.target == "input" or len(program.outputs) != 1:
         raise DataError(
             "E506",
             f"{what} is for node classification: one output with a class per node",

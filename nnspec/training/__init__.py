@@ -23,7 +23,7 @@ from ..data import load_data
 from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
-from ..settings import check_training
+from ..train_section import check_training
 from .config import Config, resolve
 from .loop import Expectation, TrainingStopped, fit
 from .plot import Plots

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..train_section import train_config
+
 
 def train_command(args) -> int:
     from pathlib import Path
@@ -19,9 +21,7 @@ def train_command(args) -> int:
     except TrainingStopped as stop:
         Console(stderr=True).print(f"[red]error[/red]: {stop}")
         return 1
-    epochs = (
-        args.epochs if args.epochs is not None else models[0].train_spec.settings.get("epochs", 10)
-    )
+    epochs = train_config(models[0].train_spec, epochs=args.epochs).epochs
     name = " and ".join(model.name for model in models)
     err = Console(stderr=True)
     columns = [

@@ -22,5 +22,5 @@ def learning_rate(
     if name == "warmup":
         return lr * min(1.0, (epoch + 1) / max(int(args.get("epochs", 5)), 1))
     raise ValueError(
-        f"unknown schedule {name!r} (this is a bug: settings.py should have refused it)"
+        f"unknown schedule {name!r} (this is a bug: train_section.py should have refused it)"
     )

@@ -1,0 +1,117 @@
+"""The learning rules that are not backpropagation, declared once: `perceptron`, `delta`, `hebb`.
+
+A rule's declaration says which layer it trains and how (its documentation), so that the
+train-section checker derives E507 from it (`rule_misfit`) before anything trains. Its steps,
+one per backend side by side, are in `nnspec/training/rules.py` under the same name (a later
+stage: this module imports neither NumPy nor torch). Adding a rule is one `Rule` here and one
+`Steps` there; `tests/test_train_section.py` fails, naming the rule and the file, when either
+is missing.
+
+Every rule today trains one layer of weights, of one of the rule's `kinds`, that goes straight
+from an input to the output, without time. A rule may see the data batch by batch (`batches`,
+the default: every epoch, every batch) or all of it at once (`data`: least squares, Hopfield
+storage), which changes the section's defaults to one full batch and one epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .check import Program
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A learning rule as the checker and the docs know it.
+
+    name: as a train section writes it (`rule = NAME`).
+    doc: who and what, for docs/training.md's table of rules.
+    update: what each step adds to the weights W `[units, inputs]`, in the notation of
+        docs/training.md: x the input `[batch, inputs]`, z = W x + b the net input and y the
+        output `[batch, units]`, t the target `[batch, units]`.
+    kinds: the kinds of layer it trains.
+    acts: the activations it learns with (None: any).
+    needs: why it needs those activations (the start of E507's message).
+    instead: E507's hint when the activation does not fit; `{layer}` is the layer's name.
+    sees: `batches` (a step per batch) or `data` (one step on all the training data at once).
+    """
+
+    name: str
+    doc: str
+    update: str
+    kinds: tuple[str, ...] = ("dense",)
+    acts: tuple[str, ...] | None = None
+    needs: str = ""
+    instead: str = ""
+    sees: Literal["batches", "data"] = "batches"
+
+
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        Rule(
+            "perceptron",
+            "Rosenblatt: only mistakes move the weights",
+            "lr (t - y) x",
+            acts=("step",),
+            needs="the perceptron rule learns from a thresholded output",
+            instead="give '{layer}' act=step, or use rule = delta for a linear unit",
+        ),
+        Rule(
+            "delta",
+            "Widrow-Hoff, LMS (ADALINE): the error of the linear net input",
+            "lr (t - z) x",
+            acts=("identity", "linear", "step"),
+            needs="the delta rule learns from a linear unit's net input",
+            instead="give '{layer}' act=identity (or step, as ADALINE thresholds its output), "
+            "or use rule = backprop",
+        ),
+        Rule("hebb", "Hebb: the target as the post-synaptic activity", "lr t x"),
+    )
+}
+BACKPROP = "backprop"  # the default rule: gradients and an optimizer, not an entry here
+
+
+def rule_names() -> tuple[str, ...]:
+    """Every name a section may give `rule`."""
+    return (BACKPROP, *RULES)
+
+
+def rule_misfit(program: Program, rule: Rule) -> tuple[str, str] | None:
+    """Why `rule` cannot train `program`, and what to do instead (None: it can)."""
+    instead = "use rule = backprop"
+    learners = [layer for layer in program.layers if layer.params]
+    if program.timed:
+        return "it steps through time, and a rule trains one layer of weights without time", instead
+    if len(learners) != 1:
+        names = ", ".join(f"'{layer.name}'" for layer in learners) or "none"
+        return (
+            f"a rule trains one layer of weights, and it has {len(learners)} ({names})",
+            instead + " for a network of several layers",
+        )
+    layer, kinds = learners[0], " or ".join(rule.kinds)
+    if layer.kind.name not in rule.kinds:
+        return (
+            f"'{layer.name}' is a {layer.kind.name} layer, and the rules train a {kinds} layer",
+            instead,
+        )
+    if (
+        len(layer.inputs) != 1
+        or layer.inputs[0].source not in program.inputs
+        or [output.name for output in program.outputs] != [layer.name]
+    ):
+        return (
+            f"the rules train a {kinds} layer that goes straight from an input to the output, "
+            f"and '{layer.name}' does not",
+            instead,
+        )
+    if not all(p.trainable for p in layer.params.values()):
+        return f"the weights of '{layer.name}' are frozen", f"remove frozen from '{layer.name}'"
+    if rule.acts is not None and layer.activation not in rule.acts:
+        return (
+            f"{rule.needs}, and '{layer.name}' has act={layer.activation}",
+            rule.instead.format(layer=layer.name),
+        )
+    return None

@@ -1,0 +1,640 @@
+"""The train-section checker: a `train` section's settings, checked and resolved.
+
+`read_train` checks what a section writes, setting by setting (`CHECKS`, one checker per
+setting), so that `nnspec check` finds a typo in a loss or an optimizer before anything trains;
+`check_training` checks what the section asks of its network (E507, E508). `TrainSpec` is the
+section as written; `TrainConfig`, a frozen pydantic model, is the section resolved, every setting
+with its default (declared once, in its field). The data (`nnspec.data`) and training read the
+resolved section through `train_config(spec)`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from . import syntax as s
+from .errors import Collector, Span, did_you_mean
+from .rules import BACKPROP, RULES, rule_misfit, rule_names
+
+if TYPE_CHECKING:
+    from .check import Program
+
+DATASETS = (
+    "and",
+    "or",
+    "nand",
+    "nor",
+    "xor",
+    "not",
+    "digits",
+    "sine",
+    "adding",
+    "majority",
+    "karate",
+    "moons",
+    "spirals",
+    "ring",
+    "circles",
+    "blobs",
+    "associations",
+    "recall",
+)
+LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
+OPTIMIZERS = {
+    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "rmsprop": ("lr", "alpha", "eps", "momentum", "weight_decay"),
+}
+SCHEDULES = {
+    "constant": (),
+    "step": ("every", "gamma"),
+    "exponential": ("gamma",),
+    "cosine": ("epochs", "min_lr"),
+    "warmup": ("epochs",),
+}
+METRICS = (
+    "loss",
+    "accuracy",
+    "train_loss",
+    "train_accuracy",
+    "mae",
+    "rmse",
+    "r2",
+    "kl",
+    "coverage",
+)
+FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
+CLASSIFYING = ("classification", "graph")  # the data kinds whose targets are classes
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A train section after checking, as written: the settings it gives as plain values (a
+    setting it leaves out is absent: `train_config` gives its default), its expectations, and
+    the span of each setting's value."""
+
+    network: str | None
+    settings: dict[str, object]
+    expects: tuple[tuple[str, str, float], ...]
+    span: Span
+    spans: dict[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+# ---- the section resolved -------------------------------------------------------------------
+Call = tuple[str, dict[str, Any]]  # a name and its arguments: ("sgd", {"lr": 0.1})
+DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 0.01}
+RULE_LR = 0.1  # a learning rule's step, when the section gives no optimizer(lr=...)
+
+
+def _sees_data(known: dict) -> bool:
+    """Whether the section's rule takes all the training data in one step (least squares)."""
+    rule = RULES.get(known.get("rule", BACKPROP))
+    return rule is not None and rule.sees == "data"
+
+
+def _loss_for(known: dict) -> str:
+    """cross_entropy for classes (a graph's nodes too), bce for a GAN, mse otherwise."""
+    kind = known.get("data_kind")
+    return "cross_entropy" if kind in CLASSIFYING else "bce" if kind == "generative" else "mse"
+
+
+def _optimizer_for(known: dict) -> Call:
+    """adam for backpropagation; plain sgd for a learning rule, whose lr is the rule's step."""
+    return ("adam" if known.get("rule", BACKPROP) == BACKPROP else "sgd"), {}
+
+
+def _batch_for(known: dict) -> int | None:
+    """32, or the full batch for a rule that sees all the data at once."""
+    return None if _sees_data(known) else 32
+
+
+def _epochs_for(known: dict) -> int:
+    """10, or 1 for a rule that sees all the data at once."""
+    return 1 if _sees_data(known) else 10
+
+
+def _metrics_for(known: dict) -> tuple[str, ...]:
+    """loss, and accuracy for classes."""
+    return ("loss", "accuracy") if known.get("data_kind") in CLASSIFYING else ("loss",)
+
+
+class TrainConfig(BaseModel):
+    """A train section resolved: every setting, as written or by its default, and what a run
+    measures. docs/training.md lists the settings; the fields below hold their defaults (a
+    default that follows the data's kind or the rule is the function named in its field).
+
+    `data_kind` is the data's kind (`Data.kind`: classification, regression, reconstruction,
+    graph, generative), which the loss and the metrics follow; None while the data are not read
+    yet (`load_data` reads the section before it knows them). `optimizer` and `schedule` are a
+    name and its arguments (the optimizer's always with its `lr`); `batch` None is the full
+    batch; `metrics` is every metric a run measures: loss, train_loss, the section's metrics (or
+    its data kind's) and those its expectations name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_kind: str | None = None
+    data: str | Call | None = None  # None: the section names no data (load_data says so)
+    split: float = 0.0
+    target: Literal["input"] | None = None  # None: the data's own targets
+    generator: str | None = None
+    discriminator: str | None = None
+    latent: int | None = None  # None: the generator's input decides
+    rule: str = BACKPROP
+    expects: tuple[tuple[str, str, float], ...] = ()
+    loss: Literal[LOSSES] = Field(default_factory=_loss_for)
+    optimizer: tuple[str, dict[str, float]] = Field(
+        default_factory=_optimizer_for, validate_default=True
+    )
+    batch: int | None = Field(default_factory=_batch_for)
+    epochs: int = Field(default_factory=_epochs_for)
+    schedule: tuple[str, dict[str, int | float]] = ("constant", {})
+    seed: int = 0
+    metrics: tuple[str, ...] = Field(default_factory=_metrics_for, validate_default=True)
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        if value not in rule_names():
+            raise ValueError(f"unknown rule {value!r}")
+        return value
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _with_lr(cls, value, info: ValidationInfo) -> Call:
+        name, args = (value, {}) if isinstance(value, str) else value
+        if name not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {name!r}")
+        args = {key: float(number) for key, number in args.items()}
+        rule = info.data.get("rule", BACKPROP)
+        args.setdefault("lr", DEFAULT_LR[name] if rule == BACKPROP else RULE_LR)
+        return name, args
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _called(cls, value) -> Call:
+        return (value, {}) if isinstance(value, str) else value
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _full(cls, value):
+        return None if value == "full" else value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _measured(cls, value, info: ValidationInfo) -> tuple[str, ...]:
+        named = (value,) if isinstance(value, str) else tuple(value)
+        expected = (metric for metric, _, _ in info.data.get("expects", ()))
+        return tuple(dict.fromkeys(("loss", "train_loss", *named, *expected)))
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer[1]["lr"]
+
+    def as_dict(self) -> dict:
+        """The run's settings as settings.json writes them."""
+        return {
+            "loss": self.loss,
+            "optimizer": {"name": self.optimizer[0], **self.optimizer[1]},
+            "batch": "full" if self.batch is None else self.batch,
+            "epochs": self.epochs,
+            "schedule": {"name": self.schedule[0], **self.schedule[1]},
+            "rule": self.rule,
+            "seed": self.seed,
+            "metrics": list(self.metrics),
+            "expect": [f"{m} {op} {v:g}" for m, op, v in self.expects],
+        }
+
+
+def train_config(
+    spec: TrainSpec,
+    data_kind: str | None = None,
+    *,
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch: int | None = None,
+    seed: int | None = None,
+) -> TrainConfig:
+    """`spec` resolved for data of `data_kind`. `epochs`, `lr`, `batch` and `seed` replace the
+    section's when given (the command line's --epochs, --lr, --batch, --seed); `lr` is the
+    optimizer's, whichever optimizer the section names or defaults to."""
+    given = {"epochs": epochs, "batch": batch, "seed": seed}
+    config = TrainConfig(
+        data_kind=data_kind,
+        expects=spec.expects,
+        **{**spec.settings, **{key: value for key, value in given.items() if value is not None}},
+    )
+    if lr is None:
+        return config
+    name, args = config.optimizer
+    return config.model_copy(update={"optimizer": (name, {**args, "lr": float(lr)})})
+
+
+# ---- checking what a section writes ---------------------------------------------------------
+def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainSpec | None:
+    """Validate one train section's names and values; report problems into `errors`."""
+    before = len(errors.errors)
+    network = train.network.text if train.network else None
+    if network is not None and network not in networks:
+        errors.add(
+            "E504",
+            f"train names an unknown network '{network}'",
+            train.network.span,
+            did_you_mean(network, networks, "networks"),
+        )
+    settings, spans = {}, {}
+    for setting in train.settings:
+        key = setting.key.text
+        if key not in CHECKS:
+            errors.add(
+                "E501",
+                f"unknown train setting '{key}'",
+                setting.key.span,
+                did_you_mean(key, SETTINGS, "settings"),
+            )
+            continue
+        if key in settings:
+            errors.add(
+                "E208", f"setting '{key}' is given twice", setting.key.span, "keep one of them"
+            )
+            continue
+        settings[key], spans[key] = s.plain(setting.value), setting.value.span
+        CHECKS[key](key, setting.value, networks, errors)
+    data = next((setting.value for setting in train.settings if setting.key.text == "data"), None)
+    if (
+        isinstance(data, s.Call)
+        and data.name.text in FILE_DATA
+        and all(arg.key is None or arg.key.text in FILE_DATA[data.name.text] for arg in data.args)
+    ):  # else E502 said it
+        _check_data_file(data, settings.get("target"), errors)
+    if "generator" in settings or "discriminator" in settings:
+        if not ("generator" in settings and "discriminator" in settings):
+            errors.add(
+                "E502",
+                "a generative adversarial pair needs both generator = G and discriminator = D",
+                train.span,
+            )
+    elif network is None and len(networks) > 1:
+        errors.add(
+            "E504",
+            f"this file has {len(networks)} networks; say which one this section trains",
+            train.span,
+            f"write 'train {networks[0]} {{ ... }}'",
+        )
+    expects = []
+    for expect in train.expects:
+        metric = expect.metric.text
+        if metric not in METRICS:
+            errors.add(
+                "E503",
+                f"unknown metric '{metric}'",
+                expect.metric.span,
+                did_you_mean(metric, METRICS, "metrics"),
+            )
+        value = s.plain(expect.value)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.add(
+                "E502",
+                f"an expectation compares with a number, not {s.show(expect.value)}",
+                expect.value.span,
+            )
+            continue
+        expects.append((metric, expect.op, float(value)))
+    if len(errors.errors) > before:
+        return None
+    return TrainSpec(network, settings, tuple(expects), train.span, spans)
+
+
+# A checker: (setting, its value, the file's networks, errors) -> None; it reports into errors.
+Check = Callable[[str, s.Value, list[str], Collector], None]
+
+
+def _dataset(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    plain = s.plain(value)
+    if isinstance(value, s.Call):
+        _check_call(value, FILE_DATA, "data sources", errors)
+    elif not isinstance(plain, str) or plain not in DATASETS:
+        errors.add(
+            "E502",
+            f"unknown dataset '{plain}'"
+            if isinstance(value, s.Symbol)
+            else f"unknown dataset {s.show(value)}",
+            value.span,
+            did_you_mean(str(plain), DATASETS, "datasets")
+            + '; or read a file: csv("file.csv", target="label")',
+        )
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    """A setting that is one of `choices`, written as a name."""
+    return lambda key, value, networks, errors: _choice(key, value, choices, errors)
+
+
+def _called(table: dict[str, tuple[str, ...]]) -> Check:
+    """A setting that names an entry of `table`, alone or called with its arguments."""
+
+    def check(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+        if isinstance(value, s.Symbol):
+            _choice(key, value, tuple(table), errors)
+        elif isinstance(value, s.Call):
+            _check_call(value, table, f"{key}s", errors, numbers=True)
+        else:
+            errors.add(
+                "E502",
+                f"{key} must be a name such as {next(iter(table))}(...), not {s.show(value)}",
+                value.span,
+            )
+
+    return check
+
+
+def _batch(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    plain = s.plain(value)
+    if plain != "full" and not _is_whole(plain, 1):
+        errors.add(
+            "E502",
+            f"batch must be full or a whole number >= 1, not {s.show(value)}",
+            value.span,
+            "full = batch gradient descent, 1 = stochastic, N = mini-batches of N",
+        )
+
+
+def _whole(least: int) -> Check:
+    """A whole number of at least `least`."""
+
+    def check(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+        if not _is_whole(s.plain(value), least):
+            errors.add(
+                "E502", f"{key} must be a whole number >= {least}, not {s.show(value)}", value.span
+            )
+
+    return check
+
+
+def _split(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    plain = s.plain(value)
+    if not isinstance(plain, (int, float)) or isinstance(plain, bool) or not 0 <= plain < 1:
+        errors.add(
+            "E502",
+            f"split must be a fraction from 0 up to (not including) 1, not {s.show(value)}",
+            value.span,
+            "split = 0.2 holds out a fifth of the data for evaluation",
+        )
+
+
+def _target(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    if s.plain(value) != "input":
+        errors.add(
+            "E502",
+            f"target can only be 'input' (to reproduce the input), not {s.show(value)}",
+            value.span,
+        )
+
+
+def _network(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    if s.plain(value) not in networks:
+        errors.add(
+            "E504",
+            f"{key} names an unknown network {s.show(value)}",
+            value.span,
+            did_you_mean(str(s.plain(value)), networks, "networks"),
+        )
+
+
+def _metrics(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    for item in value.items if isinstance(value, s.ListValue) else (value,):
+        if s.plain(item) not in METRICS:
+            errors.add(
+                "E503",
+                f"unknown metric '{s.plain(item)}'",
+                item.span,
+                did_you_mean(str(s.plain(item)), METRICS, "metrics"),
+            )
+
+
+CHECKS: dict[str, Check] = {
+    "data": _dataset,
+    "split": _split,
+    "loss": _one_of(LOSSES),
+    "optimizer": _called(OPTIMIZERS),
+    "batch": _batch,
+    "epochs": _whole(0),
+    "schedule": _called(SCHEDULES),
+    "rule": lambda key, value, networks, errors: _choice(key, value, rule_names(), errors),
+    "seed": _whole(0),
+    "metrics": _metrics,
+    "target": _target,
+    "generator": _network,
+    "discriminator": _network,
+    "latent": _whole(1),
+}
+SETTINGS = tuple(CHECKS)
+
+
+def _is_whole(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _choice(key: str, value: s.Value, choices, errors: Collector) -> None:
+    plain = s.plain(value)
+    if not isinstance(value, s.Symbol) or plain not in choices:
+        errors.add(
+            "E502",
+            f"unknown {key} '{plain}'"
+            if isinstance(value, s.Symbol)
+            else f"unknown {key} {s.show(value)}",
+            value.span,
+            did_you_mean(str(plain), choices, f"{key}es" if key == "loss" else f"{key}s"),
+        )
+
+
+def _check_call(
+    call: s.Call,
+    table: dict[str, tuple[str, ...]],
+    what: str,
+    errors: Collector,
+    numbers: bool = False,
+) -> None:
+    """`name(key=value, ...)`: a name of `table`, and keys it has; `numbers`: each value is a
+    number (or true or false)."""
+    name = call.name.text
+    if name not in table:
+        errors.add(
+            "E502", f"unknown {what[:-1]} '{name}'", call.name.span, did_you_mean(name, table, what)
+        )
+        return
+    for arg in call.args:
+        if arg.key is not None and arg.key.text not in table[name]:
+            errors.add(
+                "E502",
+                f"{name} has no setting '{arg.key.text}'",
+                arg.key.span,
+                did_you_mean(arg.key.text, table[name], "settings"),
+            )
+        elif numbers and not isinstance(s.plain(arg.value), (int, float)):
+            errors.add(
+                "E502",
+                f"{name} takes numbers, not {s.show(arg.value)}",
+                arg.value.span,
+            )
+
+
+# ---- checking what a section asks of its network --------------------------------------------
+def check_training(
+    program: Program, spec: TrainSpec, errors: Collector, epochs: int | None = None
+) -> None:
+    """What a train section asks of its network: a learning rule (E507) fits it, and
+    backpropagation never has to pass a `step` activation (E508). `epochs` overrides the
+    section's (the command line's)."""
+    config = train_config(spec, epochs=epochs)
+    if config.rule != BACKPROP:
+        misfit = rule_misfit(program, RULES[config.rule])
+        if misfit:
+            errors.add(
+                "E507",
+                f"rule = {config.rule} does not apply to network '{program.name}': {misfit[0]}",
+                spec.spans.get("rule", spec.span),
+                misfit[1],
+            )
+        return
+    if config.epochs == 0:
+        return  # nothing is trained: fixed weights may sit behind a step (xor_gates)
+    for layer in program.layers:
+        if layer.activation == "step" and _learns_through(program, layer):
+            single = sum(1 for other in program.layers if other.params) == 1
+            errors.add(
+                "E508",
+                f"backpropagation cannot pass the step activation of '{layer.name}': "
+                "its gradient is 0 everywhere",
+                layer.span,
+                ("train this single layer with rule = perceptron, or " if single else "")
+                + "use a differentiable activation such as sigmoid or tanh",
+            )
+            return
+
+
+def _learns_through(program: Program, layer) -> bool:
+    """Whether a trainable weight sits in `layer` or before it, so its gradient would cross it."""
+    before = nx.ancestors(program.graph, layer.name) | {layer.name}
+    return any(p.trainable for name in before for p in program.layer(name).params.values())
+
+
+# ---- data files ----------------------------------------------------------------------------
+def data_file_args(name: str, args: dict[str, object]) -> dict[str, object]:
+    """The arguments of `csv(...)` or `npz(...)` by name: positional ones ("0", "1", as
+    `syntax.plain` keys them) take FILE_DATA's names in order; any beyond those keep their
+    position."""
+    names = FILE_DATA[name]
+    return {
+        names[int(key)] if key.isdigit() and int(key) < len(names) else key: value
+        for key, value in args.items()
+    }
+
+
+def data_path(spec_path: str, path: str) -> str:
+    """A data file's path as the spec writes it, made relative to the spec's folder."""
+    return os.path.join(os.path.dirname(spec_path), path)
+
+
+def csv_columns(path: str) -> list[str] | None:
+    """The column names in a csv file's header row (None: the file is empty). Raises OSError,
+    UnicodeDecodeError or csv.Error when the file cannot be read."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        header = next(csv.reader(file), None)
+    return [column.strip() for column in header] if header else None
+
+
+def _check_data_file(call: s.Call, target_setting, errors: Collector) -> None:
+    """`csv("f.csv", target="y")`, `npz("f.npz")`: the path is a string naming a file (E505); csv's
+    target names a column of its header (E506), unless `target = input`."""
+    name = call.name.text
+    args = data_file_args(
+        name, {arg.key.text if arg.key else str(i): arg.value for i, arg in enumerate(call.args)}
+    )
+    path, target = args.get("path"), args.get("target")
+    extra = [key for key in args if key.isdigit()]
+    if extra:
+        errors.add(
+            "E502",
+            f"{name} takes {len(FILE_DATA[name])} value{'s' * (len(FILE_DATA[name]) > 1)} at most",
+            call.span,
+            'csv("file.csv", target="label") or npz("file.npz")',
+        )
+        return
+    if not isinstance(path, s.String):
+        errors.add(
+            "E502",
+            f"{name} needs the path of the file as a string",
+            (path or call).span,
+            f'write {name}("data.{name}")',
+        )
+        return
+    if name == "csv" and target is None and target_setting != "input":
+        errors.add(
+            "E502",
+            "csv needs the column that holds the targets",
+            call.span,
+            f'write csv({s.show(path)}, target="label"), '
+            "or target = input to reproduce every column",
+        )
+        return
+    if target is not None and not isinstance(target, s.String):
+        errors.add(
+            "E502",
+            f"the target column is named by a string, not {s.show(target)}",
+            target.span,
+            f'write target="{s.plain(target)}"',
+        )
+        return
+    full = data_path(call.span.path, path.value)
+    if not os.path.isfile(full):
+        what = (
+            "is a folder, not a file"
+            if os.path.isdir(full)
+            else "is not a regular file"
+            if os.path.exists(full)
+            else "is not found"
+        )
+        errors.add(
+            "E505",
+            f"data file '{path.value}' {what}",
+            path.span,
+            f"the path is relative to the spec: nnspec looked for {os.path.abspath(full)}",
+        )
+    elif name == "csv" and target is not None:
+        _check_csv_header(full, path, target, errors)
+
+
+def _check_csv_header(full: str, path: s.String, target: s.String, errors: Collector) -> None:
+    try:
+        columns = csv_columns(full)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        errors.add(
+            "E505",
+            f"cannot read data file '{path.value}': {error}",
+            path.span,
+            "a csv file is UTF-8 text with a header row",
+        )
+        return
+    if columns is None:
+        errors.add(
+            "E505",
+            f"data file '{path.value}' is empty",
+            path.span,
+            "a csv file starts with a header row naming its columns",
+        )
+    elif target.value not in columns:
+        errors.add(
+            "E506",
+            f"data file '{path.value}' has no column '{target.value}'",
+            target.span,
+            did_you_mean(target.value, columns, "columns"),
+        )
