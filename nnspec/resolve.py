@@ -733,6 +733,7 @@ def _show_python(value) -> str:
 def _range_hint(key: str) -> str | None:
     return {
         "units": "a layer needs at least one unit",
+        "kernel": "a kernel covers at least one cell: kernel=3, or [height, width]",
         "rate": "a dropout rate is a fraction from 0 up to (not including) 1",
     }.get(key)
 

@@ -232,6 +232,8 @@ KIND_SPECS = {
     "maxout": "input x: 3\n maxout y: 2, pieces=3\n x -> y",
     "embedding": "input t: 2, seq\n embedding e: 7, 3\n flatten f\n dense y: 2\n t -> e -> f -> y",
     "conv": "input x: [2, 5, 5]\n conv c: 3, kernel=[3, 2], stride=2, padding=1, act=tanh\n x -> c",
+    "deconv": "input x: [2, 3, 4]\n deconv d: 3, kernel=[3, 2], stride=2, padding=1, "
+    "output_padding=1, act=tanh\n x -> d",
     "pool": "input x: [2, 5, 5]\n pool p: avg, size=2, stride=1\n pool q: max, size=2\n x -> p -> q",
     "flatten": "input x: [2, 3, 3], seq\n flatten f\n dense y: 2\n x -> f -> y",
     "dropout": "input x: 6\n dropout d: 0.5\n dense y: 2\n x -> d -> y",

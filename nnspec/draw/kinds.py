@@ -30,6 +30,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "maxout": Drawing("full"),
     "embedding": Drawing("full"),
     "conv": Drawing("local"),
+    "deconv": Drawing("local"),
     "pool": Drawing("local"),
     "flatten": Drawing("one", folds=True),
     "dropout": Drawing("one", folds=True),
@@ -52,7 +53,7 @@ KIND_DRAWING: dict[str, Drawing] = {
 
 
 def window(layer) -> int:
-    """How many cells before it a `local` cell sees: its kernel or pooling window, at most 3 drawn."""
+    """How many cells before it a `local` cell sees: its kernel or pooling window (at most 3)."""
     options = layer.options
     size = getattr(options, "kernel", None) or getattr(options, "size", 3)
     height = size if isinstance(size, int) else size[0]

@@ -1,16 +1,18 @@
-"""Convolution kinds over images [C, H, W]: conv, pool, flatten."""
+"""Convolution kinds over images [C, H, W]: conv, deconv, pool, flatten."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .activation import IDENTITY, Act
 from .base import Cell, Count, Kind, Options, Param, Shape, ShapeError, need_rank, uniform_fan_in
 
-Pair = Union[Count, tuple[Count, Count]]
-Padding = Union[Literal["valid", "same"], Annotated[int, Field(ge=0)]]
+Pair = Count | tuple[Count, Count]
+Amount = Annotated[int, Field(ge=0)]
+Padding = Literal["valid", "same"] | Amount
+AmountPair = Amount | tuple[Amount, Amount]
 
 
 def pair(value: int | tuple[int, int]) -> tuple[int, int]:
@@ -44,7 +46,13 @@ class ConvOptions(Options):
 
 
 class Conv(Kind):
-    """2-D convolution; weight [channels, in_channels, kh, kw] as in PyTorch."""
+    """`[C, H, W]` -> `[channels, H', W']`, `H' = (H + 2 * padding - kh) // stride + 1`.
+
+    `act(conv2d(x, W, b))`: cross-correlation, `stride`; `padding=N` pads N zeros on each side;
+    `padding=same` (stride 1) pads `(k - 1) // 2` before and `k - 1 - (k - 1) // 2` after, as
+    PyTorch's `padding="same"`. Stored as PyTorch's Conv2d: weight `[channels, C, kh, kw]`,
+    bias `[channels]`.
+    """
 
     name = "conv"
     family = "conv"
@@ -83,6 +91,78 @@ class Conv(Kind):
         return params
 
 
+class DeconvOptions(Options):
+    channels: Count
+    kernel: Pair
+    stride: Pair = 1
+    padding: AmountPair = 0
+    output_padding: AmountPair = 0
+    act: Act = IDENTITY
+    bias: bool = True
+
+
+class Deconv(Kind):
+    """`[C, H, W]` -> `[channels, H', W']`,
+    `H' = (H - 1) * stride - 2 * padding + kh + output_padding`.
+
+    `act(conv_transpose2d(x, W, b))`, the transposed convolution (the input gradient of a
+    convolution with the same options): every input cell adds `x * W[c]` into a `kh x kw`
+    patch of the output, patches `stride` apart; `padding` rows and columns are then cut from
+    each side and `output_padding` (smaller than the stride) more kept at the end. Stored as
+    PyTorch's ConvTranspose2d: weight `[C, channels, kh, kw]`, bias `[channels]`.
+    """
+
+    name = "deconv"
+    family = "conv"
+    cell = Cell.CONVOLUTION_POOL  # the chart's deconvolutional network draws these layers so
+    Options = DeconvOptions
+    positional = ("channels",)
+    flags = ("bias",)
+
+    def shape(self, o: DeconvOptions, x: Shape) -> Shape:
+        _image("deconv", x)
+        sizes = zip(
+            ("height", "width"),
+            x.dims[1:],
+            pair(o.kernel),
+            pair(o.stride),
+            pair(o.padding),
+            pair(o.output_padding),
+            strict=True,
+        )
+        out = [_deconv_out(*axis) for axis in sizes]
+        return x.with_dims(o.channels, *out)
+
+    def params(self, o: DeconvOptions, x: Shape) -> dict[str, Param]:
+        kh, kw = pair(o.kernel)
+        fan_in = o.channels * kh * kw  # nn.ConvTranspose2d's weight is [in, out, kh, kw]
+        params = {"weight": uniform_fan_in((x.dims[0], o.channels, kh, kw), fan_in)}
+        if o.bias:
+            params["bias"] = uniform_fan_in((o.channels,), fan_in)
+        return params
+
+
+def _deconv_out(axis: str, size: int, kernel: int, stride: int, padding: int, extra: int) -> int:
+    """One axis of a transposed convolution; `extra` is the output_padding."""
+    if extra >= stride:
+        raise ShapeError(
+            "E209",
+            f"{{layer}}: output_padding {extra} must be smaller than the stride {stride} ({axis})",
+            "use output_padding=0, or a stride larger than the output_padding",
+            option="output_padding",
+        )
+    out = (size - 1) * stride - 2 * padding + kernel + extra
+    if out < 1:
+        raise ShapeError(
+            "E404",
+            f"{{layer}}: padding {padding} leaves no {axis}: "
+            f"({size} - 1) * {stride} - 2 * {padding} + {kernel} + {extra} = {out}",
+            "use less padding, or a larger kernel or stride",
+            option="padding",
+        )
+    return out
+
+
 class PoolOptions(Options):
     mode: Literal["max", "avg"]
     size: Pair = 2
@@ -90,6 +170,13 @@ class PoolOptions(Options):
 
 
 class Pool(Kind):
+    """`[C, H, W]` -> `[C, H', W']`, `H' = (H - size) // stride + 1`.
+
+    Max or mean over each window of `size`, moving by `stride` (default: `size`); no padding;
+    partial windows at the edge dropped; a max passes its gradient to the first maximum of its
+    window (row-major).
+    """
+
     name = "pool"
     family = "conv"
     cell = Cell.CONVOLUTION_POOL
@@ -106,7 +193,10 @@ class Pool(Kind):
 
 
 class Flatten(Kind):
-    """[C, H, W] (or [N, F]) -> one vector, in C, H, W order."""
+    """`[C, H, W]` -> `[C*H*W]`; `[N, F]` -> `[N*F]`.
+
+    Every axis after batch (and time) into one, in row-major (C, H, W) order.
+    """
 
     name = "flatten"
     family = "conv"
@@ -115,4 +205,4 @@ class Flatten(Kind):
         return x.with_dims(x.size)
 
 
-KINDS = [Conv(), Pool(), Flatten()]
+KINDS = [Conv(), Deconv(), Pool(), Flatten()]

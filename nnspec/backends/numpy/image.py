@@ -6,10 +6,17 @@ channels-last view is free and each window row `(C, kh, kw)` copies from nearby 
 The backward passes scatter window gradients back with one strided add per kernel offset
 (kh * kw of them), never a loop over elements, examples or channels.
 
-| primitive | forward | back(g) |
-|---|---|---|
-| `conv2d(x, W, b, stride, pads)` | `cols @ W.reshape(O, -1).T + b`, cols the windows `[B*OH*OW, C*kh*kw]` | `g @ W` scattered back to the windows; `g.T @ cols`; `sum(g)` |
-| `pool2d(x, mode, size, stride)` | max (first maximum in the window) or mean of each window | `g` to that maximum / `g / (kh * kw)` to every cell |
+Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
+- `conv2d(x, W, b, stride, pads)`: `cols @ W.reshape(O, -1).T + b`, cols the windows
+  `[B*OH*OW, C*kh*kw]`; back: `g @ W` scattered back to the windows, `g.T @ cols`, `sum(g)`.
+- `conv_transpose2d(x, W, b, stride, padding, output_padding)`: `x @ W.reshape(C, -1)`
+  scattered into the output, then cropped, `+ b`; back: the windows of `g` `@ W.T`,
+  `x.T @` those windows, `sum(g)`.
+- `pool2d(x, mode, size, stride)`: max (first maximum in the window) or mean of each window;
+  back: `g` to that maximum, or `g / (kh * kw)` to every cell.
+
+The transposed convolution is the input gradient of a convolution: its forward is conv2d's
+backward scatter, and its backward takes windows as conv2d's forward does.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ def _windows(xh: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -
 def _scatter(
     cells: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]
 ) -> np.ndarray:
-    """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into a (B, H, W, C) array of `shape`."""
+    """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into (B, H, W, C) `shape`."""
     out = np.zeros(shape, cells.dtype)
     _, oh, ow = cells.shape[:3]
     (sh, sw) = stride
@@ -43,7 +50,10 @@ def _scatter(
 def conv2d(
     x: Var, W: Var, b: Var | None, stride: tuple[int, int], pads: tuple[int, int, int, int]
 ) -> Var:
-    """x: (B, C, H, W), W: (O, C, kh, kw), b: (O,), pads (top, bottom, left, right) -> (B, O, OH, OW)."""
+    """x: (B, C, H, W), W: (O, C, kh, kw), b: (O,) -> (B, O, OH, OW).
+
+    pads: (top, bottom, left, right) zeros around x.
+    """
     out_channels, _, kh, kw = W.shape
     top, bottom, left, right = pads
     xh = x.value.transpose(0, 2, 3, 1)
@@ -72,6 +82,49 @@ def conv2d(
 
     out = y.reshape(batch, oh, ow, out_channels).transpose(0, 3, 1, 2)
     return record(out, (x, W) if b is None else (x, W, b), back)
+
+
+def conv_transpose2d(
+    x: Var,
+    W: Var,
+    b: Var | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    output_padding: tuple[int, int],
+) -> Var:
+    """x: (B, C, H, W), W: (C, O, kh, kw), b: (O,) -> (B, O, OH, OW), as F.conv_transpose2d.
+
+    OH = (H - 1) * stride - 2 * padding + kh + output_padding (OW alike): every input cell
+    adds x * W[c] into a kh x kw patch of the output, patches `stride` apart; then `padding`
+    rows and columns are cut from each side, and `output_padding` more kept at the end.
+    """
+    batch, channels, height, width = x.shape
+    _, out_channels, kh, kw = W.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh = (height - 1) * sh - 2 * ph + kh + output_padding[0]
+    ow = (width - 1) * sw - 2 * pw + kw + output_padding[1]
+    # the uncut output holds every patch and reaches the kept rows past its end
+    full = (batch, max((height - 1) * sh + kh, ph + oh), max((width - 1) * sw + kw, pw + ow))
+    rows = x.value.transpose(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C)
+    kernel = W.value.reshape(channels, -1)  # (C, O*kh*kw)
+    cells = (rows @ kernel).reshape(batch, height, width, out_channels, kh, kw)
+    yh = _scatter(cells, full + (out_channels,), (kh, kw), stride)[:, ph : ph + oh, pw : pw + ow]
+    if b is not None:
+        yh += b.value
+
+    def back(g):
+        gfull = np.zeros(full + (out_channels,), g.dtype)
+        gfull[:, ph : ph + oh, pw : pw + ow] = g.transpose(0, 2, 3, 1)
+        win = _windows(gfull, (kh, kw), stride)[:, :height, :width]
+        gcols = win.reshape(batch * height * width, -1)  # (O, kh, kw) per row, as W is laid out
+        gx = None
+        if x.needs_grad:
+            gx = (gcols @ kernel.T).reshape(batch, height, width, channels).transpose(0, 3, 1, 2)
+        gW = (rows.T @ gcols).reshape(W.shape) if W.needs_grad else None
+        gb = g.sum(axis=(0, 2, 3)) if b is not None and b.needs_grad else None
+        return gx, gW, gb
+
+    return record(yh.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
 
 
 def pool2d(x: Var, mode: str, size: tuple[int, int], stride: tuple[int, int]) -> Var:

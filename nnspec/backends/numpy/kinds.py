@@ -25,7 +25,7 @@ from ...kinds.conv import pair
 from . import cells, ops
 from .activations import activate
 from .autograd import Var
-from .image import conv2d, pool2d
+from .image import conv2d, conv_transpose2d, pool2d
 
 
 @dataclass
@@ -142,6 +142,15 @@ def conv(ctx: Context, layer: Layer, x: Var, p) -> Var:
     y = _folded(
         x, ctx, lambda v: conv2d(v, p["weight"], p.get("bias"), pair(o.stride), _pads(layer))
     )
+    return activated(ctx, layer, y, o.act, axis=-3)
+
+
+def deconv(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (..., C, H, W) -> (..., channels, OH, OW): `conv_transpose2d` (image.py), then the
+    activation."""
+    o = layer.options
+    shape = pair(o.stride), pair(o.padding), pair(o.output_padding)
+    y = _folded(x, ctx, lambda v: conv_transpose2d(v, p["weight"], p.get("bias"), *shape))
     return activated(ctx, layer, y, o.act, axis=-3)
 
 
@@ -367,6 +376,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "maxout": maxout,
     "embedding": embedding,
     "conv": conv,
+    "deconv": deconv,
     "pool": pool,
     "flatten": flatten,
     "dropout": dropout,
