@@ -484,6 +484,7 @@ def _check_call(
                 "E502",
                 f"{name} takes numbers, not {s.show(arg.value)}",
                 arg.value.span,
+                f"write a number, such as {name}({arg.key.text + '=' if arg.key else ''}0.1)",
             )
 
 
