@@ -23,7 +23,8 @@ from nnspec.draw.kinds import KIND_DRAWING  # noqa: E402
 from nnspec.kinds import REGISTRY, Cell, Kind  # noqa: E402
 from nnspec.summary import show_value  # noqa: E402
 
-KINDS = [kind for kind in REGISTRY.values() if not kind.internal]
+SPEC_KINDS = [kind for kind in REGISTRY.values() if not kind.internal]  # a spec may name them
+KINDS = list(REGISTRY.values())
 
 
 def _code(text: str) -> str:
@@ -66,7 +67,7 @@ def _options(kind: Kind) -> str:
 
 def language_table() -> list[str]:
     rows = ["| kind | positional | options (defaults) | ports | shapes |", "|---|---|---|---|---|"]
-    for kind in KINDS:
+    for kind in SPEC_KINDS:
         ports = ", ".join(_code(p) for p in kind.ports)
         row = [_code(kind.name), _positional(kind), _options(kind), ports, kind.doc[0]]
         rows.append("| " + " | ".join(row) + " |")
@@ -80,7 +81,7 @@ def backends_table() -> list[str]:
 
 
 def numpy_table() -> list[str]:
-    rows = ["| kind | composed from |", "|---|---|"]
+    rows = ["| kind | shapes, and what it is composed from |", "|---|---|"]
     for kind in KINDS:
         lowering = NUMPY_LOWERINGS[kind.name]
         doc = " ".join((lowering.__doc__ or "").split())
@@ -95,7 +96,9 @@ def drawing_cells_table() -> list[str]:
     ]
     for cell in Cell:
         looks = [", ".join(filter(None, palette.cells[cell])) for palette in (ASIMOV, COLORBLIND)]
-        kinds = ", ".join(_code(k.name) for k in KINDS if k.cell is cell and k.family != "activation")
+        kinds = ", ".join(
+            _code(k.name) for k in KINDS if k.cell is cell and k.family != "activation"
+        )
         if cell is Cell.HIDDEN:
             kinds += ", every activation as a layer"
         rule = GRAPH_RULES.get(cell)

@@ -50,6 +50,11 @@ class Stateful:
 
     sequence: Callable[[Context, Layer, Var, dict[str, Var]], Var]
     step: Callable[[Context, Layer, Var, dict[str, Var], object], tuple[Var, object]]
+    doc: str  # what it is composed from, for docs/numpy.md
+
+    @property
+    def __doc__(self) -> str:  # read as a function's docstring is
+        return self.doc
 
 
 def feature_axis(dims: tuple[int, ...]) -> int:
@@ -76,12 +81,13 @@ def _folded(x: Var, ctx: Context, inner: Callable[[Var], Var]) -> Var:
 
 # ---- io and merges -------------------------------------------------------------------------
 def passes(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """`input` (the run has already shaped the data) and `port` (a block's input)
-    pass their value on."""
+    """x -> x: nothing; the value passes (the run has shaped the data already; a block's
+    `port` passes what it receives)."""
     return x
 
 
 def add(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
+    """xs of one shape -> that shape: `add`, input by input."""
     total = xs[0]
     for x in xs[1:]:
         total = ops.add(total, x)
@@ -89,6 +95,7 @@ def add(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
 
 
 def mul(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
+    """xs of one shape -> that shape: `mul`, input by input."""
     product = xs[0]
     for x in xs[1:]:
         product = ops.mul(product, x)
@@ -96,24 +103,27 @@ def mul(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
 
 
 def concat(ctx: Context, layer: Layer, xs: list[Var], p) -> Var:
+    """xs -> their features joined: `concat` along the feature axis."""
     return ops.concat(xs, feature_axis(layer.shape.dims))
 
 
 # ---- dense ---------------------------------------------------------------------------------
 def dense(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """x: (..., in) -> act(x W^T + b): (..., units)."""
+    """x: (..., in) -> (..., units): `linear`, then the activation."""
     return activated(ctx, layer, ops.linear(x, p["weight"], p.get("bias")), layer.options.act)
 
 
 def maxout(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """x: (..., in) -> (..., units): row u * pieces + k of W is piece k of unit u."""
+    """x: (..., in) -> (..., units): `linear`, `reshape` to (..., units, pieces), `max_over`
+    the pieces (row u * pieces + k of W is piece k of unit u)."""
     o = layer.options
     z = ops.linear(x, p["weight"], p.get("bias"))
     return ops.max_over(ops.reshape(z, z.shape[:-1] + (o.units, o.pieces)), -1)
 
 
 def embedding(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """tokens (..., k) -> (..., k, dim); (..., dim) when k = 1. Tokens take no gradient."""
+    """tokens (..., k) -> (..., k, dim); (..., dim) when k = 1: `gather_rows` (tokens are
+    checked to be whole numbers in range; they take no gradient)."""
     tokens = x.value
     idx = tokens.astype(np.int64)
     vocabulary = layer.options.vocabulary
@@ -137,7 +147,7 @@ def _pads(layer: Layer) -> tuple[int, int, int, int]:
 
 
 def conv(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """x: (..., C, H, W) -> act(conv2d(x, W) + b): (..., channels, OH, OW)."""
+    """x: (..., C, H, W) -> (..., channels, OH, OW): `conv2d` (image.py), then the activation."""
     o = layer.options
     y = _folded(
         x, ctx, lambda v: conv2d(v, p["weight"], p.get("bias"), pair(o.stride), _pads(layer))
@@ -155,6 +165,7 @@ def deconv(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 
 def pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (..., C, H, W) -> (..., C, OH, OW): `pool2d` (image.py), max or mean."""
     o = layer.options
     size = pair(o.size)
     stride = pair(o.stride) if o.stride is not None else size
@@ -162,12 +173,14 @@ def pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 
 def flatten(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """(..., C, H, W) or (..., N, F) -> (..., C*H*W), row-major."""
+    """(..., C, H, W) or (..., N, F) -> (..., C*H*W): `reshape`, row-major."""
     return ops.reshape(x, x.shape[: ctx.lead] + (-1,))
 
 
 # ---- normalisation -------------------------------------------------------------------------
 def dropout(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x -> x's shape: `mul_const` by the mask over `1 - rate` in training (mask:
+    `rng.random(shape) >= rate`); the value itself in evaluation."""
     rate = layer.options.rate
     if not ctx.training or rate == 0.0:
         return x
@@ -196,8 +209,9 @@ MOMENTUM = 0.1  # PyTorch's default for the running statistics
 
 
 def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """Per feature (channel for images) over every other axis;
-    running statistics as PyTorch keeps them."""
+    """x -> x's shape, per feature (channel for images) over every other axis: `mean`, `sub`,
+    `mul`, `add_const`, `power(-0.5)`, `mul`, `add`; the running statistics are updated in place,
+    as PyTorch keeps them."""
     image = len(layer.shape.dims) == 3
     axis = x.ndim + feature_axis(layer.shape.dims)
     axes = tuple(a for a in range(x.ndim) if a != axis)
@@ -226,7 +240,8 @@ def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 
 def layernorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """Per example over the last axis (over C, H, W for images), then * W + b."""
+    """x -> x's shape, per example over the last axis (over C, H, W for images): `mean`,
+    `sub`, `mul`, `add_const`, `power(-0.5)`, `mul`, `add`."""
     axes = (-3, -2, -1) if len(layer.shape.dims) == 3 else (-1,)
     normalised, _, _ = _normalise(x, axes, layer.options.eps)
     return ops.add(ops.mul(normalised, p["weight"]), p["bias"])
@@ -240,7 +255,9 @@ def _heads(x: Var, heads: int) -> Var:
 
 
 def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """query (B, L, Fq), key (B, S, Fk), value (B, S, Fv) -> (B, L, dim); attends over L and S."""
+    """query (B, L, Fq), key (B, S, Fk), value (B, S, Fv) -> (B, L, dim), attending over S:
+    `linear` (q, k, v, out), `reshape` and `transpose` into heads, `matmul`, `scale`,
+    `add_const` of a `-inf` causal mask, `softmax`."""
     o = layer.options
     query = x["query"]
     key = x.get("key", query)
@@ -262,8 +279,9 @@ def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """features (..., N, F), adjacency (..., N, N) -> act(Â (x W^T) + b),
-    Â = D^-1/2 (A + I) D^-1/2."""
+    """features (..., N, F), adjacency (..., N, N) -> (..., N, units): `add_const` (the
+    identity), `total`, `power(-0.5)`, `mul` (both sides), `linear`, `matmul`, `add`, the
+    activation; the adjacency gets its gradient too."""
     features, adjacency = x["features"], x["adjacency"]
     nodes = adjacency.shape[-1]
     looped = ops.add_const(adjacency, np.eye(nodes, dtype=ctx.dtype))
@@ -278,8 +296,8 @@ def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """(..., N, F) or (B, T, F) -> (..., F): mean, sum or max over axis -2
-    (max: ties share the gradient)."""
+    """(..., N, F) or (B, T, F) -> (..., F): `mean`, `total` or `max_over` over axis -2 (at a
+    tie the maxima share the gradient)."""
     mode = layer.options.mode
     if mode == "mean":
         return ops.mean(x, -2)
@@ -290,8 +308,9 @@ def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 # ---- generative ----------------------------------------------------------------------------
 def sample(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """z = mean + exp(logvar / 2) * eps in training, mean in evaluation;
-    adds its KL term to ctx.kl."""
+    """mean, logvar (B, ...) -> z (B, ...): `exp`, `scale`, `mul_const` (the noise), `add` in
+    training, the mean in evaluation; its KL term, from `sub`, `mul`, `exp`, `total`, `scale`, goes
+    to ctx.kl."""
     mean, logvar = x["mean"], x["logvar"]
     inner = ops.sub(ops.sub(ops.add_const(logvar, 1.0), ops.mul(mean, mean)), ops.exp(logvar))
     # summed per example, averaged over the batch
@@ -334,7 +353,9 @@ def _lif_cell(layer: Layer, p) -> Callable:
     return lambda xg, v: cells.lif_step(xg, v, o.decay, o.threshold)
 
 
-def _stateful(make_cell: Callable, weight: str = "weight_ih", bias: str = "bias_ih") -> Stateful:
+def _stateful(
+    make_cell: Callable, doc: str, weight: str = "weight_ih", bias: str = "bias_ih"
+) -> Stateful:
     """A kind stepped by a composed cell; over a whole sequence the input projection runs once,
     for every step."""
 
@@ -344,7 +365,7 @@ def _stateful(make_cell: Callable, weight: str = "weight_ih", bias: str = "bias_
     def step(ctx, layer, x, p, state):
         return make_cell(layer, p)(ops.linear(x, p[weight], p.get(bias)), state)
 
-    return Stateful(sequence, step)
+    return Stateful(sequence, step, doc)
 
 
 def _lstm_sequence(ctx, layer, x, p):
@@ -366,6 +387,7 @@ def _activation_layer(name: str) -> Callable:
         return activated(ctx, layer, x, act, feature_axis(layer.shape.dims))
 
     lower.__name__ = name
+    lower.__doc__ = f"x -> x's shape: `{name}`, its row of the activations' table."
     return lower
 
 
@@ -385,13 +407,32 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "add": add,
     "mul": mul,
     "concat": concat,
-    "rnn": _stateful(_rnn_cell),
-    "lstm": Stateful(_lstm_sequence, _lstm_step),
-    "gru": _stateful(_gru_cell),
+    "rnn": _stateful(
+        _rnn_cell,
+        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
+        "then per step `linear`, the activation, `add` (cells.rnn_step).",
+    ),
+    "lstm": Stateful(
+        _lstm_sequence,
+        _lstm_step,
+        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
+        "then `lstm_sequence` (cells.py), fused: a backward of its own.",
+    ),
+    "gru": _stateful(
+        _gru_cell,
+        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
+        "then per step `linear`, `split`, sigmoid and tanh, `add`, `mul`, `sub` (cells.gru_step).",
+    ),
     "attention": attention,
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
-    "lif": _stateful(_lif_cell, "weight", "bias"),
+    "lif": _stateful(
+        _lif_cell,
+        "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "
+        "`scale` (decay), `add`, `spike`, `add_const` (the reset, a constant: no gradient).",
+        "weight",
+        "bias",
+    ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
