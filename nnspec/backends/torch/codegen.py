@@ -91,7 +91,10 @@ class _Writer:
         else:
             result = (
                 "{"
-                + ", ".join(f"{o.name!r}: {expr}" for o, expr in zip(self.plan.outputs, outputs))
+                + ", ".join(
+                    f"{o.name!r}: {expr}"
+                    for o, expr in zip(self.plan.outputs, outputs, strict=True)
+                )
                 + "}"
             )
         self.body = _needed(prologue, self.body + [result]) + self.body
@@ -125,7 +128,8 @@ class _Writer:
         )
 
     def _signature(self) -> str:
-        """The inputs by name; names Python cannot take (`lambda`, `torch`) arrive through `**inputs`."""
+        """The inputs by name; names Python cannot take (`lambda`, `torch`) arrive through
+        `**inputs`."""
         names = self.plan.program.inputs
         if all(n.isidentifier() and not keyword.iskeyword(n) and n not in _GLOBALS for n in names):
             return ", ".join(names)
@@ -144,9 +148,8 @@ class _Writer:
             steps = (
                 o.steps if o.steps is not None else (o.seq if o.seq not in (True, False) else None)
             )
-            self.body.append(
-                f"{var} = _prepare({layer.name!r}, {self._argument(layer.name)}, {layer.shape.dims!r}, {time!r}, {steps!r})"
-            )
+            arguments = f"{self._argument(layer.name)}, {layer.shape.dims!r}, {time!r}, {steps!r}"
+            self.body.append(f"{var} = _prepare({layer.name!r}, {arguments})")
         self.body.append(f"B = {self.var[inputs[0].name]}.shape[0]")
         timed = [layer for layer in inputs if layer.shape.timed]
         if timed:
@@ -271,7 +274,8 @@ class _Writer:
 
 
 def _needed(prologue: list[str], rest: list[str]) -> list[str]:
-    """The prologue's lines whose variable (B, T, _ref) later code reads; inputs are always prepared."""
+    """The prologue's lines whose variable (B, T, _ref) later code reads; inputs are always
+    prepared."""
     text = "\n".join(rest)
     kept = []
     for line in reversed(prologue):
@@ -291,7 +295,8 @@ def _indent(lines: list[str]) -> list[str]:
 
 
 def _variables(names: list[str]) -> dict[str, str]:
-    """A distinct Python variable per layer, numbered so that no two (nor their `__` suffixes) collide: `r.2.b` -> `v3_r_2_b`."""
+    """A distinct Python variable per layer, numbered so that no two (nor their `__` suffixes)
+    collide: `r.2.b` -> `v3_r_2_b`."""
     return {name: f"v{i}_{name.replace('.', '_')}" for i, name in enumerate(names)}
 
 

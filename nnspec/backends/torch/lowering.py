@@ -1,4 +1,5 @@
-"""What a kind's PyTorch lowering is: the module holding its parameters, and the code of its forward.
+"""What a kind's PyTorch lowering is: the module holding its parameters, and the code of its
+forward.
 
 A lowering writes Python source, not tensors: the code generator collects the lines of every
 layer into one straight-line `forward`. `Emit` is the context a lowering writes into.
@@ -30,9 +31,8 @@ class Emit:
     lines: list[str] = field(default_factory=list)  # the layer's code, at its place in the forward
     before: list[str] = field(default_factory=list)  # code before the loop (state set to zeros)
     terms: list[str] = field(default_factory=list)  # expressions added to the KL term
-    logits: bool = (
-        False  # an output: keep the value before a final softmax or sigmoid, for stable losses
-    )
+    # an output: keep the value before a final softmax or sigmoid, for stable losses
+    logits: bool = False
     logits_made: bool = False
 
     @property
@@ -50,7 +50,8 @@ class Emit:
         return f"{self.out}__{what}"
 
     def activate(self, act, x: str, axis: int = -1) -> str:
-        """`act` applied to the expression `x`; for an output, the value before softmax/sigmoid is kept as its logits."""
+        """`act` applied to the expression `x`; for an output, the value before softmax/sigmoid
+        is kept as its logits."""
         if self.logits and act.name in ("softmax", "sigmoid"):
             self.line(f"{self.out}__logits = {x}")
             self.logits_made = True
@@ -77,8 +78,23 @@ def feature_axis(layer: Layer) -> int:
     return -3 if len(layer.shape.dims) == 3 else -1
 
 
-def act_code(act, x: str, axis: int = -1) -> str:
-    """An activation applied to the expression `x` (see `activation.py`)."""
-    from .activation import APPLY
+# What each activation computes, as `act=` of any layer and as a layer of its own (activation.py):
+# name: (x expression, activation, feature axis) -> expression
+ACTIVATION_CODE = {
+    "identity": lambda x, a, axis: x,
+    "linear": lambda x, a, axis: x,
+    "step": lambda x, a, axis: f"_step({x})",
+    "sigmoid": lambda x, a, axis: f"torch.sigmoid({x})",
+    "tanh": lambda x, a, axis: f"torch.tanh({x})",
+    "relu": lambda x, a, axis: f"torch.relu({x})",
+    "leaky_relu": lambda x, a, axis: f"F.leaky_relu({x}, {a.alpha!r})",
+    "elu": lambda x, a, axis: f"F.elu({x}, {a.alpha!r})",
+    "gelu": lambda x, a, axis: f"F.gelu({x})",
+    "softplus": lambda x, a, axis: f"F.softplus({x})",
+    "softmax": lambda x, a, axis: f"torch.softmax({x}, {axis})",
+}
 
-    return APPLY[act.name](x, act, axis)
+
+def act_code(act, x: str, axis: int = -1) -> str:
+    """An activation applied to the expression `x`, over `axis` (softmax)."""
+    return ACTIVATION_CODE[act.name](x, act, axis)
