@@ -1,8 +1,9 @@
-"""The command line: `nnspec check`, `nnspec summary`.
+"""The command line: `nnspec check`, `summary`, `draw`, `zoo`, `train`, `predict`.
 
-The exit code is decided in one place, `main`: 0 success, 1 a mistake in the
-user's spec or data, 2 a usage error, 3 an internal failure (a bug). Data goes to
-stdout; diagnostics to stderr.
+The exit code is decided in one place, `main`: 0 success; 1 a user's error (a spec, its data, a
+file, a drawing, an expectation missed): every one an `NnspecError`, printed with its code and
+hint; 2 a usage error; 3 an internal error (a bug in nnspec); 130 interrupted (Ctrl-C). Data
+goes to stdout; diagnostics to stderr.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import traceback
 
 from . import __version__
 from .check import DEFAULT_MAX_PARAMS
-from .draw.output import DrawError
-from .errors import SpecError, wants_color
+from .errors import FileError, NnspecError, SpecError, wants_color
 
-OK, SPEC_ERROR, USAGE, BUG = 0, 1, 2, 3
+OK, USER_ERROR, USAGE, BUG, INTERRUPTED = 0, 1, 2, 3, 130
 DUMPS = ("syntax", "graph", "program")
+EXIT_CODES = (
+    "Exit codes: 0 success, 1 an error in a spec, its data, a file or a drawing, or an expectation "
+    "missed; 2 a usage error; 3 an internal error (a bug in nnspec); 130 interrupted (Ctrl-C)."
+)
 
 
 def run() -> None:
@@ -26,6 +30,7 @@ def run() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every exit code nnspec gives is decided here."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -35,28 +40,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return USAGE
     try:
-        return args.run(args)
-    except SpecError as error:
+        failed = args.run(args)
+    except NnspecError as error:
         _report(error)
-        return SPEC_ERROR
-    except DrawError as error:  # a drawing that cannot be written as asked
-        print(f"error: {error}", file=sys.stderr)
-        return SPEC_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
+        return USER_ERROR
+    except KeyboardInterrupt as stop:  # a command may say what was kept, and how to go on
+        print(str(stop) or "interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing is wrong
         return OK
+    except OSError as error:  # a file or folder the operating system refused
+        _report(FileError.from_os(error))
+        return USER_ERROR
     except Exception:  # noqa: BLE001 - anything else is ours to fix
         traceback.print_exc()
         print(
-            f"nnspec {__version__}: internal error; this is a bug in nnspec, not in your spec. Please report it with the spec.",
+            f"nnspec {__version__}: internal error; this is a bug in nnspec, not in your spec. "
+            "Please report it to nnspec's maintainers with the command you ran, the spec and "
+            "the traceback above.",
             file=sys.stderr,
         )
         return BUG
+    return USER_ERROR if failed else OK
 
 
-def _report(error: SpecError) -> None:
+def _report(error: NnspecError) -> None:
     color = wants_color()
     for each in error.errors:
         print(each.render(color), file=sys.stderr)
@@ -68,8 +76,10 @@ def _report(error: SpecError) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnspec",
-        description="Compile, check, summarise, train, run and draw neural networks written as .nn specs.",
-        epilog="Exit codes: 0 success, 1 an error in a spec, 2 a usage error. Docs: docs/language.md, docs/errors.md.",
+        description=(
+            "Compile, check, summarise, train, run and draw neural networks written as .nn specs."
+        ),
+        epilog=f"{EXIT_CODES} Docs: docs/language.md, docs/errors.md.",
     )
     parser.add_argument("--version", action="version", version=f"nnspec {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
@@ -78,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="check specs and report every mistake",
         description=(
-            "Parse and check each FILE: names, links, cycles, shapes, parameter counts and train sections. "
-            "Prints nothing but diagnostics; exits 0 when every file is clean."
+            "Parse and check each FILE: names, links, cycles, shapes, parameter counts and train "
+            "sections. Prints nothing but diagnostics; exits 0 when every file is clean."
         ),
     )
     check.add_argument("files", nargs="+", metavar="FILE", help="a .nn spec")
@@ -95,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "summary",
         help="print the layer table of a spec",
         description=(
-            "Print each network of FILE as a table: layer, kind, output shape, parameters, inputs; then the totals."
+            "Print each network of FILE as a table: layer, kind, output shape, parameters, "
+            "inputs; then the totals."
         ),
     )
     summary.add_argument("file", metavar="FILE", help="a .nn spec")
@@ -108,8 +119,9 @@ def _parser() -> argparse.ArgumentParser:
         "train",
         help="train a spec's network by its train section",
         description=(
-            "Train the network of FILE as its train section says, with a progress bar; write metrics.csv, metrics.png, "
-            "weights.safetensors, settings.json and a checkpoint after every epoch into --out. Exits 1 when an "
+            "Train the network of FILE as its train section says, with a progress bar; write "
+            "metrics.csv, metrics.png, weights.safetensors, settings.json and a checkpoint after "
+            "every epoch into --out. Exits 1 when an "
             "'expect' line is missed."
         ),
     )
@@ -139,8 +151,9 @@ def _parser() -> argparse.ArgumentParser:
         "predict",
         help="run a trained network on new examples",
         description=(
-            "Compute the outputs of FILE's network with the weights that 'nnspec train' wrote, for the examples in "
-            "--input (csv with a header row, npz, or json: a list of examples). Prints csv, or writes -o OUT "
+            "Compute the outputs of FILE's network with the weights that 'nnspec train' wrote, "
+            "for the examples in --input (csv with a header row, npz, or json: a list of "
+            "examples). Prints csv, or writes -o OUT "
             "(.csv, .npz or .json); an output that ends in softmax also gets its most likely class."
         ),
     )
@@ -216,7 +229,7 @@ def _output_file(text: str) -> str:
     return text
 
 
-def _predict(args) -> int:
+def _predict(args) -> None:
     from .model import load
     from .training.predict import run_model, write_outputs
 
@@ -229,16 +242,16 @@ def _predict(args) -> int:
         sys.stdout.write(text)
     else:
         print(f"wrote {args.output}", file=sys.stderr)
-    return OK
 
 
-def _train(args) -> int:
+def _train(args) -> None:
     from .training.report import train_command
 
-    return train_command(args)
+    train_command(args)
 
 
-def _check(args) -> int:
+def _check(args) -> bool:
+    """Every file checked and reported on its own; True when any has errors."""
     from .model import check_source
     from .resolve import read_source
 
@@ -261,7 +274,7 @@ def _check(args) -> int:
             print(_dump(model.program, args.dump))
     if len(args.files) > 1 and failures:
         print(f"{len(failures)} of {len(args.files)} files have errors", file=sys.stderr)
-    return SPEC_ERROR if failures else OK
+    return bool(failures)
 
 
 def _dump(program, stage: str) -> str:
@@ -270,33 +283,32 @@ def _dump(program, stage: str) -> str:
     return dump_graph(program.graph) if stage == "graph" else dump_program(program)
 
 
-def _summary(args) -> int:
-    from .model import check_source
-    from .resolve import read_source
+def _chosen(models: list, args) -> list:
+    """The models of `args.file`, or only `--network`'s (E316 when the file has none of that
+    name)."""
+    if not args.network:
+        return models
+    chosen = [m for m in models if m.name == args.network]
+    if not chosen:
+        from .errors import did_you_mean
 
-    models = check_source(read_source(args.file), args.max_params)
-    if args.network:
-        chosen = [m for m in models if m.name == args.network]
-        if not chosen:
-            from .errors import did_you_mean
+        raise SpecError(
+            "E316",
+            f"no network '{args.network}' in {args.file}",
+            None,
+            did_you_mean(args.network, [m.name for m in models], "networks"),
+        )
+    return chosen
 
-            raise SpecError(
-                "E316",
-                f"no network '{args.network}' in {args.file}",
-                None,
-                did_you_mean(args.network, [m.name for m in models], "networks"),
-            )
-        models = chosen
-    width = 120 if not sys.stdout.isatty() else None
+
+def _summary(args) -> None:
+    from .model import load_all
     from .summary import render_summary
 
+    models = _chosen(load_all(args.file, max_params=args.max_params), args)
+    width = 120 if not sys.stdout.isatty() else _terminal_width()
     for model in models:
-        sys.stdout.write(
-            render_summary(
-                model.program, width=width or _terminal_width(), color=sys.stdout.isatty()
-            )
-        )
-    return OK
+        sys.stdout.write(render_summary(model.program, width=width, color=sys.stdout.isatty()))
 
 
 def _terminal_width() -> int:
@@ -311,9 +323,10 @@ def _drawing_commands(commands) -> None:
         "draw",
         help="draw a spec as a Neural Network Zoo diagram",
         description=(
-            "Draw the networks of FILE in the style of the Asimov Institute's Neural Network Zoo: cells in columns, "
-            "filled and marked by cell type, links under them, the name and description above, a legend below. "
-            "A GAN's generator and discriminator are drawn side by side; a file of several networks as a grid."
+            "Draw the networks of FILE in the style of the Asimov Institute's Neural Network "
+            "Zoo: cells in columns, filled and marked by cell type, links under them, the name "
+            "and description above, a legend below. A GAN's generator and discriminator are "
+            "drawn side by side; a file of several networks as a grid."
         ),
     )
     draw.add_argument("file", metavar="FILE", help="a .nn spec")
@@ -321,7 +334,10 @@ def _drawing_commands(commands) -> None:
         "-o",
         "--output",
         metavar="OUT",
-        help="the picture to write: .svg, .png or .pdf (default: FILE's name with .svg, in the current folder)",
+        help=(
+            "the picture to write: .svg, .png or .pdf (default: FILE's name with .svg, in the "
+            "current folder)"
+        ),
     )
     draw.add_argument("--network", help="only this network of the file")
     _drawing_options(draw)
@@ -331,8 +347,9 @@ def _drawing_commands(commands) -> None:
         "zoo",
         help="draw every network of a folder as a poster and a web page",
         description=(
-            "Check every .nn spec in DIR (default: the bundled zoo), then write into OUT: the poster in the chart's grid "
-            "(zoo.svg, zoo.png, zoo.pdf), one SVG per network, and index.html with each diagram, its spec, its parameter "
+            "Check every .nn spec in DIR (default: the bundled zoo), then write into OUT: the "
+            "poster in the chart's grid (zoo.svg, zoo.png, zoo.pdf), one SVG per network, and "
+            "index.html with each diagram, its spec, its parameter "
             "count and its trained result (from RUNS/NAME/metrics.csv when present)."
         ),
     )
@@ -361,7 +378,10 @@ def _drawing_options(command: argparse.ArgumentParser) -> None:
         "--palette",
         choices=("asimov", "colorblind"),
         default="asimov",
-        help="asimov: the chart's colours (default); colorblind: safe colours and a mark for every cell type",
+        help=(
+            "asimov: the chart's colours (default); colorblind: safe colours and a mark for every "
+            "cell type"
+        ),
     )
     command.add_argument(
         "--annotate",
@@ -377,28 +397,15 @@ def _drawing_options(command: argparse.ArgumentParser) -> None:
     _budget(command)
 
 
-def _draw(args) -> int:
+def _draw(args) -> None:
     from pathlib import Path
 
     from .draw import draw, output_format
-    from .model import check_source
-    from .resolve import read_source
+    from .model import drawables, load_all
 
     out = args.output or Path(args.file).with_suffix(".svg").name
     output_format(out)  # a name nnspec cannot write is reported before the spec is read
-    models = check_source(read_source(args.file), args.max_params)
-    if args.network:
-        names = [m.name for m in models]
-        models = [m for m in models if m.name == args.network]
-        if not models:
-            from .errors import did_you_mean
-
-            raise SpecError(
-                "E316",
-                f"no network '{args.network}' in {args.file}",
-                None,
-                did_you_mean(args.network, names, "networks"),
-            )
+    models = _chosen(load_all(args.file, max_params=args.max_params), args)
     if not models:
         raise SpecError(
             "E315",
@@ -406,22 +413,15 @@ def _draw(args) -> int:
             None,
             "a spec declares 'network NAME { ... }'",
         )
-    print(draw(models, out, palette=args.palette, annotate=args.annotate, orient=args.orient))
-    return OK
+    options = {"palette": args.palette, "annotate": args.annotate, "orient": args.orient}
+    print(draw(drawables(models), out, **options))
 
 
-def _zoo(args) -> int:
+def _zoo(args) -> None:
     from .draw import make_zoo
+    from .model import zoo_files
 
-    written = make_zoo(
-        args.directory,
-        args.output,
-        runs=args.runs,
-        palette=args.palette,
-        annotate=args.annotate,
-        orient=args.orient,
-        max_params=args.max_params,
-    )
-    for path in written:
+    files = zoo_files(args.directory, args.max_params)
+    options = {"palette": args.palette, "annotate": args.annotate, "orient": args.orient}
+    for path in make_zoo(files, args.output, runs=args.runs, **options):
         print(path)
-    return OK

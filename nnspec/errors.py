@@ -1,10 +1,14 @@
-"""Source spans and `SpecError`, the one error a user of nnspec ever sees.
+"""Source spans, `NnspecError` (the root of every error nnspec raises at its users) and `SpecError`.
 
-Every mistake in a spec, from a stray character to a shape mismatch, becomes a
-`SpecError(code, message, span, hint)`. Several independent mistakes travel
-together: the first error carries the rest in `errors`. The codes are grouped by
-stage (E1xx syntax, E2xx kinds and values, E3xx names, links and files, E4xx
-shapes and sizes, E5xx training and data) and documented in docs/errors.md.
+Every failure a user can cause carries a stable code, a message and, where nnspec knows one, a
+hint: `NnspecError(code, message, hint)`, printed as `error[CODE]: message` and `  hint: ...`.
+Every mistake in a spec, from a stray character to a shape mismatch, is a
+`SpecError(code, message, span, hint)`, which adds where: `file:line:col: error[CODE]: ...`, the
+source line and a caret. Several independent mistakes travel together: the first error carries
+the rest in `errors`. Spec codes are grouped by stage (E1xx syntax, E2xx kinds and values, E3xx
+names, links and files, E4xx shapes and sizes, E5xx training and data); failures while a command
+runs, outside any spec, are R1xx (files), R2xx (drawing) and R3xx (training). All are documented
+in docs/errors.md.
 """
 
 from __future__ import annotations
@@ -45,36 +49,28 @@ class Span:
         return f"{self.source.path}:{self.line}:{self.column}"
 
 
-class SpecError(Exception):
-    """A mistake in a spec or its data: a stable code, a message, where, and how to fix it.
+class NnspecError(Exception):
+    """The root of every error nnspec raises at its users: a stable code, a message, a hint.
 
-    `errors` lists every error found together (this one first); `str(error)` renders
-    them all as the command line prints them.
+    The command line prints `render()` and exits 1. `errors` lists every error raised together
+    (this one first); `str(error)` renders them all as the command line prints them.
     """
 
-    def __init__(self, code: str, message: str, span: Span | None = None, hint: str | None = None):
+    span: Span | None = None  # where in a spec; only a `SpecError` has one
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.span = span
         self.hint = hint
-        self.errors: list[SpecError] = [self]
-
-    @classmethod
-    def group(cls, errors: list[SpecError]) -> SpecError:
-        """One error that stands for all of `errors`, sorted by position."""
-        ordered = sorted(errors, key=_position)
-        first = ordered[0]
-        first.errors = ordered
-        return first
+        self.errors: list[NnspecError] = [self]
 
     def render(self, color: bool = False) -> str:
-        """This error alone, in the form `file:line:col: error[CODE]: message`, source line, caret, hint."""
+        """This error alone: `file:line:col: error[CODE]: message`, source line, caret, hint."""
         paint = _painter(color)
         where = f"{self.span}: " if self.span else ""
-        lines = [
-            f"{paint(where, 'bold')}{paint(f'error[{self.code}]', 'red')}: {paint(self.message, 'bold')}"
-        ]
+        code = paint(f"error[{self.code}]", "red")
+        lines = [f"{paint(where, 'bold')}{code}: {paint(self.message, 'bold')}"]
         if self.span is not None:
             text = self.span.source.line(self.span.line)
             if text:
@@ -89,7 +85,40 @@ class SpecError(Exception):
         return "\n".join(error.render() for error in self.errors)
 
 
-def _position(error: SpecError) -> tuple:
+class SpecError(NnspecError):
+    """A mistake in a spec or its data: a stable code, a message, where, and how to fix it."""
+
+    def __init__(self, code: str, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(code, message, hint)
+        self.span = span
+        self.errors: list[SpecError] = [self]
+
+    @classmethod
+    def group(cls, errors: list[SpecError]) -> SpecError:
+        """One error that stands for all of `errors`, sorted by position."""
+        ordered = sorted(errors, key=_position)
+        first = ordered[0]
+        first.errors = ordered
+        return first
+
+
+class FileError(NnspecError):
+    """A file or folder outside any spec that cannot be read or written (R101): a run's results,
+    a checkpoint, a drawing, a zoo's folder."""
+
+    @classmethod
+    def from_os(cls, error: OSError) -> FileError:
+        """The error the operating system gave, as a user reads it."""
+        where = f" {error.filename}" if error.filename is not None else ""
+        return cls(
+            "R101",
+            f"cannot read or write{where}: {error.strerror or error}",
+            "check that the path exists, that a folder is where a folder is wanted, "
+            "and that you may write there",
+        )
+
+
+def _position(error: NnspecError) -> tuple:
     span = error.span
     return (span.path, span.line, span.column) if span else ("", 0, 0)
 
@@ -98,7 +127,8 @@ _WIDTH = 100  # longer source lines are shown as a window around the caret
 
 
 def _window(text: str, span: Span) -> tuple[str, Span]:
-    """The source line made printable and cut to a window around the span, and the span moved to match."""
+    """The source line made printable and cut to a window around the span, and the span moved
+    to match."""
     text = "".join(c if c.isprintable() or c == "\t" else "?" for c in text)
     if len(text) <= _WIDTH:
         return text, span

@@ -1,19 +1,28 @@
-"""The public front door: `load`, `loads`, and `Model`, a checked network with its train section."""
+"""The public front door: `load`, `loads`, `load_all`, and `Model`, a checked network with its
+train section; `load_folder` for a folder of specs; and what the drawing is handed (`drawables`,
+`zoo_files`), so that it never reads a spec or a train section itself.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .check import DEFAULT_MAX_PARAMS, Program, check
-from .errors import Collector, Source, Span, SpecError, did_you_mean
+from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
 from .resolve import Library, build_graph, load_library, read_source
 from .train_section import TrainSpec, check_training, read_train
+
+if TYPE_CHECKING:
+    from .draw import Drawable, ZooFile
 
 
 @dataclass(frozen=True)
 class Model:
-    """A checked network: its `program` (layers, shapes, parameters) and its train section, if any."""
+    """A checked network: its `program` (layers, shapes, parameters) and its train section, if
+    any."""
 
     program: Program
     train_spec: TrainSpec | None
@@ -27,40 +36,41 @@ class Model:
     def description(self) -> str | None:
         return self.program.description
 
-    @property
-    def graph(self):
-        return self.program.graph
-
     def summary(self, width: int = 100) -> str:
         """The layer table: layer, kind, output shape, parameters, inputs; then the totals."""
         from .summary import render_summary
 
         return render_summary(self.program, width=width)
 
-    def draw(self, path: str | os.PathLike, **options):
-        """Draw this network as a Neural Network Zoo diagram; the extension of `path` picks .svg, .png or .pdf.
+    def draw(self, path: str | os.PathLike, **options) -> Path:
+        """Draw this network as a Neural Network Zoo diagram; the extension of `path` picks .svg,
+        .png or .pdf.
 
-        Options: palette='asimov'|'colorblind', annotate=False, orient='lr'|'tb' (see docs/drawing.md).
-        Returns the path written; raises `nnspec.draw.DrawError` for a format or place it cannot write.
+        Options: palette='asimov'|'colorblind', annotate=False, orient='lr'|'tb' (see
+        docs/drawing.md). Returns the path written; raises `nnspec.draw.DrawError` for a format,
+        option or place it cannot write.
         """
         from .draw import draw
 
-        return draw(self, path, **options)
+        return draw(drawables([self]), path, **options)
 
     def to_torch(self, seed: int | None = 0, dtype: str = "float32"):
-        """A `torch.nn.Module` computing this network; parameters drawn from `seed` (see docs/backends.md)."""
+        """A `torch.nn.Module` computing this network; parameters drawn from `seed` (see
+        docs/backends.md)."""
         from .backends.torch import to_torch
 
         return to_torch(self.program, seed=seed, dtype=dtype)
 
     def to_numpy(self, seed: int | None = 0, dtype: str = "float32"):
-        """A NumPy program computing this network, with `.params` and its own gradients (no torch needed)."""
+        """A NumPy program computing this network, with `.params` and its own gradients (no
+        torch needed)."""
         from .backends.numpy import to_numpy
 
         return to_numpy(self.program, seed=seed, dtype=dtype)
 
     def __repr__(self) -> str:
-        return f"<nnspec.Model {self.name}: {len(self.program.layers)} layers, {self.program.param_count:,} parameters>"
+        size = f"{len(self.program.layers)} layers, {self.program.param_count:,} parameters"
+        return f"<nnspec.Model {self.name}: {size}>"
 
 
 def load(
@@ -84,8 +94,15 @@ def loads(
     return _model(Source(path, text.removeprefix("\ufeff")), network, max_params)
 
 
+def load_all(path: str | os.PathLike, *, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
+    """Every network of the spec at `path`, in file order, each checked with its train section;
+    raise `SpecError` with every mistake found. A file of blocks only gives []."""
+    return check_source(read_source(path), max_params)
+
+
 def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
-    """Check every network and train section of one file; raise one `SpecError` holding every mistake."""
+    """Check every network and train section of one file; raise one `SpecError` holding every
+    mistake."""
     library = load_library(source)
     errors = Collector()
     networks = list(library.root.networks)
@@ -187,3 +204,89 @@ def _trains(library: Library, errors: Collector) -> dict[str, TrainSpec]:
                 )
             trains[target] = spec
     return trains
+
+
+# ---- folders of specs, and what the drawing is handed ----------------------------------------
+@dataclass(frozen=True)
+class SpecFile:
+    """One `.nn` file of a folder, read and checked: its text, and its models or the error that
+    stopped it (a file of blocks only has neither)."""
+
+    path: Path
+    text: str
+    models: tuple[Model, ...] = ()
+    error: SpecError | None = None
+
+
+def load_folder(
+    directory: str | os.PathLike, max_params: int = DEFAULT_MAX_PARAMS
+) -> list[SpecFile]:
+    """Every `*.nn` file directly in `directory` (not its sub-folders), in name order, each
+    checked on its own. A folder that is not there is a `FileError` (R101)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FileError(
+            "R101", f"cannot read {folder}: no such folder", "name a folder of .nn specs"
+        )
+    files = []
+    for path in sorted(folder.glob("*.nn")):
+        text = ""
+        try:
+            source = read_source(path)
+            text = source.text
+            files.append(SpecFile(path, text, tuple(check_source(source, max_params))))
+        except SpecError as error:
+            files.append(SpecFile(path, text, error=error))
+    return files
+
+
+def bundled_specs() -> Path:
+    """The specs shipped with nnspec: inside the installed package, or beside it in a checkout."""
+    from .shipped import shipped_folder
+
+    return shipped_folder("specs")
+
+
+def zoo_files(
+    directory: str | os.PathLike | None = None, max_params: int = DEFAULT_MAX_PARAMS
+) -> list[ZooFile]:
+    """What `nnspec zoo` draws: every spec in `directory` (default: the bundled specs) with its
+    networks. Every file is checked before anything is drawn: one `SpecError` holds every
+    mistake of every file; a folder with no network is a `FileError` (R102)."""
+    from .draw import ZooFile
+
+    folder = Path(directory) if directory is not None else bundled_specs()
+    files = load_folder(folder, max_params)
+    failures = [each for file in files if file.error for each in file.error.errors]
+    if failures:
+        raise SpecError.group(failures)
+    if not any(file.models for file in files):
+        raise FileError(
+            "R102",
+            f"cannot make a zoo of {folder}: it holds no .nn spec with a network",
+            "name a folder of .nn files that declare 'network NAME { ... }'",
+        )
+    return [ZooFile(f.path, f.text, tuple(drawables(f.models))) for f in files if f.models]
+
+
+def drawables(models: list[Model] | tuple[Model, ...]) -> list[Drawable]:
+    """Each model as the drawing needs it: its program, name and description, the GAN its train
+    section pairs it in, and whether its outputs are trained to reproduce its input."""
+    from .draw import Drawable
+
+    return [
+        Drawable(model.program, model.name, model.description, _gan(model), _reproduces(model))
+        for model in models
+    ]
+
+
+def _gan(model: Model) -> tuple[str, str] | None:
+    settings = model.train_spec.settings if model.train_spec else {}
+    generator, discriminator = settings.get("generator"), settings.get("discriminator")
+    return None if generator is None or discriminator is None else (generator, discriminator)
+
+
+def _reproduces(model: Model) -> bool:
+    """An autoencoder's outputs (`target = input`) and a GAN generator's reproduce the data."""
+    settings = model.train_spec.settings if model.train_spec else {}
+    return settings.get("target") == "input" or settings.get("generator") == model.name

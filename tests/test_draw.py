@@ -24,9 +24,8 @@ from nnspec.draw.kinds import KIND_DRAWING
 from nnspec.draw.page import figure
 from nnspec.draw.render import MARKS, render
 from nnspec.draw.scene import CELL, LOOP, LOOP_RISE, Disc, Dots, Frame, Line, Loop, Scene, Text
-from nnspec.kinds import REGISTRY, Cell
-from nnspec.model import check_source
-from nnspec.resolve import read_source
+from nnspec.kinds import Cell
+from nnspec.model import drawables
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -65,29 +64,14 @@ def read_svg(path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def models_of(path) -> list:
-    return check_source(read_source(path))
+    return drawables(nnspec.load_all(path))
 
 
 def spec(text: str) -> list:
-    return [nnspec.loads(text)]
+    return drawables([nnspec.loads(text)])
 
 
 # ---- the registry and the palettes ---------------------------------------------------------------
-def test_every_kind_has_a_cell_type_and_a_drawing():
-    for name, kind in REGISTRY.items():
-        where = f"nnspec/kinds/{kind.family}.py"
-        assert isinstance(kind.cell, Cell), (
-            f"kind '{name}' has no cell type: set `cell = Cell....` on its class in {where}"
-        )
-        assert name in KIND_DRAWING, (
-            f"kind '{name}' ({where}) has no drawing: add a row for it to KIND_DRAWING "
-            "in nnspec/draw/kinds.py (how its cells link to the layer before)"
-        )
-        assert KIND_DRAWING[name].links in ("full", "local", "one", "none"), (
-            f"kind '{name}': unknown link pattern in nnspec/draw/kinds.py"
-        )
-
-
 def test_every_palette_gives_every_cell_type_a_fill_and_a_known_mark():
     for palette in PALETTES.values():
         assert set(palette.cells) == set(Cell), palette.name
@@ -531,7 +515,7 @@ def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
     except nnspec.SpecError:
         assume(False)
     for orient in ("lr", "tb"):
-        cells = figure([model], annotate=True, orient=orient).cells()
+        cells = figure(drawables([model]), annotate=True, orient=orient).cells()
         drawn = {cell.gid.split(":")[2] for cell in cells}
         assert {
             layer.name for layer in model.program.layers if not KIND_DRAWING[layer.kind.name].folds
@@ -541,7 +525,7 @@ def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
                 a.gid,
                 b.gid,
             )  # one grid pitch apart at least
-        scene = figure([model], annotate=True, orient=orient)
+        scene = figure(drawables([model]), annotate=True, orient=orient)
         assert loops_touching_other_cells(scene) == [] and links_under_other_cells(scene) == []
 
 
@@ -598,7 +582,7 @@ def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
     cases = [
         (
             ["draw", SPECS / "xor.nn", "-o", "xor.gif"],
-            "error: cannot draw xor.gif: '.gif' is not a format",
+            "error[R201]: cannot draw xor.gif: '.gif' is not a format",
         ),
         (["draw", "missing.nn"], "error[E308]: no such file: missing.nn"),
         (
@@ -607,7 +591,7 @@ def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
         ),
         (
             ["draw", SPECS / "xor.nn", "-o", "blocker/xor.svg"],
-            "error: cannot write blocker/xor.svg: blocker is a file, not a folder",
+            "error[R101]: cannot write blocker/xor.svg: blocker is a file, not a folder",
         ),
         (["draw", SPECS / "gan.nn", "--network", "gen"], "error[E316]: no network 'gen'"),
         (["draw", TEST_SPECS / "ok" / "lib" / "blocks.nn"], "error[E315]"),

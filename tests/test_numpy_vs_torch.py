@@ -14,8 +14,6 @@ import pytest
 from conftest import EXAMPLES, SPECS, TEST_SPECS
 
 import nnspec
-from nnspec.model import check_source
-from nnspec.resolve import read_source
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -721,7 +719,7 @@ SPEC_FILES = (
     + sorted(EXAMPLES.glob("*.nn"))
     + sorted((TEST_SPECS / "ok").glob("*.nn"))
 )
-NETWORKS = [(path, model.name) for path in SPEC_FILES for model in check_source(read_source(path))]
+NETWORKS = [(path, model.name) for path in SPEC_FILES for model in nnspec.load_all(path)]
 RANDOM_KINDS = {"dropout", "sample"}
 
 

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from conftest import SPECS, TEST_SPECS
 
+import nnspec
 from nnspec.draw.page import entries
-from nnspec.model import check_source
-from nnspec.resolve import read_source
+from nnspec.model import drawables
 
 
 def nnspec_cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -54,7 +54,7 @@ def zoo(tmp_path_factory) -> Path:
 BUNDLED = [
     (path, group)
     for path in sorted(SPECS.glob("*.nn"))
-    for group in entries(check_source(read_source(path)))
+    for group in entries(drawables(nnspec.load_all(path)))
 ]
 
 

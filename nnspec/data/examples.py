@@ -6,15 +6,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import NnspecError
+
 F32 = np.float32
 
 
-class DataError(Exception):
-    """A problem with the data; `load_data` reports it as `SpecError(code, message, data line, hint)`."""
-
-    def __init__(self, code: str, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.hint = code, message, hint
+class DataError(NnspecError):
+    """A problem with the data (code, message, hint); `load_data` reports it as
+    `SpecError(code, message, data line, hint)`."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,8 @@ class Examples:
 
 @dataclass(frozen=True)
 class Graph:
-    """One graph for node classification: features `[nodes, F]`, adjacency `[nodes, nodes]`, labels `[nodes]`."""
+    """One graph for node classification: features `[nodes, F]`, adjacency `[nodes, nodes]`,
+    labels `[nodes]`."""
 
     features: np.ndarray
     adjacency: np.ndarray

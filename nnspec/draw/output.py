@@ -1,4 +1,5 @@
-"""Where drawings go: the formats nnspec writes, and files written whole or not at all."""
+"""What drawings can be: the formats, palettes and orientations nnspec draws, and files written
+whole or not at all."""
 
 from __future__ import annotations
 
@@ -6,33 +7,67 @@ import os
 from pathlib import Path
 
 from .. import atomic
+from ..errors import NnspecError
+from .cells import PALETTES, Palette
 
 FORMATS = ("svg", "png", "pdf")
+ORIENTS = ("lr", "tb")
+DPI = 200  # PNGs sharp enough for a slide
 
 
-class DrawError(ValueError):
-    """A drawing cannot be made as asked: an unknown format or option, or a place that cannot be written."""
+class DrawError(NnspecError, ValueError):
+    """A drawing cannot be made as asked: an unknown format (R201) or option (R202), or a place
+    that cannot be written (R101)."""
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """The format named by the file's extension; anything but .svg, .png and .pdf is a `DrawError`."""
+    """The format named by the file's extension; anything but .svg, .png and .pdf is a
+    `DrawError`."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         named = f"'.{suffix}'" if suffix else "no extension"
         raise DrawError(
-            f"cannot draw {os.fspath(path)}: {named} is not a format nnspec draws; end the name in .svg, .png or .pdf"
+            "R201",
+            f"cannot draw {os.fspath(path)}: {named} is not a format nnspec draws",
+            "end the name in .svg, .png or .pdf",
         )
     return suffix
 
 
+def choose_palette(name: str) -> Palette:
+    if name not in PALETTES:
+        raise DrawError(
+            "R202", f"unknown palette '{name}'", f"choose one of: {', '.join(PALETTES)}"
+        )
+    return PALETTES[name]
+
+
+def check_orient(orient: str) -> None:
+    if orient not in ORIENTS:
+        raise DrawError(
+            "R202",
+            f"unknown orientation '{orient}'",
+            "choose lr (left to right) or tb (top to bottom)",
+        )
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` whole or not at all (nnspec.atomic); a place that cannot be written is a `DrawError`."""
+    """Write `data` whole or not at all (nnspec.atomic); a place that cannot be written is a
+    `DrawError`."""
     path = Path(path)
     blocked = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
     if blocked is not None:
-        raise DrawError(f"cannot write {path}: {blocked} is a file, not a folder")
+        raise DrawError(
+            "R101",
+            f"cannot write {path}: {blocked} is a file, not a folder",
+            "choose another path, or move the file out of the way",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return atomic.write_atomic(path, lambda temporary: Path(temporary).write_bytes(data))
     except OSError as error:
-        raise DrawError(f"cannot write {path}: {error.strerror or error}") from None
+        raise DrawError(
+            "R101",
+            f"cannot write {path}: {error.strerror or error}",
+            "check that you may write there",
+        ) from None

@@ -1,61 +1,75 @@
 """Composition: network drawings with their titles, GAN pairs, grids of networks, and the legend.
 
-Every function returns a `Scene` in grid units; nothing here plots. A network's
-drawing keeps its axis at y = 0, so the two halves of a GAN line up and the arrow
-between them runs from the generator's output to the discriminator's input.
+What is drawn comes in as `Drawable`s, built by `nnspec.model` from checked models: the drawing
+never reads a spec or a train section itself. Every function returns a `Scene` in grid units;
+nothing here plots. A network's drawing keeps its axis at y = 0, so the two halves of a GAN line
+up and the arrow between them runs from the generator's output to the discriminator's input.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+from ..check import Program
 from ..kinds import Cell
 from .layout import layout_network
 from .scene import CELL, Disc, Frame, Line, Scene, text, wrap
+
+
+@dataclass(frozen=True)
+class Drawable:
+    """One network as a drawing needs it: its checked program, its name and description, the GAN
+    it is half of, and whether its outputs are trained to reproduce what it is shown (drawn as
+    match input output cells: an autoencoder's, a GAN generator's)."""
+
+    program: Program
+    name: str
+    description: str | None = None
+    gan: tuple[str, str] | None = None  # (generator, discriminator) when it is half of a GAN
+    reproduces: bool = False
+
 
 TITLE, DESCRIPTION, ROLE, KEY = 12.0, 8.5, 9.0, 8.0  # points
 GRID_WIDTH = 10.0  # P: one cell of a grid of networks, as on the chart's poster
 WRAP = 8.5  # P: descriptions wrap at this width, or at the drawing's when it is wider
 
 
-def entries(models: list) -> list[list]:
-    """The models to draw as units: a GAN's generator and discriminator together, every other network alone."""
-    by_name = {model.name: model for model in models}
+def entries(drawables: list[Drawable]) -> list[list[Drawable]]:
+    """The networks to draw as units: a GAN's generator and discriminator together, every other
+    network alone."""
+    by_name = {drawable.name: drawable for drawable in drawables}
     grouped, taken = [], set()
-    for model in models:
-        if model.name in taken:
+    for drawable in drawables:
+        if drawable.name in taken:
             continue
-        pair = _gan_pair(model, by_name)
-        grouped.append(pair or [model])
-        taken.update(m.name for m in pair or [model])
+        unit = _gan_pair(drawable, by_name) or [drawable]
+        grouped.append(unit)
+        taken.update(d.name for d in unit)
     return grouped
 
 
-def _gan_pair(model, by_name: dict) -> list | None:
-    settings = model.train_spec.settings if model.train_spec else {}
-    names = (settings.get("generator"), settings.get("discriminator"))
-    if all(name in by_name for name in names) and names[0] != names[1]:
-        return [by_name[names[0]], by_name[names[1]]]
+def _gan_pair(drawable: Drawable, by_name: dict[str, Drawable]) -> list[Drawable] | None:
+    """The generator and the discriminator, when both halves of the drawable's GAN are here."""
+    if drawable.gan is None:
+        return None
+    generator, discriminator = drawable.gan
+    if generator in by_name and discriminator in by_name and generator != discriminator:
+        return [by_name[generator], by_name[discriminator]]
     return None
 
 
-def reproduces(model) -> bool:
-    """Whether the model's outputs are trained to reproduce the data it is shown (match input output cells)."""
-    settings = model.train_spec.settings if model.train_spec else {}
-    return settings.get("target") == "input" or settings.get("generator") == model.name
-
-
-def entry_scene(entry: list, scope: str | None = None, **options) -> Scene:
+def entry_scene(entry: list[Drawable], scope: str | None = None, **options) -> Scene:
     """One network with its name and description, or a GAN pair as two marked sub-networks."""
     if len(entry) == 2:
         return _pair(entry, scope, **options)
     return titled(entry[0], scope, **options)
 
 
-def titled(model, scope: str | None = None, **options) -> Scene:
+def titled(model: Drawable, scope: str | None = None, **options) -> Scene:
     """The network centred on x = 0, its axis at y = 0, its name and description above it."""
     body = layout_network(
-        model.program, scope=_scope(scope, model), reproduces=reproduces(model), **options
+        model.program, scope=_scope(scope, model), reproduces=model.reproduces, **options
     )
     x0, y0, x1, y1 = body.bounds()
     scene = body.moved(-(x0 + x1) / 2, 0.0)
@@ -72,17 +86,17 @@ def titled(model, scope: str | None = None, **options) -> Scene:
     return scene
 
 
-def _scope(scope: str | None, model) -> str:
+def _scope(scope: str | None, model: Drawable) -> str:
     return f"{scope}/{model.name}" if scope else model.name
 
 
-def _pair(entry: list, scope: str | None, **options) -> Scene:
+def _pair(entry: list[Drawable], scope: str | None, **options) -> Scene:
     """Generator and discriminator side by side, each framed and named by its role (unless its own
     name, its title inside the frame, already says it), an arrow between."""
     scene = Scene()
     x = 0.0
     edges = []
-    for model, role in zip(entry, ("generator", "discriminator")):
+    for model, role in zip(entry, ("generator", "discriminator"), strict=True):
         panel = titled(model, scope, **options)
         x0, y0, x1, y1 = panel.bounds()
         panel = panel.moved(x - x0 + 0.4, 0.0)
@@ -107,7 +121,8 @@ def _pair(entry: list, scope: str | None, **options) -> Scene:
 
 # ---- grids and the legend ---------------------------------------------------------------------
 def grid(panels: list[Scene], columns: int, width: float = GRID_WIDTH, gap: float = 1.2) -> Scene:
-    """Panels in rows of `columns` grid cells, each centred in as many cells as it needs, tops aligned.
+    """Panels in rows of `columns` grid cells, each centred in as many cells as it needs, tops
+    aligned.
 
     Each panel takes the first row with room for it (file order otherwise), so that a small network
     fills the gap a wide one left at the end of a row instead of standing alone.
@@ -134,7 +149,8 @@ def grid(panels: list[Scene], columns: int, width: float = GRID_WIDTH, gap: floa
 
 
 def legend(scene: Scene, width: float) -> Scene:
-    """The cell types `scene` uses, in the chart's order, and the `~>` arrow when it has one, in rows `width` wide."""
+    """The cell types `scene` uses, in the chart's order, and the `~>` arrow when it has one, in
+    rows `width` wide."""
     used = {disc.cell for disc in scene.cells()}
     items = []
     for cell in Cell:
@@ -185,9 +201,10 @@ def with_legend(body: Scene, gap: float = 0.8) -> Scene:
     return scene
 
 
-def figure(models: list, **options) -> Scene:
-    """What `draw` draws: one network, a GAN pair, or every network of a file in a grid; the legend below."""
-    groups = entries(models)
+def figure(drawables: list[Drawable], **options) -> Scene:
+    """What `draw` draws: one network, a GAN pair, or every network of a file in a grid; the
+    legend below."""
+    groups = entries(drawables)
     if len(groups) == 1:
         return with_legend(entry_scene(groups[0], **options))
     return with_legend(grid([entry_scene(g, **options) for g in groups], columns=3))

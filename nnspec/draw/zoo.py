@@ -1,11 +1,11 @@
-"""The zoo: every network in a folder as one poster in the chart's grid, and as one web page.
+"""The zoo: every network of a folder as one poster in the chart's grid, and as one web page.
 
-`make_zoo(directory, out)` writes into the folder `out`:
+`make_zoo(files, out)` takes the spec files `nnspec.model.zoo_files` read and checked, and writes
+into the folder `out`:
   zoo.svg, zoo.png, zoo.pdf   the poster: every network on one grid, the legend on top
   NAME.svg                    each file's networks (a GAN pair stays together)
   index.html                  a static page: each diagram with its spec, parameter count,
                               and its trained result when `runs/NAME/metrics.csv` exists
-Every spec is checked before anything is written; any mistake stops the zoo.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SpecError
-from . import DPI, check_orient, choose_palette
-from .output import DrawError, write_atomic
-from .page import GRID_WIDTH, entries, entry_scene, grid, legend, with_legend
+from .output import DPI, check_orient, choose_palette, write_atomic
+from .page import GRID_WIDTH, Drawable, entries, entry_scene, grid, legend, with_legend
 from .render import render
 from .scene import P_INCHES, Scene, text
 
@@ -28,42 +26,43 @@ POSTER_PIXELS = 6000  # the longest side of the poster's PNG, at most
 WIDE = 14.0  # P: a diagram wider than this takes two columns of the web page
 
 
-@dataclass
+@dataclass(frozen=True)
+class ZooFile:
+    """One spec file of the zoo: its path, its text (shown on the page) and its networks."""
+
+    path: Path
+    text: str
+    networks: tuple[Drawable, ...]
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One diagram of the zoo: a network, or a GAN's generator and discriminator, from one spec file."""
+    """One diagram of the zoo: a network, or a GAN's generator and discriminator, from one file."""
 
     path: Path
     source: str
-    models: list
+    networks: list[Drawable]
     slug: str  # the file name of its diagram, without .svg
 
 
-def bundled_specs() -> Path:
-    """The specs shipped with nnspec: inside the installed package, or beside it in a checkout."""
-    package = Path(__file__).resolve().parent.parent
-    inside = package / "specs"
-    return inside if inside.is_dir() else package.parent / "specs"
-
-
 def make_zoo(
-    directory: str | os.PathLike | None,
+    files: list[ZooFile],
     out: str | os.PathLike,
     *,
     runs: str | os.PathLike = "runs",
     palette: str = "asimov",
     annotate: bool = False,
     orient: str = "lr",
-    max_params: int | None = None,
 ) -> list[Path]:
-    """Check every spec in `directory`, then write the poster, one SVG per entry, and index.html into `out`."""
+    """The poster, one SVG per entry, and index.html of `files`, written into `out`."""
     chosen = choose_palette(palette)
     check_orient(orient)
-    zoo = collect(Path(directory) if directory is not None else bundled_specs(), max_params)
+    zoo = zoo_entries(files)
     out = Path(out)
     options = {"annotate": annotate, "orient": orient}
-    panels = [entry_scene(e.models, scope=e.slug, **options) for e in zoo]
+    panels = [entry_scene(e.networks, scope=e.slug, **options) for e in zoo]
     written = []
-    for entry, panel in zip(zoo, panels):
+    for entry, panel in zip(zoo, panels, strict=True):
         written.append(
             write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg"))
         )
@@ -74,36 +73,19 @@ def make_zoo(
     dpi = min(DPI, POSTER_PIXELS / (max(x1 - x0, y1 - y0) * P_INCHES))
     for fmt in ("svg", "png", "pdf"):
         written.append(write_atomic(out / f"zoo.{fmt}", render(scene, chosen, fmt, dpi)))
-    wide = {entry.slug for entry, panel in zip(zoo, panels) if _width(panel) > WIDE}
+    wide = {entry.slug for entry, panel in zip(zoo, panels, strict=True) if _width(panel) > WIDE}
     written.append(write_atomic(out / "index.html", page_html(zoo, Path(runs), wide).encode()))
     return written
 
 
-def collect(directory: Path, max_params: int | None = None) -> list[Entry]:
-    """Every network of every `*.nn` file in `directory` (not its sub-folders), in file order; every mistake at once."""
-    from ..check import DEFAULT_MAX_PARAMS
-    from ..model import check_source
-    from ..resolve import read_source
-
-    if not directory.is_dir():
-        raise DrawError(f"cannot make a zoo of {directory}: no such folder")
-    found: list[Entry] = []
-    failures: list[SpecError] = []
-    for path in sorted(directory.glob("*.nn")):
-        try:
-            source = read_source(path)
-            models = check_source(source, max_params or DEFAULT_MAX_PARAMS)
-        except SpecError as error:
-            failures.extend(error.errors)
-            continue
-        groups = entries(models)
+def zoo_entries(files: list[ZooFile]) -> list[Entry]:
+    """The diagrams of every file, in file order; a file of several units gets one per unit."""
+    found = []
+    for file in files:
+        groups = entries(list(file.networks))
         for group in groups:
-            slug = path.stem if len(groups) == 1 else f"{path.stem}-{group[0].name}"
-            found.append(Entry(path, source.text, group, slug))
-    if failures:
-        raise SpecError.group(failures)
-    if not found:
-        raise DrawError(f"cannot make a zoo of {directory}: it holds no .nn spec with a network")
+            slug = file.path.stem if len(groups) == 1 else f"{file.path.stem}-{group[0].name}"
+            found.append(Entry(file.path, file.text, group, slug))
     return found
 
 
@@ -113,7 +95,7 @@ def _width(scene: Scene) -> float:
 
 
 def _count(zoo: list[Entry]) -> int:
-    return sum(len(entry.models) for entry in zoo)
+    return sum(len(entry.networks) for entry in zoo)
 
 
 def poster(panels: list[Scene], title: str, subtitle: str) -> Scene:
@@ -134,8 +116,9 @@ def poster(panels: list[Scene], title: str, subtitle: str) -> Scene:
 
 # ---- the web page ---------------------------------------------------------------------------
 def trained_result(entry: Entry, runs: Path) -> str:
-    """The last row of the entry's `runs/NAME/metrics.csv` (by network name, then file name), or 'not trained yet'."""
-    for name in [model.name for model in entry.models] + [entry.path.stem]:
+    """The last row of the entry's `runs/NAME/metrics.csv` (by network name, then file name), or
+    'not trained yet'."""
+    for name in [network.name for network in entry.networks] + [entry.path.stem]:
         metrics = runs / name / "metrics.csv"
         if metrics.is_file():
             return _last_row(metrics)
@@ -151,7 +134,7 @@ def _last_row(metrics: Path) -> str:
     if len(rows) < 2:
         return "training started: no epoch finished yet"
     header, last = rows[0], rows[-1]
-    values = dict(zip(header, last))
+    values = dict(zip(header, last, strict=False))
     epoch = values.pop("epoch", None)
     shown = ", ".join(f"{key} {_number(value)}" for key, value in values.items())
     return (f"epoch {epoch}: " if epoch is not None else "") + shown
@@ -171,15 +154,15 @@ def page_html(zoo: list[Entry], runs: Path, wide: set[str] = frozenset()) -> str
 
 
 def _card(entry: Entry, runs: Path, wide: bool) -> str:
-    names = " + ".join(model.name for model in entry.models)
-    description = " / ".join(model.description for model in entry.models if model.description)
-    if len(entry.models) == 1:
-        params = f"{entry.models[0].program.param_count:,} parameters"
+    names = " + ".join(network.name for network in entry.networks)
+    description = " / ".join(n.description for n in entry.networks if n.description)
+    if len(entry.networks) == 1:
+        params = f"{entry.networks[0].program.param_count:,} parameters"
     else:
         params = (
             ", ".join(
                 f"{role} {m.program.param_count:,}"
-                for role, m in zip(("generator", "discriminator"), entry.models)
+                for role, m in zip(("generator", "discriminator"), entry.networks, strict=True)
             )
             + " parameters"
         )
@@ -204,11 +187,13 @@ _PAGE = """<!DOCTYPE html>
 <title>nnspec zoo</title>
 <link rel="icon" href="data:,">
 <style>
-body {{ font-family: "DejaVu Sans", Verdana, sans-serif; margin: 2rem; color: #222; background: #fff; }}
+body {{ font-family: "DejaVu Sans", Verdana, sans-serif; margin: 2rem;
+        color: #222; background: #fff; }}
 header {{ text-align: center; margin-bottom: 2rem; }}
 h1 {{ margin: 0; font-size: 2rem; }}
 .zoo {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1.5rem; }}
-.card {{ border: 1px solid #ddd; border-radius: 8px; padding: 1rem; display: flex; flex-direction: column; }}
+.card {{ border: 1px solid #ddd; border-radius: 8px; padding: 1rem;
+         display: flex; flex-direction: column; }}
 .card figure {{ flex: 1; margin: 0; display: flex; align-items: center; }}
 .card h2 {{ margin: 0; font-size: 1.2rem; }}
 .card p {{ margin: 0.3rem 0; }}

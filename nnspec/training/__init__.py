@@ -132,7 +132,9 @@ def training_models(path, network: str | None = None) -> list[Model]:
             raise
     if model.train_spec is None:
         raise TrainingStopped(
-            f"network '{model.name}' has no train section: add one, such as train {{ data = xor; epochs = 100 }}"
+            "R303",
+            f"network '{model.name}' has no train section",
+            "add one, such as train { data = xor; epochs = 100 }",
         )
     settings = model.train_spec.settings
     if "discriminator" in settings:

@@ -1,4 +1,5 @@
-"""The training loop: epochs of shuffled batches, metrics, atomic checkpoints, resume, NaN stop, expectations."""
+"""The training loop: epochs of shuffled batches, metrics, atomic checkpoints, resume,
+NaN stop, expectations."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from safetensors.numpy import save_file
 
 from ..atomic import write_atomic
 from ..data.load import Data, Split
+from ..errors import NnspecError
 from .config import Config
 from .metrics import MEASURES
 from .schedule import learning_rate
@@ -27,8 +29,9 @@ OPS = {
 }
 
 
-class TrainingStopped(Exception):
-    """Training cannot go on (a NaN loss): the message names the epoch and the checkpoint that is kept."""
+class TrainingStopped(NnspecError):
+    """Training cannot go on: a NaN loss (R301; the message names the epoch and the checkpoint
+    that is kept), a checkpoint that does not fit (R302), no train section (R303)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,10 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
                 else "no epoch finished"
             )
             raise TrainingStopped(
-                f"the loss became {_bad(running.losses)} in epoch {epoch + 1}; training stopped ({kept})"
+                "R301",
+                f"the loss became {_bad(running.losses)} in epoch {epoch + 1}; "
+                f"training stopped ({kept})",
+                "lower the learning rate, or normalise the data",
             )
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
@@ -105,7 +111,8 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
 
 
 class Running:
-    """The epoch's batches as they trained: the mean loss and accuracy, weighted by examples, as Keras reports them."""
+    """The epoch's batches as they trained: the mean loss and accuracy, weighted by examples,
+    as Keras reports them."""
 
     def __init__(self, counts_accuracy: bool):
         self.counts_accuracy = counts_accuracy
@@ -128,8 +135,8 @@ class Running:
 
 
 def measure(runner, data: Data, config: Config, running: Running | None = None) -> dict[str, float]:
-    """`loss` and the metrics on the held-out part (on the training part when there is none), from one
-    evaluation pass; `train_*` on the training part. With a held-out part, `train_loss` and
+    """`loss` and the metrics on the held-out part (on the training part when there is none), from
+    one evaluation pass; `train_*` on the training part. With a held-out part, `train_loss` and
     `train_accuracy` are the means over the epoch's batches as they trained (`running`); another
     train_ metric named in the spec costs a pass over the training part. A runner with a `measure`
     of its own (a GAN) measures itself."""
@@ -149,11 +156,11 @@ def measure(runner, data: Data, config: Config, running: Running | None = None) 
 
 
 def _asked(config: Config, data: Data, prefix: str) -> set[str]:
-    """The metrics (besides the loss) to measure on a part: those the spec names, and accuracy for classes."""
+    """The metrics (besides the loss) to measure on a part:
+    those the spec names, and accuracy for classes."""
     names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
-    return (
-        names | {"accuracy"} if data.classes else names
-    )  # values: accuracy when asked for (above 0.5 is 1)
+    # values: accuracy when asked for (above 0.5 is 1)
+    return names | {"accuracy"} if data.classes else names
 
 
 def _evaluate(runner, part: Split, names: set[str]) -> dict[str, float]:
@@ -164,7 +171,8 @@ def _evaluate(runner, part: Split, names: set[str]) -> dict[str, float]:
 
 
 def _batches(split: Split, batch: int | None, rng: np.random.Generator):
-    """Shuffled batches each epoch; a graph (a mask) and batch = full give the whole split at once."""
+    """Shuffled batches each epoch;
+    a graph (a mask) and batch = full give the whole split at once."""
     if split.mask is not None or batch is None:
         yield split.inputs, split.targets, split.mask
         return
@@ -183,7 +191,7 @@ def _bad(losses: list[float]) -> str:
     return "NaN" if any(math.isnan(loss) for loss in losses) else "infinite"
 
 
-# ---- files ------------------------------------------------------------------------------------------
+# ---- files ---------------------------------------------------------------------------------------
 def _append_row(path: Path, row: dict[str, float]) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as file:
@@ -194,7 +202,8 @@ def _append_row(path: Path, row: dict[str, float]) -> None:
 
 
 def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) -> None:
-    """Arrays and state in one file, replaced at once: a kill at any moment leaves the last whole checkpoint."""
+    """Arrays and state in one file, replaced at once:
+    a kill at any moment leaves the last whole checkpoint."""
     arrays, meta = runner.checkpoint()
     state = {
         "epoch": epoch,
@@ -215,11 +224,14 @@ def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) ->
 def _restore(runner, rng: np.random.Generator, out: Path) -> tuple[int, list[dict]]:
     with safe_open(str(out / CHECKPOINT), "np") as file:
         state = json.loads(file.metadata()["nnspec"])
-        arrays = {key: file.get_tensor(key) for key in file.keys()}
+        # safe_open has keys() but is neither iterable nor a container
+        arrays = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
     if state["backend"] != runner.backend:
         raise TrainingStopped(
-            f"the checkpoint in {out} was made by the {state['backend']} backend, not {runner.backend}: "
-            f"resume with --backend {state['backend']}, or start again without --resume"
+            "R302",
+            f"the checkpoint in {out} was made by the {state['backend']} backend, "
+            f"not {runner.backend}",
+            f"resume with --backend {state['backend']}, or start again without --resume",
         )
     runner.restore(arrays, state["runner"])
     rng.bit_generator.state = state["random"]

@@ -11,16 +11,15 @@ from rich.table import Table
 from ..train_section import train_config
 
 
-def train_command(args) -> int:
+def train_command(args) -> None:
+    """Train as `args` say and show it; a failure is raised (nnspec.cli.main decides the exit
+    code): `TrainingStopped`, an expectation missed (R304), Ctrl-C with what was kept."""
     from pathlib import Path
 
-    from . import TrainingStopped, run_name, train_models, training_models
+    from ..errors import NnspecError
+    from . import run_name, train_models, training_models
 
-    try:
-        models = training_models(args.file, args.network)
-    except TrainingStopped as stop:
-        Console(stderr=True).print(f"[red]error[/red]: {stop}")
-        return 1
+    models = training_models(args.file, args.network)
     epochs = train_config(models[0].train_spec, epochs=args.epochs).epochs
     name = " and ".join(model.name for model in models)
     err = Console(stderr=True)
@@ -53,9 +52,6 @@ def train_command(args) -> int:
                 seed=args.seed,
                 progress=report,
             )
-        except TrainingStopped as stop:
-            err.print(f"[red]error[/red]: {stop}")
-            return 1
         except KeyboardInterrupt:
             progress.stop()
             out = args.out or str(Path("runs") / run_name(models))
@@ -64,11 +60,10 @@ def train_command(args) -> int:
                 if finished[0]
                 else "no epoch finished"
             )
-            print(
-                f"interrupted: {kept}; continue with --resume:\n  nnspec train {args.file} --out {out} --resume",
-                file=sys.stderr,
-            )
-            return 130
+            again = f"nnspec train {args.file} --out {out} --resume"
+            raise KeyboardInterrupt(
+                f"interrupted: {kept}; continue with --resume:\n  {again}"
+            ) from None
     out = Console(file=sys.stdout, highlight=False)
     table = Table(title=f"{result.network} ({result.backend})", show_edge=False)
     for column in ("metric", "reached", "expected", ""):
@@ -93,6 +88,8 @@ def train_command(args) -> int:
             for e in result.expectations
             if not e.met
         ]
-        print("expectation missed: " + "; ".join(missed), file=sys.stderr)
-        return 1
-    return 0
+        raise NnspecError(
+            "R304",
+            "expectation missed: " + "; ".join(missed),
+            "train for longer (--epochs), or change the network or its train section",
+        )
