@@ -18,7 +18,7 @@ from conftest import BACKENDS
 import nnspec
 from nnspec.backends.numpy import autograd
 from nnspec.backends.numpy.autograd import Var
-from nnspec.backends.numpy.image import conv_transpose2d
+from nnspec.backends.numpy.image import conv2d, conv_transpose2d
 from nnspec.draw.layout import layout_network
 from nnspec.draw.scene import Line
 from nnspec.kinds import Cell
@@ -190,6 +190,17 @@ def test_conv_transpose2d_gradient_against_finite_differences(setting, bias):
             down[i][index] -= EPS
             numeric[index] = (loss(up) - loss(down)) / (2 * EPS)
         np.testing.assert_allclose(grads[i], numeric, rtol=RTOL, atol=1e-8, err_msg=f"argument {i}")
+
+
+@pytest.mark.parametrize("setting", PRIMITIVE_SETTINGS)
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(setting):
+    """<conv(y), x> = <y, conv_transpose(x)> for the same weights, stride and padding (ZOO.md)."""
+    fn, (x, w, _), arguments = _primitive(setting)
+    y = normal(*fn(Var(x), Var(w)).shape, seed=7)
+    (top, left) = arguments["padding"]
+    conv = conv2d(Var(y), Var(w), None, arguments["stride"], (top, top, left, left)).value
+    assert conv.shape == x.shape
+    np.testing.assert_allclose((conv * x).sum(), (y * fn(Var(x), Var(w)).value).sum(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("setting", PRIMITIVE_SETTINGS)
