@@ -161,8 +161,10 @@ def _painter(color: bool):
     return lambda text, style: f"\x1b[{_STYLES[style]}m{text}\x1b[0m" if text else text
 
 
-def wants_color(stream=sys.stderr) -> bool:
-    """Colour diagnostics only on a terminal, and never when NO_COLOR is set."""
+def wants_color(stream=None) -> bool:
+    """Colour diagnostics only on a terminal, and never when NO_COLOR is set; `stream` defaults
+    to the stderr of the moment (not the one at import, which a test may have replaced)."""
+    stream = sys.stderr if stream is None else stream
     return stream.isatty() and "NO_COLOR" not in os.environ
 
 

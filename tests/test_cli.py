@@ -105,3 +105,73 @@ def test_the_console_script_is_installed():
         [script, "check", EXAMPLES / "xor.nn"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0
+
+
+def test_help_lists_every_exit_code():
+    result = nnspec("--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0
+    for listed in ("0 success", "1 an error in a spec", "2 a usage error", "3 an internal error"):
+        assert listed in text, listed
+    assert "130 interrupted" in text
+
+
+def test_an_internal_error_exits_3_and_says_it_is_a_bug(monkeypatch, capsys):
+    import nnspec.model
+    from nnspec.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a stage broke")
+
+    monkeypatch.setattr(nnspec.model, "check_source", broken)
+    assert main(["check", str(EXAMPLES / "xor.nn")]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert captured.err.count("Traceback") == 1  # the one traceback, to report; nothing chained
+    assert lines[-2] == "RuntimeError: a stage broke"
+    assert "this is a bug in nnspec, not in your spec" in lines[-1]
+    assert "Please report it" in lines[-1]
+
+
+def test_every_user_error_is_an_nnspec_error_with_a_code_and_exits_1(tmp_path, capsys):
+    """A drawing, a file and training stopped: each renders `error[CODE]: message` and a hint."""
+    import nnspec
+    from nnspec.cli import main
+    from nnspec.draw import DrawError
+    from nnspec.training import TrainingStopped
+
+    assert issubclass(nnspec.SpecError, nnspec.NnspecError)
+    assert issubclass(DrawError, nnspec.NnspecError) and issubclass(DrawError, ValueError)
+    assert issubclass(TrainingStopped, nnspec.NnspecError)
+    untrained = tmp_path / "untrained.nn"
+    untrained.write_text("network n {\n input x: 2\n dense y: 1\n x -> y\n}\n")
+    (tmp_path / "file").write_text("a file where a folder is wanted")
+    cases = [
+        (["draw", str(EXAMPLES / "xor.nn"), "-o", str(tmp_path / "xor.gif")], "R201"),
+        (["zoo", str(tmp_path / "nowhere")], "R101"),
+        (["train", str(untrained)], "R303"),
+        (["draw", str(EXAMPLES / "xor.nn"), "-o", str(tmp_path / "file" / "xor.svg")], "R101"),
+    ]
+    for args, code in cases:
+        assert main(args) == 1, args
+        err = capsys.readouterr().err
+        assert err.startswith(f"error[{code}]: "), err
+        assert "\n  hint: " in err and "Traceback" not in err, err
+
+
+def test_every_run_time_code_is_documented():
+    import re
+
+    from conftest import ROOT
+
+    raised = set()
+    for path in (ROOT / "nnspec").rglob("*.py"):
+        raised |= set(re.findall(r"[\"'](R\d{3})[\"']", path.read_text()))
+    documented = set(
+        re.findall(r"^### (R\d{3}): \S", (ROOT / "docs" / "errors.md").read_text(), re.MULTILINE)
+    )
+    assert len(raised) >= 8
+    assert sorted(raised - documented) == [], "add a section to docs/errors.md for these codes"
+    assert sorted(documented - raised) == [], "docs/errors.md documents codes nnspec never raises"
