@@ -12,8 +12,6 @@ F = torch.nn.functional
 
 import nnspec  # noqa: E402
 from nnspec.backends.init import initial_params  # noqa: E402
-from nnspec.errors import Source  # noqa: E402
-from nnspec.model import check_source  # noqa: E402
 
 CLEAN = (
     sorted(EXAMPLES.glob("*.nn"))
@@ -24,7 +22,7 @@ TOL = dict(rtol=1e-9, atol=1e-10)
 
 
 def _models(path: Path):
-    return check_source(Source(str(path), path.read_text()))
+    return nnspec.load_all(path)
 
 
 def example_inputs(program, batch=3, steps=5, seed=0):

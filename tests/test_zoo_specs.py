@@ -1,30 +1,26 @@
 """Every bundled spec with a train section trains to its own expectations, on each backend.
 
-The zoo's specs in specs/ say what they should reach (`expect accuracy >= 0.97`, `expect loss <= 0.02`,
-and for the specs that show a failure, such as drn_plain.nn or rnn_adding.nn, `expect accuracy <= 0.3`).
-This trains each one as `nnspec train SPEC --backend B` would, with the spec's own seed, and checks
-every expectation. Each spec trains in well under a minute on two CPU cores.
+The zoo's specs in specs/ say what they should reach (`expect accuracy >= 0.97`,
+`expect loss <= 0.02`, and for the specs that show a failure, such as drn_plain.nn or
+rnn_adding.nn, `expect accuracy <= 0.3`). This trains each one as `nnspec train SPEC --backend B`
+would, with the spec's own seed, and checks every expectation. Each spec trains in well under a
+minute on two CPU cores; its run is shared with the other tests that train the same spec alike
+(the `trained` fixture in conftest.py).
 """
 
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, ROOT, SPECS
-
-import nnspec
-from nnspec.errors import Source
-from nnspec.model import check_source
+from conftest import BACKENDS, ROOT, SPECS, spec_models
 
 
 def _trained_specs() -> list[Path]:
-    """The specs in specs/ whose file holds a train section (a GAN's section names its two networks)."""
+    """The specs in specs/ whose file holds a train section (a GAN's section names its two
+    networks)."""
     return [
         path
         for path in sorted(SPECS.glob("*.nn"))
-        if any(
-            model.train_spec is not None
-            for model in check_source(Source(str(path), path.read_text()))
-        )
+        if any(model.train_spec is not None for model in spec_models(path))
     ]
 
 
@@ -53,10 +49,11 @@ def test_the_zoo_has_specs_that_train():
     } <= names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("path", TRAINED, ids=lambda p: p.stem)
-def test_spec_trains_to_its_expectations(path: Path, backend: str, tmp_path: Path):
-    result = nnspec.train(path, backend=backend, out=tmp_path / "run")
+def test_spec_trains_to_its_expectations(path: Path, backend: str, trained):
+    result = trained(path, backend)
     assert result.expectations, f"{path.relative_to(ROOT)} has a train section but no 'expect' line"
     missed = [
         f"expect {e.metric} {e.op} {e.wanted:g}, reached {e.reached:.4g}"
