@@ -16,9 +16,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
     os.close(handle)
     try:
         write(temporary)
-        os.chmod(
-            temporary, 0o666 & ~_umask()
-        )  # mkstemp makes 0600; give the file the usual permissions
+        # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

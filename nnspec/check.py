@@ -65,7 +65,8 @@ class Output:
 
 @dataclass(frozen=True)
 class Program:
-    """A checked network: layers in topological order of the `->` links, with shapes and parameters."""
+    """A checked network: layers in topological order of the `->` links,
+    with shapes and parameters."""
 
     name: str
     description: str | None
@@ -99,7 +100,8 @@ class Program:
 
 
 def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
-    """Check a network's graph and infer its shapes; raise `SpecError` with every independent mistake."""
+    """Check a network's graph and infer its shapes;
+    raise `SpecError` with every independent mistake."""
     errors = Collector()
     _check_links(graph, errors)
     order = _same_step_order(graph, errors)
@@ -130,7 +132,8 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
             if name not in shapes:  # fed only through ~> by layers whose shapes wait on it
                 errors.add(
                     "E307",
-                    f"'{name}' receives only values from earlier steps, so its size cannot be worked out",
+                    f"'{name}' receives only values from earlier steps, "
+                    "so its size cannot be worked out",
                     graph.nodes[name]["span"],
                     f"give '{name}' a same-step input ('->') as well",
                 )
@@ -225,13 +228,13 @@ def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:
     if errors.errors:
         return []
     declared = {name: i for i, name in enumerate(graph.nodes)}
-    return list(
-        nx.lexicographical_topological_sort(same_step, key=declared.__getitem__)
-    )  # file order where links allow
+    # file order where links allow
+    return list(nx.lexicographical_topological_sort(same_step, key=declared.__getitem__))
 
 
 def _cycle_error(graph: nx.DiGraph, component: set[str], spans) -> SpecError:
-    """A cycle in one strongly connected component, reported at the link written last (the one that closes it)."""
+    """A cycle in one strongly connected component, reported at the link written last
+    (the one that closes it)."""
     (u, v), (_, span) = max(
         (
             (key, value)
@@ -246,7 +249,8 @@ def _cycle_error(graph: nx.DiGraph, component: set[str], spans) -> SpecError:
         "E304",
         f"cycle without a delay: {cycle}",
         span,
-        f"every cycle needs a '~>' link, which passes the previous step's value: write '{u} ~> {v}'",
+        "every cycle needs a '~>' link, which passes the previous step's value: "
+        f"write '{u} ~> {v}'",
     )
 
 
@@ -301,7 +305,8 @@ def _check_time(graph: nx.MultiDiGraph, errors: Collector) -> bool:
             "E314",
             f"'{u} ~> {v}' passes a value between time steps, but the network has no time steps",
             data["span"],
-            "declare an input as a sequence ('input x: 1, seq') or held for N steps ('input x: 4, steps=10')",
+            "declare an input as a sequence ('input x: 1, seq') or held for N steps "
+            "('input x: 4, steps=10')",
         )
     return bool(timed_inputs or delayed)
 
@@ -311,7 +316,8 @@ def _declares_time(options) -> bool:
 
 
 def _recurrent(graph: nx.MultiDiGraph) -> set[str]:
-    """Layers on a cycle through a `~>` link (strongly connected through all links, or a self-loop)."""
+    """Layers on a cycle through a `~>` link (strongly connected through all links, or a
+    self-loop)."""
     on_cycle = set()
     for component in nx.strongly_connected_components(graph):
         if len(component) > 1:
@@ -331,7 +337,8 @@ def _check_sequences(graph, order, shapes, recurrent: set[str], errors: Collecto
         if kind.whole_sequence and name in recurrent:
             errors.add(
                 "E408",
-                f"{kind.name} '{name}' sees every step at once, so it cannot sit on a cycle through '~>'",
+                f"{kind.name} '{name}' sees every step at once, "
+                "so it cannot sit on a cycle through '~>'",
                 graph.nodes[name]["span"],
                 "move it after the recurrent part, or use a recurrent kind",
             )
@@ -343,9 +350,11 @@ def _check_delays(graph, shapes, errors: Collector) -> None:
         if data["delayed"] and u in shapes and not shapes[u].timed:
             errors.add(
                 "E407",
-                f"'{u} ~> {v}' passes the previous step's value of '{u}', but '{u}' has no time steps",
+                f"'{u} ~> {v}' passes the previous step's value of '{u}', "
+                f"but '{u}' has no time steps",
                 data["span"],
-                f"'{u}' is the same at every step: link it with '->', or give it a sequence as input",
+                f"'{u}' is the same at every step: link it with '->', "
+                "or give it a sequence as input",
             )
             return
 
@@ -387,7 +396,8 @@ def _check_settled(
                 "E411",
                 f"the size of '{u}' depends on itself through '{u} ~> {v}' and grows at every step",
                 data["span"],
-                "give a layer on the cycle a size of its own (a dense layer fixes its width), or join with add instead of concat",
+                "give a layer on the cycle a size of its own (a dense layer fixes its width), "
+                "or join with add instead of concat",
             )
             return
 
@@ -416,7 +426,8 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
                 raise ShapeError(
                     "E407",
                     "{layer} steps through time, but its input has no time steps",
-                    "declare the input as a sequence ('input x: 1, seq') or held for N steps ('steps=N')",
+                    "declare the input as a sequence ('input x: 1, seq') or held for N steps "
+                    "('steps=N')",
                 )
         except ShapeError as problem:
             span = (
@@ -436,7 +447,8 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
         if shape.size > max_params:
             errors.add(
                 "E406",
-                f"'{name}' gives {shape.size:,} values per example, above the limit of {max_params:,}",
+                f"'{name}' gives {shape.size:,} values per example, "
+                f"above the limit of {max_params:,}",
                 node["span"],
                 "this is surely a mistake in a size; the limit is set by --max-params",
             )
@@ -445,9 +457,11 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
         if total > max_params:
             errors.add(
                 "E406",
-                f"the network has more than {max_params:,} parameters by '{name}' ({total:,} so far)",
+                f"the network has more than {max_params:,} parameters by '{name}' "
+                f"({total:,} so far)",
                 node["span"],
-                "check the sizes; to allow more, raise the limit with --max-params (max_params= in Python)",
+                "check the sizes; to allow more, raise the limit with --max-params "
+                "(max_params= in Python)",
             )
             break
         shapes[name] = shape

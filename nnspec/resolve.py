@@ -40,7 +40,8 @@ class Library:
 
 
 def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
-    """The text of a spec file; a missing or unreadable file is E308 at `at` (the `use` that names it)."""
+    """The text of a spec file; a missing or unreadable file is E308 at `at`
+    (the `use` that names it)."""
     shown = str(path)
     try:
         data = Path(path).read_bytes()
@@ -106,9 +107,8 @@ def _define(spec: s.SpecFile, library: Library, errors: Collector) -> None:
     for definitions, table in ((spec.blocks, library.blocks), (spec.networks, library.networks)):
         for item in definitions:
             name = item.name.text
-            if (
-                name in SPEC_KINDS and definitions is spec.blocks
-            ):  # a network may share a kind's name; the kind wins
+            # a network may share a kind's name; the kind wins
+            if name in SPEC_KINDS and definitions is spec.blocks:
                 errors.add(
                     "E310",
                     f"'{name}' is a layer kind and cannot name a block",
@@ -136,7 +136,8 @@ def _define(spec: s.SpecFile, library: Library, errors: Collector) -> None:
 
 # ---- graphs ---------------------------------------------------------------------------------
 def build_graph(library: Library, network: s.Network) -> nx.MultiDiGraph:
-    """Place every layer of `network` (blocks expanded) and every link; raise `SpecError` on mistakes."""
+    """Place every layer of `network` (blocks expanded) and every link;
+    raise `SpecError` on mistakes."""
     builder = _GraphBuilder(library)
     graph = builder.graph
     graph.graph.update(
@@ -245,12 +246,11 @@ class _GraphBuilder:
             return
         if any(part is None for part in parts):
             return
-        for before, after in zip(parts, parts[1:]):  # repeat chains the copies
+        for before, after in zip(parts, parts[1:], strict=False):  # repeat chains the copies
             entry = self.single_entry(after, layer.name.span, layer.name.text)
             if before.exit and entry:
-                port = (
-                    after.kind.default_port if after.kind else None
-                )  # attention chains into its query
+                # attention chains into its query
+                port = after.kind.default_port if after.kind else None
                 self.add_edge(before.exit, entry, delayed=False, port=port, span=layer.name.span)
         first, last = parts[0], parts[-1]
         placed[name] = _Placed(
@@ -290,7 +290,8 @@ class _GraphBuilder:
         if self.graph.number_of_nodes() >= MAX_LAYERS:
             raise SpecError(
                 "E406",
-                f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are placed",
+                f"the network has more than {MAX_LAYERS:,} layers "
+                "once its blocks and repeats are placed",
                 layer.name.span,
                 "check the repeat= counts of nested blocks: they multiply",
             )
@@ -350,7 +351,8 @@ class _GraphBuilder:
             if key is None:
                 self.errors.add(
                     "E206",
-                    f"'{name}' takes {len(names)} value{'s' * (len(names) != 1)} ({', '.join(names) or 'none'}), got more",
+                    f"'{name}' takes {len(names)} value{'s' * (len(names) != 1)} "
+                    f"({', '.join(names) or 'none'}), got more",
                     arg.span,
                     "drop the extra values",
                 )
@@ -463,10 +465,10 @@ class _GraphBuilder:
                 continue  # one message per option (a union reports each alternative)
             seen.add(key)
             at = spans.get(key, layer.name.span)
-            kind_type = problem["type"]
+            error_type = problem["type"]
             where = f"{key} of '{node}'"
             given = _show_python(values.get(key))
-            if kind_type == "missing":
+            if error_type == "missing":
                 how = (
                     f"{kind.name} {layer.name.text}: {key.upper()}"
                     if key in kind.positional
@@ -475,7 +477,7 @@ class _GraphBuilder:
                 self.errors.add(
                     "E205", f"{kind.name} '{node}' needs {key}", layer.name.span, f"write '{how}'"
                 )
-            elif kind_type == "activation_option":
+            elif error_type == "activation_option":
                 ctx = problem["ctx"]
                 self.errors.add(
                     "E202",
@@ -485,7 +487,7 @@ class _GraphBuilder:
                     if ctx["known"] != "no options"
                     else f"{ctx['name']} takes no options",
                 )
-            elif kind_type == "unknown_activation":
+            elif error_type == "unknown_activation":
                 name = problem["ctx"]["name"]
                 self.errors.add(
                     "E204",
@@ -493,7 +495,7 @@ class _GraphBuilder:
                     at,
                     did_you_mean(name, ACTIVATIONS, "activations"),
                 )
-            elif kind_type in (
+            elif error_type in (
                 "greater_than_equal",
                 "greater_than",
                 "less_than",
@@ -504,12 +506,12 @@ class _GraphBuilder:
                     "greater_than": ">",
                     "less_than": "<",
                     "less_than_equal": "<=",
-                }[kind_type]
+                }[error_type]
                 limit = next(iter(problem["ctx"].values()))
                 self.errors.add(
                     "E207", f"{where} must be {bound} {limit}, got {given}", at, _range_hint(key)
                 )
-            elif kind_type == "literal_error":
+            elif error_type == "literal_error":
                 choices = problem["ctx"]["expected"]
                 self.errors.add(
                     "E207",
@@ -524,7 +526,8 @@ class _GraphBuilder:
             else:
                 self.errors.add(
                     "E203",
-                    f"{where} has the wrong type: {problem['msg'][0].lower()}{problem['msg'][1:]}, got {given}",
+                    f"{where} has the wrong type: {problem['msg'][0].lower()}{problem['msg'][1:]}, "
+                    f"got {given}",
                     at,
                     _type_hint(kind, key),
                 )
@@ -538,7 +541,8 @@ class _GraphBuilder:
         if link.source.port is not None:
             self.errors.add(
                 "E303",
-                f"'{link.source.layer.text}.{link.source.port.text}': a link leaves a layer as a whole, not from a port",
+                f"'{link.source.layer.text}.{link.source.port.text}': "
+                "a link leaves a layer as a whole, not from a port",
                 link.source.port.span,
                 f"write '{link.source.layer.text} -> ...'",
             )
@@ -595,7 +599,10 @@ class _GraphBuilder:
             if kind.ports:
                 hint = did_you_mean(port, kind.ports, "ports")
             else:
-                hint = f"{kind.name} takes one input; several links into it are joined along the features"
+                hint = (
+                    f"{kind.name} takes one input; "
+                    "several links into it are joined along the features"
+                )
             self.errors.add(
                 "E303", f"{kind.name} '{name}' has no port '{port}'", endpoint.port.span, hint
             )

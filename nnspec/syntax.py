@@ -6,7 +6,7 @@ not yet validated, blocks not yet expanded. `nnspec check --dump syntax` prints 
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,7 +48,7 @@ class Call(Node):
     args: tuple[Arg, ...]
 
 
-Value = Union[Number, String, Symbol, ListValue, Call]
+Value = Number | String | Symbol | ListValue | Call
 
 
 class Arg(Node):
@@ -93,7 +93,7 @@ class Output(Node):
     items: tuple[OutputItem, ...]
 
 
-Statement = Union[Layer, Connection, Output]
+Statement = Layer | Connection | Output
 
 
 # ---- files ---------------------------------------------------------------------------
@@ -206,12 +206,14 @@ def _dump_body(body: tuple[Statement, ...]) -> list[str]:
         if isinstance(statement, Layer):
             args = ", ".join(show_arg(arg) for arg in statement.args)
             out.append(
-                f"    layer {statement.kind.text} {statement.name.text}{': ' + args if args else ''}  @{_at(statement)}"
+                f"    layer {statement.kind.text} "
+                f"{statement.name.text}{': ' + args if args else ''}  @{_at(statement)}"
             )
         elif isinstance(statement, Connection):
             for link in statement.links:
                 out.append(
-                    f"    link {_endpoint(link.source)} {'~>' if link.delayed else '->'} {_endpoint(link.target)}  @{_at(link)}"
+                    f"    link {_endpoint(link.source)} {'~>' if link.delayed else '->'} "
+                    f"{_endpoint(link.target)}  @{_at(link)}"
                 )
         else:
             items = ", ".join(

@@ -29,7 +29,8 @@ TRUTH = {
 
 
 def truth_table(name: str, rng: np.random.Generator, steps: int | None) -> Examples:
-    """x: the four rows of two bits `[4, 2]` (00, 01, 10, 11); y: the gate's bit `[4]`, two classes."""
+    """x: the four rows of two bits `[4, 2]` (00, 01, 10, 11);
+    y: the gate's bit `[4]`, two classes."""
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=F32)
     return Examples(x, np.array(TRUTH[name], dtype=np.int64), classes=2)
 
@@ -41,7 +42,8 @@ def negation(rng: np.random.Generator, steps: int | None) -> Examples:
 
 # ---- images ---------------------------------------------------------------------------------
 def digits(rng: np.random.Generator, steps: int | None) -> Examples:
-    """The UCI 8x8 handwritten digits: x `[1797, 8, 8]` in [0, 1] (16 grey levels / 16); y the digit `[1797]`."""
+    """The UCI 8x8 handwritten digits: x `[1797, 8, 8]` in [0, 1] (16 grey levels / 16);
+    y the digit `[1797]`."""
     with np.load(HERE / "digits.npz") as stored:
         images, labels = stored["images"], stored["labels"]
     return Examples(images.astype(F32) / 16, labels.astype(np.int64), classes=10)
@@ -49,7 +51,8 @@ def digits(rng: np.random.Generator, steps: int | None) -> Examples:
 
 # ---- sequences ------------------------------------------------------------------------------
 def sine(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
-    """Noisy sine waves: x `[512, T, 1]` (T = 40 by default), y `[512, T, 1]` the next clean value at each step.
+    """Noisy sine waves: x `[512, T, 1]` (T = 40 by default), y `[512, T, 1]` the next clean value
+    at each step.
 
     Each wave has its own phase and angular frequency (0.15 to 0.3 radians per step);
     the inputs carry Gaussian noise of standard deviation 0.05.
@@ -92,7 +95,8 @@ def adding(rng: np.random.Generator, steps: int | None, count: int = 1000) -> Ex
 def majority(
     rng: np.random.Generator, steps: int | None, count: int = 2000, vocabulary: int = 32
 ) -> Examples:
-    """Which digit token is the most frequent? x `[2000, T, 1]` tokens in 0..31 (T = 16 by default), y `[2000]`, 10 classes.
+    """Which digit token is the most frequent? x `[2000, T, 1]` tokens in 0..31 (T = 16 by default),
+    y `[2000]`, 10 classes.
 
     Tokens 0..9 are digits, 10..31 filler. The answer appears k times, two other digits
     fewer times each, filler fills the rest, in random order. The answer does not depend on
@@ -135,7 +139,8 @@ def majority(
 def recall(
     rng: np.random.Generator, steps: int | None, count: int = 2000, keys: int = 16, values: int = 10
 ) -> Examples:
-    """Recall the value stored under a key: x `[2000, T, 27]` (T = 12 by default), y `[2000]`, 10 classes.
+    """Recall the value stored under a key: x `[2000, T, 27]` (T = 12 by default),
+    y `[2000]`, 10 classes.
 
     Each of the first T - 1 steps stores a pair: a key (one-hot of 16, distinct within a sequence)
     and a value (one-hot of 10); the last step asks for one of the stored keys (its one-hot, no
@@ -170,8 +175,9 @@ def recall(
 
 # ---- graphs ---------------------------------------------------------------------------------
 def karate(rng: np.random.Generator, steps: int | None) -> Graph:
-    """Zachary's karate club (networkx): 34 members, identity features `[34, 34]`, adjacency `[34, 34]`
-    (0/1, symmetric, no self-loops), labels `[34]`: 0 for Mr. Hi's faction, 1 for the Officer's."""
+    """Zachary's karate club (networkx): 34 members, identity features `[34, 34]`,
+    adjacency `[34, 34]` (0/1, symmetric, no self-loops), labels `[34]`: 0 for Mr. Hi's faction,
+    1 for the Officer's."""
     import networkx as nx
 
     graph = nx.karate_club_graph()
@@ -202,7 +208,8 @@ def moons(rng: np.random.Generator, steps: int | None, count: int = 512) -> Exam
 
 
 def spirals(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
-    """Two interleaved spirals of one and a half turns, radius up to 1: x `[512, 2]`, y `[512]`, 2 classes; noise 0.03."""
+    """Two interleaved spirals of one and a half turns, radius up to 1:
+    x `[512, 2]`, y `[512]`, 2 classes; noise 0.03."""
     y = _balanced(rng, count, 2)
     t = np.sqrt(rng.random(count))
     angle = 3 * np.pi * t + np.pi * y
@@ -213,7 +220,8 @@ def spirals(rng: np.random.Generator, steps: int | None, count: int = 512) -> Ex
 
 
 def circles(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
-    """A circle of radius 0.5 inside one of radius 1: x `[512, 2]`, y `[512]` (1 = inner), 2 classes; noise 0.05."""
+    """A circle of radius 0.5 inside one of radius 1:
+    x `[512, 2]`, y `[512]` (1 = inner), 2 classes; noise 0.05."""
     y = _balanced(rng, count, 2)
     angle = rng.uniform(0, 2 * np.pi, count)
     radius = np.where(y == 1, 0.5, 1.0)[:, None]
@@ -222,7 +230,8 @@ def circles(rng: np.random.Generator, steps: int | None, count: int = 512) -> Ex
 
 
 def blobs(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
-    """Three Gaussian blobs (standard deviation 0.6) centred 2 from the origin, 120 degrees apart: x `[512, 2]`, y `[512]`."""
+    """Three Gaussian blobs (standard deviation 0.6) centred 2 from the origin, 120 degrees apart:
+    x `[512, 2]`, y `[512]`."""
     y = _balanced(rng, count, 3)
     angle = np.pi / 2 + 2 * np.pi / 3 * np.arange(3)
     centres = 2 * np.stack([np.cos(angle), np.sin(angle)], axis=1)
@@ -242,13 +251,15 @@ def ring(rng: np.random.Generator, steps: int | None, count: int = 2048) -> Exam
 
 # ---- associations ---------------------------------------------------------------------------
 def associations(rng: np.random.Generator, steps: int | None) -> Examples:
-    """Eight fixed pairs of bipolar (+1/-1) patterns for an associative memory (Hebb's rule): x `[8, 16]`, y `[8, 8]`.
+    """Eight fixed pairs of bipolar (+1/-1) patterns for an associative memory (Hebb's rule):
+    x `[8, 16]`, y `[8, 8]`.
 
     The keys x are rows 1 to 8 of the 16 x 16 Sylvester-Hadamard matrix (entry (r, c) is
     (-1)^popcount(r & c)): mutually orthogonal, eight +1 and eight -1 each. The values y are
     arbitrary 8-value +1/-1 patterns, drawn once from a generator of its own (seed 1949), so the
     pairs are the same for every spec seed. With orthogonal keys, Hebb's outer-product memory
-    W = sum_k y_k x_k^T recalls each value exactly: W x_j = 16 y_j. The targets are values, not classes.
+    W = sum_k y_k x_k^T recalls each value exactly: W x_j = 16 y_j. The targets are values, not
+    classes.
     """
     rows, cols = np.arange(1, 9)[:, None], np.arange(16)[None, :]
     parity = np.vectorize(lambda v: bin(v).count("1") % 2)(rows & cols)

@@ -1,4 +1,5 @@
-"""The user's data files: `csv("file.csv", target="label")` and `npz("file.npz")`, read into `Examples`.
+"""The user's data files: `csv("file.csv", target="label")` and `npz("file.npz")`, read into
+`Examples`.
 
 Every problem becomes a `DataError` that names the file, and the line and column (csv) or the
 array and example (npz): E505 when the file cannot be read or holds something other than finite
@@ -26,7 +27,8 @@ CSV_HINT = "every row holds one number per column; fill in or drop missing value
 # ---- csv ------------------------------------------------------------------------------------
 def read_csv(path: str, shown: str, target: str | None, classify: bool) -> Examples:
     """A csv file with a header row: x `[rows, columns - 1]` (every column but the target, in file
-    order), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without a target."""
+    order), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without a
+    target."""
     columns = _header(path, shown)
     if target is not None and target not in columns:
         raise DataError(
@@ -82,9 +84,8 @@ def _numbers(path: str, shown: str, columns: list[str]) -> np.ndarray:
     NumPy's reader first; when it fails or finds NaN or infinity, a careful pass finds the line."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", UserWarning
-            )  # "input contained no data": _scan says it better
+            # "input contained no data": _scan says it better
+            warnings.simplefilter("ignore", UserWarning)
             table = np.loadtxt(
                 path,
                 delimiter=",",
@@ -133,7 +134,7 @@ def _row(row: list[str], columns: list[str], where: str) -> list[float]:
             CSV_HINT,
         )
     values = []
-    for column, text in zip(columns, row):
+    for column, text in zip(columns, row, strict=True):
         text = text.strip()
         try:
             value = float(text)
@@ -155,7 +156,8 @@ def class_indices(y: np.ndarray, where) -> np.ndarray:
         index = np.argwhere(bad)[0]
         raise DataError(
             "E505",
-            f"{where(int(index[0]))} holds {y[tuple(index)]:g}, not a class (a whole number from 0)",
+            f"{where(int(index[0]))} holds {y[tuple(index)]:g}, "
+            "not a class (a whole number from 0)",
             "classes are numbered 0, 1, 2, ...; or use a loss such as mse for values",
         )
     return y.astype(np.int64)
@@ -163,7 +165,8 @@ def class_indices(y: np.ndarray, where) -> np.ndarray:
 
 # ---- json -----------------------------------------------------------------------------------
 def read_json(path: str, shown: str) -> Examples:
-    """A list of examples (`[[0, 1], [1, 1]]`: x), or an object of such lists by input name (`{"x": ...}`)."""
+    """A list of examples (`[[0, 1], [1, 1]]`: x), or an object of such lists by input name
+    (`{"x": ...}`)."""
     try:
         with open(path, encoding="utf-8") as file:
             value = json.load(file)
@@ -206,7 +209,8 @@ def read_json(path: str, shown: str) -> Examples:
 
 # ---- npz ------------------------------------------------------------------------------------
 def read_npz(path: str, shown: str) -> dict[str, np.ndarray]:
-    """Every array in an .npz archive by name; each holds numbers, all finite, with an example axis first."""
+    """Every array in an .npz archive by name; each holds numbers, all finite,
+    with an example axis first."""
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -273,7 +277,8 @@ def npz_examples(
     outputs: tuple[str, ...],
     needs_targets: bool,
 ) -> Examples:
-    """Pick the arrays a network needs: named after its inputs and outputs, or `x` and `y` for one of each.
+    """Pick the arrays a network needs: named after its inputs and outputs, or `x` and `y` for one
+    of each.
 
     Integer targets are class indices; float targets are values."""
     named = _pick(arrays, shown, inputs, "x", "inputs")

@@ -1,4 +1,5 @@
-"""Shape a dataset's examples for one network: its inputs (docs/backends.md's layouts) and its output.
+"""Shape a dataset's examples for one network: its inputs (docs/backends.md's layouts) and its
+output.
 
 A dataset's examples take the shape of the network's input when the sizes agree: `digits`
 (`[8, 8]` per example) feeds `input x: 64` as `[N, 64]`, `input image: [1, 8, 8]` as
@@ -22,7 +23,8 @@ def show(dims: tuple[int, ...]) -> str:
 
 # ---- inputs ---------------------------------------------------------------------------------
 def input_steps(program: Program, name: str) -> tuple[bool, int | None]:
-    """Whether input `name` is a sequence (`seq`), and the steps it fixes (`seq=T` or `steps=N`; None: any)."""
+    """Whether input `name` is a sequence (`seq`), and the steps it fixes
+    (`seq=T` or `steps=N`; None: any)."""
     options = program.layer(name).options
     if options.steps is not None:
         return False, options.steps
@@ -35,9 +37,9 @@ def input_steps(program: Program, name: str) -> tuple[bool, int | None]:
 def fit_input(
     x: np.ndarray, timed: bool, program: Program, name: str, what: str
 ) -> tuple[np.ndarray, bool]:
-    """Examples `[N, *example]` (`[N, T, F]` when `timed`) as input `name` takes them, and whether the
-    result has a time axis: `[N, *dims]`, or `[N, T, *dims]` for a `seq` input (and for a `steps=N`
-    input given a value per step)."""
+    """Examples `[N, *example]` (`[N, T, F]` when `timed`) as input `name` takes them, and whether
+    the result has a time axis: `[N, *dims]`, or `[N, T, *dims]` for a `seq` input (and for a
+    `steps=N` input given a value per step)."""
     dims = program.layer(name).shape.dims
     size = math.prod(dims)
     sequence, steps = input_steps(program, name)
@@ -53,7 +55,8 @@ def fit_input(
         return x.reshape(n, total // size, *dims), True
     raise DataError(
         "E506",
-        f"{what} gives {_describe(example, timed)} per example, but input '{name}' takes {_takes(dims, sequence, steps)}",
+        f"{what} gives {_describe(example, timed)} per example, "
+        f"but input '{name}' takes {_takes(dims, sequence, steps)}",
         _input_hint(name, example, timed),
     )
 
@@ -82,13 +85,15 @@ def _takes(dims: tuple[int, ...], sequence: bool, steps: int | None) -> str:
 def _input_hint(name: str, example: tuple[int, ...], timed: bool) -> str:
     if timed:
         return f"declare 'input {name}: {math.prod(example[1:])}, seq'"
-    return f"declare 'input {name}: {math.prod(example)}' (or another shape of {math.prod(example)} values)"
+    size = math.prod(example)
+    return f"declare 'input {name}: {size}' (or another shape of {size} values)"
 
 
 # ---- targets --------------------------------------------------------------------------------
 def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple[np.ndarray, int]:
     """Class indices `[N, *items]` for output `[*items, K]`: int64 `[N, *items]` when K >= classes;
-    one output unit for two classes takes the class as a float `[N, *items, 1]`. Also gives K (or 2)."""
+    one output unit for two classes takes the class as a float `[N, *items, 1]`.
+    Also gives K (or 2)."""
     dims, items = output.shape.dims, y.shape[1:]
     if output.shape.timed:
         raise DataError(
@@ -108,7 +113,8 @@ def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple
     if dims[-1] < classes:
         raise DataError(
             "E506",
-            f"{what} has {classes} classes, but '{output.name}' gives {dims[-1]} value{'s' * (dims[-1] > 1)}",
+            f"{what} has {classes} classes, but '{output.name}' gives {dims[-1]} "
+            f"value{'s' * (dims[-1] > 1)}",
             f"give '{output.name}' {classes} units (one per class)"
             + (", or 1 unit for two classes" if classes == 2 else ""),
         )
@@ -144,7 +150,8 @@ def _reshape(
     if math.prod(given) != math.prod(output.shape.dims):
         raise DataError(
             "E506",
-            f"{what} has {step}targets of {show(given)}, but '{output.name}' gives {show(output.shape.dims)}",
+            f"{what} has {step}targets of {show(given)}, but '{output.name}' gives "
+            f"{show(output.shape.dims)}",
             f"give '{output.name}' {math.prod(given)} unit{'s' * (math.prod(given) > 1)}",
         )
     return y.reshape(len(y), *shape).astype(F32)

@@ -1,4 +1,5 @@
-"""`load_data(train_spec, program) -> Data`: a train section's data, shaped for its network and split."""
+"""`load_data(train_spec, program) -> Data`: a train section's data,
+shaped for its network and split."""
 
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ class Split:
 
 @dataclass(frozen=True)
 class Data:
-    """A train section's data: `kind` is classification, regression, reconstruction (`target = input`),
-    graph (node classification on one graph) or generative (real examples for a GAN's discriminator)."""
+    """A train section's data: `kind` is classification, regression, reconstruction
+    (`target = input`), graph (node classification on one graph) or generative (real examples for
+    a GAN's discriminator)."""
 
     name: str
     kind: str
@@ -56,8 +58,9 @@ class Data:
 
 
 def load_data(train_spec: TrainSpec, program: Program, base_dir: str | Path | None = None) -> Data:
-    """The data that `train_spec` names, shaped for `program` (for a GAN: the discriminator) and split
-    by its `split` and `seed`. File paths are relative to `base_dir` (default: the spec's folder).
+    """The data that `train_spec` names, shaped for `program` (for a GAN: the discriminator) and
+    split by its `split` and `seed`. File paths are relative to `base_dir` (default: the spec's
+    folder).
 
     Raises `SpecError` (E502, E505, E506) at the spec's `data` line when the data cannot be read or
     does not fit the network."""
@@ -146,7 +149,8 @@ def _read(
 
 
 def _classifies(train_spec: TrainSpec) -> bool:
-    """A csv target column holds classes when the loss is a classification loss or accuracy is measured."""
+    """A csv target column holds classes when the loss is a classification loss
+    or accuracy is measured."""
     settings = train_spec.settings
     measured = set(
         settings.get("metrics", ())
@@ -160,8 +164,9 @@ def _classifies(train_spec: TrainSpec) -> bool:
 
 
 def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
-    """The examples in a .csv, .npz or .json file (no targets) shaped for `program`'s inputs, by input
-    name; `nnspec predict` reads its --input so. Raises `SpecError` (E505, E506) without a position."""
+    """The examples in a .csv, .npz or .json file (no targets) shaped for `program`'s inputs, by
+    input name; `nnspec predict` reads its --input so. Raises `SpecError` (E505, E506) without a
+    position."""
     shown, suffix = str(path), Path(path).suffix.lower()
     what = f"input file '{shown}'"
     try:
@@ -180,7 +185,8 @@ def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
         else:
             raise DataError(
                 "E505",
-                f"cannot read {what}: a .csv, .npz or .json file is needed, not '{suffix or shown}'",
+                f"cannot read {what}: a .csv, .npz or .json file is needed, "
+                f"not '{suffix or shown}'",
                 "save the examples as csv (a header row, one example per row), npz or json",
             )
         return _inputs(examples, program, what)[0]
@@ -245,7 +251,8 @@ def _targets(
     if len(outputs) != 1:
         raise DataError(
             "E506",
-            f"{what} has one target per example, but network '{program.name}' has {len(outputs)} outputs: "
+            f"{what} has one target per example, "
+            f"but network '{program.name}' has {len(outputs)} outputs: "
             + ", ".join(f"'{o.name}'" for o in outputs),
             "name one output: 'output NAME'",
         )
@@ -272,9 +279,8 @@ def _targets(
     if examples.classes is not None:
         y, classes = fit_classes(examples.y, examples.classes, output, what)
         return "classification", y, classes
-    per_step = (
-        output.shape.timed if examples.named is not None else examples.per_step
-    )  # npz targets come shaped
+    # npz targets come shaped
+    per_step = output.shape.timed if examples.named is not None else examples.per_step
     return "regression", fit_values(examples.y, per_step, output, what), None
 
 
@@ -310,8 +316,8 @@ def _node_part(
 def _split(
     count: int, fraction: float, rng: np.random.Generator, what: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Indices of the training and held-out parts, each in data order: round(count * fraction) examples
-    drawn at random are held out (at least one, and at least one left to train on)."""
+    """Indices of the training and held-out parts, each in data order: round(count * fraction)
+    examples drawn at random are held out (at least one, and at least one left to train on)."""
     if fraction <= 0:
         return np.arange(count), None
     if count < 2:

@@ -102,49 +102,48 @@ class Group:
 
 @dataclass
 class Wiring:
-    """The links of a network, sorted by how they are drawn (a `~>` link onto its own group is its loop)."""
+    """The links of a network, sorted by how they are drawn
+    (a `~>` link onto its own group is its loop)."""
 
-    direct: list[tuple[Group, Group, int]] = field(
-        default_factory=list
-    )  # next column; the source's offset in a fan-in
-    skips: list[tuple[Group, Group]] = field(
-        default_factory=list
-    )  # further on: an arc over the top
-    delays: list[tuple[Group, Group]] = field(
-        default_factory=list
-    )  # `~>` to another group: an arrow under the bottom
+    # to the next column, with the source's offset in a fan-in
+    direct: list[tuple[Group, Group, int]] = field(default_factory=list)
+    # further on: an arc over the top
+    skips: list[tuple[Group, Group]] = field(default_factory=list)
+    # `~>` to another group: an arrow under the bottom
+    delays: list[tuple[Group, Group]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Obstacle:
-    """Something drawn in a column (a cell, a loop, an ellipsis' dots or size) that links must pass clear of."""
+    """Something drawn in a column (a cell, a loop, an ellipsis' dots or size)
+    that links must pass clear of."""
 
     v: float  # its centre along the column
     along: float  # half its extent along the flow; a round one's radius
     across: float  # half its extent along the column
     round: bool = True
-    owner: tuple[int, int] | None = (
-        None  # (group id, slot) of the cell it belongs to: that cell's own links may cross it
-    )
+    # (group id, slot) of the cell it belongs to: that cell's own links may cross it
+    owner: tuple[int, int] | None = None
 
     def spacing(self, end: float, rise: float) -> float:
-        """How far apart two neighbouring columns must stand for a straight link that leaves this one
-        at `end` and climbs `rise` to the other to pass clear of it (0 when the link heads away)."""
+        """How far apart two neighbouring columns must stand for a straight link that leaves this
+        one at `end` and climbs `rise` to the other to pass clear of it.
+
+        0 when the link heads away.
+        """
         offset = self.v - end
         if offset * rise <= 0:
             return 0.0
-        if (
-            self.round
-        ):  # the link's distance from the centre, d |offset| / hypot(d, rise), reaches the radius
+        if self.round:
+            # the link's distance from the centre, d |offset| / hypot(d, rise), reaches the radius
             radius = self.along + CLEAR
             return (
                 radius * abs(rise) / math.sqrt(offset**2 - radius**2)
                 if abs(offset) > radius
                 else 0.0
             )
-        half = (
-            self.across + CLEAR
-        )  # the link has climbed past the box's near edge by the time it leaves the box
+        # the link has climbed past the box's near edge by the time it leaves the box
+        half = self.across + CLEAR
         return (
             (self.along + CLEAR) * abs(rise) / (abs(offset) - half) if abs(offset) > half else 0.0
         )
@@ -222,7 +221,8 @@ def _host(layer: Layer, consumers: Counter, group_of: dict[str, Group]) -> Group
 
 
 def _breadth(layer: Layer) -> int:
-    """How many units a column stands for: features, or the height of an image (convolutions are local in space)."""
+    """How many units a column stands for: features,
+    or the height of an image (convolutions are local in space)."""
     dims = layer.shape.dims
     return dims[1] if len(dims) == 3 else layer.shape.features
 
@@ -247,7 +247,8 @@ def _place_columns(groups: list[Group], group_of: dict[str, Group]) -> None:
 
 
 def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]:
-    """Groups sharing a column stacked top to bottom near their sources, the column centred on the axis."""
+    """Groups sharing a column stacked top to bottom near their sources,
+    the column centred on the axis."""
     by_column: dict[int, list[Group]] = {}
     for group in groups:
         by_column.setdefault(group.column, []).append(group)
@@ -277,9 +278,9 @@ def _pull(group: Group, group_of: dict[str, Group]) -> float:
 def _space(
     columns: list[list[Group]], wiring: Wiring, captions: dict[int, list[str]], orient: str
 ) -> None:
-    """Columns one pitch apart, as on the chart, or wider where a size or an annotation needs the room,
-    or where a link between them would otherwise pass under a cell, a loop or a size it does not join
-    (steep links between tall columns)."""
+    """Columns one pitch apart, as on the chart, or wider where a size or an annotation needs the
+    room, or where a link between them would otherwise pass under a cell, a loop or a size it does
+    not join (steep links between tall columns)."""
     needed = _link_room(wiring, [_obstacles(members, orient) for members in columns])
     u = 0.0
     for i, members in enumerate(columns):
@@ -295,7 +296,8 @@ def _space(
 
 
 def _link_room(wiring: Wiring, obstacles: list[list[Obstacle]]) -> dict[int, float]:
-    """For each column, how far it must stand from the one before for its links to clear every obstacle."""
+    """For each column, how far it must stand from the one before
+    for its links to clear every obstacle."""
     needed: dict[int, float] = {}
     for source, target, offset in wiring.direct:
         for s, t in _pairs(source, target, offset):
@@ -383,7 +385,8 @@ def _classify(
 
 
 def _stacks_fan_in(layer: Layer) -> bool:
-    """Fan-in lays the sources one after another along the drawn axis (not for add/mul, nor images: they join channels)."""
+    """Fan-in lays the sources one after another along the drawn axis
+    (not for add/mul, nor images: they join channels)."""
     return layer.kind.name not in ("add", "mul") and len(layer.shape.dims) != 3
 
 
@@ -394,9 +397,8 @@ def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
         return [(s, t) for s, _ in source.shown() for t, _ in target.shown()]
     pairs = []
     for t, index in target.shown():
-        if (
-            pattern == "local"
-        ):  # the drawn units of its window (none from across an ellipsis), at least the nearest
+        if pattern == "local":
+            # the drawn units of its window (none from across an ellipsis), at least the nearest
             scale = (source.size - 1) / max(target.size - 1, 1)
             centre, half = index * scale, window(target.head) / 2 * max(scale, 1.0)
             near = sorted(source.shown(), key=lambda c: (abs(c[1] - centre), c[0]))[
@@ -450,8 +452,8 @@ def _spanned(source: Group, target: Group) -> range:
 
 
 def _profile(group: Group, above: bool) -> list[tuple[float, float]]:
-    """Points an arc passing over the group's first cell and its loop (or under its last cell) must stay beyond:
-    the outline of each, ARC_CLEAR out."""
+    """Points an arc passing over the group's first cell and its loop (or under its last cell) must
+    stay beyond: the outline of each, ARC_CLEAR out."""
     sign = 1 if above else -1
     circles = [(group.top, CELL / 2)] if above else [(group.bottom, CELL / 2)]
     if above and group.looped:
@@ -467,7 +469,8 @@ def _profile(group: Group, above: bool) -> list[tuple[float, float]]:
 
 
 def _levels(arcs: list[tuple]) -> list[tuple[tuple, int]]:
-    """Each arc (source, target, ...) with its level: one above every shorter arc whose span overlaps its own."""
+    """Each arc (source, target, ...) with its level:
+    one above every shorter arc whose span overlaps its own."""
     placed: list[tuple[float, float, int]] = []
     result = []
     for item in sorted(
@@ -485,7 +488,7 @@ def _draw_cells(scene: Scene, groups: list[Group], scope: str, orient: str) -> N
     for group in groups:
         shown = group.shown()
         if group.looped:  # recurrent columns also link neighbouring cells
-            for (a, _), (b, _) in zip(shown, shown[1:]):
+            for (a, _), (b, _) in zip(shown, shown[1:], strict=False):
                 if b == a + 1:
                     scene.add(Line((group.at(a), group.at(b))))
         for slot, index in shown:
@@ -505,7 +508,8 @@ def _size_text(layer: Layer) -> str:
 
 
 def _size_extent(group: Group, orient: str) -> tuple[float, float]:
-    """(along the flow, along the column) of a wide layer's size: text reads left to right in both orientations."""
+    """(along the flow, along the column) of a wide layer's size:
+    text reads left to right in both orientations."""
     width, height = measure(_size_text(group.head), LABEL)
     return (width, height) if orient == "lr" else (height, width)
 
@@ -516,8 +520,8 @@ def _ellipsis_span(group: Group, orient: str) -> float:
 
 
 def _free(group: Group) -> tuple[float, float]:
-    """(upper, lower) ends of the free space in the ellipsis' slot: below the cell before it, above the
-    cell after it and that cell's loop."""
+    """(upper, lower) ends of the free space in the ellipsis' slot: below the cell before it, above
+    the cell after it and that cell's loop."""
     above, below = group.at(group.ellipsis - 1)[1], group.at(group.ellipsis + 1)[1]
     return above - CELL / 2 - 2 * CLEAR, below + (
         LOOP_RISE + LOOP / 2 if group.looped else CELL / 2
@@ -527,8 +531,9 @@ def _free(group: Group) -> tuple[float, float]:
 def _ellipsis_parts(
     group: Group, orient: str
 ) -> tuple[tuple[float, ...], tuple[float, float], float]:
-    """The ellipsis as (v of its three dots, the size's extent, v of the size's edge nearest the dots),
-    centred in the free space of its slot: dots first, then the size (under the dots, or after them in 'tb')."""
+    """The ellipsis as (v of its three dots, the size's extent, v of the size's edge nearest the
+    dots), centred in the free space of its slot: dots first, then the size (under the dots, or
+    after them in 'tb')."""
     upper, lower = _free(group)
     first = (upper + lower + _ellipsis_span(group, orient)) / 2
     dots = tuple(first - k * DOT_STEP for k in range(3))
@@ -566,7 +571,8 @@ def _caption_extent(members: list[Group], captions: dict[int, list[str]], orient
 def _draw_captions(
     scene: Scene, columns: list[list[Group]], captions: dict[int, list[str]], orient: str
 ) -> None:
-    """Annotations under each column (beside each row, top to bottom); after the links, below everything."""
+    """Annotations under each column (beside each row, top to bottom);
+    after the links, below everything."""
     base = scene.bounds()[1] - 0.3
     height = measure("x", LABEL)[1]
     for members in columns:

@@ -33,7 +33,8 @@ MARGIN = 0.5  # P of white around the drawing
 MARK_WIDTH = LINK * 1.25
 
 _RC = {
-    "svg.hashsalt": "nnspec",  # clip-path ids are hashes; a fixed salt keeps them the same from run to run
+    # clip-path ids are hashes; a fixed salt keeps them the same from run to run
+    "svg.hashsalt": "nnspec",
     "svg.fonttype": "path",  # text as shapes: the SVG looks the same without the font installed
     "pdf.fonttype": 42,
     "font.family": "DejaVu Sans",  # shipped with matplotlib: the same glyphs on every machine
@@ -108,7 +109,7 @@ def _draw_lines(axes, lines: list[Line]) -> None:
         )
     for line in lines:
         if line.dashed:
-            xs, ys = zip(*line.points)
+            xs, ys = zip(*line.points, strict=True)
             axes.plot(
                 xs, ys, color="black", linewidth=_points(LINK), dashes=(4, 2.5), zorder=_Z["line"]
             )

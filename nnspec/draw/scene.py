@@ -61,7 +61,8 @@ class Dots:
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A text anchored at (x, y) and lying on `side` of it (center, right, left, above, below); size in P."""
+    """A text anchored at (x, y) and lying on `side` of it (center, right, left, above, below);
+    size in P."""
 
     x: float
     y: float
@@ -204,8 +205,8 @@ def text(x: float, y: float, words: str, size: float, side: str = "center", **st
 
 
 def wrap(words: str, size: float, width: float, bold: bool = False) -> list[str]:
-    """Word wrap into as few lines as fit in `width` P, each as wide as the others can make it: no line
-    is left with a lone word (a single long word stays whole)."""
+    """Word wrap into as few lines as fit in `width` P, each as wide as the others can make it: no
+    line is left with a lone word (a single long word stays whole)."""
     lines = _greedy(words, size, width, bold)
     narrow, wide = 0.0, width  # the narrowest width that still needs no more lines
     for _ in range(20):
@@ -232,8 +233,9 @@ def _greedy(words: str, size: float, width: float, bold: bool) -> list[str]:
 def arc(
     start: tuple[float, float], end: tuple[float, float], apex: float, clear=(), samples: int = 32
 ) -> tuple[tuple[float, float], ...]:
-    """A cubic Bezier from `start` to `end` whose middle reaches height `apex` (above or below the ends),
-    raised (or lowered) further where it would not pass over (or under) every point of `clear`.
+    """A cubic Bezier from `start` to `end` whose middle reaches height `apex` (above or below the
+    ends), raised (or lowered) further where it would not pass over (or under) every point of
+    `clear`.
 
     Both inner control points sit at one height h, a quarter of the way in from each end: then the
     curve's x does not depend on h, and its y at any x is linear in h, so each point of `clear` is
@@ -260,7 +262,8 @@ def _bernstein(t: float) -> tuple[float, float, float, float]:
 
 
 def _along(fraction: float) -> float:
-    """The t at which the curve has gone `fraction` of the way from start to end (x rises steadily with t)."""
+    """The t at which the curve has gone `fraction` of the way from start to end
+    (x rises steadily with t)."""
     lo, hi = 0.0, 1.0
     for _ in range(40):
         t = (lo + hi) / 2
@@ -275,7 +278,8 @@ def _along(fraction: float) -> float:
 def trim_end(
     points: tuple[tuple[float, float], ...], radius: float
 ) -> tuple[tuple[float, float], ...]:
-    """The polyline cut where it enters the circle of `radius` around its last point (arrowheads stay visible)."""
+    """The polyline cut where it enters the circle of `radius` around its last point
+    (arrowheads stay visible)."""
     ex, ey = points[-1]
     kept = [p for p in points if math.dist(p, (ex, ey)) > radius]
     if not kept:
