@@ -29,7 +29,8 @@ SHARE = (
 
 
 class GanRunner:
-    """The generator's and the discriminator's runners, trained in turns; subclasses do the backend's part."""
+    """The generator's and the discriminator's runners, trained in turns;
+    subclasses do the backend's part."""
 
     def __init__(self, generator: Model, discriminator: Model, config: Config, runner, dtype: str):
         self.g, self.d = runner(generator, config, dtype), runner(discriminator, config, dtype)
@@ -64,7 +65,8 @@ class GanRunner:
         )
 
     def _judged(self, x):
-        """The discriminator's outputs on `x` and their logits (None without), as the backend's arrays."""
+        """The discriminator's outputs on `x` and their logits (None without),
+        as the backend's arrays."""
         y, terms = self.d.net.forward_with_terms(**{self.real_input: x})
         return y, terms.get("logits", {}).get(self.judged)
 
@@ -98,7 +100,7 @@ class GanRunner:
     def weights(self) -> dict[str, np.ndarray]:
         return {
             f"{name}.{k}": v
-            for name, runner in zip(self.names, (self.g, self.d))
+            for name, runner in zip(self.names, (self.g, self.d), strict=True)
             for k, v in runner.weights().items()
         }
 

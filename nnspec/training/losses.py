@@ -19,7 +19,8 @@ def loss_and_grad(
     target: np.ndarray,
     mask: np.ndarray | None,
 ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-    """(loss, dloss/dy or None, dloss/dlogits or None) of outputs `y` against `target`, as `loss_of` says."""
+    """(loss, dloss/dy or None, dloss/dlogits or None) of outputs `y` against `target`,
+    as `loss_of` says."""
     if mask is not None:
         value, gy, gz = loss_and_grad(
             name, y[mask], None if logits is None else logits[mask], act, target[mask], None
@@ -27,9 +28,8 @@ def loss_and_grad(
         return value, _scatter(gy, mask, y), _scatter(gz, mask, logits)
     if target.dtype.kind in "iu":
         if name == "cross_entropy":
-            if (
-                logits is None and act == "softmax"
-            ):  # probabilities without their logits: the log of them
+            # probabilities without their logits: the log of them
+            if logits is None and act == "softmax":
                 return _nll_of_probabilities(y, target)
             z = logits if logits is not None else y
             value, grad = _softmax_cross_entropy(z, target)

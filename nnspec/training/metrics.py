@@ -9,7 +9,8 @@ import numpy as np
 
 
 def accuracy(y: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Class indices: the arg-max of the last axis; one unit for two classes: above 0.5 is class 1."""
+    """Class indices: the arg-max of the last axis; one unit for two classes:
+    above 0.5 is class 1."""
     if target.dtype.kind in "iu":
         right = y.argmax(-1) == target
     else:

@@ -1,4 +1,5 @@
-"""Training steps on the NumPy backend: the run, its optimizer (optimizers.py), the loss (losses.py).
+"""Training steps on the NumPy backend: the run, its optimizer (optimizers.py), the loss
+(losses.py).
 
 The same interface as `TorchRunner`: `step` trains on a batch, `evaluate` and `predict` evaluate,
 `weights`, `checkpoint` and `restore` give and take plain arrays. No torch on this path.
@@ -53,7 +54,8 @@ class NumpyRunner:
         return self.net(**inputs)
 
     def _forward(self, inputs, target, mask) -> tuple[float, np.ndarray, dict]:
-        """The loss and outputs of a forward pass, and what `backward` needs to give its gradients."""
+        """The loss and outputs of a forward pass,
+        and what `backward` needs to give its gradients."""
         y, terms = self.net.forward_with_terms(**inputs)
         logits = terms.get("logits", {}).get(self.output.name)
         value, grad_y, grad_logits = loss_and_grad(
@@ -69,7 +71,7 @@ class NumpyRunner:
             seeds["terms"] = {"kl": weight}
         return value, y, seeds
 
-    # ---- weights and checkpoints ------------------------------------------------------------------
+    # ---- weights and checkpoints -----------------------------------------------------------------
     def weights(self) -> dict[str, np.ndarray]:
         return {name: value.copy() for name, value in self.net.params.items()}
 

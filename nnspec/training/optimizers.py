@@ -1,4 +1,5 @@
-"""Optimizers for the NumPy backend, step for step PyTorch's update rules (torch.optim, single tensor).
+"""Optimizers for the NumPy backend, step for step PyTorch's update rules (torch.optim, single
+tensor).
 
 Each optimizer keeps its state per parameter name, as arrays, so that a checkpoint holds it and
 `restore` puts it back: `state()` and `load_state()` round-trip through plain arrays.
@@ -10,7 +11,8 @@ import numpy as np
 
 
 class Optimizer:
-    """Update `params[name]` in place from `grads[name]`; parameters without a gradient are left alone."""
+    """Update `params[name]` in place from `grads[name]`;
+    parameters without a gradient are left alone."""
 
     keys: tuple[str, ...] = ()
 
@@ -50,7 +52,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """torch.optim.SGD: weight decay added to the gradient; momentum buffer starts as the first gradient."""
+    """torch.optim.SGD: weight decay added to the gradient;
+    momentum buffer starts as the first gradient."""
 
     def update(self, p, g, lr, slot):
         g = self._decayed(p, g)

@@ -13,6 +13,7 @@ are drawn here.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -38,7 +39,8 @@ def plot_history(history: list[dict[str, float]], path: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     figure, axes = _figure((10 if others else 5.5, 3.6), 2 if others else 1)
-    for ax, group, title in zip(axes, (losses, others), ("loss", "metrics")):
+    # one panel without other metrics: the second group is left out
+    for ax, group, title in zip(axes, (losses, others), ("loss", "metrics"), strict=False):
         for name in group:
             ax.plot(
                 epochs,
@@ -71,9 +73,8 @@ def plot_samples(real, generated, path: str) -> None:
     )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
-    ax.legend(
-        frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, markerscale=3
-    )  # above: no point hidden
+    # above the axes: no point hidden
+    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, markerscale=3)
     _save(figure, path)
 
 
@@ -88,8 +89,9 @@ def _figure(size: tuple[float, float], panels: int):
 
 
 def _save(figure, path: str) -> None:
-    """Margins fixed in inches (room for tick labels of six characters), not measured by tight_layout,
-    which draws the whole figure once more to measure it: 40% of the time a plot takes."""
+    """Margins fixed in inches (room for tick labels of six characters), not measured by
+    tight_layout, which draws the whole figure once more to measure it: 40% of the time a plot
+    takes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
@@ -107,14 +109,20 @@ def _save(figure, path: str) -> None:
 def draw(jobs: list[tuple[str, Path, dict]]) -> None:
     """Draw each (kind, path, arguments) here, each file written whole or not at all."""
     for kind, path, arguments in jobs:
-        write_atomic(path, lambda p: PLOTS[kind](**arguments, path=p))
+        _draw_one(PLOTS[kind], path, arguments)
+
+
+def _draw_one(plot, path: Path, arguments: dict) -> None:
+    write_atomic(path, lambda p: plot(**arguments, path=p))
 
 
 class Plots:
-    """The run's plots, drawn by a helper process that loaded matplotlib while the run trained (see above)."""
+    """The run's plots, drawn by a helper process that loaded matplotlib while the run trained
+    (see above)."""
 
     def __init__(self, helper: bool | None = None):
-        """`helper`: whether to draw in a helper process; by default, when matplotlib is not loaded yet."""
+        """`helper`: whether to draw in a helper process;
+        by default, when matplotlib is not loaded yet."""
         if helper is None:
             helper = "matplotlib" not in sys.modules
         self.helper = _start_helper() if helper else None
@@ -124,10 +132,8 @@ class Plots:
             message = json.dumps(
                 [(kind, str(Path(path).resolve()), arguments) for kind, path, arguments in jobs]
             )
-            try:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 self.helper.communicate(message.encode(), timeout=HELPER_TIMEOUT)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
             drawn = self.helper.returncode == 0
             self.close()
             if drawn:
@@ -159,7 +165,8 @@ def _start_helper() -> subprocess.Popen | None:
     }:  # a source tree the helper must be told of
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     try:
-        # stdout: nothing is written to it, but its end shows the helper's at once, where waiting on the process polls
+        # stdout: nothing is written to it, but its end shows the helper's at once,
+        # where waiting on the process polls
         return subprocess.Popen(
             [sys.executable, "-m", "nnspec.training.plot_helper"],
             stdin=subprocess.PIPE,
@@ -172,11 +179,11 @@ def _start_helper() -> subprocess.Popen | None:
 
 
 def serve() -> None:
-    """The helper process (`python -m nnspec.training.plot_helper`): load matplotlib and warm it with a
-    throwaway plot while the run trains, then draw the jobs read from stdin (none: the run ended early)."""
-    signal.signal(
-        signal.SIGINT, signal.SIG_IGN
-    )  # Ctrl-C is the run's to handle, and the run stops this process
+    """The helper process (`python -m nnspec.training.plot_helper`): load matplotlib and warm it
+    with a throwaway plot while the run trains, then draw the jobs read from stdin (none: the run
+    ended early)."""
+    # Ctrl-C is the run's to handle, and the run stops this process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     plot_history(
         [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}, {"epoch": 2, "loss": 0.5, "accuracy": 1.0}],
         io.BytesIO(),
@@ -184,6 +191,6 @@ def serve() -> None:
     message = sys.stdin.read()
     if message:
         draw([(kind, Path(path), arguments) for kind, path, arguments in json.loads(message)])
-    os._exit(
-        0
-    )  # the files are written and closed, the run is waiting, and tearing matplotlib down takes a tenth of a second
+    # the files are written and closed, the run is waiting, and tearing matplotlib down takes a
+    # tenth of a second
+    os._exit(0)

@@ -1,6 +1,6 @@
 """`nnspec predict FILE --weights W --input X`: a trained network's outputs for new examples.
 
-    outputs = predict("xor.nn", "runs/xor/weights.safetensors", "inputs.csv")   # output name -> array
+    outputs = predict("xor.nn", "runs/xor/weights.safetensors", "inputs.csv")  # by output name
 
 The weights are a `weights.safetensors` that `nnspec train` wrote (names as `state_dict()`; a
 GAN's are under each network's name, so pick one with `network=`). The inputs are a csv file with
@@ -62,7 +62,8 @@ def run_model(
 
 
 def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]:
-    """The network's parameters from a safetensors file, checked against the spec (a GAN's: by network name)."""
+    """The network's parameters from a safetensors file,
+    checked against the spec (a GAN's: by network name)."""
     shown = str(path)
     try:
         arrays = load_file(shown)
@@ -88,7 +89,8 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
     if missing:
         raise SpecError(
             "E506",
-            f"weights file '{shown}' does not fit network '{model.name}': it lacks {', '.join(missing[:4])}"
+            f"weights file '{shown}' does not fit network '{model.name}': "
+            f"it lacks {', '.join(missing[:4])}"
             + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""),
             None,
             "use the weights that nnspec train wrote for this spec",
@@ -108,7 +110,8 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
 def write_outputs(
     outputs: dict[str, np.ndarray], out: str | None, classes: dict[str, bool]
 ) -> str | None:
-    """Write the outputs to `out` (.csv, .npz or .json; atomically), or return them as csv text when `out` is None.
+    """Write the outputs to `out` (.csv, .npz or .json; atomically), or return them as csv text
+    when `out` is None.
 
     In csv, each example is a row: every output's values flattened (`y` or `y[0]`, `y[1]`, ...) and,
     for an output that ends in softmax (`classes[name]`), its most likely class.

@@ -1,4 +1,5 @@
-"""Training steps on the PyTorch backend: the module, its optimizer, the loss, checkpoints as arrays."""
+"""Training steps on the PyTorch backend: the module, its optimizer, the loss,
+checkpoints as arrays."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ OPTIMIZERS = {
 
 
 class TorchRunner:
-    """One network on PyTorch: `step` trains on a batch, `predict` evaluates, `checkpoint`/`restore` round-trip."""
+    """One network on PyTorch: `step` trains on a batch, `predict` evaluates,
+    `checkpoint`/`restore` round-trip."""
 
     backend = "torch"
 
@@ -66,9 +68,8 @@ class TorchRunner:
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
     ) -> tuple[float, np.ndarray]:
         """One update on a batch: its loss and outputs, both taken before the update."""
-        if (
-            not self.net.training
-        ):  # the mode is set at the root, so one flag tells (train() walks every module)
+        # the mode is set at the root, so one flag tells (train() walks every module)
+        if not self.net.training:
             self.net.train()
         if self.optimizer is None:  # every weight frozen: nothing moves
             with torch.no_grad():
@@ -109,9 +110,8 @@ class TorchRunner:
             torch.from_numpy(target),
             None if mask is None else torch.from_numpy(mask),
         )
-        if (
-            "kl" in terms
-        ):  # the ELBO per output value: the loss is a mean over values, the KL a sum per example
+        # the ELBO per output value: the loss is a mean over values, the KL a sum per example
+        if "kl" in terms:
             loss = loss + terms["kl"] / self.output.shape.size
         return loss, y
 
@@ -121,7 +121,7 @@ class TorchRunner:
     def _tensors(self, inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: self.tensor(v) for k, v in inputs.items()}
 
-    # ---- weights and checkpoints ------------------------------------------------------------------
+    # ---- weights and checkpoints -----------------------------------------------------------------
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()}
 
@@ -167,9 +167,11 @@ class TorchRunner:
 def loss_of(
     name: str, y: torch.Tensor, logits: torch.Tensor | None, act: str, target: torch.Tensor, mask
 ) -> torch.Tensor:
-    """The loss of outputs `y` against `target`, from the logits when the output ends in softmax/sigmoid.
+    """The loss of outputs `y` against `target`, from the logits when the output ends in
+    softmax/sigmoid.
 
-    Class indices (int64 `[N, *items]`) go with cross_entropy; values shaped like `y` with the others.
+    Class indices (int64 `[N, *items]`) go with cross_entropy; values shaped like `y` with the
+    others.
     `mask` (bool, shaped like the target's leading axes) keeps the items that count.
     """
     if mask is not None:
@@ -177,9 +179,8 @@ def loss_of(
         logits = logits[mask] if logits is not None else None
     if target.dtype == torch.int64:
         if name == "cross_entropy":
-            if (
-                logits is None and act == "softmax"
-            ):  # probabilities without their logits (a mean over steps)
+            # probabilities without their logits (a mean over steps)
+            if logits is None and act == "softmax":
                 return F.nll_loss(
                     torch.log(y.clamp_min(1e-12)).reshape(-1, y.shape[-1]), target.reshape(-1)
                 )
@@ -226,7 +227,8 @@ class TorchGan(GanRunner):
         self.g.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(self.g.net(self.g.tensor(noise)), 1.0)
         if torch.isfinite(loss):
-            loss.backward()  # the discriminator's gradients too; its next turn sets them to none first
+            # the discriminator's gradients too; its next turn sets them to none first
+            loss.backward()
             self.g.optimizer.step()
         return loss.item()
 
