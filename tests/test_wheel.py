@@ -9,7 +9,6 @@ import sys
 import venv
 from pathlib import Path
 
-import pytest
 from conftest import ROOT
 
 # pytestmark = pytest.mark.slow

@@ -54,7 +54,8 @@ class Activation(Options):
 
 
 def _activation(value: Any) -> Any:
-    """`tanh` -> Activation('tanh'); ("leaky_relu", {"alpha": 0.1}) -> Activation('leaky_relu', 0.1)."""
+    """`tanh` -> Activation('tanh');
+    ("leaky_relu", {"alpha": 0.1}) -> Activation('leaky_relu', 0.1)."""
     if isinstance(value, Activation):
         return value
     name, args = (
@@ -88,7 +89,8 @@ IDENTITY = Activation(name="identity")
 
 
 def _activation_kind(act: str, row: ActivationRow) -> Kind:
-    """An activation used as a layer: `relu y`, `leaky_relu y: alpha=0.1`; options default as `act=` does."""
+    """An activation used as a layer: `relu y`, `leaky_relu y: alpha=0.1`; options default as
+    `act=` does."""
     fields = {key: (Real, value) for key, value in row.defaults.items()}
     options = create_model(f"{act.title().replace('_', '')}Options", __base__=Options, **fields)
 

@@ -49,7 +49,8 @@ class Attention(Kind):
             ):
                 raise ShapeError(
                     "E402",
-                    f"the {port} of {{layer}} must be a sequence [T, F] or a set of items [N, F], not {shape}",
+                    f"the {port} of {{layer}} must be a sequence [T, F] or a set of items "
+                    f"[N, F], not {shape}",
                     "mark the input 'seq', or give it as [items, features]",
                 )
         if key.timed != value.timed or _length(key) != _length(value):
@@ -79,7 +80,8 @@ class Attention(Kind):
     def params(self, o: AttentionOptions, x: dict[str, Shape]) -> dict[str, Param]:
         query, key, value = self._inputs(x)
         dim = o.dim or query.dims[-1]
-        params = {  # as nn.MultiheadAttention: Glorot projections, the output like nn.Linear, zero biases
+        # as nn.MultiheadAttention: Glorot projections, the output like nn.Linear, zero biases
+        params = {
             "weight_q": xavier((dim, query.dims[-1])),
             "weight_k": xavier((dim, key.dims[-1])),
             "weight_v": xavier((dim, value.dims[-1])),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -82,7 +82,8 @@ class Param:
 
 
 def uniform_fan_in(shape: tuple[int, ...], fan_in: int, trainable: bool = True) -> Param:
-    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for linear, convolution and recurrent weights."""
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for linear, convolution and
+    recurrent weights."""
     return Param(shape, trainable, init=("uniform", 1.0 / math.sqrt(fan_in)))
 
 
@@ -92,7 +93,8 @@ def xavier(shape: tuple[int, int]) -> Param:
 
 
 def concat_features(shapes: list[Shape]) -> Shape:
-    """Fan-in: values joined along the feature axis; other axes must agree; static values follow time."""
+    """Fan-in: values joined along the feature axis; other axes must agree; static values
+    follow time."""
     first = shapes[0]
     if len(shapes) == 1:
         return first
@@ -100,7 +102,7 @@ def concat_features(shapes: list[Shape]) -> Shape:
     axis = first.feature_axis
     for other in shapes[1:]:
         if len(other.dims) != rank or any(
-            a != b for i, (a, b) in enumerate(zip(first.dims, other.dims)) if i != axis
+            a != b for i, (a, b) in enumerate(zip(first.dims, other.dims, strict=True)) if i != axis
         ):
             raise ShapeError(
                 "E403",
@@ -122,7 +124,7 @@ def concat_features(shapes: list[Shape]) -> Shape:
 
 
 # ---- cell types of the Neural Network Zoo chart --------------------------------------
-class Cell(str, Enum):
+class Cell(StrEnum):
     """The cell types of the Asimov Institute's chart (fill colour and inner mark in `CELLS`)."""
 
     INPUT = "input"

@@ -61,7 +61,8 @@ class Dense(Kind):
                 got = f"[{len(o.weights)}, {'/'.join(map(str, sorted(rows))) or 0}]"
                 raise ShapeError(
                     "E405",
-                    f"the weights of {{layer}} are {got}, but it needs [{inputs}, {o.units}] ([inputs, units])",
+                    f"the weights of {{layer}} are {got}, but it needs [{inputs}, {o.units}] "
+                    "([inputs, units])",
                     f"give {inputs} rows (one per input) of {o.units} numbers (one per unit)",
                     option="weights",
                 )
@@ -83,7 +84,9 @@ class Dense(Kind):
         params = {"weight": uniform_fan_in((o.units, inputs), inputs, trainable=not o.frozen)}
         if o.weights is not None:  # [inputs, units] as written; stored [units, inputs]
             params["weight"] = Param(
-                (o.units, inputs), not o.frozen, init=("literal", tuple(zip(*o.weights)))
+                (o.units, inputs),
+                not o.frozen,
+                init=("literal", tuple(zip(*o.weights, strict=True))),
             )
         if o.bias:
             params["bias"] = uniform_fan_in((o.units,), inputs, trainable=not o.frozen)

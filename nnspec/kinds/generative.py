@@ -31,7 +31,8 @@ class Sample(Kind):
         if mean.dims != logvar.dims:
             raise ShapeError(
                 "E401",
-                f"shape mismatch at {{layer}}: the mean gives {mean.static()}, the logvar gives {logvar.static()}",
+                f"shape mismatch at {{layer}}: the mean gives {mean.static()}, "
+                f"the logvar gives {logvar.static()}",
                 "give the mean and the log-variance the same size",
             )
         return mean if mean.timed else logvar

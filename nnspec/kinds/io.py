@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import BeforeValidator
 
 from .base import Cell, Count, Kind, Options, Shape, ShapeError, integral_float_to_int
 
-Size = Union[Count, tuple[Annotated[int, BeforeValidator(integral_float_to_int)], ...]]
+Size = Count | tuple[Annotated[int, BeforeValidator(integral_float_to_int)], ...]
 
 
 class InputOptions(Options):
@@ -22,7 +22,8 @@ def declared_shape(options: InputOptions) -> Shape:
     if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
         raise ShapeError(
             "E207",
-            f"an input is a size, [items, features] or [C, H, W] of positive whole numbers, not {list(dims)}",
+            "an input is a size, [items, features] or [C, H, W] of positive whole numbers, "
+            f"not {list(dims)}",
             "write 'input x: 64' for a vector or 'input image: [1, 8, 8]' for an image",
             option="size",
         )

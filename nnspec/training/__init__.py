@@ -88,7 +88,8 @@ def train_models(
     seed: int | None = None,
     progress=None,
 ) -> TrainResult:
-    """`train` for networks already loaded by `training_models`: one, or a GAN's generator and discriminator."""
+    """`train` for networks already loaded by `training_models`: one, or a GAN's generator and
+    discriminator."""
     spec = models[0].train_spec
     errors = Collector()
     for model in models:
@@ -143,7 +144,8 @@ def training_models(path, network: str | None = None) -> list[Model]:
 
 
 def run_name(models: list[Model]) -> str:
-    """A run's name, and its folder under runs/ by default: the network's (a GAN's: generator_discriminator)."""
+    """A run's name, and its folder under runs/ by default: the network's (a GAN's:
+    generator_discriminator)."""
     return "_".join(model.name for model in models)
 
 
@@ -165,7 +167,8 @@ def make_gan(
 
 
 def make_runner(model: Model, config: Config, backend: str | None = None, dtype: str = "float32"):
-    """The network on `backend` (default: torch when it is installed, else numpy), trained as `config` says."""
+    """The network on `backend` (default: torch when it is installed, else numpy), trained as
+    `config` says."""
     backend = backend or default_backend()
     if backend == "torch":
         from .torch_runner import TorchRunner
