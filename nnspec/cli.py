@@ -139,12 +139,21 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the last checkpoint in --out"
     )
     train.add_argument("--network", help="the network to train, in a file that holds several")
-    train.add_argument("--epochs", type=_whole, metavar="N", help="override the spec's epochs")
     train.add_argument(
-        "--lr", type=_positive, metavar="X", help="override the optimizer's learning rate"
+        "--epochs", type=nonnegative_int_argument, metavar="N", help="override the spec's epochs"
     )
-    train.add_argument("--batch", type=_count, metavar="N", help="override the batch size")
-    train.add_argument("--seed", type=_whole, metavar="N", help="override the seed")
+    train.add_argument(
+        "--lr",
+        type=positive_float_argument,
+        metavar="X",
+        help="override the optimizer's learning rate",
+    )
+    train.add_argument(
+        "--batch", type=positive_int_argument, metavar="N", help="override the batch size"
+    )
+    train.add_argument(
+        "--seed", type=nonnegative_int_argument, metavar="N", help="override the seed"
+    )
     train.set_defaults(run=_train)
 
     predict = commands.add_parser(
@@ -190,14 +199,14 @@ def _parser() -> argparse.ArgumentParser:
 def _budget(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--max-params",
-        type=_count,
+        type=positive_int_argument,
         default=DEFAULT_MAX_PARAMS,
         metavar="N",
         help=f"reject networks with more parameters than N (default {DEFAULT_MAX_PARAMS:.0e})",
     )
 
 
-def _count(text: str) -> int:
+def positive_int_argument(text: str) -> int:
     try:
         value = float(text)
     except ValueError:
@@ -207,13 +216,13 @@ def _count(text: str) -> int:
     return int(value)
 
 
-def _whole(text: str) -> int:
+def nonnegative_int_argument(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0: {text}")
     return int(text)
 
 
-def _positive(text: str) -> float:
+def positive_float_argument(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

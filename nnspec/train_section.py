@@ -358,7 +358,7 @@ def _called(table: dict[str, tuple[str, ...]]) -> Check:
 
 def _batch(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
     plain = s.plain(value)
-    if plain != "full" and not _is_whole(plain, 1):
+    if plain != "full" and not is_whole_number_at_least(plain, 1):
         errors.add(
             "E502",
             f"batch must be full or a whole number >= 1, not {s.show(value)}",
@@ -367,11 +367,11 @@ def _batch(key: str, value: s.Value, networks: list[str], errors: Collector) -> 
         )
 
 
-def _whole(least: int) -> Check:
+def whole_number_at_least(least: int) -> Check:
     """A whole number of at least `least`."""
 
     def check(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
-        if not _is_whole(s.plain(value), least):
+        if not is_whole_number_at_least(s.plain(value), least):
             errors.add(
                 "E502", f"{key} must be a whole number >= {least}, not {s.show(value)}", value.span
             )
@@ -426,20 +426,20 @@ CHECKS: dict[str, Check] = {
     "loss": _one_of(LOSSES),
     "optimizer": _called(OPTIMIZERS),
     "batch": _batch,
-    "epochs": _whole(0),
+    "epochs": whole_number_at_least(0),
     "schedule": _called(SCHEDULES),
     "rule": lambda key, value, networks, errors: _choice(key, value, rule_names(), errors),
-    "seed": _whole(0),
+    "seed": whole_number_at_least(0),
     "metrics": _metrics,
     "target": _target,
     "generator": _network,
     "discriminator": _network,
-    "latent": _whole(1),
+    "latent": whole_number_at_least(1),
 }
 SETTINGS = tuple(CHECKS)
 
 
-def _is_whole(value, least: int) -> bool:
+def is_whole_number_at_least(value, least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
