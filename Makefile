@@ -1,4 +1,5 @@
-# Quick start: `make demo` (the main job) and `make test` (the test suite).
+# Quick start: `make demo` (the main job) and `make test` (the test suite); `make check` is the
+# quick loop while developing: the tests not marked slow.
 # Each sets up its own virtual environment in .venv first (once per change of pyproject.toml or this file).
 
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench clean
+.PHONY: demo test check bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +24,13 @@ demo: $(STAMP)
 	$(BIN)/nnspec train examples/lenet.nn --backend torch --out runs/lenet
 	$(BIN)/nnspec draw examples/lenet.nn -o runs/lenet/lenet.png
 
+# The tests run on every core (pytest-xdist); a worker that runs out of tests takes half of
+# another's queue (worksteal), so the long training tests do not pile up on one worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
+
+check: $(STAMP)
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not slow"
 
 # Benchmarks (BENCHMARKS.md); they also need the `bench` extra (scikit-learn), installed once per change like the rest.
 BENCH_STAMP := $(VENV)/.installed-bench-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)

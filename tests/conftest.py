@@ -1,9 +1,30 @@
-"""Shared test helpers: where the spec folders are; the backends to train on."""
+"""Shared test helpers: where the spec folders are; the backends to train on; each spec file's
+networks, checked once per test process; runs that several tests read, made once per test run.
 
+Under pytest-xdist (`make test` runs `pytest -n 2`) every worker is one process of its own: it
+collects every module itself, and each worker's torch and BLAS get one thread (a core each),
+unless OMP_NUM_THREADS says otherwise. A run shared by `once` is made by the first worker that
+asks for it; the others wait for it and read it.
+"""
+
+import fcntl
+import functools
+import hashlib
 import importlib.util
+import os
+import pickle
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: torch's and OpenBLAS's default of a thread per core would put four
+    # busy threads on two cores, and their spinning threads make training several times slower.
+    # Set before any test module imports numpy or torch; inherited by the `nnspec` subprocesses.
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -19,10 +40,90 @@ BACKENDS = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, the tests marked slow go first (in their order), the quick ones after them.
+
+    Workers take tests in collection order and the idle one takes half of the other's queue, so
+    slow tests at the end would leave one worker finishing a long test alone; quick ones at the
+    end even out. A run without xdist keeps the file order.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@functools.cache
+def spec_models(path: Path) -> tuple:
+    """`nnspec.load_all(path)`, checked once per test process (collection parametrises by it).
+
+    The models are shared: read them, never change them (a test that changes one loads its own).
+    """
+    import nnspec
+
+    return tuple(nnspec.load_all(path))
+
+
+def _shared_folder(tmp_path_factory) -> Path:
+    """This test run's folder for shared runs: under xdist, above the workers' own folders."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+
+
+_MADE: dict[str, object] = {}
+
+
+def once(tmp_path_factory, name: str, make: Callable[[Path], object]):
+    """`make(folder)`, called once per test run and `name`, whichever test of any worker asks first.
+
+    The result is pickled beside `folder`, so a worker that asks later (it waits while another
+    makes it) reads it back. A `make` that raises leaves nothing: the next test to ask tries again,
+    and fails with its own error. Only for results and files that the tests read and never change.
+    """
+    if name in _MADE:
+        return _MADE[name]
+    shared = _shared_folder(tmp_path_factory)
+    shared.mkdir(parents=True, exist_ok=True)
+    folder, done = shared / name, shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if done.exists():
+            value = pickle.loads(done.read_bytes())
+        else:
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            value = make(folder)
+            done.write_bytes(pickle.dumps(value))
+    _MADE[name] = value
+    return value
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """`trained(spec, backend, **options)`: `nnspec.train(spec, backend, out, **options)`'s result,
+    trained once per test run for each spec file, backend and options (epochs, seed, batch, ...).
+
+    For tests that only read a run (its metrics, history, expectations and files). A test that
+    resumes a run, writes into its folder or compares two runs of its own trains them itself.
+    """
+
+    def run(spec: Path, backend: str, **options):
+        import nnspec
+
+        spec = Path(spec).resolve()
+        key = repr((str(spec), backend, sorted(options.items())))
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return once(
+            tmp_path_factory,
+            f"train-{spec.stem}-{backend}-{digest}",
+            lambda out: nnspec.train(spec, backend, out, **options),
+        )
+
+    return run
+
+
 def spec_inputs(
     program, batch: int = 3, steps: int = 4, seed: int = 0, edge_threshold: float = 0.5
 ) -> dict:
-    """NumPy inputs for any network: token numbers for embeddings, 0/1 adjacency for graphs, normal values otherwise."""
+    """NumPy inputs for any network: token numbers for embeddings, 0/1 adjacency for graphs,
+    normal values otherwise."""
     import numpy as np
 
     rng = np.random.default_rng(seed)

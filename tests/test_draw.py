@@ -379,32 +379,39 @@ def loops_touching_other_cells(scene: Scene, clearance: float = 0.3) -> list[tup
 
 
 def links_under_other_cells(scene: Scene) -> list[tuple[tuple, str]]:
-    """Every straight link that passes under a cell it does not join (so that it seems to end there)."""
+    """Every straight link that passes under a cell it does not join (so that it seems to end
+    there). Each link against all cells at once: `_segment_distance`'s arithmetic on arrays."""
     found = []
+    cells = scene.cells()
+    px, py = (np.array([getattr(disc, axis) for disc in cells], dtype=float) for axis in "xy")
     for line in _links_between_cells(scene):
         a, b = line.points
-        for disc in scene.cells():
-            joins = any(np.hypot(disc.x - x, disc.y - y) < 1e-9 for x, y in (a, b))
-            if not joins and _segment_distance((disc.x, disc.y), a, b) < CELL / 2 + 0.03:
-                found.append((line.points, disc.gid))
+        (ax, ay), (bx, by) = a, b
+        joins = (np.hypot(px - ax, py - ay) < 1e-9) | (np.hypot(px - bx, py - by) < 1e-9)
+        dx, dy = bx - ax, by - ay
+        t = np.clip(((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy or 1.0), 0.0, 1.0)
+        near = np.hypot(px - ax - t * dx, py - ay - t * dy) < CELL / 2 + 0.03
+        found.extend((line.points, cells[i].gid) for i in np.flatnonzero(near & ~joins))
     return found
 
 
 def texts_over_drawing(scene: Scene) -> list[tuple[str, str]]:
-    """Every text whose box overlaps a cell, or that a straight link crosses."""
+    """Every text whose box overlaps a cell, or that a straight link crosses (one of 200 points
+    along the link lies inside the box). Each text against all links at once, as arrays."""
     found = []
+    cells, links = scene.cells(), _links_between_cells(scene)
+    t = np.linspace(0.0, 1.0, 200)
+    ends = np.array([line.points for line in links], dtype=float).reshape(len(links), 2, 2)
+    ax, ay, bx, by = (ends[:, end, axis, None] for end in (0, 1) for axis in (0, 1))  # [links, 1]
+    along_x, along_y = ax + t * (bx - ax), ay + t * (by - ay)  # [links, 200]
     for label in (s for s in scene.shapes if isinstance(s, Text)):
         x0, y0, x1, y1 = label.box()
-        for disc in scene.cells():  # the box's nearest point to the cell's centre
+        for disc in cells:  # the box's nearest point to the cell's centre
             nx, ny = min(max(disc.x, x0), x1), min(max(disc.y, y0), y1)
             if np.hypot(disc.x - nx, disc.y - ny) < CELL / 2:
                 found.append((label.text, disc.gid))
-        for line in _links_between_cells(scene):
-            (ax, ay), (bx, by) = line.points
-            for t in np.linspace(0.0, 1.0, 200):
-                if x0 < ax + t * (bx - ax) < x1 and y0 < ay + t * (by - ay) < y1:
-                    found.append((label.text, f"link {line.points}"))
-                    break
+        inside = (x0 < along_x) & (along_x < x1) & (y0 < along_y) & (along_y < y1)
+        found.extend((label.text, f"link {links[i].points}") for i in np.flatnonzero(inside.any(1)))
     return found
 
 
@@ -515,17 +522,17 @@ def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
     except nnspec.SpecError:
         assume(False)
     for orient in ("lr", "tb"):
-        cells = figure(drawables([model]), annotate=True, orient=orient).cells()
+        scene = figure(drawables([model]), annotate=True, orient=orient)
+        cells = scene.cells()
         drawn = {cell.gid.split(":")[2] for cell in cells}
         assert {
             layer.name for layer in model.program.layers if not KIND_DRAWING[layer.kind.name].folds
         } <= drawn
-        for a, b in itertools.combinations(cells, 2):
-            assert np.hypot(a.x - b.x, a.y - b.y) >= 0.99, (
-                a.gid,
-                b.gid,
-            )  # one grid pitch apart at least
-        scene = figure(drawables([model]), annotate=True, orient=orient)
+        # one grid pitch apart at least: every pair, in itertools.combinations' order
+        first, second = np.triu_indices(len(cells), 1)
+        x, y = np.array([cell.x for cell in cells]), np.array([cell.y for cell in cells])
+        crowded = np.flatnonzero(np.hypot(x[first] - x[second], y[first] - y[second]) < 0.99)
+        assert not crowded.size, (cells[first[crowded[0]]].gid, cells[second[crowded[0]]].gid)
         assert loops_touching_other_cells(scene) == [] and links_under_other_cells(scene) == []
 
 

@@ -1,4 +1,5 @@
-"""`nnspec predict`: a trained network's outputs for new examples, from csv, npz or json, on either backend."""
+"""`nnspec predict`: a trained network's outputs for new examples, from csv, npz or json, on
+either backend."""
 
 import json
 
@@ -13,10 +14,9 @@ from nnspec.training.predict import predict
 XOR = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
 
-@pytest.fixture(scope="module")
-def xor_weights(tmp_path_factory):
-    out = tmp_path_factory.mktemp("xor")
-    result = train(EXAMPLES / "xor.nn", "numpy", out=out)
+@pytest.fixture(scope="session")
+def xor_weights(trained):
+    result = trained(EXAMPLES / "xor.nn", "numpy")  # read only: the tests write their own files
     assert result.passed
     return result.paths["weights"]
 
@@ -82,7 +82,8 @@ def test_cli_prints_csv_and_writes_each_format(xor_weights, inputs, capsys, tmp_
 def test_a_classifier_also_gets_its_class(tmp_path, capsys):
     spec = tmp_path / "c.nn"
     spec.write_text(
-        "network c {\n input x: 2\n dense y: 3, act=softmax\n x -> y\n}\ntrain {\n data = blobs\n epochs = 1\n}\n"
+        "network c {\n input x: 2\n dense y: 3, act=softmax\n x -> y\n}\n"
+        "train {\n data = blobs\n epochs = 1\n}\n"
     )
     weights = train(spec, "numpy", out=tmp_path / "run").paths["weights"]
     (tmp_path / "x.json").write_text(json.dumps([[0, 0], [2, 2]]))

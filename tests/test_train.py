@@ -1,4 +1,5 @@
-"""Training from a spec on either backend: expectations, files, determinism, resume, NaN stop, CLI."""
+"""Training from a spec on either backend: expectations, files, determinism, resume, NaN stop,
+CLI."""
 
 import csv
 
@@ -28,19 +29,22 @@ def test_every_example_with_a_train_section_is_covered():
     assert all(nnspec.load(EXAMPLES / f"{name}.nn").train_spec.expects for name in EXPECTING)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", EXPECTING)
-def test_example_meets_its_expectations(name, backend, tmp_path):
-    result = train(EXAMPLES / f"{name}.nn", backend, out=tmp_path)
+def test_example_meets_its_expectations(name, backend, trained):
+    result = trained(EXAMPLES / f"{name}.nn", backend)
     assert result.backend == backend
     assert result.passed, [(e.metric, e.op, e.wanted, e.reached) for e in result.expectations]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", SHOWING)
-def test_example_without_expectations_beats_the_best_constant(name, backend, tmp_path):
-    """Better than predicting every target's mean: the loss a network reaches without learning anything from its input."""
-    result = train(EXAMPLES / f"{name}.nn", backend, out=tmp_path)
+def test_example_without_expectations_beats_the_best_constant(name, backend, trained):
+    """Better than predicting every target's mean: the loss a network reaches without learning
+    anything from its input."""
+    result = trained(EXAMPLES / f"{name}.nn", backend)
     model = nnspec.load(EXAMPLES / f"{name}.nn")
     targets = load_data(model.train_spec, model.program).train.targets
     mean = np.clip(np.broadcast_to(targets.mean(0), targets.shape), 1e-7, 1 - 1e-7)
@@ -100,8 +104,8 @@ def test_resume_refuses_a_checkpoint_of_the_other_backend(tmp_path):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_epochs_zero_only_evaluates(backend, tmp_path):
-    result = train(EXAMPLES / "xor_gates.nn", backend, out=tmp_path)
+def test_epochs_zero_only_evaluates(backend, trained):
+    result = trained(EXAMPLES / "xor_gates.nn", backend)
     assert result.history[0]["epoch"] == 0 and result.metrics["accuracy"] == 1.0
 
 
@@ -110,7 +114,8 @@ def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_p
     spec = tmp_path / "blowup.nn"
     spec.write_text(
         "network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
-        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n epochs = 50\n}\n"
+        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n"
+        " epochs = 50\n}\n"
     )
     with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch \d+"):
         train(spec, backend, out=tmp_path / "run")
@@ -120,7 +125,8 @@ def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_p
 def test_epochs_on_the_command_line_can_make_backpropagation_cross_a_step(tmp_path):
     spec = tmp_path / "gates.nn"
     spec.write_text(
-        "network n {\n input x: 2\n dense h: 2, act=step\n dense y: 1, act=sigmoid\n x -> h -> y\n}\n"
+        "network n {\n input x: 2\n dense h: 2, act=step\n dense y: 1, act=sigmoid\n"
+        " x -> h -> y\n}\n"
         "train {\n data = xor\n epochs = 0\n}\n"
     )
     assert train(spec, "numpy", out=tmp_path / "evaluated").history[0]["epoch"] == 0
@@ -190,7 +196,8 @@ def _single_layer(
 ) -> str:
     return (
         f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\n"
-        f"train {{\n data = {data}\n rule = {rule}\n optimizer = sgd(lr={lr})\n batch = {batch}\n epochs = {epochs}\n}}\n"
+        f"train {{\n data = {data}\n rule = {rule}\n optimizer = sgd(lr={lr})\n"
+        f" batch = {batch}\n epochs = {epochs}\n}}\n"
     )
 
 
@@ -249,7 +256,8 @@ def test_no_perceptron_learns_xor(backend, tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_delta_rule_fits_the_least_squares_line(backend, tmp_path):
-    """ADALINE on OR converges to the least-squares fit z = 1/4 + x1/2 + x2/2 (then > 0.5 reads as 1)."""
+    """ADALINE on OR converges to the least-squares fit z = 1/4 + x1/2 + x2/2 (then > 0.5 reads
+    as 1)."""
     result = _train_text(
         _single_layer("identity", "or", "delta", epochs=400, batch="full", lr=0.1),
         backend,

@@ -1,7 +1,9 @@
-"""Nothing lost: a run stopped by Ctrl-C or killed outright resumes to the weights of an uninterrupted run.
+"""Nothing lost: a run stopped by Ctrl-C or killed outright resumes to the weights of an
+uninterrupted run.
 
 The runs are real `nnspec train` processes; the test waits for the first checkpoint, then sends
-SIGINT (Ctrl-C) or SIGKILL (`kill -9`), and resumes with --resume.
+SIGINT (Ctrl-C) or SIGKILL (`kill -9`), and resumes with --resume. The uninterrupted run is made
+once per backend and compared with both.
 """
 
 import json
@@ -9,10 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, EXAMPLES
+from conftest import BACKENDS, EXAMPLES, once
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
@@ -58,9 +61,22 @@ def _stop_after_first_checkpoint(
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def _uninterrupted(tmp_path_factory, backend: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """The run that nothing stops, and its folder: made once per backend, read by both stops."""
+
+    def run(out: Path) -> tuple[subprocess.CompletedProcess, Path]:
+        done = subprocess.run(_command(out, backend), capture_output=True, text=True, timeout=300)
+        return done, out
+
+    return once(tmp_path_factory, f"lenet-{EPOCHS}-epochs-{backend}-cli", run)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_run(how, backend, tmp_path):
+def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_run(
+    how, backend, tmp_path, tmp_path_factory
+):
     stopped = _stop_after_first_checkpoint(tmp_path / "cut", backend, how)
     if how == signal.SIGINT:
         assert stopped.returncode == 130, stopped.stderr
@@ -80,12 +96,10 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_run(how, backe
     resumed = subprocess.run(
         _command(tmp_path / "cut", backend, "--resume"), capture_output=True, text=True, timeout=300
     )
-    whole = subprocess.run(
-        _command(tmp_path / "whole", backend), capture_output=True, text=True, timeout=300
-    )
+    whole, whole_out = _uninterrupted(tmp_path_factory, backend)
     assert resumed.returncode == whole.returncode == 0, resumed.stderr + whole.stderr
-    a, b = (load_file(str(tmp_path / run / "weights.safetensors")) for run in ("cut", "whole"))
+    a, b = (load_file(str(out / "weights.safetensors")) for out in (tmp_path / "cut", whole_out))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     rows = (tmp_path / "cut" / "metrics.csv").read_text().splitlines()
-    assert rows == (tmp_path / "whole" / "metrics.csv").read_text().splitlines()
+    assert rows == (whole_out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + int(EPOCHS)

@@ -8,6 +8,7 @@ unless NNSPEC_REQUIRE_BROWSER is set (as in CI), where they fail.
 """
 
 import base64
+import contextlib
 import fcntl
 import io
 import json
@@ -21,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SPECS, TEST_SPECS
+from conftest import SPECS, TEST_SPECS, once, spec_models
 
-import nnspec
 from nnspec.draw.page import entries
 from nnspec.model import drawables
+
+pytestmark = pytest.mark.slow  # `nnspec zoo` and the browser: processes that take seconds
 
 
 def nnspec_cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -38,14 +40,18 @@ def nnspec_cli(*args, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def zoo(tmp_path_factory) -> Path:
-    """`nnspec zoo` run once as a new user would, with one finished training run beside it."""
-    where = tmp_path_factory.mktemp("zoo")
-    run = where / "runs" / "xor"
-    run.mkdir(parents=True)
-    (run / "metrics.csv").write_text("epoch,loss,accuracy\n1,0.25,0.5\n2,0.0123456,1.0\n")
-    result = nnspec_cli("zoo", cwd=where)
+    """`nnspec zoo` run as a new user would, with one finished training run beside it: once per
+    test run (the tests only read what it made)."""
+
+    def make(where: Path) -> tuple[subprocess.CompletedProcess, Path]:
+        run = where / "runs" / "xor"
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text("epoch,loss,accuracy\n1,0.25,0.5\n2,0.0123456,1.0\n")
+        return nnspec_cli("zoo", cwd=where), where
+
+    result, where = once(tmp_path_factory, "zoo", make)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return where / "zoo"
@@ -54,7 +60,7 @@ def zoo(tmp_path_factory) -> Path:
 BUNDLED = [
     (path, group)
     for path in sorted(SPECS.glob("*.nn"))
-    for group in entries(drawables(nnspec.load_all(path)))
+    for group in entries(drawables(spec_models(path)))
 ]
 
 
@@ -174,10 +180,8 @@ class Browser:
         return json.loads(message)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, TimeoutError, ConnectionError):
             self.send("Browser.close", timeout=10)
-        except (OSError, TimeoutError, ConnectionError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -188,7 +192,8 @@ class Browser:
 
 
 def _high(*fds: int) -> list[int]:
-    """The same pipe ends moved above fd 10, so the shell's redirections to 3 and 4 cannot overwrite them."""
+    """The same pipe ends moved above fd 10, so the shell's redirections to 3 and 4 cannot
+    overwrite them."""
     moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in fds]
     for fd in fds:
         os.close(fd)
@@ -196,10 +201,12 @@ def _high(*fds: int) -> list[int]:
 
 
 def load_page(url: str, profile: Path) -> tuple[list[str], np.ndarray]:
-    """Open `url`, wait for it to load; return the console errors (and failed loads) and a full-page screenshot."""
+    """Open `url`, wait for it to load; return the console errors (and failed loads) and a
+    full-page screenshot."""
     if shutil.which("chromium") is None:
         pytest.fail(
-            "chromium is required (NNSPEC_REQUIRE_BROWSER is set) but not installed: apt-get install chromium"
+            "chromium is required (NNSPEC_REQUIRE_BROWSER is set) but not installed: "
+            "apt-get install chromium"
         )
     browser = Browser(profile)
     try:
@@ -252,7 +259,8 @@ def test_the_page_loads_in_chromium_without_console_errors(zoo, tmp_path):
 
 @needs_browser
 def test_the_browser_check_sees_a_broken_page(tmp_path):
-    """The harness itself: a missing image and a script error are reported, so a clean page means clean."""
+    """The harness itself: a missing image and a script error are reported, so a clean page
+    means clean."""
     page = tmp_path / "broken.html"
     page.write_text(
         '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
