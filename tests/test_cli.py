@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import EXAMPLES, TEST_SPECS
 
 
@@ -35,6 +36,7 @@ def test_missing_file_is_a_clean_error():
     assert result.returncode == 1 and "error[E308]: no such file: no/such/file.nn" in result.stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_and_help_exits_0():
     assert nnspec().returncode == 2
     assert nnspec("check").returncode == 2
@@ -56,6 +58,7 @@ def test_summary_prints_the_table_to_stdout():
     assert "r.6.b" in result.stdout and "Total params: 54,730" in result.stdout
 
 
+@pytest.mark.slow
 def test_summary_of_one_network_of_several():
     result = nnspec("summary", TEST_SPECS / "ok" / "every_kind.nn", "--network", "graph")
     assert result.returncode == 0 and "g1" in result.stdout and "vectors" not in result.stdout
@@ -72,6 +75,7 @@ def test_max_params_option():
     )
 
 
+@pytest.mark.slow
 def test_dump_prints_each_stage():
     syntax = nnspec("check", "--dump", "syntax", EXAMPLES / "vae.nn")
     assert syntax.returncode == 0 and "link mu -> z.mean  @11:8" in syntax.stdout
@@ -81,6 +85,7 @@ def test_dump_prints_each_stage():
     assert "h: dense -> [T, 16] recurrent  {weight [16, 17], bias [16]}" in program.stdout
 
 
+@pytest.mark.slow
 def test_check_and_summary_never_import_torch():
     code = (
         "import sys\n"
@@ -95,6 +100,7 @@ def test_check_and_summary_never_import_torch():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_the_console_script_is_installed():
     import shutil
 

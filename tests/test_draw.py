@@ -503,6 +503,7 @@ def test_every_bundled_spec_and_example_draws(path, tmp_path):
     assert set(fills.values()) <= {fill for fill, _ in LEGEND.values()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", DRAWN, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_nothing_is_drawn_over_anything_else(path):
     """No loop touches another cell, no link passes under a cell it does not join, no text lies on a cell or a link."""
@@ -514,6 +515,7 @@ def test_nothing_is_drawn_over_anything_else(path):
         assert texts_over_drawing(scene) == [], (orient, annotate)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, **SETTINGS)  # 1,500 pass locally; 30 keep the suite quick
 @given(registry_network())
 def test_any_network_that_checks_draws_every_layer_in_cells_of_its_own(text):
@@ -558,6 +560,7 @@ def nnspec_cli(*args, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_draw_writes_the_picture_and_prints_its_path(tmp_path):
     result = nnspec_cli("draw", SPECS / "xor.nn", cwd=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "xor.svg\n", "")
@@ -585,6 +588,7 @@ def _nothing_written(folder: Path) -> bool:
     return not [p for p in folder.rglob("*") if p.is_file() and p.name != "blocker"]
 
 
+@pytest.mark.slow
 def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
     cases = [
         (
@@ -611,6 +615,7 @@ def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
     assert _nothing_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_draw_usage_errors_exit_2():
     assert nnspec_cli("draw").returncode == 2
     assert nnspec_cli("draw", SPECS / "xor.nn", "--palette", "neon").returncode == 2
@@ -618,6 +623,7 @@ def test_draw_usage_errors_exit_2():
     assert "usage: nnspec draw" in nnspec_cli("draw", "--help").stdout
 
 
+@pytest.mark.slow
 def test_draw_and_zoo_never_import_torch(tmp_path):
     (tmp_path / "specs").mkdir()
     for name in ("xor.nn", "gan.nn"):

@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import EXAMPLES, ROOT
+
+pytestmark = pytest.mark.slow  # every example parsed in fresh processes, with and without a cache
 
 # Every example's checked program, as text: what a parser built any way must agree on.
 DUMP = """

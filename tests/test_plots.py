@@ -1,4 +1,5 @@
-"""A run's plots: drawn by a helper process (matplotlib loaded while the run trains) or in-process, the same files either way."""
+"""A run's plots: drawn by a helper process (matplotlib loaded while the run trains) or
+in-process, the same files either way."""
 
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import pytest
 from matplotlib.image import imread
 
 from nnspec.training.plot import Plots, draw
+
+pytestmark = pytest.mark.slow  # each test starts a helper process that imports matplotlib
 
 HISTORY = [
     {
@@ -67,7 +70,8 @@ def test_a_run_that_ends_without_plots_stops_its_helper(tmp_path):
 
 
 def test_the_helper_draws_nothing_when_the_run_goes_away_first():
-    """A run killed (kill -9) closes the helper's input unsent: the helper exits without a file or a message."""
+    """A run killed (kill -9) closes the helper's input unsent: the helper exits without a file
+    or a message."""
     done = subprocess.run(
         [sys.executable, "-m", "nnspec.training.plot_helper"],
         input=b"",

@@ -149,6 +149,7 @@ token_text = st.lists(st.sampled_from(TOKENS), max_size=60).map(lambda parts: " 
 token_text_tight = st.lists(st.sampled_from(TOKENS), max_size=60).map("".join)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(st.one_of(token_text, token_text_tight))
 def test_random_token_text(text):
@@ -169,6 +170,7 @@ def test_random_characters(text):
 NETWORK_SHELL = "network n {{\n    input x: 4\n{body}\n}}\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=200, **SETTINGS)
 @given(st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join))
 def test_random_statement_in_a_network(line):
@@ -284,6 +286,7 @@ def mutation(text: str):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, **SETTINGS)
 @given(mutated_example())
 def test_mutated_examples(text):
@@ -414,6 +417,7 @@ def registry_network(draw) -> str:
     return "network g {\n" + "\n".join(lines) + "\n}\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=400, **SETTINGS)
 @given(registry_network())
 def test_registry_networks(text):
@@ -432,6 +436,7 @@ def nested_blocks(depth: int, repeat: int, width: int = 4) -> str:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, **SETTINGS)
 @given(st.integers(1, 6), st.integers(-1, 4), st.integers(1, 5))
 def test_blocks(width, repeat, depth):
@@ -439,6 +444,7 @@ def test_blocks(width, repeat, depth):
     check_only_spec_errors(nested_blocks(depth, repeat, width))
 
 
+@pytest.mark.slow
 def test_nested_repeat_explosion_is_an_error():
     """Regression (found by test_blocks; fixed in a962d22, E406 past 50,000 placed layers): `repeat`
     is bounded per level (1..10000) but nested blocks multiply, so this 19-line spec expands to about

@@ -598,6 +598,7 @@ def test_layer_names_python_cannot_take():
 
 
 # ---- compile and export ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_feed_forward_specs_export():
     for path in [
         EXAMPLES / "xor.nn",
@@ -641,6 +642,7 @@ from hypothesis import given, settings  # noqa: E402
 from test_properties import SETTINGS, registry_network  # noqa: E402
 
 
+@pytest.mark.slow
 @settings(max_examples=200, **SETTINGS)
 @given(registry_network())
 def test_every_generated_network_that_checks_lowers_and_runs(text):

@@ -75,6 +75,7 @@ def test_nnspec_train_is_the_api(tmp_path):
     assert result.network == "xor" and result.paths["weights"].exists() and len(result.history) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_same_seed_gives_the_same_numbers(backend, tmp_path):
     a = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "a", epochs=2)
@@ -84,6 +85,7 @@ def test_the_same_seed_gives_the_same_numbers(backend, tmp_path):
     assert c.metrics != a.metrics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(backend, tmp_path):
     whole = train(EXAMPLES / "residual.nn", backend, out=tmp_path / "whole", epochs=4)
@@ -145,6 +147,7 @@ def test_frozen_weights_stay_as_they_are(backend, tmp_path):
     assert result.metrics["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_cli_train_reports_and_exits_1_on_a_missed_expectation(tmp_path, capsys):
     assert (
         main(
@@ -233,6 +236,7 @@ def test_one_step_of_a_rule_moves_the_weights_as_its_formula_says(rule, act, bac
     np.testing.assert_allclose(after["y.bias"], b + 0.5 * signal.sum(0), rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("table", ["and", "or", "nand", "nor"])
 def test_the_perceptron_rule_learns_each_separable_truth_table(table, backend, tmp_path):
@@ -242,6 +246,7 @@ def test_the_perceptron_rule_learns_each_separable_truth_table(table, backend, t
     assert result.metrics["train_accuracy"] == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_perceptron_learns_xor(backend, tmp_path):
     for seed in range(5):
@@ -254,6 +259,7 @@ def test_no_perceptron_learns_xor(backend, tmp_path):
         assert result.metrics["train_accuracy"] <= 0.75
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_delta_rule_fits_the_least_squares_line(backend, tmp_path):
     """ADALINE on OR converges to the least-squares fit z = 1/4 + x1/2 + x2/2 (then > 0.5 reads
@@ -269,6 +275,7 @@ def test_the_delta_rule_fits_the_least_squares_line(backend, tmp_path):
     assert result.metrics["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_gan_trains_in_turns_and_resumes_exactly(backend, tmp_path):
     spec = EXAMPLES.parent / "specs" / "gan.nn"

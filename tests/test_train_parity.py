@@ -100,6 +100,7 @@ def test_losses_give_the_same_gradients(loss, act, data, tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "example", ["residual", "lenet", "elman"]
 )  # not vae: each backend draws its own noise
@@ -113,6 +114,7 @@ def test_examples_train_alike(example, tmp_path):
     _assert_alike(model, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_graph_trains_alike_with_its_node_mask(tmp_path):
     text = (EXAMPLES.parent / "specs" / "gcn.nn").read_text()
     model = nnspec.loads(text.replace("epochs    = 200", "epochs = 5"))
@@ -128,6 +130,7 @@ def test_learning_rules_move_the_weights_alike(rule, act, data, tmp_path):
     _assert_alike(nnspec.loads(text), tmp_path)
 
 
+@pytest.mark.slow
 def test_a_gan_trains_alike(tmp_path):
     spec = tmp_path / "gan.nn"
     spec.write_text((EXAMPLES.parent / "specs" / "gan.nn").read_text())

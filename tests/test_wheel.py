@@ -9,9 +9,10 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
-# pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # builds a wheel and a virtual environment: a minute
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
