@@ -11,7 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs, spec_models
 
 import nnspec
 from nnspec.backends.numpy import autograd, cells, ops
@@ -420,7 +420,7 @@ SPEC_FILES = (
     + sorted(EXAMPLES.glob("*.nn"))
     + sorted((TEST_SPECS / "ok").glob("*.nn"))
 )
-NETWORKS = [(path, model.name) for path in SPEC_FILES for model in nnspec.load_all(path)]
+NETWORKS = [(path, model.name) for path in SPEC_FILES for model in spec_models(path)]
 
 
 @pytest.mark.parametrize(

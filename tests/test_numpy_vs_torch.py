@@ -11,7 +11,7 @@ from __future__ import annotations
 import conftest
 import numpy as np
 import pytest
-from conftest import EXAMPLES, SPECS, TEST_SPECS
+from conftest import EXAMPLES, SPECS, TEST_SPECS, spec_models
 
 import nnspec
 
@@ -719,7 +719,7 @@ SPEC_FILES = (
     + sorted(EXAMPLES.glob("*.nn"))
     + sorted((TEST_SPECS / "ok").glob("*.nn"))
 )
-NETWORKS = [(path, model.name) for path in SPEC_FILES for model in nnspec.load_all(path)]
+NETWORKS = [(path, model.name) for path in SPEC_FILES for model in spec_models(path)]
 RANDOM_KINDS = {"dropout", "sample"}
 
 
