@@ -66,7 +66,10 @@ def chain_spec(layers: int) -> str:
             last, count = merge, count + 1
         prev = last
     body = "\n".join(decls + links)
-    return f'# generated: {layers} layers\nnetwork bench "generated chain with skip links" {{\n{body}\n}}\n'
+    return (
+        f"# generated: {layers} layers\n"
+        f'network bench "generated chain with skip links" {{\n{body}\n}}\n'
+    )
 
 
 def block_spec(layers: int) -> str:
@@ -181,13 +184,16 @@ def main(argv: list[str] | None = None) -> int:
         f"nnspec front end: Python {platform.python_version()}, lark {lark.__version__}, "
         f"{platform.machine()}, gc {'on' if gc.isenabled() else 'off'}"
     )
-    header = f"{'spec':<22} {'layers':>7} {'lines':>7} {'bare parse s':>13} {'whole check s':>14} {'check/parse':>12} {'us/layer':>9}"
+    header = (
+        f"{'spec':<22} {'layers':>7} {'lines':>7} {'bare parse s':>13} {'whole check s':>14} "
+        f"{'check/parse':>12} {'us/layer':>9}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['spec']:<22} {r['layers']:>7,} {r['lines']:>7,} {r['parse_s']:>13.4f} {r['check_s']:>14.4f} "
-            f"{r['ratio']:>12.2f} {r['us_per_layer']:>9.1f}"
+            f"{r['spec']:<22} {r['layers']:>7,} {r['lines']:>7,} {r['parse_s']:>13.4f} "
+            f"{r['check_s']:>14.4f} {r['ratio']:>12.2f} {r['us_per_layer']:>9.1f}"
         )
 
     result = {
@@ -200,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         growth_check = by_size[10_000]["check_s"] / by_size[1_000]["check_s"]
         growth_parse = by_size[10_000]["parse_s"] / by_size[1_000]["parse_s"]
         print(
-            f"\ngrowth 1,000 -> 10,000 layers: whole check x{growth_check:.1f}, bare parse x{growth_parse:.1f} "
-            "(10 is linear)"
+            f"\ngrowth 1,000 -> 10,000 layers: whole check x{growth_check:.1f}, "
+            f"bare parse x{growth_parse:.1f} (10 is linear)"
         )
         result["growth_check"] = growth_check
         result["growth_parse"] = growth_parse

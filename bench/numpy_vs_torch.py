@@ -77,7 +77,8 @@ def make_batch(case: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def loss_grad_numpy(case: str, out: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """dL/d(out): softmax cross-entropy on logits (mlp), on probabilities (lenet ends in softmax); sum(G * h) (lstm)."""
+    """dL/d(out): softmax cross-entropy on logits (mlp), on probabilities (lenet ends in
+    softmax); sum(G * h) (lstm)."""
     batch = out.shape[0]
     if case == "mlp":
         e = np.exp(out - out.max(-1, keepdims=True))
@@ -211,7 +212,8 @@ def _status(key: str) -> float:
 
 
 def measure_peak(case: str, contender: str) -> float:
-    """In this process: MiB the resident set peaks above its level between steps, over 5 training steps.
+    """In this process: MiB the resident set peaks above its level between steps, over 5
+    training steps.
 
     One step first (library initialisation, kernels chosen on first use), then the freed heap is
     handed back to the system (`malloc_trim`), so the peak counts what a step itself holds.
@@ -254,8 +256,8 @@ def main() -> None:
     contenders = ["numpy", "torch"] + (["torch-backend"] if torch_backend_available() else [])
     steps = {"mlp": 20, "lenet": 20, "lstm": 3}
     print(
-        f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}, 1 thread each, float32, "
-        f"median of {rounds} interleaved rounds"
+        f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}, "
+        f"1 thread each, float32, median of {rounds} interleaved rounds"
     )
     results = {}
     header = (

@@ -1,4 +1,5 @@
-"""PyTorch backend overhead: a training step of the generated module against a hand-written nn.Module.
+"""PyTorch backend overhead: a training step of the generated module against a hand-written
+nn.Module.
 
 For each network, the nnspec module (`nnspec.loads(spec).to_torch()`) and a hand-written
 `nn.Module` with the same weights run the same training step (forward, loss, backward,
@@ -208,7 +209,8 @@ def main() -> None:
         result = measure(*case, rounds=args.rounds, steps=args.steps)
         results.append(result)
         print(
-            f"{result['network']:<10} {result['nnspec_ms']:>10.3f} {result['hand_ms']:>10.3f} {result['ratio']:>7.3f}",
+            f"{result['network']:<10} {result['nnspec_ms']:>10.3f} {result['hand_ms']:>10.3f} "
+            f"{result['ratio']:>7.3f}",
             flush=True,
         )
     if args.json:

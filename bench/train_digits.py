@@ -6,12 +6,12 @@ batch 32, seed 0; 30 and 20 epochs) in a fresh process each, timed from launch t
   nnspec torch   `nnspec train examples/X.nn --backend torch --out TMP`
   nnspec numpy   `nnspec train examples/X.nn --backend numpy --out TMP`
   PyTorch        this file with `--hand X`: the network as a hand-written nn.Module and a plain loop
-                 (same data, split, shuffling, optimizer, lr, batch, epochs and seed); after each epoch
-                 it evaluates the held-out loss and accuracy and prints one line; at the end it saves
-                 the state_dict with torch.save
-  scikit-learn   this file with `--sklearn`: MLPClassifier with residual's 13 hidden layers of 64 (relu)
-                 and no skip links, adam, lr 1e-3, batch 32, no L2; one `partial_fit` per epoch, then
-                 the held-out accuracy (residual only)
+                 (same data, split, shuffling, optimizer, lr, batch, epochs and seed); after each
+                 epoch it evaluates the held-out loss and accuracy and prints one line; at the end
+                 it saves the state_dict with torch.save
+  scikit-learn   this file with `--sklearn`: MLPClassifier with residual's 13 hidden layers of 64
+                 (relu) and no skip links, adam, lr 1e-3, batch 32, no L2; one `partial_fit` per
+                 epoch, then the held-out accuracy (residual only)
 
 Data: the hand-written sides load the shipped `nnspec/data/digits.npz` with `np.load` and draw the
 split as nnspec does (SeedSequence(seed).spawn(2), then a permutation); before timing, the script
@@ -22,7 +22,8 @@ hand-written script calls `torch.set_num_threads(N)` with N the default a fresh 
 reports under the same environment. Each thread setting runs in its own environment: `default`
 (nothing set) and `1` (OMP_NUM_THREADS=1, which sets torch's and OpenBLAS's default to 1).
 Contenders run interleaved, one after another within each round, the order rotating each round;
-the table gives medians. Before timing, nnspec's modules are byte-compiled, as installing a wheel does.
+the table gives medians. Before timing, nnspec's modules are byte-compiled, as installing a wheel
+does.
 
     python bench/train_digits.py [--rounds N] [--threads default,1] [--quick] [--json PATH]
 """
@@ -51,9 +52,10 @@ SECTIONS = {
 TARGET = 0.95  # expect accuracy >= 0.95 in both train sections
 
 
-# ---- the data, loaded by hand ---------------------------------------------------------------------
+# ---- the data, loaded by hand --------------------------------------------------------------------
 def digits_split(seed: int, split: float):
-    """(x_train, y_train, x_test, y_test): x float32 `[N, 8, 8]` in [0, 1], y int64, drawn as nnspec draws the split."""
+    """(x_train, y_train, x_test, y_test): x float32 `[N, 8, 8]` in [0, 1], y int64, drawn as
+    nnspec draws the split."""
     import numpy as np
 
     with np.load(DIGITS) as stored:
@@ -65,7 +67,7 @@ def digits_split(seed: int, split: float):
     return x[train], y[train], x[test], y[test]
 
 
-# ---- (a) the hand-written PyTorch loop: run as `python bench/train_digits.py --hand NAME` ----------
+# ---- (a) the hand-written PyTorch loop: run as `python bench/train_digits.py --hand NAME` --------
 def hand(name: str, threads: int, out: str) -> None:
     import numpy as np
     import torch
@@ -136,13 +138,14 @@ def hand(name: str, threads: int, out: str) -> None:
             test_loss = F.cross_entropy(logits, y_test).item()
             accuracy = (logits.argmax(1) == y_test).float().mean().item()
         print(
-            f"epoch {epoch}: train_loss {total / len(x_train):.4g}  loss {test_loss:.4g}  accuracy {accuracy:.4f}"
+            f"epoch {epoch}: train_loss {total / len(x_train):.4g}  loss {test_loss:.4g}  "
+            f"accuracy {accuracy:.4f}"
         )
     torch.save(net.state_dict(), Path(out) / "weights.pt")
     print(json.dumps({"accuracy": accuracy, "threads": torch.get_num_threads()}))
 
 
-# ---- (b) scikit-learn: `python bench/train_digits.py --sklearn` ----------------------------------------
+# ---- (b) scikit-learn: `python bench/train_digits.py --sklearn` ----------------------------------
 def sklearn_mlp(out: str) -> None:
     import pickle
     import warnings
@@ -176,7 +179,7 @@ def sklearn_mlp(out: str) -> None:
     print(json.dumps({"accuracy": accuracy}))
 
 
-# ---- the harness -----------------------------------------------------------------------------------
+# ---- the harness ---------------------------------------------------------------------------------
 def nnspec_command() -> list[str]:
     script = Path(sys.executable).parent / "nnspec"
     return [str(script)] if script.exists() else [sys.executable, "-m", "nnspec"]
@@ -269,7 +272,8 @@ def run_once(
         if contender.startswith("nnspec"):  # exit code 1: trained, but an expectation missed
             with open(Path(out) / "metrics.csv") as file:
                 last = file.read().splitlines()
-            accuracy = float(dict(zip(last[0].split(","), last[-1].split(",")))["accuracy"])
+            row = dict(zip(last[0].split(","), last[-1].split(","), strict=True))
+            accuracy = float(row["accuracy"])
         else:
             accuracy = json.loads(done.stdout.strip().splitlines()[-1])["accuracy"]
     return seconds, accuracy, done.returncode
@@ -295,7 +299,8 @@ def measure(
             samples[(network, contender)].append(run_once(contender, network, env, n))
             seconds, accuracy, _ = samples[(network, contender)][-1]
             print(
-                f"  [threads {threads}, round {r + 1}] {network:<8} {contender:<12} {seconds:7.2f} s  accuracy {accuracy:.4f}",
+                f"  [threads {threads}, round {r + 1}] {network:<8} {contender:<12} "
+                f"{seconds:7.2f} s  accuracy {accuracy:.4f}",
                 file=sys.stderr,
             )
     result = {"threads": threads, "torch_threads": n, "networks": {}}
@@ -317,8 +322,9 @@ def measure(
 
 def report(results: list[dict]) -> None:
     print(
-        "| network | torch threads | nnspec torch (s) | nnspec numpy (s) | PyTorch by hand (s) | scikit-learn (s) "
-        "| torch / hand | numpy / hand | accuracy: nnspec torch, numpy, hand, sklearn |"
+        "| network | torch threads | nnspec torch (s) | nnspec numpy (s) | PyTorch by hand (s) "
+        "| scikit-learn (s) | torch / hand | numpy / hand "
+        "| accuracy: nnspec torch, numpy, hand, sklearn |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for result in results:
@@ -374,14 +380,16 @@ def main() -> None:
         contenders["residual"].remove("sklearn")
     check_same_data()
     # nnspec's modules byte-compiled once, as installing a wheel does: an editable install under
-    # PYTHONDONTWRITEBYTECODE=1 (as on the machines these numbers come from) recompiles them at every launch
+    # PYTHONDONTWRITEBYTECODE=1 (as on the machines these numbers come from) recompiles them at
+    # every launch
     compileall.compile_dir(ROOT / "nnspec", quiet=1)
     rounds, settings = (1, ["1"]) if args.quick else (args.rounds, args.threads.split(","))
     import numpy
     import torch
 
     print(
-        f"Python {platform.python_version()}, torch {torch.__version__}, NumPy {numpy.__version__}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"NumPy {numpy.__version__}, {os.cpu_count()} cores, "
         f"median of {rounds} interleaved round{'s' * (rounds != 1)}; seconds from launch to exit"
     )
     results = [measure(threads, rounds, list(SECTIONS), contenders) for threads in settings]
