@@ -139,7 +139,10 @@ def test_spec_error_carries_every_independent_mistake():
 
 
 def test_block_inputs_check_what_they_receive():
-    text = "block b(w) { input x: w; dense y: w; x -> y }\nnetwork n { input x: 3; b inner: 5; x -> inner }"
+    text = (
+        "block b(w) { input x: w; dense y: w; x -> y }\n"
+        "network n { input x: 3; b inner: 5; x -> inner }"
+    )
     with pytest.raises(nnspec.SpecError) as raised:
         nnspec.loads(text)
     assert (

@@ -1,4 +1,5 @@
-"""The data layer: built-in datasets, csv and npz files, shaped for a network and split (docs/data.md)."""
+"""The data layer: built-in datasets, csv and npz files, shaped for a network and split
+(docs/data.md)."""
 
 from pathlib import Path
 
@@ -15,7 +16,8 @@ FIXTURES = ROOT / "tests" / "data"
 
 
 def _model(tmp_path: Path, network: str, train: str, name: str = "model.nn") -> nnspec.Model:
-    """A spec with one network (its body) and one train section (its settings), written to tmp_path."""
+    """A spec with one network (its body) and one train section (its settings), written to
+    tmp_path."""
     path = tmp_path / name
     path.write_text(f"network n {{\n{network}\n}}\ntrain {{\n{train}\n}}\n")
     return nnspec.load(path)
@@ -34,7 +36,8 @@ def _error(tmp_path: Path, network: str, train: str) -> nnspec.SpecError:
 
 
 def _assert_at_data_line(error: nnspec.SpecError, code: str, message: str, hint: str):
-    """The error has the code, names what the message says, points at the `data = ...` value, and hints."""
+    """The error has the code, names what the message says, points at the `data = ...` value,
+    and hints."""
     assert error.code == code, error.message
     assert message in error.message, error.message
     assert hint in (error.hint or ""), error.hint
@@ -57,13 +60,14 @@ def test_every_dataset_is_float32_finite_and_the_same_for_the_same_seed(name: st
     arrays = [first.features, first.adjacency] if hasattr(first, "adjacency") else [first.x]
     for array in arrays:
         assert array.dtype == np.float32 and np.isfinite(array).all()
-    for mine, theirs in zip(vars(first).values(), vars(again).values()):
+    for mine, theirs in zip(vars(first).values(), vars(again).values(), strict=True):
         if isinstance(mine, np.ndarray):
             np.testing.assert_array_equal(mine, theirs)
 
 
 def _spec_models() -> list:
-    """Every bundled spec and example with a train section (a GAN's data feeds its discriminator)."""
+    """Every bundled spec and example with a train section (a GAN's data feeds its
+    discriminator)."""
     models = []
     for path in sorted(SPECS.glob("*.nn")) + sorted(EXAMPLES.glob("*.nn")):
         model = nnspec.load(path, network="discriminator" if path.name == "gan.nn" else None)
@@ -298,7 +302,8 @@ def test_attention_spec_takes_the_recall_task():
 
 # ---- graphs ---------------------------------------------------------------------------------
 GCN = (
-    "input features: [34, 34]\ninput adjacency: [34, 34]\ngcn g1: 4, act=relu\ngcn g2: 2, act=softmax\n"
+    "input features: [34, 34]\ninput adjacency: [34, 34]\n"
+    "gcn g1: 4, act=relu\ngcn g2: 2, act=softmax\n"
     "features -> g1.features\nadjacency -> g1.adjacency, g2.adjacency\ng1 -> g2.features"
 )
 
@@ -434,7 +439,8 @@ def test_gan_data_feeds_the_discriminator():
         (
             "input x: 3, seq\nrnn h: 4\ndense y: 3\nx -> h -> y",
             "data = sine",
-            "dataset 'sine' gives 40 steps of [1] per example, but input 'x' takes a sequence of [3]",
+            "dataset 'sine' gives 40 steps of [1] per example, "
+            "but input 'x' takes a sequence of [3]",
             "'input x: 1, seq'",
         ),
         (
@@ -528,7 +534,8 @@ def test_csv_is_read_relative_to_the_spec_or_to_base_dir(tmp_path: Path):
     (tmp_path / "moved" / "a" / "b").mkdir(parents=True)
     path = tmp_path / "specs" / "deep" / "model.nn"
     path.write_text(
-        f'network n {{\n{CLASSIFIER}\n}}\ntrain {{\ndata = csv("../../data/d.csv", target="label")\nloss = bce\n}}\n'
+        f"network n {{\n{CLASSIFIER}\n}}\n"
+        'train {\ndata = csv("../../data/d.csv", target="label")\nloss = bce\n}\n'
     )
     model = nnspec.load(path)
     assert load_data(model.train_spec, model.program).train.targets.tolist() == [0, 1]
@@ -726,7 +733,10 @@ def test_npz_x_and_y(tmp_path: Path):
 
 
 def test_npz_arrays_named_after_inputs_and_outputs(tmp_path: Path):
-    network = "input a: 2\ninput b: [1, 2, 2]\nflatten f\nconcat c\ndense p: 1\ndense q: 2\nb -> f\na, f -> c -> p, q\noutput p, q"
+    network = (
+        "input a: 2\ninput b: [1, 2, 2]\nflatten f\nconcat c\ndense p: 1\ndense q: 2\n"
+        "b -> f\na, f -> c -> p, q\noutput p, q"
+    )
     np.savez(
         tmp_path / "d.npz", a=np.zeros((5, 2)), b=np.ones((5, 4)), p=np.zeros(5), q=np.ones((5, 2))
     )
@@ -749,7 +759,8 @@ def test_npz_sequences_keep_their_time_axis(tmp_path: Path):
         (
             {"inputs": np.zeros((3, 2)), "y": np.zeros(3)},
             "E506",
-            "data file 'd.npz' has no array 'x' or 'x' for the network's inputs; it holds 'inputs', 'y'",
+            "data file 'd.npz' has no array 'x' or 'x' for the network's inputs; "
+            "it holds 'inputs', 'y'",
         ),
         (
             {"x": np.zeros((3, 2))},

@@ -176,7 +176,7 @@ def test_cli_prints_the_diagnostic_and_exits_1(name: str):
     )
     assert expect.message in header
     assert source == f"{expect.line:>5} | {_source_lines(path)[expect.line - 1]}"
-    assert re.fullmatch(r" {6}\| {%d}\^+" % expect.column, caret), caret
+    assert re.fullmatch(rf" {{6}}\| {{{expect.column}}}\^+", caret), caret
     assert hint.startswith("  hint: ") and expect.hint in hint
 
 

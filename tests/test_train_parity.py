@@ -1,4 +1,5 @@
-"""The two backends train alike: in float64, the same spec, seed and batches end with the same weights.
+"""The two backends train alike: in float64, the same spec, seed and batches end with the same
+weights.
 
 Each case runs `fit` on PyTorch and on NumPy and compares every weight: the optimizers (SGD with
 momentum, Nesterov and weight decay, Adam, AdamW, RMSprop), the losses (from logits or from the
@@ -51,7 +52,7 @@ def _assert_alike(model, tmp_path, models=None):
     assert set(ours) == set(theirs)
     for name in ours:
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-9, atol=1e-12, err_msg=name)
-    for a, b in zip(ours_history, theirs_history):
+    for a, b in zip(ours_history, theirs_history, strict=True):
         assert a.keys() == b.keys()
         np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-12)
 
@@ -126,7 +127,10 @@ def test_a_graph_trains_alike_with_its_node_mask(tmp_path):
     [("perceptron", "step", "or"), ("delta", "identity", "and"), ("hebb", "tanh", "nand")],
 )
 def test_learning_rules_move_the_weights_alike(rule, act, data, tmp_path):
-    text = f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\ntrain {{\n data = {data}\n rule = {rule}\n batch = 1\n epochs = 4\n}}\n"
+    text = (
+        f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\n"
+        f"train {{\n data = {data}\n rule = {rule}\n batch = 1\n epochs = 4\n}}\n"
+    )
     _assert_alike(nnspec.loads(text), tmp_path)
 
 
