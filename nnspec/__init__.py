@@ -12,10 +12,10 @@ Everything nnspec raises at its users is an `nnspec.NnspecError` (code, message,
 mistake in a spec is its subclass `nnspec.SpecError`, which also says where.
 """
 
-from .check import Program
 from .errors import NnspecError, SpecError
 from .kinds import Shape
 from .model import Model, load, load_all, loads
+from .program import Program
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .check import Program
+from .program import Program
 from .summary import options_text
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .check import DEFAULT_MAX_PARAMS, Program, check
+from .check import DEFAULT_MAX_PARAMS, check
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
+from .program import Program
 from .resolve import Library, build_graph, load_library, read_source
 from .train_section import TrainSpec, check_training, read_train
 

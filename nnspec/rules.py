@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .check import Program
+    from .program import Program
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import io
 from rich.console import Console
 from rich.table import Table
 
-from .check import Program
 from .kinds.base import LITERAL_VALUES, Kind, Options
+from .program import Program
 
 
 def render_summary(program: Program, width: int = 100, color: bool = False) -> str:

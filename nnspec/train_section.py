@@ -24,7 +24,7 @@ from .errors import Collector, Span, did_you_mean
 from .rules import BACKPROP, RULES, rule_misfit, rule_names
 
 if TYPE_CHECKING:
-    from .check import Program
+    from .program import Program
 
 DATASETS = (
     "and",

@@ -24,7 +24,7 @@ STAGES = [
     ("syntax", ["nnspec.syntax", "nnspec.parse"]),
     ("kinds", ["nnspec.kinds", "nnspec.kinds.*"]),
     ("resolve", ["nnspec.resolve"]),
-    ("check", ["nnspec.check", "nnspec.rules", "nnspec.train_section"]),
+    ("check", ["nnspec.program", "nnspec.check", "nnspec.rules", "nnspec.train_section"]),
     (
         "backends/draw/data",
         [

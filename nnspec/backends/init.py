@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..check import Program
 from ..kinds import Param
+from ..program import Program
 
 
 def initial_params(

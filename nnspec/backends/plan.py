@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import networkx as nx
 
-from ..check import Layer, Output, Program
+from ..program import Layer, Output, Program
 
 
 class Read(StrEnum):

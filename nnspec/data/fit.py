@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from ..check import Output, Program
 from ..kinds import Shape
+from ..program import Output, Program
 from .examples import F32, DataError, Graph
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..check import Program
 from ..errors import SpecError, did_you_mean
+from ..program import Program
 from ..train_section import TrainConfig, TrainSpec, data_file_args, data_path, train_config
 from .builtin import BUILTIN
 from .examples import DataError, Examples, Graph

@@ -19,8 +19,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..check import Layer, Link, Program
 from ..kinds import Cell
+from ..program import Layer, Link, Program
 from .cells import LOOPED, cell_type
 from .kinds import KIND_DRAWING, window
 from .scene import (

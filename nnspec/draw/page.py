@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..check import Program
 from ..kinds import Cell
+from ..program import Program
 from .layout import layout_network
 from .scene import CELL, Disc, Frame, Line, Scene, text, wrap
 

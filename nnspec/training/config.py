@@ -6,7 +6,7 @@ whose fields hold every default; this module adds the command line's overrides.
 
 from __future__ import annotations
 
-from ..check import Program
+from ..program import Program
 from ..train_section import TrainConfig as Config
 from ..train_section import TrainSpec, train_config
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..check import Program
+from ..program import Program
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...check import Layer
 from ...kinds.activation import ACTIVATIONS, Activation
 from ...kinds.conv import pair
+from ...program import Layer
 from . import cells, ops
 from .activations import activate
 from .autograd import Var

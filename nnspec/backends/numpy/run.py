@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...check import Layer, Program
+from ...program import Layer, Program
 from ..init import initial_params
 from ..plan import Loop, Read, Source, Step, make_plan
 from . import ops

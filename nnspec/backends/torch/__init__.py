@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...check import Program
+from ...program import Program
 from ..init import initial_params
 from ..plan import make_plan
 from . import runtime

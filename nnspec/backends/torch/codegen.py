@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ...check import Layer
+from ...program import Layer
 from ..plan import Loop, Plan, Read, Source, Step
 from . import (
     activation,

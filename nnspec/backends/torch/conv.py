@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...check import Layer
 from ...kinds.conv import pair
+from ...program import Layer
 from .lowering import Emit, Lowering
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...check import Layer
+from ...program import Layer
 from .lowering import Emit, Lowering
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from ...check import Layer
+from ...program import Layer
 
 
 @dataclass

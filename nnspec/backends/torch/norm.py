@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...check import Layer
+from ...program import Layer
 from .lowering import Emit, Lowering
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...check import Layer
+from ...program import Layer
 from .lowering import Emit, Lowering, act_code
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
