@@ -174,7 +174,8 @@ NETWORK_SHELL = "network n {{\n    input x: 4\n{body}\n}}\n"
 @settings(max_examples=200, **SETTINGS)
 @given(st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join))
 def test_random_statement_in_a_network(line):
-    """Random tokens as one statement inside an otherwise valid network: reaches the resolver and checker."""
+    """Random tokens as one statement inside an otherwise valid network: reaches the resolver and
+    checker."""
     check_only_spec_errors(NETWORK_SHELL.format(body=f"    dense h: 2\n    {line}\n    x -> h"))
 
 
@@ -293,7 +294,7 @@ def test_mutated_examples(text):
     check_only_spec_errors(text)
 
 
-# ---- (c) structurally valid networks from the registry --------------------------------------------
+# ---- (c) structurally valid networks from the registry -------------------------------------------
 SMALL_VALUES = st.one_of(
     st.integers(-2, 9).map(str),
     st.sampled_from(
@@ -429,10 +430,12 @@ def nested_blocks(depth: int, repeat: int, width: int = 4) -> str:
     blocks = ["block b0(w) {\n    input i: w\n    dense d: w, act=relu\n    i -> d\n}"]
     for k in range(1, depth):
         blocks.append(
-            f"block b{k}(w) {{\n    input i: w\n    b{k - 1} inner: w, repeat={repeat}\n    i -> inner\n}}"
+            f"block b{k}(w) {{\n    input i: w\n"
+            f"    b{k - 1} inner: w, repeat={repeat}\n    i -> inner\n}}"
         )
     return "\n".join(blocks) + (
-        f"\nnetwork n {{\n    input x: {width}\n    b{depth - 1} r: {width}, repeat={repeat}\n    x -> r\n}}\n"
+        f"\nnetwork n {{\n    input x: {width}\n"
+        f"    b{depth - 1} r: {width}, repeat={repeat}\n    x -> r\n}}\n"
     )
 
 
@@ -440,16 +443,18 @@ def nested_blocks(depth: int, repeat: int, width: int = 4) -> str:
 @settings(max_examples=60, **SETTINGS)
 @given(st.integers(1, 6), st.integers(-1, 4), st.integers(1, 5))
 def test_blocks(width, repeat, depth):
-    """Blocks that use blocks, with odd repeat counts (at most 4**5 copies: a few thousand layers)."""
+    """Blocks that use blocks, with odd repeat counts (at most 4**5 copies: a few thousand
+    layers)."""
     check_only_spec_errors(nested_blocks(depth, repeat, width))
 
 
 @pytest.mark.slow
 def test_nested_repeat_explosion_is_an_error():
-    """Regression (found by test_blocks; fixed in a962d22, E406 past 50,000 placed layers): `repeat`
-    is bounded per level (1..10000) but nested blocks multiply, so this 19-line spec expands to about
-    1,000,000 layers; nnspec.loads ran for minutes (growing memory) instead of raising a SpecError.
-    Run in a subprocess so that the hang and its memory stay out of the test process."""
+    """Regression (found by test_blocks; fixed in a962d22, E406 past 50,000 placed layers):
+    `repeat` is bounded per level (1..10000) but nested blocks multiply, so this 19-line spec
+    expands to about 1,000,000 layers; nnspec.loads ran for minutes (growing memory) instead of
+    raising a SpecError. Run in a subprocess so that the hang and its memory stay out of the test
+    process."""
     text = nested_blocks(3, 100)
     code = (
         "import sys, nnspec\n"
@@ -478,11 +483,15 @@ FOUND = {
     # `~>` cycle whose shape cannot be inferred (here conv on a vector) failed silently in the
     # exploratory walks of check._infer; in the final walk its delayed consumer 'a' was skipped
     # without an error, so check() crashed building the layers: KeyError: 'a'.
-    "conv on a ~> cycle": "network g {\n    input x: 4, seq\n    dense a: 4\n    conv c: 2\n    x -> a -> c\n    c ~> a\n}\n",
+    "conv on a ~> cycle": (
+        "network g {\n    input x: 4, seq\n    dense a: 4\n    conv c: 2\n"
+        "    x -> a -> c\n    c ~> a\n}\n"
+    ),
     # Regression (same cause): `attention b: repeat=2` chains b.1 into a port of b.2 other than its
     # query, so b.2 has no shape (E313 when alone); on a `~>` cycle this was KeyError: 'a'.
     "repeated attention on a ~> cycle": (
-        "network g {\n    input x: 4, seq\n    add a\n    attention b: repeat=2\n    x -> a -> b\n    b ~> a\n}\n"
+        "network g {\n    input x: 4, seq\n    add a\n    attention b: repeat=2\n"
+        "    x -> a -> b\n    b ~> a\n}\n"
     ),
 }
 
@@ -492,7 +501,7 @@ def test_found_inputs(name):
     check_only_spec_errors(FOUND[name])
 
 
-# ---- (d) extremes ---------------------------------------------------------------------------------
+# ---- (d) extremes --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text",
     [
@@ -574,18 +583,24 @@ HUGE_PLACES = {
     # crashed where a real is expected: OverflowError in kinds/base.py `_real` (float(value)) for
     # leaky_relu/elu alpha, weights, dropout rate, lif threshold/decay, and in settings.py
     # `read_train` (float(value)) for `expect`.
-    "leaky_relu alpha": "network n {{\n    input x: 4\n    dense h: 2, act=leaky_relu(alpha={v})\n    x -> h\n}}",
+    "leaky_relu alpha": (
+        "network n {{\n    input x: 4\n    dense h: 2, act=leaky_relu(alpha={v})\n    x -> h\n}}"
+    ),
     "elu alpha": "network n {{\n    input x: 4\n    dense d: 2, act=elu(alpha={v})\n    x -> d\n}}",
     "weights": "network n {{\n    input x: 4\n    dense h: 2, weights=[[{v}]]\n    x -> h\n}}",
     "dropout": "network n {{\n    input x: 4\n    dropout d: {v}\n    x -> d\n}}",
-    "lif": "network n {{\n    input x: 4, seq\n    lif d: 3, threshold={v}, decay={v}\n    x -> d\n}}",
+    "lif": (
+        "network n {{\n    input x: 4, seq\n    lif d: 3, threshold={v}, decay={v}\n    x -> d\n}}"
+    ),
     "expect": (
         "network n {{\n    input x: 4\n    dense h: 2\n    x -> h\n}}\n"
         "train {{\n    data = xor\n    epochs = {v}\n    expect accuracy >= {v}\n}}"
     ),
     # (no bug known below)
     "steps": "network n {{\n    input x: 4, steps={v}\n    dense h: 2\n    x -> h\n}}",
-    "conv kernel": "network n {{\n    input x: [1, 4, 4]\n    conv c: 2, kernel={v}\n    x -> c\n}}",
+    "conv kernel": (
+        "network n {{\n    input x: [1, 4, 4]\n    conv c: 2, kernel={v}\n    x -> c\n}}"
+    ),
     "optimizer": (
         "network n {{\n    input x: 4\n    dense h: 2\n    x -> h\n}}\n"
         "train {{\n    data = xor\n    optimizer = sgd(lr={v})\n    split = {v}\n}}"

@@ -102,7 +102,8 @@ def _net(text: str, **kw):
 
 
 def _compare(net, hand, inputs: dict, params: list[str]):
-    """Outputs and gradients (of inputs and of the named parameters) equal to the hand-written ones."""
+    """Outputs and gradients (of inputs and of the named parameters) equal to the hand-written
+    ones."""
     ours_in = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
     hand_in = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
     y = net(**ours_in)
@@ -191,14 +192,20 @@ def test_fan_in_concatenates_in_link_order():
 
 def test_maxout():
     net = _net("network n { input x: 5; maxout y: 3, pieces=4; x -> y }")
-    hand = lambda s, x: (x @ s["y.weight"].T + s["y.bias"]).reshape(-1, 3, 4).amax(-1)
+
+    def hand(s, x):
+        return (x @ s["y.weight"].T + s["y.bias"]).reshape(-1, 3, 4).amax(-1)
+
     _compare(net, hand, {"x": _x(6, 5)}, ["y.weight", "y.bias"])
 
 
 def test_embedding_of_a_token_sequence():
     net = _net("network n { input t: 1, seq; embedding e: 10, 4; e -> y; dense y: 2; t -> e }")
     tokens = torch.tensor([[[1.0], [9.0], [0.0]], [[3.0], [3.0], [2.0]]], dtype=torch.float64)
-    hand = lambda s, t: s["e.weight"][t.squeeze(-1).long()] @ s["y.weight"].T + s["y.bias"]
+
+    def hand(s, t):
+        return s["e.weight"][t.squeeze(-1).long()] @ s["y.weight"].T + s["y.bias"]
+
     _compare(net, hand, {"t": tokens}, ["e.weight", "y.weight"])
 
 
@@ -218,14 +225,18 @@ def test_embedding_of_a_token_sequence():
 def test_conv(options, kw):
     net = _net(f"network n {{ input x: [2, 9, 9]; conv c: 3, {options}; x -> c }}")
     act = torch.relu if "relu" in options else (lambda v: v)
-    hand = lambda s, x: act(F.conv2d(x, s["c.weight"], s["c.bias"], **kw))
+
+    def hand(s, x):
+        return act(F.conv2d(x, s["c.weight"], s["c.bias"], **kw))
+
     _compare(net, hand, {"x": _x(2, 2, 9, 9)}, ["c.weight", "c.bias"])
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_pool_and_flatten(mode):
     net = _net(
-        f"network n {{ input x: [2, 7, 7]; pool p: {mode}, size=3, stride=2; flatten f; x -> p -> f }}"
+        f"network n {{ input x: [2, 7, 7]; pool p: {mode}, size=3, stride=2; flatten f; "
+        "x -> p -> f }"
     )
     pool = F.max_pool2d if mode == "max" else F.avg_pool2d
     _compare(net, lambda s, x: pool(x, 3, 2).flatten(1), {"x": _x(2, 2, 7, 7)}, [])
@@ -235,11 +246,14 @@ def test_conv_over_time_folds_steps_into_the_batch():
     net = _net(
         "network n { input x: [1, 6, 6], seq; conv c: 2; pool p: max; flatten f; x -> c -> p -> f }"
     )
-    hand = lambda s, x: (
-        F.max_pool2d(F.conv2d(x.flatten(0, 1), s["c.weight"], s["c.bias"]), 2)
-        .flatten(1)
-        .unflatten(0, (2, 3))
-    )
+
+    def hand(s, x):
+        return (
+            F.max_pool2d(F.conv2d(x.flatten(0, 1), s["c.weight"], s["c.bias"]), 2)
+            .flatten(1)
+            .unflatten(0, (2, 3))
+        )
+
     _compare(net, hand, {"x": _x(2, 3, 1, 6, 6)}, ["c.weight"])
 
 
@@ -284,10 +298,11 @@ def test_batchnorm_training_and_running_statistics(text, module, shape):
 def test_batchnorm_over_a_sequence_normalises_each_feature_over_batch_and_time():
     net = _net("network n { input x: 4, seq; batchnorm b; x -> b }")
     x = _x(3, 5, 4)
-    hand = lambda s, x: (
-        (x - x.mean((0, 1))) / torch.sqrt(x.var((0, 1), unbiased=False) + 1e-5) * s["b.weight"]
-        + s["b.bias"]
-    )
+
+    def hand(s, x):
+        scale = torch.sqrt(x.var((0, 1), unbiased=False) + 1e-5)
+        return (x - x.mean((0, 1))) / scale * s["b.weight"] + s["b.bias"]
+
     _compare(net, hand, {"x": x}, ["b.weight"])
 
 
@@ -297,9 +312,12 @@ def test_batchnorm_over_a_sequence_normalises_each_feature_over_batch_and_time()
 )
 def test_layernorm(text, shape, axes):
     net = _net(f"network n {{ {text}; layernorm n; x -> n }}")
-    hand = lambda s, x: F.layer_norm(
-        x, x.shape[len(x.shape) - len(axes) :], s["n.weight"], s["n.bias"], 1e-5
-    )
+
+    def hand(s, x):
+        return F.layer_norm(
+            x, x.shape[len(x.shape) - len(axes) :], s["n.weight"], s["n.bias"], 1e-5
+        )
+
     with torch.no_grad():
         net.n.weight.uniform_(0.5, 1.5)
         net.n.bias.uniform_(-1, 1)
@@ -311,7 +329,10 @@ def test_merges():
         input a: 3; input b: 3; add s; mul p; concat c; dense y: 2
         a, b -> s; a, b -> p; s, p, a -> c; c -> y
     }""")
-    hand = lambda s, a, b: torch.cat([a + b, a * b, a], -1) @ s["y.weight"].T + s["y.bias"]
+
+    def hand(s, a, b):
+        return torch.cat([a + b, a * b, a], -1) @ s["y.weight"].T + s["y.bias"]
+
     _compare(net, hand, {"a": _x(2, 3), "b": _x(2, 3, seed=1)}, ["y.weight"])
 
 
@@ -326,10 +347,13 @@ def test_concat_of_images_joins_channels_and_static_values_follow_time():
         [],
     )
     net = _net("network n { input a: 2, seq; input b: 3; dense y: 4; a, b -> y }")
-    hand = lambda s, a, b: (
-        torch.cat([a, b.unsqueeze(1).expand(-1, a.shape[1], -1)], -1) @ s["y.weight"].T
-        + s["y.bias"]
-    )
+
+    def hand(s, a, b):
+        return (
+            torch.cat([a, b.unsqueeze(1).expand(-1, a.shape[1], -1)], -1) @ s["y.weight"].T
+            + s["y.bias"]
+        )
+
     _compare(net, hand, {"a": _x(2, 4, 2), "b": _x(2, 3, seed=1)}, ["y.weight"])
 
 
@@ -385,12 +409,16 @@ def _mha(s, q, k, v, heads, causal=False, prefix="a"):
 @pytest.mark.parametrize("causal", [False, True])
 def test_self_attention_against_multihead_attention(causal):
     net = _net(
-        f"network n {{ input x: 8, seq; attention a: heads=2{', causal' if causal else ''}; x -> a }}"
+        "network n { input x: 8, seq; "
+        f"attention a: heads=2{', causal' if causal else ''}; x -> a }}"
     )
     with torch.no_grad():
         for p in "qkvo":
             getattr(net.a, f"bias_{p}").uniform_(-0.5, 0.5)
-    hand = lambda s, x: _mha(s, x, x, x, 2, causal)
+
+    def hand(s, x):
+        return _mha(s, x, x, x, 2, causal)
+
     _compare(
         net,
         hand,
@@ -401,9 +429,13 @@ def test_self_attention_against_multihead_attention(causal):
 
 def test_cross_attention_through_ports():
     net = _net(
-        "network n { input q: 8, seq; input kv: 6, seq; attention a: heads=4; q -> a.query; kv -> a.key, a.value }"
+        "network n { input q: 8, seq; input kv: 6, seq; attention a: heads=4; "
+        "q -> a.query; kv -> a.key, a.value }"
     )
-    hand = lambda s, q, kv: _mha(s, q, kv, kv, 4)
+
+    def hand(s, q, kv):
+        return _mha(s, q, kv, kv, 4)
+
     _compare(
         net,
         hand,
@@ -442,7 +474,8 @@ def test_readout_over_a_sequence(mode, reduce):
 
 def test_sample_reparameterises_in_training_and_gives_its_kl_term():
     net = _net(
-        "network n { input x: 4; dense mu: 2; dense lv: 2; sample z; x -> mu, lv; mu -> z.mean; lv -> z.logvar }"
+        "network n { input x: 4; dense mu: 2; dense lv: 2; sample z; "
+        "x -> mu, lv; mu -> z.mean; lv -> z.logvar }"
     )
     x = _x(5, 4)
     torch.manual_seed(7)
@@ -461,7 +494,8 @@ def test_sample_reparameterises_in_training_and_gives_its_kl_term():
 
 def test_lif_against_a_hand_written_loop_with_its_surrogate_gradient():
     net = _net(
-        "network n { input x: 6, steps=7; lif s: 4, threshold=0.5, decay=0.8; x -> s; output s: mean }"
+        "network n { input x: 6, steps=7; lif s: 4, threshold=0.5, decay=0.8; "
+        "x -> s; output s: mean }"
     )
     x = torch.rand(3, 6, dtype=torch.float64)
 
@@ -521,23 +555,26 @@ def test_delayed_link_outside_a_cycle_reads_the_previous_step():
     net = _net(
         "network n { input x: 2, seq; dense a: 3; dense y: 2; x -> a; a ~> y; x -> y; output y }"
     )
-    hand = lambda s, x: (
-        torch.cat(
-            [
-                torch.cat(
-                    [
-                        torch.zeros_like(x[:, :1, :1]).expand(-1, 1, 3),
-                        (x @ s["a.weight"].T + s["a.bias"])[:, :-1],
-                    ],
-                    1,
-                ),
-                x,
-            ],
-            -1,
+
+    def hand(s, x):
+        return (
+            torch.cat(
+                [
+                    torch.cat(
+                        [
+                            torch.zeros_like(x[:, :1, :1]).expand(-1, 1, 3),
+                            (x @ s["a.weight"].T + s["a.bias"])[:, :-1],
+                        ],
+                        1,
+                    ),
+                    x,
+                ],
+                -1,
+            )
+            @ s["y.weight"].T
+            + s["y.bias"]
         )
-        @ s["y.weight"].T
-        + s["y.bias"]
-    )
+
     _compare(net, hand, {"x": _x(2, 4, 2)}, ["a.weight", "y.weight"])
 
 
@@ -560,7 +597,8 @@ def test_lstm_on_a_cycle_steps_with_its_cell():
 
 def test_outputs_by_name_with_last_and_mean():
     net = _net(
-        "network n { input x: 2, seq; dense a: 3; dense b: 1; x -> a -> b; output a: last, b: mean }"
+        "network n { input x: 2, seq; dense a: 3; dense b: 1; "
+        "x -> a -> b; output a: last, b: mean }"
     )
     x = _x(2, 4, 2)
     out = net(x)
@@ -646,7 +684,8 @@ from test_properties import SETTINGS, registry_network  # noqa: E402
 @settings(max_examples=200, **SETTINGS)
 @given(registry_network())
 def test_every_generated_network_that_checks_lowers_and_runs(text):
-    """Networks of random kinds, options and links: whatever the checker accepts runs forward and backward."""
+    """Networks of random kinds, options and links: whatever the checker accepts runs forward
+    and backward."""
     try:
         model = nnspec.loads(text)
     except nnspec.SpecError:
