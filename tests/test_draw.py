@@ -1,4 +1,5 @@
-"""Drawing: zoo cells by cell type, fills and marks, formats, determinism, every bundled spec, the CLI.
+"""Drawing: zoo cells by cell type, fills and marks, formats, determinism, every bundled spec,
+the CLI.
 
 Fills are checked against ZOO.md's legend as written there (not against nnspec's own table),
 and cells are counted in the SVG by their ids (`cell:NETWORK:LAYER:INDEX`).
@@ -49,7 +50,8 @@ LEGEND = {
 
 
 def read_svg(path) -> tuple[dict[str, str], dict[str, str]]:
-    """(cell id -> fill, cell id -> mark shape) of every cell drawn in an SVG file (which must be valid XML)."""
+    """(cell id -> fill, cell id -> mark shape) of every cell drawn in an SVG file (which must be
+    valid XML)."""
     root = ET.parse(path).getroot()
     fills, marks = {}, {}
     for group in root.iter(f"{SVG}g"):
@@ -134,7 +136,8 @@ def _seen(fill: str, deficiency: str) -> np.ndarray:
 
 
 def closest_families(palette, deficiency: str) -> float:
-    """The smallest CIELAB distance between two cell families' fills as a reader with `deficiency` sees them."""
+    """The smallest CIELAB distance between two cell families' fills as a reader with
+    `deficiency` sees them."""
     fills = sorted({fill for fill, _ in palette.cells.values()})
     return min(
         float(np.linalg.norm(_seen(a, deficiency) - _seen(b, deficiency)))
@@ -149,7 +152,8 @@ def test_colorblind_palette_keeps_families_apart(deficiency):
 
 
 def test_the_charts_own_colours_merge_for_common_deficiencies():
-    """The simulation has teeth: it finds what the chart's readers reported (green and orange, yellow and green)."""
+    """The simulation has teeth: it finds what the chart's readers reported (green and orange,
+    yellow and green)."""
     assert (
         closest_families(ASIMOV, "deuteranopia") < 10
         and closest_families(ASIMOV, "protanopia") < 10
@@ -163,7 +167,7 @@ def test_colorblind_fills_leave_black_marks_legible():
         assert (luminance + 0.05) / 0.05 >= 3, fill  # WCAG's 3:1 for graphics
 
 
-# ---- one test per cell type of the chart's legend -----------------------------------------------------
+# ---- one test per cell type of the chart's legend ------------------------------------------------
 NOISY = """network denoise {
     input   x: 16
     dropout noise: 0.2
@@ -205,7 +209,8 @@ def test_the_cases_cover_the_whole_legend():
 def test_cell_type_fill_and_mark(cell, palette, tmp_path):
     path = tmp_path / "cells.svg"
     if CASES[cell] is None:
-        # backfed inputs (Hopfield, Boltzmann) and capsules have no layer kind yet: draw the cell itself
+        # backfed inputs (Hopfield, Boltzmann) and capsules have no layer kind yet: draw the cell
+        # itself
         path.write_bytes(
             render(Scene([Disc(0.0, 0.0, cell, "cell:test:unit:0")]), PALETTES[palette], "svg")
         )
@@ -287,7 +292,8 @@ def test_dense_layers_are_fully_connected_and_convolutions_locally():
         for line in _links(lenet)
         if {line.points[0][0], line.points[-1][0]} == {image[0].x, c1[0].x}
     ]
-    # a 3x3 kernel: each cell sees the drawn rows of its window (itself and its drawn neighbour), none across the ellipsis
+    # a 3x3 kernel: each cell sees the drawn rows of its window (itself and its drawn neighbour),
+    # none across the ellipsis
     assert sorted(between) == [(0, 0), (0, 1), (1, 0), (1, 1), (6, 6), (6, 7), (7, 6), (7, 7)]
 
 
@@ -316,7 +322,7 @@ def test_gan_is_drawn_as_two_marked_sub_networks_side_by_side():
     scene = figure(models_of(SPECS / "gan.nn"))
     frames = sorted((s for s in scene.shapes if isinstance(s, Frame)), key=lambda f: f.x0)
     assert len(frames) == 2 and frames[0].x1 < frames[1].x0
-    for frame, network in zip(frames, ("generator", "discriminator")):
+    for frame, network in zip(frames, ("generator", "discriminator"), strict=True):
         mine = [d for d in scene.cells() if d.gid.split(":")[1] == network]
         assert mine and all(frame.x0 < d.x < frame.x1 for d in mine)
     assert {"generator", "discriminator"} <= {
@@ -344,7 +350,7 @@ def test_orient_tb_runs_the_flow_down_the_page():
     assert x_lr.x < y_lr.x and x_tb.y > y_tb.y
 
 
-# ---- nothing drawn on top of anything else ----------------------------------------------------------
+# ---- nothing drawn on top of anything else -------------------------------------------------------
 def _segment_distance(point, a, b) -> float:
     (px, py), (ax, ay), (bx, by) = point, a, b
     dx, dy = bx - ax, by - ay
@@ -362,7 +368,8 @@ def _links_between_cells(scene: Scene) -> list[Line]:
 
 
 def loops_touching_other_cells(scene: Scene, clearance: float = 0.3) -> list[tuple[Loop, str]]:
-    """Every loop that comes nearer than `clearance` (about half a cell) to a cell other than the one it sits on.
+    """Every loop that comes nearer than `clearance` (about half a cell) to a cell other than the
+    one it sits on.
 
     On the chart's own grid (cells one pitch apart) a loop comes within 0.19 P of the cell above it,
     which reads as touching it once the link between the two runs through the loop."""
@@ -433,8 +440,8 @@ def test_loops_keep_clear_of_every_other_cell(path, orient):
 
 
 def test_the_clearance_checks_find_what_they_look_for():
-    """The checks have teeth: a loop under the cell above (one pitch apart, as the chart's grid puts them),
-    a link through a cell, a label on a cell."""
+    """The checks have teeth: a loop under the cell above (one pitch apart, as the chart's grid
+    puts them), a link through a cell, a label on a cell."""
     cells = [
         Disc(0.0, 0.0, Cell.RECURRENT, "cell:n:h:0"),
         Disc(0.0, 1.0, Cell.RECURRENT, "cell:n:h:1"),
@@ -506,7 +513,8 @@ def test_every_bundled_spec_and_example_draws(path, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", DRAWN, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_nothing_is_drawn_over_anything_else(path):
-    """No loop touches another cell, no link passes under a cell it does not join, no text lies on a cell or a link."""
+    """No loop touches another cell, no link passes under a cell it does not join, no text lies on
+    a cell or a link."""
     models = models_of(path)
     for orient, annotate in (("lr", False), ("lr", True), ("tb", True)):
         scene = figure(models, orient=orient, annotate=annotate)

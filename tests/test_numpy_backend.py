@@ -20,7 +20,8 @@ from nnspec.backends.numpy.autograd import Var
 from nnspec.backends.numpy.image import conv2d, pool2d
 from nnspec.kinds.activation import Activation
 
-EPS = 1e-6  # central differences in float64: error about EPS^2 from the curvature, 1e-10 from rounding
+# central differences in float64: error about EPS^2 from the curvature, 1e-10 from rounding
+EPS = 1e-6
 RTOL, ATOL = 1e-6, 1e-8
 
 
@@ -31,19 +32,20 @@ def _outputs(result) -> list[Var]:
 
 
 def fd_check(fn, *arrays: np.ndarray) -> None:
-    """Compare the recorded gradient of sum(G * fn(*arrays)) with central differences, element by element."""
+    """Compare the recorded gradient of sum(G * fn(*arrays)) with central differences, element by
+    element."""
     rng = np.random.default_rng(42)
     leaves = [Var(a.copy(), True) for a in arrays]
     outs = _outputs(fn(*leaves))
     seeds = [rng.standard_normal(o.shape) for o in outs]
-    for o, g in zip(outs, seeds):
+    for o, g in zip(outs, seeds, strict=True):
         autograd.add_grad(o, g)
     autograd.backward(outs)
 
     def loss(values) -> float:
         return sum(
             float((o.value * g).sum())
-            for o, g in zip(_outputs(fn(*[Var(v) for v in values])), seeds)
+            for o, g in zip(_outputs(fn(*[Var(v) for v in values])), seeds, strict=True)
         )
 
     for i, a in enumerate(arrays):
@@ -219,7 +221,8 @@ KIND_SPECS = {
     "conv": "input x: [2, 5, 5]\n conv c: 3, kernel=[3, 2], stride=2, padding=1, act=tanh\n x -> c",
     "deconv": "input x: [2, 3, 4]\n deconv d: 3, kernel=[3, 2], stride=2, padding=1, "
     "output_padding=1, act=tanh\n x -> d",
-    "pool": "input x: [2, 5, 5]\n pool p: avg, size=2, stride=1\n pool q: max, size=2\n x -> p -> q",
+    "pool": "input x: [2, 5, 5]\n pool p: avg, size=2, stride=1\n pool q: max, size=2\n"
+    " x -> p -> q",
     "flatten": "input x: [2, 3, 3], seq\n flatten f\n dense y: 2\n x -> f -> y",
     "dropout": "input x: 6\n dropout d: 0.5\n dense y: 2\n x -> d -> y",
     "batchnorm": "input x: [2, 3, 3]\n batchnorm b\n flatten f\n dense y: 2\n x -> b -> f -> y",
@@ -231,9 +234,11 @@ KIND_SPECS = {
     "lstm": "input x: 2, seq\n lstm l: 3\n dense y: 2\n x -> l -> y\n y ~> l",
     "gru": "input x: 2, seq\n gru g: 3\n x -> g\n output g: last",
     "attention": "input x: 4, seq\n attention a: heads=2, causal\n x -> a",
-    "gcn": "input f: [4, 3]\n input a: [4, 4]\n gcn g: 2, act=tanh\n f -> g.features\n a -> g.adjacency",
+    "gcn": "input f: [4, 3]\n input a: [4, 4]\n gcn g: 2, act=tanh\n f -> g.features\n"
+    " a -> g.adjacency",
     "readout": "input x: [4, 3]\n readout r: max\n x -> r",
-    "sample": "input x: 3\n dense m: 2\n dense v: 2\n sample z\n x -> m, v\n m -> z.mean\n v -> z.logvar",
+    "sample": "input x: 3\n dense m: 2\n dense v: 2\n sample z\n x -> m, v\n m -> z.mean\n"
+    " v -> z.logvar",
     "lif": None,  # its gradient is a surrogate, not the derivative: test_lif_against_a_loop_by_hand
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",
@@ -244,7 +249,8 @@ KIND_SPECS = {
 def directional_check(run, data: dict[str, np.ndarray], skip: tuple[str, ...] = ()) -> None:
     """Each gradient (parameters and inputs) against a central difference along a random direction.
 
-    The run's generator is reseeded before every forward, so dropout and sampling draw the same noise.
+    The run's generator is reseeded before every forward, so dropout and sampling draw the same
+    noise.
     """
     rng = np.random.default_rng(1)
 
@@ -343,7 +349,10 @@ def test_two_loops_a_static_input_and_the_last_step():
 
 
 def test_steps_input_takes_one_value_or_one_per_step():
-    spec = "network n { input x: 3, steps=4\n dense h: 2, act=tanh\n x -> h\n h ~> h\n output h: mean }"
+    spec = (
+        "network n { input x: 3, steps=4\n dense h: 2, act=tanh\n x -> h\n h ~> h\n"
+        " output h: mean }"
+    )
     run = nnspec.loads(spec).to_numpy(dtype="float64")
     x = normal(5, 3)
     p = run.params
@@ -392,7 +401,8 @@ def test_lif_against_a_loop_by_hand():
     out = run(x)
     np.testing.assert_allclose(out, np.mean(s2, 0), rtol=1e-12)
     assert 0 < out.mean() < 1  # some cells spike, some do not
-    # the surrogate through the second layer's bias: sum over steps of dL/ds * ds/dv * dv/db through decay
+    # the surrogate through the second layer's bias: sum over steps of dL/ds * ds/dv * dv/db
+    # through decay
     g = normal(3, 10, seed=1)
     grads = run.backward(g)
     dv, db = np.zeros((3, 10)), np.zeros(10)
@@ -402,7 +412,7 @@ def test_lif_against_a_loop_by_hand():
     np.testing.assert_allclose(grads["s2.bias"], db, rtol=1e-10)
 
 
-# ---- literal weights, every spec, both dtypes ----------------------------------------------------------
+# ---- literal weights, every spec, both dtypes ----------------------------------------------------
 def test_xor_gates_give_the_truth_table():
     run = nnspec.load(EXAMPLES / "xor_gates.nn").to_numpy()
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
@@ -503,7 +513,10 @@ def test_batchnorm_running_statistics_follow_pytorchs_rule():
 
 # ---- inputs, outputs, modes, errors -------------------------------------------------------------
 def test_inputs_by_position_or_by_name_and_several_outputs_in_order():
-    spec = "network n { input a: 2\n input b: 3\n dense p: 4\n dense q: 1\n a, b -> p\n b -> q\n output q, p }"
+    spec = (
+        "network n { input a: 2\n input b: 3\n dense p: 4\n dense q: 1\n a, b -> p\n b -> q\n"
+        " output q, p }"
+    )
     run = nnspec.loads(spec).to_numpy(dtype="float64")
     a, b = normal(5, 2), normal(5, 3, seed=1)
     by_position, by_name = run(a, b), run(b=b, a=a)
@@ -659,8 +672,14 @@ def test_runs_without_torch():
                 run = model.to_numpy()
                 out = run(**spec_inputs(model.program))
                 outs = out if isinstance(out, dict) else {{"y": out}}
-                run.backward({{k: np.ones_like(v) for k, v in outs.items()}} if isinstance(out, dict) else np.ones_like(out))
-        assert not any(name == "torch" or name.startswith("torch.") for name, m in sys.modules.items() if m is not None)
+                seeds = (
+                    {{k: np.ones_like(v) for k, v in outs.items()}}
+                    if isinstance(out, dict)
+                    else np.ones_like(out)
+                )
+                run.backward(seeds)
+        loaded = [name for name, m in sys.modules.items() if m is not None]
+        assert not any(name == "torch" or name.startswith("torch.") for name in loaded)
         print("ok")
     """)
     done = subprocess.run(

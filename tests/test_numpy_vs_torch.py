@@ -36,7 +36,8 @@ def check(
     tokens: tuple[str, ...] = (),
     params: dict[str, np.ndarray] | None = None,
 ):
-    """Run `spec` on both sides and compare outputs and gradients; returns (run, torch params) for extra checks.
+    """Run `spec` on both sides and compare outputs and gradients; returns (run, torch params)
+    for extra checks.
 
     reference(p, x) gets torch tensors: p by parameter name (trainable ones require grad),
     x by input name, and returns the output (or a dict by output name). `params` replaces
@@ -251,7 +252,10 @@ def test_lenet_shapes_conv_pool_flatten_dense():
 
 
 def test_conv_over_time_folds_time_into_the_batch():
-    spec = "network n { input x: [2, 5, 5], seq\n conv c: 3, kernel=3\n pool p: avg, size=3\n flatten f\n x -> c -> p -> f }"
+    spec = (
+        "network n { input x: [2, 5, 5], seq\n conv c: 3, kernel=3\n pool p: avg, size=3\n"
+        " flatten f\n x -> c -> p -> f }"
+    )
 
     def ref(p, x):
         b, t = x["x"].shape[:2]
@@ -461,7 +465,10 @@ def test_elman_and_jordan_loops():
 
 
 def test_steps_input_is_held_at_every_step_and_outputs_reduce():
-    spec = "network n { input x: 3, steps=4\n dense h: 2, act=tanh\n x -> h\n h ~> h\n output h: mean }"
+    spec = (
+        "network n { input x: 3, steps=4\n dense h: 2, act=tanh\n x -> h\n h ~> h\n"
+        " output h: mean }"
+    )
 
     def ref(p, x):
         h = torch.zeros(x["x"].shape[0], 2, dtype=torch.float64)
@@ -478,7 +485,10 @@ def test_steps_input_is_held_at_every_step_and_outputs_reduce():
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_recurrent_kinds_over_whole_sequences(kind, bias):
-    spec = f"network n {{ input x: 3, seq\n {kind} m: 5{'' if bias else ', bias=false'}\n dense y: 2\n x -> m -> y }}"
+    spec = (
+        f"network n {{ input x: 3, seq\n {kind} m: 5{'' if bias else ', bias=false'}\n"
+        " dense y: 2\n x -> m -> y }"
+    )
     fn = {"rnn": torch._VF.rnn_tanh, "lstm": torch._VF.lstm, "gru": torch._VF.gru}[kind]
 
     def ref(p, x):
@@ -550,7 +560,10 @@ class _Spike(torch.autograd.Function):
 
 
 def test_lif_surrogate_gradient_over_a_sequence_and_in_a_loop():
-    spec = "network n { input x: 4, steps=6\n lif s: 5, threshold=0.5, decay=0.8\n dense y: 2\n x -> s -> y\n output y: mean }"
+    spec = (
+        "network n { input x: 4, steps=6\n lif s: 5, threshold=0.5, decay=0.8\n dense y: 2\n"
+        " x -> s -> y\n output y: mean }"
+    )
 
     def run_lif(p, inputs, name="s", threshold=0.5, decay=0.8):
         v = torch.zeros(inputs[0].shape[0], p[f"{name}.weight"].shape[0], dtype=torch.float64)
@@ -569,7 +582,8 @@ def test_lif_surrogate_gradient_over_a_sequence_and_in_a_loop():
     check(
         spec.replace("x -> s", "x -> g -> s").replace(
             "lif s",
-            "dense g: 4, weights=[[3,0,0,0],[0,3,0,0],[0,0,3,0],[0,0,0,3]], bias=false, frozen\n lif s",
+            "dense g: 4, weights=[[3,0,0,0],[0,3,0,0],[0,0,3,0],[0,0,0,3]], bias=false, frozen\n"
+            " lif s",
         ),
         {"x": normal(3, 4)},
         ref,
@@ -618,13 +632,19 @@ def test_self_attention_over_a_sequence_and_over_items(causal):
 
 
 def test_cross_attention_through_ports():
-    spec = "network n { input q: 4, seq\n input kv: 6, seq\n attention a: heads=2, dim=8, causal\n q -> a.query\n kv -> a.key\n kv -> a.value }"
+    spec = (
+        "network n { input q: 4, seq\n input kv: 6, seq\n attention a: heads=2, dim=8, causal\n"
+        " q -> a.query\n kv -> a.key\n kv -> a.value }"
+    )
     check(
         spec,
         {"q": normal(2, 5, 4), "kv": normal(2, 5, 6, seed=1)},
         lambda p, x: _attend(p, x["q"], x["kv"], x["kv"], 2, True),
     )
-    sets = "network n { input q: [3, 4]\n input k: [5, 6]\n attention a: heads=1\n q -> a.query\n k -> a.key }"
+    sets = (
+        "network n { input q: [3, 4]\n input k: [5, 6]\n attention a: heads=1\n q -> a.query\n"
+        " k -> a.key }"
+    )
     check(
         sets,
         {"q": normal(2, 3, 4), "k": normal(2, 5, 6, seed=1)},
