@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: demo test check bench clean
+.PHONY: demo test check lint format bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,20 @@ demo: $(STAMP)
 
 # The tests run on every core (pytest-xdist); a worker that runs out of tests takes half of
 # another's queue (worksteal), so the long training tests do not pile up on one worker.
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -n auto --dist worksteal
 
-check: $(STAMP)
+check: lint
 	$(BIN)/python -m pytest -n auto --dist worksteal -m "not slow"
+
+# ruff (configured in pyproject.toml): lint and format, the whole tree; `make format` rewrites.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # Benchmarks (BENCHMARKS.md); they also need the `bench` extra (scikit-learn), installed once per change like the rest.
 BENCH_STAMP := $(VENV)/.installed-bench-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)

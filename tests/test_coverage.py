@@ -210,6 +210,7 @@ def test_the_docs_tables_of_kinds_are_made_from_the_registry():
     assert not stale, f"stale tables of kinds in {stale}: run python docs/make_tables.py"
 
 
+@pytest.mark.slow  # a process of its own: seconds
 def test_these_checks_run_without_torch():
     """The whole module once more in a process where importing torch fails."""
     code = (

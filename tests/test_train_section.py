@@ -88,6 +88,7 @@ def test_the_command_line_overrides_the_section():
     assert train_config(_section().train_spec, lr=0.5).optimizer == ("adam", {"lr": 0.5})
 
 
+@pytest.mark.slow  # trains, through the command line
 def test_nnspec_train_epochs_overrides_the_section(tmp_path):
     spec = tmp_path / "and.nn"
     spec.write_text(
