@@ -21,6 +21,7 @@ from . import syntax as s
 from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .kinds import REGISTRY, SPEC_KINDS, Kind
 from .kinds.activation import ACTIVATIONS
+from .kinds.base import Hint
 from .parse import KEYWORDS, decode, parse
 
 MAX_BLOCK_DEPTH = 32
@@ -509,7 +510,10 @@ class _GraphBuilder:
                 }[error_type]
                 limit = next(iter(problem["ctx"].values()))
                 self.errors.add(
-                    "E207", f"{where} must be {bound} {limit}, got {given}", at, _range_hint(key)
+                    "E207",
+                    f"{where} must be {bound} {limit}, got {given}",
+                    at,
+                    _range_hint(kind, key),
                 )
             elif error_type == "literal_error":
                 choices = problem["ctx"]["expected"]
@@ -737,12 +741,11 @@ def _show_python(value) -> str:
     return repr(value) if not isinstance(value, bool) else str(value).lower()
 
 
-def _range_hint(key: str) -> str | None:
-    return {
-        "units": "a layer needs at least one unit",
-        "kernel": "a kernel covers at least one cell: kernel=3, or [height, width]",
-        "rate": "a dropout rate is a fraction from 0 up to (not including) 1",
-    }.get(key)
+def _range_hint(kind: Kind, key: str) -> str | None:
+    """The hint the option declares for a value out of range (`kinds.base.Hint`), if any."""
+    field = kind.Options.model_fields.get(key)
+    hints = [m.text for m in field.metadata if isinstance(m, Hint)] if field else []
+    return hints[0] if hints else None
 
 
 def _type_hint(kind: Kind, key: str) -> str | None:

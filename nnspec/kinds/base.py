@@ -180,6 +180,17 @@ Real = Annotated[float, BeforeValidator(int_to_float)]
 Fraction = Annotated[float, BeforeValidator(int_to_float), Field(ge=0.0, lt=1.0)]
 
 
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """What to write instead when a value is out of range (E207), declared with the option:
+    `units: Annotated[Count, Hint("a layer needs at least one unit")]`."""
+
+    text: str
+
+
+Units = Annotated[Count, Hint("a layer needs at least one unit")]
+
+
 class LiteralValues:
     """Marks an option that holds literal values (weights, biases): summaries show it as [...]."""
 

@@ -7,9 +7,21 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .activation import IDENTITY, Act
-from .base import Cell, Count, Kind, Options, Param, Shape, ShapeError, need_rank, uniform_fan_in
+from .base import (
+    Cell,
+    Count,
+    Hint,
+    Kind,
+    Options,
+    Param,
+    Shape,
+    ShapeError,
+    need_rank,
+    uniform_fan_in,
+)
 
 Pair = Count | tuple[Count, Count]
+Kernel = Annotated[Pair, Hint("a kernel covers at least one cell: kernel=3, or [height, width]")]
 Amount = Annotated[int, Field(ge=0)]
 Padding = Literal["valid", "same"] | Amount
 AmountPair = Amount | tuple[Amount, Amount]
@@ -38,7 +50,7 @@ def _out(size: int, kernel: int, stride: int, padding: int, axis: str, kind: str
 
 class ConvOptions(Options):
     channels: Count
-    kernel: Pair = 3
+    kernel: Kernel = 3
     stride: Pair = 1
     padding: Padding = "valid"
     act: Act = IDENTITY
@@ -93,7 +105,7 @@ class Conv(Kind):
 
 class DeconvOptions(Options):
     channels: Count
-    kernel: Pair
+    kernel: Kernel
     stride: Pair = 1
     padding: AmountPair = 0
     output_padding: AmountPair = 0

@@ -14,6 +14,7 @@ from .base import (
     Real,
     Shape,
     ShapeError,
+    Units,
     need_rank,
     uniform_fan_in,
 )
@@ -23,7 +24,7 @@ Vector = tuple[Real, ...]
 
 
 class DenseOptions(Options):
-    units: Count
+    units: Units
     act: Act = IDENTITY
     bias: bool = True
     # literal weights, [inputs, units] as in A = XW + B
@@ -96,7 +97,7 @@ class Dense(Kind):
 
 
 class MaxoutOptions(Options):
-    units: Count
+    units: Units
     pieces: Count = 2
     bias: bool = True
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 from .activation import IDENTITY, Act
-from .base import Count, Kind, Options, Param, Shape, ShapeError, xavier
+from .base import Kind, Options, Param, Shape, ShapeError, Units, xavier
 
 
 class GCNOptions(Options):
-    units: Count
+    units: Units
     act: Act = IDENTITY
     bias: bool = True
 

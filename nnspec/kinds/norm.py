@@ -6,11 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .base import Fraction, Kind, Options, Param, Real, Shape
+from .base import Fraction, Hint, Kind, Options, Param, Real, Shape
 
 
 class DropoutOptions(Options):
-    rate: Fraction
+    rate: Annotated[Fraction, Hint("a dropout rate is a fraction from 0 up to (not including) 1")]
 
 
 class Dropout(Kind):

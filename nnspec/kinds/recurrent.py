@@ -7,17 +7,17 @@ weight_hh [gates * units, units], bias_ih and bias_hh [gates * units].
 from __future__ import annotations
 
 from .activation import Act, Activation
-from .base import Cell, Count, Kind, Options, Param, Shape, need_rank, uniform_fan_in
+from .base import Cell, Kind, Options, Param, Shape, Units, need_rank, uniform_fan_in
 
 
 class RNNOptions(Options):
-    units: Count
+    units: Units
     act: Act = Activation(name="tanh")
     bias: bool = True
 
 
 class GatedOptions(Options):
-    units: Count
+    units: Units
     bias: bool = True
 
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .base import Cell, Count, Kind, Options, Param, Real, Shape, need_rank, uniform_fan_in
+from .base import Cell, Kind, Options, Param, Real, Shape, Units, need_rank, uniform_fan_in
 
 
 class LIFOptions(Options):
-    units: Count
+    units: Units
     threshold: Annotated[Real, Field(gt=0)] = 1.0
     decay: Annotated[Real, Field(ge=0, le=1)] = 0.9
     bias: bool = True
