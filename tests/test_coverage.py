@@ -5,6 +5,7 @@ target's table: the PyTorch lowering (`nnspec/backends/torch/FAMILY.py`), the Nu
 (`nnspec/backends/numpy/kinds.py`), the drawing (`nnspec/draw/kinds.py`); and, in the tests, a
 gradient check (`KIND_SPECS` in tests/test_numpy_backend.py) and a clean spec that uses it
 (tests/specs/ok/every_kind.nn). The docs' tables are made from the registry (docs/make_tables.py).
+A learning rule is declared in `nnspec/rules.py` and stepped in `nnspec/training/rules.py`.
 
 This module never imports torch: the PyTorch table's names are read from its source with `ast`.
 """
@@ -22,9 +23,11 @@ from pathlib import Path
 import pytest
 
 import nnspec
+from nnspec import rules as declared
 from nnspec.backends.numpy.kinds import LOWERINGS as NUMPY_LOWERINGS
 from nnspec.draw.kinds import KIND_DRAWING
 from nnspec.kinds import REGISTRY, SPEC_KINDS, Cell
+from nnspec.training import rules as stepping
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCH = ROOT / "nnspec" / "backends" / "torch"
@@ -183,6 +186,21 @@ def test_the_kind_is_used_by_a_clean_spec(name):
         f"kind '{name}' is in no clean spec: add a layer of it to tests/specs/ok/every_kind.nn "
         "(then NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_specs.py writes its golden dump)"
     )
+
+
+# ---- every learning rule in both of its tables -----------------------------------------------
+@pytest.mark.parametrize("rule", sorted(set(declared.RULES) | set(stepping.STEPS)))
+def test_every_declared_rule_has_its_steps_and_every_step_its_declaration(rule):
+    assert rule in declared.RULES, (
+        f"rule '{rule}' has steps in nnspec/training/rules.py (STEPS) but no declaration: "
+        f"add Rule('{rule}', ...) to RULES in nnspec/rules.py"
+    )
+    assert rule in stepping.STEPS, (
+        f"rule '{rule}' is declared in nnspec/rules.py but has no steps: "
+        f"add '{rule}': Steps(numpy=..., torch=...) to STEPS in nnspec/training/rules.py"
+    )
+    steps = stepping.STEPS[rule]
+    assert callable(steps.numpy) and (steps.torch == stepping.NUMPY or callable(steps.torch))
 
 
 # ---- no strays --------------------------------------------------------------------------------
