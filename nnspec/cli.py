@@ -373,7 +373,8 @@ def _drawing_commands(commands) -> None:
         "--output",
         metavar="OUT",
         default="zoo",
-        help="the folder to write into (default: zoo)",
+        help="the folder to write into (default: zoo); a name ending in .svg, .png or .pdf "
+        "writes the poster alone, in that format",
     )
     zoo.add_argument(
         "--runs", metavar="RUNS", default="runs", help="where training runs are (default: runs)"

@@ -1,7 +1,8 @@
 """The zoo: every network of a folder as one poster in the chart's grid, and as one web page.
 
-`make_zoo(files, out)` takes the spec files `nnspec.model.zoo_files` read and checked, and writes
-into the folder `out`:
+`make_zoo(files, out)` takes the spec files `nnspec.model.zoo_files` read and checked. An `out`
+ending in .svg, .png or .pdf is the poster alone, in that format; any other `out` is a folder,
+and gets:
   zoo.svg, zoo.png, zoo.pdf   the poster: every network on one grid, the legend on top
   NAME.svg                    each file's networks (a GAN pair stays together)
   index.html                  a static page: each diagram with its spec, parameter count,
@@ -16,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .output import DPI, check_orient, choose_palette, write_atomic
+from .output import DPI, FORMATS, check_orient, choose_palette, write_atomic
 from .page import GRID_WIDTH, Drawable, entries, entry_scene, grid, legend, with_legend
 from .render import render
 from .scene import P_INCHES, Scene, text
@@ -54,28 +55,38 @@ def make_zoo(
     annotate: bool = False,
     orient: str = "lr",
 ) -> list[Path]:
-    """The poster, one SVG per entry, and index.html of `files`, written into `out`."""
+    """The poster, one SVG per entry, and index.html of `files`, written into the folder `out`;
+    or the poster alone when `out` names a picture (`poster.png`)."""
     chosen = choose_palette(palette)
     check_orient(orient)
     zoo = zoo_entries(files)
     out = Path(out)
     options = {"annotate": annotate, "orient": orient}
     panels = [entry_scene(e.networks, scope=e.slug, **options) for e in zoo]
+    picture = out.suffix.lower().lstrip(".")
+    if picture in FORMATS:
+        scene, dpi = _poster(zoo, panels)
+        return [write_atomic(out, render(scene, chosen, picture, dpi))]
     written = []
     for entry, panel in zip(zoo, panels, strict=True):
         written.append(
             write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg"))
         )
-    scene = poster(
-        panels, title="nnspec zoo", subtitle=f"{_count(zoo)} networks, drawn from their .nn specs"
-    )
-    x0, y0, x1, y1 = scene.bounds()
-    dpi = min(DPI, POSTER_PIXELS / (max(x1 - x0, y1 - y0) * P_INCHES))
-    for fmt in ("svg", "png", "pdf"):
+    scene, dpi = _poster(zoo, panels)
+    for fmt in FORMATS:
         written.append(write_atomic(out / f"zoo.{fmt}", render(scene, chosen, fmt, dpi)))
     wide = {entry.slug for entry, panel in zip(zoo, panels, strict=True) if _width(panel) > WIDE}
     written.append(write_atomic(out / "index.html", page_html(zoo, Path(runs), wide).encode()))
     return written
+
+
+def _poster(zoo: list[Entry], panels: list[Scene]) -> tuple[Scene, float]:
+    """The poster's scene, and the dpi that keeps its PNG within POSTER_PIXELS."""
+    scene = poster(
+        panels, title="nnspec zoo", subtitle=f"{_count(zoo)} networks, drawn from their .nn specs"
+    )
+    x0, y0, x1, y1 = scene.bounds()
+    return scene, min(DPI, POSTER_PIXELS / (max(x1 - x0, y1 - y0) * P_INCHES))
 
 
 def zoo_entries(files: list[ZooFile]) -> list[Entry]:
