@@ -20,7 +20,7 @@ PACKAGE = ROOT / "nnspec"
 
 # stage: the modules in it, lowest stage first (the order docs/layout.md states)
 STAGES = [
-    ("base", ["nnspec.errors", "nnspec.atomic", "nnspec.shipped"]),
+    ("base", ["nnspec.errors", "nnspec.atomic", "nnspec.reading", "nnspec.shipped"]),
     ("syntax", ["nnspec.syntax", "nnspec.parse"]),
     ("kinds", ["nnspec.kinds", "nnspec.kinds.*"]),
     ("resolve", ["nnspec.resolve"]),
