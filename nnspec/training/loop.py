@@ -214,7 +214,8 @@ def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) ->
     write_atomic(
         out / CHECKPOINT,
         lambda p: save_file(
-            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            # np.ascontiguousarray gives a 0-d array (batchnorm's num_batches_tracked) one axis
+            {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()},
             p,
             metadata={"nnspec": json.dumps(state, default=_plain)},
         ),
