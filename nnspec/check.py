@@ -331,18 +331,29 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
     for name in order:
         node = graph.nodes[name]
         kind: Kind = node["kind"]
-        incoming, complete = [], True
+        incoming, complete, waiting = [], True, False
         for link in links[name]:
             shape = (delayed_shapes if link.delayed else shapes).get(link.source)
             if shape is None:
                 complete = complete and link.delayed and not final
+                waiting = True
                 continue
             incoming.append((link, shape))
-        if not complete or (not incoming and not kind.source):
+        if not complete:
+            continue
+        if not incoming and not kind.source:
+            own = None if final else _shape_of_its_own(kind, node["options"], links[name])
+            if own is not None:
+                shapes[name], params[name] = own, {}
             continue
         try:
             x = _arrange(kind, incoming)
             shape = kind.shape(node["options"], x)
+            if waiting:
+                # an early walk with an input still unknown: only the shape is wanted now;
+                # parameters (literal weights fix the full input width) wait for the last walk
+                shapes[name], params[name] = shape, {}
+                continue
             layer_params = kind.params(node["options"], x)
             if kind.needs_time and not all(s.timed for _, s in incoming):
                 raise ShapeError(
@@ -389,6 +400,25 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
         shapes[name] = shape
         params[name] = layer_params
     return shapes, params
+
+
+def _shape_of_its_own(kind: Kind, options, links: tuple[Link, ...]) -> Shape | None:
+    """The shape of a layer fed only through `~>`, before its inputs' shapes are known: a
+    first guess, where its options alone fix it (a dense layer's units), for the walks to refine.
+
+    Two stand-in inputs of different widths tell whether the width matters; where it does (an
+    activation, a merge), None: the layer waits, and stays unsized (E307) if nothing else sizes
+    the cycle. The stand-in has time steps, as every `~>` source must.
+    """
+    guesses = []
+    for width in (1, 2):
+        stand_in = Shape((width,), timed=True)
+        try:
+            x = _arrange(kind, [(link, stand_in) for link in links])
+            guesses.append(kind.shape(options, x))
+        except ShapeError:
+            return None
+    return guesses[0] if guesses[0] == guesses[1] else None
 
 
 def _arrange(kind: Kind, incoming: list[tuple[Link, Shape]]):
