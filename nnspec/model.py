@@ -14,7 +14,7 @@ from .check import DEFAULT_MAX_PARAMS, check
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
 from .program import Program
 from .resolve import Library, build_graph, load_library, read_source
-from .train_section import TrainSpec, check_training, read_train
+from .train_section import TrainSpec, check_gan_pair, check_training, read_train
 
 if TYPE_CHECKING:
     from .draw import Drawable, ZooFile
@@ -126,6 +126,9 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
         if train is not None:
             check_training(program, train, errors)
         models.append(Model(program, train, source.path))
+    programs = {model.name: model.program for model in models}
+    for train in {id(t): t for t in trains.values()}.values():  # a GAN's is under both names
+        check_gan_pair(programs, train, errors)
     errors.raise_if_any()
     return models
 
@@ -140,10 +143,21 @@ def _model(source: Source, network: str | None, max_params: int) -> Model:
         program = check(build_graph(library, chosen), max_params)
         if train is not None:
             check_training(program, train, errors)
+            check_gan_pair(_with_partner(library, program, train, max_params), train, errors)
     except SpecError as error:
         errors.extend(error)
     errors.raise_if_any()
     return Model(program, train, source.path)
+
+
+def _with_partner(library: Library, program: Program, train: TrainSpec, max_params: int) -> dict:
+    """`program`, and the other network of its GAN pair when its train section names one."""
+    programs = {program.name: program}
+    for role in ("generator", "discriminator"):
+        name = train.settings.get(role)
+        if isinstance(name, str) and name != program.name and name in library.networks:
+            programs[name] = check(build_graph(library, library.networks[name]), max_params)
+    return programs
 
 
 def _choose(library: Library, network: str | None, source: Source):

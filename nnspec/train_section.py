@@ -489,6 +489,36 @@ def _check_call(
 
 
 # ---- checking what a section asks of its network --------------------------------------------
+def check_gan_pair(programs: dict[str, Program], spec: TrainSpec, errors: Collector) -> None:
+    """A GAN's generator must make what its discriminator reads (E509): one output whose shape
+    is the discriminator's one input's, and the discriminator one output to judge with."""
+    names = [spec.settings.get(role) for role in ("generator", "discriminator")]
+    if not all(isinstance(name, str) and name in programs for name in names):
+        return  # E502 or E504 said it
+    generator, discriminator = (programs[name] for name in names)
+    at = spec.spans.get("generator", spec.span)
+    if len(generator.outputs) != 1 or len(discriminator.inputs) != 1:
+        errors.add(
+            "E509",
+            f"a GAN's generator gives one sample to a discriminator that reads one input, but "
+            f"'{generator.name}' has {len(generator.outputs)} outputs and '{discriminator.name}' "
+            f"{len(discriminator.inputs)} inputs",
+            at,
+            "give the generator one output and the discriminator one input",
+        )
+        return
+    made = generator.outputs[0].shape.static()
+    read = discriminator.layer(discriminator.inputs[0]).shape.static()
+    if made.dims != read.dims:
+        errors.add(
+            "E509",
+            f"generator '{generator.name}' makes {made} ('{generator.outputs[0].name}'), but "
+            f"discriminator '{discriminator.name}' reads {read} ('{discriminator.inputs[0]}')",
+            at,
+            f"declare the discriminator's input as {made}, or end the generator in {read}",
+        )
+
+
 def check_training(
     program: Program, spec: TrainSpec, errors: Collector, epochs: int | None = None
 ) -> None:
