@@ -38,7 +38,36 @@ def fit_input(
     x: np.ndarray, timed: bool, program: Program, name: str, what: str
 ) -> tuple[np.ndarray, bool]:
     """Examples `[N, *example]` (`[N, T, F]` when `timed`) as input `name` takes them, and whether
-    the result has a time axis: `[N, *dims]`, or `[N, T, *dims]` for a `seq` input (and for a
+    the result has a time axis; the tokens an embedding reads from it checked (E506)."""
+    _check_tokens(x, program, name, what)
+    return _shaped(x, timed, program, name, what)
+
+
+def _check_tokens(x: np.ndarray, program: Program, name: str, what: str) -> None:
+    """An embedding fed by input `name` reads whole numbers from 0 to its vocabulary - 1."""
+    for layer in program.layers:
+        if layer.kind.name != "embedding" or all(i.source != name for i in layer.inputs):
+            continue
+        vocabulary = layer.options.vocabulary
+        bad = ~np.isfinite(x) | (x != np.round(x)) | (x < 0) | (x >= vocabulary)
+        if not bad.any():
+            continue
+        token = x[bad].flat[0]
+        whole = np.isfinite(token) and token == round(token) and token >= 0
+        raise DataError(
+            "E506",
+            f"{what} holds the token {token:g}, but embedding '{layer.name}' reads whole "
+            f"numbers from 0 to {vocabulary - 1} (vocabulary = {vocabulary})",
+            f"give '{layer.name}' a vocabulary of {int(x[np.isfinite(x)].max()) + 1}"
+            if whole
+            else "tokens are whole numbers counted from 0: map them to 0, 1, 2, ...",
+        )
+
+
+def _shaped(
+    x: np.ndarray, timed: bool, program: Program, name: str, what: str
+) -> tuple[np.ndarray, bool]:
+    """`fit_input`'s reshaping: `[N, *dims]`, or `[N, T, *dims]` for a `seq` input (and for a
     `steps=N` input given a value per step)."""
     dims = program.layer(name).shape.dims
     size = math.prod(dims)
