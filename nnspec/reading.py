@@ -20,7 +20,8 @@ from .errors import NnspecError
 MiB = 1 << 20
 GiB = 1 << 30
 SPEC_LIMIT = 16 * MiB  # a spec and every file it `use`s: far above any spec a person writes
-DATA_LIMIT = 2 * GiB  # a csv, npz or json file of data or of `nnspec predict`'s inputs
+DATA_LIMIT = 2 * GiB  # a csv or npz file of data or of `nnspec predict`'s inputs, as stored
+JSON_LIMIT = 256 * MiB  # a json file of inputs: read whole, and its numbers as Python objects
 
 SPECIAL = {
     stat.S_IFIFO: "a FIFO (named pipe)",
@@ -52,19 +53,22 @@ def size_text(size: int) -> str:
     return f"{size} bytes"
 
 
-def open_regular(path: str | os.PathLike, what: str, limit: int, code: str = "R101") -> BinaryIO:
+def open_regular(
+    path: str | os.PathLike, what: str, limit: int, code: str = "R101", shown: str | None = None
+) -> BinaryIO:
     """The regular file at `path` opened for reading in binary (the caller closes it), after
-    refusing anything else and any file larger than `limit` bytes; `what` names the file in
-    messages ("data file"). Raises `ReadError` with `code`."""
-    shown = f"{what} '{os.fspath(path)}'"
+    refusing anything else and any file larger than `limit` bytes. Messages name it as
+    `what 'shown'` ("data file 'd.csv'"; `shown` defaults to the path). Raises `ReadError`
+    with `code`."""
+    named = _named(path, what, shown)
     try:
-        _refuse(os.stat(path), shown, limit, code)
+        _refuse(os.stat(path), named, limit, code)
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
         descriptor = os.open(path, flags)
     except OSError as error:
-        raise _from_os(error, shown, code) from None
+        raise _from_os(error, named, code) from None
     try:
-        _refuse(os.fstat(descriptor), shown, limit, code)
+        _refuse(os.fstat(descriptor), named, limit, code)
         # reads of a regular file never block; clear the flag so the file reads as usual
         os.set_blocking(descriptor, True)
         return open(descriptor, "rb", closefd=True)
@@ -73,16 +77,22 @@ def open_regular(path: str | os.PathLike, what: str, limit: int, code: str = "R1
         raise
 
 
-def read_regular(path: str | os.PathLike, what: str, limit: int, code: str = "R101") -> bytes:
+def read_regular(
+    path: str | os.PathLike, what: str, limit: int, code: str = "R101", shown: str | None = None
+) -> bytes:
     """The bytes of the regular file at `path`, read once; anything but a regular file, or more
     than `limit` bytes (by its size before reading, and by what is read should it grow), is
-    refused with a `ReadError` carrying `code`. `what` names the file in messages."""
-    shown = f"{what} '{os.fspath(path)}'"
-    with open_regular(path, what, limit, code) as file:
+    refused with a `ReadError` carrying `code`. Messages name it as in `open_regular`."""
+    named = _named(path, what, shown)
+    with open_regular(path, what, limit, code, shown) as file:
         try:
-            return _read_bounded(file, os.fstat(file.fileno()).st_size, limit, shown, code)
+            return _read_bounded(file, os.fstat(file.fileno()).st_size, limit, named, code)
         except OSError as error:
-            raise _from_os(error, shown, code) from None
+            raise _from_os(error, named, code) from None
+
+
+def _named(path: str | os.PathLike, what: str, shown: str | None) -> str:
+    return f"{what} '{os.fspath(path) if shown is None else shown}'"
 
 
 def _read_bounded(file: BinaryIO, size: int, limit: int, shown: str, code: str) -> bytes:

@@ -23,6 +23,7 @@ from .kinds import REGISTRY, SPEC_KINDS, Kind
 from .kinds.activation import ACTIVATIONS
 from .kinds.base import Hint
 from .parse import KEYWORDS, decode, parse
+from .reading import SPEC_LIMIT, ReadError, read_regular
 
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 50_000  # blocks and repeats multiply; past this a spec is surely a mistake
@@ -41,22 +42,22 @@ class Library:
 
 
 def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
-    """The text of a spec file; a missing or unreadable file is E308 at `at`
-    (the `use` that names it)."""
+    """The text of a spec file; a missing, unreadable or special file (a FIFO, a device), or one
+    over `SPEC_LIMIT`, is E308 at `at` (the `use` that names it), refused before it is read."""
     shown = str(path)
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecError(
-            "E308",
-            f"no such file: {shown}",
-            at,
-            "paths in 'use' are relative to the file that says it" if at else None,
-        ) from None
-    except IsADirectoryError:
-        raise SpecError("E308", f"{shown} is a folder, not a spec file", at) from None
-    except OSError as error:
-        raise SpecError("E308", f"cannot read {shown}: {error.strerror}", at) from None
+        data = read_regular(path, "spec file", SPEC_LIMIT, "E308")
+    except ReadError as error:
+        if error.reason == "missing":
+            raise SpecError(
+                "E308",
+                f"no such file: {shown}",
+                at,
+                "paths in 'use' are relative to the file that says it" if at else None,
+            ) from None
+        if error.reason == "folder":
+            raise SpecError("E308", f"{shown} is a folder, not a spec file", at) from None
+        raise SpecError("E308", error.message, at, error.hint) from None
     return decode(data, shown)
 
 

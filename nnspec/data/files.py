@@ -3,25 +3,52 @@
 
 Every problem becomes a `DataError` that names the file, and the line and column (csv) or the
 array and example (npz): E505 when the file cannot be read or holds something other than finite
-numbers, E506 when it lacks what the spec asks for.
+numbers, E506 when it lacks what the spec asks for. Each file is opened once, and only when it is a
+regular file within `DATA_LIMIT` (or `JSON_LIMIT`): a FIFO or a device is refused before it is
+read (nnspec.reading). Nothing in a data file is run: an npz is loaded without pickle, and an
+array of Python objects is refused from its header, before its contents are read.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import warnings
 import zipfile
+from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import did_you_mean
-from ..train_section import csv_columns
+from ..reading import DATA_LIMIT, JSON_LIMIT, ReadError, open_regular, read_regular, size_text
 from .examples import F32, DataError, Examples
 
 CSV_HINT = "every row holds one number per column; fill in or drop missing values"
+CSV_TEXT_HINT = "a csv file is UTF-8 text with a header row"
+NPZ_HINT = "save it with numpy.savez(path, x=..., y=...)"
+HEADER_LIMIT = 1 << 20  # a header row longer than this is not a csv file's
+
+
+def _open(path: str, shown: str, hint: str | None = None) -> BinaryIO:
+    """The data file at `path`, opened once when it is a regular file within `DATA_LIMIT`; every
+    refusal is E505 naming it as `shown`."""
+    try:
+        return open_regular(path, "data file", DATA_LIMIT, "E505", shown=shown)
+    except ReadError as error:
+        raise _data_error(error, path, shown, hint) from None
+
+
+def _data_error(error: ReadError, path: str, shown: str, hint: str | None) -> DataError:
+    if error.reason == "missing":
+        return DataError(
+            "E505",
+            f"data file '{shown}' is not found",
+            hint or f"the path is relative to the spec: nnspec looked for {os.path.abspath(path)}",
+        )
+    return DataError(error.code, error.message, error.hint)
 
 
 # ---- csv ------------------------------------------------------------------------------------
@@ -29,14 +56,16 @@ def read_csv(path: str, shown: str, target: str | None, classify: bool) -> Examp
     """A csv file with a header row: x `[rows, columns - 1]` (every column but the target, in file
     order), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without a
     target."""
-    columns = _header(path, shown)
-    if target is not None and target not in columns:
-        raise DataError(
-            "E506",
-            f"data file '{shown}' has no column '{target}'",
-            did_you_mean(target, columns, "columns"),
-        )
-    table = _numbers(path, shown, columns)
+    with _open(path, shown) as raw:
+        file = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        columns = _header(file, shown)
+        if target is not None and target not in columns:
+            raise DataError(
+                "E506",
+                f"data file '{shown}' has no column '{target}'",
+                did_you_mean(target, columns, "columns"),
+            )
+        table = _numbers(file, shown, columns)
     features = [i for i, column in enumerate(columns) if column != target]
     if not features:
         raise DataError(
@@ -54,68 +83,62 @@ def read_csv(path: str, shown: str, target: str | None, classify: bool) -> Examp
     return Examples(x, labels, classes=int(labels.max()) + 1)
 
 
-def _header(path: str, shown: str) -> list[str]:
+def _header(file: io.TextIOWrapper, shown: str) -> list[str]:
+    """The column names of the header row, read from the start of `file` and no further than
+    `HEADER_LIMIT` characters, so that a large file without line breaks is answered at once."""
     try:
-        columns = csv_columns(path)
-    except FileNotFoundError:
-        raise DataError(
-            "E505",
-            f"data file '{shown}' is not found",
-            f"the path is relative to the spec: nnspec looked for {os.path.abspath(path)}",
-        ) from None
+        line = file.readline(HEADER_LIMIT + 1)
+        if len(line) > HEADER_LIMIT and not line.endswith("\n"):
+            raise DataError(
+                "E505",
+                f"data file '{shown}' has no line break in its first {size_text(HEADER_LIMIT)}: "
+                "it is not a csv file with a header row",
+                CSV_TEXT_HINT,
+            )
+        header = next(csv.reader([line]), None)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
-            "E505",
-            f"cannot read data file '{shown}': {error}",
-            "a csv file is UTF-8 text with a header row",
+            "E505", f"cannot read data file '{shown}': {error}", CSV_TEXT_HINT
         ) from None
-    if columns is None:
+    if not header:
         raise DataError(
             "E505",
             f"data file '{shown}' is empty",
             "a csv file starts with a header row naming its columns",
         )
-    return columns
+    return [column.strip() for column in header]
 
 
-def _numbers(path: str, shown: str, columns: list[str]) -> np.ndarray:
-    """The rows below the header as `[rows, columns]` float64, every value finite.
+def _numbers(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
+    """The rows below the header (`file` stands after it) as `[rows, columns]` float64, every
+    value finite.
 
-    NumPy's reader first; when it fails or finds NaN or infinity, a careful pass finds the line."""
+    NumPy's reader first; when it fails or finds NaN or infinity, a careful pass from the start
+    finds the line, and stops there."""
     try:
         with warnings.catch_warnings():
             # "input contained no data": _scan says it better
             warnings.simplefilter("ignore", UserWarning)
-            table = np.loadtxt(
-                path,
-                delimiter=",",
-                skiprows=1,
-                ndmin=2,
-                comments=None,
-                quotechar='"',
-                encoding="utf-8-sig",
-            )
+            table = np.loadtxt(file, delimiter=",", ndmin=2, comments=None, quotechar='"')
         if table.shape[1:] == (len(columns),) and len(table) and np.isfinite(table).all():
             return table
     except (ValueError, OSError, UnicodeDecodeError):
         pass
-    return _scan(path, shown, columns)
+    return _scan(file, shown, columns)
 
 
-def _scan(path: str, shown: str, columns: list[str]) -> np.ndarray:
+def _scan(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
     rows = []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            next(reader)
-            for row in reader:
-                if any(value.strip() for value in row):
-                    rows.append(_row(row, columns, f"data file '{shown}' line {reader.line_num}"))
+        file.seek(0)
+        reader = csv.reader(file)
+        next(reader)
+        for row in reader:
+            if any(value.strip() for value in row):
+                rows.append(_row(row, columns, f"data file '{shown}' line {reader.line_num}"))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
-            "E505",
-            f"cannot read data file '{shown}': {error}",
-            "a csv file is UTF-8 text with a header row",
+            "E505", f"cannot read data file '{shown}': {error}", CSV_TEXT_HINT
         ) from None
     if not rows:
         raise DataError(
@@ -168,15 +191,14 @@ def read_json(path: str, shown: str) -> Examples:
     """A list of examples (`[[0, 1], [1, 1]]`: x), or an object of such lists by input name
     (`{"x": ...}`)."""
     try:
-        with open(path, encoding="utf-8") as file:
-            value = json.load(file)
-    except FileNotFoundError:
-        raise DataError(
-            "E505",
-            f"data file '{shown}' is not found",
-            f"nnspec looked for {os.path.abspath(path)}",
+        data = read_regular(path, "data file", JSON_LIMIT, "E505", shown=shown)
+    except ReadError as error:
+        raise _data_error(
+            error, path, shown, f"nnspec looked for {os.path.abspath(path)}"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise DataError(
             "E505",
             f"cannot read data file '{shown}' as JSON: {error}",
@@ -210,39 +232,75 @@ def read_json(path: str, shown: str) -> Examples:
 # ---- npz ------------------------------------------------------------------------------------
 def read_npz(path: str, shown: str) -> dict[str, np.ndarray]:
     """Every array in an .npz archive by name; each holds numbers, all finite,
-    with an example axis first."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(
-            "E505",
-            f"data file '{shown}' is not found",
-            f"the path is relative to the spec: nnspec looked for {os.path.abspath(path)}",
-        ) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(
-            "E505",
-            f"cannot read data file '{shown}' as .npz: {error}",
-            "save it with numpy.savez(path, x=..., y=...)",
-        ) from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise DataError(
-            "E505",
-            f"data file '{shown}' holds one array, not an .npz archive of named arrays",
-            "save it with numpy.savez(path, x=..., y=...)",
-        )
-    try:
-        with loaded:
-            arrays = {name: loaded[name] for name in loaded.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(
-            "E505",
-            f"cannot read data file '{shown}' as .npz: {error}",
-            "save it with numpy.savez(path, x=..., y=...)",
-        ) from None
+    with an example axis first.
+
+    Read without pickle: an array of Python objects is refused from its header, before its
+    contents are read, and so are arrays that would unpack to more than `DATA_LIMIT`."""
+    with _open(path, shown) as file:
+        start = file.read(len(NPY_MAGIC))
+        file.seek(0)
+        if start.startswith(NPY_MAGIC):
+            raise DataError(
+                "E505",
+                f"data file '{shown}' holds one array, not an .npz archive of named arrays",
+                NPZ_HINT,
+            )
+        if not start.startswith(ZIP_MAGIC):
+            raise DataError(
+                "E505",
+                f"cannot read data file '{shown}' as .npz: it is not a zip archive, as an "
+                ".npz file is",
+                NPZ_HINT,
+            )
+        try:
+            with np.load(file, allow_pickle=False) as loaded:
+                _refuse_objects(loaded, shown)
+                arrays = {name: loaded[name] for name in loaded.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+            raise DataError(
+                "E505", f"cannot read data file '{shown}' as .npz: {error}", NPZ_HINT
+            ) from None
     for name, array in arrays.items():
         _check_array(array, f"array '{name}' in data file '{shown}'")
     return arrays
+
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip's end
+
+
+def _refuse_objects(loaded: np.lib.npyio.NpzFile, shown: str) -> None:
+    """Read every array's header alone: its dtype and shape, never its contents. An array of
+    Python objects (which only unpickling could load, running code from the file) or arrays
+    unpacking past `DATA_LIMIT` are E505."""
+    total = 0
+    members = set(loaded.zip.namelist())
+    for name in loaded.files:
+        member = f"{name}.npy" if f"{name}.npy" in members else name
+        with loaded.zip.open(member) as raw:
+            version = np.lib.format.read_magic(raw)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(raw)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(raw)
+            else:  # a newer header: loading it without pickle still runs nothing
+                continue
+        if dtype.hasobject:
+            raise DataError(
+                "E505",
+                f"cannot read data file '{shown}' as .npz: array '{name}' holds Python objects "
+                "(dtype object), which nnspec does not load: unpickling them could run code "
+                "from the file",
+                "store numbers: numpy.savez(path, x=numpy.asarray(x, dtype=numpy.float32), ...)",
+            )
+        total += math.prod(shape) * dtype.itemsize
+        if total > DATA_LIMIT:
+            raise DataError(
+                "E505",
+                f"the arrays in data file '{shown}' unpack to more than the "
+                f"{size_text(DATA_LIMIT)} nnspec reads",
+                "check that this is the file you meant, or make it smaller",
+            )
 
 
 def _check_array(array: np.ndarray, where: str) -> None:
