@@ -11,6 +11,7 @@ resolved section through `train_config(spec)`.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -526,6 +527,7 @@ def check_training(
     backpropagation never has to pass a `step` activation (E508). `epochs` overrides the
     section's (the command line's)."""
     config = train_config(spec, epochs=epochs)
+    _check_csv_features(program, spec, config, errors)
     if config.rule != BACKPROP:
         misfit = rule_misfit(program, RULES[config.rule])
         if misfit:
@@ -642,6 +644,39 @@ def _check_data_file(call: s.Call, target_setting, errors: Collector) -> None:
         )
     elif name == "csv" and target is not None:
         _check_csv_header(full, path, target, errors)
+
+
+def _check_csv_features(
+    program: Program, spec: TrainSpec, config: TrainConfig, errors: Collector
+) -> None:
+    """A csv's feature columns (all but the target; every one for `target = input`) fill a single
+    input that is not a sequence, as training will ask (E506 at the data line)."""
+    data = config.data
+    if not (isinstance(data, tuple) and data[0] == "csv") or len(program.inputs) != 1:
+        return
+    name = program.inputs[0]
+    options = program.layer(name).options
+    if options.seq is not False or options.steps is not None:
+        return  # a sequence takes any multiple of its step's size: training says
+    args = data_file_args("csv", data[1])
+    path, target = args.get("path"), args.get("target")
+    full = data_path(spec.span.path, str(path))
+    try:
+        columns = csv_columns(full) if os.path.isfile(full) else None
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # read_train reported it
+    if not columns or (config.target != "input" and target not in columns):
+        return
+    features = len(columns) - (0 if config.target == "input" else 1)
+    dims = program.layer(name).shape.dims
+    if features != math.prod(dims):
+        shown = "[" + ", ".join(map(str, dims)) + "]"
+        errors.add(
+            "E506",
+            f"data file '{path}' gives [{features}] per example, but input '{name}' takes {shown}",
+            spec.spans.get("data", spec.span),
+            f"declare 'input {name}: {features}' (or another shape of {features} values)",
+        )
 
 
 def _check_csv_header(full: str, path: s.String, target: s.String, errors: Collector) -> None:
