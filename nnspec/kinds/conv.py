@@ -57,13 +57,28 @@ class ConvOptions(Options):
     bias: bool = True
 
 
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """padding=same along one axis of `size`: (before, after), as TensorFlow pads.
+
+    The output keeps `ceil(size / stride)` cells; the total padding is
+    `max((ceil(size / stride) - 1) * stride + kernel - size, 0)`, the smaller half before and the
+    odd cell after (at the bottom and the right). With stride 1 that is `(k - 1) // 2` before
+    and `k // 2` after, PyTorch's padding="same".
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 class Conv(Kind):
-    """`[C, H, W]` -> `[channels, H', W']`, `H' = (H + 2 * padding - kh) // stride + 1`.
+    """`[C, H, W]` -> `[channels, H', W']`, `H' = (H + 2 * padding - kh) // stride + 1`;
+    with `padding=same`, `H' = ceil(H / stride)`.
 
     `act(conv2d(x, W, b))`: cross-correlation, `stride`; `padding=N` pads N zeros on each side;
-    `padding=same` (stride 1) pads `(k - 1) // 2` before and `k - 1 - (k - 1) // 2` after, as
-    PyTorch's `padding="same"`. Stored as PyTorch's Conv2d: weight `[channels, C, kh, kw]`,
-    bias `[channels]`.
+    `padding=same` pads as TensorFlow and Keras do, with any stride: in all
+    `max((H' - 1) * stride + kh - H, 0)` zeros, the smaller half before and the odd one after
+    (bottom and right; with stride 1 that is PyTorch's `padding="same"`). Stored as PyTorch's
+    Conv2d: weight `[channels, C, kh, kw]`, bias `[channels]`.
     """
 
     name = "conv"
@@ -73,25 +88,22 @@ class Conv(Kind):
     positional = ("channels",)
     flags = ("bias",)
 
-    def padding(self, o: ConvOptions) -> tuple[int, int]:
+    def pads(self, o: ConvOptions, height: int, width: int) -> tuple[int, int, int, int]:
+        """The zeros around an image of `height` x `width`: (top, bottom, left, right)."""
+        (kh, kw), (sh, sw) = pair(o.kernel), pair(o.stride)
         if o.padding == "same":
-            if pair(o.stride) != (1, 1):
-                raise ShapeError(
-                    "E209",
-                    "padding=same needs stride=1",
-                    "give the padding as a number: padding=1",
-                    option="padding",
-                )
-            return tuple((k - 1) // 2 for k in pair(o.kernel))
-        return (0, 0) if o.padding == "valid" else (o.padding, o.padding)
+            return same_pads(height, kh, sh) + same_pads(width, kw, sw)
+        n = 0 if o.padding == "valid" else o.padding
+        return (n, n, n, n)
 
     def shape(self, o: ConvOptions, x: Shape) -> Shape:
         _image("conv", x)
-        (kh, kw), (sh, sw), (ph, pw) = pair(o.kernel), pair(o.stride), self.padding(o)
-        if o.padding == "same":  # odd or even kernels alike keep the size
-            return x.with_dims(o.channels, x.dims[1], x.dims[2])
-        h = _out(x.dims[1], kh, sh, ph, "height", "kernel")
-        w = _out(x.dims[2], kw, sw, pw, "width", "kernel")
+        (kh, kw), (sh, sw) = pair(o.kernel), pair(o.stride)
+        if o.padding == "same":
+            return x.with_dims(o.channels, -(-x.dims[1] // sh), -(-x.dims[2] // sw))
+        n = 0 if o.padding == "valid" else o.padding
+        h = _out(x.dims[1], kh, sh, n, "height", "kernel")
+        w = _out(x.dims[2], kw, sw, n, "width", "kernel")
         return x.with_dims(o.channels, h, w)
 
     def params(self, o: ConvOptions, x: Shape) -> dict[str, Param]:

@@ -137,21 +137,15 @@ def embedding(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 
 # ---- images --------------------------------------------------------------------------------
-def _pads(layer: Layer) -> tuple[int, int, int, int]:
-    o = layer.options
-    (kh, kw) = pair(o.kernel)
-    if o.padding == "same":  # PyTorch's padding="same": the odd cell goes after
-        return ((kh - 1) // 2, kh - 1 - (kh - 1) // 2, (kw - 1) // 2, kw - 1 - (kw - 1) // 2)
-    n = 0 if o.padding == "valid" else o.padding
-    return (n, n, n, n)
-
-
 def conv(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """x: (..., C, H, W) -> (..., channels, OH, OW): `conv2d` (image.py), then the activation."""
     o = layer.options
-    y = _folded(
-        x, ctx, lambda v: conv2d(v, p["weight"], p.get("bias"), pair(o.stride), _pads(layer))
-    )
+
+    def convolve(v: Var) -> Var:
+        pads = layer.kind.pads(o, *v.shape[-2:])  # padding=same depends on the image's size
+        return conv2d(v, p["weight"], p.get("bias"), pair(o.stride), pads)
+
+    y = _folded(x, ctx, convolve)
     return activated(ctx, layer, y, o.act, axis=-3)
 
 

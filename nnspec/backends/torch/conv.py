@@ -5,33 +5,35 @@ Time folds into the batch.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torch.nn import functional as F
 
-from ...kinds.conv import pair
+from ...kinds.conv import pair, same_pads
 from ...program import Layer
 from .lowering import Emit, Lowering
+
+
+class SameConv2d(nn.Conv2d):
+    """nn.Conv2d with padding=same at any stride: zeros as TensorFlow places them
+    (`kinds.conv.same_pads`: the odd one at the bottom and the right), then the convolution
+    unpadded. The state is nn.Conv2d's (weight, bias)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom = same_pads(x.shape[-2], kh, sh)
+        left, right = same_pads(x.shape[-1], kw, sw)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
 
 
 def _conv_module(layer: Layer) -> nn.Conv2d:
     o = layer.options
     channels, inputs, kh, kw = layer.params["weight"].shape
-    padding = o.padding if o.padding in ("same", "valid") else pair(o.padding)
-    if _uneven(layer):
-        padding = 0  # padded by hand before the convolution (`_conv`)
-    return nn.Conv2d(
-        inputs, channels, (kh, kw), pair(o.stride), padding, bias="bias" in layer.params
-    )
-
-
-def _uneven(layer: Layer) -> tuple[int, int, int, int] | None:
-    """padding=same with an even kernel pads one more after than before.
-
-    Returns F.pad's (left, right, top, bottom), or None when nn.Conv2d pads by itself.
-    """
-    kh, kw = pair(layer.options.kernel)
-    if layer.options.padding != "same" or (kh % 2 and kw % 2):
-        return None
-    return ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)
+    bias = "bias" in layer.params
+    if o.padding == "same":
+        return SameConv2d(inputs, channels, (kh, kw), pair(o.stride), 0, bias=bias)
+    padding = 0 if o.padding == "valid" else pair(o.padding)
+    return nn.Conv2d(inputs, channels, (kh, kw), pair(o.stride), padding, bias=bias)
 
 
 def folded(e: Emit, x: str, op: str) -> str:
@@ -45,9 +47,7 @@ def folded(e: Emit, x: str, op: str) -> str:
 
 
 def _conv(e: Emit, x: str) -> None:
-    pad = _uneven(e.layer)
-    op = e.module + ("({})" if pad is None else f"(F.pad({{}}, {pad}))")
-    e.assign(e.activate(e.options.act, folded(e, x, op), -3))
+    e.assign(e.activate(e.options.act, folded(e, x, e.module + "({})"), -3))
 
 
 def _deconv_module(layer: Layer) -> nn.ConvTranspose2d:
