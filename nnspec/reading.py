@@ -47,7 +47,7 @@ class ReadError(NnspecError):
 
 def size_text(size: int) -> str:
     """A size in bytes as a person reads it: `16 MiB`, `2 GiB`, `312 bytes`."""
-    for unit, name in ((GiB, "GiB"), (MiB, "MiB"), (1 << 10, "KiB")):
+    for unit, name in ((1 << 40, "TiB"), (GiB, "GiB"), (MiB, "MiB"), (1 << 10, "KiB")):
         if size >= unit:
             return f"{size / unit:.3g} {name}"
     return f"{size} bytes"
