@@ -195,12 +195,11 @@ def closest(name: str, known, limit: int = 1) -> list[str]:
 
 
 def did_you_mean(name: str, known, what: str = "") -> str | None:
-    """A hint naming the closest known name, or listing a few known names."""
+    """A hint naming the closest known name, or listing every known name."""
     match = closest(name, known)
     if match:
         return f"did you mean '{match[0]}'?"
     names = sorted(known)
     if not names:
         return None
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-    return f"known {what or 'names'}: {shown}"
+    return f"known {what or 'names'}: {', '.join(names)}"

@@ -456,4 +456,11 @@ def _bad_character(error: UnexpectedCharacters, source: Source) -> SpecError:
         hint = "braces open and close a network, block or train section"
     elif char == "-":
         hint = "links are written '->' (same step) or '~>' (previous step)"
+    elif char in "*/+%^":
+        hint = "a spec has no arithmetic: write the value itself (64, not 4 * 16)"
+    else:
+        hint = (
+            "a spec is made of names, numbers, \"strings\", [ ], ( ), { }, ':', ',', '=', "
+            "'->' and '~>'; '#' starts a comment"
+        )
     return SpecError("E102", f"unexpected character '{shown}'", span, hint)

@@ -446,12 +446,17 @@ def is_whole_number_at_least(value, least: int) -> bool:
 
 def _choice(key: str, value: s.Value, choices, errors: Collector) -> None:
     plain = s.plain(value)
-    if not isinstance(value, s.Symbol) or plain not in choices:
+    if not isinstance(value, s.Symbol):
         errors.add(
             "E502",
-            f"unknown {key} '{plain}'"
-            if isinstance(value, s.Symbol)
-            else f"unknown {key} {s.show(value)}",
+            f"{key} is one name, not {s.show(value)}",
+            value.span,
+            f"write one of: {', '.join(choices)}",
+        )
+    elif plain not in choices:
+        errors.add(
+            "E502",
+            f"unknown {key} '{plain}'",
             value.span,
             did_you_mean(str(plain), choices, f"{key}es" if key == "loss" else f"{key}s"),
         )

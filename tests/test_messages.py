@@ -1,0 +1,55 @@
+"""Messages that misled a new user, each held to its wording (issue 14's list)."""
+
+from __future__ import annotations
+
+import pytest
+
+import nnspec
+from nnspec.kinds import SPEC_KINDS
+from nnspec.train_section import SETTINGS
+
+NET = "network n {{\n    input x: 2\n    {layer}\n    x -> y\n}}\n"
+
+
+def trained(line: str) -> str:
+    """A one-layer network with `line` in its train section."""
+    return (
+        NET.format(layer="dense y: 1, act=sigmoid") + f"train {{\n    data = xor\n    {line}\n}}\n"
+    )
+
+
+def _error(text: str) -> nnspec.SpecError:
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.loads(text)
+    return caught.value
+
+
+def test_an_operator_is_answered_that_a_spec_has_no_arithmetic():
+    error = _error(NET.format(layer="dense y: 4 * 2"))
+    assert (error.code, error.message) == ("E102", "unexpected character '*'")
+    assert error.hint == "a spec has no arithmetic: write the value itself (64, not 4 * 16)"
+
+
+def test_any_other_unexpected_character_gets_a_hint_too():
+    error = _error(NET.format(layer="dense y: 2 @ 3"))
+    assert error.code == "E102" and "'#' starts a comment" in error.hint
+
+
+def test_a_list_of_losses_is_not_answered_with_did_you_mean():
+    error = _error(trained("loss = [cross_entropy, mse]"))
+    assert error.code == "E502"
+    assert error.message == "loss is one name, not [cross_entropy, mse]"
+    assert error.hint == "write one of: sse, mse, rmse, cross_entropy, bce"
+
+
+def test_the_list_of_known_kinds_is_never_cut_off():
+    error = _error(NET.format(layer="zzqx y: 2"))
+    assert error.code == "E201" and "..." not in error.hint
+    listed = error.hint.removeprefix("known kinds: ").split(", ")
+    assert set(listed) >= SPEC_KINDS, "every kind is listed (and the file's blocks and networks)"
+
+
+def test_the_list_of_known_settings_is_never_cut_off():
+    error = _error(trained("qqqq = 1"))
+    assert error.code == "E501" and "..." not in error.hint
+    assert error.hint == "known settings: " + ", ".join(sorted(SETTINGS))
