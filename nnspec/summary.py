@@ -61,12 +61,20 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
         )
     )
     if program.timed:
-        stepped = [layer.name for layer in program.layers if layer.recurrent]
-        console.print(
-            "Runs step by step"
-            + (f"; stepped through time: {', '.join(stepped)}" if stepped else "")
-        )
+        console.print(time_text(program))
     return console.file.getvalue()
+
+
+def time_text(program: Program) -> str:
+    """How a network with a time axis runs: step by step through its `~>` links, with cells
+    that keep a state, or over whole sequences with no recurrence at all."""
+    stepped = [layer.name for layer in program.layers if layer.recurrent]
+    if stepped:
+        return f"Runs step by step; stepped through time: {', '.join(stepped)}"
+    cells = [layer.name for layer in program.layers if layer.kind.stateful]
+    if cells:
+        return f"Runs over whole sequences; state kept from step to step in: {', '.join(cells)}"
+    return "Runs over whole sequences (no recurrence)"
 
 
 def options_text(kind: Kind, options: Options) -> str:

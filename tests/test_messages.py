@@ -53,3 +53,23 @@ def test_the_list_of_known_settings_is_never_cut_off():
     error = _error(trained("qqqq = 1"))
     assert error.code == "E501" and "..." not in error.hint
     assert error.hint == "known settings: " + ", ".join(sorted(SETTINGS))
+
+
+@pytest.mark.parametrize(
+    "layers, said",
+    [
+        (
+            "dense h: 3\n    dense y: 1\n    x -> h -> y\n    h ~> h",
+            "Runs step by step; stepped through time: h",
+        ),
+        ("lstm h: 3\n    dense y: 1\n    x -> h -> y", "state kept from step to step in: h"),
+        (
+            "dense h: 3\n    dense y: 1\n    x -> h -> y",
+            "Runs over whole sequences (no recurrence)",
+        ),
+    ],
+    ids=["~> link", "lstm", "no recurrence"],
+)
+def test_the_summary_says_how_a_network_runs_over_time(layers, said):
+    model = nnspec.loads(f"network n {{\n    input x: 2, seq\n    {layers}\n}}\n")
+    assert said in model.summary().splitlines()[-1]
