@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES
 
 import nnspec
 from nnspec.cli import main
@@ -215,6 +216,20 @@ def test_a_predict_input_that_is_a_fifo_is_refused(tmp_path: Path, suffix):
     assert caught.value.code == "E505"
     assert caught.value.message == f"input file '{pipe}' is a FIFO (named pipe), not a regular file"
     assert "regular files" in caught.value.hint
+
+
+@pytest.mark.slow
+def test_nnspec_predict_answers_an_input_fifo(tmp_path: Path, capsys, trained):
+    """The command line, with the weights of a trained run: --input a FIFO is exit 1 at once."""
+    signal.alarm(0)  # training (or waiting for another worker's) is no hang: not watched
+    weights = trained(EXAMPLES / "xor.nn", "numpy").paths["weights"]
+    signal.alarm(20)
+    pipe = _fifo(tmp_path / "x.csv")
+    command = ["predict", str(EXAMPLES / "xor.nn"), "--weights", str(weights), "--input", str(pipe)]
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert f"error[E505]: input file '{pipe}' is a FIFO (named pipe), not a regular file" in err
+    assert "hint: nnspec reads only regular files" in err and "Traceback" not in err
 
 
 def test_an_npz_of_python_objects_is_refused_without_unpickling(tmp_path: Path):
