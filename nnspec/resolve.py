@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from . import syntax as s
 from .errors import Collector, Source, Span, SpecError, did_you_mean
-from .kinds import REGISTRY, SPEC_KINDS, Kind
+from .kinds import INSTEAD, REGISTRY, SPEC_KINDS, Kind
 from .kinds.activation import ACTIVATIONS
 from .kinds.base import Hint
 from .parse import KEYWORDS, decode, parse
@@ -243,7 +243,7 @@ class _GraphBuilder:
                 "E201",
                 f"unknown layer kind '{kind_name}'",
                 layer.kind.span,
-                did_you_mean(kind_name, known, "kinds"),
+                INSTEAD.get(kind_name.lower()) or did_you_mean(kind_name, known, "kinds"),
             )
             return
         if any(part is None for part in parts):

@@ -73,3 +73,18 @@ def test_the_list_of_known_settings_is_never_cut_off():
 def test_the_summary_says_how_a_network_runs_over_time(layers, said):
     model = nnspec.loads(f"network n {{\n    input x: 2, seq\n    {layers}\n}}\n")
     assert said in model.summary().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        ("upsample", "a 'deconv' with stride 2"),
+        ("reshape", "'flatten' turns an image into a vector"),
+        ("Conv2d", "write 'conv'"),
+        ("maxpool", "write 'pool p: max, size=2'"),
+    ],
+)
+def test_a_kind_from_pytorch_or_keras_is_answered_with_what_to_write(kind, said):
+    error = _error(NET.format(layer=f"{kind} y: 2"))
+    assert error.code == "E201" and error.message == f"unknown layer kind '{kind}'"
+    assert said in error.hint and "sample'?" not in error.hint

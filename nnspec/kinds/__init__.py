@@ -40,9 +40,29 @@ REGISTRY: dict[str, Kind] = {kind.name: kind for family in FAMILIES for kind in 
 # the kinds a spec may name (internal ones are made by the compiler)
 SPEC_KINDS = frozenset(name for name, kind in REGISTRY.items() if not kind.internal)
 
+# names PyTorch and Keras users reach for that are not kinds here, with what to write instead
+# (a close spelling would otherwise suggest an unrelated kind: 'upsample' -> 'sample')
+INSTEAD: dict[str, str] = {
+    "upsample": "nnspec has no 'upsample' kind yet: a 'deconv' with stride 2 doubles an image's "
+    "height and width (deconv u: CHANNELS, kernel=2, stride=2)",
+    "reshape": "nnspec has no 'reshape' kind yet: 'flatten' turns an image into a vector, and "
+    "an input may be declared as an image: input x: [C, H, W]",
+    "linear_layer": "write 'dense'",
+    "fc": "write 'dense'",
+    "conv2d": "write 'conv'",
+    "convtranspose2d": "write 'deconv'",
+    "maxpool": "write 'pool p: max, size=2'",
+    "maxpool2d": "write 'pool p: max, size=2'",
+    "avgpool": "write 'pool p: avg, size=2'",
+    "avgpool2d": "write 'pool p: avg, size=2'",
+    "batchnorm2d": "write 'batchnorm'",
+    "multiheadattention": "write 'attention' (heads=N)",
+}
+
 __all__ = [
     "CELLS",
     "Cell",
+    "INSTEAD",
     "Kind",
     "Options",
     "Param",
