@@ -32,6 +32,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "conv": Drawing("local"),
     "deconv": Drawing("local"),
     "pool": Drawing("local"),
+    "global_pool": Drawing("local"),
     "flatten": Drawing("one", folds=True),
     "dropout": Drawing("one", folds=True),
     "batchnorm": Drawing("one"),

@@ -1,4 +1,4 @@
-"""Convolution kinds over images [C, H, W]: conv, deconv, pool, flatten."""
+"""Convolution kinds over images [C, H, W]: conv, deconv, pool, global_pool, flatten."""
 
 from __future__ import annotations
 
@@ -191,14 +191,35 @@ class PoolOptions(Options):
     mode: Literal["max", "avg"]
     size: Pair = 2
     stride: Pair | None = None  # defaults to size
+    padding: AmountPair = 0
+    ceil: bool = False
+
+
+def pool_out(size: int, window: int, stride: int, padding: int, ceil: bool) -> int:
+    """One axis of a pooling's output, as nn.MaxPool2d and nn.AvgPool2d count it (< 1: none).
+
+    `(size + 2 * padding - window) / stride + 1`, rounded down, or up with `ceil`; a last window
+    rounded up in must start inside the input or its left padding, else it is dropped.
+    """
+    span = size + 2 * padding - window
+    if span < 0:
+        return 0
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
 class Pool(Kind):
-    """`[C, H, W]` -> `[C, H', W']`, `H' = (H - size) // stride + 1`.
+    """`[C, H, W]` -> `[C, H', W']`, `H' = (H + 2 * padding - size) // stride + 1` (rounded up
+    with `ceil`).
 
-    Max or mean over each window of `size`, moving by `stride` (default: `size`); no padding;
-    partial windows at the edge dropped; a max passes its gradient to the first maximum of its
-    window (row-major).
+    Max or mean over each window of `size`, moving by `stride` (default: `size`), as PyTorch's
+    max_pool2d and avg_pool2d: `padding` (at most half the window) adds cells that never win a
+    max and count as zeros in a mean (count_include_pad); partial windows at the end are
+    dropped, or kept with `ceil` when they start inside the input or its left padding (a mean
+    then divides by the cells its window holds within the padded input). A max passes its
+    gradient to the first maximum of its window (row-major).
     """
 
     name = "pool"
@@ -206,14 +227,59 @@ class Pool(Kind):
     cell = Cell.CONVOLUTION_POOL
     Options = PoolOptions
     positional = ("mode",)
+    flags = ("ceil",)
 
     def shape(self, o: PoolOptions, x: Shape) -> Shape:
         _image("pool", x)
-        (kh, kw) = pair(o.size)
+        (kh, kw), (ph, pw) = pair(o.size), pair(o.padding)
         (sh, sw) = pair(o.stride if o.stride is not None else o.size)
-        h = _out(x.dims[1], kh, sh, 0, "height", "window")
-        w = _out(x.dims[2], kw, sw, 0, "width", "window")
-        return x.with_dims(x.dims[0], h, w)
+        out = []
+        for axis, size, window, stride, padding in (
+            ("height", x.dims[1], kh, sh, ph),
+            ("width", x.dims[2], kw, sw, pw),
+        ):
+            if 2 * padding > window:
+                raise ShapeError(
+                    "E209",
+                    f"{{layer}}: padding {padding} is more than half the window of {window} "
+                    f"({axis})",
+                    f"pad at most {window // 2}, as PyTorch allows, or use a larger size",
+                    option="padding",
+                )
+            out.append(pool_out(size, window, stride, padding, o.ceil))
+            if out[-1] < 1:
+                raise ShapeError(
+                    "E404",
+                    f"{{layer}}: a window of {window} does not fit in {axis} {size}"
+                    + (f" (padding {padding})" if padding else ""),
+                    "use a smaller kernel or size, or padding=same",
+                    option="size",
+                )
+        return x.with_dims(x.dims[0], *out)
+
+
+class GlobalPoolOptions(Options):
+    mode: Literal["max", "avg"]
+
+
+class GlobalPool(Kind):
+    """`[C, H, W]` -> `[C]`.
+
+    The max or the mean of each channel over the whole image (PyTorch's adaptive_max_pool2d
+    and adaptive_avg_pool2d to 1 x 1, flattened): no size to give, so a network ends its
+    convolutions the same way whatever the image's size. A max passes its gradient to the first
+    maximum (row-major).
+    """
+
+    name = "global_pool"
+    family = "conv"
+    cell = Cell.CONVOLUTION_POOL
+    Options = GlobalPoolOptions
+    positional = ("mode",)
+
+    def shape(self, o: GlobalPoolOptions, x: Shape) -> Shape:
+        _image("global_pool", x)
+        return x.with_dims(x.dims[0])
 
 
 class Flatten(Kind):
@@ -229,4 +295,4 @@ class Flatten(Kind):
         return x.with_dims(x.size)
 
 
-KINDS = [Conv(), Deconv(), Pool(), Flatten()]
+KINDS = [Conv(), Deconv(), Pool(), GlobalPool(), Flatten()]

@@ -12,8 +12,9 @@ Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
 - `conv_transpose2d(x, W, b, stride, padding, output_padding)`: `x @ W.reshape(C, -1)`
   scattered into the output, then cropped, `+ b`; back: the windows of `g` `@ W.T`,
   `x.T @` those windows, `sum(g)`.
-- `pool2d(x, mode, size, stride)`: max (first maximum in the window) or mean of each window;
-  back: `g` to that maximum, or `g / (kh * kw)` to every cell.
+- `pool2d(x, mode, size, stride, padding, out)`: max (first maximum in the window) or mean of
+  each window, over the input padded with -inf or zeros; back: `g` to that maximum, or
+  `g / cells` to every cell, then the padding cut off.
 
 The transposed convolution is the input gradient of a convolution: its forward is conv2d's
 backward scatter, and its backward takes windows as conv2d's forward does.
@@ -127,11 +128,37 @@ def conv_transpose2d(
     return record(yh.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
 
 
-def pool2d(x: Var, mode: str, size: tuple[int, int], stride: tuple[int, int]) -> Var:
-    """x: (B, C, H, W) -> (B, C, OH, OW): max or avg over each window; partial windows dropped."""
+def pool2d(
+    x: Var,
+    mode: str,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int] = (0, 0),
+    out: tuple[int, int] | None = None,
+) -> Var:
+    """x: (B, C, H, W) -> (B, C, OH, OW): max or avg over each window, as PyTorch pools.
+
+    `padding` cells on each side never win a max and count as zeros in a mean; `out` (OH, OW)
+    keeps windows past the padded input (ceil_mode): a mean divides by the cells of its window
+    inside the padded input. Without `out`, partial windows are dropped.
+    """
+    _, _, height, width = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = size, stride, padding
+    if out is None:
+        out = ((height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
+    oh, ow = out
+    # zeros (a mean) or -inf (a max) before, and after as far as the last window reaches
+    after = (max(ph, (oh - 1) * sh + kh - height - ph), max(pw, (ow - 1) * sw + kw - width - pw))
     xh = x.value.transpose(0, 2, 3, 1)
-    win = _windows(xh, size, stride)
-    cells = size[0] * size[1]
+    if ph or pw or after != (0, 0):
+        fill = -np.inf if mode == "max" else 0.0
+        xh = np.pad(xh, ((0, 0), (ph, after[0]), (pw, after[1]), (0, 0)), constant_values=fill)
+    win = _windows(xh, size, stride)[:, :oh, :ow]
+    cells = kh * kw
+
+    def crop(gxh: np.ndarray) -> tuple[np.ndarray]:
+        return (gxh[:, ph : ph + height, pw : pw + width].transpose(0, 3, 1, 2),)
+
     if mode == "max":
         flat = win.reshape(win.shape[:4] + (cells,))
         first = np.argmax(flat, axis=-1)[..., None]  # the first maximum, as PyTorch's max_pool2d
@@ -141,14 +168,16 @@ def pool2d(x: Var, mode: str, size: tuple[int, int], stride: tuple[int, int]) ->
             gh = g.transpose(0, 2, 3, 1)[..., None]
             spread = np.zeros(flat.shape, g.dtype)
             np.put_along_axis(spread, first, gh, axis=-1)
-            gxh = _scatter(spread.reshape(win.shape), xh.shape, size, stride)
-            return (gxh.transpose(0, 3, 1, 2),)
+            return crop(_scatter(spread.reshape(win.shape), xh.shape, size, stride))
     else:
-        y = win.mean(axis=(-2, -1))
+        # cells of each window inside the padded input: kh * kw but at the ceil-mode edge
+        rows = np.minimum(np.arange(oh) * sh + kh, height + 2 * ph) - np.arange(oh) * sh
+        cols = np.minimum(np.arange(ow) * sw + kw, width + 2 * pw) - np.arange(ow) * sw
+        count = (rows[:, None] * cols[None, :])[None, :, :, None].astype(xh.dtype)
+        y = win.sum(axis=(-2, -1)) / count
 
         def back(g):
-            gh = (g.transpose(0, 2, 3, 1) / cells)[..., None, None]
-            gxh = _scatter(np.broadcast_to(gh, win.shape), xh.shape, size, stride)
-            return (gxh.transpose(0, 3, 1, 2),)
+            gh = (g.transpose(0, 2, 3, 1) / count)[..., None, None]
+            return crop(_scatter(np.broadcast_to(gh, win.shape), xh.shape, size, stride))
 
     return record(y.transpose(0, 3, 1, 2), (x,), back)

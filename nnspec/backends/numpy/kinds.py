@@ -159,11 +159,25 @@ def deconv(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 
 def pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """x: (..., C, H, W) -> (..., C, OH, OW): `pool2d` (image.py), max or mean."""
+    """x: (..., C, H, W) -> (..., C, OH, OW): `pool2d` (image.py), max or mean, with padding and
+    the output size of the layer's shape (ceil mode keeps the windows past the end)."""
     o = layer.options
     size = pair(o.size)
     stride = pair(o.stride) if o.stride is not None else size
-    return _folded(x, ctx, lambda v: pool2d(v, o.mode, size, stride))
+    out = layer.shape.dims[1:]
+    return _folded(x, ctx, lambda v: pool2d(v, o.mode, size, stride, pair(o.padding), out))
+
+
+def global_pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (..., C, H, W) -> (..., C): `pool2d` with one window as large as the image, then the
+    1 x 1 image reshaped to its channels."""
+    o = layer.options
+
+    def whole(v: Var) -> Var:
+        window = tuple(v.shape[-2:])
+        return ops.reshape(pool2d(v, o.mode, window, window), v.shape[:2])
+
+    return _folded(x, ctx, whole)
 
 
 def flatten(ctx: Context, layer: Layer, x: Var, p) -> Var:
@@ -394,6 +408,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "conv": conv,
     "deconv": deconv,
     "pool": pool,
+    "global_pool": global_pool,
     "flatten": flatten,
     "dropout": dropout,
     "batchnorm": batchnorm,

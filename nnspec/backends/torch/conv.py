@@ -1,4 +1,5 @@
-"""Convolution kinds in PyTorch: conv (nn.Conv2d), deconv (nn.ConvTranspose2d), pool, flatten.
+"""Convolution kinds in PyTorch: conv (nn.Conv2d), deconv (nn.ConvTranspose2d), pool, global_pool,
+flatten.
 
 Time folds into the batch.
 """
@@ -72,7 +73,12 @@ def _pool(e: Emit, x: str) -> None:
     o = e.options
     size = pair(o.size)
     stride = pair(o.stride if o.stride is not None else o.size)
-    e.assign(folded(e, x, f"F.{o.mode}_pool2d({{}}, {size}, {stride})"))
+    options = f"{size}, {stride}, {pair(o.padding)}, ceil_mode={o.ceil}"
+    e.assign(folded(e, x, f"F.{o.mode}_pool2d({{}}, {options})"))
+
+
+def _global_pool(e: Emit, x: str) -> None:
+    e.assign(folded(e, x, f"F.adaptive_{e.options.mode}_pool2d({{}}, 1)") + ".flatten(-3)")
 
 
 def _flatten(e: Emit, x: str) -> None:
@@ -83,5 +89,6 @@ LOWERINGS = {
     "conv": Lowering(_conv, _conv_module),
     "deconv": Lowering(_deconv, _deconv_module),
     "pool": Lowering(_pool),
+    "global_pool": Lowering(_global_pool),
     "flatten": Lowering(_flatten),
 }
