@@ -173,11 +173,16 @@ class Collector:
 
     def __init__(self) -> None:
         self.errors: list[SpecError] = []
+        self._seen: set[tuple] = set()
 
     def add(
         self, code: str, message: str, span: Span | None = None, hint: str | None = None
     ) -> None:
-        self.errors.append(SpecError(code, message, span, hint))
+        """Collect one error; the very same error again (a block's line placed twice) is dropped."""
+        where = None if span is None else (span.path, span.line, span.column)
+        if (code, message, hint, where) not in self._seen:
+            self._seen.add((code, message, hint, where))
+            self.errors.append(SpecError(code, message, span, hint))
 
     def extend(self, error: SpecError) -> None:
         self.errors.extend(error.errors)

@@ -471,13 +471,16 @@ class _GraphBuilder:
             where = f"{key} of '{node}'"
             given = _show_python(values.get(key))
             if error_type == "missing":
+                written = layer.kind.text  # a block's `input` is a `port` inside: say `input`
                 how = (
-                    f"{kind.name} {layer.name.text}: {key.upper()}"
+                    f"{written} {layer.name.text}: {key.upper()}"
                     if key in kind.positional
                     else f"{key}=..."
                 )
+                # the same line of a block placed twice is reported once (Collector drops repeats)
+                named = f"'{layer.name.text}' of a block" if kind.internal else f"'{node}'"
                 self.errors.add(
-                    "E205", f"{kind.name} '{node}' needs {key}", layer.name.span, f"write '{how}'"
+                    "E205", f"{written} {named} needs {key}", layer.name.span, f"write '{how}'"
                 )
             elif error_type == "activation_option":
                 ctx = problem["ctx"]

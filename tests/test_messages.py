@@ -88,3 +88,14 @@ def test_a_kind_from_pytorch_or_keras_is_answered_with_what_to_write(kind, said)
     error = _error(NET.format(layer=f"{kind} y: 2"))
     assert error.code == "E201" and error.message == f"unknown layer kind '{kind}'"
     assert said in error.hint and "sample'?" not in error.hint
+
+
+def test_a_block_input_without_a_size_is_reported_once_as_an_input():
+    text = (
+        "block b() {\n    input x\n    dense y: 2\n    x -> y\n}\n"
+        "network n {\n    input i: 3\n    b u\n    b v\n    i -> u -> v\n}\n"
+    )
+    error = _error(text)
+    assert len(error.errors) == 1, "the block's line is one mistake, however often it is placed"
+    assert (error.code, error.message) == ("E205", "input 'x' of a block needs size")
+    assert error.hint == "write 'input x: SIZE'" and (error.span.line, error.span.column) == (2, 11)
