@@ -99,3 +99,33 @@ def test_a_block_input_without_a_size_is_reported_once_as_an_input():
     assert len(error.errors) == 1, "the block's line is one mistake, however often it is placed"
     assert (error.code, error.message) == ("E205", "input 'x' of a block needs size")
     assert error.hint == "write 'input x: SIZE'" and (error.span.line, error.span.column) == (2, 11)
+
+
+def _train_error(tmp_path, network: str, x, y) -> nnspec.SpecError:
+    import numpy as np
+
+    from nnspec.training import train
+
+    np.savez(tmp_path / "d.npz", x=np.asarray(x, dtype=float), y=np.asarray(y))
+    spec = tmp_path / "n.nn"
+    spec.write_text(network + '\ntrain {\n    data = npz("d.npz")\n    epochs = 1\n}\n')
+    with pytest.raises(nnspec.SpecError) as caught:
+        train(spec, backend="numpy", out=tmp_path / "run")
+    return caught.value
+
+
+def test_an_output_that_is_not_flattened_is_hinted_to_flatten(tmp_path):
+    network = "network n {\n    input x: [2, 4]\n    dense y: 3, act=softmax\n    x -> y\n}"
+    error = _train_error(tmp_path, network, [[[0.0] * 4] * 2] * 6, [0, 1, 2, 0, 1, 2])
+    assert error.code == "E506" and "but 'y' gives [2, 3]" in error.message
+    assert error.hint == "flatten before the last layer ('flatten f'), so that 'y' gives [3]"
+
+
+def test_labels_from_one_are_hinted_that_classes_count_from_zero(tmp_path):
+    network = "network n {\n    input x: 2\n    dense y: 3, act=softmax\n    x -> y\n}"
+    error = _train_error(tmp_path, network, [[0.0, 1.0]] * 6, [1, 2, 3, 1, 2, 3])
+    assert error.code == "E506" and "has 4 classes, but 'y' gives 3 values" in error.message
+    assert error.hint == (
+        "classes count from 0: the labels run from 1 to 3, so 'y' needs 4 units; "
+        "subtract 1 from them for 3"
+    )

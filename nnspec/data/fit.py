@@ -131,20 +131,27 @@ def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple
             f"write 'output {output.name}: last' or 'output {output.name}: mean'",
         )
     if dims[:-1] != items:
+        wanted = show((*items, max(classes, dims[-1])))
         raise DataError(
             "E506",
             f"{what} has one class per {'example' if not items else 'item of ' + show(items)}, "
             f"but '{output.name}' gives {show(dims)}",
-            f"end the network with {classes} units: 'dense {output.name}: {classes}'",
+            f"flatten before the last layer ('flatten f'), so that '{output.name}' gives {wanted}"
+            if len(dims) > len(items) + 1 and not items
+            else f"end the network with {classes} units: 'dense {output.name}: {classes}'",
         )
     if dims[-1] == 1 and classes <= 2:
         return y[..., None].astype(F32), 2
     if dims[-1] < classes:
+        lowest = int(y.min()) if y.size else 0
         raise DataError(
             "E506",
             f"{what} has {classes} classes, but '{output.name}' gives {dims[-1]} "
             f"value{'s' * (dims[-1] > 1)}",
-            f"give '{output.name}' {classes} units (one per class)"
+            f"classes count from 0: the labels run from {lowest} to {classes - 1}, so "
+            f"'{output.name}' needs {classes} units; subtract {lowest} from them for {dims[-1]}"
+            if lowest > 0 and classes - lowest <= dims[-1]
+            else f"give '{output.name}' {classes} units (one per class)"
             + (", or 1 unit for two classes" if classes == 2 else ""),
         )
     return y, dims[-1]
