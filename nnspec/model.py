@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .check import DEFAULT_MAX_PARAMS, check
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
 from .program import Program
-from .resolve import Library, build_graph, load_library, read_source
+from .resolve import Library, build_graph, check_blocks, load_library, read_source
 from .train_section import TrainSpec, check_gan_pair, check_training, read_train
 
 if TYPE_CHECKING:
@@ -114,6 +114,10 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
             _start_of(source),
             "a spec declares 'network NAME { ... }'",
         )
+    try:
+        check_blocks(library)  # the blocks no network uses; the others are checked placed
+    except SpecError as error:
+        errors.extend(error)
     models = []
     trains = _trains(library, errors)
     for network in networks:
@@ -135,6 +139,7 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
 
 def _model(source: Source, network: str | None, max_params: int) -> Model:
     library = load_library(source)
+    check_blocks(library)  # a mistake in a block no network uses is still a mistake in the file
     chosen = _choose(library, network, source)
     errors = Collector()
     trains = _trains(library, errors)

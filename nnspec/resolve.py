@@ -28,6 +28,7 @@ from .reading import SPEC_LIMIT, ReadError, read_regular
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 50_000  # blocks and repeats multiply; past this a spec is surely a mistake
 REDUCES = ("last", "mean")
+UNKNOWN = "<parameter> "  # a block parameter without a value (no name can start so)
 
 
 # ---- files ----------------------------------------------------------------------------
@@ -155,6 +156,58 @@ def build_graph(library: Library, network: s.Network) -> nx.MultiDiGraph:
     return graph
 
 
+def check_blocks(library: Library) -> None:
+    """Check every block of the file that no network of it uses, on its own; raise `SpecError`
+    with every mistake found.
+
+    Without the values a use would give its parameters, what depends on them waits (sizes and
+    shapes, an option written as a parameter); kinds, the other options, links, ports and
+    outputs are checked all the same. A block used by a network is checked where it is placed.
+    """
+    used = _blocks_used(library)
+    errors: dict[tuple, SpecError] = {}  # a block placed inside another reports once
+    for block in library.root.blocks:
+        name = block.name.text
+        if name in used or library.blocks.get(name) is not block:
+            continue
+        builder = _GraphBuilder(library)
+        params = {p.text: s.Symbol(span=p.span, name=UNKNOWN + p.text) for p in block.params}
+        placed = builder.body(block.body, f"{name}.", params, stack=[name], in_block=True)
+        if not any(p is None for p in placed.values()):
+            builder.outputs(block.body, placed, block.name, in_block=True)
+        for error in builder.errors.errors:
+            errors.setdefault((error.code, error.span, error.message), error)
+    if errors:
+        raise SpecError.group(list(errors.values()))
+
+
+def _blocks_used(library: Library) -> set[str]:
+    """The blocks (and networks used as blocks) that the file's networks place, at any depth."""
+    used: set[str] = set()
+    todo = [network.body for network in library.root.networks]
+    while todo:
+        for statement in todo.pop():
+            if not isinstance(statement, s.Layer):
+                continue
+            name = statement.kind.text
+            definition = library.blocks.get(name) or library.networks.get(name)
+            if definition is not None and name not in used:
+                used.add(name)
+                todo.append(definition.body)
+    return used
+
+
+def _unknown(value) -> bool:
+    """Whether a plain value holds a block parameter whose value is not known (`check_blocks`)."""
+    if isinstance(value, str):
+        return value.startswith(UNKNOWN)
+    if isinstance(value, tuple):
+        return any(_unknown(item) for item in value)
+    if isinstance(value, dict):
+        return any(_unknown(item) for item in value.values())
+    return False
+
+
 @dataclass
 class _Placed:
     """What a name in a body stands for once placed: where links enter it and where they leave."""
@@ -267,6 +320,8 @@ class _GraphBuilder:
         for arg in args:
             if arg.key is not None and arg.key.text == "repeat":
                 value = s.plain(arg.value)
+                if _unknown(value):  # a block checked on its own: one copy stands for them
+                    continue
                 if (
                     not isinstance(value, int)
                     or isinstance(value, bool)
@@ -451,17 +506,25 @@ class _GraphBuilder:
             spans[key] = arg.value.span
         if not ok:
             return None, spans
+        waiting = {key for key, value in values.items() if _unknown(value)}
+        known = {key: value for key, value in values.items() if key not in waiting}
         try:
-            return kind.Options.model_validate(values), spans
+            options = kind.Options.model_validate(known)
         except ValidationError as error:
-            self.option_errors(error, kind, layer, node, values, spans)
-            return None, spans
+            # a block checked on its own: what its parameters give is checked where it is used
+            problems = [p for p in error.errors() if not p["loc"] or p["loc"][0] not in waiting]
+            if problems:
+                self.option_errors(problems, kind, layer, node, values, spans)
+                return None, spans
+            options = kind.Options.model_construct(**known)
+        return options, spans
 
     def option_errors(
-        self, error: ValidationError, kind: Kind, layer: s.Layer, node: str, values, spans
+        self, problems: list[dict], kind: Kind, layer: s.Layer, node: str, values, spans
     ) -> None:
+        """One message per option for pydantic's `problems` (ValidationError.errors())."""
         seen = set()
-        for problem in error.errors():
+        for problem in problems:
             key = str(problem["loc"][0]) if problem["loc"] else ""
             if key in seen:
                 continue  # one message per option (a union reports each alternative)
