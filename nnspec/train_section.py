@@ -11,17 +11,19 @@ resolved section through `train_config(spec)`.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from . import syntax as s
 from .errors import Collector, Span, did_you_mean
+from .reading import DATA_LIMIT, ReadError, open_regular, size_text
 from .rules import BACKPROP, RULES, rule_misfit, rule_names
 
 if TYPE_CHECKING:
@@ -582,11 +584,29 @@ def data_path(spec_path: str, path: str) -> str:
     return os.path.join(os.path.dirname(spec_path), path)
 
 
-def csv_columns(path: str) -> list[str] | None:
-    """The column names in a csv file's header row (None: the file is empty). Raises OSError,
-    UnicodeDecodeError or csv.Error when the file cannot be read."""
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        header = next(csv.reader(file), None)
+CSV_HEADER_LIMIT = 1 << 20  # characters: a first line longer than this is no csv header row
+
+
+def csv_columns(path: str, shown: str | None = None) -> list[str] | None:
+    """The column names in a csv file's header row (None: the file is empty). Raises ReadError
+    (E505, naming the file as `shown`) for anything but a regular file within DATA_LIMIT, and
+    OSError, UnicodeDecodeError or csv.Error when the file cannot be read."""
+    raw = open_regular(path, "data file", DATA_LIMIT, "E505", shown)
+    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as file:
+        return csv_header(file)
+
+
+def csv_header(file: TextIO) -> list[str] | None:
+    """The column names in the header row at the start of `file` (None: it is empty), read no
+    further than CSV_HEADER_LIMIT characters: a large file without line breaks is a csv.Error at
+    once."""
+    line = file.readline(CSV_HEADER_LIMIT + 1)
+    if len(line) > CSV_HEADER_LIMIT and not line.endswith("\n"):
+        raise csv.Error(
+            f"its first {size_text(CSV_HEADER_LIMIT)} hold no line break: "
+            "it is not a csv file with a header row"
+        )
+    header = next(csv.reader([line]), None)
     return [column.strip() for column in header] if header else None
 
 
@@ -668,7 +688,7 @@ def _check_csv_features(
     full = data_path(spec.span.path, str(path))
     try:
         columns = csv_columns(full) if os.path.isfile(full) else None
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, UnicodeDecodeError, csv.Error, ReadError):
         return  # read_train reported it
     if not columns or (config.target != "input" and target not in columns):
         return
@@ -686,7 +706,10 @@ def _check_csv_features(
 
 def _check_csv_header(full: str, path: s.String, target: s.String, errors: Collector) -> None:
     try:
-        columns = csv_columns(full)
+        columns = csv_columns(full, path.value)
+    except ReadError as error:  # it became a FIFO since it was looked at, or is over 2 GiB
+        errors.add(error.code, error.message, path.span, error.hint)
+        return
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         errors.add(
             "E505",

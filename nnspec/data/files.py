@@ -24,12 +24,12 @@ import numpy as np
 
 from ..errors import did_you_mean
 from ..reading import DATA_LIMIT, JSON_LIMIT, ReadError, open_regular, read_regular, size_text
+from ..train_section import csv_header
 from .examples import F32, DataError, Examples
 
 CSV_HINT = "every row holds one number per column; fill in or drop missing values"
 CSV_TEXT_HINT = "a csv file is UTF-8 text with a header row"
 NPZ_HINT = "save it with numpy.savez(path, x=..., y=...)"
-HEADER_LIMIT = 1 << 20  # a header row longer than this is not a csv file's
 
 
 def _open(path: str, shown: str, hint: str | None = None) -> BinaryIO:
@@ -56,8 +56,8 @@ def read_csv(path: str, shown: str, target: str | None, classify: bool) -> Examp
     """A csv file with a header row: x `[rows, columns - 1]` (every column but the target, in file
     order), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without a
     target."""
-    with _open(path, shown) as raw:
-        file = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    raw = _open(path, shown)
+    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as file:
         columns = _header(file, shown)
         if target is not None and target not in columns:
             raise DataError(
@@ -84,29 +84,20 @@ def read_csv(path: str, shown: str, target: str | None, classify: bool) -> Examp
 
 
 def _header(file: io.TextIOWrapper, shown: str) -> list[str]:
-    """The column names of the header row, read from the start of `file` and no further than
-    `HEADER_LIMIT` characters, so that a large file without line breaks is answered at once."""
+    """The column names of the header row, from the start of `file`."""
     try:
-        line = file.readline(HEADER_LIMIT + 1)
-        if len(line) > HEADER_LIMIT and not line.endswith("\n"):
-            raise DataError(
-                "E505",
-                f"data file '{shown}' has no line break in its first {size_text(HEADER_LIMIT)}: "
-                "it is not a csv file with a header row",
-                CSV_TEXT_HINT,
-            )
-        header = next(csv.reader([line]), None)
+        header = csv_header(file)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
             "E505", f"cannot read data file '{shown}': {error}", CSV_TEXT_HINT
         ) from None
-    if not header:
+    if header is None:
         raise DataError(
             "E505",
             f"data file '{shown}' is empty",
             "a csv file starts with a header row naming its columns",
         )
-    return [column.strip() for column in header]
+    return header
 
 
 def _numbers(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
