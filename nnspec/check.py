@@ -331,12 +331,11 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
     for name in order:
         node = graph.nodes[name]
         kind: Kind = node["kind"]
-        incoming, complete, waiting = [], True, False
+        incoming, complete = [], True
         for link in links[name]:
             shape = (delayed_shapes if link.delayed else shapes).get(link.source)
             if shape is None:
                 complete = complete and link.delayed and not final
-                waiting = True
                 continue
             incoming.append((link, shape))
         if not complete:
@@ -349,8 +348,8 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
         try:
             x = _arrange(kind, incoming)
             shape = kind.shape(node["options"], x)
-            if waiting:
-                # an early walk with an input still unknown: only the shape is wanted now;
+            if not final:
+                # an early walk wants the shapes only (an input may still be unknown); the
                 # parameters (literal weights fix the full input width) wait for the last walk
                 shapes[name], params[name] = shape, {}
                 continue

@@ -136,3 +136,13 @@ def test_a_size_nothing_fixes_is_still_refused():
     with pytest.raises(SpecError) as caught:
         nnspec.loads(spec)
     assert "E307" in {e.code for e in caught.value.errors}
+
+
+def test_literal_weights_of_the_wrong_height_on_a_cycle_are_e405():
+    """The weights must have a row for the delayed input too: 2 rows where 3 are needed is
+    E405 naming the size needed, not a false E307."""
+    spec = ELMAN.replace("[[0.5, -0.3], [0.2, 0.1], [-0.4, 0.6]]", "[[0.5, -0.3], [0.2, 0.1]]")
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads(spec)
+    assert [e.code for e in caught.value.errors] == ["E405"]
+    assert "needs [3, 2]" in caught.value.message
