@@ -52,6 +52,12 @@ def _socket(path: Path) -> socket.socket:
     return server
 
 
+def _link_to_zero(tmp: Path) -> Path:
+    """A symbolic link to /dev/zero: what it points to is refused."""
+    (tmp / "zero.nn").symlink_to("/dev/zero")
+    return tmp / "zero.nn"
+
+
 def _check(capsys, *paths) -> str:
     """`nnspec check paths` in this process: exit 1; what it printed on stderr."""
     assert main(["check", *map(str, paths)]) == 1
@@ -68,6 +74,7 @@ def _check(capsys, *paths) -> str:
         (lambda tmp: Path("/dev/zero"), "is a character device, not a regular file"),
         (lambda tmp: Path("/dev/null"), "is a character device, not a regular file"),
         (lambda tmp: tmp, "is a folder, not a file"),
+        (_link_to_zero, "is a character device, not a regular file"),
     ],
 )
 def test_only_regular_files_are_read(tmp_path: Path, make, what):
