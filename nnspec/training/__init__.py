@@ -24,6 +24,7 @@ from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import check_training
+from . import checkpoint
 from .config import Config, resolve
 from .loop import Expectation, TrainingStopped, fit
 from .plot import Plots
@@ -87,18 +88,35 @@ def train_models(
     batch: int | None = None,
     seed: int | None = None,
     progress=None,
+    notify=None,
 ) -> TrainResult:
     """`train` for networks already loaded by `training_models`: one, or a GAN's generator and
-    discriminator."""
+    discriminator.
+
+    With `resume`, the run goes on from the checkpoint in `out` with the settings it was trained
+    with (its backend, and the epochs, lr, batch and seed it was given); `epochs` may extend it,
+    and a `backend`, `lr`, `batch` or `seed` that differs is refused (R302), as is a checkpoint of
+    another network or version of the spec (R302), a damaged one (R310) or none (R311).
+    `notify(text, epochs)` is told what a resume takes from the run, and how far it goes."""
     spec = models[0].train_spec
     errors = Collector()
     for model in models:
         check_training(model.program, spec, errors, epochs)
     errors.raise_if_any()
-    data = load_data(spec, models[-1].program)
-    config = resolve(spec, data.kind, {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed})
     name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
+    given = {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    saved = None
+    if resume:  # the checkpoint first: what it holds decides the backend and the settings
+        saved = checkpoint.read(out)
+        saved.check_flags(backend, given)
+        backend, overrides = saved.backend, {**saved.overrides, **overrides}
+    data = load_data(spec, models[-1].program)
+    config = resolve(spec, data.kind, overrides)
+    if saved is not None:
+        saved.check_settings(config)
+    record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides)
     with (
         Plots() as plots
     ):  # from here on, matplotlib loads in a helper process while the network trains
@@ -107,10 +125,25 @@ def train_models(
             if len(models) == 1
             else make_gan(*models, config, backend)
         )
-        outcome = fit(runner, data, config, out, resume, progress)
+        if saved is not None:
+            saved.check_layout(name, checkpoint.layout_of(runner.weights()))
+            if notify is not None:
+                notify(_resuming(saved, config), config.epochs)
+        outcome = fit(runner, data, config, out, saved or False, progress, record)
         paths = _write_results(runner, config, outcome, out, data, plots)
     return TrainResult(
         name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history
+    )
+
+
+def _resuming(saved: checkpoint.Saved, config: Config) -> str:
+    settings = config.as_dict()
+    optimizer = ", ".join(f"{k}={v:g}" for k, v in settings["optimizer"].items() if k != "name")
+    return (
+        f"resuming {saved.path.parent} from epoch {saved.epoch} to {config.epochs}, with the "
+        f"settings it was trained with: backend {saved.backend}, optimizer "
+        f"{settings['optimizer']['name']}({optimizer}), batch {settings['batch']}, "
+        f"seed {settings['seed']}"
     )
 
 

@@ -4,34 +4,25 @@ NaN stop, expectations."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import save_file
 
-from ..atomic import write_atomic
 from ..data.load import Data, Split
-from ..errors import NnspecError
+from .checkpoint import AFRESH, CheckpointError, Record, Saved, kept_settings, layout_of, read, save
 from .config import Config
 from .metrics import MEASURES
 from .schedule import learning_rate
+from .stopped import TrainingStopped
 
-CHECKPOINT = "checkpoint.safetensors"
 OPS = {
     ">=": lambda a, b: a >= b,
     "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b,
     "<": lambda a, b: a < b,
 }
-
-
-class TrainingStopped(NnspecError):
-    """Training cannot go on: a NaN loss (R301; the message names the epoch and the checkpoint
-    that is kept), a checkpoint that does not fit (R302), no train section (R303)."""
 
 
 @dataclass(frozen=True)
@@ -54,23 +45,39 @@ class Outcome:
     epochs_run: int
 
 
-def fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=None) -> Outcome:
+def fit(
+    runner,
+    data: Data,
+    config: Config,
+    out: Path,
+    resume: Saved | bool = False,
+    progress=None,
+    record: Record | None = None,
+) -> Outcome:
     """Train `runner` on `data` as `config` says, writing metrics.csv and checkpoints into `out`.
+
+    `resume`: the checkpoint to go on from (`checkpoint.read(out)`, already checked against the
+    run), True to read it from `out`, False to start afresh. `record`: what each checkpoint records
+    to recognise the run (by default the runner's network and `config`'s settings).
 
     NumPy's overflow warnings are silenced: a loss that becomes infinite or NaN stops the run with
     its own message (TrainingStopped), and a value that overflows on the way without spoiling
     the loss (a sigmoid's exp) is not the user's concern."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return _fit(runner, data, config, out, resume, progress)
+        return _fit(runner, data, config, out, resume, progress, record)
 
 
-def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=None) -> Outcome:
+def _fit(runner, data: Data, config: Config, out: Path, resume, progress, record) -> Outcome:
+    if record is None:
+        program = getattr(runner, "program", None)
+        record = Record(program.name if program else "", kept_settings(config))
+    saved = read(out) if resume is True else resume or None
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, float]] = []
     start = 0
-    if resume and (out / CHECKPOINT).exists():
-        start, history = _restore(runner, rng, out)
+    if saved is not None:
+        start, history = _restore(runner, rng, out, saved)
     elif (out / "metrics.csv").exists():
         (out / "metrics.csv").unlink()
     for epoch in range(start, config.epochs):
@@ -93,7 +100,7 @@ def _fit(runner, data: Data, config: Config, out: Path, resume: bool, progress=N
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
         _append_row(out / "metrics.csv", row)
-        _save_checkpoint(runner, rng, out, epoch + 1)
+        _save_checkpoint(runner, rng, out, epoch + 1, record)
         if progress is not None:
             progress(epoch + 1, row)
     if config.epochs == 0 or not history:
@@ -201,46 +208,40 @@ def _append_row(path: Path, row: dict[str, float]) -> None:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int) -> None:
-    """Arrays and state in one file, replaced at once:
-    a kill at any moment leaves the last whole checkpoint."""
+def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int, record) -> None:
+    """Arrays and state in one file (checkpoint.py), replaced at once."""
     arrays, meta = runner.checkpoint()
     state = {
         "epoch": epoch,
         "backend": runner.backend,
+        "network": record.network,
+        "layout": layout_of(runner.weights()),
+        "settings": record.settings,
+        "overrides": record.overrides,
         "random": rng.bit_generator.state,
         "runner": meta,
     }
-    write_atomic(
-        out / CHECKPOINT,
-        lambda p: save_file(
-            # np.ascontiguousarray gives a 0-d array (batchnorm's num_batches_tracked) one axis
-            {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()},
-            p,
-            metadata={"nnspec": json.dumps(state, default=_plain)},
-        ),
-    )
+    save(out, arrays, state)
 
 
-def _restore(runner, rng: np.random.Generator, out: Path) -> tuple[int, list[dict]]:
-    with safe_open(str(out / CHECKPOINT), "np") as file:
-        state = json.loads(file.metadata()["nnspec"])
-        # safe_open has keys() but is neither iterable nor a container
-        arrays = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
-    if state["backend"] != runner.backend:
-        raise TrainingStopped(
-            "R302",
-            f"the checkpoint in {out} was made by the {state['backend']} backend, "
-            f"not {runner.backend}",
-            f"resume with --backend {state['backend']}, or start again without --resume",
-        )
-    runner.restore(arrays, state["runner"])
-    rng.bit_generator.state = state["random"]
-    history = _read_rows(out / "metrics.csv", state["epoch"])
+def _restore(runner, rng: np.random.Generator, out: Path, saved: Saved) -> tuple[int, list[dict]]:
+    """Put the run back as `saved` holds it (already recognised as this run's); the rows of
+    metrics.csv written after it (an epoch cut short) are dropped."""
+    saved.check_layout(saved.state["network"], layout_of(runner.weights()))
+    try:
+        runner.restore(saved.arrays, saved.state["runner"])
+        rng.bit_generator.state = saved.state["random"]
+    except (KeyError, ValueError, TypeError, RuntimeError) as error:
+        raise CheckpointError(
+            "R310",
+            f"the checkpoint is damaged: {saved.path}: it cannot be restored ({error})",
+            f"the run cannot go on from it: {AFRESH}",
+        ) from None
+    history = _read_rows(out / "metrics.csv", saved.epoch)
     (out / "metrics.csv").unlink(missing_ok=True)
-    for row in history:  # rows written after the checkpoint (an epoch cut short) are dropped
+    for row in history:
         _append_row(out / "metrics.csv", row)
-    return state["epoch"], history
+    return saved.epoch, history
 
 
 def _read_rows(path: Path, last_epoch: int) -> list[dict[str, float]]:
@@ -254,7 +255,4 @@ def _read_rows(path: Path, last_epoch: int) -> list[dict[str, float]]:
     return [row for row in rows if row["epoch"] <= last_epoch]
 
 
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+__all__ = ["Expectation", "Outcome", "TrainingStopped", "fit", "measure"]

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file
+from safetensors.numpy import load
 
 from ..atomic import write_atomic
 from ..data import read_inputs
 from ..errors import SpecError
-from ..model import Model, load
+from ..model import Model
+from ..model import load as load_spec
+from ..reading import DATA_LIMIT, ReadError, read_regular
 
 
 def predict(
@@ -34,7 +36,7 @@ def predict(
     network: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Each output's values for the examples in `inputs`, by output name, batch first."""
-    return run_model(load(path, network), weights, inputs, backend)
+    return run_model(load_spec(path, network), weights, inputs, backend)
 
 
 def run_model(
@@ -62,49 +64,53 @@ def run_model(
 
 
 def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]:
-    """The network's parameters from a safetensors file,
-    checked against the spec (a GAN's: by network name)."""
+    """The network's parameters from a safetensors file (only a regular file), checked against
+    the spec (a GAN's: by network name; a checkpoint's: under `weights.`): each tensor that is
+    missing or shaped otherwise is named, with its shape here and in the file (E506)."""
     shown = str(path)
     try:
-        arrays = load_file(shown)
-    except FileNotFoundError:
+        arrays = load(read_regular(path, "weights file", DATA_LIMIT, "E505"))
+    except ReadError as error:
+        if error.reason != "missing":
+            raise
         raise SpecError(
             "E505",
             f"weights file '{shown}' is not found",
             None,
             "nnspec train writes runs/<network>/weights.safetensors",
         ) from None
-    except (OSError, SafetensorError) as error:
+    except (SafetensorError, ValueError) as error:
         raise SpecError(
             "E505",
             f"cannot read weights file '{shown}': {error}",
             None,
             "give the weights.safetensors that nnspec train wrote",
         ) from None
-    wanted = model.program.parameters()
-    prefix = f"{model.name}."
-    if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
-        arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+    wanted = {name: list(param.shape) for name, param in model.program.parameters().items()}
+    for prefix in (f"{model.name}.", "weights."):
+        if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
+            arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
     missing = [name for name in wanted if name not in arrays]
-    if missing:
+    misfits = ([f"it lacks {_some(missing)}"] if missing else []) + [
+        f"'{name}' is {shape} here and {list(arrays[name].shape)} in the file"
+        for name, shape in wanted.items()
+        if name in arrays and list(arrays[name].shape) != shape
+    ]
+    if misfits:
+        more = f"; and {len(misfits) - 4} more" if len(misfits) > 4 else ""
         raise SpecError(
             "E506",
             f"weights file '{shown}' does not fit network '{model.name}': "
-            f"it lacks {', '.join(missing[:4])}"
-            + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""),
+            f"{'; '.join(misfits[:4])}{more}",
             None,
-            "use the weights that nnspec train wrote for this spec",
+            "these weights were trained for another network or another version of this spec: "
+            "give the weights.safetensors that nnspec train wrote for it, or train it again",
         )
-    for name, param in wanted.items():
-        if tuple(arrays[name].shape) != tuple(param.shape):
-            raise SpecError(
-                "E506",
-                f"weights file '{shown}': '{name}' is {list(arrays[name].shape)}, but network "
-                f"'{model.name}' needs {list(param.shape)}",
-                None,
-                "the spec changed since training: train it again",
-            )
     return {name: arrays[name] for name in wanted}
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 def write_outputs(

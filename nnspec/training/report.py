@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from rich.console import Console
@@ -14,7 +15,6 @@ from ..train_section import train_config
 def train_command(args) -> None:
     """Train as `args` say and show it; a failure is raised (nnspec.cli.main decides the exit
     code): `TrainingStopped`, an expectation missed (R304), Ctrl-C with what was kept."""
-    from pathlib import Path
 
     from ..errors import NnspecError
     from . import run_name, train_models, training_models
@@ -33,12 +33,13 @@ def train_command(args) -> None:
     with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
         task = progress.add_task(f"training {name}", total=epochs, metrics="")
 
-        finished = [0]
-
         def report(epoch: int, row: dict[str, float]) -> None:
-            finished[0] = epoch
             shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
             progress.update(task, completed=epoch, metrics=shown)
+
+        def resuming(text: str, epochs: int) -> None:
+            progress.console.print(text, highlight=False, soft_wrap=True)
+            progress.update(task, total=epochs)
 
         try:
             result = train_models(
@@ -51,19 +52,11 @@ def train_command(args) -> None:
                 batch=args.batch,
                 seed=args.seed,
                 progress=report,
+                notify=resuming,
             )
         except KeyboardInterrupt:
             progress.stop()
-            out = args.out or str(Path("runs") / run_name(models))
-            kept = (
-                f"the checkpoint of epoch {finished[0]} is kept in {out}"
-                if finished[0]
-                else "no epoch finished"
-            )
-            again = f"nnspec train {args.file} --out {out} --resume"
-            raise KeyboardInterrupt(
-                f"interrupted: {kept}; continue with --resume:\n  {again}"
-            ) from None
+            raise KeyboardInterrupt(_interrupted(args, run_name(models))) from None
     out = Console(file=sys.stdout, highlight=False)
     table = Table(title=f"{result.network} ({result.backend})", show_edge=False)
     for column in ("metric", "reached", "expected", ""):
@@ -93,3 +86,26 @@ def train_command(args) -> None:
             "expectation missed: " + "; ".join(missed),
             "train for longer (--epochs), or change the network or its train section",
         )
+
+
+def _interrupted(args, name: str) -> str:
+    """What Ctrl-C kept, and the command that resumes it: the resumed run takes its backend and
+    settings from the checkpoint, so the file, the folder and the network are all it needs."""
+    from pathlib import Path
+
+    from .checkpoint import CheckpointError, read
+
+    out = Path(args.out) if args.out else Path("runs") / name
+    try:
+        epoch = read(out).epoch
+    except CheckpointError:
+        return (
+            "interrupted before the first epoch finished: there is nothing to resume "
+            f"(no checkpoint in {out}); train again without --resume"
+        )
+    again = ["nnspec", "train", args.file, "--out", str(out), "--resume"]
+    again += ["--network", args.network] if args.network else []
+    return (
+        f"interrupted: the checkpoint of epoch {epoch} is kept in {out}; continue with --resume "
+        f"(it keeps the run's backend and settings):\n  {shlex.join(again)}"
+    )

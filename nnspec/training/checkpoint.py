@@ -1,0 +1,260 @@
+"""Checkpoints: a run's whole state after an epoch, in one safetensors file replaced at once, with
+what it takes to recognise the run it belongs to.
+
+    saved = read(out)                   # CheckpointError: none there (R311), damaged (R310)
+    saved.check_flags(backend, given)   # a flag that contradicts the run (R302)
+    saved.check_settings(config)        # the spec's train section changed (R302)
+    saved.check_layout(name, layout)    # another network, another version of the spec (R302)
+
+Besides the arrays (weights, optimizer state) the metadata records the epoch, the backend, the
+network's name and parameter layout (every tensor's name and shape), the train settings a resume
+must keep (`KEPT`), the command line's overrides (so that a resume repeats them), the random
+states, and a SHA-256 digest of all of it, so that flipped bytes are found and not trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load, save_file
+
+from ..atomic import write_atomic
+from ..reading import DATA_LIMIT, ReadError, read_regular
+from .config import Config
+from .stopped import TrainingStopped
+
+CHECKPOINT = "checkpoint.safetensors"
+FORMAT = 2  # 1: before the checkpoint recorded its network, settings and digest
+# the settings a resumed run keeps: another value would make it another run; epochs, metrics and
+# expect lines may change (training on for more epochs is what --resume is for)
+KEPT = ("data", "split", "target", "loss", "optimizer", "batch", "schedule", "rule", "seed")
+AFRESH = "train afresh into another folder (--out DIR)"
+
+
+class CheckpointError(TrainingStopped):
+    """A checkpoint that cannot be resumed: damaged (R310), not there (R311), or one that belongs
+    to another run (R302: another backend, network, version of the spec, or settings)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a checkpoint records to be recognised, besides the backend and the layout."""
+
+    network: str
+    settings: dict  # KEPT, as settings.json writes them
+    overrides: dict = field(default_factory=dict)  # epochs, lr, batch, seed given by the caller
+
+
+def kept_settings(config: Config) -> dict:
+    """The settings of `config` that a resume must keep, as plain JSON values."""
+    written = config.as_dict()
+    plain = {"data": str(config.data), "split": config.split, "target": config.target}
+    return {key: plain[key] if key in plain else written[key] for key in KEPT}
+
+
+def layout_of(weights: dict[str, np.ndarray]) -> dict[str, list[int]]:
+    """Every tensor's name and shape: how a checkpoint recognises the network it was made by."""
+    return {name: list(np.shape(value)) for name, value in weights.items()}
+
+
+# ---- writing -------------------------------------------------------------------------------------
+def save(out: Path, arrays: dict[str, np.ndarray], state: dict) -> None:
+    """Write `arrays` and `state` (plain JSON values) with their digest, replacing the last
+    checkpoint at once: a kill at any moment leaves the last whole checkpoint."""
+    # np.ascontiguousarray gives a 0-d array (batchnorm's num_batches_tracked) one axis
+    arrays = {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()}
+    state = {"format": FORMAT, **state}
+    text = json.dumps(state, default=_plain)
+    state["digest"] = _digest(json.loads(text), arrays)
+    metadata = {"nnspec": json.dumps(state, default=_plain)}
+    write_atomic(out / CHECKPOINT, lambda p: save_file(arrays, p, metadata=metadata))
+
+
+def _digest(state: dict, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the state (keys sorted) and every array's name, dtype, shape and bytes."""
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode())
+    for name in sorted(arrays):
+        value = arrays[name]
+        digest.update(f"{name}|{value.dtype.str}|{list(value.shape)}|".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+
+
+# ---- reading -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Saved:
+    """A checkpoint read whole and found undamaged."""
+
+    path: Path
+    state: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def epoch(self) -> int:
+        return self.state["epoch"]
+
+    @property
+    def backend(self) -> str:
+        return self.state["backend"]
+
+    @property
+    def overrides(self) -> dict:
+        return self.state["overrides"]
+
+    def check_flags(self, backend: str | None, given: dict) -> None:
+        """Refuse a --backend, --lr, --batch or --seed that differs from the run's (R302)."""
+        if backend is not None and backend != self.backend:
+            raise CheckpointError(
+                "R302",
+                f"the checkpoint in {self.path.parent} was made by the {self.backend} backend, "
+                f"not {backend}",
+                f"resume with --backend {self.backend} (or leave --backend out: a resumed run "
+                f"keeps its backend), or {AFRESH}",
+            )
+        settings = self.state["settings"]
+        had = {
+            "lr": settings["optimizer"]["lr"],
+            "batch": settings["batch"],
+            "seed": settings["seed"],
+        }
+        for key, value in given.items():
+            if key in had and value is not None and value != had[key]:
+                raise CheckpointError(
+                    "R302",
+                    f"--{key} {value:g} contradicts the run in {self.path.parent}, which was "
+                    f"trained with {key} {had[key]}",
+                    f"leave out --{key}: a resumed run keeps the settings it was trained with; "
+                    f"or {AFRESH}",
+                )
+
+    def check_settings(self, config: Config) -> None:
+        """Refuse a train section that changed since the checkpoint (R302), and --epochs below
+        the epoch already reached."""
+        before, now = self.state["settings"], kept_settings(config)
+        changed = [key for key in KEPT if _json(before[key]) != _json(now[key])]
+        if changed:
+            shown = "; ".join(
+                f"{key} was {_shown(before[key])}, is now {_shown(now[key])}" for key in changed
+            )
+            raise CheckpointError(
+                "R302",
+                f"the train section changed since the checkpoint in {self.path.parent} was "
+                f"written: {shown}",
+                f"undo the change to resume the run (only epochs may change), or {AFRESH}",
+            )
+        if config.epochs < self.epoch:
+            raise CheckpointError(
+                "R302",
+                f"the run in {self.path.parent} is already at epoch {self.epoch}, past the "
+                f"{config.epochs} epochs asked for",
+                f"give --epochs {self.epoch} or more to resume it, or {AFRESH}",
+            )
+
+    def check_layout(self, network: str, layout: dict[str, list[int]]) -> None:
+        """Refuse a checkpoint of another network, or of another version of this one: names each
+        tensor that differs, with its shape here and in the checkpoint (R302)."""
+        where = self.path.parent
+        if self.state["network"] != network:
+            raise CheckpointError(
+                "R302",
+                f"the checkpoint in {where} belongs to network '{self.state['network']}', "
+                f"not '{network}'",
+                f"resume it with the spec of '{self.state['network']}', or {AFRESH}",
+            )
+        theirs = self.state["layout"]
+        differences = [
+            f"'{name}' is {shape} here and {theirs[name]} in the checkpoint"
+            for name, shape in layout.items()
+            if name in theirs and shape != theirs[name]
+        ]
+        differences += [
+            f"'{n}' {s} is not in the checkpoint" for n, s in layout.items() if n not in theirs
+        ]
+        differences += [
+            f"the checkpoint's '{n}' {s} is not in this network"
+            for n, s in theirs.items()
+            if n not in layout
+        ]
+        if differences:
+            more = f"; and {len(differences) - 4} more" if len(differences) > 4 else ""
+            raise CheckpointError(
+                "R302",
+                f"the checkpoint in {where} was written by another version of network "
+                f"'{network}' (its layers or sizes changed): {'; '.join(differences[:4])}{more}",
+                f"undo the change to the spec to resume the run, or {AFRESH}",
+            )
+
+
+def read(out: Path) -> Saved:
+    """The checkpoint in `out`, read whole (only a regular file) and checked against its digest."""
+    path = out / CHECKPOINT
+    try:
+        data = read_regular(path, "checkpoint", DATA_LIMIT, "R310")
+    except ReadError as error:
+        if error.reason == "missing":
+            raise CheckpointError(
+                "R311",
+                f"there is nothing to resume: {out} holds no checkpoint",
+                "a checkpoint is written after every epoch; train without --resume to start "
+                "the run",
+            ) from None
+        raise CheckpointError("R310", f"{error.message}: it cannot be resumed", AFRESH) from None
+    try:
+        arrays, metadata = parse(data)
+    except (SafetensorError, ValueError) as error:
+        raise _damaged(path, f"it is not a whole safetensors file ({error})") from None
+    try:
+        state = json.loads(metadata["nnspec"])
+    except (KeyError, TypeError, ValueError):
+        raise _damaged(path, "it records no run state") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            "R310",
+            f"the checkpoint {path} was written by an older nnspec, or by another program: it "
+            "does not record the run it belongs to",
+            AFRESH,
+        )
+    digest = state.pop("digest", None)
+    if digest != _digest(state, arrays):
+        raise _damaged(path, "its contents do not match the digest it was written with")
+    return Saved(path, state, arrays)
+
+
+def parse(data: bytes) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and the metadata of a safetensors file's bytes. Raises SafetensorError or
+    ValueError on anything else."""
+    arrays = load(data)  # checks the header, the offsets and the length
+    # the layout safetensors defines: an 8-byte little-endian length, then that much JSON
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return arrays, metadata if isinstance(metadata, dict) else {}
+
+
+def _damaged(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(
+        "R310",
+        f"the checkpoint is damaged: {path}: {why}",
+        f"the run cannot go on from it: {AFRESH}",
+    )
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict) and "name" in value:
+        args = ", ".join(f"{k}={v:g}" for k, v in value.items() if k != "name")
+        return f"{value['name']}({args})"
+    return str(value)
