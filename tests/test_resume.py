@@ -108,6 +108,16 @@ def _copy(trained, tmp_path):
             "'z.weight' [4, 8] is not in the checkpoint",
         ),
         (
+            ("dense  h: 8", "dense  h: 8, act=tanh"),
+            (),
+            "(its kinds, options or links changed): layer 'h' changed",
+        ),
+        (
+            ("batchnorm n", "batchnorm n\n    relu r", "n -> y", "n -> r -> y"),
+            (),
+            "layer 'y' changed; layer 'r' is new",
+        ),
+        (
             ("lr=0.05", "lr=0.1"),
             (),
             "the train section changed since the checkpoint in",
@@ -123,6 +133,8 @@ def _copy(trained, tmp_path):
         "network",
         "sizes",
         "layers",
+        "activation",
+        "link",
         "lr",
         "loss",
         "backend",

@@ -116,7 +116,8 @@ def train_models(
     config = resolve(spec, data.kind, overrides)
     if saved is not None:
         saved.check_settings(config)
-    record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides)
+    layers = checkpoint.layers_of([model.program for model in models])
+    record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides, layers)
     with (
         Plots() as plots
     ):  # from here on, matplotlib loads in a helper process while the network trains
@@ -127,6 +128,7 @@ def train_models(
         )
         if saved is not None:
             saved.check_layout(name, checkpoint.layout_of(runner.weights()))
+            saved.check_layers(name, layers)
             if notify is not None:
                 notify(_resuming(saved, config), config.epochs)
         outcome = fit(runner, data, config, out, saved or False, progress, record)

@@ -5,9 +5,11 @@ what it takes to recognise the run it belongs to.
     saved.check_flags(backend, given)   # a flag that contradicts the run (R302)
     saved.check_settings(config)        # the spec's train section changed (R302)
     saved.check_layout(name, layout)    # another network, another version of the spec (R302)
+    saved.check_layers(name, layers)    # a layer's kind, options or links changed (R302)
 
 Besides the arrays (weights, optimizer state) the metadata records the epoch, the backend, the
-network's name and parameter layout (every tensor's name and shape), the train settings a resume
+network's name, parameter layout (every tensor's name and shape) and layers (a digest of each
+layer's kind, options and inputs), the train settings a resume
 must keep (`KEPT`), the command line's overrides (so that a resume repeats them), the random
 states, and a SHA-256 digest of all of it, so that flipped bytes are found and not trained on.
 """
@@ -24,12 +26,13 @@ from safetensors import SafetensorError
 from safetensors.numpy import load, save_file
 
 from ..atomic import write_atomic
+from ..program import Program
 from ..reading import DATA_LIMIT, ReadError, read_regular
 from .config import Config
 from .stopped import TrainingStopped
 
 CHECKPOINT = "checkpoint.safetensors"
-FORMAT = 2  # 1: before the checkpoint recorded its network, settings and digest
+FORMAT = 3  # 1: before the checkpoint recorded its network, settings and digest; 2: its layers
 # the settings a resumed run keeps: another value would make it another run; epochs, metrics and
 # expect lines may change (training on for more epochs is what --resume is for)
 KEPT = ("data", "split", "target", "loss", "optimizer", "batch", "schedule", "rule", "seed")
@@ -48,6 +51,21 @@ class Record:
     network: str
     settings: dict  # KEPT, as settings.json writes them
     overrides: dict = field(default_factory=dict)  # epochs, lr, batch, seed given by the caller
+    layers: dict = field(default_factory=dict)  # layer name -> digest of its definition
+
+
+def layers_of(programs: list[Program]) -> dict[str, str]:
+    """Each layer's kind, options and inputs, as a short digest by name (a GAN's under each
+    network's name): a change the parameter layout does not show (an activation, a link) is seen
+    by it."""
+    prefix = len(programs) > 1
+    return {
+        (f"{program.name}.{layer.name}" if prefix else layer.name): hashlib.sha256(
+            f"{layer.kind!r}|{layer.options!r}|{layer.inputs!r}".encode()
+        ).hexdigest()[:16]
+        for program in programs
+        for layer in program.layers
+    }
 
 
 def kept_settings(config: Config) -> dict:
@@ -192,6 +210,23 @@ class Saved:
                 "R302",
                 f"the checkpoint in {where} was written by another version of network "
                 f"'{network}' (its layers or sizes changed): {'; '.join(differences[:4])}{more}",
+                f"undo the change to the spec to resume the run, or {AFRESH}",
+            )
+
+    def check_layers(self, network: str, layers: dict[str, str]) -> None:
+        """Refuse a checkpoint of a version of the network whose layers changed in a way its
+        parameter layout does not show (an activation, an option, a link; R302)."""
+        theirs = self.state["layers"]
+        changed = [f"layer '{n}' changed" for n in layers if n in theirs and layers[n] != theirs[n]]
+        changed += [f"layer '{n}' is new" for n in layers if n not in theirs]
+        changed += [f"layer '{n}' is gone" for n in theirs if n not in layers]
+        if changed:
+            more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+            raise CheckpointError(
+                "R302",
+                f"the checkpoint in {self.path.parent} was written by another version of network "
+                f"'{network}' (its kinds, options or links changed): "
+                f"{'; '.join(changed[:4])}{more}",
                 f"undo the change to the spec to resume the run, or {AFRESH}",
             )
 

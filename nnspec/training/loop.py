@@ -11,7 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from ..data.load import Data, Split
-from .checkpoint import AFRESH, CheckpointError, Record, Saved, kept_settings, layout_of, read, save
+from .checkpoint import (
+    AFRESH,
+    CheckpointError,
+    Record,
+    Saved,
+    kept_settings,
+    layers_of,
+    layout_of,
+    read,
+    save,
+)
 from .config import Config
 from .metrics import MEASURES
 from .schedule import learning_rate
@@ -70,7 +80,11 @@ def fit(
 def _fit(runner, data: Data, config: Config, out: Path, resume, progress, record) -> Outcome:
     if record is None:
         program = getattr(runner, "program", None)
-        record = Record(program.name if program else "", kept_settings(config))
+        record = Record(
+            program.name if program else "",
+            kept_settings(config),
+            layers=layers_of([program]) if program else {},
+        )
     saved = read(out) if resume is True else resume or None
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
@@ -216,6 +230,7 @@ def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int, re
         "backend": runner.backend,
         "network": record.network,
         "layout": layout_of(runner.weights()),
+        "layers": record.layers,
         "settings": record.settings,
         "overrides": record.overrides,
         "random": rng.bit_generator.state,
