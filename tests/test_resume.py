@@ -233,6 +233,28 @@ def test_a_damaged_checkpoint_is_refused_and_never_trained_on(
     assert "hint: " in stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "wanted"),
+    [
+        (lambda p: p.write_text(p.read_text() + "garbage,,x\n"), "line 4 is not a row of numbers"),
+        (lambda p: p.write_bytes(b"\xff\xfe"), "is damaged: it is not text"),
+        (_fifo, "is a FIFO (named pipe), not a regular file: the run cannot be resumed"),
+    ],
+    ids=["garbage-row", "binary", "fifo"],
+)
+def test_a_damaged_metrics_csv_is_refused_and_left_as_it_is(
+    damage, wanted, trained, tmp_path, capsys
+):
+    run = _copy(trained, tmp_path)
+    damage(run / "metrics.csv")
+    before = (run / "checkpoint.safetensors").read_bytes()
+    stderr = _resume_error(capsys, _spec(tmp_path), run, "--epochs", "3")
+    assert "error[R310]: " in stderr and wanted in stderr, stderr
+    assert (run / "checkpoint.safetensors").read_bytes() == before
+    assert (run / "metrics.csv").exists()
+
+
 def test_resume_without_a_checkpoint_says_there_is_nothing_to_resume(tmp_path, capsys):
     stderr = _resume_error(capsys, _spec(tmp_path), tmp_path / "none")
     assert "error[R311]: there is nothing to resume: " in stderr

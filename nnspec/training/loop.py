@@ -4,6 +4,7 @@ NaN stop, expectations."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.load import Data, Split
+from ..reading import DATA_LIMIT, ReadError, read_regular
 from .checkpoint import (
     AFRESH,
     CheckpointError,
@@ -260,14 +262,35 @@ def _restore(runner, rng: np.random.Generator, out: Path, saved: Saved) -> tuple
 
 
 def _read_rows(path: Path, last_epoch: int) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as file:
-        rows = [
-            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
-            for row in csv.DictReader(file)
-        ]
-    return [row for row in rows if row["epoch"] <= last_epoch]
+    """The rows of a resumed run's metrics.csv up to the checkpoint's epoch (none if the file is
+    gone). Read only as a regular file; a file that is not the csv nnspec writes is refused
+    (R310), since the resumed run would write its rows after rubbish."""
+    try:
+        text = read_regular(path, "metrics file", DATA_LIMIT, "R310").decode()
+    except ReadError as error:
+        if error.reason == "missing":
+            return []
+        raise CheckpointError(
+            "R310", f"{error.message}: the run cannot be resumed", AFRESH
+        ) from None
+    except UnicodeDecodeError:
+        raise _damaged_rows(path, "it is not text") from None
+    rows = []
+    for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+        try:
+            rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()})
+        except (TypeError, ValueError):
+            raise _damaged_rows(path, f"line {line} is not a row of numbers") from None
+    return [row for row in rows if row.get("epoch", 0) <= last_epoch]
+
+
+def _damaged_rows(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(
+        "R310",
+        f"the run's {path} is damaged: {why}",
+        "the checkpoint itself is whole: move metrics.csv out of the way to resume without the "
+        f"earlier rows, or {AFRESH}",
+    )
 
 
 __all__ = ["Expectation", "Outcome", "TrainingStopped", "fit", "measure"]
