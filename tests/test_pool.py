@@ -165,3 +165,70 @@ def test_resnet_stem_matches_torchvision_layers(training):
         theirs = module(x=x).numpy()
     np.testing.assert_allclose(run(x=x.numpy()), expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(theirs, expected, rtol=1e-10, atol=1e-12)
+
+
+RESNET18 = """
+block basic(c, h) {
+    input     x: [c, h, h]
+    conv      a: c, kernel=3, padding=1, bias=false
+    batchnorm an
+    relu      ar
+    conv      b: c, kernel=3, padding=1, bias=false
+    batchnorm bn
+    add       s
+    relu      out
+    x -> a -> an -> ar -> b -> bn -> s -> out
+    x -> s
+}
+
+block down(cin, c, h) {
+    input     x: [cin, h, h]
+    conv      a: c, kernel=3, stride=2, padding=1, bias=false
+    batchnorm an
+    relu      ar
+    conv      b: c, kernel=3, padding=1, bias=false
+    batchnorm bn
+    conv      d: c, kernel=1, stride=2, bias=false
+    batchnorm dn
+    add       s
+    relu      out
+    x -> a -> an -> ar -> b -> bn -> s -> out
+    x -> d -> dn -> s
+}
+
+network resnet18 {
+    input       x: [3, 224, 224]
+    conv        conv1: 64, kernel=7, stride=2, padding=3, bias=false
+    batchnorm   bn1
+    relu        r
+    pool        maxpool: max, size=3, stride=2, padding=1
+    basic       layer1: 64, 56, repeat=2
+    down        layer2: 64, 128, 56
+    basic       layer2b: 128, 28
+    down        layer3: 128, 256, 28
+    basic       layer3b: 256, 14
+    down        layer4: 256, 512, 14
+    basic       layer4b: 512, 7
+    global_pool avgpool: avg
+    dense       fc: 1000
+    x -> conv1 -> bn1 -> r -> maxpool -> layer1 -> layer2 -> layer2b -> layer3 -> layer3b
+    layer3b -> layer4 -> layer4b -> avgpool -> fc
+}
+"""
+
+
+def test_resnet18_has_torchvisions_parameter_count():
+    """torchvision.models.resnet18() holds 11,689,512 parameters (batchnorm's running statistics
+    are buffers, not counted); the spec, with its stem's padded pool and global average pool,
+    gives the same number and torchvision's shapes stage by stage."""
+    program = nnspec.loads(RESNET18).program
+    assert program.param_count == program.trainable_count == 11_689_512
+    stages = ["maxpool", "layer1.2.out", "layer2b.out", "layer3b.out", "layer4b.out", "avgpool"]
+    assert [program.layer(name).shape.dims for name in stages] == [
+        (64, 56, 56),
+        (64, 56, 56),
+        (128, 28, 28),
+        (256, 14, 14),
+        (512, 7, 7),
+        (512,),
+    ]
