@@ -356,13 +356,17 @@ def _predict(capsys, spec, weights, tmp_path) -> tuple[int, str, str]:
     ("change", "wanted"),
     [
         (("dense  h: 8", "dense  h: 3"), "'h.weight' is [3, 2] here and [8, 2] in the file"),
+        (
+            ("batchnorm n\n", "", "h -> n -> y", "h -> y"),
+            "the file's 'n.weight' [8] is not in this network",
+        ),
         (("batchnorm n", "dense  n: 8"), "'n.weight' is [8, 8] here and [8] in the file"),
         (
             ("dense  y: 1", "dense  y: 1\n    dense  z: 1", "n -> y", "n -> y -> z"),
             "lacks z.weight",
         ),
     ],
-    ids=["sizes", "kind", "layers"],
+    ids=["sizes", "fewer-layers", "kind", "layers"],
 )
 def test_predict_with_weights_of_another_network_names_each_tensor(
     change, wanted, trained, tmp_path, capsys

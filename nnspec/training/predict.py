@@ -66,7 +66,8 @@ def run_model(
 def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]:
     """The network's parameters from a safetensors file (only a regular file), checked against
     the spec (a GAN's: by network name; a checkpoint's: under `weights.`): each tensor that is
-    missing or shaped otherwise is named, with its shape here and in the file (E506)."""
+    missing, shaped otherwise or not in the network is named, with its shape here and in the file
+    (E506)."""
     shown = str(path)
     try:
         arrays = load(read_regular(path, "weights file", DATA_LIMIT, "E505"))
@@ -95,6 +96,11 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
         f"'{name}' is {shape} here and {list(arrays[name].shape)} in the file"
         for name, shape in wanted.items()
         if name in arrays and list(arrays[name].shape) != shape
+    ]
+    misfits += [
+        f"the file's '{name}' {list(value.shape)} is not in this network"
+        for name, value in arrays.items()
+        if name not in wanted
     ]
     if misfits:
         more = f"; and {len(misfits) - 4} more" if len(misfits) > 4 else ""
