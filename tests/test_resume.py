@@ -277,9 +277,11 @@ def test_a_resumed_run_keeps_the_flags_it_was_started_with(backend, tmp_path):
 
 
 @pytest.mark.slow
-def test_more_epochs_in_the_spec_still_resume(trained, tmp_path, capsys):
+def test_more_epochs_or_a_comment_in_the_spec_still_resume(trained, tmp_path, capsys):
     run = _copy(trained, tmp_path)
-    spec = _spec(tmp_path, BATCHNORM.replace("epochs    = 2", "epochs    = 3"))
+    # more epochs, a comment and other spacing: the same run, trained on
+    text = "# trained on\n" + BATCHNORM.replace("epochs    = 2", "epochs    = 3")
+    spec = _spec(tmp_path, text.replace("dense  h: 8", "dense h:8"))
     assert main(["train", str(spec), "--out", str(run), "--resume"]) == 0
     err = capsys.readouterr().err
     assert (
