@@ -87,6 +87,9 @@ def _fit(runner, data: Data, config: Config, out: Path, resume, progress, record
             kept_settings(config),
             layers=layers_of([program]) if program else {},
         )
+    program = getattr(runner, "program", None)
+    if program is not None and config.epochs:
+        _check_batch_statistics(program, data.train, config.batch)
     saved = read(out) if resume is True else resume or None
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
@@ -207,6 +210,38 @@ def _batches(split: Split, batch: int | None, rng: np.random.Generator):
             {k: v[index] for k, v in split.inputs.items()},
             None if split.targets is None else split.targets[index],
             None,
+        )
+
+
+def _check_batch_statistics(program, split: Split, batch: int | None) -> None:
+    """`batchnorm` in training needs two values or more per feature in every batch: a batch (or
+    an epoch's last batch) of one example of vectors would fail inside either backend (R305)."""
+    sizes = (
+        {split.size}
+        if split.mask is not None or batch is None
+        else {min(batch, split.size), split.size % batch} - {0}
+    )
+    for layer in program.layers:
+        if layer.kind.name != "batchnorm" or 1 not in sizes:
+            continue
+        dims = layer.shape.dims
+        per_example = math.prod(dims) // dims[0 if len(dims) == 3 else -1]
+        if layer.shape.timed:
+            per_example *= layer.shape.steps or 2  # any length: two steps or more, we assume
+        if per_example >= 2:
+            continue
+        why = (
+            "each batch holds 1 example"
+            if batch == 1 or split.size == 1
+            else f"the last batch of each epoch holds 1 ({split.size} examples in batches of "
+            f"{batch})"
+        )
+        raise TrainingStopped(
+            "R305",
+            f"batchnorm '{layer.name}' needs two values or more per feature in every training "
+            f"batch, but {why}",
+            "choose a batch size that leaves no single example over (or batch = full), or use "
+            "layernorm, which normalises each example on its own",
         )
 
 
