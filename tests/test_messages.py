@@ -129,3 +129,22 @@ def test_labels_from_one_are_hinted_that_classes_count_from_zero(tmp_path):
         "classes count from 0: the labels run from 1 to 3, so 'y' needs 4 units; "
         "subtract 1 from them for 3"
     )
+
+
+@pytest.mark.slow  # trains a run to predict with
+def test_predict_on_deeply_nested_json_is_a_clean_error(tmp_path, capsys):
+    from conftest import EXAMPLES
+
+    from nnspec.cli import main
+    from nnspec.training import train
+
+    train(EXAMPLES / "xor.nn", backend="numpy", out=tmp_path / "run", epochs=1)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    weights = tmp_path / "run" / "weights.safetensors"
+    code = main(
+        ["predict", str(EXAMPLES / "xor.nn"), "--weights", str(weights), "--input", str(deep)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "error[E505]: cannot read input file" in err and "as JSON" in err
+    assert "Traceback" not in err and "bug" not in err
