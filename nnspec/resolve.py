@@ -49,12 +49,20 @@ def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
     try:
         data = read_regular(path, "spec file", SPEC_LIMIT, "E308")
     except ReadError as error:
+        if error.reason == "missing" and at is None:  # the file named on the command line
+            raise SpecError(
+                "E308",
+                f"spec file '{shown}' is not found",
+                None,
+                "the path is relative to the current folder: nnspec looked for "
+                f"{os.path.abspath(shown)}",
+            ) from None
         if error.reason == "missing":
             raise SpecError(
                 "E308",
                 f"no such file: {shown}",
                 at,
-                "paths in 'use' are relative to the file that says it" if at else None,
+                "paths in 'use' are relative to the file that says it",
             ) from None
         if error.reason == "folder":
             raise SpecError("E308", f"{shown} is a folder, not a spec file", at) from None

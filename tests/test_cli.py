@@ -33,7 +33,9 @@ def test_check_reports_errors_on_stderr_with_exit_1():
 
 def test_missing_file_is_a_clean_error():
     result = nnspec("check", "no/such/file.nn")
-    assert result.returncode == 1 and "error[E308]: no such file: no/such/file.nn" in result.stderr
+    assert result.returncode == 1
+    assert "error[E308]: spec file 'no/such/file.nn' is not found" in result.stderr
+    assert "hint: the path is relative to the current folder: nnspec looked for" in result.stderr
 
 
 @pytest.mark.slow

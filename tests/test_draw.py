@@ -603,7 +603,7 @@ def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
             ["draw", SPECS / "xor.nn", "-o", "xor.gif"],
             "error[R201]: cannot draw xor.gif: '.gif' is not a format",
         ),
-        (["draw", "missing.nn"], "error[E308]: no such file: missing.nn"),
+        (["draw", "missing.nn"], "error[E308]: spec file 'missing.nn' is not found"),
         (
             ["draw", EXAMPLES / "errors" / "typo_kind.nn"],
             "typo_kind.nn:4:5: error[E201]: unknown layer kind 'dence'",

@@ -148,3 +148,21 @@ def test_predict_on_deeply_nested_json_is_a_clean_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "error[E505]: cannot read input file" in err and "as JSON" in err
     assert "Traceback" not in err and "bug" not in err
+
+
+@pytest.mark.slow  # trains a run to predict with
+def test_predict_says_its_input_is_relative_to_the_current_folder(tmp_path, capsys, monkeypatch):
+    from conftest import EXAMPLES
+
+    from nnspec.cli import main
+    from nnspec.training import train
+
+    train(EXAMPLES / "xor.nn", backend="numpy", out=tmp_path / "run", epochs=1)
+    monkeypatch.chdir(tmp_path)
+    weights = str(tmp_path / "run" / "weights.safetensors")
+    assert (
+        main(["predict", str(EXAMPLES / "xor.nn"), "--weights", weights, "--input", "x.csv"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "error[E505]: input file 'x.csv' is not found" in err
+    assert f"hint: the path is relative to the current folder: nnspec looked for {tmp_path}" in err

@@ -191,8 +191,12 @@ def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
             )
         return _inputs(examples, program, what)[0]
     except DataError as error:
+        hint = error.hint
+        if error.message == f"data file '{shown}' is not found":  # not relative to the spec
+            looked = Path(shown).absolute()
+            hint = f"the path is relative to the current folder: nnspec looked for {looked}"
         raise SpecError(
-            error.code, error.message.replace(f"data file '{shown}'", what), None, error.hint
+            error.code, error.message.replace(f"data file '{shown}'", what), None, hint
         ) from None
 
 
