@@ -512,20 +512,25 @@ class _GraphBuilder:
                 continue
             values[key] = value
             spans[key] = arg.value.span
-        if not ok:
-            return None, spans
         waiting = {key for key, value in values.items() if _unknown(value)}
         known = {key: value for key, value in values.items() if key not in waiting}
         try:
             options = kind.Options.model_validate(known)
         except ValidationError as error:
-            # a block checked on its own: what its parameters give is checked where it is used
-            problems = [p for p in error.errors() if not p["loc"] or p["loc"][0] not in waiting]
+            # a block checked on its own: what its parameters give is checked where it is used;
+            # after a misspelt option, a missing one is most likely that one: not said twice
+            problems = [
+                p
+                for p in error.errors()
+                if (not p["loc"] or p["loc"][0] not in waiting) and (ok or p["type"] != "missing")
+            ]
             if problems:
                 self.option_errors(problems, kind, layer, node, values, spans)
                 return None, spans
             options = kind.Options.model_construct(**known)
-        return options, spans
+        # the values that were given are checked even after a mistake in another option, so
+        # that every independent mistake is reported at once
+        return (options if ok else None), spans
 
     def option_errors(
         self, problems: list[dict], kind: Kind, layer: s.Layer, node: str, values, spans

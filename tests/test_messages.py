@@ -166,3 +166,17 @@ def test_predict_says_its_input_is_relative_to_the_current_folder(tmp_path, caps
     err = capsys.readouterr().err
     assert "error[E505]: input file 'x.csv' is not found" in err
     assert f"hint: the path is relative to the current folder: nnspec looked for {tmp_path}" in err
+
+
+def test_an_unknown_option_does_not_hide_an_unknown_activation_on_the_same_layer():
+    error = _error(NET.format(layer="dense y: 1, actt=relu, act=rleu"))
+    found = [(e.code, e.message) for e in error.errors]
+    assert found == [
+        ("E202", "dense has no option 'actt'"),
+        ("E204", "unknown activation 'rleu'"),
+    ]
+
+
+def test_a_misspelt_required_option_is_not_also_reported_missing():
+    error = _error(NET.format(layer="dense y: unit=3"))
+    assert [(e.code, e.message) for e in error.errors] == [("E202", "dense has no option 'unit'")]
