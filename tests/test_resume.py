@@ -360,7 +360,8 @@ def _predict(capsys, spec, weights, tmp_path) -> tuple[int, str, str]:
         (("dense  h: 8", "dense  h: 3"), "'h.weight' is [3, 2] here and [8, 2] in the file"),
         (
             ("batchnorm n\n", "", "h -> n -> y", "h -> y"),
-            "the file's 'n.weight' [8] is not in this network",
+            "the file's layer 'n' (bias, num_batches_tracked, running_mean, running_var, "
+            "weight) is not in this network",
         ),
         (("batchnorm n", "dense  n: 8"), "'n.weight' is [8, 8] here and [8] in the file"),
         (

@@ -97,11 +97,7 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
         for name, shape in wanted.items()
         if name in arrays and list(arrays[name].shape) != shape
     ]
-    misfits += [
-        f"the file's '{name}' {list(value.shape)} is not in this network"
-        for name, value in arrays.items()
-        if name not in wanted
-    ]
+    misfits += _extras({name: list(v.shape) for name, v in arrays.items()}, wanted)
     if misfits:
         more = f"; and {len(misfits) - 4} more" if len(misfits) > 4 else ""
         raise SpecError(
@@ -113,6 +109,22 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
             "give the weights.safetensors that nnspec train wrote for it, or train it again",
         )
     return {name: arrays[name] for name in wanted}
+
+
+def _extras(arrays: dict[str, list[int]], wanted: dict[str, list[int]]) -> list[str]:
+    """The file's tensors this network has not, in name order: a whole layer the network lacks
+    as one entry (`the file's layer 'n' (bias, weight)`), others one by one."""
+    layers = {name.rpartition(".")[0] for name in wanted}
+    extras: dict[str, list[str]] = {}
+    for name in sorted(set(arrays) - set(wanted)):
+        layer, _, key = name.rpartition(".")
+        extras.setdefault(layer if layer and layer not in layers else name, []).append(key)
+    return [
+        f"the file's '{group}' {arrays[group]} is not in this network"
+        if group in arrays
+        else f"the file's layer '{group}' ({', '.join(keys)}) is not in this network"
+        for group, keys in extras.items()
+    ]
 
 
 def _some(names: list[str]) -> str:
