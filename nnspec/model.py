@@ -14,6 +14,7 @@ from .check import DEFAULT_MAX_PARAMS, check
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
 from .program import Program
 from .resolve import Library, build_graph, check_blocks, load_library, read_source
+from .shipped import shipped_folder
 from .train_section import TrainSpec, check_gan_pair, check_training, read_train
 
 if TYPE_CHECKING:
@@ -262,8 +263,6 @@ def load_folder(
 
 def bundled_specs() -> Path:
     """The specs shipped with nnspec: inside the installed package, or beside it in a checkout."""
-    from .shipped import shipped_folder
-
     return shipped_folder("specs")
 
 

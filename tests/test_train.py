@@ -216,12 +216,12 @@ def _train_text(text: str, backend: str, tmp_path, seed: int | None = None):
     [("perceptron", "step"), ("delta", "identity"), ("delta", "step"), ("hebb", "tanh")],
 )
 def test_one_step_of_a_rule_moves_the_weights_as_its_formula_says(rule, act, backend):
+    from nnspec.train_section import train_config
     from nnspec.training import make_runner
-    from nnspec.training.config import resolve
 
     model = nnspec.loads(_single_layer(act, "and", rule))
     data = load_data(model.train_spec, model.program)
-    runner = make_runner(model, resolve(model.train_spec, data.kind), backend)
+    runner = make_runner(model, train_config(model.train_spec, data.kind), backend)
     before = runner.weights()
     w, b = before["y.weight"].astype(np.float64), before["y.bias"].astype(np.float64)
     x, t = (

@@ -12,8 +12,8 @@ from conftest import EXAMPLES
 
 import nnspec
 from nnspec.data import load_data
+from nnspec.train_section import train_config
 from nnspec.training import make_gan, make_runner, training_models
-from nnspec.training.config import resolve
 from nnspec.training.loop import fit
 
 pytest.importorskip("torch")
@@ -35,7 +35,7 @@ train {{
 
 def _trained(model, backend: str, out, models=None):
     data = load_data(model.train_spec, (models or [model])[-1].program)
-    config = resolve(model.train_spec, data.kind)
+    config = train_config(model.train_spec, data.kind)
     runner = (
         make_runner(model, config, backend, "float64")
         if models is None

@@ -21,7 +21,6 @@ from nnspec.data import load_data
 from nnspec.train_section import CHECKS, TrainConfig, train_config
 from nnspec.training import make_runner, train
 from nnspec.training import rules as stepping
-from nnspec.training.config import resolve
 
 ONE_LAYER = "network n {{\n    input x: 2\n    dense y: 1, act={act}\n    x -> y\n}}\n"
 
@@ -53,7 +52,7 @@ def test_a_section_that_sets_nothing_gets_every_default():
     ],
 )
 def test_the_loss_and_the_metrics_follow_the_data_kind(kind, loss, metrics):
-    config = resolve(_section().train_spec, kind)
+    config = train_config(_section().train_spec, kind)
     assert (config.data_kind, config.loss, config.metrics) == (kind, loss, metrics)
 
 
@@ -70,7 +69,7 @@ def test_what_the_section_writes_replaces_the_defaults():
         "epochs = 5\n    batch = full\n    seed = 3\n    split = 0.25\n    loss = bce\n"
         "    schedule = step(every=2)\n    metrics = [mae]\n    expect accuracy >= 0.5"
     ).train_spec
-    config = resolve(spec, "classification")
+    config = train_config(spec, "classification")
     assert (config.epochs, config.batch, config.seed, config.split) == (5, None, 3, 0.25)
     assert config.loss == "bce" and config.schedule == ("step", {"every": 2})
     assert config.metrics == ("loss", "train_loss", "mae", "accuracy")
@@ -80,10 +79,10 @@ def test_what_the_section_writes_replaces_the_defaults():
 
 def test_the_command_line_overrides_the_section():
     spec = _section("epochs = 5\n    optimizer = sgd(lr=0.3)\n    batch = 2").train_spec
-    given = resolve(spec, "classification", {"epochs": 7, "lr": 0.05, "batch": 1, "seed": 9})
+    given = train_config(spec, "classification", epochs=7, lr=0.05, batch=1, seed=9)
     assert (given.epochs, given.lr, given.batch, given.seed) == (7, 0.05, 1, 9)
     assert given.optimizer[0] == "sgd"
-    kept = resolve(spec, "classification", {"epochs": None, "lr": None})
+    kept = train_config(spec, "classification", epochs=None, lr=None)
     assert (kept.epochs, kept.lr, kept.batch) == (5, 0.3, 2)
     assert train_config(_section().train_spec, lr=0.5).optimizer == ("adam", {"lr": 0.5})
 
@@ -177,7 +176,7 @@ def test_a_rule_with_a_torch_step_of_its_own_runs_it_on_torch(monkeypatch):
     monkeypatch.setitem(stepping.STEPS, "hebb", stepping.Steps(hebb.numpy, hebb_on_tensors))
     model = _section("rule = hebb\n    batch = full", act="tanh")
     data = load_data(model.train_spec, model.program)
-    runner = make_runner(model, resolve(model.train_spec, data.kind), "torch")
+    runner = make_runner(model, train_config(model.train_spec, data.kind), "torch")
     before = runner.weights()
     runner.step(data.train.inputs, data.train.targets, None, 0.5)
     after = runner.weights()

@@ -23,9 +23,8 @@ from ..data import load_data
 from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
-from ..train_section import check_training
+from ..train_section import TrainConfig, check_training, train_config
 from . import checkpoint
-from .config import Config, resolve
 from .loop import Expectation, TrainingStopped, fit
 from .plot import Plots
 from .rules import RuleRunner
@@ -113,7 +112,7 @@ def train_models(
         saved.check_flags(backend, given)
         backend, overrides = saved.backend, {**saved.overrides, **overrides}
     data = load_data(spec, models[-1].program)
-    config = resolve(spec, data.kind, overrides)
+    config = train_config(spec, data.kind, **overrides)
     if saved is not None:
         saved.check_settings(config)
     layers = checkpoint.layers_of([model.program for model in models])
@@ -138,7 +137,7 @@ def train_models(
     )
 
 
-def _resuming(saved: checkpoint.Saved, config: Config) -> str:
+def _resuming(saved: checkpoint.Saved, config: TrainConfig) -> str:
     settings = config.as_dict()
     optimizer = ", ".join(f"{k}={v:g}" for k, v in settings["optimizer"].items() if k != "name")
     return (
@@ -187,7 +186,7 @@ def run_name(models: list[Model]) -> str:
 def make_gan(
     generator: Model,
     discriminator: Model,
-    config: Config,
+    config: TrainConfig,
     backend: str | None = None,
     dtype: str = "float32",
 ):
@@ -201,7 +200,9 @@ def make_gan(
     return NumpyGan(generator, discriminator, config, dtype)
 
 
-def make_runner(model: Model, config: Config, backend: str | None = None, dtype: str = "float32"):
+def make_runner(
+    model: Model, config: TrainConfig, backend: str | None = None, dtype: str = "float32"
+):
     """The network on `backend` (default: torch when it is installed, else numpy), trained as
     `config` says."""
     backend = backend or default_backend()
@@ -223,7 +224,7 @@ def default_backend() -> str:
 
 
 def _write_results(
-    runner, config: Config, outcome, out: Path, data, plots: Plots
+    runner, config: TrainConfig, outcome, out: Path, data, plots: Plots
 ) -> dict[str, Path]:
     paths = {
         "metrics": out / "metrics.csv",

@@ -28,7 +28,7 @@ from safetensors.numpy import load, save_file
 from ..atomic import write_atomic
 from ..program import Program
 from ..reading import DATA_LIMIT, ReadError, read_regular
-from .config import Config
+from ..train_section import TrainConfig
 from .stopped import TrainingStopped
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -68,7 +68,7 @@ def layers_of(programs: list[Program]) -> dict[str, str]:
     }
 
 
-def kept_settings(config: Config) -> dict:
+def kept_settings(config: TrainConfig) -> dict:
     """The settings of `config` that a resume must keep, as plain JSON values."""
     written = config.as_dict()
     plain = {"data": str(config.data), "split": config.split, "target": config.target}
@@ -156,7 +156,7 @@ class Saved:
                     f"or {AFRESH}",
                 )
 
-    def check_settings(self, config: Config) -> None:
+    def check_settings(self, config: TrainConfig) -> None:
         """Refuse a train section that changed since the checkpoint (R302), and --epochs below
         the epoch already reached."""
         before, now = self.state["settings"], kept_settings(config)

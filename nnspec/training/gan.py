@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.load import Data
 from ..model import Model
-from .config import Config, final_activation
+from ..train_section import TrainConfig
 from .losses import loss_and_grad
 
 EVALUATION_SAMPLES = 1000
@@ -32,7 +32,9 @@ class GanRunner:
     """The generator's and the discriminator's runners, trained in turns;
     subclasses do the backend's part."""
 
-    def __init__(self, generator: Model, discriminator: Model, config: Config, runner, dtype: str):
+    def __init__(
+        self, generator: Model, discriminator: Model, config: TrainConfig, runner, dtype: str
+    ):
         self.g, self.d = runner(generator, config, dtype), runner(discriminator, config, dtype)
         self.backend, self.config = self.g.backend, config
         self.names = (generator.name, discriminator.name)
@@ -40,7 +42,7 @@ class GanRunner:
         self.noise_shape = noise_input.shape.dims
         self.real_input = discriminator.program.inputs[0]
         self.judged = discriminator.program.outputs[0].name
-        self.act = final_activation(discriminator.program, self.judged)
+        self.act = discriminator.program.layer(self.judged).activation
         self.noise_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[2])
         self.evaluation_noise = np.random.default_rng(config.seed).standard_normal(
             (EVALUATION_SAMPLES, *self.noise_shape)
@@ -75,7 +77,7 @@ class GanRunner:
         return self.g.predict({self.g.program.inputs[0]: noise})
 
     # ---- measuring ------------------------------------------------------------------------------
-    def measure(self, data: Data, config: Config, running=None) -> dict[str, float]:
+    def measure(self, data: Data, config: TrainConfig, running=None) -> dict[str, float]:
         fakes = self.sample(self.evaluation_noise.astype(np.float32))
         judged_fakes = self.judge(fakes)
         values = {}

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data.load import Data, Split
 from ..reading import DATA_LIMIT, ReadError, read_regular
+from ..train_section import TrainConfig
 from .checkpoint import (
     AFRESH,
     CheckpointError,
@@ -24,7 +25,6 @@ from .checkpoint import (
     read,
     save,
 )
-from .config import Config
 from .metrics import MEASURES
 from .schedule import learning_rate
 from .stopped import TrainingStopped
@@ -60,7 +60,7 @@ class Outcome:
 def fit(
     runner,
     data: Data,
-    config: Config,
+    config: TrainConfig,
     out: Path,
     resume: Saved | bool = False,
     progress=None,
@@ -79,7 +79,7 @@ def fit(
         return _fit(runner, data, config, out, resume, progress, record)
 
 
-def _fit(runner, data: Data, config: Config, out: Path, resume, progress, record) -> Outcome:
+def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, record) -> Outcome:
     if record is None:
         program = getattr(runner, "program", None)
         record = Record(
@@ -160,7 +160,9 @@ class Running:
         return values
 
 
-def measure(runner, data: Data, config: Config, running: Running | None = None) -> dict[str, float]:
+def measure(
+    runner, data: Data, config: TrainConfig, running: Running | None = None
+) -> dict[str, float]:
     """`loss` and the metrics on the held-out part (on the training part when there is none), from
     one evaluation pass; `train_*` on the training part. With a held-out part, `train_loss` and
     `train_accuracy` are the means over the epoch's batches as they trained (`running`); another
@@ -181,7 +183,7 @@ def measure(runner, data: Data, config: Config, running: Running | None = None) 
     return values | running.values()
 
 
-def _asked(config: Config, data: Data, prefix: str) -> set[str]:
+def _asked(config: TrainConfig, data: Data, prefix: str) -> set[str]:
     """The metrics (besides the loss) to measure on a part:
     those the spec names, and accuracy for classes."""
     names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..model import Model
-from .config import Config, final_activation
+from ..train_section import TrainConfig
 from .gan import GanRunner
 from .losses import loss_and_grad
 from .optimizers import make_optimizer
@@ -23,11 +23,11 @@ class NumpyRunner:
 
     backend = "numpy"
 
-    def __init__(self, model: Model, config: Config, dtype: str = "float32"):
+    def __init__(self, model: Model, config: TrainConfig, dtype: str = "float32"):
         self.net = model.to_numpy(seed=config.seed, dtype=dtype)
         self.program, self.config = model.program, config
         self.output = model.program.outputs[0]
-        self.act = final_activation(model.program, self.output.name)
+        self.act = model.program.layer(self.output.name).activation
         self.optimizer = make_optimizer(config.optimizer)
 
     def step(
@@ -103,7 +103,7 @@ class NumpyGan(GanRunner):
     """A generator and a discriminator on NumPy, trained in turns (gan.py)."""
 
     def __init__(
-        self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"
+        self, generator: Model, discriminator: Model, config: TrainConfig, dtype: str = "float32"
     ):
         super().__init__(generator, discriminator, config, NumpyRunner, dtype)
 

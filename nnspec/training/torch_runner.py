@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import Model
-from .config import Config, final_activation
+from ..train_section import TrainConfig
 from .gan import GanRunner
 
 OPTIMIZERS = {
@@ -52,13 +52,13 @@ class TorchRunner:
 
     backend = "torch"
 
-    def __init__(self, model: Model, config: Config, dtype: str = "float32"):
+    def __init__(self, model: Model, config: TrainConfig, dtype: str = "float32"):
         torch.manual_seed(config.seed)
         self.net = model.to_torch(seed=config.seed, dtype=dtype)
         self.dtype = getattr(torch, dtype)
         self.program, self.config = model.program, config
         self.output = model.program.outputs[0]
-        self.act = final_activation(model.program, self.output.name)
+        self.act = model.program.layer(self.output.name).activation
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = (
             OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
@@ -202,7 +202,7 @@ class TorchGan(GanRunner):
     """A generator and a discriminator on PyTorch, trained in turns (gan.py)."""
 
     def __init__(
-        self, generator: Model, discriminator: Model, config: Config, dtype: str = "float32"
+        self, generator: Model, discriminator: Model, config: TrainConfig, dtype: str = "float32"
     ):
         super().__init__(generator, discriminator, config, TorchRunner, dtype)
 
