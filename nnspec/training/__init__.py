@@ -5,7 +5,8 @@
 
 Reads the spec's train section, loads its data (nnspec.data), trains on a backend
 (`torch_runner`), and writes into `out`: metrics.csv, metrics.png, weights.safetensors
-(names as state_dict()), settings.json and an atomic checkpoint after every epoch.
+(names as state_dict()), settings.json and an atomic checkpoint (after the first epoch, the
+last, and at most once a second in between).
 """
 
 from __future__ import annotations

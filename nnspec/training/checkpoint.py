@@ -241,8 +241,8 @@ def read(out: Path) -> Saved:
             raise CheckpointError(
                 "R311",
                 f"there is nothing to resume: {out} holds no checkpoint",
-                "a checkpoint is written after every epoch; train without --resume to start "
-                "the run",
+                "a checkpoint is written once the first epoch ends; train without --resume to "
+                "start the run",
             ) from None
         raise CheckpointError("R310", f"{error.message}: it cannot be resumed", AFRESH) from None
     try:

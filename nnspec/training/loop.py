@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,11 @@ from .checkpoint import (
 from .metrics import MEASURES
 from .schedule import learning_rate
 from .stopped import TrainingStopped
+
+# a checkpoint is written after the first epoch, the last, and the first to end at least this many
+# seconds after the one before: a run of tiny epochs (XOR's 2,000) would otherwise spend half its
+# time writing checkpoints, and a kill loses at most this much training
+CHECKPOINT_SECONDS = 1.0
 
 OPS = {
     ">=": lambda a, b: a >= b,
@@ -99,6 +105,7 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
         start, history = _restore(runner, rng, out, saved)
     elif (out / "metrics.csv").exists():
         (out / "metrics.csv").unlink()
+    saved_at, saved_epoch = None, start  # when the last checkpoint was written, and its epoch
     for epoch in range(start, config.epochs):
         lr = learning_rate(config.schedule, config.lr, epoch, config.epochs)
         running = Running(counts_accuracy=bool(data.classes) or "train_accuracy" in config.metrics)
@@ -106,8 +113,8 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
             running.add(*runner.step(inputs, target, mask, lr), target, mask)
         if not all(math.isfinite(loss) for loss in running.losses):
             kept = (
-                f"the checkpoint of epoch {epoch} is kept in {out}"
-                if epoch
+                f"the checkpoint of epoch {saved_epoch} is kept in {out}"
+                if saved_epoch
                 else "no epoch finished"
             )
             raise TrainingStopped(
@@ -119,7 +126,13 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
         _append_row(out / "metrics.csv", row)
-        _save_checkpoint(runner, rng, out, epoch + 1, record)
+        if (
+            saved_at is None
+            or epoch + 1 == config.epochs
+            or time.monotonic() - saved_at >= CHECKPOINT_SECONDS
+        ):
+            _save_checkpoint(runner, rng, out, epoch + 1, record)
+            saved_at, saved_epoch = time.monotonic(), epoch + 1
         if progress is not None:
             progress(epoch + 1, row)
     if config.epochs == 0 or not history:
