@@ -108,11 +108,17 @@ def drawing_cells_table() -> list[str]:
 
 
 def drawing_kinds_table() -> list[str]:
-    rows = ["| kind | cell type | links to the cells before | its own cells |", "|---|---|---|---|"]
+    rows = [
+        "| kind | cell type | links to the cells before | its own cells | its own mark |",
+        "|---|---|---|---|---|",
+    ]
     for kind in KINDS:
         drawing = KIND_DRAWING[kind.name]
         own = "shares the cells before it" if drawing.folds else "yes"
-        rows.append(f"| {_code(kind.name)} | {kind.cell.value} | {drawing.links} | {own} |")
+        mark = drawing.mark or ""
+        rows.append(
+            f"| {_code(kind.name)} | {kind.cell.value} | {drawing.links} | {own} | {mark} |"
+        )
     return rows
 
 

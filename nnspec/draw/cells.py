@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kinds import CELLS, Cell
+from .kinds import KIND_DRAWING
 
 # cell types drawn with a loop on top: they carry their own state from step to step
 LOOPED = frozenset({Cell.RECURRENT, Cell.MEMORY, Cell.GATED_MEMORY})
@@ -25,8 +26,10 @@ class Palette:
     def fill(self, cell: Cell) -> str:
         return self.cells[cell][0]
 
-    def mark(self, cell: Cell) -> str | None:
-        return self.cells[cell][1]
+    def mark(self, cell: Cell, variant: str | None = None) -> str | None:
+        """The inner mark of `cell`, or of the layer kind `variant` drawn in it (its own mark, the
+        same in every palette: `KIND_DRAWING`)."""
+        return KIND_DRAWING[variant].mark if variant is not None else self.cells[cell][1]
 
 
 ASIMOV = Palette("asimov", dict(CELLS))
@@ -68,6 +71,16 @@ GRAPH_RULES: dict[Cell, str] = {
     Cell.RECURRENT: "any hidden layer on a cycle through a `~>` link",
     Cell.BACKFED_INPUT: "(inputs cannot receive links yet)",
 }
+
+
+def variant(layers, cell: Cell) -> str | None:
+    """The kind whose own mark a drawn group's cells carry (attention, readout), or None: only
+    while the group is drawn as its kind's own cell type, since a graph rule (an output, a
+    recurrent layer) wins over the kind, as it does for every other kind."""
+    head = layers[0]
+    if KIND_DRAWING[head.kind.name].mark is not None and cell is head.kind.cell:
+        return head.kind.name
+    return None
 
 
 def cell_type(layers, outputs: set[str], reproduces: bool) -> Cell:

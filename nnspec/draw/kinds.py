@@ -7,8 +7,11 @@
   none   receives no links (inputs)
 `folds` marks kinds that add no cells of their own (a block's input port, flatten,
 dropout, an activation used as a layer): they share the cells of the layer before
-them when that layer feeds nothing else. A kind missing here fails
-tests/test_draw.py with the name of this file.
+them when that layer feeds nothing else. `mark` gives a kind the chart has no cell
+type for a mark of its own, drawn inside its cells in place of the cell type's mark
+while they are of the kind's own cell type (an attention layer that is the network's
+output is drawn as an output), with its own entry in the legend. A kind missing here
+fails tests/test_draw.py with the name of this file.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..kinds.activation import ACTIVATIONS
 class Drawing(NamedTuple):
     links: str
     folds: bool = False
+    mark: str | None = None  # a shape of nnspec.draw.render.MARKS
 
 
 KIND_DRAWING: dict[str, Drawing] = {
@@ -43,9 +47,9 @@ KIND_DRAWING: dict[str, Drawing] = {
     "rnn": Drawing("full"),
     "lstm": Drawing("full"),
     "gru": Drawing("full"),
-    "attention": Drawing("full"),
+    "attention": Drawing("full", mark="eye"),  # it looks at every step
     "gcn": Drawing("full"),
-    "readout": Drawing("full"),
+    "readout": Drawing("full", mark="funnel"),  # every item gathered into one
     "lif": Drawing("full"),
     "sample": Drawing("one"),
     # every activation used as a layer applies its function cell by cell

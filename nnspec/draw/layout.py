@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..kinds import Cell
 from ..program import Layer, Link, Program
-from .cells import LOOPED, cell_type
+from .cells import LOOPED, cell_type, variant
 from .kinds import KIND_DRAWING, window
 from .scene import (
     ARC_RISE,
@@ -42,7 +43,7 @@ from .scene import (
 )
 
 MAX_FULL = 5  # the chart draws 1 to 5 cells per column; wider layers get an ellipsis
-GAP = 1  # empty slots between two layers that share a column
+GAP = 2  # empty slots between two layers that share a column
 LOOP_PITCH = (
     1.25  # cells of a looped column stand further apart: each loop keeps 0.44 P from the cell above
 )
@@ -60,6 +61,7 @@ class Group:
 
     layers: list[Layer]
     cell: Cell = Cell.HIDDEN
+    variant: str | None = None  # the kind whose own mark the cells carry (attention, readout)
     size: int = 1  # real breadth: units, or the height of an image
     slots: int = 1  # drawn slots, the ellipsis included
     looped: bool = False  # a loop on every cell: recurrent, memory, or with a `~>` link onto itself
@@ -100,13 +102,21 @@ class Group:
         return self.top - self.bottom
 
 
+class Share(NamedTuple):
+    """The units one link brings into its target: `units` of them (the source layer's features),
+    from unit `offset` of the target on when the target lays its sources one after another."""
+
+    offset: int
+    units: int
+
+
 @dataclass
 class Wiring:
     """The links of a network, sorted by how they are drawn
     (a `~>` link onto its own group is its loop)."""
 
-    # to the next column, with the source's offset in a fan-in
-    direct: list[tuple[Group, Group, int]] = field(default_factory=list)
+    # to the next column, with the units the link brings and their offset in the target's fan-in
+    direct: list[tuple[Group, Group, Share]] = field(default_factory=list)
     # further on: an arc over the top
     skips: list[tuple[Group, Group]] = field(default_factory=list)
     # `~>` to another group: an arrow under the bottom
@@ -165,6 +175,7 @@ def layout_network(
     outputs = {output.name for output in program.outputs}
     for group in groups:
         group.cell = cell_type(group.layers, outputs, reproduces)
+        group.variant = variant(group.layers, group.cell)
         group.size = _breadth(group.head)
         group.slots = group.size if group.size <= MAX_FULL else 5 if group.size < 20 else 7
         group.looped = group.cell in LOOPED or any(
@@ -258,11 +269,38 @@ def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]
             group.column = i
     for members in columns:
         members.sort(key=lambda g: -_pull(g, group_of))  # stable: ties keep the file's order
+        members[:] = _inputs_beside_siblings(members, groups, group_of)
         top = (sum(g.height for g in members) + (GAP + 1) * (len(members) - 1)) / 2
         for group in members:
             group.top = top
             top -= group.height + GAP + 1
     return columns
+
+
+def _inputs_beside_siblings(
+    members: list[Group], groups: list[Group], group_of: dict[str, Group]
+) -> list[Group]:
+    """`members` with each input that shares its column with layers (it was moved up to just
+    before its reader) standing beside the reader's other sources, in the reader's fan-in order:
+    a vector joined to a flattened image under the image, as the `concat` lays them, so that
+    their links do not cross. An input has no sources to pull it anywhere else."""
+    inputs = [g for g in members if g.head.kind.source]
+    if len(inputs) in (0, len(members)):
+        return members
+    order = [g for g in members if not g.head.kind.source]
+    for loose in inputs:
+        reader = next((g for g in groups if loose in _same_step_sources(g, group_of)), None)
+        fan = list(dict.fromkeys(_same_step_sources(reader, group_of))) if reader else [loose]
+        at = fan.index(loose)
+        before = next((s for s in reversed(fan[:at]) if s in order), None)
+        after = next((s for s in fan[at + 1 :] if s in order), None)
+        if before is not None:
+            order.insert(order.index(before) + 1, loose)
+        elif after is not None:
+            order.insert(order.index(after), loose)
+        else:  # no sibling here: where the sort put it, among the layers it was sorted with
+            order.insert(min(members.index(loose), len(order)), loose)
+    return order
 
 
 def _pull(group: Group, group_of: dict[str, Group]) -> float:
@@ -299,8 +337,8 @@ def _link_room(wiring: Wiring, obstacles: list[list[Obstacle]]) -> dict[int, flo
     """For each column, how far it must stand from the one before
     for its links to clear every obstacle."""
     needed: dict[int, float] = {}
-    for source, target, offset in wiring.direct:
-        for s, t in _pairs(source, target, offset):
+    for source, target, share in wiring.direct:
+        for s, t in _pairs(source, target, share):
             a, b = source.at(s)[1], target.at(t)[1]
             room = max(
                 [
@@ -348,15 +386,19 @@ def _reach(members: list[Group], captions: dict[int, list[str]], orient: str) ->
 
 # ---- links ----------------------------------------------------------------------------------
 def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
+    """Every link, sorted by how it is drawn. A fan-in counts the units each source brings (its
+    layer's features), not the cells its group draws: a flattened image brings all its pixels,
+    although its group is drawn as the image's rows."""
     wiring = Wiring()
     seen: set[tuple[int, int, str]] = set()
     for group in groups:
         offsets: Counter = Counter()
         for link in group.head.inputs:
             source = group_of[link.source]
+            units = next(x for x in source.layers if x.name == link.source).shape.features
             offset = offsets[link.port]
             if _stacks_fan_in(group.head):
-                offsets[link.port] += source.size
+                offsets[link.port] += units
             how = (
                 "delay"
                 if link.delayed
@@ -368,18 +410,18 @@ def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
             if key in seen:
                 continue
             seen.add(key)
-            _classify(wiring, source, group, link, how, offset)
+            _classify(wiring, source, group, link, how, Share(offset, units))
     return wiring
 
 
 def _classify(
-    wiring: Wiring, source: Group, group: Group, link: Link, how: str, offset: int
+    wiring: Wiring, source: Group, group: Group, link: Link, how: str, share: Share
 ) -> None:
     if how == "delay":
         if source is not group:  # onto itself: the group's loop
             wiring.delays.append((source, group))
     elif how == "direct":
-        wiring.direct.append((source, group, offset))
+        wiring.direct.append((source, group, share))
     else:
         wiring.skips.append((source, group))
 
@@ -390,8 +432,13 @@ def _stacks_fan_in(layer: Layer) -> bool:
     return layer.kind.name not in ("add", "mul") and len(layer.shape.dims) != 3
 
 
-def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
-    """(source slot, target slot) of every drawn link between two neighbouring columns."""
+def _pairs(source: Group, target: Group, share: Share) -> list[tuple[int, int]]:
+    """(source slot, target slot) of every drawn link between two neighbouring columns.
+
+    A target that lays its sources one after another links each of its cells to the source whose
+    units it holds: to that very unit when the source's group draws its units, else to the cell
+    as far along the source's cells as the unit is along its units (a flattened image's pixels
+    come from the image's rows, first to last)."""
     pattern = KIND_DRAWING[target.head.kind.name].links
     if pattern == "full":
         return [(s, t) for s, _ in source.shown() for t, _ in target.shown()]
@@ -409,9 +456,11 @@ def _pairs(source: Group, target: Group, offset: int) -> list[tuple[int, int]]:
             ]
             continue
         if _stacks_fan_in(target.head):
-            wanted = index - offset
-            if not 0 <= wanted < source.size:
+            wanted = index - share.offset
+            if not 0 <= wanted < share.units:
                 continue
+            if share.units != source.size:
+                wanted = round(wanted * (source.size - 1) / max(share.units - 1, 1))
         else:
             wanted = round(index * (source.size - 1) / max(target.size - 1, 1))
         s, _ = min(source.shown(), key=lambda c: (abs(c[1] - wanted), c[0]))
@@ -423,8 +472,8 @@ def _draw_links(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> Non
     """Neighbouring columns by their kind's pattern; skips as arcs over the top (under the bottom
     when they leave a group below the axis, which an arc over the top would cross); `~>` dashed
     arrows under the bottom. An arc clears every column it passes, loops included."""
-    for source, target, offset in wiring.direct:
-        for s, t in _pairs(source, target, offset):
+    for source, target, share in wiring.direct:
+        for s, t in _pairs(source, target, share):
             scene.add(Line((source.at(s), target.at(t))))
     over = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom >= 0]
     under = [(s, t, False) for s, t in wiring.skips if s.top + s.bottom < 0] + [
@@ -495,7 +544,8 @@ def _draw_cells(scene: Scene, groups: list[Group], scope: str, orient: str) -> N
             u, v = group.at(slot)
             if group.looped:
                 scene.add(Loop(u, v + LOOP_RISE))
-            scene.add(Disc(u, v, group.cell, f"cell:{scope}:{group.head.name}:{index}"))
+            gid = f"cell:{scope}:{group.head.name}:{index}"
+            scene.add(Disc(u, v, group.cell, gid, group.variant))
         if group.ellipsis is not None:
             dots, _, anchor = _ellipsis_parts(group, orient)
             scene.add(Dots(tuple((group.u, v) for v in dots)))

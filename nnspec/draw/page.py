@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..kinds import Cell
 from ..program import Program
+from .kinds import KIND_DRAWING
 from .layout import layout_network
 from .scene import CELL, Disc, Frame, Line, Scene, text, wrap
 
@@ -149,18 +150,23 @@ def grid(panels: list[Scene], columns: int, width: float = GRID_WIDTH, gap: floa
 
 
 def legend(scene: Scene, width: float) -> Scene:
-    """The cell types `scene` uses, in the chart's order, and the `~>` arrow when it has one, in
-    rows `width` wide."""
-    used = {disc.cell for disc in scene.cells()}
+    """The cell types `scene` uses, in the chart's order, each followed by the kinds with marks of
+    their own drawn in it (attention, readout: `KIND_DRAWING`'s order), and the `~>` arrow when it
+    has one, in rows `width` wide."""
+    used = {(disc.cell, disc.variant) for disc in scene.cells()}
     items = []
     for cell in Cell:
-        if cell in used:
-            label = cell.value.capitalize() + (
+        for variant in [None, *(kind for kind, d in KIND_DRAWING.items() if d.mark)]:
+            if (cell, variant) not in used:
+                continue
+            name = cell.value if variant is None else variant
+            label = name.capitalize() + (
                 "" if cell in (Cell.KERNEL, Cell.CONVOLUTION_POOL) else " cell"
             )
+            key = "key:" + name.replace(" ", "-")
             items.append(
                 (
-                    [Disc(CELL / 2, 0.0, cell, "key:" + cell.value.replace(" ", "-"))],
+                    [Disc(CELL / 2, 0.0, cell, key, variant)],
                     text(CELL + 0.15, 0.0, label, KEY, "right"),
                 )
             )

@@ -150,7 +150,7 @@ def _draw_cell(axes, disc: Disc, palette: Palette) -> None:
             gid=disc.gid,
         )
     )
-    mark = palette.mark(disc.cell)
+    mark = palette.mark(disc.cell, disc.variant)
     if mark is not None:  # the mark's id names its shape and its cell, for readers of the SVG
         _MARKS[mark](axes, disc.x, disc.y).set_gid(f"mark:{mark}@{disc.gid}")
 
@@ -224,6 +224,46 @@ def _hourglass(axes, x, y):
     return _outline(axes, [(x - w, y + h), (x + w, y + h), (x - w, y - h), (x + w, y - h)])
 
 
+def _eye(axes, x, y):  # attention: an almond with a ring for its pupil, one path
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path
+
+    w, h, pupil = 0.33 * CELL, 0.19 * CELL, 0.1 * CELL
+    upper = [(x + w * math.cos(a), y + h * math.sin(a)) for a in _steps(0.0, math.pi)]
+    lower = [(x + w * math.cos(a), y - h * math.sin(a)) for a in _steps(math.pi, 0.0)]
+    ring = Path.circle((x, y), pupil)
+    almond = Path([*upper, *lower[1:]], closed=True)  # the last point is the first
+    return axes.add_patch(
+        PathPatch(
+            Path.make_compound_path(almond, ring),
+            fill=False,
+            edgecolor="black",
+            linewidth=_points(MARK_WIDTH),
+            joinstyle="miter",
+            zorder=_Z["mark"],
+        )
+    )
+
+
+def _steps(start: float, end: float, count: int = 24) -> list[float]:
+    return [start + (end - start) * k / count for k in range(count + 1)]
+
+
+def _funnel(axes, x, y):  # readout: a wide rim narrowing to a spout, every item gathered into one
+    w, rim, neck, spout, low = 0.3 * CELL, 0.22 * CELL, -0.04 * CELL, 0.06 * CELL, -0.27 * CELL
+    return _outline(
+        axes,
+        [
+            (x - w, y + rim),
+            (x + w, y + rim),
+            (x + spout, y + neck),
+            (x + spout, y + low),
+            (x - spout, y + low),
+            (x - spout, y + neck),
+        ],
+    )
+
+
 def _spokes(angles: tuple[float, ...], radius: float):
     return [
         (
@@ -243,6 +283,8 @@ _MARKS = {
     "square": _square,
     "diamond": _diamond,
     "hourglass": _hourglass,
+    "eye": _eye,
+    "funnel": _funnel,
     "plus": lambda axes, x, y: _strokes(axes, x, y, _spokes((0, math.pi / 2), _R)),
     "cross": lambda axes, x, y: _strokes(axes, x, y, _spokes((math.pi / 4, -math.pi / 4), _R)),
     "asterisk": lambda axes, x, y: _strokes(

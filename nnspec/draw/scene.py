@@ -27,12 +27,14 @@ DOT = 0.035  # radius of an ellipsis' dots
 
 @dataclass(frozen=True, slots=True)
 class Disc:
-    """One cell: a filled circle of the cell type's colour, with its inner mark."""
+    """One cell: a filled circle of the cell type's colour, with its inner mark: the cell type's,
+    or the mark of the layer kind `variant` when that kind has one of its own (attention)."""
 
     x: float
     y: float
     cell: Cell
     gid: str
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
