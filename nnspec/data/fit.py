@@ -122,14 +122,26 @@ def _input_hint(name: str, example: tuple[int, ...], timed: bool) -> str:
 def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple[np.ndarray, int]:
     """Class indices `[N, *items]` for output `[*items, K]`: int64 `[N, *items]` when K >= classes;
     one output unit for two classes takes the class as a float `[N, *items, 1]`.
+    An output with a value at every step takes a class at every step: `[N, T, *items]`.
     Also gives K (or 2)."""
     dims, items = output.shape.dims, y.shape[1:]
     if output.shape.timed:
-        raise DataError(
-            "E506",
-            f"{what} has one class per example, but '{output.name}' gives a value at every step",
-            f"write 'output {output.name}: last' or 'output {output.name}: mean'",
-        )
+        if not items:
+            raise DataError(
+                "E506",
+                f"{what} has one class per example, but '{output.name}' gives a value at every "
+                "step",
+                f"write 'output {output.name}: last' or 'output {output.name}: mean', or give "
+                "a class for every step ([examples, steps])",
+            )
+        steps, items = items[0], items[1:]
+        if output.shape.steps is not None and steps != output.shape.steps:
+            raise DataError(
+                "E506",
+                f"{what} has a class for each of {steps} steps, but '{output.name}' gives "
+                f"{output.shape.steps} steps",
+                f"give a class for each of the {output.shape.steps} steps",
+            )
     if dims[:-1] != items:
         wanted = show((*items, max(classes, dims[-1])))
         raise DataError(
