@@ -16,8 +16,7 @@ from .errors import NnspecError, SpecError
 from .kinds import Shape
 from .model import Model, load, load_all, loads
 from .program import Program
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def train(path, backend=None, out=None, **options):

@@ -20,7 +20,10 @@ PACKAGE = ROOT / "nnspec"
 
 # stage: the modules in it, lowest stage first (the order docs/layout.md states)
 STAGES = [
-    ("base", ["nnspec.errors", "nnspec.atomic", "nnspec.reading", "nnspec.shipped"]),
+    (
+        "base",
+        ["nnspec.errors", "nnspec.atomic", "nnspec.reading", "nnspec.shipped", "nnspec.version"],
+    ),
     ("syntax", ["nnspec.syntax", "nnspec.parse"]),
     ("kinds", ["nnspec.kinds", "nnspec.kinds.*"]),
     ("resolve", ["nnspec.resolve"]),
@@ -36,6 +39,8 @@ STAGES = [
             "nnspec.data.*",
             "nnspec.summary",
             "nnspec.dump",
+            "nnspec.compile",
+            "nnspec.compile.*",
         ],
     ),
     ("model", ["nnspec.model"]),

@@ -1,0 +1,50 @@
+"""`nnspec compile`: a checked network as a standalone file that needs no nnspec.
+
+    path = compile_model(model, "torch", "net.py")            # or "numpy" (net.py), "onnx"
+    path = compile_model(model, "onnx", weights=trained)      # parameters by the spec's names
+
+Each target is one module, `<target>_target.py`, with `emit(model, params) -> bytes`: the whole
+file, deterministic (the same spec and parameters give the same bytes). `params` holds every
+parameter and buffer by the spec's names (`state_dict()` keys, PyTorch's layouts): the seeded
+initial ones, or a trained run's. What the file says about its origin comes from `common.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_atomic
+from ..backends.init import initial_params
+
+# target -> the extension of the file it writes
+TARGETS = {"torch": ".py", "numpy": ".py", "onnx": ".onnx"}
+
+
+def emit(model, target: str, params: dict[str, np.ndarray] | None = None) -> bytes:
+    """The file for `target` (see TARGETS), with `params` or the initial parameters of seed 0."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
+    if params is None:
+        params = initial_params(model.program, 0)
+    module = importlib.import_module(f".{target}_target", __name__)
+    return module.emit(model, params)
+
+
+def compile_model(
+    model,
+    target: str,
+    path: str | os.PathLike | None = None,
+    params: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Write `emit(model, target, params)` to `path` (default: the network's name with the
+    target's extension, in the current folder), whole or not at all."""
+    path = Path(path) if path is not None else Path(model.name + TARGETS[target])
+    data = emit(model, target, params)
+    return write_atomic(path, lambda temporary: Path(temporary).write_bytes(data))
+
+
+__all__ = ["TARGETS", "compile_model", "emit"]

@@ -1,0 +1,34 @@
+"""What every compiled file says about where it comes from: a header naming the spec, its hash
+and nnspec's version (no timestamp, so that two compilations give the same bytes), and for each
+layer the spec line it was written on."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..program import Layer
+from ..version import __version__
+
+
+def spec_hash(model) -> str:
+    """The first 16 hex digits of the SHA-256 of the spec's text (of the file the network is in)."""
+    text = model.program.layers[0].span.source.text if model.program.layers else ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def header(model, target: str) -> list[str]:
+    """The header comment's lines, without the comment marks."""
+    name = Path(model.path).name if model.path else "<spec>"
+    return [
+        f"{model.name}: compiled by nnspec {__version__} from {name} (sha256 {spec_hash(model)})",
+        f"with `nnspec compile {name} --to {target}`; it needs no nnspec.",
+    ]
+
+
+def spec_line(layer: Layer) -> str:
+    """Where `layer` is written and what it says: `xor.nn:4  dense h: 2, act=tanh` (a layer made
+    by a block or by `repeat` shows the line that declares it inside the block)."""
+    span = layer.span
+    text = span.source.line(span.line).strip()
+    return f"{Path(span.source.path).name}:{span.line}  {text}"
