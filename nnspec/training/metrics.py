@@ -36,4 +36,20 @@ def _pick(values: np.ndarray, mask):
     return values[mask] if mask is not None else values
 
 
+def flat_epochs(history: list[dict[str, float]], name: str = "loss", tolerance=1e-3) -> int:
+    """How many of the last epochs of `history` (rows of metrics.csv) kept `name` within
+    `tolerance` of its last value, relative to it: a run that ends far from its expectation after
+    many such epochs has stopped learning, and may be stuck in a local minimum."""
+    values = [row[name] for row in history if row.get("epoch", 1) and name in row]
+    if not values or not np.isfinite(values[-1]):
+        return 0
+    last, bound = values[-1], tolerance * max(abs(values[-1]), 1e-12)
+    count = 0
+    for value in reversed(values):
+        if not abs(value - last) <= bound:
+            break
+        count += 1
+    return count
+
+
 MEASURES = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2}
