@@ -3,15 +3,18 @@ NaN stop, expectations."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..data.load import Data, Split
 from ..reading import DATA_LIMIT, ReadError, read_regular
 from ..train_section import TrainConfig
@@ -266,12 +269,34 @@ def _bad(losses: list[float]) -> str:
 
 # ---- files ---------------------------------------------------------------------------------------
 def _append_row(path: Path, row: dict[str, float]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(row))
-        if new:
-            writer.writeheader()
+    """One row (and the header, into a new file) in a single write: a run stopped at any moment,
+    or a write the disk refuses, leaves whole rows only (what was written of a refused row is cut
+    off again; a kill in the middle of the write leaves a partial line, which a resume drops)."""
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(handle).st_size
+        data = _rows_text([row], header=size == 0).encode()
+        try:
+            while data:
+                data = data[os.write(handle, data) :]
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(handle, size)
+            raise
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    finally:
+        os.close(handle)
+
+
+def _rows_text(rows: list[dict[str, float]], header: bool) -> str:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else [])
+    if header:
+        writer.writeheader()
+    for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return text.getvalue()
 
 
 def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int, record) -> None:
@@ -305,9 +330,12 @@ def _restore(runner, rng: np.random.Generator, out: Path, saved: Saved) -> tuple
             f"the run cannot go on from it: {AFRESH}",
         ) from None
     history = _read_rows(out / "metrics.csv", saved.epoch)
-    (out / "metrics.csv").unlink(missing_ok=True)
-    for row in history:
-        _append_row(out / "metrics.csv", row)
+    if history:  # replaced at once: a failure here leaves the rows as they were
+        write_atomic(
+            out / "metrics.csv", lambda p: Path(p).write_text(_rows_text(history, True), newline="")
+        )
+    else:
+        (out / "metrics.csv").unlink(missing_ok=True)
     return saved.epoch, history
 
 
@@ -325,11 +353,16 @@ def _read_rows(path: Path, last_epoch: int) -> list[dict[str, float]]:
         ) from None
     except UnicodeDecodeError:
         raise _damaged_rows(path, "it is not text") from None
+    records = list(csv.DictReader(io.StringIO(text, newline="")))
     rows = []
-    for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+    for line, row in enumerate(records, start=2):
         try:
             rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()})
         except (TypeError, ValueError):
+            # a last line without its line end, cut short by a kill as it was written: a row is
+            # written before its epoch's checkpoint, so it is past the checkpoint, and dropped
+            if line == len(records) + 1 and not text.endswith("\n"):
+                break
             raise _damaged_rows(path, f"line {line} is not a row of numbers") from None
     return [row for row in rows if row.get("epoch", 0) <= last_epoch]
 
