@@ -1,0 +1,539 @@
+"""The functions a compiled NumPy file may carry, as source text: `HELPERS[name] = (source, needs)`.
+
+An emitted file copies in only the helpers its layers use (and those they need). Each computes
+what the NumPy backend computes in evaluation (backends/numpy: activations.py, image.py, cells.py,
+kinds.py), operation for operation, so that the outputs agree to the last bit where NumPy allows.
+The sources are written as ruff formats them: the emitted file passes `ruff format --check`.
+"""
+
+from __future__ import annotations
+
+from graphlib import TopologicalSorter
+
+HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def helper(name: str, source: str, *needs: str) -> None:
+    HELPERS[name] = (source.strip("\n") + "\n", needs)
+
+
+def with_needs(names: set[str]) -> list[str]:
+    """`names` and every helper they need, each after what it needs, else in name order."""
+    wanted: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(HELPERS[name][1])
+    graph = {name: set(HELPERS[name][1]) for name in sorted(wanted)}
+    sorter = TopologicalSorter(graph)
+    sorter.prepare()
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+helper(
+    "_bind",
+    '''
+def _bind(names, args, kwargs):
+    """Positional values in input order, then named ones: each input exactly once."""
+    if len(args) > len(names):
+        raise TypeError(f"the network takes {len(names)} inputs ({', '.join(names)})")
+    data = dict(zip(names, args, strict=False))
+    for name, value in kwargs.items():
+        if name not in names:
+            raise TypeError(f"the network has no input {name!r}; its inputs: {', '.join(names)}")
+        if name in data:
+            raise TypeError(f"input {name!r} is given twice")
+        data[name] = value
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise TypeError(f"missing input {', '.join(map(repr, missing))}")
+    return [data[name] for name in names]
+''',
+)
+
+helper(
+    "_input",
+    '''
+def _input(name, value, dims, seq=False, steps=None):
+    """An input as float32: [B, *dims], or [B, T, *dims] for a sequence (`seq`: any length, or
+    that many steps) or for one value held for `steps`; a last axis of 1 may be left out."""
+    x = np.asarray(value)
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"input {name!r} must hold numbers, not {x.dtype}")
+    x = x.astype(DTYPE, copy=False)
+    timed = seq is not False or steps is not None
+    length = seq if seq is not True and seq is not False else None
+    forms = [(dims, False)] + ([((), True)] if dims == (1,) else [])
+    for inner, dropped in forms:
+        if (not timed or steps is not None) and x.shape[1:] == inner:
+            x = x[..., None] if dropped else x
+            if steps is not None:  # one value held for every step
+                x = np.broadcast_to(x[:, None], (x.shape[0], steps) + x.shape[1:])
+            return x
+        same = x.ndim == 2 + len(inner) and x.shape[2:] == inner
+        if timed and same and (length is None or x.shape[1] == length):
+            return x[..., None] if dropped else x
+    time = ["T" if length is None else str(length)] if timed and steps is None else []
+    wanted = "[" + ", ".join(["B", *time, *map(str, dims)]) + "]"
+    raise ValueError(f"input {name!r} takes {wanted}, but receives {list(x.shape)}")
+''',
+)
+
+helper(
+    "_agree",
+    '''
+def _agree(arrays, timed):
+    """The inputs have one batch size, and the timed ones one number of steps."""
+    for what, axis, names in (("batch size", 0, list(arrays)), ("number of steps", 1, timed)):
+        sizes = {name: arrays[name].shape[axis] for name in names}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"the inputs disagree on the {what}: {sizes}")
+''',
+)
+
+# ---- time --------------------------------------------------------------------------------------
+helper(
+    "_shift",
+    '''
+def _shift(x):
+    """[B, T, ...] one step later: zeros at the first step (a `~>` link)."""
+    y = np.zeros_like(x)
+    y[:, 1:] = x[:, :-1]
+    return y
+''',
+)
+
+helper(
+    "_along_time",
+    '''
+def _along_time(x, steps):
+    """[B, ...] -> [B, steps, ...]: a static value met at every step."""
+    return np.broadcast_to(x[:, None], (x.shape[0], steps) + x.shape[1:])
+''',
+)
+
+helper(
+    "_fold_time",
+    '''
+def _fold_time(f, x):
+    """f over an image [B, T, C, H, W], time folded into the batch."""
+    y = f(x.reshape((-1,) + x.shape[2:]))
+    return y.reshape(x.shape[:2] + y.shape[1:])
+''',
+)
+
+# ---- activations -------------------------------------------------------------------------------
+helper(
+    "_sigmoid",
+    '''
+def _sigmoid(x):
+    """1 / (1 + exp(-x)); exp(-x) overflows to inf for very negative x, giving exactly 0."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+''',
+)
+
+helper(
+    "_softmax",
+    '''
+def _softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) over `axis`, from x minus its maximum."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+''',
+)
+
+helper(
+    "_step",
+    '''
+def _step(x):
+    """1 where x > 0, else 0."""
+    return (x > 0).astype(x.dtype)
+''',
+)
+
+helper(
+    "_leaky_relu",
+    """
+def _leaky_relu(x, alpha):
+    return np.where(x > 0, x, alpha * x)
+""",
+)
+
+helper(
+    "_elu",
+    """
+def _elu(x, alpha):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+""",
+)
+
+helper(
+    "_softplus",
+    '''
+def _softplus(x):
+    """log(1 + exp(x)), without overflow."""
+    return np.logaddexp(0.0, x).astype(x.dtype, copy=False)
+''',
+)
+
+helper(
+    "_erf",
+    '''
+# erf's Taylor series, sum_n (-1)^n 2 / sqrt(pi) x^(2n+1) / (n! (2n+1)): 40 terms reach float64
+# precision for |x| <= 2; beyond 2, 50 terms of erfc's continued fraction reach 2e-16
+_ERF_SERIES = np.array(
+    [2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(40)]
+)
+
+
+def _erf(x):
+    """The error function, elementwise, in float64 (NumPy has none; gelu needs it exact)."""
+    z = np.abs(np.asarray(x, dtype=np.float64))
+    near = np.minimum(z, 2.0)
+    series = np.full_like(z, _ERF_SERIES[-1])
+    for c in _ERF_SERIES[-2::-1]:  # Horner's rule in x^2
+        series = series * (near * near) + c
+    series *= near
+    far = np.maximum(z, 2.0)
+    fraction = far.copy()
+    for k in range(50, 0, -1):
+        fraction = far + (0.5 * k) / fraction
+    tail = 1.0 - np.exp(-far * far) / (math.sqrt(math.pi) * fraction)
+    result = np.where(z <= 2.0, series, tail)
+    return (np.sign(x) * result).astype(np.result_type(x, np.float32), copy=False)
+''',
+)
+
+helper(
+    "_gelu",
+    '''
+def _gelu(x):
+    """x times the standard normal CDF at x (the exact gelu, not the tanh approximation)."""
+    return x * (0.5 * (1.0 + _erf(x * math.sqrt(0.5))))
+''',
+    "_erf",
+)
+
+# ---- images ------------------------------------------------------------------------------------
+helper(
+    "_windows",
+    '''
+def _windows(xh, kernel, stride):
+    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view."""
+    return sliding_window_view(xh, kernel, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+''',
+)
+
+helper(
+    "_conv2d",
+    '''
+def _conv2d(x, w, b, stride, pads):
+    """x (B, C, H, W), w (O, C, kh, kw), b (O,) or None -> (B, O, OH, OW), cross-correlation.
+
+    pads: (top, bottom, left, right) zeros around x; one matmul over the windows (im2col).
+    """
+    top, bottom, left, right = pads
+    xh = x.transpose(0, 2, 3, 1)
+    if any(pads):
+        xh = np.pad(xh, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    windows = _windows(xh, w.shape[2:], stride)
+    batch, oh, ow = windows.shape[:3]
+    y = windows.reshape(batch * oh * ow, -1) @ w.reshape(w.shape[0], -1).T
+    if b is not None:
+        y += b
+    return y.reshape(batch, oh, ow, -1).transpose(0, 3, 1, 2)
+''',
+    "_windows",
+)
+
+helper(
+    "_scatter",
+    '''
+def _scatter(cells, shape, kernel, stride):
+    """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into (B, H, W, C) `shape`."""
+    out = np.zeros(shape, cells.dtype)
+    oh, ow = cells.shape[1:3]
+    (sh, sw) = stride
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cells[
+                ..., i, j
+            ]
+    return out
+''',
+)
+
+helper(
+    "_conv_transpose2d",
+    '''
+def _conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """x (B, C, H, W), w (C, O, kh, kw), b (O,) or None -> (B, O, OH, OW), as PyTorch's
+    conv_transpose2d: every input cell adds x * w[c] into a kh x kw patch of the output, patches
+    `stride` apart; then `padding` is cut from each side and `output_padding` kept at the end."""
+    batch, channels, height, width = x.shape
+    _, out_channels, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh = (height - 1) * sh - 2 * ph + kh + output_padding[0]
+    ow = (width - 1) * sw - 2 * pw + kw + output_padding[1]
+    full = (batch, max((height - 1) * sh + kh, ph + oh), max((width - 1) * sw + kw, pw + ow))
+    rows = x.transpose(0, 2, 3, 1).reshape(-1, channels)
+    cells = (rows @ w.reshape(channels, -1)).reshape(batch, height, width, out_channels, kh, kw)
+    yh = _scatter(cells, full + (out_channels,), (kh, kw), stride)[:, ph : ph + oh, pw : pw + ow]
+    if b is not None:
+        yh += b
+    return yh.transpose(0, 3, 1, 2)
+''',
+    "_scatter",
+)
+
+helper(
+    "_pool2d",
+    '''
+def _pool2d(x, mode, size, stride, padding=(0, 0), out=None):
+    """x (B, C, H, W) -> (B, C, OH, OW): the max or mean of each window, as PyTorch pools.
+
+    Padding never wins a max and counts as zeros in a mean; `out` (OH, OW) keeps windows past the
+    end (ceil mode), where a mean divides by its window's cells inside the padded input.
+    """
+    height, width = x.shape[2:]
+    (kh, kw), (sh, sw), (ph, pw) = size, stride, padding
+    if out is None:
+        out = ((height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
+    oh, ow = out
+    after = (max(ph, (oh - 1) * sh + kh - height - ph), max(pw, (ow - 1) * sw + kw - width - pw))
+    xh = x.transpose(0, 2, 3, 1)
+    if ph or pw or after != (0, 0):
+        fill = -np.inf if mode == "max" else 0.0
+        xh = np.pad(xh, ((0, 0), (ph, after[0]), (pw, after[1]), (0, 0)), constant_values=fill)
+    windows = _windows(xh, size, stride)[:, :oh, :ow]
+    if mode == "max":
+        flat = windows.reshape(windows.shape[:4] + (kh * kw,))
+        first = np.argmax(flat, axis=-1)[..., None]
+        y = np.take_along_axis(flat, first, axis=-1)[..., 0]
+    else:
+        rows = np.minimum(np.arange(oh) * sh + kh, height + 2 * ph) - np.arange(oh) * sh
+        cols = np.minimum(np.arange(ow) * sw + kw, width + 2 * pw) - np.arange(ow) * sw
+        count = (rows[:, None] * cols[None, :])[None, :, :, None].astype(xh.dtype)
+        y = windows.sum(axis=(-2, -1)) / count
+    return y.transpose(0, 3, 1, 2)
+''',
+    "_windows",
+)
+
+# ---- normalisation -----------------------------------------------------------------------------
+helper(
+    "_layernorm",
+    '''
+def _layernorm(x, w, b, axes, eps):
+    """(x - mean) / sqrt(var + eps) over `axes` (the biased variance), times w, plus b."""
+    count = math.prod(x.shape[a] for a in axes)
+    centred = x - x.sum(axis=axes, keepdims=True) * (1.0 / count)
+    var = (centred * centred).sum(axis=axes, keepdims=True) * (1.0 / count)
+    return centred * (var + eps) ** -0.5 * w + b
+''',
+)
+
+# ---- recurrent cells ---------------------------------------------------------------------------
+helper(
+    "_rnn_step",
+    '''
+def _rnn_step(xg, h, w_hh, b_hh, act):
+    """xg (B, H) = x W_ih^T + b_ih, h (B, H) or None (zeros) -> act(xg + h W_hh^T + b_hh)."""
+    if h is not None:
+        z = xg + (h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh)
+    else:
+        z = xg if b_hh is None else xg + b_hh
+    return act(z)
+''',
+)
+
+helper(
+    "_rnn",
+    '''
+def _rnn(xg, w_hh, b_hh, act):
+    """xg (B, T, H) = x W_ih^T + b_ih -> h (B, T, H), from a zero state."""
+    h, steps = None, []
+    for t in range(xg.shape[1]):
+        h = _rnn_step(xg[:, t], h, w_hh, b_hh, act)
+        steps.append(h)
+    return np.stack(steps, 1)
+''',
+    "_rnn_step",
+)
+
+helper(
+    "_gru_step",
+    '''
+def _gru_step(xg, h, w_hh, b_hh):
+    """xg (B, 3H) = x W_ih^T + b_ih, h (B, H) or None (zeros) -> h (B, H), PyTorch's GRUCell
+    with its gates r, z, n in that order."""
+    xr, xz, xn = np.split(xg, 3, axis=-1)
+    if h is not None:
+        hr, hz, hn = np.split(h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh, 3, axis=-1)
+    elif b_hh is not None:
+        hr, hz, hn = np.split(b_hh, 3, axis=-1)
+    else:
+        hr = hz = hn = None
+    r = _sigmoid(xr if hr is None else xr + hr)
+    z = _sigmoid(xz if hz is None else xz + hz)
+    n = np.tanh(xn if hn is None else xn + r * hn)
+    return n - z * n if h is None else n + z * (h - n)
+''',
+    "_sigmoid",
+)
+
+helper(
+    "_gru",
+    '''
+def _gru(xg, w_hh, b_hh):
+    """xg (B, T, 3H) = x W_ih^T + b_ih -> h (B, T, H), from a zero state."""
+    h, steps = None, []
+    for t in range(xg.shape[1]):
+        h = _gru_step(xg[:, t], h, w_hh, b_hh)
+        steps.append(h)
+    return np.stack(steps, 1)
+''',
+    "_gru_step",
+)
+
+helper(
+    "_lstm_step",
+    '''
+def _lstm_step(z, c):
+    """z (B, 4H), the pre-activations of gates i, f, g, o (PyTorch's order), c (B, H) -> h, c."""
+    i, f, g, o = np.split(_sigmoid(z), 4, axis=-1)
+    g = np.tanh(np.split(z, 4, axis=-1)[2])
+    c = i * g + f * c
+    return o * np.tanh(c), c
+''',
+    "_sigmoid",
+)
+
+helper(
+    "_lstm",
+    '''
+def _lstm(xg, w_hh, b_hh):
+    """xg (B, T, 4H) = x W_ih^T + b_ih -> h (B, T, H), from a zero state."""
+    z = np.array(xg.transpose(1, 0, 2), order="C")
+    if b_hh is not None:
+        z += b_hh
+    recurrent = np.ascontiguousarray(w_hh.T)
+    h = np.zeros((z.shape[1], w_hh.shape[1]), z.dtype)
+    c, steps = np.zeros_like(h), []
+    for t in range(z.shape[0]):
+        h, c = _lstm_step(z[t] + h @ recurrent if t else z[t], c)
+        steps.append(h)
+    return np.stack(steps, 1)
+''',
+    "_lstm_step",
+)
+
+helper(
+    "_lstm_cell",
+    '''
+def _lstm_cell(xg, state, w_hh, b_hh):
+    """One step inside a loop: xg (B, 4H) = x_t W_ih^T + b_ih, state (h, c) or None (zeros)
+    -> (h, c)."""
+    z = xg + (0.0 if b_hh is None else b_hh)
+    if state is not None:
+        z += state[0] @ w_hh.T
+    c = np.zeros((z.shape[0], w_hh.shape[1]), z.dtype) if state is None else state[1]
+    return _lstm_step(z, c)
+''',
+    "_lstm_step",
+)
+
+helper(
+    "_lif_step",
+    '''
+def _lif_step(xg, v, decay, threshold):
+    """xg (B, U) = x W^T + b, the membrane v (B, U) or None (zeros) -> spikes, v after reset."""
+    v = xg if v is None else v * decay + xg
+    spikes = (v >= threshold).astype(v.dtype)
+    return spikes, v + spikes * -threshold
+''',
+)
+
+helper(
+    "_lif",
+    '''
+def _lif(xg, decay, threshold):
+    """xg (B, T, U) = x W^T + b -> spikes (B, T, U), from a membrane at zero."""
+    v, steps = None, []
+    for t in range(xg.shape[1]):
+        spikes, v = _lif_step(xg[:, t], v, decay, threshold)
+        steps.append(spikes)
+    return np.stack(steps, 1)
+''',
+    "_lif_step",
+)
+
+# ---- attention, graphs, embeddings --------------------------------------------------------------
+helper(
+    "_heads",
+    '''
+def _heads(x, heads):
+    """(B, L, D) -> (B, heads, L, D / heads)."""
+    batch, length, dim = x.shape
+    return x.reshape(batch, length, heads, dim // heads).transpose(0, 2, 1, 3)
+''',
+)
+
+helper(
+    "_attention",
+    '''
+def _attention(q, k, v, heads, causal):
+    """q (B, L, D), k and v (B, S, D), already projected -> (B, L, D): softmax(q k^T / sqrt(d)) v
+    per head, item i seeing keys j <= i when `causal`; the heads joined again."""
+    q, k, v = _heads(q, heads), _heads(k, heads), _heads(v, heads)
+    scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        length, keys = scores.shape[-2:]
+        later = np.arange(keys)[None, :] > np.arange(length)[:, None]
+        scores = scores + np.where(later, -np.inf, 0.0).astype(scores.dtype)
+    mixed = _softmax(scores) @ v
+    batch, _, length, width = mixed.shape
+    return mixed.transpose(0, 2, 1, 3).reshape(batch, length, heads * width)
+''',
+    "_heads",
+    "_softmax",
+)
+
+helper(
+    "_gcn_adjacency",
+    '''
+def _gcn_adjacency(adjacency):
+    """A (..., N, N) -> D^-1/2 (A + I) D^-1/2, D the degrees of A + I."""
+    nodes = adjacency.shape[-1]
+    looped = adjacency + np.eye(nodes, dtype=adjacency.dtype)
+    inv_sqrt = looped.sum(axis=-1) ** -0.5
+    rows = inv_sqrt.reshape(inv_sqrt.shape + (1,))
+    cols = inv_sqrt.reshape(inv_sqrt.shape[:-1] + (1, nodes))
+    return rows * looped * cols
+''',
+)
+
+helper(
+    "_embedding",
+    '''
+def _embedding(w, tokens, name):
+    """tokens (..., k) of whole numbers below len(w) -> (..., k, dim); (..., dim) when k = 1."""
+    idx = tokens.astype(np.int64)
+    bad = (idx != tokens) | (idx < 0) | (idx >= len(w))
+    if np.any(bad):
+        raise ValueError(
+            f"embedding {name!r} takes whole numbers from 0 to {len(w) - 1}, "
+            f"but receives {tokens[bad].flat[0]!r}"
+        )
+    return w[idx[..., 0] if idx.shape[-1] == 1 else idx]
+''',
+)

@@ -1,0 +1,331 @@
+"""What each kind writes into a compiled NumPy file's `forward`: one table, `LOWERINGS`, keyed by
+kind name.
+
+A lowering is `lower(e, x)`: `x` is the source text of what enters the layer (one expression, the
+fan-in joined; a dict by port for kinds with ports; a list for merges), and it adds to `e.lines`
+the statements that leave the layer's value in `e.out`, in evaluation mode (the file is for
+inference: dropout passes its input, batchnorm reads its running statistics, `sample` gives
+its mean). A stateful kind (rnn, lstm, gru, lif) runs over the whole sequence through a helper
+with its own loop, and inside a `~>` loop steps once, carrying its state in `e.state`.
+Each line computes what the NumPy backend's lowering of the kind computes
+(backends/numpy/kinds.py), in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..kinds.activation import ACTIVATIONS
+from ..kinds.conv import pair
+from ..program import Layer
+
+
+@dataclass
+class Emit:
+    """One layer being written: where its value goes, how its parameters read, what it needs."""
+
+    layer: Layer
+    out: str  # the variable that holds the layer's value
+    timed: bool  # its arrays are [B, T, ...] (False inside a loop: one step [B, ...])
+    in_loop: bool
+    params: dict[str, str]  # parameter key -> the expression that reads it
+    state: str  # inside a loop, the variable holding a stateful kind's state
+    lines: list[str] = field(default_factory=list)
+    before: list[str] = field(default_factory=list)  # before the loop: the state's first value
+    helpers: set[str] = field(default_factory=set)
+    hw: tuple[int, int] = (0, 0)  # an image layer: the height and width of what enters it
+
+    def let(self, expression: str) -> None:
+        self.lines.append(f"{self.out} = {expression}")
+
+    def use(self, name: str) -> str:
+        self.helpers.add(name)
+        return name
+
+    def p(self, key: str) -> str:
+        return self.params[key]
+
+    def bias(self, key: str = "bias") -> str:
+        """`+ b` for a linear map, or nothing when the layer has no bias."""
+        return f" + {self.params[key]}" if key in self.params else ""
+
+    def optional(self, key: str) -> str:
+        return self.params.get(key, "None")
+
+
+def quoted(text: str) -> str:
+    """A string literal as ruff formats it: in double quotes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def feature_axis(layer: Layer) -> int:
+    return -3 if len(layer.shape.dims) == 3 else -1
+
+
+def activation(e: Emit, name: str, alpha: float | None, z: str, axis: int = -1) -> str:
+    """`name`(z) as an expression (z is read once)."""
+    a = repr(0.0 if alpha is None else float(alpha))
+    if name in ("identity", "linear"):
+        return z
+    if name in ("tanh", "relu"):
+        return f"np.tanh({z})" if name == "tanh" else f"np.maximum({z}, 0.0)"
+    helper = e.use(f"_{name}")
+    if name in ("leaky_relu", "elu"):
+        return f"{helper}({z}, {a})"
+    if name == "softmax":
+        return f"{helper}({z}, {axis})"
+    return f"{helper}({z})"  # sigmoid, step, gelu, softplus
+
+
+def activation_function(e: Emit, act) -> str:
+    """The activation as a function of one array (a helper's `act` argument)."""
+    plain = {"tanh": "np.tanh", "sigmoid": "_sigmoid", "gelu": "_gelu", "softplus": "_softplus"}
+    if act.name in plain:
+        name = plain[act.name]
+        return e.use(name) if name.startswith("_") else name
+    return f"lambda z: {activation(e, act.name, act.alpha, 'z')}"
+
+
+def folded(e: Emit, call: Callable[[str], str], x: str) -> str:
+    """An image op over [B, C, H, W]; over [B, T, C, H, W] with time folded into the batch."""
+    if not e.timed:
+        return call(x)
+    return f"{e.use('_fold_time')}(lambda v: {call('v')}, {x})"
+
+
+# ---- io and merges -----------------------------------------------------------------------------
+def passes(e: Emit, x: str) -> None:
+    e.let(x)
+
+
+def add(e: Emit, xs: list[str]) -> None:
+    e.let(" + ".join(xs))
+
+
+def mul(e: Emit, xs: list[str]) -> None:
+    e.let(" * ".join(xs))
+
+
+def concat(e: Emit, xs: list[str]) -> None:
+    axis = feature_axis(e.layer)
+    e.let(xs[0] if len(xs) == 1 else f"np.concatenate([{', '.join(xs)}], {axis})")
+
+
+# ---- dense -------------------------------------------------------------------------------------
+def dense(e: Emit, x: str) -> None:
+    act = e.layer.options.act
+    e.let(activation(e, act.name, act.alpha, f"{x} @ {e.p('weight')}.T{e.bias()}"))
+
+
+def maxout(e: Emit, x: str) -> None:
+    o = e.layer.options
+    e.let(f"{x} @ {e.p('weight')}.T{e.bias()}")
+    e.let(f"{e.out}.reshape({e.out}.shape[:-1] + ({o.units}, {o.pieces})).max(axis=-1)")
+
+
+def embedding(e: Emit, x: str) -> None:
+    e.let(f"{e.use('_embedding')}({e.p('weight')}, {x}, {quoted(e.layer.name)})")
+
+
+# ---- images ------------------------------------------------------------------------------------
+def conv(e: Emit, x: str) -> None:
+    o = e.layer.options
+    pads = e.layer.kind.pads(o, *e.hw)
+    w, b = e.p("weight"), e.optional("bias")
+    call = f"{e.use('_conv2d')}({{}}, {w}, {b}, {pair(o.stride)}, {pads})".format
+    e.let(activation(e, o.act.name, o.act.alpha, folded(e, call, x), -3))
+
+
+def deconv(e: Emit, x: str) -> None:
+    o = e.layer.options
+    w, b = e.p("weight"), e.optional("bias")
+    shape = f"{pair(o.stride)}, {pair(o.padding)}, {pair(o.output_padding)}"
+    call = f"{e.use('_conv_transpose2d')}({{}}, {w}, {b}, {shape})".format
+    e.let(activation(e, o.act.name, o.act.alpha, folded(e, call, x), -3))
+
+
+def pool(e: Emit, x: str) -> None:
+    o = e.layer.options
+    size = pair(o.size)
+    stride = pair(o.stride) if o.stride is not None else size
+    out = tuple(e.layer.shape.dims[1:])
+    mode = quoted(o.mode)
+    call = f"{e.use('_pool2d')}({{}}, {mode}, {size}, {stride}, {pair(o.padding)}, {out})".format
+    e.let(folded(e, call, x))
+
+
+def global_pool(e: Emit, x: str) -> None:
+    mode = quoted(e.layer.options.mode)
+    window = tuple(e.hw)
+    call = f"{e.use('_pool2d')}({{}}, {mode}, {window}, {window})[:, :, 0, 0]".format
+    e.let(folded(e, call, x))
+
+
+def flatten(e: Emit, x: str) -> None:
+    lead = 2 if e.timed else 1
+    e.let(f"{x}.reshape({x}.shape[:{lead}] + (-1,))")
+
+
+# ---- normalisation -----------------------------------------------------------------------------
+def dropout(e: Emit, x: str) -> None:
+    e.let(f"{x}  # dropout drops nothing in evaluation")
+
+
+def batchnorm(e: Emit, x: str) -> None:
+    """Evaluation: the running statistics (per channel for images)."""
+    eps = e.layer.options.eps
+    image = len(e.layer.shape.dims) == 3
+    names = ("running_mean", "running_var", "weight", "bias")
+    mean, var, w, b = (e.p(n) + ("[:, None, None]" if image else "") for n in names)
+    e.let(f"({x} - {mean}) * ({var} + {eps!r}) ** -0.5 * {w} + {b}")
+
+
+def layernorm(e: Emit, x: str) -> None:
+    axes = (-3, -2, -1) if len(e.layer.shape.dims) == 3 else (-1,)
+    eps = e.layer.options.eps
+    e.let(f"{e.use('_layernorm')}({x}, {e.p('weight')}, {e.p('bias')}, {axes}, {eps!r})")
+
+
+# ---- recurrent and spiking ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stateful:
+    """A kind with a state: over a whole sequence, or one step inside a `~>` loop."""
+
+    sequence: Callable[[Emit, str], None]
+    step: Callable[[Emit, str], None]
+
+
+def _input_side(e: Emit, x: str, weight: str = "weight_ih", bias: str = "bias_ih") -> str:
+    return f"{x} @ {e.p(weight)}.T{e.bias(bias)}"
+
+
+def _rnn_sequence(e: Emit, x: str) -> None:
+    act = activation_function(e, e.layer.options.act)
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.let(f"{e.use('_rnn')}({_input_side(e, x)}, {whh}, {bhh}, {act})")
+
+
+def _rnn_step(e: Emit, x: str) -> None:
+    act = activation_function(e, e.layer.options.act)
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.before.append(f"{e.state} = None")
+    e.let(f"{e.use('_rnn_step')}({_input_side(e, x)}, {e.state}, {whh}, {bhh}, {act})")
+    e.lines.append(f"{e.state} = {e.out}")
+
+
+def _gru_sequence(e: Emit, x: str) -> None:
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.let(f"{e.use('_gru')}({_input_side(e, x)}, {whh}, {bhh})")
+
+
+def _gru_step(e: Emit, x: str) -> None:
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.before.append(f"{e.state} = None")
+    e.let(f"{e.use('_gru_step')}({_input_side(e, x)}, {e.state}, {whh}, {bhh})")
+    e.lines.append(f"{e.state} = {e.out}")
+
+
+def _lstm_sequence(e: Emit, x: str) -> None:
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.let(f"{e.use('_lstm')}({_input_side(e, x)}, {whh}, {bhh})")
+
+
+def _lstm_step(e: Emit, x: str) -> None:
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.before.append(f"{e.state} = None")
+    e.lines.append(
+        f"{e.state} = {e.use('_lstm_cell')}({_input_side(e, x)}, {e.state}, {whh}, {bhh})"
+    )
+    e.let(f"{e.state}[0]")
+
+
+def _lif_sequence(e: Emit, x: str) -> None:
+    o = e.layer.options
+    xg = _input_side(e, x, "weight", "bias")
+    e.let(f"{e.use('_lif')}({xg}, {float(o.decay)!r}, {float(o.threshold)!r})")
+
+
+def _lif_step(e: Emit, x: str) -> None:
+    o = e.layer.options
+    xg = _input_side(e, x, "weight", "bias")
+    e.before.append(f"{e.state} = None")
+    settings = f"{float(o.decay)!r}, {float(o.threshold)!r}"
+    e.lines.append(f"{e.out}, {e.state} = {e.use('_lif_step')}({xg}, {e.state}, {settings})")
+
+
+# ---- attention, graphs, generative ---------------------------------------------------------------
+def attention(e: Emit, x: dict[str, str]) -> None:
+    o = e.layer.options
+    query = x["query"]
+    key = x.get("key", query)
+    value = x.get("value", key)  # as the kind's shape rule: the value defaults to the key
+    for source, c in ((query, "q"), (key, "k"), (value, "v")):
+        e.lines.append(f"{e.out}_{c} = {source} @ {e.p('weight_' + c)}.T{e.bias('bias_' + c)}")
+    heads = f"{e.out}_q, {e.out}_k, {e.out}_v, {o.heads}, {o.causal}"
+    e.let(f"{e.use('_attention')}({heads})")
+    e.let(f"{e.out} @ {e.p('weight_o')}.T{e.bias('bias_o')}")
+
+
+def gcn(e: Emit, x: dict[str, str]) -> None:
+    act = e.layer.options.act
+    normalised = f"{e.use('_gcn_adjacency')}({x['adjacency']})"
+    z = f"{normalised} @ ({x['features']} @ {e.p('weight')}.T){e.bias()}"
+    e.let(activation(e, act.name, act.alpha, z))
+
+
+def readout(e: Emit, x: str) -> None:
+    mode = e.layer.options.mode
+    if mode == "mean":
+        e.let(f"{x}.sum(axis=-2) * (1.0 / {x}.shape[-2])")
+    elif mode == "sum":
+        e.let(f"{x}.sum(axis=-2)")
+    else:
+        e.let(f"{x}.max(axis=-2)")
+
+
+def sample(e: Emit, x: dict[str, str]) -> None:
+    e.let(f"{x['mean']}  # in evaluation a sample is its mean")
+
+
+def _activation_layer(name: str) -> Callable[[Emit, str], None]:
+    def lower(e: Emit, x: str) -> None:
+        alpha = getattr(e.layer.options, "alpha", None)
+        e.let(activation(e, name, alpha, x, feature_axis(e.layer)))
+
+    return lower
+
+
+LOWERINGS: dict[str, Callable | Stateful] = {
+    "input": passes,
+    "port": passes,
+    "dense": dense,
+    "maxout": maxout,
+    "embedding": embedding,
+    "conv": conv,
+    "deconv": deconv,
+    "pool": pool,
+    "global_pool": global_pool,
+    "flatten": flatten,
+    "dropout": dropout,
+    "batchnorm": batchnorm,
+    "layernorm": layernorm,
+    "add": add,
+    "mul": mul,
+    "concat": concat,
+    "rnn": Stateful(_rnn_sequence, _rnn_step),
+    "lstm": Stateful(_lstm_sequence, _lstm_step),
+    "gru": Stateful(_gru_sequence, _gru_step),
+    "attention": attention,
+    "gcn": gcn,
+    "readout": readout,
+    "sample": sample,
+    "lif": Stateful(_lif_sequence, _lif_step),
+    **{name: _activation_layer(name) for name in ACTIVATIONS},
+}
+
+# kinds the NumPy target cannot write, with why (none at present: E601 names the kind if a new
+# kind reaches the registry without a row above)
+CANNOT: dict[str, str] = {}
+
+__all__ = ["CANNOT", "LOWERINGS", "Emit", "Stateful"]
