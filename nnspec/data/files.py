@@ -14,10 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import lzma
 import math
 import os
 import warnings
 import zipfile
+import zlib
 from typing import BinaryIO
 
 import numpy as np
@@ -28,6 +30,9 @@ from ..train_section import csv_header
 from .examples import F32, DataError, Examples
 
 CSV_HINT = "every row holds one number per column; fill in or drop missing values"
+F32_MAX = float(np.finfo(F32).max)
+RANGE_TEXT = "beyond the range of the 32-bit floats that networks compute in (about 3.4e38)"
+RANGE_HINT = "scale the values down (standardise them, or take their logarithm)"
 CSV_TEXT_HINT = "a csv file is UTF-8 text with a header row"
 NPZ_HINT = "save it with numpy.savez(path, x=..., y=...)"
 
@@ -112,10 +117,25 @@ def _numbers(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarr
             warnings.simplefilter("ignore", UserWarning)
             table = np.loadtxt(file, delimiter=",", ndmin=2, comments=None, quotechar='"')
         if table.shape[1:] == (len(columns),) and len(table) and np.isfinite(table).all():
-            return table
+            return _in_range(table, shown, columns)
     except (ValueError, OSError, UnicodeDecodeError):
         pass
-    return _scan(file, shown, columns)
+    return _in_range(_scan(file, shown, columns), shown, columns)
+
+
+def _in_range(table: np.ndarray, shown: str, columns: list[str]) -> np.ndarray:
+    """`table` `[rows, columns]`, every value within float32's range (the networks compute in
+    float32: a larger value would become infinity)."""
+    large = np.abs(table) > F32_MAX
+    if large.any():
+        row, column = (int(i) for i in np.argwhere(large)[0])
+        raise DataError(
+            "E505",
+            f"data file '{shown}' line {row + 2}, column '{columns[column]}' holds "
+            f"{table[row, column]:g}, {RANGE_TEXT}",
+            RANGE_HINT,
+        )
+    return table
 
 
 def _scan(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
@@ -163,8 +183,25 @@ def _row(row: list[str], columns: list[str], where: str) -> list[float]:
     return values
 
 
+CLASS_LIMIT = 2**31 - 1  # far more classes than any network has units for
+
+
 def class_indices(y: np.ndarray, where) -> np.ndarray:
     """Class labels `[N, ...]` as int64; `where(example)` names the place of the first bad one."""
+    if y.size == 0:  # [N, 0]: examples without a class
+        raise DataError(
+            "E506",
+            f"{where(0).rstrip(',')} holds no value to be its class",
+            "give each example its class: an array of [N] whole numbers from 0",
+        )
+    large = y > CLASS_LIMIT  # before any cast to int64, which a larger float would overflow
+    if large.any():
+        index = np.argwhere(large)[0]
+        raise DataError(
+            "E505",
+            f"{where(int(index[0]))} holds {y[tuple(index)]:g}, too large to be a class",
+            "classes are numbered 0, 1, 2, ...; or use a loss such as mse for values",
+        )
     bad = (y < 0) | (y != np.round(y))
     if bad.any():
         index = np.argwhere(bad)[0]
@@ -189,7 +226,9 @@ def read_json(path: str, shown: str) -> Examples:
         ) from None
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    # ValueError: also an integer of more digits than Python converts (4300), beside the
+    # JSONDecodeError and UnicodeDecodeError that derive from it
+    except (ValueError, RecursionError) as error:
         raise DataError(
             "E505",
             f"cannot read data file '{shown}' as JSON: {error}",
@@ -211,6 +250,8 @@ def read_json(path: str, shown: str) -> Examples:
                 f"{where} is not a list of equally shaped examples of numbers",
                 "give every example the same number of values: [[0, 1], [1, 0]]",
             ) from None
+        except OverflowError:  # an integer beyond float64 (1e309 and up)
+            raise DataError("E505", f"{where} holds a number {RANGE_TEXT}", RANGE_HINT) from None
         _check_array(array, where)
         arrays[name] = array.astype(F32)
     return (
@@ -247,7 +288,19 @@ def read_npz(path: str, shown: str) -> dict[str, np.ndarray]:
             with np.load(file, allow_pickle=False) as loaded:
                 _refuse_objects(loaded, shown)
                 arrays = {name: loaded[name] for name in loaded.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        # what zipfile and its decompressors raise on a damaged archive, or one it cannot read
+        # (an encrypted member is RuntimeError, an unknown compression NotImplementedError)
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+            KeyError,
+            RuntimeError,
+            NotImplementedError,
+            zipfile.BadZipFile,
+            zlib.error,
+            lzma.LZMAError,
+        ) as error:
             raise DataError(
                 "E505", f"cannot read data file '{shown}' as .npz: {error}", NPZ_HINT
             ) from None
@@ -267,7 +320,17 @@ def _refuse_objects(loaded: np.lib.npyio.NpzFile, shown: str) -> None:
     total = 0
     members = set(loaded.zip.namelist())
     for name in loaded.files:
-        member = f"{name}.npy" if f"{name}.npy" in members else name
+        # the member NpzFile loads for `name`: itself when there is one of that name (a member
+        # that is not an .npy array it gives as bytes, so that one is refused here)
+        member = name if name in members else f"{name}.npy"
+        with loaded.zip.open(member) as raw:
+            if raw.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                raise DataError(
+                    "E505",
+                    f"cannot read data file '{shown}' as .npz: its member '{member}' is not a "
+                    "NumPy array (.npy)",
+                    NPZ_HINT,
+                )
         with loaded.zip.open(member) as raw:
             version = np.lib.format.read_magic(raw)
             if version == (1, 0):
@@ -307,15 +370,28 @@ def _check_array(array: np.ndarray, where: str) -> None:
             f"{where} is a single number, not one value per example",
             "the first axis counts the examples",
         )
+    if len(array) == 0:
+        raise DataError(
+            "E505", f"{where} holds no examples", "the first axis counts the examples: give some"
+        )
     if np.issubdtype(array.dtype, np.floating):
-        finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
+        values = array.reshape(len(array), -1)
+        finite = np.isfinite(values).all(axis=1)
         if not finite.all():
             example = int(np.argmin(finite))
-            bad = array[example][~np.isfinite(array[example])].flat[0]
+            bad = values[example][~np.isfinite(values[example])][0]
             raise DataError(
                 "E505",
                 f"{where}: example {example} holds {bad}, not a finite number",
                 "fill in or drop the missing values before saving",
+            )
+        # float64 (or longer): a value beyond float32's range is infinity once converted
+        large = (np.abs(values) > F32_MAX).any(axis=1) if array.dtype.itemsize > 4 else [False]
+        if np.any(large):
+            example = int(np.argmax(large))
+            bad = values[example][np.abs(values[example]) > F32_MAX][0]
+            raise DataError(
+                "E505", f"{where}: example {example} holds {bad:g}, {RANGE_TEXT}", RANGE_HINT
             )
 
 

@@ -3,6 +3,7 @@ shaped for its network and split."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +205,7 @@ def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
 def _inputs(examples: Examples, program: Program, what: str) -> tuple[dict[str, np.ndarray], bool]:
     """Each input's array, and whether the (single) input has a time axis."""
     if examples.named is not None:
+        _check_names(examples.named, program, what)
         fitted = {
             name: fit_input(
                 array,
@@ -227,6 +229,29 @@ def _inputs(examples: Examples, program: Program, what: str) -> tuple[dict[str, 
         )
     array, timed = fit_input(examples.x, examples.timed, program, program.inputs[0], what)
     return {program.inputs[0]: array}, timed
+
+
+def _check_names(named: dict[str, np.ndarray], program: Program, what: str) -> None:
+    """Arrays by name (a json input's) are for the network's inputs, one for each."""
+    inputs = ", ".join(f"'{name}'" for name in program.inputs)
+    for name in named:
+        if name not in program.inputs:
+            raise DataError(
+                "E506",
+                f"{what} has examples for '{name}', which is not an input of network "
+                f"'{program.name}' (its inputs: {inputs})",
+                did_you_mean(name, program.inputs, "inputs"),
+            )
+    missing = [name for name in program.inputs if name not in named]
+    if missing:
+        raise DataError(
+            "E506",
+            f"{what} has no examples for input "
+            + ", ".join(f"'{name}'" for name in missing)
+            + f" of network '{program.name}'",
+            "give each input its examples by name: "
+            + json.dumps({name: [[0, 1]] for name in program.inputs}),
+        )
 
 
 def _targets(

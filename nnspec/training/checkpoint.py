@@ -20,8 +20,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.numpy import load, save_file
 
@@ -263,13 +265,95 @@ def read(out: Path) -> Saved:
     digest = state.pop("digest", None)
     if digest != _digest(state, arrays):
         raise _damaged(path, "its contents do not match the digest it was written with")
+    try:
+        _State.model_validate(state)
+    except ValidationError as error:  # a digest made anew over a state nnspec did not write
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "the state"
+        raise _damaged(
+            path, f"its state is not one nnspec writes ({where}: {problem['msg'].lower()})"
+        ) from None
     return Saved(path, state, arrays)
+
+
+# ---- what a checkpoint's state must hold ---------------------------------------------------------
+# Checked after the digest, so only a file that another program wrote (with a digest of its own
+# making) can fail here: every value the resume reads is there and of its type, so that none
+# can fail later, mid-resume. Keys nnspec does not read are let be.
+Count = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+STRICT = ConfigDict(strict=True, extra="allow")
+
+
+class _Optimizer(BaseModel):
+    model_config = STRICT
+    name: str
+    lr: Rate
+
+
+class _Settings(BaseModel):  # KEPT: compared with the spec's; the optimizer's lr, batch and seed
+    model_config = STRICT  # are also compared with the command line's flags
+    data: Any
+    split: Any
+    target: Any
+    loss: Any
+    optimizer: _Optimizer
+    batch: Annotated[int, Field(ge=1)] | Literal["full"]
+    schedule: Any
+    rule: Any
+    seed: Count
+
+
+class _Overrides(BaseModel):  # what the command line gave, repeated by the resume
+    model_config = ConfigDict(strict=True, extra="forbid")
+    epochs: Count | None = None
+    lr: Rate | None = None
+    batch: Annotated[int, Field(ge=1)] | None = None
+    seed: Count | None = None
+
+
+class _Counter(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    state: Annotated[int, Field(ge=0, lt=2**128)]
+    inc: Annotated[int, Field(ge=0, lt=2**128)]
+
+
+class _Random(BaseModel):  # NumPy's PCG64 state, as `bit_generator.state` gives and takes it
+    model_config = ConfigDict(strict=True, extra="forbid")
+    bit_generator: Literal["PCG64"]
+    state: _Counter
+    has_uint32: Annotated[int, Field(ge=0, le=1)]
+    uinteger: Annotated[int, Field(ge=0, lt=2**32)]
+
+
+class _Runner(BaseModel):  # the runner's own (a NumPy runner's random state; torch's optimizer)
+    model_config = STRICT
+    random: _Random | None = None
+
+
+class _State(BaseModel):
+    model_config = STRICT
+    format: int
+    epoch: Count
+    backend: Literal["torch", "numpy"]
+    network: str
+    layout: dict[str, list[Count]]
+    layers: dict[str, str]
+    settings: _Settings
+    overrides: _Overrides
+    random: _Random
+    runner: _Runner
 
 
 def parse(data: bytes) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the metadata of a safetensors file's bytes. Raises SafetensorError or
     ValueError on anything else."""
-    arrays = load(data)  # checks the header, the offsets and the length
+    try:
+        arrays = load(data)  # checks the header, the offsets and the length
+    except KeyError as error:  # safetensors' name of a dtype NumPy has not (BF16, F8_E4M3)
+        raise ValueError(
+            f"it holds a tensor of dtype {error}, which nnspec does not write"
+        ) from None
     # the layout safetensors defines: an 8-byte little-endian length, then that much JSON
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
@@ -290,6 +374,10 @@ def _json(value) -> str:
 
 def _shown(value) -> str:
     if isinstance(value, dict) and "name" in value:
-        args = ", ".join(f"{k}={v:g}" for k, v in value.items() if k != "name")
+        args = ", ".join(
+            f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+            for k, v in value.items()
+            if k != "name"
+        )
         return f"{value['name']}({args})"
     return str(value)

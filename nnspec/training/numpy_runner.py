@@ -89,14 +89,35 @@ class NumpyRunner:
         self.net.load(
             {k.removeprefix("weights."): v for k, v in arrays.items() if k.startswith("weights.")}
         )
-        self.optimizer.load_state(
-            {
-                k.removeprefix("optimizer."): v
-                for k, v in arrays.items()
-                if k.startswith("optimizer.")
-            }
-        )
+        slots = {
+            k.removeprefix("optimizer."): v for k, v in arrays.items() if k.startswith("optimizer.")
+        }
+        _check_slots(slots, self.net.params)
+        self.optimizer.load_state(slots)
         self.net.rng.bit_generator.state = meta["random"]
+
+
+def _check_slots(slots: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> None:
+    """A checkpoint's optimizer state (`name.key` -> array): floating point, for a parameter
+    there is, of its shape (a step of one value); every parameter with state has the same keys.
+    Raises ValueError, as the next step would fail on any other."""
+    keys: dict[str, set[str]] = {}
+    for joined, value in slots.items():
+        name, _, key = joined.rpartition(".")
+        keys.setdefault(name, set()).add(key)
+        if name not in params:
+            raise ValueError(f"its optimizer state '{joined}' is for no parameter of the network")
+        shape = (1,) if key == "step" else params[name].shape
+        if not np.issubdtype(value.dtype, np.floating) or value.shape != shape:
+            raise ValueError(
+                f"its optimizer state '{joined}' is {value.dtype} {list(value.shape)}, "
+                f"not floats of {list(shape)}"
+            )
+        step = float(value[0]) if key == "step" else 1.0
+        if not (math.isfinite(step) and step >= 1 and step == round(step)):  # Adam: 1 - b**step
+            raise ValueError(f"its optimizer state '{joined}' is {step}, not a count of steps")
+    if len({frozenset(k) for k in keys.values()}) > 1:
+        raise ValueError("its optimizer state is not the same for every parameter")
 
 
 class NumpyGan(GanRunner):

@@ -59,7 +59,8 @@ def run_model(
     else:
         run = model.to_numpy()
         run.load(state)
-        y = run.eval()(**examples)
+        with np.errstate(all="ignore"):  # overflow gives inf, as in torch and in training
+            y = run.eval()(**examples)
     return y if isinstance(y, dict) else {model.program.outputs[0].name: y}
 
 
@@ -87,6 +88,14 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
             None,
             "give the weights.safetensors that nnspec train wrote",
         ) from None
+    except KeyError as error:  # safetensors' name of a dtype NumPy has not (BF16, F8_E4M3)
+        raise SpecError(
+            "E505",
+            f"cannot read weights file '{shown}': it holds a tensor of dtype {error}, which "
+            "nnspec does not read",
+            None,
+            "save the weights as float32 (or give the weights.safetensors nnspec train wrote)",
+        ) from None
     wanted = {name: list(param.shape) for name, param in model.program.parameters().items()}
     for prefix in (f"{model.name}.", "weights."):
         if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
@@ -108,7 +117,29 @@ def read_weights(path: str | os.PathLike, model: Model) -> dict[str, np.ndarray]
             "these weights were trained for another network or another version of this spec: "
             "give the weights.safetensors that nnspec train wrote for it, or train it again",
         )
+    for name in wanted:
+        _check_values(arrays[name], name, shown)
     return {name: arrays[name] for name in wanted}
+
+
+def _check_values(array: np.ndarray, name: str, shown: str) -> None:
+    """Numbers that the network's float32 holds: no NaN or infinity (a run that reached them
+    stopped, R301, and kept its last good weights), nothing beyond float32's range (E505)."""
+    bad = None
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        bad = f"holds {array.dtype} values, not real numbers"
+    elif np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad = f"holds {array[~np.isfinite(array)].flat[0]}, not a finite number"
+    elif array.dtype.itemsize > 4 and np.abs(array).max(initial=0) > np.finfo(np.float32).max:
+        bad = "holds values beyond the range of float32, which the network computes in"
+    if bad is not None:
+        raise SpecError(
+            "E505",
+            f"weights file '{shown}': '{name}' {bad}",
+            None,
+            "give the weights.safetensors that nnspec train wrote (a run whose loss became NaN "
+            "keeps the weights of its last good epoch)",
+        )
 
 
 def _extras(arrays: dict[str, list[int]], wanted: dict[str, list[int]]) -> list[str]:

@@ -161,7 +161,54 @@ class TorchRunner:
                 if key.startswith("optimizer."):
                     _, index, name = key.split(".", 2)
                     state.setdefault(int(index), {})[name] = torch.from_numpy(value.copy())
-            self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+            fresh = self.optimizer.state_dict()["param_groups"]
+            groups = _groups_like(meta["param_groups"], fresh)
+            _check_state(
+                state, [p for group in self.optimizer.param_groups for p in group["params"]]
+            )
+            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _groups_like(saved, fresh: list[dict]) -> list[dict]:
+    """A checkpoint's optimizer groups as this run goes on with them: its learning rate (which a
+    schedule moves) and this run's other settings (the spec's, which the checkpoint was checked
+    to share), so that a value torch would take but fail on at the next step never gets there.
+    Raises ValueError."""
+    if not isinstance(saved, list) or len(saved) != len(fresh):
+        raise ValueError("its optimizer's parameter groups are not this run's")
+    groups = []
+    for old, new in zip(saved, fresh, strict=True):
+        lr = old.get("lr") if isinstance(old, dict) else None
+        rate = isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 <= lr < math.inf
+        if not rate or old.get("params") != new["params"]:
+            raise ValueError(f"its optimizer's parameter group {old!r:.80} is not this run's")
+        groups.append({**old, **{key: value for key, value in new.items() if key != "lr"}})
+    return groups
+
+
+def _check_state(state: dict[int, dict[str, torch.Tensor]], params: list[torch.Tensor]) -> None:
+    """Each tensor of a checkpoint's optimizer state: floating point, for a parameter there is,
+    of its shape (a 0-d step); every parameter with state has the same keys. Raises ValueError."""
+    if len({frozenset(values) for values in state.values()}) > 1:
+        raise ValueError("its optimizer state is not the same for every parameter")
+    for index, values in state.items():
+        if not 0 <= index < len(params):
+            raise ValueError(f"its optimizer state is for parameter {index} of {len(params)}")
+        for name, value in values.items():
+            shape = [] if name == "step" else list(params[index].shape)
+            if not value.is_floating_point() or list(value.shape) != shape:
+                raise ValueError(
+                    f"its optimizer's {name} of parameter {index} is {value.dtype} "
+                    f"{list(value.shape)}, not floats of {shape}"
+                )
+            if name == "step" and not _steps(value.item()):
+                raise ValueError(f"its optimizer's step of parameter {index} is {value.item()}")
+
+
+def _steps(value: float) -> bool:
+    """Whether `value` counts steps taken: a whole number from 1 (Adam divides by
+    1 - beta**step)."""
+    return math.isfinite(value) and value >= 1 and value == round(value)
 
 
 def loss_of(
