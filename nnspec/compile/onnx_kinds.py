@@ -1,0 +1,441 @@
+"""The ONNX lowering of every kind: one table, `LOWERINGS`, keyed by kind name.
+
+A stateless kind is `lower(g, ctx, layer, x, p) -> value`: `g` the builder (onnx_graph.py),
+`x` the name of what enters (fan-in joined; a dict by port for kinds with ports; a list for
+merges), `p` the layer's parameters as initializer names by key. Values carry `ctx.lead`
+leading axes: `[B, ...]`, or `[B, T, ...]` for a timed layer over whole arrays. A stateful kind
+is a `Stateful`: its input projection (`project`, over any leading axes) and one step of its
+cell (`step`, `[B, F]` in, with its state), which the target runs inside an ONNX Loop. The
+emitted model is the network in evaluation mode: dropout passes its input, `sample` its mean,
+batchnorm uses its running statistics.
+
+Adding a kind to the registry means adding its row here, or to `CANNOT` with the reason
+(tests/test_compile_onnx.py fails, naming the kind, until then).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SpecError
+from ..kinds.activation import ACTIVATIONS, Activation
+from ..kinds.conv import pair
+from ..program import Layer, Program
+from .onnx_graph import Builder
+
+
+@dataclass
+class Context:
+    """What a lowering may read besides its inputs."""
+
+    program: Program
+    root: Builder  # the main graph: batch size, steps, zeros
+    lead: int = 1  # leading axes: 1 (batch) or 2 (batch, time)
+    source_dims: tuple[int, ...] = ()  # the first source's dims (after the leading axes)
+
+
+@dataclass(frozen=True)
+class Stateful:
+    """A kind with a state from step to step: `project(g, layer, x, p)` the input side over any
+    leading axes, `step(g, layer, xg, states, p) -> (output, states)` one [B, ...] step; `states`
+    how many [B, units] state arrays it carries (zeros at first)."""
+
+    project: Callable
+    step: Callable
+    states: int
+    doc: str
+
+
+def feature_axis(dims: tuple[int, ...]) -> int:
+    return -3 if len(dims) == 3 else -1
+
+
+def _rank(ctx: Context, layer: Layer) -> int:
+    return ctx.lead + len(layer.shape.dims)
+
+
+def linear(g: Builder, x: str, weight: str, bias: str | None, rank: int) -> str:
+    """x (..., in) -> x W^T + b (..., out): Gemm for [B, in], else MatMul by W^T and Add."""
+    if rank == 2:
+        return g.op("Gemm", [x, weight] + ([bias] if bias else []), transB=1)
+    y = g.op("MatMul", [x, g.op("Transpose", [weight], perm=[1, 0])])
+    return g.op("Add", [y, bias]) if bias else y
+
+
+def activate(g: Builder, x: str, act: Activation, axis: int = -1) -> str:
+    """act(x), as the NumPy backend's table (activations.py) computes it."""
+    name = act.name
+    alpha = 0.0 if act.alpha is None else float(act.alpha)
+    if name in ("identity", "linear"):
+        return x
+    if name == "step":
+        return g.op("Cast", [g.op("Greater", [x, g.floats(0.0)])], to=1)
+    if name in ("sigmoid", "tanh", "relu"):
+        return g.op(name.capitalize(), [x])
+    if name == "leaky_relu":
+        return g.op("LeakyRelu", [x], alpha=alpha)
+    if name == "elu":
+        return g.op("Elu", [x], alpha=alpha)
+    if name == "gelu":  # exact: x * Φ(x) = x (1 + erf(x / sqrt 2)) / 2
+        erf = g.op("Erf", [g.op("Mul", [x, g.floats(math.sqrt(0.5))])])
+        return g.op("Mul", [g.op("Mul", [x, g.floats(0.5)]), g.op("Add", [erf, g.floats(1.0)])])
+    if name == "softplus":  # max(x, 0) + log(1 + exp(-|x|)): no overflow for large x
+        tail = g.op("Exp", [g.op("Neg", [g.op("Abs", [x])])])
+        return g.op("Add", [g.op("Relu", [x]), g.op("Log", [g.op("Add", [tail, g.floats(1.0)])])])
+    if name == "softmax":
+        return g.op("Softmax", [x], axis=axis)
+    raise KeyError(name)  # every activation of ACTIVATIONS has a branch above (a test says so)
+
+
+def _folded(g: Builder, ctx: Context, x: str, inner: Callable[[str], str], out: tuple) -> str:
+    """An image op on [B, T, C, H, W]: time folded into the batch, then unfolded to `out`."""
+    if ctx.lead == 1:
+        return inner(x)
+    shape = g.op("Shape", [x], start=0, end=2)
+    folded = g.op("Reshape", [x, g.ints((-1,) + tuple(ctx.source_dims))])
+    y = inner(folded)
+    return g.op("Reshape", [y, g.op("Concat", [shape, g.ints(out)], axis=0)])
+
+
+# ---- io and merges -------------------------------------------------------------------------
+def passes(g, ctx, layer, x, p):
+    """x -> x: an Identity (a block's port; dropout in evaluation)."""
+    return g.op("Identity", [x])
+
+
+def _fold(op_type: str) -> Callable:
+    def lower(g, ctx, layer, xs, p):
+        total = xs[0]
+        for x in xs[1:]:
+            total = g.op(op_type, [total, x])
+        return total if len(xs) > 1 else g.op("Identity", [total])
+
+    lower.__doc__ = f"xs of one shape -> that shape: `{op_type}`, input by input."
+    return lower
+
+
+def concat(g, ctx, layer, xs, p):
+    """xs -> their features joined: Concat along the feature axis."""
+    return g.op("Concat", list(xs), axis=feature_axis(layer.shape.dims))
+
+
+# ---- dense ---------------------------------------------------------------------------------
+def dense(g, ctx, layer, x, p):
+    """x (..., in) -> (..., units): Gemm (or MatMul, Add), then the activation."""
+    z = linear(g, x, p["weight"], p.get("bias"), _rank(ctx, layer))
+    return activate(g, z, layer.options.act)
+
+
+def maxout(g, ctx, layer, x, p):
+    """x (..., in) -> (..., units): linear, Reshape to (..., units, pieces), ReduceMax."""
+    o = layer.options
+    z = linear(g, x, p["weight"], p.get("bias"), _rank(ctx, layer))
+    pieces = g.op("Reshape", [z, g.ints([0] * ctx.lead + [o.units, o.pieces])])
+    return g.op("ReduceMax", [pieces], axes=[-1], keepdims=0)
+
+
+def embedding(g, ctx, layer, x, p):
+    """tokens (..., k) -> (..., k, dim), (..., dim) when k = 1: Cast to int64, Gather rows."""
+    tokens = g.op("Cast", [x], to=7)  # int64
+    if ctx.source_dims[-1] == 1:
+        tokens = g.op("Squeeze", [tokens, g.ints([-1])])
+    return g.op("Gather", [p["weight"], tokens], axis=0)
+
+
+# ---- images --------------------------------------------------------------------------------
+def conv(g, ctx, layer, x, p):
+    """x (..., C, H, W) -> (..., channels, OH, OW): Conv with the layer's pads, activation."""
+    o = layer.options
+    top, bottom, left, right = layer.kind.pads(o, *ctx.source_dims[-2:])
+    kernel = list(pair(o.kernel))
+
+    def inner(v):
+        inputs = [v, p["weight"]] + ([p["bias"]] if "bias" in layer.params else [])
+        return g.op(
+            "Conv",
+            inputs,
+            kernel_shape=kernel,
+            strides=list(pair(o.stride)),
+            pads=[top, left, bottom, right],
+        )
+
+    y = _folded(g, ctx, x, inner, layer.shape.dims)
+    return activate(g, y, o.act, axis=-3)
+
+
+def deconv(g, ctx, layer, x, p):
+    """x (..., C, H, W) -> (..., channels, OH, OW): ConvTranspose, then the activation."""
+    o = layer.options
+    (ph, pw), opad = pair(o.padding), list(pair(o.output_padding))
+
+    def inner(v):
+        inputs = [v, p["weight"]] + ([p["bias"]] if "bias" in layer.params else [])
+        return g.op(
+            "ConvTranspose",
+            inputs,
+            kernel_shape=list(pair(o.kernel)),
+            strides=list(pair(o.stride)),
+            pads=[ph, pw, ph, pw],
+            output_padding=opad,
+        )
+
+    y = _folded(g, ctx, x, inner, layer.shape.dims)
+    return activate(g, y, o.act, axis=-3)
+
+
+def pool(g, ctx, layer, x, p):
+    """x (..., C, H, W) -> (..., C, OH, OW): Pad (-inf for max, zeros for a mean) as far as the
+    last window reaches, then MaxPool or AveragePool without padding; a mean whose window runs
+    past the padded image is rescaled to divide by its cells inside it, as PyTorch's ceil mode."""
+    o = layer.options
+    (kh, kw) = size = pair(o.size)
+    (sh, sw) = pair(o.stride) if o.stride is not None else size
+    ph, pw = pair(o.padding)
+    height, width = ctx.source_dims[-2:]
+    oh, ow = layer.shape.dims[1:]
+    after = (max(ph, (oh - 1) * sh + kh - height - ph), max(pw, (ow - 1) * sw + kw - width - pw))
+
+    def inner(v):
+        if ph or pw or after != (0, 0):
+            fill = g.floats(-np.inf if o.mode == "max" else 0.0)
+            pads = g.ints([0, 0, ph, pw, 0, 0, after[0], after[1]])
+            v = g.op("Pad", [v, pads, fill], mode="constant")
+        op_type = "MaxPool" if o.mode == "max" else "AveragePool"
+        y = g.op(op_type, [v], kernel_shape=[kh, kw], strides=[sh, sw])
+        got = ((height + ph + after[0] - kh) // sh + 1, (width + pw + after[1] - kw) // sw + 1)
+        if got != (oh, ow):
+            y = g.op("Slice", [y, g.ints([0, 0]), g.ints([oh, ow]), g.ints([2, 3])])
+        inside = (height + 2 * ph, width + 2 * pw)
+        if o.mode != "max" and (after[0] > ph or after[1] > pw):
+            rows = np.minimum(np.arange(oh) * sh + kh, inside[0]) - np.arange(oh) * sh
+            cols = np.minimum(np.arange(ow) * sw + kw, inside[1]) - np.arange(ow) * sw
+            scale = (kh * kw) / np.outer(rows, cols)
+            y = g.op("Mul", [y, g.floats(scale)])
+        return y
+
+    return _folded(g, ctx, x, inner, layer.shape.dims)
+
+
+def global_pool(g, ctx, layer, x, p):
+    """x (..., C, H, W) -> (..., C): ReduceMax or ReduceMean over H and W."""
+    op_type = "ReduceMax" if layer.options.mode == "max" else "ReduceMean"
+    return g.op(op_type, [x], axes=[-2, -1], keepdims=0)
+
+
+def flatten(g, ctx, layer, x, p):
+    """(..., C, H, W) or (..., N, F) -> (..., C*H*W): Reshape, row-major."""
+    return g.op("Reshape", [x, g.ints([0] * ctx.lead + [-1])])
+
+
+# ---- normalisation -------------------------------------------------------------------------
+def batchnorm(g, ctx, layer, x, p):
+    """x -> x's shape, per feature (channel for images), with the running statistics:
+    (x - mean) / sqrt(var + eps) * weight + bias."""
+    image = len(layer.shape.dims) == 3
+
+    def per_feature(name):
+        return g.op("Unsqueeze", [name, g.ints([1, 2])]) if image else name
+
+    mean, var = per_feature(p["running_mean"]), per_feature(p["running_var"])
+    std = g.op("Sqrt", [g.op("Add", [var, g.floats(layer.options.eps)])])
+    normalised = g.op("Div", [g.op("Sub", [x, mean]), std])
+    scaled = g.op("Mul", [normalised, per_feature(p["weight"])])
+    return g.op("Add", [scaled, per_feature(p["bias"])])
+
+
+def layernorm(g, ctx, layer, x, p):
+    """x -> x's shape, per example over the last axis (C, H, W for images):
+    LayerNormalization."""
+    axis = -3 if len(layer.shape.dims) == 3 else -1
+    return g.op(
+        "LayerNormalization", [x, p["weight"], p["bias"]], axis=axis, epsilon=layer.options.eps
+    )
+
+
+# ---- attention and graphs ------------------------------------------------------------------
+def attention(g, ctx, layer, x, p):
+    """query (B, L, Fq), key (B, S, Fk), value (B, S, Fv) -> (B, L, dim): four linears, heads
+    by Reshape and Transpose, MatMul, scale, a causal mask of -inf above the diagonal (Trilu),
+    Softmax, MatMul."""
+    o = layer.options
+    query = x["query"]
+    key = x.get("key", query)
+    value = x.get("value", key)
+    dim = p_shape(layer, "weight_q")[0]
+
+    def heads(v):
+        split = g.op("Reshape", [v, g.ints([0, 0, o.heads, dim // o.heads])])
+        return g.op("Transpose", [split], perm=[0, 2, 1, 3])
+
+    q = heads(linear(g, query, p["weight_q"], p.get("bias_q"), 3))
+    k = heads(linear(g, key, p["weight_k"], p.get("bias_k"), 3))
+    v = heads(linear(g, value, p["weight_v"], p.get("bias_v"), 3))
+    scores = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])])
+    scores = g.op("Mul", [scores, g.floats(1.0 / math.sqrt(dim // o.heads))])
+    if o.causal:  # item i sees keys j <= i
+        sizes = g.op("Shape", [scores], start=2, end=4)
+        full = g.op("ConstantOfShape", [sizes], value=_float_tensor(-np.inf))
+        scores = g.op("Add", [scores, g.op("Trilu", [full, g.ints(1, scalar=True)], upper=1)])
+    mixed = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
+    joined = g.op("Reshape", [g.op("Transpose", [mixed], perm=[0, 2, 1, 3]), g.ints([0, 0, -1])])
+    return linear(g, joined, p["weight_o"], p.get("bias_o"), 3)
+
+
+def p_shape(layer: Layer, key: str) -> tuple[int, ...]:
+    return tuple(layer.params[key].shape)
+
+
+def _float_tensor(value: float):
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor("", TensorProto.FLOAT, [1], [value])
+
+
+def gcn(g, ctx, layer, x, p):
+    """features (..., N, F), adjacency (..., N, N) -> (..., N, units): Add the identity,
+    D^-1/2 (ReduceSum, Pow) on both sides, MatMul by the features' linear, bias, activation."""
+    features, adjacency = x["features"], x["adjacency"]
+    nodes = layer.shape.dims[-2]
+    looped = g.op("Add", [adjacency, g.floats(np.eye(nodes))])
+    degree = g.op("ReduceSum", [looped, g.ints([-1])], keepdims=0)
+    inv_sqrt = g.op("Pow", [degree, g.floats(-0.5)])
+    rows = g.op("Unsqueeze", [inv_sqrt, g.ints([-1])])
+    cols = g.op("Unsqueeze", [inv_sqrt, g.ints([-2])])
+    normalised = g.op("Mul", [g.op("Mul", [rows, looped]), cols])
+    projected = g.op("MatMul", [features, g.op("Transpose", [p["weight"]], perm=[1, 0])])
+    y = g.op("MatMul", [normalised, projected])
+    if "bias" in layer.params:
+        y = g.op("Add", [y, p["bias"]])
+    return activate(g, y, layer.options.act)
+
+
+def readout(g, ctx, layer, x, p):
+    """(..., N, F) or (B, T, F) -> (..., F): ReduceMean, ReduceSum or ReduceMax over axis -2."""
+    mode = layer.options.mode
+    if mode == "sum":
+        return g.op("ReduceSum", [x, g.ints([-2])], keepdims=0)
+    return g.op("ReduceMean" if mode == "mean" else "ReduceMax", [x], axes=[-2], keepdims=0)
+
+
+# ---- generative ----------------------------------------------------------------------------
+def sample(g, ctx, layer, x, p):
+    """mean, logvar -> the mean (evaluation: no noise; the KL term is training's)."""
+    return g.op("Identity", [x["mean"]])
+
+
+# ---- stateful kinds --------------------------------------------------------------------------
+def _project(weight: str = "weight_ih", bias: str = "bias_ih") -> Callable:
+    def project(g, layer, x, p, rank):
+        return linear(g, x, p[weight], p.get(bias), rank)
+
+    return project
+
+
+def _split(g: Builder, v: str, units: int, parts: int) -> list[str]:
+    return g.op("Split", [v, g.ints([units] * parts)], outputs=parts, axis=-1)
+
+
+def _rnn_step(g, layer, xg, states, p):
+    (h,) = states
+    pre = g.op("Add", [xg, linear(g, h, p["weight_hh"], p.get("bias_hh"), 2)])
+    h = activate(g, pre, layer.options.act)
+    return h, [h]
+
+
+def _gru_step(g, layer, xg, states, p):
+    """PyTorch's GRUCell: r, z, n; n = tanh(xn + r * (h W_hn^T + b_hn)), h' = n + z (h - n)."""
+    (h,) = states
+    units = layer.options.units
+    xr, xz, xn = _split(g, xg, units, 3)
+    hr, hz, hn = _split(g, linear(g, h, p["weight_hh"], p.get("bias_hh"), 2), units, 3)
+    r = g.op("Sigmoid", [g.op("Add", [xr, hr])])
+    z = g.op("Sigmoid", [g.op("Add", [xz, hz])])
+    n = g.op("Tanh", [g.op("Add", [xn, g.op("Mul", [r, hn])])])
+    h = g.op("Add", [n, g.op("Mul", [z, g.op("Sub", [h, n])])])
+    return h, [h]
+
+
+def _lstm_step(g, layer, xg, states, p):
+    """PyTorch's LSTMCell: gates i, f, g, o; c' = σf c + σi tanh g, h' = σo tanh c'."""
+    h, c = states
+    units = layer.options.units
+    z = g.op("Add", [xg, linear(g, h, p["weight_hh"], p.get("bias_hh"), 2)])
+    i, f, gate, o = _split(g, z, units, 4)
+    c = g.op(
+        "Add",
+        [
+            g.op("Mul", [g.op("Sigmoid", [f]), c]),
+            g.op("Mul", [g.op("Sigmoid", [i]), g.op("Tanh", [gate])]),
+        ],
+    )
+    h = g.op("Mul", [g.op("Sigmoid", [o]), g.op("Tanh", [c])])
+    return h, [h, c]
+
+
+def _lif_step(g, layer, xg, states, p):
+    """v = decay v_prev + xg; spikes s = (v >= threshold); the membrane after: v - s threshold."""
+    (v,) = states
+    o = layer.options
+    v = g.op("Add", [g.op("Mul", [v, g.floats(o.decay)]), xg])
+    s = g.op("Cast", [g.op("GreaterOrEqual", [v, g.floats(o.threshold)])], to=1)
+    after = g.op("Sub", [v, g.op("Mul", [s, g.floats(o.threshold)])])
+    return s, [after]
+
+
+def _activation_layer(name: str) -> Callable:
+    def lower(g, ctx, layer, x, p):
+        act = Activation(name=name, alpha=getattr(layer.options, "alpha", None))
+        y = activate(g, x, act, feature_axis(layer.shape.dims))
+        return y if y != x else g.op("Identity", [x])
+
+    lower.__name__ = name
+    lower.__doc__ = f"x -> x's shape: `{name}`, as the activations' table."
+    return lower
+
+
+LOWERINGS: dict[str, Callable | Stateful] = {
+    "input": passes,
+    "port": passes,
+    "dense": dense,
+    "maxout": maxout,
+    "embedding": embedding,
+    "conv": conv,
+    "deconv": deconv,
+    "pool": pool,
+    "global_pool": global_pool,
+    "flatten": flatten,
+    "dropout": passes,
+    "batchnorm": batchnorm,
+    "layernorm": layernorm,
+    "add": _fold("Add"),
+    "mul": _fold("Mul"),
+    "concat": concat,
+    "rnn": Stateful(
+        _project(), _rnn_step, 1, "a Loop: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
+    ),
+    "lstm": Stateful(_project(), _lstm_step, 2, "a Loop over PyTorch's LSTMCell (i, f, g, o)"),
+    "gru": Stateful(_project(), _gru_step, 1, "a Loop over PyTorch's GRUCell (r, z, n)"),
+    "attention": attention,
+    "gcn": gcn,
+    "readout": readout,
+    "sample": sample,
+    "lif": Stateful(_project("weight", "bias"), _lif_step, 1, "a Loop: decay, add, spike, reset"),
+    **{name: _activation_layer(name) for name in ACTIVATIONS},
+}
+
+# kind -> why it cannot be compiled to ONNX (E601 at the layer); none at present
+CANNOT: dict[str, str] = {}
+
+
+def cannot(layer: Layer, why: str) -> SpecError:
+    """E601 at `layer`: this kind or setting has no ONNX form."""
+    return SpecError(
+        "E601",
+        f"layer '{layer.name}' ({layer.kind.name}) cannot be compiled to onnx: {why}",
+        layer.span,
+        "compile this network to torch or numpy instead, or change the layer",
+    )
