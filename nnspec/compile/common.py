@@ -32,3 +32,18 @@ def spec_line(layer: Layer) -> str:
     span = layer.span
     text = span.source.line(span.line).strip()
     return f"{Path(span.source.path).name}:{span.line}  {text}"
+
+
+def weights_name(model) -> str:
+    """The weights file a compiled `.py` reads when its `load()` is given no path, beside it:
+    `NAME.safetensors`, NAME the network's (the compiler writes `weights_file` there)."""
+    return f"{model.name}.safetensors"
+
+
+def weights_file(params: dict) -> bytes:
+    """`params` (the spec's names -> arrays) as the bytes of a safetensors file, the same bytes
+    for the same parameters: the weights a compiled file loads by name."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    return save({name: np.ascontiguousarray(value) for name, value in params.items()})
