@@ -11,6 +11,8 @@ NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_compile_numpy.py.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
 import shutil
@@ -20,12 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, SPECS, TEST_SPECS, spec_inputs, spec_models
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs, spec_models
 from safetensors.numpy import load_file, save_file
 
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
+from nnspec.compile.numpy_kinds import CANNOT, LOWERINGS
+from nnspec.errors import SpecError
+from nnspec.kinds import REGISTRY
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compile_numpy"
 SPEC_FILES = (
@@ -34,7 +39,9 @@ SPEC_FILES = (
     + sorted((TEST_SPECS / "ok").glob("*.nn"))
 )
 # kinds and settings the spec folders leave out: stateful cells stepping inside a `~>` loop,
-# images at every step, a held input, global pooling, padding and ceil mode
+# images at every step, a held input, global pooling, padding and ceil mode, two outputs, and
+# layer names that Python (a builtin, `p`, `np`, `T`) or the writer (`T` and `T_previous`, a long
+# name) would trip on
 EXTRA = """
 network cells_in_a_loop "every stateful kind on one cycle through a ~> link" {
     input x: 3, seq
@@ -54,6 +61,29 @@ network frames "an image at every step" {
     global_pool gp: max
     dense  y: 2
     v -> c -> p -> gp -> y
+}
+
+network awkward_names "names that Python or the writer would trip on" {
+    input  range: 3, seq
+    input  p: 2
+    dense  encoder_hidden_state_projection: 40, act=leaky_relu(alpha=0.2)
+    dense  T: 5, act=tanh
+    dense  np: 4
+    dense  T_previous: 3
+    dense  len: 2, act=softmax
+    range, p -> encoder_hidden_state_projection -> T -> np -> T_previous -> len
+    T ~> T
+    np ~> encoder_hidden_state_projection
+}
+
+network two_heads "two outputs, by name" {
+    input x: 4
+    dense h: 3, act=relu
+    dense a: 2
+    dense b: 1, act=sigmoid
+    x -> h -> a
+    h -> b
+    output a, b
 }
 
 network held "one value held for four steps, read a step late" {
@@ -202,3 +232,187 @@ def test_every_network_runs_without_nnspec_and_equals_the_numpy_backend(tmp_path
                 got[name], want, rtol=1e-6, atol=1e-6, err_msg=f"{job['module']} {name}"
             )
             assert got[name].dtype == np.float32, (job["module"], name)
+
+
+# ---- the file itself ---------------------------------------------------------------------------
+def _module(tmp_path: Path, model, params=None):
+    """The compiled file of `model`, imported from `tmp_path` (into this process)."""
+    path = tmp_path / f"{model.name}.py"
+    path.write_bytes(emit(model, "numpy", params))
+    spec = importlib.util.spec_from_file_location(f"compiled_{model.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_compilations_give_the_same_bytes_and_import_only_numpy(tmp_path):
+    allowed = {"json", "math", "struct", "pathlib", "numpy", "numpy.lib.stride_tricks"}
+    for key, model in _networks(tmp_path):
+        first = emit(model, "numpy")
+        assert emit(model, "numpy", initial_params(model.program, 1)) == first, key
+        tree = ast.parse(first)
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert imported <= allowed, (key, imported - allowed)
+
+
+@pytest.mark.parametrize("name", ["xor", "elman"])
+def test_golden_files(name):
+    """specs/xor.nn and specs/elman.nn compile to their golden files
+    (NNSPEC_UPDATE_GOLDEN=1 rewrites them)."""
+    text = emit(nnspec.load(SPECS / f"{name}.nn"), "numpy")
+    golden = GOLDEN / f"{name}.py"
+    if os.environ.get("NNSPEC_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(text)
+    assert text == golden.read_bytes(), (
+        f"{golden} differs (NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_compile_numpy.py rewrites it)"
+    )
+
+
+@pytest.mark.slow
+def test_every_file_passes_ruff(tmp_path):
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists() and shutil.which("ruff") is None:
+        pytest.skip("ruff is not installed")
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for key, model in _networks(tmp_path):
+        (folder / (key.replace("/", "__") + ".py")).write_bytes(emit(model, "numpy"))
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        result = subprocess.run(
+            [ruff, *command, "--config", str(ROOT / "pyproject.toml"), str(folder)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_running_the_file_prints_the_output_shapes(tmp_path):
+    """`python net.py`: a zero batch through the network, with the weights beside it if there
+    are, with zeros otherwise."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(_stub(tmp_path / "stub"))
+    for name, shape in (("xor", "[2, 1]"), ("elman", "[2, 5, 1]")):
+        model = nnspec.load(SPECS / f"{name}.nn")
+        path = tmp_path / f"{name}.py"
+        path.write_bytes(emit(model, "numpy"))
+        for weights in (False, True):
+            if weights:
+                save_file(initial_params(model.program, 0), str(tmp_path / f"{name}.safetensors"))
+            result = subprocess.run(
+                [sys.executable, "-B", str(path)],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == f"y: {shape}\n"
+
+
+def test_load_reads_the_weights_beside_the_file_or_a_path(tmp_path):
+    model = nnspec.load(SPECS / "xor.nn")
+    params = initial_params(model.program, 3)
+    module = _module(tmp_path, model)
+    save_file(params, str(tmp_path / "xor.safetensors"))
+    x = np.array([[0, 1], [1, 1]], np.float32)
+    want = _expected(model, params, {"x": x})["y"]
+    np.testing.assert_array_equal(module.load()(x), want)
+    other = tmp_path / "other.safetensors"
+    save_file(initial_params(model.program, 4), str(other))
+    net = module.load(other)
+    assert not np.array_equal(net(x), want)
+    np.testing.assert_array_equal(net(x=x), net.eval()(x))
+    # a trained GAN's weights sit under the network's name, a checkpoint's under `weights.`
+    for prefix in ("xor.", "weights."):
+        prefixed = {prefix + k: v for k, v in params.items()} | {"optimizer.m": np.zeros(2)}
+        np.testing.assert_array_equal(module.Xor().load(prefixed)(x), want)
+    assert module.Xor()(x).shape == (2, 1)  # zeros until loaded
+
+
+def test_wrong_weights_and_inputs_are_named(tmp_path):
+    model = nnspec.load(SPECS / "xor.nn")
+    module = _module(tmp_path, model)
+    params = initial_params(model.program, 0)
+    net = module.Xor()
+    with pytest.raises(ValueError, match=r"missing \['h.bias'\], unexpected \['extra'\]"):
+        net.load({k: v for k, v in params.items() if k != "h.bias"} | {"extra": np.zeros(1)})
+    with pytest.raises(
+        ValueError, match=r"'h.weight' is \[3, 2\] in the weights; xor needs \[2, 2\]"
+    ):
+        net.load(params | {"h.weight": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match=r"input 'x' takes \[B, 2\], but receives \[4, 3\]"):
+        net(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="must hold numbers"):
+        net(np.array([["a", "b"]]))
+    with pytest.raises(TypeError, match="no input 'z'"):
+        net(z=np.zeros((1, 2)))
+    with pytest.raises(TypeError, match="missing input 'x'"):
+        net()
+    elman = _module(tmp_path, nnspec.load(SPECS / "elman.nn")).Elman()
+    assert elman(np.zeros((2, 6))).shape == (2, 6, 1)  # a last axis of 1 may be left out
+    with pytest.raises(ValueError, match=r"takes \[B, T, 1\]"):
+        elman(np.zeros((2, 6, 2)))
+
+
+def test_the_safetensors_reader_refuses_what_is_not_one(tmp_path):
+    module = _module(tmp_path, nnspec.load(SPECS / "xor.nn"))
+    arrays = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "n": np.array(7, np.int64)}
+    good = tmp_path / "good.safetensors"
+    save_file(arrays, str(good), metadata={"columns": "x"})
+    read = module.read_safetensors(good)
+    assert sorted(read) == ["a", "n"]
+    np.testing.assert_array_equal(read["a"], arrays["a"])
+    assert read["n"].dtype == np.int64 and read["n"][()] == 7
+    data = good.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    bad = {
+        "short": b"\x01\x02",
+        "huge header": (200 * 2**20).to_bytes(8, "little") + b"{}",
+        "past the end": (size + 1000).to_bytes(8, "little") + data[8:],
+        "not json": (4).to_bytes(8, "little") + b"{{{{",
+        "not an object": (2).to_bytes(8, "little") + b"[]",
+    }
+    for name, change in (
+        ("unknown dtype", {"dtype": "Q7"}),
+        ("offsets past the data", {"data_offsets": [0, 10**6]}),
+        ("wrong size", {"shape": [3, 3]}),
+    ):
+        changed = json.dumps(header | {"a": header["a"] | change}).encode()
+        bad[name] = len(changed).to_bytes(8, "little") + changed + data[8 + size :]
+    for name, content in bad.items():
+        path = tmp_path / f"{name}.safetensors"
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match="safetensors|tensor 'a'"):
+            module.read_safetensors(path)
+
+
+def test_every_kind_is_emitted_or_has_a_reason():
+    missing = [name for name in REGISTRY if name not in LOWERINGS and name not in CANNOT]
+    assert not missing, (
+        f"kinds {missing} have no row in nnspec/compile/numpy_kinds.py: add a lowering to "
+        "LOWERINGS, or the reason it cannot be compiled to CANNOT (E601)"
+    )
+
+
+def test_a_kind_without_a_lowering_is_e601_at_its_layer(monkeypatch):
+    model = nnspec.load(SPECS / "xor.nn")
+    monkeypatch.delitem(LOWERINGS, "dense")
+    monkeypatch.setitem(CANNOT, "dense", "no reason but this test")
+    with pytest.raises(SpecError) as caught:
+        emit(model, "numpy")
+    error = caught.value
+    assert error.code == "E601"
+    assert (error.span.line, error.span.column) == (4, 12)
+    assert "layer 'h' of kind 'dense' cannot be compiled to numpy: no reason but this test" in (
+        error.message
+    )
+    assert error.hint

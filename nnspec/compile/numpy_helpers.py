@@ -331,6 +331,17 @@ def _pool2d(x, mode, size, stride, padding=(0, 0), out=None):
 
 # ---- normalisation -----------------------------------------------------------------------------
 helper(
+    "_batchnorm2d",
+    '''
+def _batchnorm2d(x, mean, var, weight, bias, eps):
+    """Evaluation over images (..., C, H, W): (x - mean) / sqrt(var + eps) * weight + bias, each
+    of those per channel (C,)."""
+    mean, var, weight, bias = (v[:, None, None] for v in (mean, var, weight, bias))
+    return (x - mean) * (var + eps) ** -0.5 * weight + bias
+''',
+)
+
+helper(
     "_layernorm",
     '''
 def _layernorm(x, w, b, axes, eps):

@@ -175,10 +175,11 @@ def dropout(e: Emit, x: str) -> None:
 def batchnorm(e: Emit, x: str) -> None:
     """Evaluation: the running statistics (per channel for images)."""
     eps = e.layer.options.eps
-    image = len(e.layer.shape.dims) == 3
-    names = ("running_mean", "running_var", "weight", "bias")
-    mean, var, w, b = (e.p(n) + ("[:, None, None]" if image else "") for n in names)
-    e.let(f"({x} - {mean}) * ({var} + {eps!r}) ** -0.5 * {w} + {b}")
+    mean, var, w, b = (e.p(n) for n in ("running_mean", "running_var", "weight", "bias"))
+    if len(e.layer.shape.dims) == 3:
+        e.let(f"{e.use('_batchnorm2d')}({x}, {mean}, {var}, {w}, {b}, {eps!r})")
+    else:
+        e.let(f"({x} - {mean}) * ({var} + {eps!r}) ** -0.5 * {w} + {b}")
 
 
 def layernorm(e: Emit, x: str) -> None:

@@ -30,9 +30,10 @@ from .numpy_kinds import CANNOT, LOWERINGS, Emit, Stateful, quoted
 WIDTH = 100  # ruff's line length in the project that writes the file, and in the file itself
 # names the forward reads besides the layers' variables: no layer's variable may shadow them
 RESERVED = {"np", "p", "self", "B", "T", "t", "math", "json", "struct", "Path", "DTYPE", "load"}
+RESERVED |= {"l", "O", "I"}  # names ruff finds ambiguous (E741)
 RESERVED |= set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 # what the writer appends to a layer's variable for the values it derives from it
-SUFFIXES = ("_previous", "_steps", "_shifted", "_state", "_q", "_k", "_v")
+SUFFIXES = ("_previous", "_steps", "_shifted", "_state", "_in", "_q", "_k", "_v")
 
 
 def emit(model, params: dict[str, np.ndarray]) -> bytes:
@@ -131,7 +132,7 @@ class _Writer:
 
     def _comment(self, layer: Layer, indent: str = "") -> list[str]:
         text = f"{indent}# {spec_line(layer)}"
-        return [text if len(text) <= WIDTH + 4 - 8 else text[: WIDTH - 8 - 3] + "..."]
+        return [text if len(text) + 8 <= WIDTH else text[: WIDTH - 8 - 3] + "..."]
 
     def _use(self, name: str) -> str:
         self.helpers.add(name)
@@ -147,26 +148,46 @@ class _Writer:
         limit = WIDTH - 8 - len(indent)
         if any(len(line) > limit for line in emitted.lines):
             var = self.var[layer.name]
+            used = [key for key in layer.params if any(keys[key] in ln for ln in emitted.lines)]
             bound = {key: f"{var}_{key}" for key in layer.params}
-            binds = [f"{bound[key]} = {keys[key]}" for key in layer.params]
+            binds = [f"{bound[key]} = {keys[key]}" for key in used]
             emitted = self._try(step, bound, in_loop, binds)
-        emitted.lines = [indent + line for line in emitted.lines]
+            if any(len(line) > limit for line in emitted.lines):
+                emitted = self._try(step, bound, in_loop, binds, joined=f"{var}_in")
+        lines = [part for line in emitted.lines for part in _wrap(line, limit)]
+        emitted.lines = [indent + line for line in lines]
+        emitted.before = [part for line in emitted.before for part in _wrap(line, WIDTH - 8)]
         self.helpers |= emitted.helpers
         return emitted
 
-    def _try(self, step: Step, params: dict[str, str], in_loop: bool, binds: list[str]) -> Emit:
+    def _try(
+        self,
+        step: Step,
+        params: dict[str, str],
+        in_loop: bool,
+        binds: list[str],
+        joined: str | None = None,
+    ) -> Emit:
+        """The layer written once; `joined` names a variable for what enters it, when that is
+        several sources joined."""
         layer = step.layer
         var = self.var[layer.name]
         e = Emit(layer, var, step.timed, in_loop, params, f"{var}_state")
         if layer.kind.name in ("conv", "global_pool"):
             e.hw = tuple(self.program.layer(step.sources[0].name).shape.dims[-2:])
         x = self._arrange(layer, step.sources)
+        if joined is not None and isinstance(x, str) and x.startswith("np.concatenate("):
+            e.lines.append(f"{joined} = {x}")
+            x = joined
         lower = LOWERINGS[layer.kind.name]
         if isinstance(lower, Stateful):
             (lower.step if in_loop else lower.sequence)(e, x)
         else:
             lower(e, x)
-        e.lines = binds + e.lines
+        if in_loop:  # bound once, before the loop
+            e.before = binds + e.before
+        else:
+            e.lines = binds + e.lines
         return e
 
     def _arrange(self, layer: Layer, sources: tuple[Source, ...]):
@@ -230,6 +251,46 @@ class _Writer:
             "last": f"{var}[:, -1]",
             "mean": f"{var}.sum(axis=1) * (1.0 / {var}.shape[1])",
         }[output.reduce]
+
+
+def _wrap(line: str, limit: int) -> list[str]:
+    """A line past `limit` that ends in a call, split as ruff formats it: the arguments on a line
+    of their own inside the brackets, or, where that is too long too, one argument a line."""
+    if len(line) <= limit or not line.endswith((")", "]")):
+        return [line]
+    depth, start, commas = 0, None, []
+    for i in range(len(line) - 1, -1, -1):
+        depth += {")": 1, "]": 1, "}": 1, "(": -1, "[": -1, "{": -1}.get(line[i], 0)
+        if depth == 1 and line[i] == ",":
+            commas.append(i)
+        if depth == 0:
+            start = i
+            break
+    if not start or "#" in line:
+        return [line]
+    head, body = line[: start + 1], line[start + 1 : -1]
+    if len(body) + 4 <= limit or line.endswith("]"):
+        return [head, "    " + body, line[-1]]
+    cuts = [start] + sorted(commas) + [len(line) - 1]
+    args = [line[a + 1 : b].strip() for a, b in zip(cuts, cuts[1:], strict=False)]
+    lines = [head]
+    for arg in args:
+        parts = _terms(arg) if len(arg) + 5 > limit else [arg]
+        lines += ["    " + parts[0]] + ["    + " + part for part in parts[1:]]
+        lines[-1] += ","
+    return lines + [")"]
+
+
+def _terms(expression: str) -> list[str]:
+    """`a @ w.T + b` -> ["a @ w.T", "b"]: the terms of a sum outside brackets, as ruff breaks a
+    long one before each `+`."""
+    depth, start, terms = 0, 0, []
+    for i, char in enumerate(expression):
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(char, 0)
+        if depth == 0 and expression.startswith(" + ", i):
+            terms.append(expression[start:i])
+            start = i + 3
+    return terms + [expression[start:]]
 
 
 def _code(lines: list[str]) -> str:
@@ -361,11 +422,16 @@ def _file(model, params: dict[str, np.ndarray], writer: _Writer, forward: list[s
         lines += [f"INTEGER = {_tuple(integer)}  # buffers that count, int64 as in PyTorch"]
     lines += ["", "", READER.strip("\n"), "", "", _fit_source(model.name, bool(integer))]
     lines += ["", "", helper_text.rstrip("\n"), "", ""]
-    init = (
-        "np.zeros(shape, np.int64 if name in INTEGER else DTYPE)"
-        if integer
-        else "np.zeros(shape, DTYPE)"
-    )
+    init = [
+        "        self.params = {name: np.zeros(shape, DTYPE) for name, shape in PARAMS.items()}"
+    ]
+    if integer:
+        init = [
+            "        self.params = {",
+            "            name: np.zeros(shape, np.int64 if name in INTEGER else DTYPE)",
+            "            for name, shape in PARAMS.items()",
+            "        }",
+        ]
     body = [
         f"class {cls}:",
         *_docstring(
@@ -378,7 +444,7 @@ def _file(model, params: dict[str, np.ndarray], writer: _Writer, forward: list[s
         f"    outputs = {_tuple([o.name for o in program.outputs])}",
         "",
         "    def __init__(self):",
-        f"        self.params = {{name: {init} for name, shape in PARAMS.items()}}",
+        *init,
         "",
         "    def load(self, state):",
         '        """Take every parameter from `state` (name -> array), checked against PARAMS."""',
