@@ -295,14 +295,22 @@ def test_the_same_bytes_in_another_process():
         assert out == _compiled(model)[0]
 
 
-def test_held_input_is_given_once_and_fixed_lengths_are_fixed():
+def test_held_inputs_fixed_lengths_and_fused_cells():
     snn = onnx.load_from_string(_compiled(nnspec.load(SPECS / "snn.nn"))[0]).graph
     dims = [d.dim_param or d.dim_value for d in snn.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 64]
     lstm = onnx.load_from_string(_compiled(nnspec.load(SPECS / "lstm.nn"))[0]).graph
     dims = [d.dim_param or d.dim_value for d in lstm.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 30, 2]
-    assert [n.op_type for n in lstm.node].count("Scan") == 1
+    # a whole sequence through lstm (gru) is ONNX's fused op; in a `~>` cycle a Scan of cells
+    ops = [n.op_type for n in lstm.node]
+    assert (ops.count("LSTM"), ops.count("Scan")) == (1, 0)
+    gru = onnx.load_from_string(_compiled(nnspec.load(SPECS / "gru.nn"))[0]).graph
+    ops = [n.op_type for n in gru.node]
+    assert (ops.count("GRU"), ops.count("Scan")) == (1, 0)
+    cycle = onnx.load_from_string(_compiled(nnspec.loads(SMALL["cells in a cycle"]))[0]).graph
+    ops = [n.op_type for n in cycle.node]
+    assert (ops.count("LSTM"), ops.count("GRU"), ops.count("Scan")) == (0, 0, 1)
 
 
 # ---- diagnostics -------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""The ONNX graph of a plan: inputs, whole-array steps, Loops for `~>` cycles and for recurrent
-kinds over whole sequences, outputs. Only `onnx_target.emit` imports it (it imports onnx).
+"""The ONNX graph of a plan: inputs, whole-array steps, Scans for `~>` cycles and for recurrent
+kinds over whole sequences (ONNX's LSTM and GRU for those two), outputs. Only
+`onnx_target.emit` imports it (it imports onnx).
 
 Value names: the graph input `x` and output `y` are the spec's names; a layer's value in the
 main graph is the layer's name (an output reduced over time, `output y: last`, keeps its
-steps under `y/steps`); inside a loop body a layer's step value is `h/step`, its previous one
-`h/previous`.
+steps under `y/steps`); inside a Scan's body a layer's step value is `h/step`, what the body
+receives `h+y/previous` (the carried values) and `h+y/at_step` (the step of a timed array).
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class _Walk:
 
     # ---- whole-array steps ----------------------------------------------------------------
     def step(self, step: Step) -> None:
-        """One layer over whole arrays; a stateful kind over a timed array runs as a Loop."""
+        """One layer over whole arrays; a stateful kind over a timed array runs as a Scan (or
+        its fused ONNX op)."""
         g, layer = self.g, step.layer
         g.at(layer)
         read = []
@@ -163,6 +165,8 @@ class _Walk:
         """A stateful kind over [B, T, F]: its input projection over every step at once, then a
         Scan over the steps carrying its state, the outputs stacked to [B, T, units]."""
         g = self.g
+        if lower.fused is not None:
+            return lower.fused(g, layer, x, p)
         xg = lower.project(g, layer, x, p, 3)
         zeros = [g.zeros(layer.shape.dims, g) for _ in range(lower.states)]
 

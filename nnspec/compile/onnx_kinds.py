@@ -5,7 +5,9 @@ A stateless kind is `lower(g, ctx, layer, x, p) -> value`: `g` the builder (onnx
 merges), `p` the layer's parameters as initializer names by key. Values carry `ctx.lead`
 leading axes: `[B, ...]`, or `[B, T, ...]` for a timed layer over whole arrays. A stateful kind
 is a `Stateful`: its input projection (`project`, over any leading axes) and one step of its
-cell (`step`, `[B, F]` in, with its state), which the target runs inside an ONNX Loop. The
+cell (`step`, `[B, F]` in, with its state), which the target runs inside an ONNX Scan; `lstm`
+and `gru` over a whole sequence are ONNX's fused LSTM and GRU ops instead (`fused`), their
+weights reordered in the graph from PyTorch's gate order to ONNX's. The
 emitted model is the network in evaluation mode: dropout passes its input, `sample` its mean,
 batchnorm uses its running statistics.
 
@@ -48,6 +50,8 @@ class Stateful:
     step: Callable
     states: int
     doc: str
+    # over a whole [B, T, F] sequence outside a `~>` cycle: ONNX's own fused op, if it has one
+    fused: Callable | None = None
 
 
 def feature_axis(dims: tuple[int, ...]) -> int:
@@ -386,6 +390,33 @@ def _lif_step(g, layer, xg, states, p):
     return s, [after]
 
 
+def _fused(op_type: str, order: tuple[int, ...], **attrs) -> Callable:
+    """x [B, T, F] -> [B, T, units] by ONNX's `op_type` (time-major, one direction, from zero
+    states): PyTorch's gate blocks of weight_ih, weight_hh and the biases taken in `order`
+    (Split, Concat), the weights [1, gates * units, F], the two biases joined [1, 2 * gates *
+    units]."""
+
+    def reordered(g: Builder, name: str, units: int) -> str:
+        blocks = g.op("Split", [name, g.ints([units] * len(order))], outputs=len(order), axis=0)
+        return g.op("Concat", [blocks[k] for k in order], axis=0)
+
+    def sequence(g, layer, x, p):
+        units = layer.options.units
+        first = g.ints([0])
+        inputs = [
+            g.op("Transpose", [x], perm=[1, 0, 2]),
+            g.op("Unsqueeze", [reordered(g, p["weight_ih"], units), first]),
+            g.op("Unsqueeze", [reordered(g, p["weight_hh"], units), first]),
+        ]
+        if "bias_ih" in layer.params:
+            both = [reordered(g, p["bias_ih"], units), reordered(g, p["bias_hh"], units)]
+            inputs.append(g.op("Unsqueeze", [g.op("Concat", both, axis=0), first]))
+        y = g.op(op_type, inputs, hidden_size=units, **attrs)  # [T, 1, B, units]
+        return g.op("Transpose", [g.op("Squeeze", [y, g.ints([1])])], perm=[1, 0, 2])
+
+    return sequence
+
+
 def _activation_layer(name: str) -> Callable:
     def lower(g, ctx, layer, x, p):
         act = Activation(name=name, alpha=getattr(layer.options, "alpha", None))
@@ -415,15 +446,29 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "mul": _fold("Mul"),
     "concat": concat,
     "rnn": Stateful(
-        _project(), _rnn_step, 1, "a Loop: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
+        _project(), _rnn_step, 1, "a Scan: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
     ),
-    "lstm": Stateful(_project(), _lstm_step, 2, "a Loop over PyTorch's LSTMCell (i, f, g, o)"),
-    "gru": Stateful(_project(), _gru_step, 1, "a Loop over PyTorch's GRUCell (r, z, n)"),
+    "lstm": Stateful(
+        _project(),
+        _lstm_step,
+        2,
+        "ONNX's LSTM over a sequence (gates i, f, g, o taken as i, o, f, g); in a cycle, a Scan "
+        "over PyTorch's LSTMCell",
+        _fused("LSTM", (0, 3, 1, 2)),
+    ),
+    "gru": Stateful(
+        _project(),
+        _gru_step,
+        1,
+        "ONNX's GRU over a sequence, linear_before_reset as PyTorch (gates r, z, n taken as z, r, "
+        "n); in a cycle, a Scan over PyTorch's GRUCell",
+        _fused("GRU", (1, 0, 2), linear_before_reset=1),
+    ),
     "attention": attention,
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
-    "lif": Stateful(_project("weight", "bias"), _lif_step, 1, "a Loop: decay, add, spike, reset"),
+    "lif": Stateful(_project("weight", "bias"), _lif_step, 1, "a Scan: decay, add, spike, reset"),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 

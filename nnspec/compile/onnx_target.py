@@ -5,13 +5,14 @@ plan both backends lower (backends/plan.py).
 
 The graph's inputs and outputs carry the spec's input and output names; the batch size is a
 dynamic axis (`batch`), and so is the number of steps (`steps`) of a sequence of any length.
-The layers on a `~>` cycle run as one ONNX `Loop` over the steps, as do the recurrent and
-spiking kinds over a whole sequence: nothing is unrolled at one length. Nodes are named after
-the layers (the node that makes a layer's value has the layer's name; its helpers are
-`layer/Op`), each with the spec line it comes from as its `doc_string`; the parameters are
-initializers named as the spec names them (`h.weight`, PyTorch's layouts), float32. The model
-is the network in evaluation mode (docs/compile.md). Two emissions of the same spec and
-parameters give the same bytes.
+The layers on a `~>` cycle run as one ONNX `Scan` over the steps, as do `rnn` and `lif` over a
+whole sequence; `lstm` and `gru` over a whole sequence are ONNX's fused `LSTM` and `GRU` (their
+weights reordered to ONNX's gate order inside the graph): nothing is unrolled at one length.
+Nodes are named after the layers (the node that makes a layer's value has the layer's name;
+its helpers are `layer/Op`), each with the spec line it comes from as its `doc_string`; the
+parameters are initializers named as the spec names them (`h.weight`, PyTorch's layouts),
+float32. The model is the network in evaluation mode (docs/compile.md). Two emissions of the
+same spec and parameters give the same bytes.
 
 onnx is an optional extra: it is imported only here, inside `emit`.
 """
