@@ -28,6 +28,7 @@ from safetensors.numpy import load_file, save_file
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
+from nnspec.compile.common import weights_file, weights_name
 from nnspec.compile.numpy_kinds import CANNOT, LOWERINGS
 from nnspec.errors import SpecError
 from nnspec.kinds import REGISTRY
@@ -189,7 +190,8 @@ def _prepare(folder: Path, key: str, model, params, weights_path=None) -> dict:
     source.mkdir(parents=True)
     (source / f"{stem}.py").write_bytes(emit(model, "numpy", params))
     if weights_path is None:
-        save_file(params, str(source / f"{model.name}.safetensors"))
+        # as `nnspec compile` writes it
+        (source / weights_name(model)).write_bytes(weights_file(params))
     cases, expected = {}, {}
     for i, (batch, steps) in enumerate(CASES):
         inputs = _inputs(model, batch, steps, seed=i)

@@ -46,4 +46,5 @@ def weights_file(params: dict) -> bytes:
     import numpy as np
     from safetensors.numpy import save
 
-    return save({name: np.ascontiguousarray(value) for name, value in params.items()})
+    # ascontiguousarray makes a 0-d array (num_batches_tracked) 1-d: keep each shape
+    return save({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in params.items()})

@@ -23,7 +23,7 @@ import numpy as np
 from ..backends.plan import Loop, Plan, Read, Source, Step, make_plan
 from ..errors import SpecError
 from ..program import Layer
-from .common import header, spec_line
+from .common import header, spec_line, weights_name
 from .numpy_helpers import HELPERS, with_needs
 from .numpy_kinds import CANNOT, LOWERINGS, Emit, Stateful, quoted
 
@@ -345,12 +345,6 @@ def _free(name: str, taken: set[str], suffixes: tuple[str, ...]) -> bool:
 
 
 # ---- the file around the forward ---------------------------------------------------------------
-def weights_name(model) -> str:
-    """The weights file beside the compiled file, which `load()` reads: `NAME.safetensors`, as
-    the torch target's (common.weights_file gives its bytes)."""
-    return f"{model.name}.safetensors"
-
-
 def _class_name(name: str) -> str:
     words = [w for w in re.split(r"[\W_]+", name) if w]
     camel = "".join(w[:1].upper() + w[1:] for w in words) or "Network"
