@@ -122,6 +122,65 @@ def test_every_test_spec_equals_the_numpy_backend(path, network):
     _agrees(nnspec.load(path, network))
 
 
+RUN_ELSEWHERE = """
+import glob
+import sys
+
+sys.modules["nnspec"] = None  # as on a machine without nnspec
+try:
+    import nnspec  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("nnspec can be imported")
+import numpy as np
+import onnxruntime as ort
+
+options = ort.SessionOptions()
+options.log_severity_level = 3
+for case in sorted(glob.glob("*.in.npz")):
+    session = ort.InferenceSession(case.split("__")[0] + ".onnx", options)
+    with np.load(case) as inputs:
+        outputs = session.run(None, dict(inputs))
+    names = [o.name for o in session.get_outputs()]
+    np.savez(case.replace(".in.npz", ".out.npz"), **dict(zip(names, outputs)))
+"""
+
+
+@pytest.mark.slow
+def test_every_bundled_model_runs_where_nnspec_cannot_be_imported(tmp_path):
+    """Each model file and its inputs in a folder of their own, run by onnxruntime in a process
+    in which `import nnspec` fails: the outputs equal the NumPy backend's."""
+    expected = {}
+    for path, network in NETWORKS:
+        model = nnspec.load(path, network)
+        data, params = _compiled(model)
+        key = f"{path.parent.name}_{path.stem}_{network}"
+        (tmp_path / f"{key}.onnx").write_bytes(data)
+        run = model.to_numpy()
+        run.load(params)
+        run.eval()
+        for batch in (1, 3):
+            for steps in _lengths(model.program):
+                feeds = _inputs(model.program, batch, steps)
+                case = f"{key}__b{batch}_t{steps}"
+                np.savez(tmp_path / f"{case}.in.npz", **feeds)
+                with np.errstate(all="ignore"):
+                    want = run(**feeds)
+                expected[case] = (
+                    want if isinstance(want, dict) else {model.program.outputs[0].name: want}
+                )
+    (tmp_path / "run.py").write_text(RUN_ELSEWHERE)
+    subprocess.run(
+        [sys.executable, "run.py"], cwd=tmp_path, check=True, capture_output=True, timeout=300
+    )
+    for case, want in expected.items():
+        with np.load(tmp_path / f"{case}.out.npz") as got:
+            assert sorted(got.files) == sorted(want), case
+            for name, value in want.items():
+                np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-5, err_msg=case)
+
+
 # pool settings PyTorch defines (padding counts in a mean; ceil keeps the windows past the end)
 POOLS = {
     "avg, padding": ("avg", [2, 7, 6], "size=3, stride=2, padding=1"),
