@@ -105,9 +105,13 @@ CASES = ((1, 4), (3, 1), (8, 7))
 def _networks(folder: Path) -> list[tuple[str, object]]:
     """(a key, the model) for every network of the spec folders, and of EXTRA."""
     named = [(f"{p.parent.name}/{p.stem}/{m.name}", m) for p in SPEC_FILES for m in spec_models(p)]
-    extra = folder / "extra.nn"
-    extra.write_text(EXTRA)
-    return named + [(f"extra/{m.name}", m) for m in nnspec.load_all(extra)]
+    return named + [(f"extra/{m.name}", m) for m in nnspec.load_all(_extra(folder))]
+
+
+def _extra(folder: Path) -> Path:
+    path = folder / "extra.nn"
+    path.write_text(EXTRA)
+    return path
 
 
 def _inputs(model, batch: int, steps: int, seed: int) -> dict[str, np.ndarray]:
@@ -362,6 +366,17 @@ def test_wrong_weights_and_inputs_are_named(tmp_path):
     assert elman(np.zeros((2, 6))).shape == (2, 6, 1)  # a last axis of 1 may be left out
     with pytest.raises(ValueError, match=r"takes \[B, T, 1\]"):
         elman(np.zeros((2, 6, 2)))
+    with pytest.raises(ValueError, match="receives an empty array"):
+        elman(np.zeros((2, 0, 1)))
+    held = nnspec.load_all(_extra(tmp_path))[-1]
+    assert held.name == "held"
+    net = _module(tmp_path, held).Held()
+    assert net(np.zeros((2, 1)), np.zeros((2, 2))).shape == (2, 2)  # held for four steps
+    assert net(np.zeros((2, 4, 1)), np.zeros((2, 2))).shape == (2, 2)  # or one a step
+    with pytest.raises(
+        ValueError, match=r"takes \[B, 1\] or \[B, 4, 1\], but receives \[2, 5, 1\]"
+    ):
+        net(np.zeros((2, 5, 1)), np.zeros((2, 2)))
 
 
 def test_the_safetensors_reader_refuses_what_is_not_one(tmp_path):

@@ -63,26 +63,29 @@ helper(
     "_input",
     '''
 def _input(name, value, dims, seq=False, steps=None):
-    """An input as float32: [B, *dims], or [B, T, *dims] for a sequence (`seq`: any length, or
-    that many steps) or for one value held for `steps`; a last axis of 1 may be left out."""
+    """An input as DTYPE: [B, *dims]; a sequence [B, T, *dims] (`seq`: of any length, or of that
+    many steps); one value held for `steps` steps, [B, *dims] (or [B, steps, *dims], one a step).
+    A last axis of 1 may be left out."""
     x = np.asarray(value)
     if x.dtype.kind not in "biuf":
         raise ValueError(f"input {name!r} must hold numbers, not {x.dtype}")
     x = x.astype(DTYPE, copy=False)
+    if 0 in x.shape:
+        raise ValueError(f"input {name!r} receives an empty array, of shape {list(x.shape)}")
     timed = seq is not False or steps is not None
-    length = seq if seq is not True and seq is not False else None
-    forms = [(dims, False)] + ([((), True)] if dims == (1,) else [])
-    for inner, dropped in forms:
+    length = steps if steps is not None else None if seq is True else seq or None
+    for inner in [dims] + ([()] if dims == (1,) else []):
         if (not timed or steps is not None) and x.shape[1:] == inner:
-            x = x[..., None] if dropped else x
-            if steps is not None:  # one value held for every step
+            x = x if inner == dims else x[..., None]
+            if steps is not None:  # the same value at every step
                 x = np.broadcast_to(x[:, None], (x.shape[0], steps) + x.shape[1:])
             return x
-        same = x.ndim == 2 + len(inner) and x.shape[2:] == inner
-        if timed and same and (length is None or x.shape[1] == length):
-            return x[..., None] if dropped else x
-    time = ["T" if length is None else str(length)] if timed and steps is None else []
-    wanted = "[" + ", ".join(["B", *time, *map(str, dims)]) + "]"
+        per_step = timed and x.ndim == 2 + len(inner) and x.shape[2:] == inner
+        if per_step and (length is None or x.shape[1] == length):
+            return x if inner == dims else x[..., None]
+    forms = [[]] if not timed or steps is not None else []
+    forms += [["T" if length is None else str(length)]] if timed else []
+    wanted = " or ".join("[" + ", ".join(["B", *f, *map(str, dims)]) + "]" for f in forms)
     raise ValueError(f"input {name!r} takes {wanted}, but receives {list(x.shape)}")
 ''',
 )
