@@ -186,19 +186,25 @@ def test_every_bundled_network_runs_without_nnspec_and_equals_to_torch(compiled)
         assert result["problems"] == [], name
 
 
-@pytest.mark.slow
-def test_the_emitted_files_pass_ruff(compiled):
+def _ruff(files: list[Path]) -> None:
+    """`ruff check` and `ruff format --check` with the project's settings pass on `files`."""
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed")
-    root, _, _ = compiled
     config = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    files = sorted(str(p) for p in (root / "written").glob("*/net.py"))
     for command in (["check"], ["format", "--check"]):
         done = subprocess.run(
-            [ruff, *command, "--config", str(config), *files], capture_output=True, text=True
+            [ruff, *command, "--config", str(config), *map(str, files)],
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+
+
+@pytest.mark.slow
+def test_the_emitted_files_pass_ruff(compiled):
+    root, _, _ = compiled
+    _ruff(sorted((root / "written").glob("*/net.py")))
 
 
 @pytest.mark.slow
@@ -254,19 +260,63 @@ def test_recurrent_layers_run_fused_kernels_and_loops_only_on_cycles():
     assert "for t in range(T):" in elman
 
 
+ODD_NAMES = """
+block pair(width) {
+    input x: width
+    dense keys: width
+    dense eval: width
+    x -> keys -> eval
+}
+network n {
+    input lambda: 2
+    dense eval: 3
+    dense forward: 1
+    pair  keys: 2
+    pair  for: 2, repeat=2
+    lambda -> eval -> forward
+    lambda -> keys -> for
+    output forward
+    output for
+}
+"""
+
+
+@pytest.mark.slow
 def test_layer_names_python_cannot_take_keep_their_state_dict_keys(tmp_path):
-    model = nnspec.loads(
-        "network n { input lambda: 2; dense eval: 3; dense forward: 1; lambda -> eval -> forward }"
-    )
+    model = nnspec.loads(ODD_NAMES)
     params = initial_params(model.program, 0)
-    module = _import(_write(model, tmp_path, params))
-    net = module.load()
+    path = _write(model, tmp_path, params)
+    net = _import(path).load()
     reference = _reference(model, params)
     assert list(net.state_dict()) == list(reference.state_dict())
     x = torch.rand(4, 2)
     with torch.no_grad():
-        assert torch.equal(net(x), reference(x))
-        assert torch.equal(net(**{"lambda": x}), reference(x))
+        y, expected = net(x), reference(x)
+        assert list(y) == list(expected) == ["forward", "for.2.eval"]
+        assert all(torch.equal(y[k], expected[k]) for k in y)
+        assert torch.equal(net(**{"lambda": x})["forward"], expected["forward"])
+    _ruff([path])
+
+
+@pytest.mark.parametrize("spec", ["specs/vae.nn", "specs/dff.nn", "tests/specs/ok/every_kind.nn"])
+def test_training_mode_draws_the_same_noise(spec, tmp_path):
+    """Dropout and `sample` in training mode: with the same seed, the same draws as to_torch()."""
+    for i, model in enumerate(spec_models(EXAMPLES.parent / spec)):
+        params = initial_params(model.program, 0)
+        net = _import(_write(model, tmp_path / str(i), params)).load().train()
+        reference = _reference(model, params).train()
+        x = {k: torch.from_numpy(v).float() for k, v in spec_inputs(model.program, 4).items()}
+        outputs = []
+        for module in (net, reference):
+            torch.manual_seed(7)
+            with torch.no_grad():
+                y = module(**x)
+            outputs.append(y if isinstance(y, dict) else {"": y})
+        assert all(torch.equal(outputs[0][k], outputs[1][k]) for k in outputs[1]), model.name
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(net.state_dict().values(), reference.state_dict().values(), strict=True)
+        ), f"{model.name}: running statistics"
 
 
 def test_nested_layer_names_are_nested_modules(tmp_path):

@@ -335,12 +335,13 @@ FORWARD_NAMES |= {"range", "l", "O", "I"} | set(HELPERS)  # (l, O, I: ruff's E74
 
 class _FileWriter(_Writer):
     """The backend's generator with readable variables (`h`, not `v1_h`), a comment per layer,
-    public module access (`self.h`; see `module_expression` for names Python cannot take),
+    public module access (`self.h`, `self.r["1"].a`; see `Names`),
     and the fused recurrent kernels called through torch's public functions."""
 
     def __init__(self, plan):
         super().__init__(plan, set())
         self.var = _variables([layer.name for layer in plan.program.layers])
+        self.names = Names([layer.name for layer in plan.program.layers if layer.params])
         self.wants_logits = set()  # the file has no loss to feed: no separate logits
 
     def _signature(self) -> str:
@@ -350,7 +351,7 @@ class _FileWriter(_Writer):
         return "*args, **kwargs"
 
     def _module(self, name: str) -> str:
-        return module_expression(name)
+        return self.names.expression(name)
 
     def _layer(self, step: Step, lines, indent, in_loop=False, before=None) -> None:
         lines.append(indent + _comment(spec_line(step.layer), len(indent) + 8))
@@ -370,19 +371,58 @@ def _plain(part: str) -> bool:
     return part.isidentifier() and not keyword.iskeyword(part) and not hasattr(nn.Module, part)
 
 
-def module_expression(name: str, root: str = "self") -> str:
-    """The layer's module: `self.r.b` for `r.b`; `getattr(self.r, "2")` for a part that is no
-    attribute name; `nn.Module.__getattr__(self, "eval")` for one that nn.Module's own
-    attributes hide (plain access would find the method `eval`)."""
-    expression = root
-    for part in name.split("."):
-        if _plain(part):
-            expression += f".{part}"
-        elif hasattr(nn.Module, part):
-            expression = f'nn.Module.__getattr__({expression}, "{part}")'
-        else:
-            expression = f'getattr({expression}, "{part}")'
-    return expression
+class Names:
+    """Where each layer's module sits in the emitted class, as code.
+
+    A container of the dotted names (`r` of `r.1.a`) is an nn.ModuleDict when a part under it
+    is no attribute name (`self.r["1"].a`), else an nn.Module (`self.enc.a`); both give the same
+    `state_dict()` keys. Names nn.ModuleDict cannot take (`keys`, `eval`), and those at the top,
+    go through `getattr`, or `nn.Module.__getattr__` where nn.Module's own attribute (the
+    method `eval`) would hide the layer's module.
+    """
+
+    def __init__(self, layer_names: list[str]):
+        children: dict[str, set[str]] = {}
+        for name in layer_names:
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                children.setdefault(".".join(parts[:i]), set()).add(parts[i])
+        self.dicts = {
+            prefix
+            for prefix, parts in children.items()
+            if not all(map(_plain, parts)) and not any(hasattr(nn.ModuleDict, p) for p in parts)
+        }
+
+    def expression(self, name: str) -> str:
+        """`self.r["1"].a`, `self.enc.a`, `getattr(self, "lambda")`."""
+        expression, path = "self", ""
+        for part in name.split("."):
+            if _plain(part):
+                expression += f".{part}"
+            elif path in self.dicts:
+                expression += f'["{part}"]'
+            elif hasattr(nn.Module, part):
+                expression = f'nn.Module.__getattr__({expression}, "{part}")'
+            else:
+                expression = f'getattr({expression}, "{part}")'
+            path = f"{path}.{part}" if path else part
+        return expression
+
+    def assign(self, name: str, constructor: str) -> str:
+        """`self.h = nn.Linear(2, 2)`; `self.r["1"] = nn.Module()`; `setattr(self, "eval", ...)`
+        for a name that is no plain attribute (nn.Module's `__setattr__` registers it alike)."""
+        *path, last = name.split(".")
+        parent = ".".join(path)
+        at = self.expression(parent) if path else "self"
+        if _plain(last):
+            return f"{at}.{last} = {constructor}"
+        if parent in self.dicts:
+            return f'{at}["{last}"] = {constructor}'
+        noqa = "  # noqa: B010" if last.isidentifier() and not keyword.iskeyword(last) else ""
+        return f'setattr({at}, "{last}", {constructor}){noqa}'
+
+    def container(self, name: str) -> str:
+        return "nn.ModuleDict()" if name in self.dicts else "nn.Module()"
 
 
 def _variables(names: list[str]) -> dict[str, str]:
@@ -457,7 +497,7 @@ def emit(model, params) -> bytes:
     writer = _FileWriter(make_plan(program))
     code = "\n".join(
         [
-            *_init_lines(program, writer.var),
+            *_init_lines(program, writer.names),
             "",
             *_forward_lines(writer),
         ]
@@ -484,7 +524,7 @@ def emit(model, params) -> bytes:
     return ("\n\n\n".join(sections) + "\n").encode()
 
 
-def _init_lines(program, var: dict[str, str]) -> list[str]:
+def _init_lines(program, names: Names) -> list[str]:
     lines = ["def __init__(self):", "    super().__init__()"]
     made: set[str] = set()
     for layer in program.layers:
@@ -496,26 +536,12 @@ def _init_lines(program, var: dict[str, str]) -> list[str]:
             prefix = ".".join(parts[:i])
             if prefix not in made:
                 made.add(prefix)
-                lines.append("    " + _assign_module(prefix, "nn.Module()"))
-        lines.append("    " + _assign_module(layer.name, constructor))
-        frozen = [
-            key for key, param in layer.params.items() if not param.trainable and not param.buffer
-        ]
-        for key in frozen:
-            module = module_expression(layer.name)
-            lines.append(f"    {module}.{key}.requires_grad_(False)")
+                lines.append("    " + names.assign(prefix, names.container(prefix)))
+        lines.append("    " + names.assign(layer.name, constructor))
+        for key, param in layer.params.items():
+            if not param.trainable and not param.buffer:  # fixed: no gradient, as in to_torch()
+                lines.append(f"    {names.expression(layer.name)}.{key}.requires_grad_(False)")
     return lines
-
-
-def _assign_module(name: str, constructor: str) -> str:
-    """`self.h = nn.Linear(2, 2)`; `setattr(self.r, "2", nn.Module())` for a name that is no
-    plain attribute (nn.Module's `__setattr__` registers it all the same)."""
-    *path, last = name.split(".")
-    parent = module_expression(".".join(path)) if path else "self"
-    if _plain(last):
-        return f"{parent}.{last} = {constructor}"
-    noqa = "  # noqa: B010" if last.isidentifier() and not keyword.iskeyword(last) else ""
-    return f'setattr({parent}, "{last}", {constructor}){noqa}'
 
 
 def _forward_lines(writer: _FileWriter) -> list[str]:
