@@ -391,3 +391,13 @@ def test_export_and_compile_where_to_torch_does(spec, tmp_path):
         pytest.skip(f"torch.compile cannot run to_torch() here: {type(error).__name__}")
     compiled = torch.compile(net, backend="eager", fullgraph=True)
     assert torch.equal(compiled(*x), net(*x))
+
+
+def test_a_wrong_input_gets_the_backends_message(tmp_path):
+    model = nnspec.load(EXAMPLES / "elman.nn")
+    net = _import(_write(model, tmp_path, initial_params(model.program, 0))).load()
+    with pytest.raises(ValueError, match=r"input 'x' must be \[B, T, 1\], but it is \[3, 4, 2\]"):
+        net(torch.zeros(3, 4, 2))
+    with pytest.raises(ValueError) as expected:
+        model.to_torch()(torch.zeros(3, 4, 2))
+    assert "input 'x' must be [B, T, 1]" in str(expected.value)
