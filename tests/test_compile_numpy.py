@@ -186,16 +186,19 @@ def _run_compiled(tmp_path: Path, jobs: list[dict]) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _prepare(folder: Path, key: str, model, params, weights_path=None) -> dict:
-    """Compile `model` into `folder` (the file, its weights, its inputs and what the NumPy
-    backend gives for them), and the manifest's entry for the copy in `folder`-copied."""
+def _prepare(folder: Path, key: str, model, params, weights: bytes | None = None) -> dict:
+    """Compile `model` into a folder of its own under `folder`/made: the file, its weights
+    (NAME.safetensors beside it, which `load()` reads, or `weights` as weights.safetensors, which
+    `load(path)` is given), its inputs, and what the NumPy backend gives for them. Returns the
+    manifest's entry for the copy of that folder under `folder`/copied."""
     stem = key.replace("/", "__")
     source = folder / "made" / stem  # a folder each: two networks may share a name
     source.mkdir(parents=True)
     (source / f"{stem}.py").write_bytes(emit(model, "numpy", params))
-    if weights_path is None:
-        # as `nnspec compile` writes it
+    if weights is None:  # as `nnspec compile` writes them
         (source / weights_name(model)).write_bytes(weights_file(params))
+    else:
+        (source / "weights.safetensors").write_bytes(weights)
     cases, expected = {}, {}
     for i, (batch, steps) in enumerate(CASES):
         inputs = _inputs(model, batch, steps, seed=i)
@@ -206,7 +209,7 @@ def _prepare(folder: Path, key: str, model, params, weights_path=None) -> dict:
     return {
         "module": stem,
         "file": str(copy / f"{stem}.py"),
-        "weights": None if weights_path is None else str(weights_path),
+        "weights": None if weights is None else str(copy / "weights.safetensors"),
         "inputs": str(copy / f"{stem}.inputs.npz"),
         "outputs": str(folder / f"{stem}.outputs.npz"),
         "names": list(model.program.inputs),
@@ -215,20 +218,37 @@ def _prepare(folder: Path, key: str, model, params, weights_path=None) -> dict:
     }
 
 
+def _shaken(params: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Every float parameter and buffer drawn anew, so that the weights the initial ones leave
+    alike (batchnorm's statistics, norms' scales, zero biases) differ: a mix-up shows."""
+    rng = np.random.default_rng(seed)
+    shaken = {}
+    for name, value in params.items():
+        if value.dtype.kind != "f":
+            shaken[name] = value
+            continue
+        drawn = rng.normal(0.0, 0.5, value.shape)
+        if name.endswith("running_var"):
+            drawn = np.abs(drawn) + 0.5
+        shaken[name] = drawn.astype(value.dtype)
+    return shaken
+
+
 @pytest.mark.slow
 def test_every_network_runs_without_nnspec_and_equals_the_numpy_backend(tmp_path, trained):
-    """Initial weights of seed 0 for every network, and a trained run's weights.safetensors for
-    examples/xor.nn: the compiled file's outputs equal the NumPy backend's to 1e-6."""
+    """Every network with its initial weights of seed 0 (read by `load()` from beside the file)
+    and with every weight drawn anew (by `load(path)`), and examples/xor.nn with a trained run's
+    weights.safetensors: the compiled file's outputs equal the NumPy backend's to 1e-6."""
     jobs = []
-    for key, model in _networks(tmp_path):
-        jobs.append(_prepare(tmp_path, key, model, initial_params(model.program, 0)))
+    for i, (key, model) in enumerate(_networks(tmp_path)):
+        params = initial_params(model.program, 0)
+        jobs.append(_prepare(tmp_path, key, model, params))
+        shaken = _shaken(params, i)
+        jobs.append(_prepare(tmp_path, f"shaken/{key}", model, shaken, weights_file(shaken)))
     xor = nnspec.load(EXAMPLES / "xor.nn")
-    run = trained(EXAMPLES / "xor.nn", "numpy")
-    weights = tmp_path / "copied" / "trained__xor" / "weights.safetensors"
-    state = load_file(str(run.paths["weights"]))
-    jobs.append(_prepare(tmp_path, "trained/xor", xor, state, weights))
+    path = trained(EXAMPLES / "xor.nn", "numpy").paths["weights"]
+    jobs.append(_prepare(tmp_path, "trained/xor", xor, load_file(path), path.read_bytes()))
     shutil.copytree(tmp_path / "made", tmp_path / "copied")
-    shutil.copy(run.paths["weights"], weights)
     _run_compiled(tmp_path, [{k: v for k, v in job.items() if k != "expected"} for job in jobs])
     for job in jobs:
         got = np.load(job["outputs"])
