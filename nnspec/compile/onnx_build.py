@@ -168,16 +168,22 @@ class _Walk:
         if lower.fused is not None:
             return lower.fused(g, layer, x, p)
         xg = lower.project(g, layer, x, p, 3)
-        zeros = [g.zeros(layer.shape.dims, g) for _ in range(lower.states)]
+        zeros = [g.zeros(layer.shape.dims, g) for _ in lower.states]
 
         def body(b: Builder, steps: list[str], carried: list[str]):
             b.at(layer)
             out, states = lower.step(b, layer, steps[0], carried, LayerParams(b, layer))
             return states, [out]
 
-        ranks = [len(layer.shape.dims) + 2]
-        (stacked,) = self._scan(layer.name, spec_line(layer), zeros, [(xg, 3)], body, ranks)
-        return stacked
+        (stacked,) = self._scan(
+            layer.name,
+            spec_line(layer),
+            [(z, f"{layer.name}/{state}") for z, state in zip(zeros, lower.states, strict=True)],
+            [(xg, f"{layer.name}/input_at_step", 3)],
+            body,
+        )
+        g.at(layer)
+        return g.op("Transpose", [stacked], perm=_swap(len(layer.shape.dims) + 2))
 
     # ---- loops ---------------------------------------------------------------------------------
     def loop(self, loop: Loop) -> None:
@@ -189,7 +195,8 @@ class _Walk:
         doc = "\n".join(spec_line(s.layer) for s in loop.steps)
         g.at(loop.steps[0].layer, scope="+".join(names), doc=doc)
         scanned: dict[tuple[str, Read], int] = {}  # (source, read) -> its scan input
-        scan_inputs: list[tuple[str, int]] = []
+        # (outer [B, T, ...] value, the name of its step in the body, its rank)
+        scan_inputs: list[tuple[str, str, int]] = []
         for step in loop.steps:
             for source in step.sources:
                 how = source.read
@@ -203,21 +210,25 @@ class _Walk:
                         else self.values[source.name]
                     )
                     scanned[(source.name, how)] = len(scan_inputs)
-                    scan_inputs.append((outer, len(program.layer(source.name).shape.dims) + 2))
+                    at = "previous_step" if how is Read.SHIFTED_AT_STEP else "at_step"
+                    rank = len(program.layer(source.name).shape.dims) + 2
+                    scan_inputs.append((outer, f"{source.name}/{at}", rank))
         if not scan_inputs:  # a Scan needs one: the first timed input sets the number of steps
             first = next(n for n in program.inputs if program.layer(n).shape.timed)
-            scan_inputs.append((self.values[first], len(program.layer(first).shape.dims) + 2))
+            rank = len(program.layer(first).shape.dims) + 2
+            scan_inputs.append((self.values[first], f"{first}/at_step", rank))
         stateful = [s for s in loop.steps if isinstance(LOWERINGS[s.layer.kind.name], Stateful)]
-        initial = [g.zeros(program.layer(n).shape.dims, g) for n in loop.carried]
+        initial = [(g.zeros(program.layer(n).shape.dims, g), f"{n}/previous") for n in loop.carried]
         for s in stateful:
-            initial += [g.zeros(s.layer.shape.dims, g)] * LOWERINGS[s.layer.kind.name].states
+            zeros = g.zeros(s.layer.shape.dims, g)
+            initial += [(zeros, f"{s.name}/{n}") for n in LOWERINGS[s.layer.kind.name].states]
 
         def body(b: Builder, steps: list[str], carried: list[str]):
             previous = dict(zip(loop.carried, carried, strict=False))
             states: dict[str, list[str]] = {}
             k = len(loop.carried)
             for s in stateful:
-                count = LOWERINGS[s.layer.kind.name].states
+                count = len(LOWERINGS[s.layer.kind.name].states)
                 states[s.name], k = carried[k : k + count], k + count
             current: dict[str, str] = {}
             for step in loop.steps:
@@ -250,34 +261,35 @@ class _Walk:
                 out += states[s.name]
             return out, [current[n] for n in loop.leaving]
 
-        ranks = [len(program.layer(n).shape.dims) + 2 for n in loop.leaving]
-        stacked = self._scan("+".join(names), doc, initial, scan_inputs, body, ranks)
+        stacked = self._scan("+".join(names), doc, initial, scan_inputs, body)
         for name, value in zip(loop.leaving, stacked, strict=True):
             layer = program.layer(name)
-            g.at(layer, scope=f"{name}/stack")
-            self.values[name] = g.finish(value, self._name(layer))
+            g.at(layer)
+            batch_first = g.op("Transpose", [value], perm=_swap(len(layer.shape.dims) + 2))
+            self.values[name] = g.finish(batch_first, self._name(layer))
 
     def _scan(
         self,
         scope: str,
         doc: str,
-        initial: list[str],
-        scan_inputs: list[tuple[str, int]],
+        initial: list[tuple[str, str]],
+        scan_inputs: list[tuple[str, str, int]],
         body_of,
-        ranks: list[int],
     ) -> list[str]:
-        """An ONNX Scan over the steps: `scan_inputs` ([B, T, ...] values with their ranks) are
-        cut into steps, `body_of(builder, step_values, carried) -> (carried', stacked)`; returns
-        the stacked values, [B, T, ...] (`ranks`: their ranks). The Scan runs time-major (axis 0,
-        the one axis onnx's reference evaluator scans), so the arrays are transposed in and out."""
+        """An ONNX Scan over the steps: `initial` the carried values' first values (with their
+        names inside the body), `scan_inputs` [B, T, ...] values (with the names of their steps
+        inside the body, and their ranks) cut into steps, `body_of(builder, step_values,
+        carried) -> (carried', stacked)`; returns the stacked values time-major, [T, B, ...].
+        The Scan runs along axis 0 (the one axis onnx's reference evaluator scans), so its
+        inputs are transposed to it here."""
         g = self.g
         saved = g.layer
         g.at(saved, scope=scope, doc=doc)
-        time_major = [g.op("Transpose", [v], perm=_swap(rank)) for v, rank in scan_inputs]
+        time_major = [g.op("Transpose", [v], perm=_swap(rank)) for v, _, rank in scan_inputs]
         b = g.child()
         b.at(saved, scope=scope, doc=doc)
-        carried_in = [g.names.value(f"{scope}/previous") for _ in initial]
-        step_in = [g.names.value(f"{scope}/at_step") for _ in scan_inputs]
+        carried_in = [g.names.value(name) for _, name in initial]
+        step_in = [g.names.value(name) for _, name, _ in scan_inputs]
         carried_out, stacked = body_of(b, step_in, carried_in)
         b.at(saved, scope=scope, doc=doc)
         # body outputs are values of their own (one value may be carried and stacked both)
@@ -294,16 +306,13 @@ class _Walk:
         g.at(saved, scope=scope, doc=doc)
         results = g.op(
             "Scan",
-            initial + time_major,
+            [v for v, _ in initial] + time_major,
             outputs=len(initial) + len(stacked),
             body=body,
             num_scan_inputs=len(scan_inputs),
         )
         results = results if isinstance(results, list) else [results]
-        return [
-            g.op("Transpose", [scan], perm=_swap(rank))
-            for scan, rank in zip(results[len(initial) :], ranks, strict=True)
-        ]
+        return results[len(initial) :]
 
     # ---- helpers -------------------------------------------------------------------------------
     def _steps_1d(self) -> str:

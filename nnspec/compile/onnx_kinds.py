@@ -44,11 +44,11 @@ class Context:
 class Stateful:
     """A kind with a state from step to step: `project(g, layer, x, p)` the input side over any
     leading axes, `step(g, layer, xg, states, p) -> (output, states)` one [B, ...] step; `states`
-    how many [B, units] state arrays it carries (zeros at first)."""
+    names the [B, units] state arrays it carries (zeros at first)."""
 
     project: Callable
     step: Callable
-    states: int
+    states: tuple[str, ...]
     doc: str
     # over a whole [B, T, F] sequence outside a `~>` cycle: ONNX's own fused op, if it has one
     fused: Callable | None = None
@@ -446,12 +446,12 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "mul": _fold("Mul"),
     "concat": concat,
     "rnn": Stateful(
-        _project(), _rnn_step, 1, "a Scan: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
+        _project(), _rnn_step, ("h",), "a Scan: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
     ),
     "lstm": Stateful(
         _project(),
         _lstm_step,
-        2,
+        ("h", "c"),
         "ONNX's LSTM over a sequence (gates i, f, g, o taken as i, o, f, g); in a cycle, a Scan "
         "over PyTorch's LSTMCell",
         _fused("LSTM", (0, 3, 1, 2)),
@@ -459,7 +459,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gru": Stateful(
         _project(),
         _gru_step,
-        1,
+        ("h",),
         "ONNX's GRU over a sequence, linear_before_reset as PyTorch (gates r, z, n taken as z, r, "
         "n); in a cycle, a Scan over PyTorch's GRUCell",
         _fused("GRU", (1, 0, 2), linear_before_reset=1),
@@ -468,7 +468,9 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
-    "lif": Stateful(_project("weight", "bias"), _lif_step, 1, "a Scan: decay, add, spike, reset"),
+    "lif": Stateful(
+        _project("weight", "bias"), _lif_step, ("v",), "a Scan: decay, add, spike, reset"
+    ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 
