@@ -551,3 +551,64 @@ def _embedding(w, tokens, name):
     return w[idx[..., 0] if idx.shape[-1] == 1 else idx]
 ''',
 )
+
+
+# ---- weights -----------------------------------------------------------------------------------
+helper(
+    "_tensor",
+    '''
+def _tensor(path, name, entry, body):
+    """One tensor of a safetensors file: `entry` says its dtype, shape and bytes in `body`."""
+    try:
+        dtype = np.dtype(TENSOR_TYPES[entry["dtype"]])
+        shape = tuple(int(n) for n in entry["shape"])
+        start, end = (int(n) for n in entry["data_offsets"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: tensor {name!r} lacks a known dtype, shape or offsets") from None
+    size = math.prod(shape) * dtype.itemsize
+    if min(shape, default=0) < 0 or not 0 <= start <= end <= len(body) or end - start != size:
+        raise ValueError(f"{path}: tensor {name!r} does not fit its bytes in the file")
+    return np.frombuffer(body[start:end], dtype).reshape(shape)
+''',
+)
+
+helper(
+    "read_safetensors",
+    '''
+HEADER_LIMIT = 100 * 2**20  # bytes: a safetensors header past this is refused, not read
+TENSOR_TYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
+}
+
+
+def read_safetensors(path):
+    """Every tensor of a safetensors file by name: an 8-byte little-endian header size, a JSON
+    header (name -> dtype, shape, data_offsets), then the tensors' little-endian bytes."""
+    with open(path, "rb") as file:
+        data = file.read()
+    (size,) = struct.unpack("<Q", data[:8]) if len(data) >= 8 else (-1,)
+    if not 0 <= size <= min(HEADER_LIMIT, len(data) - 8):
+        raise ValueError(f"{path} is not a safetensors file: no header of a sensible size")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (ValueError, RecursionError):
+        raise ValueError(f"{path} is not a safetensors file: its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
+    body = memoryview(data)[8 + size :]
+    return {
+        name: _tensor(path, name, entry, body)
+        for name, entry in header.items()
+        if name != "__metadata__"
+    }
+''',
+    "_tensor",
+)

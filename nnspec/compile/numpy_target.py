@@ -16,18 +16,16 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-import textwrap
 
 import numpy as np
 
 from ..backends.plan import Loop, Plan, Read, Source, Step, make_plan
 from ..errors import SpecError
 from ..program import Layer
-from .common import header, spec_line, weights_name
-from .numpy_helpers import HELPERS, with_needs
+from .common import spec_line
+from .numpy_file import WIDTH, file_text, tuple_text
 from .numpy_kinds import CANNOT, LOWERINGS, Emit, Stateful, quoted
 
-WIDTH = 100  # ruff's line length in the project that writes the file, and in the file itself
 # names the forward reads besides the layers' variables: no layer's variable may shadow them
 RESERVED = {"np", "p", "self", "B", "T", "t", "math", "json", "struct", "Path", "DTYPE", "load"}
 RESERVED |= {"l", "O", "I"}  # names ruff finds ambiguous (E741)
@@ -52,7 +50,7 @@ def emit(model, params: dict[str, np.ndarray]) -> bytes:
             )
     writer = _Writer(make_plan(program))
     forward = writer.forward()
-    return _file(model, params, writer, forward).encode()
+    return file_text(model, params, forward, writer.helpers, writer.var, RESERVED).encode()
 
 
 class _Writer:
@@ -73,7 +71,7 @@ class _Writer:
         if len(self.plan.inputs) > 1:
             arrays = ", ".join(f"{quoted(n)}: {self.var[n]}" for n in self.program.inputs)
             timed = tuple(n for n in self.program.inputs if self.program.layer(n).shape.timed)
-            self.body.append(f"{self._use('_agree')}({{{arrays}}}, {_tuple(list(timed))})")
+            self.body.append(f"{self._use('_agree')}({{{arrays}}}, {tuple_text(list(timed))})")
         prepared, self.body = self.body, []
         blocks: list[tuple[str | None, list[str]]] = []
         for item in self.plan.items:
@@ -342,236 +340,3 @@ def _free(name: str, taken: set[str], suffixes: tuple[str, ...]) -> bool:
         and not {name + suffix for suffix in suffixes} & taken
         and not any(name == other + suffix for other in taken for suffix in suffixes)
     )
-
-
-# ---- the file around the forward ---------------------------------------------------------------
-def _class_name(name: str) -> str:
-    words = [w for w in re.split(r"[\W_]+", name) if w]
-    camel = "".join(w[:1].upper() + w[1:] for w in words) or "Network"
-    return camel if camel.isidentifier() and camel not in RESERVED else "Net" + camel
-
-
-def _shape(shape) -> str:
-    """`[B, T, 1]`: a value's array, batch first."""
-    return "[" + ", ".join(["B"] + ["T"] * shape.timed + [str(d) for d in shape.dims]) + "]"
-
-
-def _docstring(text: str, indent: str) -> list[str]:
-    """A docstring's lines, wrapped to the line length; quotes and backslashes made harmless."""
-    text = text.replace("\\", "/").replace('"""', "'''").strip() or "A network."
-    width = WIDTH - len(indent) - 6
-    paragraphs = text.split("\n\n")
-    lines: list[str] = []
-    for paragraph in paragraphs:
-        lines.extend(textwrap.wrap(paragraph, width) or [""])
-        lines.append("")
-    lines = lines[:-1]
-    lines[0] = '"""' + lines[0]
-    if len(lines) == 1 and len(lines[0]) + 3 + len(indent) <= WIDTH:
-        return [indent + lines[0] + '"""']
-    return [indent + line if line else "" for line in lines] + [indent + '"""']
-
-
-def _tuple(values: list[str]) -> str:
-    inner = ", ".join(quoted(v) for v in values)
-    return f"({inner},)" if len(values) == 1 else f"({inner})"
-
-
-def _file(model, params: dict[str, np.ndarray], writer: _Writer, forward: list[str]) -> str:
-    program = model.program
-    cls = _class_name(model.name)
-    inputs = [program.layer(n) for n in program.inputs]
-    signature = ", ".join(writer.var[n] for n in program.inputs)
-    helpers = with_needs(writer.helpers | {"_bind"})
-    helper_text = "\n\n".join(HELPERS[name][0] for name in helpers)
-    integer = [name for name, a in params.items() if a.dtype.kind in "iu"]
-    shapes = [
-        f"    {quoted(name)}: {tuple(int(n) for n in a.shape)!r}," for name, a in params.items()
-    ]
-    what = ", ".join(f"{layer.name} {_shape(layer.shape)}" for layer in inputs)
-    made = ", ".join(f"{o.name} {_shape(o.shape)}" for o in program.outputs)
-    lines = [f"# {line}" for line in header(model, "numpy")]
-    lines += _docstring(
-        f"{model.name}: {program.description or 'a network'}, for NumPy.\n\n"
-        f"Inputs {what}; outputs {made}. `load()` returns the network with the weights in "
-        f"{weights_name(model)} beside this file, `load(path)` those of another safetensors file; "
-        f"`net(x)` or `net(**inputs)` runs it.",
-        "",
-    )
-    lines += ["", "import json", "import math", "import struct", "from pathlib import Path", ""]
-    lines += ["import numpy as np"]
-    if "_windows" in helpers:
-        lines += ["from numpy.lib.stride_tricks import sliding_window_view"]
-    lines += [
-        "",
-        f"NETWORK = {quoted(model.name)}",
-        "DTYPE = np.float32",
-        f"WEIGHTS = {quoted(weights_name(model))}  # written beside this file by `nnspec compile`",
-        "# every parameter and buffer, by the spec's names, with its shape (PyTorch's layouts)",
-        "PARAMS = {" if shapes else "PARAMS = {}",
-        *shapes,
-        *(["}"] if shapes else []),
-    ]
-    if integer:
-        lines += [f"INTEGER = {_tuple(integer)}  # buffers that count, int64 as in PyTorch"]
-    lines += ["", "", READER.strip("\n"), "", "", _fit_source(model.name, bool(integer))]
-    lines += ["", "", helper_text.rstrip("\n"), "", ""]
-    init = [
-        "        self.params = {name: np.zeros(shape, DTYPE) for name, shape in PARAMS.items()}"
-    ]
-    if integer:
-        init = [
-            "        self.params = {",
-            "            name: np.zeros(shape, np.int64 if name in INTEGER else DTYPE)",
-            "            for name, shape in PARAMS.items()",
-            "        }",
-        ]
-    body = [
-        f"class {cls}:",
-        *_docstring(
-            f"{program.description or model.name}: {what} -> {made}. Its parameters are zeros "
-            "until `load`.",
-            "    ",
-        ),
-        "",
-        f"    inputs = {_tuple(list(program.inputs))}",
-        f"    outputs = {_tuple([o.name for o in program.outputs])}",
-        "",
-        "    def __init__(self):",
-        *init,
-        "",
-        "    def load(self, state):",
-        '        """Take every parameter from `state` (name -> array), checked against PARAMS."""',
-        "        self.params = _fit(state)",
-        "        return self",
-        "",
-        "    def eval(self):",
-        '        """Evaluation mode, the only one this file has."""',
-        "        return self",
-        "",
-        "    def __call__(self, *args, **kwargs):",
-        '        """The outputs for the inputs, by position or by name: one array, or a dict by',
-        '        output name."""',
-        "        return self.forward(*_bind(self.inputs, args, kwargs))",
-        "",
-        f"    def forward(self, {signature}):",
-        *("        " + line if line else "" for line in forward),
-    ]
-    lines += body
-    lines += ["", "", *LOAD.format(cls=cls).strip("\n").split("\n")]
-    zeros = [
-        f"{quoted(layer.name)}: np.zeros({(2,) + _zero_shape(layer)!r}, DTYPE)" for layer in inputs
-    ]
-    zeros_line = f"    zeros = {{{', '.join(zeros)}}}"
-    if len(zeros_line) > WIDTH:
-        zeros_line = "\n".join(["    zeros = {", *(f"        {z}," for z in zeros), "    }"])
-    seq = any(layer.shape.timed and layer.options.steps is None for layer in inputs)
-    lines += ["", "", 'if __name__ == "__main__":']
-    lines += [
-        f"    # a batch of two zero examples{' (sequences of 5 steps)' * seq} through the network",
-        f"    net = load() if Path(__file__).with_name(WEIGHTS).exists() else {cls}()",
-        zeros_line,
-        "    outputs = net(**zeros)",
-        "    if not isinstance(outputs, dict):",
-        "        outputs = {net.outputs[0]: outputs}",
-        "    for name, value in outputs.items():",
-        '        print(f"{name}: {list(value.shape)}")',
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _zero_shape(layer: Layer) -> tuple[int, ...]:
-    o = layer.options
-    if o.seq is not False and o.steps is None:
-        return (5 if o.seq is True else o.seq,) + tuple(layer.shape.dims)
-    return tuple(layer.shape.dims)
-
-
-READER = '''
-HEADER_LIMIT = 100 * 2**20  # bytes: a safetensors header past this is refused, not read
-TENSOR_TYPES = {
-    "F64": "<f8",
-    "F32": "<f4",
-    "F16": "<f2",
-    "I64": "<i8",
-    "I32": "<i4",
-    "I16": "<i2",
-    "I8": "i1",
-    "U8": "u1",
-    "BOOL": "?",
-}
-
-
-def read_safetensors(path):
-    """Every tensor of a safetensors file by name: an 8-byte little-endian header size, a JSON
-    header (name -> dtype, shape, data_offsets), then the tensors' little-endian bytes."""
-    with open(path, "rb") as file:
-        data = file.read()
-    (size,) = struct.unpack("<Q", data[:8]) if len(data) >= 8 else (-1,)
-    if not 0 <= size <= min(HEADER_LIMIT, len(data) - 8):
-        raise ValueError(f"{path} is not a safetensors file: no header of a sensible size")
-    try:
-        header = json.loads(data[8 : 8 + size])
-    except (ValueError, RecursionError):
-        raise ValueError(f"{path} is not a safetensors file: its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
-    body = memoryview(data)[8 + size :]
-    return {
-        name: _tensor(path, name, entry, body)
-        for name, entry in header.items()
-        if name != "__metadata__"
-    }
-
-
-def _tensor(path, name, entry, body):
-    """One tensor of a safetensors file: `entry` says its dtype, shape and bytes in `body`."""
-    try:
-        dtype = np.dtype(TENSOR_TYPES[entry["dtype"]])
-        shape = tuple(int(n) for n in entry["shape"])
-        start, end = (int(n) for n in entry["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{path}: tensor {name!r} lacks a known dtype, shape or offsets") from None
-    size = math.prod(shape) * dtype.itemsize
-    if min(shape, default=0) < 0 or not 0 <= start <= end <= len(body) or end - start != size:
-        raise ValueError(f"{path}: tensor {name!r} does not fit its bytes in the file")
-    return np.frombuffer(body[start:end], dtype).reshape(shape)
-'''
-
-FIT = '''
-def _fit(state):
-    """The arrays of `state` for PARAMS (a trained GAN's or a checkpoint's under the network's
-    name or `weights.`): every name, each of its shape, as DTYPE."""
-    for prefix in (NETWORK + ".", "weights."):
-        if not set(PARAMS) <= set(state) and any(k.startswith(prefix) for k in state):
-            state = {{k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}}
-    missing = [name for name in PARAMS if name not in state]
-    unexpected = [name for name in state if name not in PARAMS]
-    if missing or unexpected:
-        raise ValueError(
-            f"the weights do not fit {{NETWORK}}: missing {{missing}}, unexpected {{unexpected}}"
-        )
-    params = {{}}
-    for name, shape in PARAMS.items():
-        value = np.asarray(state[name])
-        if value.shape != shape:
-            got, want = list(value.shape), list(shape)
-            raise ValueError(f"{{name!r}} is {{got}} in the weights; {{NETWORK}} needs {{want}}")
-        params[name] = value.astype({dtype})
-    return params
-'''
-
-
-def _fit_source(network: str, integer: bool) -> str:
-    dtype = "np.int64 if name in INTEGER else DTYPE" if integer else "DTYPE"
-    text = FIT.format(dtype=dtype)
-    return text.strip("\n")
-
-
-LOAD = '''
-def load(path=None):
-    """The network with the weights of the safetensors file `path`; by default of WEIGHTS beside
-    this file."""
-    path = Path(__file__).with_name(WEIGHTS) if path is None else path
-    return {cls}().load(read_safetensors(path))
-'''
