@@ -24,7 +24,7 @@ import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
 from nnspec.compile.common import weights_file, weights_name
-from nnspec.compile.torch_target import MODULES
+from nnspec.compile.torch_target import MODULES, class_name
 from nnspec.kinds import REGISTRY
 
 torch = pytest.importorskip("torch")
@@ -401,3 +401,33 @@ def test_a_wrong_input_gets_the_backends_message(tmp_path):
     with pytest.raises(ValueError) as expected:
         model.to_torch()(torch.zeros(3, 4, 2))
     assert "input 'x' must be [B, T, 1]" in str(expected.value)
+
+
+@pytest.mark.parametrize(
+    "network, cls",
+    [("xor", "Xor"), ("perceptron_and", "PerceptronAnd"), ("attention", "AttentionNet")]
+    + [("path", "PathNet"), ("none", "NoneNet"), ("t", "TNet")],
+)
+def test_the_class_is_named_after_the_network(network, cls):
+    assert class_name(network) == cls
+
+
+@pytest.mark.slow
+def test_the_same_bytes_in_processes_of_other_hash_seeds():
+    script = (
+        "import sys, hashlib, nnspec; from nnspec.compile import emit; "
+        "print(hashlib.sha256(b''.join(emit(m, 'torch') for p in sys.argv[1:] "
+        "for m in nnspec.load_all(p))).hexdigest())"
+    )
+    paths = [str(SPECS / "residual.nn"), str(OK / "every_kind.nn")]
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script, *paths],
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1

@@ -453,7 +453,12 @@ def class_name(network: str) -> str:
     """The network's name as a class: `perceptron_and` -> `PerceptronAnd`."""
     parts = [p for p in re.split(r"[^0-9A-Za-z]+", network) if p]
     name = "".join(p[:1].upper() + p[1:] for p in parts) or "Network"
-    if name[0].isdigit() or keyword.iskeyword(name) or name in HELPERS or name in {"F", "B", "T"}:
+    if (
+        name[0].isdigit()
+        or keyword.iskeyword(name)
+        or name in HELPERS
+        or name in {"Path", "F", "B", "T"}
+    ):
         name += "Net"
     return name
 
