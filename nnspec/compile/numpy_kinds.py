@@ -91,7 +91,7 @@ def folded(e: Emit, call: Callable[[str], str], x: str) -> str:
     """An image op over [B, C, H, W]; over [B, T, C, H, W] with time folded into the batch."""
     if not e.timed:
         return call(x)
-    return f"{e.use('_fold_time')}(lambda v: {call('v')}, {x})"
+    return f"{e.use('_fold_time')}(lambda images: {call('images')}, {x})"
 
 
 # ---- io and merges -----------------------------------------------------------------------------
