@@ -390,17 +390,23 @@ helper(
 def _gru_step(xg, h, w_hh, b_hh):
     """xg (B, 3H) = x W_ih^T + b_ih, h (B, H) or None (zeros) -> h (B, H), PyTorch's GRUCell
     with its gates r, z, n in that order."""
-    xr, xz, xn = np.split(xg, 3, axis=-1)
+    xr, xz, xn = _thirds(xg)
     if h is not None:
-        hr, hz, hn = np.split(h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh, 3, axis=-1)
+        hr, hz, hn = _thirds(h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh)
     elif b_hh is not None:
-        hr, hz, hn = np.split(b_hh, 3, axis=-1)
+        hr, hz, hn = _thirds(b_hh)
     else:
         hr = hz = hn = None
     r = _sigmoid(xr if hr is None else xr + hr)
     z = _sigmoid(xz if hz is None else xz + hz)
     n = np.tanh(xn if hn is None else xn + r * hn)
     return n - z * n if h is None else n + z * (h - n)
+
+
+def _thirds(a):
+    """(..., 3H) -> three (..., H) views."""
+    units = a.shape[-1] // 3
+    return a[..., :units], a[..., units : 2 * units], a[..., 2 * units :]
 ''',
     "_sigmoid",
 )
@@ -424,8 +430,10 @@ helper(
     '''
 def _lstm_step(z, c):
     """z (B, 4H), the pre-activations of gates i, f, g, o (PyTorch's order), c (B, H) -> h, c."""
-    i, f, g, o = np.split(_sigmoid(z), 4, axis=-1)
-    g = np.tanh(np.split(z, 4, axis=-1)[2])
+    units = c.shape[-1]
+    a = _sigmoid(z)
+    i, f, o = a[:, :units], a[:, units : 2 * units], a[:, 3 * units :]
+    g = np.tanh(z[:, 2 * units : 3 * units])
     c = i * g + f * c
     return o * np.tanh(c), c
 ''',
