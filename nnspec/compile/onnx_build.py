@@ -98,9 +98,8 @@ class _Walk:
                 infos.append(tensor_type(name, [BATCH, *shape.dims]))
             if shape.timed and self.timed_input is None:
                 self.timed_input = layer
-            if g.batch is None:
-                g.at(None, scope="batch", doc=f"the batch size of input '{name}'")
-                g.batch = g.op("Shape", [name], start=0, end=1)
+            if g.batch_of is None:
+                g.batch_of = name
             g.at(layer)
             value = name
             if held:

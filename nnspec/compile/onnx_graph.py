@@ -54,7 +54,8 @@ class Builder:
         self.layer: Layer | None = None
         self.scope = ""  # node name prefix
         self.doc = ""
-        self.batch: str | None = None  # [1] int64: the batch size, in the main graph
+        self.batch_of: str | None = None  # the graph input whose first axis is the batch
+        self._batch: str | None = None  # [1] int64: the batch size, made once when needed
         self._zeros: dict[tuple[int, ...], str] = {}
 
     def child(self) -> Builder:
@@ -133,8 +134,11 @@ class Builder:
         """Zeros [B, *dims] (made in the main graph `root`, once per shape)."""
         if dims not in root._zeros:
             saved = root.scope, root.doc, root.layer
+            if root._batch is None:
+                root.at(None, scope="batch", doc=f"the batch size of input '{root.batch_of}'")
+                root._batch = root.op("Shape", [root.batch_of], start=0, end=1)
             root.at(None, scope="zeros", doc="zeros: the value before the first step")
-            shape = root.op("Concat", [root.batch, root.ints(dims)], axis=0)
+            shape = root.op("Concat", [root._batch, root.ints(dims)], axis=0)
             zero = helper.make_tensor("", FLOAT, [1], [0.0])
             root._zeros[dims] = root.op("ConstantOfShape", [shape], value=zero)
             root.scope, root.doc, root.layer = saved
