@@ -336,6 +336,28 @@ def test_two_compilations_give_the_same_bytes(tmp_path, monkeypatch):
     assert (tmp_path / "jordan.onnx").read_bytes() == first
 
 
+GOLDEN = ROOT / "tests" / "golden" / "compile_onnx"
+
+
+@pytest.mark.parametrize("name", ["xor", "elman"])
+def test_golden_files(name):
+    """specs/xor.nn and specs/elman.nn compile to their golden models, byte for byte
+    (NNSPEC_UPDATE_GOLDEN=1 rewrites them); a difference is shown as onnx prints the graphs."""
+    data = emit(nnspec.load(SPECS / f"{name}.nn"), "onnx")
+    golden = GOLDEN / f"{name}.onnx"
+    if os.environ.get("NNSPEC_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(data)
+    if data != golden.read_bytes():
+        ours = onnx.printer.to_text(onnx.load_from_string(data))
+        theirs = onnx.printer.to_text(onnx.load_from_string(golden.read_bytes()))
+        assert ours == theirs, (
+            f"{golden} differs (NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_compile_onnx.py "
+            "rewrites it)"
+        )
+        pytest.fail(f"{golden} differs in bytes only (NNSPEC_UPDATE_GOLDEN=1 rewrites it)")
+
+
 @pytest.mark.slow
 def test_the_same_bytes_in_another_process():
     code = (
