@@ -238,6 +238,37 @@ SMALL = {
         global_pool gp: max
         x -> c -> p -> gp
     }""",
+    "sets of items: maxout, norms, dense, flatten": """network n {
+        input     x: [3, 4]
+        maxout    m: 2, pieces=3
+        layernorm l
+        batchnorm b
+        dense     d: 5
+        flatten   f
+        x -> m -> l -> b -> d -> f
+    }""",
+    "maxout over time, a readout of the steps": """network n {
+        input   x: 4, seq
+        maxout  m: 2, pieces=3
+        readout r: sum
+        x -> m -> r
+    }""",
+    "softmax over channels, images joined": """network n {
+        input   x: [2, 5, 5]
+        softmax s
+        conv    c: 2, kernel=3, padding=same
+        concat  k
+        x -> s
+        x -> c
+        s, c -> k
+    }""",
+    "an activation layer in a cycle": """network n {
+        input x: 3, seq
+        dense a: 4
+        relu  r
+        x -> a -> r
+        r ~> a
+    }""",
     "global average pool, batchnorm on images, layernorm on images": """network n {
         input  x: [3, 5, 5]
         batchnorm b

@@ -138,7 +138,7 @@ def maxout(g, ctx, layer, x, p):
     """x (..., in) -> (..., units): linear, Reshape to (..., units, pieces), ReduceMax."""
     o = layer.options
     z = linear(g, x, p["weight"], p.get("bias"), _rank(ctx, layer))
-    pieces = g.op("Reshape", [z, g.ints([0] * ctx.lead + [o.units, o.pieces])])
+    pieces = g.op("Reshape", [z, g.ints([0] * (_rank(ctx, layer) - 1) + [o.units, o.pieces])])
     return g.op("ReduceMax", [pieces], axes=[-1], keepdims=0)
 
 
