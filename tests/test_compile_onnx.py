@@ -262,6 +262,14 @@ SMALL = {
         x -> c
         s, c -> k
     }""",
+    "an embedding of several tokens, a gcn without bias": """network n {
+        input     t: 3
+        embedding e: 10, 4
+        input     a: [3, 3]
+        gcn       g: 2, bias=false
+        t -> e -> g.features
+        a -> g.adjacency
+    }""",
     "an activation layer in a cycle": """network n {
         input x: 3, seq
         dense a: 4
