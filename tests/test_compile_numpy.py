@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs, spec_models
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
 import nnspec
@@ -453,3 +455,102 @@ def test_a_kind_without_a_lowering_is_e601_at_its_layer(monkeypatch):
         error.message
     )
     assert error.hint
+
+
+# ---- generated networks ------------------------------------------------------------------------
+ACTS = ["identity", "tanh", "relu", "sigmoid", "gelu", "softplus", "elu", "leaky_relu(alpha=0.2)"]
+
+
+@st.composite
+def valid_network(draw) -> str:
+    """A chain of layers that fit what enters them, from one input (a vector, a sequence, a held
+    value or an image), now and then with a `~>` link onto a layer of a sequence, a residual
+    `add`, or an output over time."""
+    form = draw(st.sampled_from(["vector", "seq", "held", "image"]))
+    lines = {
+        "vector": "input x: 5",
+        "seq": "input x: 3, seq",
+        "held": "input x: 3, steps=3",
+        "image": "input x: [2, 8, 8]",
+    }[form]
+    lines, links, previous = [lines], [], "x"
+    timed, image, size = form in ("seq", "held"), form == "image", 8
+    width = 5 if form == "vector" else 3  # what a `dense skip` from x must give to be added
+    for i in range(draw(st.integers(1, 5))):
+        name = f"l{i}"
+        units = draw(st.integers(2, 6))
+        act = draw(st.sampled_from(ACTS))
+        if image:
+            choices = ["conv", "batchnorm", "layernorm", "relu", "flatten", "global_pool"]
+            choices += ["pool", "deconv"] if size >= 4 else []
+        else:
+            choices = ["dense", "maxout", "dropout", "batchnorm", "layernorm", "softmax", "act"]
+            choices += ["rnn", "lstm", "gru", "lif", "attention", "readout"] if timed else []
+        kind = draw(st.sampled_from(choices))
+        if kind == "conv":
+            stride, padding = draw(st.sampled_from([1, 2])), draw(st.sampled_from(["same", 1]))
+            k = draw(st.sampled_from([1, 3]))
+            line = (
+                f"conv {name}: {units}, kernel={k}, stride={stride}, padding={padding}, act={act}"
+            )
+            size = -(-size // stride) if padding == "same" else (size + 2 - k) // stride + 1
+        elif kind == "deconv":
+            line, size = f"deconv {name}: {units}, kernel=2, stride=2, act={act}", size * 2
+        elif kind == "pool":
+            mode, pad = draw(st.sampled_from(["max", "avg"])), draw(st.sampled_from([0, 1]))
+            line = f"pool {name}: {mode}, size=2, padding={pad}"
+            size = (size + 2 * pad - 2) // 2 + 1
+        elif kind in ("flatten", "global_pool"):
+            line = f"flatten {name}" if kind == "flatten" else f"global_pool {name}: max"
+            image, width = False, None
+        elif kind in ("dense", "rnn", "lstm", "gru", "lif", "maxout"):
+            extra = {"dense": f", act={act}", "rnn": ", act=relu", "maxout": ", pieces=2"}
+            line, width = f"{kind} {name}: {units}{extra.get(kind, '')}", units
+            if timed and kind != "maxout" and draw(st.integers(0, 2)) == 0:
+                links.append(f"{name} ~> {name}")
+        elif kind == "attention":
+            causal = draw(st.sampled_from(["true", "false"]))
+            line, width = f"attention {name}: heads=2, dim=4, causal={causal}", 4
+        elif kind == "readout":
+            line, timed = f"readout {name}: {draw(st.sampled_from(['mean', 'sum', 'max']))}", False
+        elif kind == "dropout":
+            line = f"dropout {name}: 0.3"
+        elif kind == "act":  # an activation as a layer: `leaky_relu l2: alpha=0.2`
+            line = f"{act.split('(')[0]} {name}" + (": alpha=0.2" if "(" in act else "")
+        else:
+            line = f"{kind} {name}"
+        lines.append(line)
+        links.append(f"{previous} -> {name}")
+        previous = name
+    joinable = form != "image" and width is not None and timed == (form in ("seq", "held"))
+    if joinable and draw(st.booleans()):  # a residual join
+        lines.append(f"dense skip: {width}")
+        lines.append("add join")
+        links += ["x -> skip", f"skip, {previous} -> join"]
+    if timed and draw(st.booleans()):
+        links.append(f"output {links[-1].split()[-1]}: {draw(st.sampled_from(['last', 'mean']))}")
+    return "network generated {\n" + "\n".join(f"    {line}" for line in lines + links) + "\n}\n"
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_network(), st.integers(0, 2**16))
+def test_generated_networks_equal_the_numpy_backend(tmp_path_factory, text, seed):
+    """Generated networks: each that checks clean compiles, and its file (imported here)
+    equals the NumPy backend with every weight drawn at random."""
+    try:
+        model = nnspec.loads(text)
+    except SpecError:
+        return
+    params = _shaken(initial_params(model.program, 0), seed)
+    module = _module(tmp_path_factory.mktemp("generated"), model)
+    net = next(v for v in vars(module).values() if isinstance(v, type) and hasattr(v, "forward"))
+    net = net().load(params)
+    for batch, steps in ((1, 3), (4, 2)):
+        inputs = _inputs(model, batch, steps, seed)
+        want = _expected(model, params, inputs)
+        with np.errstate(all="ignore"):
+            got = net(**inputs)
+        got = got if isinstance(got, dict) else {model.program.outputs[0].name: got}
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6, err_msg=text)
