@@ -95,3 +95,59 @@ def test_one_class_per_sequence_for_an_output_at_every_step_says_both_ways_out(t
     assert "one class per example, but 'y' gives a value at every step" in error.value.message
     assert "'output y: last'" in error.value.hint
     assert "a class for every step ([examples, steps])" in error.value.hint
+
+
+SEQUENCE = """\
+network s {
+    input x: 2, seq
+    lstm r: 3
+    dense y: 1
+    x -> r -> y
+}
+train {
+    data      = npz("d.npz")
+    loss      = mse
+    optimizer = adam(lr=0.05)
+    batch     = 2
+    epochs    = 1
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("shape", "said"),
+    [
+        ((4,), "has one target per sequence, but 'y' gives a value at every step"),
+        ((4, 1), "has targets for 1 steps, but 'y' gives 8 steps"),
+        ((4, 1, 1), "has targets for 1 steps, but 'y' gives 8 steps"),
+        ((4, 5, 1), "has targets for 5 steps, but 'y' gives 8 steps"),
+    ],
+)
+def test_value_targets_per_step_must_have_the_inputs_steps(shape, said, tmp_path):
+    """Targets for an output at every step, for 8 steps of input: one per sequence, or another
+    number of steps, is E506 (it was an internal error, or silently broadcast)."""
+    (tmp_path / "s.nn").write_text(SEQUENCE)
+    x = np.zeros((4, 8, 2), np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.zeros(shape, np.float32))
+    with pytest.raises(SpecError) as error:
+        train(tmp_path / "s.nn", "numpy", tmp_path / "run")
+    assert error.value.code == "E506"
+    assert said in error.value.message
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(4, 8), (4, 8, 1)])
+def test_value_targets_at_every_step_train(shape, backend, tmp_path):
+    (tmp_path / "s.nn").write_text(SEQUENCE)
+    x = np.zeros((4, 8, 2), np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.ones(shape, np.float32))
+    assert train(tmp_path / "s.nn", backend, tmp_path / "run").metrics["loss"] > 0
+
+
+def test_classes_for_other_steps_than_the_inputs_are_named(tmp_path):
+    """A sequence of any length, 6 steps in the data, classes for 5: E506."""
+    spec, _ = _tagger(tmp_path, _largest, steps=6)
+    np.savez(tmp_path / "tag.npz", x=np.zeros((8, 6, 3), np.float32), y=np.zeros((8, 5), np.int64))
+    with pytest.raises(SpecError) as error:
+        train(spec, "numpy", tmp_path / "run")
+    assert "a class for each of 5 steps, but 'y' gives 6 steps" in error.value.message

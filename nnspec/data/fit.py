@@ -119,11 +119,13 @@ def _input_hint(name: str, example: tuple[int, ...], timed: bool) -> str:
 
 
 # ---- targets --------------------------------------------------------------------------------
-def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple[np.ndarray, int]:
+def fit_classes(
+    y: np.ndarray, classes: int, output: Output, what: str, steps: int | None = None
+) -> tuple[np.ndarray, int]:
     """Class indices `[N, *items]` for output `[*items, K]`: int64 `[N, *items]` when K >= classes;
     one output unit for two classes takes the class as a float `[N, *items, 1]`.
-    An output with a value at every step takes a class at every step: `[N, T, *items]`.
-    Also gives K (or 2)."""
+    An output with a value at every step takes a class at every step: `[N, T, *items]`, T the
+    input's `steps` when it has a time axis. Also gives K (or 2)."""
     dims, items = output.shape.dims, y.shape[1:]
     if output.shape.timed:
         if not items:
@@ -134,13 +136,14 @@ def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple
                 f"write 'output {output.name}: last' or 'output {output.name}: mean', or give "
                 "a class for every step ([examples, steps])",
             )
-        steps, items = items[0], items[1:]
-        if output.shape.steps is not None and steps != output.shape.steps:
+        given, items = items[0], items[1:]
+        wanted = output.shape.steps or steps
+        if wanted is not None and given != wanted:
             raise DataError(
                 "E506",
-                f"{what} has a class for each of {steps} steps, but '{output.name}' gives "
-                f"{output.shape.steps} steps",
-                f"give a class for each of the {output.shape.steps} steps",
+                f"{what} has a class for each of {given} steps, but '{output.name}' gives "
+                f"{wanted} steps",
+                f"give a class for each of the {wanted} steps",
             )
     if dims[:-1] != items:
         wanted = show((*items, max(classes, dims[-1])))
@@ -169,13 +172,26 @@ def fit_classes(y: np.ndarray, classes: int, output: Output, what: str) -> tuple
     return y, dims[-1]
 
 
-def fit_values(y: np.ndarray, per_step: bool, output: Output, what: str) -> np.ndarray:
+def fit_values(
+    y: np.ndarray, per_step: bool, output: Output, what: str, steps: int | None = None
+) -> np.ndarray:
     """Target values `[N, *target]` (`[N, T, *target]` when `per_step`) shaped like the output:
-    `[N, *dims]`, or `[N, T, *dims]` for an output with a value at every step. An output that keeps
-    the `last` step (or a network without time) takes the last step's target, `mean` the mean."""
+    `[N, *dims]`, or `[N, T, *dims]` for an output with a value at every step, T the input's
+    `steps` when it has a time axis. An output that keeps the `last` step (or a network without
+    time) takes the last step's target, `mean` the mean."""
     dims = output.shape.dims
+    if per_step and y.ndim < 2:
+        per_step = False  # one value per example: said below for an output at every step
     if per_step:
         if output.shape.timed:
+            wanted = output.shape.steps or steps
+            if wanted is not None and y.shape[1] != wanted:
+                raise DataError(
+                    "E506",
+                    f"{what} has targets for {y.shape[1]} steps, but '{output.name}' gives "
+                    f"{wanted} steps",
+                    f"give a target for each of the {wanted} steps ([examples, {wanted}, ...])",
+                )
             return _reshape(y, (y.shape[1], *dims), y.shape[2:], output, what, "per step ")
         y = y.mean(axis=1) if output.reduce == "mean" else y[:, -1]
     elif output.shape.timed:

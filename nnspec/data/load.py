@@ -266,12 +266,17 @@ def _targets(
     if config.discriminator is not None:
         return "generative", None, None
     outputs = program.outputs
+    steps = _steps(inputs, program)
     if examples.named_targets is not None:
         return (
             "regression",
             {
                 o.name: fit_values(
-                    examples.named_targets[o.name], o.shape.timed, o, f"array '{o.name}' of {what}"
+                    examples.named_targets[o.name],
+                    o.shape.timed,
+                    o,
+                    f"array '{o.name}' of {what}",
+                    steps,
                 )
                 for o in outputs
             },
@@ -306,11 +311,19 @@ def _targets(
             'name the target column: csv("file.csv", target="label"), or write target = input',
         )
     if examples.classes is not None:
-        y, classes = fit_classes(examples.y, examples.classes, output, what)
+        y, classes = fit_classes(examples.y, examples.classes, output, what, steps)
         return "classification", y, classes
     # npz targets come shaped
     per_step = output.shape.timed if examples.named is not None else examples.per_step
-    return "regression", fit_values(examples.y, per_step, output, what), None
+    return "regression", fit_values(examples.y, per_step, output, what, steps), None
+
+
+def _steps(inputs: dict[str, np.ndarray], program: Program) -> int | None:
+    """The number of time steps of the inputs that have a time axis (None: none has one)."""
+    for name, array in inputs.items():
+        if array.ndim == 2 + len(program.layer(name).shape.dims):
+            return array.shape[1]
+    return None
 
 
 def _graph_data(
