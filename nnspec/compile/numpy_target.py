@@ -9,6 +9,9 @@ or a few per layer under a comment quoting the spec line; only the layers on a c
 (numpy_helpers.py), reads weights with a small safetensors reader of its own, and offers
 `load(path=None)`: the network with the weights of `path`, by default of `NAME.safetensors`
 beside the file, which `nnspec compile` writes. Outputs equal the NumPy backend's in evaluation.
+
+This module writes the `forward` (a walk over the plan, each kind's lines from numpy_kinds.py);
+numpy_file.py writes the file around it.
 """
 
 from __future__ import annotations
