@@ -70,6 +70,24 @@ class Model:
 
         return to_numpy(self.program, seed=seed, dtype=dtype)
 
+    def compile(
+        self,
+        target: str,
+        path: str | os.PathLike | None = None,
+        weights: str | os.PathLike | dict | None = None,
+    ) -> list[Path]:
+        """This network as a standalone file (docs/compile.md): `target` "torch" or "numpy" (a
+        .py file, its parameters beside it as NAME.safetensors) or "onnx" (one .onnx file).
+        `path` defaults to the network's name in the current folder. The parameters are the
+        seeded initial ones, or `weights`: a trained run's weights.safetensors (checked against
+        this network, E506) or arrays by the spec's names. Returns the files written."""
+        from .backends.weights import read_weights
+        from .compile import compile_model
+
+        if weights is not None and not isinstance(weights, dict):
+            weights = read_weights(weights, self.program)
+        return compile_model(self, target, path, weights)
+
     def __repr__(self) -> str:
         size = f"{len(self.program.layers)} layers, {self.program.param_count:,} parameters"
         return f"<nnspec.Model {self.name}: {size}>"

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..backends.init import initial_params
+from .common import weights_file, weights_name
 
 # target -> the extension of the file it writes
 TARGETS = {"torch": ".py", "numpy": ".py", "onnx": ".onnx"}
@@ -39,12 +40,20 @@ def compile_model(
     target: str,
     path: str | os.PathLike | None = None,
     params: dict[str, np.ndarray] | None = None,
-) -> Path:
+) -> list[Path]:
     """Write `emit(model, target, params)` to `path` (default: the network's name with the
-    target's extension, in the current folder), whole or not at all."""
+    target's extension, in the current folder), whole or not at all; a Python file (torch,
+    numpy) gets its parameters beside it, as `NAME.safetensors`, which its `load()` reads (an
+    ONNX model holds them itself). Returns the files written."""
     path = Path(path) if path is not None else Path(model.name + TARGETS[target])
-    data = emit(model, target, params)
-    return write_atomic(path, lambda temporary: Path(temporary).write_bytes(data))
+    if params is None:
+        params = initial_params(model.program, 0)
+    written = {path: emit(model, target, params)}
+    if target != "onnx":
+        written[path.with_name(weights_name(model))] = weights_file(params)
+    for where, data in written.items():
+        write_atomic(where, lambda temporary, data=data: Path(temporary).write_bytes(data))
+    return list(written)
 
 
 __all__ = ["TARGETS", "compile_model", "emit"]

@@ -57,35 +57,75 @@ def _data_error(error: ReadError, path: str, shown: str, hint: str | None) -> Da
 
 
 # ---- csv ------------------------------------------------------------------------------------
-def read_csv(path: str, shown: str, target: str | None, classify: bool) -> Examples:
+def read_csv(
+    path: str,
+    shown: str,
+    target: str | None,
+    classify: bool,
+    features: list[str] | None = None,
+) -> Examples:
     """A csv file with a header row: x `[rows, columns - 1]` (every column but the target, in file
-    order), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without a
-    target."""
+    order; or the `features` named, in their order, when given: then the target column need not
+    be there), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without
+    a target. `info` names x's columns and the target column, so that a trained network's inputs
+    can be matched by name later (`nnspec predict`)."""
     raw = _open(path, shown)
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as file:
         columns = _header(file, shown)
-        if target is not None and target not in columns:
+        if target is not None and target not in columns and features is None:
             raise DataError(
                 "E506",
                 f"data file '{shown}' has no column '{target}'",
                 did_you_mean(target, columns, "columns"),
             )
+        if features is not None:
+            _check_features(columns, features, target, shown)
         table = _numbers(file, shown, columns)
-    features = [i for i, column in enumerate(columns) if column != target]
-    if not features:
+    picked = (
+        [columns.index(name) for name in features]
+        if features is not None
+        else [i for i, column in enumerate(columns) if column != target]
+    )
+    if not picked:
         raise DataError(
             "E506",
             f"data file '{shown}' has only the target column '{target}', no features",
             "add the columns the network reads",
         )
-    x = table[:, features].astype(F32)
-    if target is None:
-        return Examples(x, None)
+    x = table[:, picked].astype(F32)
+    info: dict[str, object] = {"columns": [columns[i] for i in picked], "target": target}
+    if target is None or target not in columns:
+        return Examples(x, None, info=info)
     y = table[:, columns.index(target)]
     if not classify:
-        return Examples(x, y[:, None].astype(F32))
+        return Examples(x, y[:, None].astype(F32), info=info)
     labels = class_indices(y, lambda row: f"data file '{shown}' line {row + 2}, column '{target}'")
-    return Examples(x, labels, classes=int(labels.max()) + 1)
+    return Examples(x, labels, classes=int(labels.max()) + 1, info=info)
+
+
+def _check_features(columns: list[str], features: list[str], target: str | None, shown: str):
+    """The header of an input file read for a network trained on `features` (and `target`):
+    every feature there, in any order; the target may be there (it is not read); nothing else."""
+    missing = [name for name in features if name not in columns]
+    unknown = [name for name in columns if name not in features and name != target]
+    if not missing and not unknown:
+        return
+    trained = ", ".join(f"'{name}'" for name in features)
+    misfits = [f"it has no column {_names(missing)}"] if missing else []
+    misfits += [f"its column {_names(unknown)} is not one the network was trained on"] * bool(
+        unknown
+    )
+    raise DataError(
+        "E506",
+        f"data file '{shown}' does not match the columns the network was trained on: "
+        + "; ".join(misfits),
+        f"the network reads the columns {trained} (in any order; the weights file records "
+        f"them){f', and ignores the target {target!r}' if target else ''}: name the columns so",
+    )
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def _header(file: io.TextIOWrapper, shown: str) -> list[str]:

@@ -164,15 +164,22 @@ def _classifies(train_spec: TrainSpec) -> bool:
     )
 
 
-def read_inputs(path: str | Path, program: Program) -> dict[str, np.ndarray]:
+def read_inputs(
+    path: str | Path,
+    program: Program,
+    features: list[str] | None = None,
+    target: str | None = None,
+) -> dict[str, np.ndarray]:
     """The examples in a .csv, .npz or .json file (no targets) shaped for `program`'s inputs, by
-    input name; `nnspec predict` reads its --input so. Raises `SpecError` (E505, E506) without a
-    position."""
+    input name; `nnspec predict` reads its --input so. A csv's columns are taken by name when the
+    `features` the network was trained on are known (in any order; a `target` column there is
+    not read; a missing or unknown column is E506), else in file order. Raises `SpecError` (E505,
+    E506) without a position."""
     shown, suffix = str(path), Path(path).suffix.lower()
     what = f"input file '{shown}'"
     try:
         if suffix == ".csv":
-            examples = read_csv(shown, shown, None, False)
+            examples = read_csv(shown, shown, target if features else None, False, features)
         elif suffix == ".npz":
             examples = npz_examples(read_npz(shown, shown), shown, program.inputs, (), False)
         elif suffix == ".json":

@@ -28,6 +28,7 @@ from ..train_section import TrainConfig, check_training, train_config
 from . import checkpoint
 from .loop import Expectation, TrainingStopped, fit
 from .plot import Plots
+from .recorded import weights_metadata
 from .rules import RuleRunner
 
 
@@ -234,7 +235,8 @@ def _write_results(
         "plot": out / "metrics.png",
         "checkpoint": out / "checkpoint.safetensors",
     }
-    write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p))
+    metadata = weights_metadata(data)  # a csv's columns, for predict
+    write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p, metadata or None))
     write_atomic(
         paths["settings"],
         lambda p: Path(p).write_text(

@@ -1,0 +1,119 @@
+"""A weights file for a checked program: a safetensors file (only a regular file, no pickle)
+whose tensors are the program's parameters by name, each checked: `nnspec predict --weights` and
+`nnspec compile --weights` read it so.
+
+    state = read_weights("runs/xor/weights.safetensors", program)   # name -> ndarray
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load
+
+from ..errors import SpecError
+from ..program import Program
+from ..reading import DATA_LIMIT, ReadError, read_regular
+
+
+def read_weights(path: str | os.PathLike, program: Program) -> dict[str, np.ndarray]:
+    """The network's parameters from a safetensors file (only a regular file), checked against
+    the spec (a GAN's: by network name; a checkpoint's: under `weights.`): each tensor that is
+    missing, shaped otherwise or not in the network is named, with its shape here and in the file
+    (E506)."""
+    shown = str(path)
+    try:
+        arrays = load(read_regular(path, "weights file", DATA_LIMIT, "E505"))
+    except ReadError as error:
+        if error.reason != "missing":
+            raise
+        raise SpecError(
+            "E505",
+            f"weights file '{shown}' is not found",
+            None,
+            "nnspec train writes runs/<network>/weights.safetensors",
+        ) from None
+    except (SafetensorError, ValueError) as error:
+        raise SpecError(
+            "E505",
+            f"cannot read weights file '{shown}': {error}",
+            None,
+            "give the weights.safetensors that nnspec train wrote",
+        ) from None
+    except KeyError as error:  # safetensors' name of a dtype NumPy has not (BF16, F8_E4M3)
+        raise SpecError(
+            "E505",
+            f"cannot read weights file '{shown}': it holds a tensor of dtype {error}, which "
+            "nnspec does not read",
+            None,
+            "save the weights as float32 (or give the weights.safetensors nnspec train wrote)",
+        ) from None
+    wanted = {name: list(param.shape) for name, param in program.parameters().items()}
+    for prefix in (f"{program.name}.", "weights."):
+        if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
+            arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+    missing = [name for name in wanted if name not in arrays]
+    misfits = ([f"it lacks {_some(missing)}"] if missing else []) + [
+        f"'{name}' is {shape} here and {list(arrays[name].shape)} in the file"
+        for name, shape in wanted.items()
+        if name in arrays and list(arrays[name].shape) != shape
+    ]
+    misfits += _extras({name: list(v.shape) for name, v in arrays.items()}, wanted)
+    if misfits:
+        more = f"; and {len(misfits) - 4} more" if len(misfits) > 4 else ""
+        raise SpecError(
+            "E506",
+            f"weights file '{shown}' does not fit network '{program.name}': "
+            f"{'; '.join(misfits[:4])}{more}",
+            None,
+            "these weights were trained for another network or another version of this spec: "
+            "give the weights.safetensors that nnspec train wrote for it, or train it again",
+        )
+    for name in wanted:
+        _check_values(arrays[name], name, shown)
+    return {name: arrays[name] for name in wanted}
+
+
+def _check_values(array: np.ndarray, name: str, shown: str) -> None:
+    """Numbers that the network's float32 holds: no NaN or infinity (a run that reached them
+    stopped, R301, and kept its last good weights), nothing beyond float32's range (E505)."""
+    bad = None
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        bad = f"holds {array.dtype} values, not real numbers"
+    elif np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad = f"holds {array[~np.isfinite(array)].flat[0]}, not a finite number"
+    elif array.dtype.itemsize > 4 and np.abs(array).max(initial=0) > np.finfo(np.float32).max:
+        bad = "holds values beyond the range of float32, which the network computes in"
+    if bad is not None:
+        raise SpecError(
+            "E505",
+            f"weights file '{shown}': '{name}' {bad}",
+            None,
+            "give the weights.safetensors that nnspec train wrote (a run whose loss became NaN "
+            "keeps the weights of its last good epoch)",
+        )
+
+
+def _extras(arrays: dict[str, list[int]], wanted: dict[str, list[int]]) -> list[str]:
+    """The file's tensors this network has not, in name order: a whole layer the network lacks
+    as one entry (`the file's layer 'n' (bias, weight)`), others one by one."""
+    layers = {name.rpartition(".")[0] for name in wanted}
+    extras: dict[str, list[str]] = {}
+    for name in sorted(set(arrays) - set(wanted)):
+        layer, _, key = name.rpartition(".")
+        extras.setdefault(layer if layer and layer not in layers else name, []).append(key)
+    return [
+        f"the file's '{group}' {arrays[group]} is not in this network"
+        if group in arrays
+        else f"the file's layer '{group}' ({', '.join(keys)}) is not in this network"
+        for group, keys in extras.items()
+    ]
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+__all__ = ["read_weights"]
