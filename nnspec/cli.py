@@ -2,13 +2,14 @@
 
 The exit code is decided in one place, `main`: 0 success; 1 a user's error (a spec, its data, a
 file, a drawing, an expectation missed): every one an `NnspecError`, printed with its code and
-hint; 2 a usage error; 3 an internal error (a bug in nnspec); 130 interrupted (Ctrl-C). Data
-goes to stdout; diagnostics to stderr.
+hint; 2 a usage error; 3 an internal error (a bug in nnspec); 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM, during `nnspec train`). Data goes to stdout; diagnostics to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 
@@ -16,11 +17,12 @@ from . import __version__
 from .check import DEFAULT_MAX_PARAMS
 from .errors import FileError, NnspecError, SpecError, wants_color
 
-OK, USER_ERROR, USAGE, BUG, INTERRUPTED = 0, 1, 2, 3, 130
+OK, USER_ERROR, USAGE, BUG, INTERRUPTED, TERMINATED = 0, 1, 2, 3, 130, 143
 DUMPS = ("syntax", "graph", "program")
 EXIT_CODES = (
     "Exit codes: 0 success, 1 an error in a spec, its data, a file or a drawing, or an expectation "
-    "missed; 2 a usage error; 3 an internal error (a bug in nnspec); 130 interrupted (Ctrl-C)."
+    "missed; 2 a usage error; 3 an internal error (a bug in nnspec); 130 interrupted (Ctrl-C); 143 "
+    "terminated (SIGTERM)."
 )
 
 
@@ -45,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         _report(error)
         return USER_ERROR
     except KeyboardInterrupt as stop:  # a command may say what was kept, and how to go on
-        print(str(stop) or "interrupted", file=sys.stderr)
-        return INTERRUPTED
+        # `nnspec train` turns SIGTERM into this same stop, marked with the signal
+        terminated = getattr(stop, "signal", None) == signal.SIGTERM
+        print(str(stop) or ("terminated" if terminated else "interrupted"), file=sys.stderr)
+        return TERMINATED if terminated else INTERRUPTED
     except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing is wrong
         return OK
     except OSError as error:  # a file or folder the operating system refused
@@ -120,9 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         help="train a spec's network by its train section",
         description=(
             "Train the network of FILE as its train section says, with a progress bar; write "
-            "metrics.csv, metrics.png, weights.safetensors, settings.json and a checkpoint after "
-            "every epoch into --out. Exits 1 when an "
-            "'expect' line is missed."
+            "metrics.csv, metrics.png, weights.safetensors, settings.json and checkpoints into "
+            "--out, which one run holds at a time. Exits 1 when an 'expect' line is missed; 130 "
+            "after Ctrl-C and 143 after SIGTERM, with the last checkpoint kept."
         ),
     )
     train.add_argument("file", metavar="FILE", help="a .nn spec with a train section")
@@ -135,8 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--out", metavar="DIR", help="where to write the results (default: runs/<network name>)"
     )
-    train.add_argument(
+    again = train.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in --out"
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of a run already in --out (without it, such a folder is refused)",
     )
     train.add_argument("--network", help="the network to train, in a file that holds several")
     train.add_argument(

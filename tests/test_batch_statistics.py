@@ -35,7 +35,8 @@ def _run(tmp_path, backend, batch, examples=5, image=False):
     norm = "batchnorm b\n    flatten f" if image else "batchnorm b"
     size = "[1, 2, 2]" if image else "3"
     spec.write_text(NET.format(size=size, norm=norm, into="f -> " if image else "", batch=batch))
-    return train(spec, backend=backend, out=tmp_path / "run")
+    # overwrite: a test may train several runs in turn into its one folder
+    return train(spec, backend=backend, out=tmp_path / "run", overwrite=True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

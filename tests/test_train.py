@@ -207,7 +207,8 @@ def _single_layer(
 def _train_text(text: str, backend: str, tmp_path, seed: int | None = None):
     spec = tmp_path / "model.nn"
     spec.write_text(text)
-    return train(spec, backend, out=tmp_path / "run", seed=seed)
+    # overwrite: a test may train several runs in turn into its one folder
+    return train(spec, backend, out=tmp_path / "run", seed=seed, overwrite=True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

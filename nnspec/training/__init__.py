@@ -25,7 +25,7 @@ from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import TrainConfig, check_training, train_config
-from . import checkpoint
+from . import checkpoint, folder
 from .loop import Expectation, TrainingStopped, fit
 from .plot import Plots
 from .recorded import weights_metadata
@@ -54,6 +54,7 @@ def train(
     out: str | os.PathLike | None = None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     network: str | None = None,
     epochs: int | None = None,
     lr: float | None = None,
@@ -63,13 +64,16 @@ def train(
 ) -> TrainResult:
     """Train the network of the spec at `path` by its train section (a GAN: both of its networks).
 
-    Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on.
+    Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on. A folder
+    that already holds a run is refused (R322) unless `resume` (go on with it) or `overwrite`
+    (replace its results); one that another run holds is refused too (R321).
     """
     return train_models(
         training_models(path, network),
         backend,
         out,
         resume=resume,
+        overwrite=overwrite,
         epochs=epochs,
         lr=lr,
         batch=batch,
@@ -84,6 +88,7 @@ def train_models(
     out: str | os.PathLike | None = None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     epochs: int | None = None,
     lr: float | None = None,
     batch: int | None = None,
@@ -98,7 +103,11 @@ def train_models(
     with (its backend, and the epochs, lr, batch and seed it was given); `epochs` may extend it,
     and a `backend`, `lr`, `batch` or `seed` that differs is refused (R302), as is a checkpoint of
     another network or version of the spec (R302), a damaged one (R310) or none (R311).
-    `notify(text, epochs)` is told what a resume takes from the run, and how far it goes."""
+    `notify(text, epochs)` is told what a resume takes from the run, and how far it goes.
+
+    `out` is held by this run alone while it trains (training/folder.py: R320 to R322); a write
+    into it that fails mid-run (a full disk, a read-only or vanished folder) is R323, naming the
+    file, why, and the epoch of the checkpoint kept."""
     spec = models[0].train_spec
     errors = Collector()
     for model in models:
@@ -108,32 +117,36 @@ def train_models(
     out = Path(out) if out is not None else Path("runs") / name
     given = {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed}
     overrides = {key: value for key, value in given.items() if value is not None}
-    saved = None
-    if resume:  # the checkpoint first: what it holds decides the backend and the settings
-        saved = checkpoint.read(out)
-        saved.check_flags(backend, given)
-        backend, overrides = saved.backend, {**saved.overrides, **overrides}
-    data = load_data(spec, models[-1].program)
-    config = train_config(spec, data.kind, **overrides)
-    if saved is not None:
-        saved.check_settings(config)
-    layers = checkpoint.layers_of([model.program for model in models])
-    record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides, layers)
-    with (
-        Plots() as plots
-    ):  # from here on, matplotlib loads in a helper process while the network trains
-        runner = (
-            make_runner(models[0], config, backend)
-            if len(models) == 1
-            else make_gan(*models, config, backend)
-        )
+    with folder.hold(out, resume=resume, overwrite=overwrite):  # R320 to R322
+        saved = None
+        if resume:  # the checkpoint first: what it holds decides the backend and the settings
+            saved = checkpoint.read(out)
+            saved.check_flags(backend, given)
+            backend, overrides = saved.backend, {**saved.overrides, **overrides}
+        data = load_data(spec, models[-1].program)
+        config = train_config(spec, data.kind, **overrides)
         if saved is not None:
-            saved.check_layout(name, checkpoint.layout_of(runner.weights()))
-            saved.check_layers(name, layers)
-            if notify is not None:
-                notify(_resuming(saved, config), config.epochs)
-        outcome = fit(runner, data, config, out, saved or False, progress, record)
-        paths = _write_results(runner, config, outcome, out, data, plots)
+            saved.check_settings(config)
+        layers = checkpoint.layers_of([model.program for model in models])
+        record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides, layers)
+        with (
+            Plots() as plots
+        ):  # from here on, matplotlib loads in a helper process while the network trains
+            runner = (
+                make_runner(models[0], config, backend)
+                if len(models) == 1
+                else make_gan(*models, config, backend)
+            )
+            if saved is not None:
+                saved.check_layout(name, checkpoint.layout_of(runner.weights()))
+                saved.check_layers(name, layers)
+                if notify is not None:
+                    notify(_resuming(saved, config), config.epochs)
+            try:
+                outcome = fit(runner, data, config, out, saved or False, progress, record)
+                paths = _write_results(runner, config, outcome, out, data, plots)
+            except OSError as error:  # a write into the run's folder failed: say what is kept
+                raise folder.write_failed(error, out) from None
     return TrainResult(
         name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history
     )

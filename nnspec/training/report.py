@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import sys
+import threading
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,10 +17,45 @@ from ..train_section import train_config
 
 def train_command(args) -> None:
     """Train as `args` say and show it; a failure is raised (nnspec.cli.main decides the exit
-    code): `TrainingStopped`, an expectation missed (R304), Ctrl-C with what was kept."""
+    code): `TrainingStopped`, an expectation missed (R304), Ctrl-C or SIGTERM with what was kept
+    (a KeyboardInterrupt; after SIGTERM its `signal` is SIGTERM)."""
+    with _sigterm_stops():
+        _train(args)
 
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what job schedulers and `kill` send): the same orderly stop as Ctrl-C."""
+
+    signal = signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_stops():
+    """While the block runs, SIGTERM stops the run as Ctrl-C does (the checkpoint kept, the
+    temporary files removed, the command that resumes printed), where by default it would end
+    the process at once; the handler before is put back after. Only the first SIGTERM raises:
+    a second one while the run stops waits for the stop to finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set in the main thread
+        return
+    raised = []
+
+    def stop(signum, frame):
+        if not raised:
+            raised.append(signum)
+            raise Terminated
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:  # None: a handler set outside Python, which cannot be put back from here
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+
+
+def _train(args) -> None:
     from ..errors import NnspecError
     from . import run_name, train_models, training_models
+    from .folder import WriteFailed
 
     models = training_models(args.file, args.network)
     epochs = train_config(models[0].train_spec, epochs=args.epochs).epochs
@@ -47,6 +85,7 @@ def train_command(args) -> None:
                 args.backend,
                 args.out,
                 resume=args.resume,
+                overwrite=getattr(args, "overwrite", False),
                 epochs=args.epochs,
                 lr=args.lr,
                 batch=args.batch,
@@ -54,9 +93,13 @@ def train_command(args) -> None:
                 progress=report,
                 notify=resuming,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             progress.stop()
-            raise KeyboardInterrupt(_interrupted(args, run_name(models))) from None
+            kind = type(stop) if isinstance(stop, Terminated) else KeyboardInterrupt
+            raise kind(_interrupted(args, run_name(models), kind)) from None
+        except WriteFailed as error:  # the hint names the command that resumes, as here
+            progress.stop()
+            raise error.resumed(_resume_command(args, error.out)) from None
     out = Console(file=sys.stdout, highlight=False)
     table = Table(title=f"{result.network} ({result.backend})", show_edge=False)
     for column in ("metric", "reached", "expected", ""):
@@ -88,24 +131,30 @@ def train_command(args) -> None:
         )
 
 
-def _interrupted(args, name: str) -> str:
-    """What Ctrl-C kept, and the command that resumes it: the resumed run takes its backend and
-    settings from the checkpoint, so the file, the folder and the network are all it needs."""
+def _interrupted(args, name: str, kind: type = KeyboardInterrupt) -> str:
+    """What Ctrl-C (or SIGTERM) kept, and the command that resumes it: the resumed run takes its
+    backend and settings from the checkpoint, so the file, the folder and the network are all it
+    needs."""
     from pathlib import Path
 
     from .checkpoint import CheckpointError, read
 
     out = Path(args.out) if args.out else Path("runs") / name
+    stopped = "terminated (SIGTERM)" if kind is Terminated else "interrupted"
     try:
         epoch = read(out).epoch
     except CheckpointError:
         return (
-            "interrupted before the first epoch finished: there is nothing to resume "
+            f"{stopped} before the first epoch finished: there is nothing to resume "
             f"(no checkpoint in {out}); train again without --resume"
         )
+    return (
+        f"{stopped}: the checkpoint of epoch {epoch} is kept in {out}; continue with --resume "
+        f"(it keeps the run's backend and settings):\n  {_resume_command(args, out)}"
+    )
+
+
+def _resume_command(args, out) -> str:
     again = ["nnspec", "train", args.file, "--out", str(out), "--resume"]
     again += ["--network", args.network] if args.network else []
-    return (
-        f"interrupted: the checkpoint of epoch {epoch} is kept in {out}; continue with --resume "
-        f"(it keeps the run's backend and settings):\n  {shlex.join(again)}"
-    )
+    return shlex.join(again)
