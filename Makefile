@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/nnspec check specs/*.nn examples/*.nn
 	@for spec in specs/*.nn; do $(BIN)/nnspec summary $$spec || exit 1; done
-	$(BIN)/nnspec train examples/xor.nn --backend numpy --out runs/xor
-	$(BIN)/nnspec train examples/lenet.nn --backend torch --out runs/lenet
+	$(BIN)/nnspec train examples/xor.nn --backend numpy --out runs/xor --overwrite
+	$(BIN)/nnspec train examples/lenet.nn --backend torch --out runs/lenet --overwrite
 	$(BIN)/nnspec draw examples/lenet.nn -o runs/lenet/lenet.png
 
 # The tests run on every core (pytest-xdist); a worker that runs out of tests takes half of

@@ -1,4 +1,4 @@
-"""The command line: `nnspec check`, `summary`, `draw`, `zoo`, `train`, `predict`.
+"""The command line: `nnspec check`, `summary`, `draw`, `zoo`, `train`, `predict`, `compile`.
 
 The exit code is decided in one place, `main`: 0 success; 1 a user's error (a spec, its data, a
 file, a drawing, an expectation missed): every one an `NnspecError`, printed with its code and
@@ -203,6 +203,33 @@ def _parser() -> argparse.ArgumentParser:
         "--network", help="the network, in a file that holds several (a GAN's generator)"
     )
     predict.set_defaults(run=_predict)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="write the network as a standalone PyTorch, NumPy or ONNX file",
+        description=(
+            "Write FILE's network as a file that needs no nnspec: a PyTorch module (.py), a NumPy "
+            "program (.py), each with its parameters beside it as NAME.safetensors, or an ONNX "
+            "model (.onnx, parameters inside). The parameters are the seeded initial ones, or "
+            "those of --weights. See docs/compile.md."
+        ),
+    )
+    compile_.add_argument("file", metavar="FILE", help="the .nn spec")
+    compile_.add_argument(
+        "--to", required=True, choices=("torch", "numpy", "onnx"), help="the target"
+    )
+    compile_.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="the file to write (default: NAME.py or NAME.onnx in the current folder; a folder: "
+        "that file in it)",
+    )
+    compile_.add_argument(
+        "--weights", metavar="W", help="a weights.safetensors written by nnspec train"
+    )
+    compile_.add_argument("--network", help="the network, in a file that holds several")
+    compile_.set_defaults(run=_compile)
     return parser
 
 
@@ -261,6 +288,28 @@ def _predict(args) -> None:
         sys.stdout.write(text)
     else:
         print(f"wrote {args.output}", file=sys.stderr)
+
+
+def _compile(args) -> None:
+    from pathlib import Path
+
+    from .compile import TARGETS
+    from .model import load
+
+    model = load(args.file, args.network)
+    suffix = TARGETS[args.to]
+    out = Path(args.output) if args.output else Path(model.name + suffix)
+    if out.is_dir():
+        out = out / (model.name + suffix)
+    if out.suffix != suffix:
+        raise NnspecError(
+            "R602",
+            f"the {args.to} target writes a {suffix} file, not '{out}'",
+            f"name the output {out.with_suffix(suffix)}, or a folder to write "
+            f"{model.name}{suffix} into",
+        )
+    written = model.compile(args.to, out, args.weights)
+    print("wrote " + ", ".join(str(path) for path in written), file=sys.stderr)
 
 
 def _train(args) -> None:

@@ -246,7 +246,10 @@ def test_every_code_has_a_failing_spec_and_a_doc_section():
     codes = _codes_in_package()
     assert len(codes) > 30
     covered = {p.name[:4] for p in ERRORS.glob("E*.nn")}
-    assert sorted(codes - covered) == [], (
+    # found by `nnspec compile`, not by `check`: every kind compiles today, so no spec can show
+    # it; tests/test_compile_{torch,numpy,onnx}.py raise it for a kind without a lowering
+    compile_time = {"E601"}
+    assert sorted(codes - covered - compile_time) == [], (
         "add a spec to tests/specs/errors/ for each of these codes"
     )
     documented = set(re.findall(r"^### (E\d{3}): \S", DOCS.read_text(), flags=re.MULTILINE))

@@ -46,3 +46,23 @@ def test_torch_gets_stuck_for_the_same_seeds(seed, tmp_path):
     _, named = _stuck_seeds_the_header_names()
     result = train(EXAMPLES / "xor.nn", "torch", tmp_path / "run", seed=seed)
     assert result.passed == (seed not in named)
+
+
+@pytest.mark.slow
+def test_nnspec_train_says_a_stuck_run_may_be_stuck(tmp_path, capsys):
+    from nnspec.cli import main
+
+    spec = str(EXAMPLES / "xor.nn")
+    _, named = _stuck_seeds_the_header_names()
+    stuck = str(min(named))
+    assert (
+        main(["train", spec, "--backend", "numpy", "--seed", stuck, "--out", str(tmp_path / "s")])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "error[R304]" in err and "the run may be stuck" in err and "another --seed" in err
+    # a run cut short while the loss still falls is told to train longer instead
+    short = ["--epochs", "20", "--out", str(tmp_path / "short")]
+    assert main(["train", spec, "--backend", "numpy", "--seed", stuck, *short]) == 1
+    err = capsys.readouterr().err
+    assert "train for longer (--epochs)" in err and "stuck" not in err

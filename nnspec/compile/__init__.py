@@ -29,8 +29,7 @@ def emit(model, target: str, params: dict[str, np.ndarray] | None = None) -> byt
     """The file for `target` (see TARGETS), with `params` or the initial parameters of seed 0."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
-    if params is None:
-        params = initial_params(model.program, 0)
+    params = _in_order(model, params)
     module = importlib.import_module(f".{target}_target", __name__)
     return module.emit(model, params)
 
@@ -42,18 +41,34 @@ def compile_model(
     params: dict[str, np.ndarray] | None = None,
 ) -> list[Path]:
     """Write `emit(model, target, params)` to `path` (default: the network's name with the
-    target's extension, in the current folder), whole or not at all; a Python file (torch,
-    numpy) gets its parameters beside it, as `NAME.safetensors`, which its `load()` reads (an
-    ONNX model holds them itself). Returns the files written."""
+    target's extension, in the current folder; its folder is made if need be), whole or not at
+    all; a Python file (torch, numpy) gets its parameters beside it, as `NAME.safetensors`, which
+    its `load()` reads (an ONNX model holds them itself). Returns the files written."""
     path = Path(path) if path is not None else Path(model.name + TARGETS[target])
-    if params is None:
-        params = initial_params(model.program, 0)
+    params = _in_order(model, params)
     written = {path: emit(model, target, params)}
     if target != "onnx":
         written[path.with_name(weights_name(model))] = weights_file(params)
+    path.parent.mkdir(parents=True, exist_ok=True)
     for where, data in written.items():
         write_atomic(where, lambda temporary, data=data: Path(temporary).write_bytes(data))
     return list(written)
+
+
+def _in_order(model, params: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Every parameter and buffer in the program's order (the same file, whatever order they were
+    given in); the initial ones of seed 0 when none are given."""
+    if params is None:
+        return initial_params(model.program, 0)
+    wanted = model.program.parameters()
+    missing = [name for name in wanted if name not in params]
+    extra = [name for name in params if name not in wanted]
+    if missing or extra:
+        raise ValueError(
+            f"the parameters do not fit network '{model.name}': missing {missing}, not in it "
+            f"{extra}"
+        )
+    return {name: params[name] for name in wanted}
 
 
 __all__ = ["TARGETS", "compile_model", "emit"]

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..train_section import train_config
+from .metrics import flat_epochs
 
 
 def train_command(args) -> None:
@@ -124,11 +125,21 @@ def _train(args) -> None:
             for e in result.expectations
             if not e.met
         ]
-        raise NnspecError(
-            "R304",
-            "expectation missed: " + "; ".join(missed),
-            "train for longer (--epochs), or change the network or its train section",
+        raise NnspecError("R304", "expectation missed: " + "; ".join(missed), _missed_hint(result))
+
+
+def _missed_hint(result) -> str:
+    """What to try after an expectation missed: another seed when the loss has been flat for the
+    last quarter of the run or more (a start that got stuck: xor.nn gets stuck for 6 seeds of 20,
+    docs/training.md), else more epochs or another network."""
+    flat, epochs = flat_epochs(result.history), len(result.history)
+    if epochs >= 8 and flat >= epochs // 4:
+        return (
+            f"the loss has not changed for the last {flat} of {epochs} epochs: the run may be "
+            "stuck where gradient descent cannot leave (small networks are, from some starts); "
+            "train again with another --seed, or change the network or its train section"
         )
+    return "train for longer (--epochs), or change the network or its train section"
 
 
 def _interrupted(args, name: str, kind: type = KeyboardInterrupt) -> str:
