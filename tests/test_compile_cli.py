@@ -136,3 +136,14 @@ def test_command_line_mistakes_are_clear(args, code, said, tmp_path, capsys, mon
 def test_an_unknown_target_is_a_usage_error(capsys):
     assert main(["compile", str(EXAMPLES / "xor.nn"), "--to", "tflite"]) == 2
     assert "invalid choice: 'tflite'" in capsys.readouterr().err
+
+
+def test_the_docs_show_what_xor_compiles_to():
+    """docs/compile.md shows examples/xor.nn's whole torch file: the file written today."""
+    from conftest import ROOT
+
+    from nnspec.compile import emit
+
+    docs = (ROOT / "docs" / "compile.md").read_text()
+    shown = docs.split("`examples/xor.nn` compiles to:\n\n```python\n")[1].split("\n```")[0]
+    assert shown + "\n" == emit(nnspec.load(EXAMPLES / "xor.nn"), "torch").decode()
