@@ -208,7 +208,7 @@ def _choose(library: Library, network: str | None, source: Source):
         "E316",
         f"{source.path} defines several networks: {', '.join(own)}",
         None,
-        "choose one: nnspec.load(path, network=NAME)",
+        "choose one with --network NAME (in Python: nnspec.load(path, network=NAME))",
     )
 
 
