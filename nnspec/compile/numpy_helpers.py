@@ -189,6 +189,45 @@ def _softplus(x):
 )
 
 helper(
+    "_silu",
+    '''
+def _silu(x):
+    """x * sigmoid(x)."""
+    return x * _sigmoid(x)
+''',
+    "_sigmoid",
+)
+
+helper(
+    "_mish",
+    '''
+def _mish(x):
+    """x * tanh(softplus(x))."""
+    return x * np.tanh(_softplus(x))
+''',
+    "_softplus",
+)
+
+helper(
+    "_hardtanh",
+    '''
+def _hardtanh(x):
+    """x clipped to [-1, 1]."""
+    return np.clip(x, -1.0, 1.0)
+''',
+)
+
+helper(
+    "_selu",
+    '''
+def _selu(x):
+    """scale * (x if x > 0 else alpha * (exp(x) - 1)), with PyTorch's alpha and scale."""
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+''',
+)
+
+helper(
     "_erf",
     '''
 # erf's Taylor series, sum_n (-1)^n 2 / sqrt(pi) x^(2n+1) / (n! (2n+1)): 40 terms reach float64

@@ -75,7 +75,7 @@ def activation(e: Emit, name: str, alpha: float | None, z: str, axis: int = -1) 
         return f"{helper}({z}, {a})"
     if name == "softmax":
         return f"{helper}({z}, {axis})"
-    return f"{helper}({z})"  # sigmoid, step, gelu, softplus
+    return f"{helper}({z})"  # sigmoid, step, gelu, softplus, silu, mish, hardtanh, selu
 
 
 def activation_function(e: Emit, act) -> str:

@@ -90,6 +90,14 @@ def activate(g: Builder, x: str, act: Activation, axis: int = -1) -> str:
     if name == "softplus":  # max(x, 0) + log(1 + exp(-|x|)): no overflow for large x
         tail = g.op("Exp", [g.op("Neg", [g.op("Abs", [x])])])
         return g.op("Add", [g.op("Relu", [x]), g.op("Log", [g.op("Add", [tail, g.floats(1.0)])])])
+    if name == "silu":  # x * sigmoid(x): opset 17 has no Swish
+        return g.op("Mul", [x, g.op("Sigmoid", [x])])
+    if name == "mish":  # x * tanh(softplus(x)): Mish comes with opset 18, this graph is 17
+        return g.op("Mul", [x, g.op("Tanh", [activate(g, x, Activation(name="softplus"))])])
+    if name == "hardtanh":
+        return g.op("Clip", [x, g.floats(-1.0), g.floats(1.0)])
+    if name == "selu":  # ONNX's defaults are PyTorch's constants, to float32; written out in full
+        return g.op("Selu", [x], alpha=1.6732632423543772, gamma=1.0507009873554805)
     if name == "softmax":
         return g.op("Softmax", [x], axis=axis)
     raise KeyError(name)  # every activation of ACTIVATIONS has a branch above (a test says so)

@@ -140,6 +140,10 @@ ACTIVATION_KINDS = (
     "elu",
     "gelu",
     "softplus",
+    "silu",
+    "mish",
+    "hardtanh",
+    "selu",
     "softmax",
 )
 MODULES |= dict.fromkeys(ACTIVATION_KINDS, _none)

@@ -33,6 +33,17 @@ ACTIVATIONS: dict[str, ActivationRow] = {
     "elu": ActivationRow({"alpha": 1.0}, True, "`x` if `x > 0` else `alpha * (exp(x) - 1)`."),
     "gelu": ActivationRow({}, True, "exact: `x * Φ(x)`, Φ the normal distribution function."),
     "softplus": ActivationRow({}, True, "`log(1 + exp(x))`."),
+    "silu": ActivationRow({}, True, "`x * sigmoid(x)` (also called swish)."),
+    "mish": ActivationRow({}, True, "`x * tanh(softplus(x))`."),
+    "hardtanh": ActivationRow(
+        {}, True, "`x` clipped to [-1, 1] (gradient 1 inside, 0 outside and at the ends)."
+    ),
+    "selu": ActivationRow(
+        {},
+        True,
+        "`scale * x` if `x > 0` else `scale * alpha * (exp(x) - 1)`, with PyTorch's constants "
+        "alpha = 1.6732632423543772 and scale = 1.0507009873554805.",
+    ),
     "softmax": ActivationRow(
         {}, True, "`exp(x) / sum(exp(x))` over the feature axis (the channel axis for images)."
     ),

@@ -34,6 +34,23 @@ def _phi_cdf(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + erf(x * _SQRT_HALF))
 
 
+# selu's constants, as PyTorch writes them (Klambauer et al. 2017)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _silu_derivative(x: np.ndarray) -> np.ndarray:
+    """d/dx x sigmoid(x) = s (1 + x (1 - s)), s = sigmoid(x)."""
+    s = sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _mish_derivative(x: np.ndarray) -> np.ndarray:
+    """d/dx x tanh(softplus(x)) = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))."""
+    t = np.tanh(np.logaddexp(0.0, x)).astype(x.dtype, copy=False)
+    return t + x * (1.0 - t * t) * sigmoid(x)
+
+
 # name: (forward(x, a) -> y, derivative(g, x, y, a) -> dL/dx, or None: no gradient)
 Forward = Callable[[np.ndarray, float], np.ndarray]
 Derivative = Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray] | None
@@ -59,6 +76,23 @@ TABLE: dict[str, tuple[Forward, Derivative]] = {
     "softplus": (
         lambda x, a: np.logaddexp(0.0, x).astype(x.dtype, copy=False),
         lambda g, x, y, a: g * sigmoid(x),
+    ),
+    "silu": (
+        lambda x, a: x * sigmoid(x),
+        lambda g, x, y, a: g * _silu_derivative(x),
+    ),
+    "mish": (
+        lambda x, a: x * np.tanh(np.logaddexp(0.0, x)).astype(x.dtype, copy=False),
+        lambda g, x, y, a: g * _mish_derivative(x),
+    ),
+    # PyTorch's gradient is 0 at the ends too: 1 only strictly inside (-1, 1)
+    "hardtanh": (
+        lambda x, a: np.clip(x, -1.0, 1.0),
+        lambda g, x, y, a: g * ((x > -1.0) & (x < 1.0)),
+    ),
+    "selu": (
+        lambda x, a: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
+        lambda g, x, y, a: g * np.where(x > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA),
     ),
 }
 

@@ -91,6 +91,10 @@ ACTIVATION_CODE = {
     "elu": lambda x, a, axis: f"F.elu({x}, {a.alpha!r})",
     "gelu": lambda x, a, axis: f"F.gelu({x})",
     "softplus": lambda x, a, axis: f"F.softplus({x})",
+    "silu": lambda x, a, axis: f"F.silu({x})",
+    "mish": lambda x, a, axis: f"F.mish({x})",
+    "hardtanh": lambda x, a, axis: f"F.hardtanh({x})",
+    "selu": lambda x, a, axis: f"F.selu({x})",
     "softmax": lambda x, a, axis: f"torch.softmax({x}, {axis})",
 }
 
