@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/torch_overhead.py
 	$(BIN)/python bench/numpy_vs_torch.py
 	$(BIN)/python bench/train_digits.py
+	$(BIN)/python bench/compile.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis
