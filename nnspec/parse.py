@@ -22,9 +22,10 @@ from . import syntax as s
 from .errors import Source, Span, SpecError
 from .shipped import grammar_text
 
-KEYWORDS = frozenset({"network", "block", "train", "use", "output", "expect"})
+KEYWORDS = frozenset({"network", "block", "train", "use", "output", "expect", "let"})
 MAX_NESTING = 64  # brackets deeper than this are a mistake, not a spec
 
+_OPERATORS = frozenset({"+", "-", "*", "/", "//"})
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _CLOSERS = {"RPAR", "RSQB", "RBRACE"}
 
@@ -138,7 +139,7 @@ class _SyntaxBuilder(Transformer):
 
     # files
     def start(self, items):
-        groups = {s.Use: [], s.Block: [], s.Network: [], s.Train: []}
+        groups = {s.Use: [], s.Block: [], s.Network: [], s.Train: [], s.Let: []}
         for item in items:
             groups[type(item)].append(item)
         return s.SpecFile(
@@ -147,6 +148,7 @@ class _SyntaxBuilder(Transformer):
             blocks=tuple(groups[s.Block]),
             networks=tuple(groups[s.Network]),
             trains=tuple(groups[s.Train]),
+            lets=tuple(groups[s.Let]),
         )
 
     def use(self, children):
@@ -179,6 +181,10 @@ class _SyntaxBuilder(Transformer):
         return s.Layer(
             span=self._span(children), kind=self._name(kind), name=self._name(name), args=args or ()
         )
+
+    def let(self, children):
+        name, value = children
+        return s.Let(span=self._span(children), name=self._name(name), value=value)
 
     def connection(self, children):
         links = []
@@ -295,6 +301,32 @@ class _SyntaxBuilder(Transformer):
         name, args = children
         return s.Call(span=self._span(children), name=self._name(name), args=args or ())
 
+    # arithmetic: the span runs from the left operand to the right one
+    def _binary(self, op: str, children) -> s.Binary:
+        left, right = children[0], children[-1]  # a MINUS token sits between
+        return s.Binary(span=self._span(children), op=op, left=left, right=right)
+
+    def add(self, children):
+        return self._binary("+", children)
+
+    def sub(self, children):
+        return self._binary("-", children)
+
+    def mul(self, children):
+        return self._binary("*", children)
+
+    def div(self, children):
+        return self._binary("/", children)
+
+    def floordiv(self, children):
+        return self._binary("//", children)
+
+    def paren(self, children):
+        return children[1].model_copy(update={"span": self._span(children)})
+
+    def negate(self, children):
+        return s.Negate(span=self._span(children), operand=children[-1])
+
 
 def _token_span(source: Source, token: Token) -> Span:
     return Span(source, token.line, token.column, token.end_line, token.end_column)
@@ -393,6 +425,14 @@ def _syntax_error(
         # a bracket left open swallows the line ends after it
         return _unexpected_end(source, postlex, expected)
     span = _token_span(source, token)
+    if str(token) in _OPERATORS and token.type not in ("STRING", "NAME"):
+        # an operator out of place reads as a stray character, as before arithmetic existed
+        hint = (
+            "links are written '->' (same step) or '~>' (previous step)"
+            if str(token) == "-"
+            else "arithmetic goes where a value goes, as in 'dense h: 4 * d'"
+        )
+        return SpecError("E102", f"unexpected character '{token}'", span, hint)
     shown = "end of line" if token.type == "_NL" else f"'{token}'"
     if token.type.lower() in KEYWORDS and "NAME" in error.expected:
         return SpecError(
@@ -456,11 +496,11 @@ def _bad_character(error: UnexpectedCharacters, source: Source) -> SpecError:
         hint = "braces open and close a network, block or train section"
     elif char == "-":
         hint = "links are written '->' (same step) or '~>' (previous step)"
-    elif char in "*/+%^":
-        hint = "a spec has no arithmetic: write the value itself (64, not 4 * 16)"
+    elif char in "%^":
+        hint = "arithmetic knows + - * / // and ( ): write 4 * d, d // 2 or (d + 1) * 2"
     else:
         hint = (
             "a spec is made of names, numbers, \"strings\", [ ], ( ), { }, ':', ',', '=', "
-            "'->' and '~>'; '#' starts a comment"
+            "'->', '~>' and arithmetic (+ - * / //); '#' starts a comment"
         )
     return SpecError("E102", f"unexpected character '{shown}'", span, hint)

@@ -1,6 +1,7 @@
 """Resolve: syntax trees -> a graph per network (networkx.MultiDiGraph).
 
 Reads the `use`d files (relative to the file that uses them, cycles reported),
+evaluates constants and arithmetic (`let d = 32`, `dense h: 4 * d`: nnspec.constants),
 places blocks (parameters substituted, `repeat` chained, inner names dotted),
 resolves every name and port of every link, and validates each layer's options
 against its kind's schema. Nodes are layers (`kind`, `options`, `span`); edges
@@ -18,6 +19,7 @@ import networkx as nx
 from pydantic import ValidationError
 
 from . import syntax as s
+from .constants import UNKNOWN, Computed, Scope, evaluate, evaluate_arg
 from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .kinds import INSTEAD, REGISTRY, SPEC_KINDS, Kind
 from .kinds.activation import ACTIVATIONS
@@ -28,7 +30,6 @@ from .reading import SPEC_LIMIT, ReadError, read_regular
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 50_000  # blocks and repeats multiply; past this a spec is surely a mistake
 REDUCES = ("last", "mean")
-UNKNOWN = "<parameter> "  # a block parameter without a value (no name can start so)
 
 
 # ---- files ----------------------------------------------------------------------------
@@ -40,6 +41,7 @@ class Library:
     files: dict[str, s.SpecFile] = field(default_factory=dict)
     blocks: dict[str, s.Block] = field(default_factory=dict)
     networks: dict[str, s.Network] = field(default_factory=dict)
+    scopes: dict[str, Scope] = field(default_factory=dict)  # each file's constants, by path
 
 
 def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
@@ -80,8 +82,50 @@ def load_library(source: Source) -> Library:
     _load_uses(root, base, [_key(source.path)], library, errors)
     for spec in library.files.values():
         _define(spec, library, errors)
+    for key, spec in list(library.files.items()):
+        spec = _constants(spec, library, errors)
+        library.files[key] = spec
+        if key == _key(source.path):
+            library.root = spec
     errors.raise_if_any()
     return library
+
+
+def _constants(spec: s.SpecFile, library: Library, errors: Collector) -> s.SpecFile:
+    """Check the file's constants and evaluate its train sections' values with them (what a
+    train section says is plain values from here on)."""
+    scope = library.scopes[spec.path] = Scope(spec.lets)
+    for error in scope.check():
+        _report(errors, error)
+    if not spec.trains:
+        return spec
+    trains = []
+    for train in spec.trains:
+        settings, expects = [], []
+        for setting in train.settings:
+            value = _evaluated(setting.value, scope, errors)
+            settings.append(setting.model_copy(update={"value": value}))
+        for expect in train.expects:
+            value = _evaluated(expect.value, scope, errors)
+            expects.append(expect.model_copy(update={"value": value}))
+        update = {"settings": tuple(settings), "expects": tuple(expects)}
+        trains.append(train.model_copy(update=update))
+    return spec.model_copy(update={"trains": tuple(trains)})
+
+
+def _evaluated(value: s.Value, scope: Scope, errors: Collector) -> s.Value:
+    try:
+        return evaluate(value, scope)
+    except SpecError as error:
+        _report(errors, error)
+        return value
+
+
+def _report(errors: Collector, error: SpecError) -> None:
+    """Collect every error of `error`; one already collected (a constant's, at each use) is not
+    collected again."""
+    for each in error.errors:
+        errors.add(each.code, each.message, each.span, each.hint)
 
 
 def _key(path: str) -> str:
@@ -156,8 +200,9 @@ def build_graph(library: Library, network: s.Network) -> nx.MultiDiGraph:
         span=network.name.span,
         description=network.description.value if network.description else None,
     )
+    scope = builder.scope(network, params={})
     placed = builder.body(
-        network.body, prefix="", params={}, stack=[network.name.text], in_block=False
+        network.body, prefix="", scope=scope, stack=[network.name.text], in_block=False
     )
     graph.graph["outputs"] = builder.outputs(network.body, placed, network.name, in_block=False)
     builder.errors.raise_if_any()
@@ -180,7 +225,8 @@ def check_blocks(library: Library) -> None:
             continue
         builder = _GraphBuilder(library)
         params = {p.text: s.Symbol(span=p.span, name=UNKNOWN + p.text) for p in block.params}
-        placed = builder.body(block.body, f"{name}.", params, stack=[name], in_block=True)
+        scope = builder.scope(block, params)
+        placed = builder.body(block.body, f"{name}.", scope, stack=[name], in_block=True)
         if not any(p is None for p in placed.values()):
             builder.outputs(block.body, placed, block.name, in_block=True)
         for error in builder.errors.errors:
@@ -236,14 +282,26 @@ class _GraphBuilder:
         self.reported: set[Span] = set()  # an unknown name in a chain is reported once
         self.broken_links = False  # a link failed: which layers feed nothing is not known
 
+    def scope(self, definition: s.Block | s.Network, params: dict[str, s.Value]) -> Scope:
+        """The names a network's or block's body sees: `params`, its own constants, then its
+        file's; mistakes in its own constants are collected (once, however often it is placed)."""
+        lets = [st for st in definition.body if isinstance(st, s.Let)]
+        parent = self.library.scopes.get(definition.span.path)
+        if not lets and not params and parent is not None:
+            return parent
+        scope = Scope(lets, parent, params, owner=definition.name.text)
+        for error in scope.check():
+            _report(self.errors, error)
+        return scope
+
     # bodies
     def body(
-        self, statements, prefix: str, params: dict[str, s.Value], stack: list[str], in_block: bool
+        self, statements, prefix: str, scope: Scope, stack: list[str], in_block: bool
     ) -> dict[str, _Placed]:
         placed: dict[str, _Placed] = {}
         for statement in statements:
             if isinstance(statement, s.Layer):
-                self.layer(statement, prefix, params, stack, in_block, placed)
+                self.layer(statement, prefix, scope, stack, in_block, placed)
         for statement in statements:
             if isinstance(statement, s.Connection):
                 for link in statement.links:
@@ -251,7 +309,7 @@ class _GraphBuilder:
         return placed
 
     def layer(
-        self, layer: s.Layer, prefix: str, params, stack, in_block: bool, placed: dict[str, _Placed]
+        self, layer: s.Layer, prefix: str, scope, stack, in_block: bool, placed: dict[str, _Placed]
     ) -> None:
         name = layer.name.text
         if name in KEYWORDS:
@@ -273,7 +331,11 @@ class _GraphBuilder:
             )
             return
         placed[name] = None  # until it is placed: links to a broken layer are skipped quietly
-        args = tuple(_substitute_arg(arg, params) for arg in layer.args)
+        try:
+            args = tuple(evaluate_arg(arg, scope) for arg in layer.args)
+        except SpecError as error:
+            _report(self.errors, error)
+            return
         args, repeat = self.repeat(args, layer)
         if repeat is None:
             return
@@ -397,7 +459,8 @@ class _GraphBuilder:
         params = self.block_params(block, name, layer, args)
         if params is None:
             return None
-        placed = self.body(definition.body, prefix, params, stack + [name], in_block=True)
+        scope = self.scope(definition, params)
+        placed = self.body(definition.body, prefix, scope, stack + [name], in_block=True)
         if any(p is None for p in placed.values()):
             return None
         inputs = {n: p.entries[""] for n, p in placed.items() if p.is_input}
@@ -465,6 +528,7 @@ class _GraphBuilder:
         fields = kind.Options.model_fields
         values: dict = {}
         spans: dict[str, Span] = {}
+        computed: dict[str, Computed] = {}  # the values that arithmetic gives
         position = 0
         ok = True
         for arg in args:
@@ -512,6 +576,8 @@ class _GraphBuilder:
                 continue
             values[key] = value
             spans[key] = arg.value.span
+            if isinstance(arg.value, Computed):
+                computed[key] = arg.value
         waiting = {key for key, value in values.items() if _unknown(value)}
         known = {key: value for key, value in values.items() if key not in waiting}
         try:
@@ -525,7 +591,7 @@ class _GraphBuilder:
                 if (not p["loc"] or p["loc"][0] not in waiting) and (ok or p["type"] != "missing")
             ]
             if problems:
-                self.option_errors(problems, kind, layer, node, values, spans)
+                self.option_errors(problems, kind, layer, node, values, spans, computed)
                 return None, spans
             options = kind.Options.model_construct(**known)
         # the values that were given are checked even after a mistake in another option, so
@@ -533,7 +599,7 @@ class _GraphBuilder:
         return (options if ok else None), spans
 
     def option_errors(
-        self, problems: list[dict], kind: Kind, layer: s.Layer, node: str, values, spans
+        self, problems: list[dict], kind: Kind, layer: s.Layer, node: str, values, spans, computed
     ) -> None:
         """One message per option for pydantic's `problems` (ValidationError.errors())."""
         seen = set()
@@ -606,6 +672,20 @@ class _GraphBuilder:
                         [c.strip("'") for c in choices.replace(" or ", ", ").split(", ")],
                         "choices",
                     ),
+                )
+            elif (
+                key in computed
+                and isinstance(computed[key].value, float)
+                and not computed[key].value.is_integer()
+                and "integer" in problem["msg"]
+            ):
+                text = computed[key].text
+                self.errors.add(
+                    "E221",
+                    f"{where} must be a whole number, but '{text}' gives {computed[key].value:g}",
+                    at,
+                    "'/' gives a real number; '//' divides whole numbers and rounds down"
+                    + (f": {text.replace(' / ', ' // ')}" if " / " in text else ""),
                 )
             else:
                 self.errors.add(
@@ -782,30 +862,6 @@ class _GraphBuilder:
 
 
 # ---- values ---------------------------------------------------------------------------------
-def _substitute_arg(arg: s.Arg, params: dict[str, s.Value]) -> s.Arg:
-    if not params:
-        return arg
-    value = _substitute(arg.value, params)
-    return arg if value is arg.value else s.Arg(span=arg.span, key=arg.key, value=value)
-
-
-def _substitute(value: s.Value, params: dict[str, s.Value]) -> s.Value:
-    """A block's parameters replaced by the values given where the block is used."""
-    if isinstance(value, s.Symbol) and value.name in params:
-        return params[value.name]
-    if isinstance(value, s.ListValue):
-        return s.ListValue(
-            span=value.span, items=tuple(_substitute(item, params) for item in value.items)
-        )
-    if isinstance(value, s.Call):
-        return s.Call(
-            span=value.span,
-            name=value.name,
-            args=tuple(_substitute_arg(a, params) for a in value.args),
-        )
-    return value
-
-
 def _show_python(value) -> str:
     if isinstance(value, str):
         return value

@@ -48,7 +48,21 @@ class Call(Node):
     args: tuple[Arg, ...]
 
 
-Value = Number | String | Symbol | ListValue | Call
+class Binary(Node):
+    """`left OP right`: arithmetic, evaluated at check time (`nnspec.constants`)."""
+
+    op: Literal["+", "-", "*", "/", "//"]
+    left: Value
+    right: Value
+
+
+class Negate(Node):
+    """`-operand` (a minus before a number alone is part of the number)."""
+
+    operand: Value
+
+
+Value = Number | String | Symbol | ListValue | Call | Binary | Negate
 
 
 class Arg(Node):
@@ -84,6 +98,13 @@ class Connection(Node):
     links: tuple[Link, ...]
 
 
+class Let(Node):
+    """`let NAME = value`: a named constant of a file, a network or a block."""
+
+    name: Name
+    value: Value
+
+
 class OutputItem(Node):
     name: Name
     reduce: Name | None
@@ -93,7 +114,7 @@ class Output(Node):
     items: tuple[OutputItem, ...]
 
 
-Statement = Layer | Connection | Output
+Statement = Layer | Connection | Output | Let
 
 
 # ---- files ---------------------------------------------------------------------------
@@ -139,9 +160,10 @@ class SpecFile(BaseModel):
     blocks: tuple[Block, ...]
     networks: tuple[Network, ...]
     trains: tuple[Train, ...]
+    lets: tuple[Let, ...] = ()
 
 
-for _model in (ListValue, Call, Arg):
+for _model in (ListValue, Call, Arg, Binary, Negate, Let):
     _model.model_rebuild()
 
 
@@ -154,6 +176,8 @@ def plain(value: Value):
         return {"true": True, "false": False}.get(value.name, value.name)
     if isinstance(value, ListValue):
         return tuple(plain(item) for item in value.items)
+    if isinstance(value, (Binary, Negate)):  # not evaluated: only ever seen in a message
+        return show(value)
     return value.name.text, {
         arg.key.text if arg.key else str(i): plain(arg.value) for i, arg in enumerate(value.args)
     }
@@ -169,7 +193,25 @@ def show(value: Value) -> str:
         return value.name
     if isinstance(value, ListValue):
         return "[" + ", ".join(show(item) for item in value.items) + "]"
+    if isinstance(value, Binary):
+        tight = _TIGHTNESS[value.op]
+        # left-associative: a right operand as tight as its operator needs parentheses
+        left = _operand(value.left, tight)
+        right = _operand(value.right, tight + 1)
+        return f"{left} {value.op} {right}"
+    if isinstance(value, Negate):
+        return "-" + _operand(value.operand, 3)
     return f"{value.name.text}({', '.join(show_arg(arg) for arg in value.args)})"
+
+
+_TIGHTNESS = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2}
+
+
+def _operand(value: Value, tight: int) -> str:
+    """`value` shown as an operand that must bind at least as `tight`ly (parenthesised if not)."""
+    if isinstance(value, Binary) and _TIGHTNESS[value.op] < tight:
+        return f"({show(value)})"
+    return show(value)
 
 
 def show_arg(arg: Arg) -> str:
@@ -181,6 +223,7 @@ def dump(spec: SpecFile) -> str:
     out = [f"file {spec.path}"]
     for use in spec.uses:
         out.append(f"  use {show(use.path)}  @{_at(use)}")
+    out.extend(f"  let {let.name.text} = {show(let.value)}  @{_at(let)}" for let in spec.lets)
     for block in spec.blocks:
         out.append(
             f"  block {block.name.text}({', '.join(p.text for p in block.params)})  @{_at(block)}"
@@ -209,6 +252,9 @@ def _dump_body(body: tuple[Statement, ...]) -> list[str]:
                 f"    layer {statement.kind.text} "
                 f"{statement.name.text}{': ' + args if args else ''}  @{_at(statement)}"
             )
+        elif isinstance(statement, Let):
+            shown = show(statement.value)
+            out.append(f"    let {statement.name.text} = {shown}  @{_at(statement)}")
         elif isinstance(statement, Connection):
             for link in statement.links:
                 out.append(

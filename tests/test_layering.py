@@ -26,7 +26,7 @@ STAGES = [
     ),
     ("syntax", ["nnspec.syntax", "nnspec.parse"]),
     ("kinds", ["nnspec.kinds", "nnspec.kinds.*"]),
-    ("resolve", ["nnspec.resolve"]),
+    ("resolve", ["nnspec.constants", "nnspec.resolve"]),
     ("check", ["nnspec.program", "nnspec.check", "nnspec.rules", "nnspec.train_section"]),
     (
         "backends/draw/data",

@@ -24,10 +24,12 @@ def _error(text: str) -> nnspec.SpecError:
     return caught.value
 
 
-def test_an_operator_is_answered_that_a_spec_has_no_arithmetic():
-    error = _error(NET.format(layer="dense y: 4 * 2"))
-    assert (error.code, error.message) == ("E102", "unexpected character '*'")
-    assert error.hint == "a spec has no arithmetic: write the value itself (64, not 4 * 16)"
+def test_an_operator_the_language_lacks_is_answered_with_the_ones_it_has():
+    # arithmetic exists since issue 16: `4 * 2` is a value; `%` is not an operator
+    assert nnspec.loads(NET.format(layer="dense y: 4 * 2")).program.layers[-1].options.units == 8
+    error = _error(NET.format(layer="dense y: 4 % 2"))
+    assert (error.code, error.message) == ("E102", "unexpected character '%'")
+    assert error.hint == "arithmetic knows + - * / // and ( ): write 4 * d, d // 2 or (d + 1) * 2"
 
 
 def test_any_other_unexpected_character_gets_a_hint_too():
