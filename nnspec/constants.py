@@ -107,22 +107,9 @@ class Scope:
         if name in self.failed:
             raise self.failed[name]
         let = self.lets[name]
-        if name in self._open:
-            cycle = self._open[self._open.index(name) :] + [name]
-            message = (
-                f"constant '{name}' is defined by itself"
-                if len(cycle) == 2
-                else f"constants refer to each other in a cycle: {' -> '.join(cycle)}"
-            )
-            error = SpecError(
-                "E322",
-                message,
-                self.lets[cycle[0]].name.span,
-                "give one of them a number: 'let d = 32'",
-            )
-            for member in cycle:
-                self.failed[member] = error
-            raise error
+        if name in self._open:  # a cycle through another scope's lookup: said as one
+            self._cycle(self._open[self._open.index(name) :] + [name])
+            raise self.failed[name]
         self._open.append(name)
         try:
             value = evaluate(let.value, self)
@@ -135,14 +122,78 @@ class Scope:
         return value
 
     def check(self) -> list[SpecError]:
-        """Every mistake in this scope's own constants (each evaluated once, even if unused)."""
+        """Every mistake in this scope's own constants (each evaluated once, even if unused).
+
+        They are evaluated in an order where what a constant uses comes first (a post-order
+        walk, without recursion, that also finds the cycles), so that a long chain of constants
+        does not nest evaluations (and the stack) as deep as the chain."""
         errors = list(self.errors)
-        for name in self.lets:
+        for name in self._order():
             try:
                 self.constant(name)
             except SpecError as error:
                 errors.extend(e for e in error.errors if e not in errors)
         return errors
+
+    def _order(self) -> list[str]:
+        """This scope's constants, each after those it uses; a cycle found on the way is marked
+        failed (E322) for every constant on it."""
+        uses = {
+            name: [n for n in _names(let.value) if n in self.lets]
+            for name, let in self.lets.items()
+        }
+        order: list[str] = []
+        seen: set[str] = set()
+        for root in self.lets:
+            if root in seen:
+                continue
+            seen.add(root)
+            path, stack = [root], [iter(uses[root])]
+            while stack:
+                following = next(stack[-1], None)
+                if following is None:
+                    stack.pop()
+                    order.append(path.pop())
+                elif following in path:
+                    self._cycle(path[path.index(following) :] + [following])
+                elif following not in seen:
+                    seen.add(following)
+                    path.append(following)
+                    stack.append(iter(uses[following]))
+        return order
+
+    def _cycle(self, cycle: list[str]) -> None:
+        if cycle[0] in self.failed:
+            return
+        message = (
+            f"constant '{cycle[0]}' is defined by itself"
+            if len(cycle) == 2
+            else "constants refer to each other in a cycle: "
+            + " -> ".join(cycle if len(cycle) <= 10 else cycle[:4] + ["..."] + cycle[-3:])
+        )
+        error = SpecError(
+            "E322",
+            message,
+            self.lets[cycle[0]].name.span,
+            "give one of them a number: 'let d = 32'",
+        )
+        for member in cycle:
+            self.failed.setdefault(member, error)
+
+
+def _names(value: s.Value) -> list[str]:
+    """The names a value mentions, in order (a parsed expression is at most 100 deep)."""
+    if isinstance(value, s.Symbol):
+        return [value.name]
+    if isinstance(value, s.Binary):
+        return _names(value.left) + _names(value.right)
+    if isinstance(value, s.Negate):
+        return _names(value.operand)
+    if isinstance(value, s.ListValue):
+        return [n for item in value.items for n in _names(item)]
+    if isinstance(value, s.Call):
+        return [n for arg in value.args for n in _names(arg.value)]
+    return []
 
 
 def evaluate(value: s.Value, scope: Scope) -> s.Value:
@@ -185,6 +236,8 @@ def evaluate(value: s.Value, scope: Scope) -> s.Value:
 
 
 def evaluate_arg(arg: s.Arg, scope: Scope) -> s.Arg:
+    if type(arg.value) is s.Number:  # the most common value: nothing to do
+        return arg
     value = evaluate(arg.value, scope)
     return arg if value is arg.value else s.Arg(span=arg.span, key=arg.key, value=value)
 

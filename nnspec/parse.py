@@ -24,6 +24,7 @@ from .shipped import grammar_text
 
 KEYWORDS = frozenset({"network", "block", "train", "use", "output", "expect", "let"})
 MAX_NESTING = 64  # brackets deeper than this are a mistake, not a spec
+MAX_OPERATORS = 100  # operators nested deeper than this (`1 + 1 + ...`): a mistake, and the stack
 
 _OPERATORS = frozenset({"+", "-", "*", "/", "//"})
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
@@ -304,7 +305,9 @@ class _SyntaxBuilder(Transformer):
     # arithmetic: the span runs from the left operand to the right one
     def _binary(self, op: str, children) -> s.Binary:
         left, right = children[0], children[-1]  # a MINUS token sits between
-        return s.Binary(span=self._span(children), op=op, left=left, right=right)
+        span = self._span(children)
+        depth = _depth(span, max(_depth_of(left), _depth_of(right)))
+        return s.Binary(span=span, op=op, left=left, right=right, depth=depth)
 
     def add(self, children):
         return self._binary("+", children)
@@ -325,7 +328,25 @@ class _SyntaxBuilder(Transformer):
         return children[1].model_copy(update={"span": self._span(children)})
 
     def negate(self, children):
-        return s.Negate(span=self._span(children), operand=children[-1])
+        span = self._span(children)
+        operand = children[-1]
+        return s.Negate(span=span, operand=operand, depth=_depth(span, _depth_of(operand)))
+
+
+def _depth_of(value: s.Value) -> int:
+    return value.depth if isinstance(value, (s.Binary, s.Negate)) else 0
+
+
+def _depth(span: Span, below: int) -> int:
+    """The depth of an operator over operands `below` deep; E105 past `MAX_OPERATORS`."""
+    if below >= MAX_OPERATORS:
+        raise SpecError(
+            "E105",
+            f"an expression nested more than {MAX_OPERATORS} operators deep",
+            span,
+            "split it into constants: 'let a = ...', then use a",
+        )
+    return below + 1
 
 
 def _token_span(source: Source, token: Token) -> Span:

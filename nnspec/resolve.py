@@ -281,17 +281,23 @@ class _GraphBuilder:
         self.order = 0
         self.reported: set[Span] = set()  # an unknown name in a chain is reported once
         self.broken_links = False  # a link failed: which layers feed nothing is not known
+        self.lets: dict[int, list[s.Let]] = {}  # the constants of each body, by id of its node
 
     def scope(self, definition: s.Block | s.Network, params: dict[str, s.Value]) -> Scope:
         """The names a network's or block's body sees: `params`, its own constants, then its
         file's; mistakes in its own constants are collected (once, however often it is placed)."""
-        lets = [st for st in definition.body if isinstance(st, s.Let)]
+        lets = self.lets.get(id(definition))
+        if lets is None:  # a block placed 10,000 times is read once
+            lets = self.lets[id(definition)] = [
+                st for st in definition.body if isinstance(st, s.Let)
+            ]
         parent = self.library.scopes.get(definition.span.path)
         if not lets and not params and parent is not None:
             return parent
         scope = Scope(lets, parent, params, owner=definition.name.text)
-        for error in scope.check():
-            _report(self.errors, error)
+        if lets:
+            for error in scope.check():
+                _report(self.errors, error)
         return scope
 
     # bodies

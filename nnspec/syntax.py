@@ -54,12 +54,14 @@ class Binary(Node):
     op: Literal["+", "-", "*", "/", "//"]
     left: Value
     right: Value
+    depth: int = 1  # operators on the longest path down, this one included (parse bounds it)
 
 
 class Negate(Node):
     """`-operand` (a minus before a number alone is part of the number)."""
 
     operand: Value
+    depth: int = 1
 
 
 Value = Number | String | Symbol | ListValue | Call | Binary | Negate

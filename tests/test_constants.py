@@ -212,6 +212,20 @@ def test_constants_defined_twice_and_in_a_cycle():
     assert len(error.errors) == 1  # one cycle, said once
 
 
+def test_long_expressions_and_chains_of_constants_are_bounded_not_a_traceback():
+    # an operator chain deeper than 100 is E105 at parse time (evaluation recurses)
+    assert constant(" + ".join(["1"] * 100)) == 100
+    error = failure("let a = " + " + ".join(["1"] * 3000) + "\n" + NET.format(layer="dense y: a"))
+    assert error.code == "E105" and "more than 100 operators deep" in error.message
+    # 5,000 constants each using the next one down: evaluated in order, not nested
+    n = 5000
+    chain = "".join(f"let a{i} = a{i - 1} + 1\n" for i in range(n, 0, -1))
+    assert constant(f"a{n}", chain + "let a0 = 0") == n
+    error = failure(chain + f"let a0 = a{n}\n" + NET.format(layer="dense y: 2"))
+    assert error.code == "E322" and len(error.errors) == 1
+    assert error.message.endswith("a5000 -> a4999 -> a4998 -> a4997 -> ... -> a1 -> a0 -> a5000")
+
+
 def test_an_unused_constant_is_still_checked():
     error = failure("let unused = 1 // 0\n" + NET.format(layer="dense y: 2"))
     assert _at(error) == ("E220", 1, 14, 20)
