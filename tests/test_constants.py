@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import nnspec
 from nnspec import syntax as s
+from nnspec.dump import dump_program
 from nnspec.errors import Source
 from nnspec.parse import parse
 from nnspec.resolve import load_library
@@ -144,6 +145,28 @@ def test_train_settings_take_constants_and_arithmetic():
 def test_the_syntax_dump_shows_constants_and_expressions():
     dumped = s.dump(parse(Source("<string>", "let d = (1 + 2) * -x - (3 - 4)\n")))
     assert "let d = (1 + 2) * -x - (3 - 4)  @1:5" in dumped
+
+
+def test_a_spec_with_constants_checks_to_the_program_of_its_literal_twin():
+    with_constants = (
+        "let d = 8\nblock pair(w) {\n    input i: w\n    dense a: 2 * w, act=relu\n"
+        "    dense b: w\n    i -> a -> b\n}\n"
+        "network n {\n    let k = d // 2\n    input x: [1, d, d]\n"
+        "    conv c: k, kernel=k - 1, padding=(k - 2) // 2\n    flatten f\n"
+        "    pair p: k * d * d, repeat=2\n    dense y: d + 2, act=softmax\n"
+        "    x -> c -> f -> p -> y\n}\n"
+    )
+    literal = (
+        "block pair(w) {\n    input i: w\n    dense a: 512, act=relu\n"
+        "    dense b: w\n    i -> a -> b\n}\n"
+        "network n {\n    input x: [1, 8, 8]\n"
+        "    conv c: 4, kernel=3, padding=1\n    flatten f\n"
+        "    pair p: 256, repeat=2\n    dense y: 10, act=softmax\n"
+        "    x -> c -> f -> p -> y\n}\n"
+    )
+    ours, theirs = nnspec.loads(with_constants).program, nnspec.loads(literal).program
+    assert dump_program(ours) == dump_program(theirs)
+    assert ours.param_count == theirs.param_count
 
 
 # ---- parameter counts -------------------------------------------------------------------------
