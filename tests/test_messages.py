@@ -80,8 +80,8 @@ def test_the_summary_says_how_a_network_runs_over_time(layers, said):
 @pytest.mark.parametrize(
     "kind, said",
     [
-        ("upsample", "a 'deconv' with stride 2"),
-        ("reshape", "'flatten' turns an image into a vector"),
+        ("avgpool2d", "write 'pool p: avg, size=2'"),
+        ("fc", "write 'dense'"),
         ("Conv2d", "write 'conv'"),
         ("maxpool", "write 'pool p: max, size=2'"),
     ],

@@ -226,6 +226,9 @@ KIND_SPECS = {
     "global_pool": "input x: [2, 3, 4], seq\n global_pool g: max\n global_pool h: avg\n"
     " concat c\n x -> g, h\n g, h -> c",
     "flatten": "input x: [2, 3, 3], seq\n flatten f\n dense y: 2\n x -> f -> y",
+    "reshape": "input x: 12, seq\n reshape r: [3, 2, -1]\n conv c: 2, kernel=2\n x -> r -> c",
+    "upsample": "input x: [2, 3, 2]\n upsample u: 2\n upsample v: 3, mode=bilinear\n"
+    " conv c: 2, kernel=2\n x -> u -> v -> c",
     "dropout": "input x: 6\n dropout d: 0.5\n dense y: 2\n x -> d -> y",
     "batchnorm": "input x: [2, 3, 3]\n batchnorm b\n flatten f\n dense y: 2\n x -> b -> f -> y",
     "layernorm": "input x: 5, seq\n layernorm l\n dense y: 2\n x -> l -> y",

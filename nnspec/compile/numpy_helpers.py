@@ -371,6 +371,38 @@ def _pool2d(x, mode, size, stride, padding=(0, 0), out=None):
     "_windows",
 )
 
+helper(
+    "_interpolation",
+    '''
+def _interpolation(size, factor, mode):
+    """The (factor * size, size) matrix that upsamples one axis: nearest, or linear as PyTorch's
+    align_corners=False (each output cell reads (i + 0.5) / factor - 0.5, clamped at the edges)."""
+    out = np.arange(size * factor)
+    matrix = np.zeros((size * factor, size))
+    if mode == "nearest":
+        matrix[out, out // factor] = 1.0
+        return matrix
+    source = np.maximum((out + 0.5) / factor - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(int), size - 1)
+    high = np.minimum(low + 1, size - 1)
+    np.add.at(matrix, (out, low), 1.0 - (source - low))
+    np.add.at(matrix, (out, high), source - low)
+    return matrix
+''',
+)
+
+helper(
+    "_upsample2d",
+    '''
+def _upsample2d(x, factor, mode):
+    """x (..., C, H, W) -> (..., C, factor * H, factor * W): A_h x A_w^T."""
+    a_h = _interpolation(x.shape[-2], factor, mode).astype(x.dtype)
+    a_w = _interpolation(x.shape[-1], factor, mode).astype(x.dtype)
+    return np.einsum("oh,...hw,pw->...op", a_h, x, a_w, optimize=True)
+''',
+    "_interpolation",
+)
+
 # ---- normalisation -----------------------------------------------------------------------------
 helper(
     "_batchnorm2d",

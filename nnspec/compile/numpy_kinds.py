@@ -167,6 +167,16 @@ def flatten(e: Emit, x: str) -> None:
     e.let(f"{x}.reshape({x}.shape[:{lead}] + (-1,))")
 
 
+def reshape(e: Emit, x: str) -> None:
+    lead = 2 if e.timed else 1
+    e.let(f"{x}.reshape({x}.shape[:{lead}] + {tuple(e.layer.shape.dims)})")
+
+
+def upsample(e: Emit, x: str) -> None:
+    o = e.layer.options
+    e.let(f"{e.use('_upsample2d')}({x}, {o.factor}, {quoted(o.mode)})")
+
+
 # ---- normalisation -----------------------------------------------------------------------------
 def dropout(e: Emit, x: str) -> None:
     e.let(f"{x}  # dropout drops nothing in evaluation")
@@ -308,6 +318,8 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "pool": pool,
     "global_pool": global_pool,
     "flatten": flatten,
+    "reshape": reshape,
+    "upsample": upsample,
     "dropout": dropout,
     "batchnorm": batchnorm,
     "layernorm": layernorm,

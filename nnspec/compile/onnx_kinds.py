@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..kinds.activation import ACTIVATIONS, Activation
-from ..kinds.conv import pair
+from ..kinds.conv import interpolation, pair
 from ..program import Layer, Program
 from .onnx_graph import Builder
 
@@ -243,6 +243,31 @@ def flatten(g, ctx, layer, x, p):
     return g.op("Reshape", [x, g.ints([0] * ctx.lead + [-1])])
 
 
+def reshape(g, ctx, layer, x, p):
+    """(..., any) -> (..., shape): Reshape, the leading axes kept (0) and the checker's sizes."""
+    return g.op("Reshape", [x, g.ints([0] * ctx.lead + list(layer.shape.dims))])
+
+
+def upsample(g, ctx, layer, x, p):
+    """x (..., C, H, W) -> (..., C, factor * H, factor * W): nearest is Resize (asymmetric, floor:
+    output cell i reads i // factor); bilinear is `A_h x A_w^T` by two MatMuls with the axes'
+    interpolation matrices (kinds.conv.interpolation, PyTorch's align_corners=False)."""
+    o = layer.options
+    if o.mode == "nearest":
+        scales = g.floats([1.0] * (ctx.lead + 1) + [float(o.factor)] * 2)
+        return g.op(
+            "Resize",
+            [x, "", scales],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+    height, width = ctx.source_dims[-2:]
+    a_h = g.floats(interpolation(height, o.factor, o.mode))
+    a_w = g.floats(np.asarray(interpolation(width, o.factor, o.mode)).T)
+    return g.op("MatMul", [g.op("MatMul", [a_h, x]), a_w])
+
+
 # ---- normalisation -------------------------------------------------------------------------
 def batchnorm(g, ctx, layer, x, p):
     """x -> x's shape, per feature (channel for images), with the running statistics:
@@ -447,6 +472,8 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "pool": pool,
     "global_pool": global_pool,
     "flatten": flatten,
+    "reshape": reshape,
+    "upsample": upsample,
     "dropout": passes,
     "batchnorm": batchnorm,
     "layernorm": layernorm,

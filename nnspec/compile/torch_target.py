@@ -113,6 +113,8 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "pool": _none,
     "global_pool": _none,
     "flatten": _none,
+    "reshape": _none,
+    "upsample": _none,
     "dropout": _none,
     "batchnorm": _batchnorm,
     "layernorm": _layernorm,

@@ -38,6 +38,8 @@ KIND_DRAWING: dict[str, Drawing] = {
     "pool": Drawing("local"),
     "global_pool": Drawing("local"),
     "flatten": Drawing("one", folds=True),
+    "reshape": Drawing("one", folds=True),
+    "upsample": Drawing("local"),
     "dropout": Drawing("one", folds=True),
     "batchnorm": Drawing("one"),
     "layernorm": Drawing("one"),

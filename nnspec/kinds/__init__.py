@@ -41,12 +41,8 @@ REGISTRY: dict[str, Kind] = {kind.name: kind for family in FAMILIES for kind in 
 SPEC_KINDS = frozenset(name for name, kind in REGISTRY.items() if not kind.internal)
 
 # names PyTorch and Keras users reach for that are not kinds here, with what to write instead
-# (a close spelling would otherwise suggest an unrelated kind: 'upsample' -> 'sample')
+# (a close spelling would otherwise suggest an unrelated kind: 'maxpool' -> 'pool')
 INSTEAD: dict[str, str] = {
-    "upsample": "nnspec has no 'upsample' kind yet: a 'deconv' with stride 2 doubles an image's "
-    "height and width (deconv u: CHANNELS, kernel=2, stride=2)",
-    "reshape": "nnspec has no 'reshape' kind yet: 'flatten' turns an image into a vector, and "
-    "an input may be declared as an image: input x: [C, H, W]",
     "linear_layer": "write 'dense'",
     "fc": "write 'dense'",
     "conv2d": "write 'conv'",

@@ -1,7 +1,9 @@
-"""Convolution kinds over images [C, H, W]: conv, deconv, pool, global_pool, flatten."""
+"""Convolution kinds over images [C, H, W]: conv, deconv, pool, global_pool, flatten, and the
+kinds that change a value's shape: reshape, upsample."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -19,6 +21,7 @@ from .base import (
     need_rank,
     uniform_fan_in,
 )
+from .initializers import InitOption
 
 Pair = Count | tuple[Count, Count]
 Kernel = Annotated[Pair, Hint("a kernel covers at least one cell: kernel=3, or [height, width]")]
@@ -55,6 +58,7 @@ class ConvOptions(Options):
     padding: Padding = "valid"
     act: Act = IDENTITY
     bias: bool = True
+    init: InitOption = None
 
 
 def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -123,6 +127,7 @@ class DeconvOptions(Options):
     output_padding: AmountPair = 0
     act: Act = IDENTITY
     bias: bool = True
+    init: InitOption = None
 
 
 class Deconv(Kind):
@@ -295,4 +300,102 @@ class Flatten(Kind):
         return x.with_dims(x.size)
 
 
-KINDS = [Conv(), Deconv(), Pool(), GlobalPool(), Flatten()]
+class ReshapeOptions(Options):
+    shape: int | tuple[int, ...]
+
+
+def reshaped(kind: str, target: tuple[int, ...], x: Shape) -> tuple[int, ...]:
+    """`target` with its one `-1` filled in so that it holds `x.size` values (E207, E401)."""
+    if not 1 <= len(target) <= 3 or any(d < 1 and d != -1 for d in target):
+        raise ShapeError(
+            "E207",
+            f"{{layer}}: a {kind} gives a size, [items, features] or [C, H, W] of positive whole "
+            f"numbers (-1 once for the rest), not {list(target)}",
+            "write 'reshape r: [1, 8, 8]' for an image or 'reshape r: [64]' for a vector",
+            option="shape",
+        )
+    if target.count(-1) > 1:
+        raise ShapeError(
+            "E207",
+            f"{{layer}}: -1 may stand for one size only, but {list(target)} has {target.count(-1)}",
+            "give every size but one, for example [1, 8, -1]",
+            option="shape",
+        )
+    known = math.prod(d for d in target if d != -1)
+    size = x.size
+    if -1 in target and size % known == 0:
+        return tuple(size // known if d == -1 else d for d in target)
+    if -1 not in target and known == size:
+        return target
+    holds = f"{known} values" + (" times a whole number" if -1 in target else "")
+    raise ShapeError(
+        "E401",
+        f"{{layer}}: cannot reshape {x.static()} ({size} values) to {list(target)} ({holds})",
+        f"give sizes that multiply to {size}, or -1 for one of them: [{size}] or [1, -1]",
+        option="shape",
+    )
+
+
+class Reshape(Kind):
+    """`[...]` -> `shape`, the same number of values: `[64]` -> `[1, 8, 8]` and back.
+
+    The values of each example (at each time step) in row-major order, laid out again in
+    `shape` (a size, `[N, F]` or `[C, H, W]`); one size may be `-1`, the rest of the values
+    (PyTorch's reshape, the batch and time axes kept). The gradient is reshaped back.
+    """
+
+    name = "reshape"
+    family = "conv"
+    Options = ReshapeOptions
+    positional = ("shape",)
+
+    def shape(self, o: ReshapeOptions, x: Shape) -> Shape:
+        target = (o.shape,) if isinstance(o.shape, int) else o.shape
+        return x.with_dims(*reshaped("reshape", target, x))
+
+
+class UpsampleOptions(Options):
+    factor: Annotated[Count, Hint("upsample by a whole factor of at least 1: upsample u: 2")]
+    mode: Literal["nearest", "bilinear"] = "nearest"
+
+
+class Upsample(Kind):
+    """`[C, H, W]` -> `[C, factor * H, factor * W]`.
+
+    Each output cell reads the input at `((i + 0.5) / factor - 0.5)`: `nearest` copies the cell
+    it falls in (every input cell becomes a `factor x factor` square), `bilinear` weighs the
+    two nearest rows and columns, clamped at the edges (PyTorch's F.interpolate, nearest, or
+    bilinear with align_corners=False). No parameters; the gradient sums back over the cells
+    each input cell fed.
+    """
+
+    name = "upsample"
+    family = "conv"
+    cell = Cell.CONVOLUTION_POOL
+    Options = UpsampleOptions
+    positional = ("factor",)
+
+    def shape(self, o: UpsampleOptions, x: Shape) -> Shape:
+        _image("upsample", x)
+        c, h, w = x.dims
+        return x.with_dims(c, h * o.factor, w * o.factor)
+
+
+def interpolation(size: int, factor: int, mode: str) -> list[list[float]]:
+    """The `[factor * size, size]` matrix that upsamples one axis: row `i` weighs the input
+    cells output cell `i` reads (PyTorch's nearest, or linear with align_corners=False)."""
+    rows = [[0.0] * size for _ in range(size * factor)]
+    for i, row in enumerate(rows):
+        if mode == "nearest":
+            row[i // factor] = 1.0
+            continue
+        source = max((i + 0.5) / factor - 0.5, 0.0)
+        low = min(int(source), size - 1)
+        high = min(low + 1, size - 1)
+        weight = source - low
+        row[low] += 1.0 - weight
+        row[high] += weight
+    return rows
+
+
+KINDS = [Conv(), Deconv(), Pool(), GlobalPool(), Flatten(), Reshape(), Upsample()]

@@ -15,6 +15,8 @@ Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
 - `pool2d(x, mode, size, stride, padding, out)`: max (first maximum in the window) or mean of
   each window, over the input padded with -inf or zeros; back: `g` to that maximum, or
   `g / cells` to every cell, then the padding cut off.
+- `upsample2d(x, factor, mode)`: `A_h x A_w^T`, one interpolation matrix per axis; back:
+  `A_h^T g A_w`.
 
 The transposed convolution is the input gradient of a convolution: its forward is conv2d's
 backward scatter, and its backward takes windows as conv2d's forward does.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ...kinds.conv import interpolation
 from .autograd import Var, record
 
 
@@ -181,3 +184,18 @@ def pool2d(
             return crop(_scatter(np.broadcast_to(gh, win.shape), xh.shape, size, stride))
 
     return record(y.transpose(0, 3, 1, 2), (x,), back)
+
+
+def upsample2d(x: Var, factor: int, mode: str) -> Var:
+    """x (..., C, H, W) -> (..., C, factor * H, factor * W): `A_h x A_w^T` with the axes'
+    interpolation matrices (kinds.conv.interpolation: nearest, or bilinear as PyTorch's
+    align_corners=False); the gradient is `A_h^T g A_w`."""
+    h, w = x.shape[-2:]
+    a_h = np.asarray(interpolation(h, factor, mode), x.value.dtype)
+    a_w = np.asarray(interpolation(w, factor, mode), x.value.dtype)
+    y = np.einsum("oh,...hw,pw->...op", a_h, x.value, a_w, optimize=True)
+
+    def back(g: np.ndarray) -> tuple:
+        return (np.einsum("oh,...op,pw->...hw", a_h, g, a_w, optimize=True),)
+
+    return record(y, (x,), back)

@@ -25,7 +25,7 @@ from ...program import Layer
 from . import cells, ops
 from .activations import activate
 from .autograd import Var
-from .image import conv2d, conv_transpose2d, pool2d
+from .image import conv2d, conv_transpose2d, pool2d, upsample2d
 
 
 @dataclass
@@ -183,6 +183,17 @@ def global_pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
 def flatten(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """(..., C, H, W) or (..., N, F) -> (..., C*H*W): `reshape`, row-major."""
     return ops.reshape(x, x.shape[: ctx.lead] + (-1,))
+
+
+def reshape(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """(..., any) -> (..., shape): `reshape`, row-major, the `-1` filled in by the checker."""
+    return ops.reshape(x, x.shape[: ctx.lead] + tuple(layer.shape.dims))
+
+
+def upsample(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x (..., C, H, W) -> (..., C, factor * H, factor * W): `upsample2d` (image.py), nearest or
+    bilinear, over any leading axes."""
+    return upsample2d(x, layer.options.factor, layer.options.mode)
 
 
 # ---- normalisation -------------------------------------------------------------------------
@@ -410,6 +421,8 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "pool": pool,
     "global_pool": global_pool,
     "flatten": flatten,
+    "reshape": reshape,
+    "upsample": upsample,
     "dropout": dropout,
     "batchnorm": batchnorm,
     "layernorm": layernorm,

@@ -1,5 +1,5 @@
 """Convolution kinds in PyTorch: conv (nn.Conv2d), deconv (nn.ConvTranspose2d), pool, global_pool,
-flatten.
+flatten, reshape (torch.reshape), upsample (F.interpolate).
 
 Time folds into the batch.
 """
@@ -85,10 +85,23 @@ def _flatten(e: Emit, x: str) -> None:
     e.assign(f"{x}.flatten({2 if e.timed else 1})")
 
 
+def _reshape(e: Emit, x: str) -> None:
+    lead = 2 if e.timed else 1
+    e.assign(f"{x}.reshape({x}.shape[:{lead}] + {tuple(e.layer.shape.dims)})")
+
+
+def _upsample(e: Emit, x: str) -> None:
+    o = e.options
+    how = '"nearest"' if o.mode == "nearest" else '"bilinear", align_corners=False'
+    e.assign(folded(e, x, f"F.interpolate({{}}, scale_factor={o.factor}, mode={how})"))
+
+
 LOWERINGS = {
     "conv": Lowering(_conv, _conv_module),
     "deconv": Lowering(_deconv, _deconv_module),
     "pool": Lowering(_pool),
     "global_pool": Lowering(_global_pool),
     "flatten": Lowering(_flatten),
+    "reshape": Lowering(_reshape),
+    "upsample": Lowering(_upsample),
 }
