@@ -16,6 +16,7 @@ import networkx as nx
 
 from .errors import Collector, Span, SpecError
 from .kinds import Kind, Param, Shape, ShapeError, concat_features
+from .kinds.initializers import Init
 from .program import Layer, Link, Output, Program
 
 DEFAULT_MAX_PARAMS = 1_000_000_000
@@ -354,6 +355,9 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
                 shapes[name], params[name] = shape, {}
                 continue
             layer_params = kind.params(node["options"], x)
+            init = getattr(node["options"], "init", None)
+            if isinstance(init, Init):  # init= replaces how the layer's weights start
+                layer_params = init.apply(layer_params)
             if kind.needs_time and not all(s.timed for _, s in incoming):
                 raise ShapeError(
                     "E407",

@@ -640,6 +640,10 @@ class _GraphBuilder:
                     if ctx["known"] != "no options"
                     else f"{ctx['name']} takes no options",
                 )
+            elif error_type == "init_value":  # init=: kinds/initializers.py says what is wrong
+                ctx = problem["ctx"]
+                joint = " " if ctx["message"].startswith("must") else ": "
+                self.errors.add("E207", f"{where}{joint}{ctx['message']}", at, ctx["hint"])
             elif error_type == "unknown_activation":
                 name = problem["ctx"]["name"]
                 self.errors.add(

@@ -27,8 +27,12 @@ def _draw(param: Param, rng: np.random.Generator, dtype, name: str) -> np.ndarra
         return np.zeros(param.shape, dtype=np.int64)
     if how == "uniform":
         array = rng.uniform(-value, value, size=param.shape)
+    elif how == "range":  # init=uniform(a, b)
+        array = rng.uniform(value[0], value[1], size=param.shape)
     elif how == "normal":
         array = rng.normal(0.0, value, size=param.shape)
+    elif how == "orthogonal":
+        array = value * _orthogonal(param.shape, rng)
     elif how == "constant":
         array = np.full(param.shape, value)
     elif how == "literal":
@@ -36,3 +40,19 @@ def _draw(param: Param, rng: np.random.Generator, dtype, name: str) -> np.ndarra
     else:
         raise ValueError(f"unknown initialisation {how!r} for {name} (this is a bug)")
     return array.astype(dtype)
+
+
+def _orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """`shape` with orthonormal rows as a `[shape[0], rest]` matrix (orthonormal columns when it
+    has more rows than columns), as nn.init.orthogonal_: Q of the QR factors of a N(0, 1) draw,
+    its columns' signs those of R's diagonal (so Q is uniform over the orthogonal matrices)."""
+    rows = shape[0]
+    cols = int(np.prod(shape[1:]))
+    flat = rng.normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape)

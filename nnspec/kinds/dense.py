@@ -18,6 +18,7 @@ from .base import (
     need_rank,
     uniform_fan_in,
 )
+from .initializers import InitOption
 
 Matrix = tuple[tuple[Real, ...], ...]
 Vector = tuple[Real, ...]
@@ -31,6 +32,7 @@ class DenseOptions(Options):
     weights: Annotated[Matrix | None, LITERAL_VALUES] = None
     biases: Annotated[Vector | None, LITERAL_VALUES] = None
     frozen: bool = False
+    init: InitOption = None
 
 
 def _vector_input(kind: str, x: Shape) -> None:
@@ -67,6 +69,13 @@ class Dense(Kind):
                     f"give {inputs} rows (one per input) of {o.units} numbers (one per unit)",
                     option="weights",
                 )
+        if o.weights is not None and o.init is not None:
+            raise ShapeError(
+                "E209",
+                "{layer} has literal weights and init=, which would replace them",
+                "drop init= or the weights",
+                option="init",
+            )
         if o.biases is not None:
             if not o.bias:
                 raise ShapeError(
@@ -100,6 +109,7 @@ class MaxoutOptions(Options):
     units: Units
     pieces: Count = 2
     bias: bool = True
+    init: InitOption = None
 
 
 class Maxout(Kind):
@@ -131,6 +141,7 @@ class Maxout(Kind):
 class EmbeddingOptions(Options):
     vocabulary: Count
     dim: Count
+    init: InitOption = None
 
 
 class Embedding(Kind):

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from .activation import Act, Activation
 from .base import Cell, Kind, Options, Param, Shape, Units, need_rank, uniform_fan_in
+from .initializers import InitOption
 
 
 class RNNOptions(Options):
     units: Units
     act: Act = Activation(name="tanh")
     bias: bool = True
+    init: InitOption = None
 
 
 class GatedOptions(Options):
     units: Units
     bias: bool = True
+    init: InitOption = None
 
 
 class _Recurrent(Kind):
