@@ -249,3 +249,18 @@ def test_a_spec_with_inits_compiles_with_its_initial_params(target, tmp_path):
     model = nnspec.loads(_inits_spec(2))
     paths = model.compile(target, tmp_path / f"inits.{'onnx' if target == 'onnx' else 'py'}")
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
+
+
+def test_init_takes_constants_expressions_and_block_parameters():
+    model = nnspec.loads(
+        "let s = 0.02\n"
+        "block stage(k) {\n    input i: 4\n    dense d: 4, init=k\n    i -> d\n}\n"
+        "network n {\n    input x: 4\n    dense h: 64, init=normal(s * 2), repeat=2\n"
+        "    dense y: 4, init=uniform(-s, s)\n    stage st: k=orthogonal\n"
+        "    x -> h -> y -> st\n}\n"
+    )
+    params = initial_params(model.program, 0)
+    assert params["h.2.weight"].std() == pytest.approx(0.04, rel=0.1)  # 4,096 draws
+    assert np.abs(params["y.weight"]).max() <= np.float32(0.02)
+    w = params["st.d.weight"].astype(np.float64)
+    np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-6)
