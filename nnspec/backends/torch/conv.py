@@ -92,7 +92,9 @@ def _reshape(e: Emit, x: str) -> None:
 
 def _upsample(e: Emit, x: str) -> None:
     o = e.options
-    how = '"nearest"' if o.mode == "nearest" else '"bilinear", align_corners=False'
+    # bilinear: align_corners at its default (None, read as False; torch 2.13 warns of nothing),
+    # which keeps the line of a compiled torch file short
+    how = f'"{o.mode}"'
     e.assign(folded(e, x, f"F.interpolate({{}}, scale_factor={o.factor}, mode={how})"))
 
 
