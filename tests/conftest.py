@@ -146,3 +146,47 @@ def spec_inputs(
         else:
             data[name] = rng.standard_normal(shape)
     return data
+
+
+def import_file(path: Path, name: str | None = None):
+    """The Python file at `path` imported as a module of its own (a compiled network's file)."""
+    spec = importlib.util.spec_from_file_location(name or f"compiled_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _trained_float64(model, backend: str, out: Path, models=None):
+    """`model` (or a GAN's `models`) trained by its train section on `backend` in float64:
+    the final weights and the rows of metrics.csv."""
+    from nnspec.data import load_data
+    from nnspec.train_section import train_config
+    from nnspec.training import make_gan, make_runner
+    from nnspec.training.loop import fit
+
+    data = load_data(model.train_spec, (models or [model])[-1].program)
+    config = train_config(model.train_spec, data.kind)
+    runner = (
+        make_runner(model, config, backend, "float64")
+        if models is None
+        else make_gan(*models, config, backend, "float64")
+    )
+    outcome = fit(runner, data, config, out, resume=False)
+    return runner.weights(), outcome.history
+
+
+def assert_trains_alike(model, folder: Path, models=None) -> tuple[list, list]:
+    """The same run on NumPy and on PyTorch in float64 ends with the same weights and metrics
+    (1e-9); gives both histories (NumPy's first) for what a test checks besides."""
+    import numpy as np
+
+    (ours, ours_history), (theirs, theirs_history) = (
+        _trained_float64(model, b, folder / b, models) for b in ("numpy", "torch")
+    )
+    assert set(ours) == set(theirs)
+    for name in ours:
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for a, b in zip(ours_history, theirs_history, strict=True):
+        assert a.keys() == b.keys()
+        np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-12)
+    return ours_history, theirs_history

@@ -12,7 +12,6 @@ NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_compile_numpy.py.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs, spec_models
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, import_file, spec_inputs, spec_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
@@ -267,10 +266,7 @@ def _module(tmp_path: Path, model, params=None):
     """The compiled file of `model`, imported from `tmp_path` (into this process)."""
     path = tmp_path / f"{model.name}.py"
     path.write_bytes(emit(model, "numpy", params))
-    spec = importlib.util.spec_from_file_location(f"compiled_{model.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path, f"compiled_{model.name}")
 
 
 def test_two_compilations_give_the_same_bytes_and_import_only_numpy(tmp_path):

@@ -9,7 +9,6 @@ NNSPEC_UPDATE_GOLDEN=1 pytest tests/test_compile_torch.py).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, SPECS, TEST_SPECS, spec_inputs, spec_models
+from conftest import EXAMPLES, SPECS, TEST_SPECS, import_file, spec_inputs, spec_models
 
 import nnspec
 from nnspec.backends.init import initial_params
@@ -56,13 +55,6 @@ def _write(model, folder: Path, params) -> Path:
     (folder / "net.py").write_bytes(emit(model, "torch", params))
     (folder / weights_name(model)).write_bytes(weights_file(params))
     return folder / "net.py"
-
-
-def _import(path: Path):
-    spec = importlib.util.spec_from_file_location(f"emitted_{path.parent.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _without_nnspec(folder: Path) -> dict:
@@ -286,7 +278,7 @@ def test_layer_names_python_cannot_take_keep_their_state_dict_keys(tmp_path):
     model = nnspec.loads(ODD_NAMES)
     params = initial_params(model.program, 0)
     path = _write(model, tmp_path, params)
-    net = _import(path).load()
+    net = import_file(path).load()
     reference = _reference(model, params)
     assert list(net.state_dict()) == list(reference.state_dict())
     x = torch.rand(4, 2)
@@ -303,7 +295,7 @@ def test_training_mode_draws_the_same_noise(spec, tmp_path):
     """Dropout and `sample` in training mode: with the same seed, the same draws as to_torch()."""
     for i, model in enumerate(spec_models(EXAMPLES.parent / spec)):
         params = initial_params(model.program, 0)
-        net = _import(_write(model, tmp_path / str(i), params)).load().train()
+        net = import_file(_write(model, tmp_path / str(i), params)).load().train()
         reference = _reference(model, params).train()
         x = {k: torch.from_numpy(v).float() for k, v in spec_inputs(model.program, 4).items()}
         outputs = []
@@ -322,14 +314,14 @@ def test_training_mode_draws_the_same_noise(spec, tmp_path):
 def test_nested_layer_names_are_nested_modules(tmp_path):
     model = nnspec.load(EXAMPLES / "residual.nn")
     params = initial_params(model.program, 2)
-    net = _import(_write(model, tmp_path, params)).load()
+    net = import_file(_write(model, tmp_path, params)).load()
     assert list(net.state_dict()) == list(_reference(model, params).state_dict())
     assert isinstance(net.r.get_submodule("1.a"), torch.nn.Linear)
 
 
 def test_load_names_a_missing_weights_file(tmp_path):
     (tmp_path / "net.py").write_bytes(emit(nnspec.load(EXAMPLES / "xor.nn"), "torch"))
-    module = _import(tmp_path / "net.py")  # and no xor.safetensors beside it
+    module = import_file(tmp_path / "net.py")  # and no xor.safetensors beside it
     with pytest.raises(FileNotFoundError, match="no weights file"):
         module.load()
     assert module.Xor()(torch.zeros(3, 2)).shape == (3, 1)  # constructible with no arguments
@@ -376,7 +368,7 @@ def test_running_the_file_prints_the_output_shapes(tmp_path):
 def test_export_and_compile_where_to_torch_does(spec, tmp_path):
     model = nnspec.load(EXAMPLES.parent / spec)
     params = initial_params(model.program, 0)
-    net = _import(_write(model, tmp_path, params)).load()
+    net = import_file(_write(model, tmp_path, params)).load()
     reference = _reference(model, params)
     x = tuple(torch.from_numpy(v).float() for v in spec_inputs(model.program, 3, 5).values())
     try:
@@ -395,7 +387,7 @@ def test_export_and_compile_where_to_torch_does(spec, tmp_path):
 
 def test_a_wrong_input_gets_the_backends_message(tmp_path):
     model = nnspec.load(EXAMPLES / "elman.nn")
-    net = _import(_write(model, tmp_path, initial_params(model.program, 0))).load()
+    net = import_file(_write(model, tmp_path, initial_params(model.program, 0))).load()
     with pytest.raises(ValueError, match=r"input 'x' must be \[B, T, 1\], but it is \[3, 4, 2\]"):
         net(torch.zeros(3, 4, 2))
     with pytest.raises(ValueError) as expected:

@@ -7,22 +7,16 @@ backends, and each compile target against its backend.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from conftest import TEST_SPECS, spec_inputs
+from conftest import TEST_SPECS, assert_trains_alike, import_file, spec_inputs
 from safetensors.numpy import save_file
 
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
 from nnspec.compile.common import weights_file, weights_name
-from nnspec.data import load_data
 from nnspec.errors import SpecError
-from nnspec.train_section import train_config
-from nnspec.training import make_runner
-from nnspec.training.loop import fit
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -167,33 +161,12 @@ train {
 
 @pytest.mark.slow
 def test_a_decoder_trains_alike_on_both_backends(tmp_path):
-    model = nnspec.loads(DECODER)
-    data = load_data(model.train_spec, model.program)
-    config = train_config(model.train_spec, data.kind)
-    results = {}
-    for backend in ("numpy", "torch"):
-        runner = make_runner(model, config, backend, "float64")
-        outcome = fit(runner, data, config, tmp_path / backend, resume=False)
-        results[backend] = runner.weights(), outcome.history
-    (ours, ours_history), (theirs, theirs_history) = results["numpy"], results["torch"]
-    assert set(ours) == set(theirs)
-    for name in ours:
-        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    ours_history, theirs_history = assert_trains_alike(nnspec.loads(DECODER), tmp_path)
     assert len(ours_history) == len(theirs_history) == 3
-    for a, b in zip(ours_history, theirs_history, strict=True):
-        assert a.keys() == b.keys()
-        np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-12)
     assert ours_history[-1]["loss"] < ours_history[0]["loss"]  # it learns, on both alike
 
 
 # ---- compiled ---------------------------------------------------------------------------------
-def _import(path):
-    spec = importlib.util.spec_from_file_location(f"compiled_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 NETWORKS = ["decoder", "frames"]
 
 
@@ -219,7 +192,7 @@ def test_compiled_to_torch_equals_the_torch_backend(tmp_path, network):
     model, params, x = _case(network)
     (tmp_path / "net.py").write_bytes(emit(model, "torch", params))
     (tmp_path / weights_name(model)).write_bytes(weights_file(params))
-    net = _import(tmp_path / "net.py").load()
+    net = import_file(tmp_path / "net.py").load()
     reference = model.to_torch().eval()
     reference.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
     feeds = {k: torch.from_numpy(v) for k, v in x.items()}
@@ -233,7 +206,7 @@ def test_compiled_to_numpy_equals_the_numpy_backend(tmp_path, network):
     model, params, x = _case(network)
     (tmp_path / "net.py").write_bytes(emit(model, "numpy", params))
     save_file(params, str(tmp_path / "net.safetensors"))
-    got = _import(tmp_path / "net.py").load(tmp_path / "net.safetensors")(**x)
+    got = import_file(tmp_path / "net.py").load(tmp_path / "net.safetensors")(**x)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, _numpy_backend(model, params, x), rtol=1e-6, atol=1e-6)
 

@@ -6,15 +6,11 @@ momentum, Nesterov and weight decay, Adam, AdamW, RMSprop), the losses (from log
 outputs, with a mask), schedules, the learning rules and a GAN's turns.
 """
 
-import numpy as np
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, assert_trains_alike
 
 import nnspec
-from nnspec.data import load_data
-from nnspec.train_section import train_config
-from nnspec.training import make_gan, make_runner, training_models
-from nnspec.training.loop import fit
+from nnspec.training import training_models
 
 pytest.importorskip("torch")
 
@@ -33,30 +29,6 @@ train {{
 """
 
 
-def _trained(model, backend: str, out, models=None):
-    data = load_data(model.train_spec, (models or [model])[-1].program)
-    config = train_config(model.train_spec, data.kind)
-    runner = (
-        make_runner(model, config, backend, "float64")
-        if models is None
-        else make_gan(*models, config, backend, "float64")
-    )
-    outcome = fit(runner, data, config, out, resume=False)
-    return runner.weights(), outcome.history
-
-
-def _assert_alike(model, tmp_path, models=None):
-    (ours, ours_history), (theirs, theirs_history) = (
-        _trained(model, b, tmp_path / b, models) for b in ("numpy", "torch")
-    )
-    assert set(ours) == set(theirs)
-    for name in ours:
-        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-9, atol=1e-12, err_msg=name)
-    for a, b in zip(ours_history, theirs_history, strict=True):
-        assert a.keys() == b.keys()
-        np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-12)
-
-
 @pytest.mark.parametrize(
     "optimizer",
     [
@@ -72,7 +44,7 @@ def _assert_alike(model, tmp_path, models=None):
 )
 def test_optimizers_take_the_same_steps(optimizer, tmp_path):
     settings = f"loss = cross_entropy\n    optimizer = {optimizer}\n    schedule = cosine"
-    _assert_alike(
+    assert_trains_alike(
         nnspec.loads(MLP.format(units=2, act="softmax", data="moons", settings=settings)), tmp_path
     )
 
@@ -96,7 +68,7 @@ def test_losses_give_the_same_gradients(loss, act, data, tmp_path):
     if loss == "bce" and act == "identity":  # outputs outside [0, 1] are clamped: keep them inside
         act = "sigmoid"
         settings += "\n    metrics = [accuracy]"
-    _assert_alike(
+    assert_trains_alike(
         nnspec.loads(MLP.format(units=units, act=act, data=data, settings=settings)), tmp_path
     )
 
@@ -112,14 +84,14 @@ def test_examples_train_alike(example, tmp_path):
     )
     if model.train_spec.settings.get("epochs", 10) > 1:
         pytest.fail(f"{example}.nn: could not shorten its training for the test")
-    _assert_alike(model, tmp_path)
+    assert_trains_alike(model, tmp_path)
 
 
 @pytest.mark.slow
 def test_a_graph_trains_alike_with_its_node_mask(tmp_path):
     text = (EXAMPLES.parent / "specs" / "gcn.nn").read_text()
     model = nnspec.loads(text.replace("epochs    = 200", "epochs = 5"))
-    _assert_alike(model, tmp_path)
+    assert_trains_alike(model, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +103,7 @@ def test_learning_rules_move_the_weights_alike(rule, act, data, tmp_path):
         f"network n {{\n input x: 2\n dense y: 1, act={act}\n x -> y\n}}\n"
         f"train {{\n data = {data}\n rule = {rule}\n batch = 1\n epochs = 4\n}}\n"
     )
-    _assert_alike(nnspec.loads(text), tmp_path)
+    assert_trains_alike(nnspec.loads(text), tmp_path)
 
 
 @pytest.mark.slow
@@ -141,4 +113,4 @@ def test_a_gan_trains_alike(tmp_path):
     models = training_models(spec)
     settings = models[0].train_spec.settings
     settings["epochs"] = 1  # a dict inside a frozen dataclass: shortened for this test only
-    _assert_alike(models[0], tmp_path, models)
+    assert_trains_alike(models[0], tmp_path, models)
