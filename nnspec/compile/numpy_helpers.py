@@ -269,47 +269,68 @@ def _gelu(x):
 helper(
     "_windows",
     '''
-def _windows(xh, kernel, stride):
-    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view."""
-    return sliding_window_view(xh, kernel, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+def _windows(xh, kernel, stride, dilation=(1, 1)):
+    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view; a dilated kernel's cells `dilation`
+    apart."""
+    (dh, dw) = dilation
+    reach = (dh * (kernel[0] - 1) + 1, dw * (kernel[1] - 1) + 1)
+    view = sliding_window_view(xh, reach, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+    return view[..., ::dh, ::dw]
 ''',
 )
 
 helper(
     "_conv2d",
     '''
-def _conv2d(x, w, b, stride, pads):
-    """x (B, C, H, W), w (O, C, kh, kw), b (O,) or None -> (B, O, OH, OW), cross-correlation.
+def _conv2d(x, w, b, stride, pads, dilation=(1, 1), groups=1):
+    """x (B, C, H, W), w (O, C / groups, kh, kw), b (O,) or None -> (B, O, OH, OW),
+    cross-correlation.
 
-    pads: (top, bottom, left, right) zeros around x; one matmul over the windows (im2col).
+    pads: (top, bottom, left, right) zeros around x; the kernel's cells `dilation` apart; one
+    matmul over the windows (im2col), batched over the groups.
     """
     top, bottom, left, right = pads
     xh = x.transpose(0, 2, 3, 1)
     if any(pads):
         xh = np.pad(xh, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    windows = _windows(xh, w.shape[2:], stride)
+    windows = _windows(xh, w.shape[2:], stride, dilation)
     batch, oh, ow = windows.shape[:3]
-    y = windows.reshape(batch * oh * ow, -1) @ w.reshape(w.shape[0], -1).T
+    kernel = w.reshape(groups, w.shape[0] // groups, -1).transpose(0, 2, 1)
+    y = _by_group(windows.reshape(batch * oh * ow, -1), kernel)
     if b is not None:
         y += b
     return y.reshape(batch, oh, ow, -1).transpose(0, 3, 1, 2)
 ''',
     "_windows",
+    "_by_group",
+)
+
+helper(
+    "_by_group",
+    '''
+def _by_group(a, b):
+    """a (N, G * P), b (G, P, Q) -> (N, G * Q): group g of a's columns times b[g]."""
+    groups, rows = b.shape[0], a.shape[0]
+    if groups == 1:
+        return a @ b[0]
+    return (a.reshape(rows, groups, -1).transpose(1, 0, 2) @ b).transpose(1, 0, 2).reshape(rows, -1)
+''',
 )
 
 helper(
     "_scatter",
     '''
-def _scatter(cells, shape, kernel, stride):
+def _scatter(cells, shape, kernel, stride, dilation=(1, 1)):
     """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into (B, H, W, C) `shape`."""
     out = np.zeros(shape, cells.dtype)
     oh, ow = cells.shape[1:3]
-    (sh, sw) = stride
+    (sh, sw), (dh, dw) = stride, dilation
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cells[
-                ..., i, j
-            ]
+            top, left = i * dh, j * dw
+            out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += (
+                cells[..., i, j]
+            )
     return out
 ''',
 )
@@ -317,24 +338,34 @@ def _scatter(cells, shape, kernel, stride):
 helper(
     "_conv_transpose2d",
     '''
-def _conv_transpose2d(x, w, b, stride, padding, output_padding):
-    """x (B, C, H, W), w (C, O, kh, kw), b (O,) or None -> (B, O, OH, OW), as PyTorch's
-    conv_transpose2d: every input cell adds x * w[c] into a kh x kw patch of the output, patches
-    `stride` apart; then `padding` is cut from each side and `output_padding` kept at the end."""
+def _conv_transpose2d(x, w, b, stride, padding, output_padding, dilation=(1, 1), groups=1):
+    """x (B, C, H, W), w (C, O / groups, kh, kw), b (O,) or None -> (B, O, OH, OW), as PyTorch's
+    conv_transpose2d: every input cell adds x * w[c] into a patch of the output (its cells
+    `dilation` apart), patches `stride` apart; then `padding` is cut from each side and
+    `output_padding` kept at the end."""
     batch, channels, height, width = x.shape
-    _, out_channels, kh, kw = w.shape
-    (sh, sw), (ph, pw) = stride, padding
-    oh = (height - 1) * sh - 2 * ph + kh + output_padding[0]
-    ow = (width - 1) * sw - 2 * pw + kw + output_padding[1]
-    full = (batch, max((height - 1) * sh + kh, ph + oh), max((width - 1) * sw + kw, pw + ow))
+    _, group_out, kh, kw = w.shape
+    out_channels = group_out * groups
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    oh = (height - 1) * sh - 2 * ph + reach[0] + output_padding[0]
+    ow = (width - 1) * sw - 2 * pw + reach[1] + output_padding[1]
+    full = (
+        batch,
+        max((height - 1) * sh + reach[0], ph + oh),
+        max((width - 1) * sw + reach[1], pw + ow),
+    )
     rows = x.transpose(0, 2, 3, 1).reshape(-1, channels)
-    cells = (rows @ w.reshape(channels, -1)).reshape(batch, height, width, out_channels, kh, kw)
-    yh = _scatter(cells, full + (out_channels,), (kh, kw), stride)[:, ph : ph + oh, pw : pw + ow]
+    cells = _by_group(rows, w.reshape(groups, channels // groups, -1))
+    cells = cells.reshape(batch, height, width, out_channels, kh, kw)
+    yh = _scatter(cells, full + (out_channels,), (kh, kw), stride, dilation)
+    yh = yh[:, ph : ph + oh, pw : pw + ow]
     if b is not None:
         yh += b
     return yh.transpose(0, 3, 1, 2)
 ''',
     "_scatter",
+    "_by_group",
 )
 
 helper(
@@ -374,15 +405,22 @@ def _pool2d(x, mode, size, stride, padding=(0, 0), out=None):
 helper(
     "_interpolation",
     '''
-def _interpolation(size, factor, mode):
-    """The (factor * size, size) matrix that upsamples one axis: nearest, or linear as PyTorch's
-    align_corners=False (each output cell reads (i + 0.5) / factor - 0.5, clamped at the edges)."""
-    out = np.arange(size * factor)
-    matrix = np.zeros((size * factor, size))
+def _interpolation(size, cells, mode):
+    """The (cells, size) matrix that resizes one axis: nearest, or linear as PyTorch's
+    align_corners=False (output cell i reads (i + 0.5) * size / cells - 0.5, clamped at the
+    edges); nearest copies cell i // factor, or floor(i * (size / cells)) in float32 as PyTorch's
+    kernel rounds."""
+    out = np.arange(cells)
+    matrix = np.zeros((cells, size))
     if mode == "nearest":
-        matrix[out, out // factor] = 1.0
+        if cells % size == 0:
+            matrix[out, out // (cells // size)] = 1.0
+        else:
+            scale = np.float32(size) / np.float32(cells)
+            low = np.floor(out.astype(np.float32) * scale).astype(int)
+            matrix[out, np.minimum(low, size - 1)] = 1.0
         return matrix
-    source = np.maximum((out + 0.5) / factor - 0.5, 0.0)
+    source = np.maximum((size / cells) * (out + 0.5) - 0.5, 0.0)
     low = np.minimum(np.floor(source).astype(int), size - 1)
     high = np.minimum(low + 1, size - 1)
     np.add.at(matrix, (out, low), 1.0 - (source - low))
@@ -394,10 +432,10 @@ def _interpolation(size, factor, mode):
 helper(
     "_upsample2d",
     '''
-def _upsample2d(x, factor, mode):
-    """x (..., C, H, W) -> (..., C, factor * H, factor * W): A_h x A_w^T."""
-    a_h = _interpolation(x.shape[-2], factor, mode).astype(x.dtype)
-    a_w = _interpolation(x.shape[-1], factor, mode).astype(x.dtype)
+def _upsample2d(x, size, mode):
+    """x (..., C, H, W) -> (..., C, *size): A_h x A_w^T."""
+    a_h = _interpolation(x.shape[-2], size[0], mode).astype(x.dtype)
+    a_w = _interpolation(x.shape[-1], size[1], mode).astype(x.dtype)
     return np.einsum("oh,...hw,pw->...op", a_h, x, a_w, optimize=True)
 ''',
     "_interpolation",

@@ -133,14 +133,15 @@ def conv(e: Emit, x: str) -> None:
     o = e.layer.options
     pads = e.layer.kind.pads(o, *e.hw)
     w, b = e.p("weight"), e.optional("bias")
-    call = f"{e.use('_conv2d')}({{}}, {w}, {b}, {pair(o.stride)}, {pads})".format
+    more = _spacing(o)
+    call = f"{e.use('_conv2d')}({{}}, {w}, {b}, {pair(o.stride)}, {pads}{more})".format
     e.let(activation(e, o.act.name, o.act.alpha, folded(e, call, x), -3))
 
 
 def deconv(e: Emit, x: str) -> None:
     o = e.layer.options
     w, b = e.p("weight"), e.optional("bias")
-    shape = f"{pair(o.stride)}, {pair(o.padding)}, {pair(o.output_padding)}"
+    shape = f"{pair(o.stride)}, {pair(o.padding)}, {pair(o.output_padding)}{_spacing(o)}"
     call = f"{e.use('_conv_transpose2d')}({{}}, {w}, {b}, {shape})".format
     e.let(activation(e, o.act.name, o.act.alpha, folded(e, call, x), -3))
 
@@ -173,8 +174,16 @@ def reshape(e: Emit, x: str) -> None:
 
 
 def upsample(e: Emit, x: str) -> None:
-    o = e.layer.options
-    e.let(f"{e.use('_upsample2d')}({x}, {o.factor}, {quoted(o.mode)})")
+    size = tuple(e.layer.shape.dims[1:])
+    e.let(f"{e.use('_upsample2d')}({x}, {size}, {quoted(e.layer.options.mode)})")
+
+
+def _spacing(o) -> str:
+    """A convolution's dilation and groups, as keywords of the helper where they are not 1."""
+    dilation = pair(o.dilation)
+    return ("" if dilation == (1, 1) else f", dilation={dilation}") + (
+        "" if o.groups == 1 else f", groups={o.groups}"
+    )
 
 
 # ---- normalisation -----------------------------------------------------------------------------

@@ -173,6 +173,8 @@ def conv(g, ctx, layer, x, p):
             kernel_shape=kernel,
             strides=list(pair(o.stride)),
             pads=[top, left, bottom, right],
+            dilations=list(pair(o.dilation)),
+            group=o.groups,
         )
 
     y = _folded(g, ctx, x, inner, layer.shape.dims)
@@ -180,20 +182,35 @@ def conv(g, ctx, layer, x, p):
 
 
 def deconv(g, ctx, layer, x, p):
-    """x (..., C, H, W) -> (..., channels, OH, OW): ConvTranspose, then the activation."""
+    """x (..., C, H, W) -> (..., channels, OH, OW): ConvTranspose, then the activation; with
+    groups, one ConvTranspose per group on its Split of the channels, weight and bias, then
+    Concat (onnx's reference evaluator gets a grouped ConvTranspose wrong when the channels in
+    and out differ)."""
     o = layer.options
     (ph, pw), opad = pair(o.padding), list(pair(o.output_padding))
+    bias = "bias" in layer.params
 
-    def inner(v):
-        inputs = [v, p["weight"]] + ([p["bias"]] if "bias" in layer.params else [])
+    def transposed(v, weight, b):
         return g.op(
             "ConvTranspose",
-            inputs,
+            [v, weight] + ([b] if bias else []),
             kernel_shape=list(pair(o.kernel)),
             strides=list(pair(o.stride)),
             pads=[ph, pw, ph, pw],
             output_padding=opad,
+            dilations=list(pair(o.dilation)),
         )
+
+    def inner(v):
+        if o.groups == 1:
+            return transposed(v, p["weight"], p["bias"] if bias else None)
+        n = o.groups
+        inputs, outputs = layer.params["weight"].shape[:2]
+        vs = g.op("Split", [v, g.ints([inputs // n] * n)], outputs=n, axis=1)
+        ws = g.op("Split", [p["weight"], g.ints([inputs // n] * n)], outputs=n, axis=0)
+        bs = g.op("Split", [p["bias"], g.ints([outputs] * n)], outputs=n, axis=0) if bias else ws
+        parts = [transposed(*group) for group in zip(vs, ws, bs, strict=True)]
+        return g.op("Concat", parts, axis=1)
 
     y = _folded(g, ctx, x, inner, layer.shape.dims)
     return activate(g, y, o.act, axis=-3)
@@ -249,11 +266,12 @@ def reshape(g, ctx, layer, x, p):
 
 
 def upsample(g, ctx, layer, x, p):
-    """x (..., C, H, W) -> (..., C, factor * H, factor * W): nearest is Resize (asymmetric, floor:
-    output cell i reads i // factor); bilinear is `A_h x A_w^T` by two MatMuls with the axes'
-    interpolation matrices (kinds.conv.interpolation, PyTorch's align_corners=False)."""
+    """x (..., C, H, W) -> (..., C, factor * H, factor * W) or (..., C, *size): nearest by a
+    factor is Resize (asymmetric, floor: output cell i reads i // factor); bilinear, and nearest
+    to a size (which rounds as PyTorch's float32 kernel), are `A_h x A_w^T` by two MatMuls with
+    the axes' interpolation matrices (kinds.conv.interpolation, PyTorch's align_corners=False)."""
     o = layer.options
-    if o.mode == "nearest":
+    if o.mode == "nearest" and o.factor is not None:
         scales = g.floats([1.0] * (ctx.lead + 1) + [float(o.factor)] * 2)
         return g.op(
             "Resize",
@@ -263,8 +281,9 @@ def upsample(g, ctx, layer, x, p):
             nearest_mode="floor",
         )
     height, width = ctx.source_dims[-2:]
-    a_h = g.floats(interpolation(height, o.factor, o.mode))
-    a_w = g.floats(np.asarray(interpolation(width, o.factor, o.mode)).T)
+    out_h, out_w = layer.shape.dims[1:]
+    a_h = g.floats(interpolation(height, out_h, o.mode))
+    a_w = g.floats(np.asarray(interpolation(width, out_w, o.mode)).T)
     return g.op("MatMul", [g.op("MatMul", [a_h, x]), a_w])
 
 

@@ -53,21 +53,33 @@ def _embedding(layer: Layer) -> str:
     return "nn.Embedding({}, {})".format(*layer.params["weight"].shape)
 
 
+def _spacing(layer: Layer) -> str:
+    """A convolution's dilation and groups, as keywords where they are not 1."""
+    o = layer.options
+    dilation = pair(o.dilation)
+    return ("" if dilation == (1, 1) else f", dilation={dilation}") + (
+        "" if o.groups == 1 else f", groups={o.groups}"
+    )
+
+
 def _conv(layer: Layer) -> str:
     o = layer.options
     channels, inputs, kh, kw = layer.params["weight"].shape
+    inputs *= o.groups  # the weight holds one group's inputs
+    more = _spacing(layer) + _bias(layer)
     if o.padding == "same":
-        return f"SameConv2d({inputs}, {channels}, {(kh, kw)}, {pair(o.stride)}{_bias(layer)})"
+        return f"SameConv2d({inputs}, {channels}, {(kh, kw)}, {pair(o.stride)}{more})"
     padding = 0 if o.padding == "valid" else pair(o.padding)
     stride = pair(o.stride)
-    return f"nn.Conv2d({inputs}, {channels}, {(kh, kw)}, {stride}, {padding}{_bias(layer)})"
+    return f"nn.Conv2d({inputs}, {channels}, {(kh, kw)}, {stride}, {padding}{more})"
 
 
 def _deconv(layer: Layer) -> str:
     o = layer.options
     inputs, channels, kh, kw = layer.params["weight"].shape
+    channels *= o.groups  # the weight holds one group's outputs
     shape = f"{(kh, kw)}, {pair(o.stride)}, {pair(o.padding)}, {pair(o.output_padding)}"
-    return f"nn.ConvTranspose2d({inputs}, {channels}, {shape}{_bias(layer)})"
+    return f"nn.ConvTranspose2d({inputs}, {channels}, {shape}{_spacing(layer)}{_bias(layer)})"
 
 
 def _batchnorm(layer: Layer) -> str:
@@ -272,11 +284,12 @@ class SameConv2d(nn.Conv2d):
     """nn.Conv2d with padding=same at any stride: zeros placed as `_same_pads` says, then the
     convolution unpadded."""
 
-    def __init__(self, inputs, channels, kernel, stride, bias=True):
-        super().__init__(inputs, channels, kernel, stride, 0, bias=bias)
+    def __init__(self, inputs, channels, kernel, stride, dilation=1, groups=1, bias=True):
+        super().__init__(inputs, channels, kernel, stride, 0, dilation, groups, bias=bias)
 
     def forward(self, x):
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (kh, kw), (dh, dw), (sh, sw) = self.kernel_size, self.dilation, self.stride
+        kh, kw = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # the dilated kernel's reach
         top, bottom = _same_pads(x.shape[-2], kh, sh)
         left, right = _same_pads(x.shape[-1], kw, sw)
         return super().forward(F.pad(x, (left, right, top, bottom)))

@@ -62,6 +62,6 @@ KIND_DRAWING: dict[str, Drawing] = {
 def window(layer) -> int:
     """How many cells before it a `local` cell sees: its kernel or pooling window (at most 3)."""
     options = layer.options
-    size = getattr(options, "kernel", None) or getattr(options, "size", 3)
+    size = getattr(options, "kernel", None) or getattr(options, "size", None) or 3
     height = size if isinstance(size, int) else size[0]
     return max(1, min(height, 3))

@@ -4,6 +4,7 @@ kinds that change a value's shape: reshape, upsample."""
 from __future__ import annotations
 
 import math
+import struct
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -28,6 +29,13 @@ Kernel = Annotated[Pair, Hint("a kernel covers at least one cell: kernel=3, or [
 Amount = Annotated[int, Field(ge=0)]
 Padding = Literal["valid", "same"] | Amount
 AmountPair = Amount | tuple[Amount, Amount]
+Dilation = Annotated[
+    Pair,
+    Hint("a dilation spaces a kernel's cells at least 1 apart: dilation=2, or [height, width]"),
+]
+Groups = Annotated[
+    Count, Hint("groups=1 joins every channel; groups=C (the input's channels) is depthwise")
+]
 
 
 def pair(value: int | tuple[int, int]) -> tuple[int, int]:
@@ -56,9 +64,29 @@ class ConvOptions(Options):
     kernel: Kernel = 3
     stride: Pair = 1
     padding: Padding = "valid"
+    dilation: Dilation = 1
+    groups: Groups = 1
     act: Act = IDENTITY
     bias: bool = True
     init: InitOption = None
+
+
+def spread(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """The cells a dilated kernel covers: `dilation * (kernel - 1) + 1` along each axis."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+
+
+def check_groups(kind: str, groups: int, inputs: int, outputs: int) -> None:
+    """`groups` must divide the channels in and out (E250 at the option), as nn.Conv2d asks."""
+    for side, channels in (("input", inputs), ("output", outputs)):
+        if channels % groups:
+            raise ShapeError(
+                "E250",
+                f"{{layer}}: groups={groups} does not divide its {channels} {side} channels",
+                f"use groups that divide both the {inputs} input and the {outputs} output "
+                f"channels (groups={inputs} with channels={inputs} is a depthwise {kind})",
+                option="groups",
+            )
 
 
 def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -75,14 +103,17 @@ def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class Conv(Kind):
-    """`[C, H, W]` -> `[channels, H', W']`, `H' = (H + 2 * padding - kh) // stride + 1`;
-    with `padding=same`, `H' = ceil(H / stride)`.
+    """`[C, H, W]` -> `[channels, H', W']`, `H' = (H + 2 * padding - dilation * (kh - 1) - 1)
+    // stride + 1`; with `padding=same`, `H' = ceil(H / stride)`.
 
     `act(conv2d(x, W, b))`: cross-correlation, `stride`; `padding=N` pads N zeros on each side;
     `padding=same` pads as TensorFlow and Keras do, with any stride: in all
-    `max((H' - 1) * stride + kh - H, 0)` zeros, the smaller half before and the odd one after
-    (bottom and right; with stride 1 that is PyTorch's `padding="same"`). Stored as PyTorch's
-    Conv2d: weight `[channels, C, kh, kw]`, bias `[channels]`.
+    `max((H' - 1) * stride + kh' - H, 0)` zeros (kh' the dilated kernel's height), the smaller
+    half before and the odd one after (bottom and right; with stride 1 that is PyTorch's
+    `padding="same"`). `dilation` spaces the kernel's cells that far apart; `groups` splits the
+    channels in and out into that many groups, each convolved with its own (groups = C =
+    channels: depthwise). Stored as PyTorch's Conv2d: weight `[channels, C / groups, kh, kw]`,
+    bias `[channels]`.
     """
 
     name = "conv"
@@ -94,7 +125,7 @@ class Conv(Kind):
 
     def pads(self, o: ConvOptions, height: int, width: int) -> tuple[int, int, int, int]:
         """The zeros around an image of `height` x `width`: (top, bottom, left, right)."""
-        (kh, kw), (sh, sw) = pair(o.kernel), pair(o.stride)
+        (kh, kw), (sh, sw) = spread(pair(o.kernel), pair(o.dilation)), pair(o.stride)
         if o.padding == "same":
             return same_pads(height, kh, sh) + same_pads(width, kw, sw)
         n = 0 if o.padding == "valid" else o.padding
@@ -102,7 +133,8 @@ class Conv(Kind):
 
     def shape(self, o: ConvOptions, x: Shape) -> Shape:
         _image("conv", x)
-        (kh, kw), (sh, sw) = pair(o.kernel), pair(o.stride)
+        check_groups("convolution", o.groups, x.dims[0], o.channels)
+        (kh, kw), (sh, sw) = spread(pair(o.kernel), pair(o.dilation)), pair(o.stride)
         if o.padding == "same":
             return x.with_dims(o.channels, -(-x.dims[1] // sh), -(-x.dims[2] // sw))
         n = 0 if o.padding == "valid" else o.padding
@@ -112,8 +144,9 @@ class Conv(Kind):
 
     def params(self, o: ConvOptions, x: Shape) -> dict[str, Param]:
         kh, kw = pair(o.kernel)
-        fan_in = x.dims[0] * kh * kw
-        params = {"weight": uniform_fan_in((o.channels, x.dims[0], kh, kw), fan_in)}
+        inputs = x.dims[0] // o.groups  # each output channel sees its group's inputs only
+        fan_in = inputs * kh * kw
+        params = {"weight": uniform_fan_in((o.channels, inputs, kh, kw), fan_in)}
         if o.bias:
             params["bias"] = uniform_fan_in((o.channels,), fan_in)
         return params
@@ -125,6 +158,8 @@ class DeconvOptions(Options):
     stride: Pair = 1
     padding: AmountPair = 0
     output_padding: AmountPair = 0
+    dilation: Dilation = 1
+    groups: Groups = 1
     act: Act = IDENTITY
     bias: bool = True
     init: InitOption = None
@@ -132,13 +167,15 @@ class DeconvOptions(Options):
 
 class Deconv(Kind):
     """`[C, H, W]` -> `[channels, H', W']`,
-    `H' = (H - 1) * stride - 2 * padding + kh + output_padding`.
+    `H' = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + 1 + output_padding`.
 
     `act(conv_transpose2d(x, W, b))`, the transposed convolution (the input gradient of a
     convolution with the same options): every input cell adds `x * W[c]` into a `kh x kw`
     patch of the output, patches `stride` apart; `padding` rows and columns are then cut from
-    each side and `output_padding` (smaller than the stride) more kept at the end. Stored as
-    PyTorch's ConvTranspose2d: weight `[C, channels, kh, kw]`, bias `[channels]`.
+    each side and `output_padding` (smaller than the stride or the dilation) more kept at the
+    end. `dilation` spaces the kernel's cells apart and `groups` splits the channels, as in
+    `conv`. Stored as PyTorch's ConvTranspose2d: weight `[C, channels / groups, kh, kw]`, bias
+    `[channels]`.
     """
 
     name = "deconv"
@@ -150,13 +187,15 @@ class Deconv(Kind):
 
     def shape(self, o: DeconvOptions, x: Shape) -> Shape:
         _image("deconv", x)
+        check_groups("transposed convolution", o.groups, x.dims[0], o.channels)
         sizes = zip(
             ("height", "width"),
             x.dims[1:],
-            pair(o.kernel),
+            spread(pair(o.kernel), pair(o.dilation)),
             pair(o.stride),
             pair(o.padding),
             pair(o.output_padding),
+            pair(o.dilation),
             strict=True,
         )
         out = [_deconv_out(*axis) for axis in sizes]
@@ -164,16 +203,20 @@ class Deconv(Kind):
 
     def params(self, o: DeconvOptions, x: Shape) -> dict[str, Param]:
         kh, kw = pair(o.kernel)
-        fan_in = o.channels * kh * kw  # nn.ConvTranspose2d's weight is [in, out, kh, kw]
-        params = {"weight": uniform_fan_in((x.dims[0], o.channels, kh, kw), fan_in)}
+        outputs = o.channels // o.groups
+        fan_in = outputs * kh * kw  # nn.ConvTranspose2d's weight is [in, out / groups, kh, kw]
+        params = {"weight": uniform_fan_in((x.dims[0], outputs, kh, kw), fan_in)}
         if o.bias:
             params["bias"] = uniform_fan_in((o.channels,), fan_in)
         return params
 
 
-def _deconv_out(axis: str, size: int, kernel: int, stride: int, padding: int, extra: int) -> int:
-    """One axis of a transposed convolution; `extra` is the output_padding."""
-    if extra >= stride:
+def _deconv_out(
+    axis: str, size: int, kernel: int, stride: int, padding: int, extra: int, dilation: int
+) -> int:
+    """One axis of a transposed convolution; `kernel` is the dilated kernel's reach, `extra` the
+    output_padding (smaller than the stride or the dilation, as PyTorch asks)."""
+    if extra >= stride and extra >= dilation:
         raise ShapeError(
             "E209",
             f"{{layer}}: output_padding {extra} must be smaller than the stride {stride} ({axis})",
@@ -355,18 +398,25 @@ class Reshape(Kind):
 
 
 class UpsampleOptions(Options):
-    factor: Annotated[Count, Hint("upsample by a whole factor of at least 1: upsample u: 2")]
+    factor: Annotated[
+        Count | None, Hint("upsample by a whole factor of at least 1: upsample u: 2")
+    ] = None
+    size: Annotated[
+        Pair | None, Hint("an output of at least 1 x 1: size=[16, 16], or size=16 for both")
+    ] = None
     mode: Literal["nearest", "bilinear"] = "nearest"
 
 
 class Upsample(Kind):
-    """`[C, H, W]` -> `[C, factor * H, factor * W]`.
+    """`[C, H, W]` -> `[C, factor * H, factor * W]`, or `[C, size]`.
 
-    Each output cell reads the input at `((i + 0.5) / factor - 0.5)`: `nearest` copies the cell
-    it falls in (every input cell becomes a `factor x factor` square), `bilinear` weighs the
-    two nearest rows and columns, clamped at the edges (PyTorch's F.interpolate, nearest, or
-    bilinear with align_corners=False). No parameters; the gradient sums back over the cells
-    each input cell fed.
+    Each output cell `i` of an axis of `n` cells into `m` reads the input at
+    `(i + 0.5) * n / m - 0.5`: `nearest` copies cell `floor(i * n / m)` (by a factor, every
+    input cell becomes a `factor x factor` square), `bilinear` weighs the two nearest rows and
+    columns, clamped at the edges (PyTorch's F.interpolate with `scale_factor` or `size`,
+    nearest, or bilinear with align_corners=False). `size=[h, w]` (or one number for both) gives
+    the output's height and width instead of a factor, larger or smaller than the input. No
+    parameters; the gradient sums back over the cells each input cell fed.
     """
 
     name = "upsample"
@@ -376,26 +426,54 @@ class Upsample(Kind):
     positional = ("factor",)
 
     def shape(self, o: UpsampleOptions, x: Shape) -> Shape:
+        if (o.factor is None) == (o.size is None):
+            raise ShapeError(
+                "E251",
+                "{layer}: give a factor or a size, "
+                + ("not both" if o.factor is not None else "neither is given"),
+                "write 'upsample u: 2' to double the height and width, or "
+                "'upsample u: size=[16, 16]' for an output of 16 x 16",
+                option="size" if o.factor is not None else None,
+            )
         _image("upsample", x)
         c, h, w = x.dims
+        if o.size is not None:
+            return x.with_dims(c, *pair(o.size))
         return x.with_dims(c, h * o.factor, w * o.factor)
 
 
-def interpolation(size: int, factor: int, mode: str) -> list[list[float]]:
-    """The `[factor * size, size]` matrix that upsamples one axis: row `i` weighs the input
-    cells output cell `i` reads (PyTorch's nearest, or linear with align_corners=False)."""
-    rows = [[0.0] * size for _ in range(size * factor)]
+def interpolation(size: int, out: int, mode: str) -> list[list[float]]:
+    """The `[out, size]` matrix that resizes one axis of `size` cells to `out`: row `i` weighs
+    the input cells output cell `i` reads, as PyTorch's F.interpolate (nearest, or linear with
+    align_corners=False); by a whole factor exactly, else nearest rounds in float32 as PyTorch's
+    kernel does."""
+    rows = [[0.0] * size for _ in range(out)]
+    scale = size / out
     for i, row in enumerate(rows):
         if mode == "nearest":
-            row[i // factor] = 1.0
+            row[_nearest(i, size, out)] = 1.0
             continue
-        source = max((i + 0.5) / factor - 0.5, 0.0)
+        source = max(scale * (i + 0.5) - 0.5, 0.0)
         low = min(int(source), size - 1)
         high = min(low + 1, size - 1)
         weight = source - low
         row[low] += 1.0 - weight
         row[high] += weight
     return rows
+
+
+def _nearest(i: int, size: int, out: int) -> int:
+    """The input cell output cell `i` copies: `i // factor` by a whole factor, else
+    `floor(i * (size / out))` in float32, as PyTorch's nearest kernel computes it."""
+    if out % size == 0:
+        return i // (out // size)
+    scale = _float32(_float32(size) / _float32(out))
+    return min(math.floor(_float32(i * scale)), size - 1)
+
+
+def _float32(value: float) -> float:
+    """`value` rounded to the nearest float32 (PyTorch's nearest works in float)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 KINDS = [Conv(), Deconv(), Pool(), GlobalPool(), Flatten(), Reshape(), Upsample()]

@@ -7,15 +7,17 @@ The backward passes scatter window gradients back with one strided add per kerne
 (kh * kw of them), never a loop over elements, examples or channels.
 
 Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
-- `conv2d(x, W, b, stride, pads)`: `cols @ W.reshape(O, -1).T + b`, cols the windows
-  `[B*OH*OW, C*kh*kw]`; back: `g @ W` scattered back to the windows, `g.T @ cols`, `sum(g)`.
-- `conv_transpose2d(x, W, b, stride, padding, output_padding)`: `x @ W.reshape(C, -1)`
-  scattered into the output, then cropped, `+ b`; back: the windows of `g` `@ W.T`,
-  `x.T @` those windows, `sum(g)`.
+- `conv2d(x, W, b, stride, pads, dilation, groups)`: `cols @ W.reshape(O, -1).T + b`, cols
+  the windows `[B*OH*OW, C*kh*kw]` (dilated: every `dilation`-th cell of a wider window);
+  back: `g @ W` scattered back to the windows, `g.T @ cols`, `sum(g)`. With groups, each
+  matmul runs group by group (`_by_group`, one batched matmul).
+- `conv_transpose2d(x, W, b, stride, padding, output_padding, dilation, groups)`:
+  `x @ W.reshape(C, -1)` scattered into the output, then cropped, `+ b`; back: the windows of
+  `g` `@ W.T`, `x.T @` those windows, `sum(g)`.
 - `pool2d(x, mode, size, stride, padding, out)`: max (first maximum in the window) or mean of
   each window, over the input padded with -inf or zeros; back: `g` to that maximum, or
   `g / cells` to every cell, then the padding cut off.
-- `upsample2d(x, factor, mode)`: `A_h x A_w^T`, one interpolation matrix per axis; back:
+- `upsample2d(x, size, mode)`: `A_h x A_w^T`, one interpolation matrix per axis; back:
   `A_h^T g A_w`.
 
 The transposed convolution is the input gradient of a convolution: its forward is conv2d's
@@ -31,43 +33,85 @@ from ...kinds.conv import interpolation
 from .autograd import Var, record
 
 
-def _windows(xh: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
-    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view."""
-    return sliding_window_view(xh, kernel, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+def _windows(
+    xh: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> np.ndarray:
+    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view; a dilated kernel's cells are
+    `dilation` apart."""
+    (dh, dw) = dilation
+    reach = (dh * (kernel[0] - 1) + 1, dw * (kernel[1] - 1) + 1)
+    view = sliding_window_view(xh, reach, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+    return view[..., ::dh, ::dw]
 
 
 def _scatter(
-    cells: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]
+    cells: np.ndarray,
+    shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
 ) -> np.ndarray:
     """The adjoint of `_windows`: cells (B, OH, OW, C, kh, kw) summed into (B, H, W, C) `shape`."""
     out = np.zeros(shape, cells.dtype)
     _, oh, ow = cells.shape[:3]
-    (sh, sw) = stride
+    (sh, sw), (dh, dw) = stride, dilation
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            out[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += cells[
-                ..., i, j
-            ]
+            top, left = i * dh, j * dw
+            out[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += (
+                cells[..., i, j]
+            )
     return out
 
 
-def conv2d(
-    x: Var, W: Var, b: Var | None, stride: tuple[int, int], pads: tuple[int, int, int, int]
-) -> Var:
-    """x: (B, C, H, W), W: (O, C, kh, kw), b: (O,) -> (B, O, OH, OW).
+def _by_group(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (N, G * P), b (G, P, Q) -> (N, G * Q): group g of a's columns times b[g] (one matmul
+    when G is 1)."""
+    groups, width = b.shape[0], a.shape[0]
+    if groups == 1:
+        return a @ b[0]
+    ag = a.reshape(width, groups, -1).transpose(1, 0, 2)  # (G, N, P)
+    return (ag @ b).transpose(1, 0, 2).reshape(width, -1)
 
-    pads: (top, bottom, left, right) zeros around x.
+
+def _outer_by_group(a: np.ndarray, b: np.ndarray, groups: int) -> np.ndarray:
+    """a (N, G * P), b (N, G * Q) -> (G * P, Q): group g of a's columns, transposed, times
+    group g of b's (a weight's gradient, group by group)."""
+    if groups == 1:
+        return a.T @ b
+    rows = a.shape[0]
+    ag = a.reshape(rows, groups, -1).transpose(1, 2, 0)  # (G, P, N)
+    bg = b.reshape(rows, groups, -1).transpose(1, 0, 2)  # (G, N, Q)
+    return (ag @ bg).reshape(-1, bg.shape[2])
+
+
+def conv2d(
+    x: Var,
+    W: Var,
+    b: Var | None,
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
+) -> Var:
+    """x: (B, C, H, W), W: (O, C / groups, kh, kw), b: (O,) -> (B, O, OH, OW).
+
+    pads: (top, bottom, left, right) zeros around x; the kernel's cells `dilation` apart;
+    output channel o sees the input channels of its group (o // (O / groups)) only.
     """
     out_channels, _, kh, kw = W.shape
     top, bottom, left, right = pads
     xh = x.value.transpose(0, 2, 3, 1)
     if any(pads):
         xh = np.pad(xh, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    win = _windows(xh, (kh, kw), stride)
+    win = _windows(xh, (kh, kw), stride, dilation)
     batch, oh, ow = win.shape[:3]
     cols = win.reshape(batch * oh * ow, -1)  # copies: (C, kh, kw) per row, as W is laid out
-    kernel = W.value.reshape(out_channels, -1)
-    y = cols @ kernel.T
+    kernel = W.value.reshape(groups, out_channels // groups, -1)  # (G, O / G, C / G * kh * kw)
+    y = _by_group(cols, kernel.transpose(0, 2, 1))
     if b is not None:
         y += b.value
 
@@ -75,12 +119,12 @@ def conv2d(
         rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
         gx = None
         if x.needs_grad:
-            cells = (rows @ kernel).reshape(win.shape)
-            gxh = _scatter(cells, xh.shape, (kh, kw), stride)
+            cells = _by_group(rows, kernel).reshape(win.shape)
+            gxh = _scatter(cells, xh.shape, (kh, kw), stride, dilation)
             gx = gxh[:, top : gxh.shape[1] - bottom, left : gxh.shape[2] - right].transpose(
                 0, 3, 1, 2
             )
-        gW = (rows.T @ cols).reshape(W.shape) if W.needs_grad else None
+        gW = _outer_by_group(rows, cols, groups).reshape(W.shape) if W.needs_grad else None
         gb = rows.sum(axis=0) if b is not None and b.needs_grad else None
         return gx, gW, gb
 
@@ -95,36 +139,48 @@ def conv_transpose2d(
     stride: tuple[int, int],
     padding: tuple[int, int],
     output_padding: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
 ) -> Var:
-    """x: (B, C, H, W), W: (C, O, kh, kw), b: (O,) -> (B, O, OH, OW), as F.conv_transpose2d.
+    """x: (B, C, H, W), W: (C, O / groups, kh, kw), b: (O,) -> (B, O, OH, OW), as
+    F.conv_transpose2d.
 
-    OH = (H - 1) * stride - 2 * padding + kh + output_padding (OW alike): every input cell
-    adds x * W[c] into a kh x kw patch of the output, patches `stride` apart; then `padding`
-    rows and columns are cut from each side, and `output_padding` more kept at the end.
+    OH = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + 1 + output_padding (OW alike):
+    every input cell adds x * W[c] into a patch of the output (its cells `dilation` apart),
+    patches `stride` apart; then `padding` rows and columns are cut from each side, and
+    `output_padding` more kept at the end. Input channel c feeds the outputs of its group only.
     """
     batch, channels, height, width = x.shape
-    _, out_channels, kh, kw = W.shape
-    (sh, sw), (ph, pw) = stride, padding
-    oh = (height - 1) * sh - 2 * ph + kh + output_padding[0]
-    ow = (width - 1) * sw - 2 * pw + kw + output_padding[1]
+    _, group_out, kh, kw = W.shape
+    out_channels = group_out * groups
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    oh = (height - 1) * sh - 2 * ph + reach[0] + output_padding[0]
+    ow = (width - 1) * sw - 2 * pw + reach[1] + output_padding[1]
     # the uncut output holds every patch and reaches the kept rows past its end
-    full = (batch, max((height - 1) * sh + kh, ph + oh), max((width - 1) * sw + kw, pw + ow))
+    full = (
+        batch,
+        max((height - 1) * sh + reach[0], ph + oh),
+        max((width - 1) * sw + reach[1], pw + ow),
+    )
     rows = x.value.transpose(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C)
-    kernel = W.value.reshape(channels, -1)  # (C, O*kh*kw)
-    cells = (rows @ kernel).reshape(batch, height, width, out_channels, kh, kw)
-    yh = _scatter(cells, full + (out_channels,), (kh, kw), stride)[:, ph : ph + oh, pw : pw + ow]
+    kernel = W.value.reshape(groups, channels // groups, -1)  # (G, C / G, O / G * kh * kw)
+    cells = _by_group(rows, kernel).reshape(batch, height, width, out_channels, kh, kw)
+    yh = _scatter(cells, full + (out_channels,), (kh, kw), stride, dilation)
+    yh = yh[:, ph : ph + oh, pw : pw + ow]
     if b is not None:
         yh += b.value
 
     def back(g):
         gfull = np.zeros(full + (out_channels,), g.dtype)
         gfull[:, ph : ph + oh, pw : pw + ow] = g.transpose(0, 2, 3, 1)
-        win = _windows(gfull, (kh, kw), stride)[:, :height, :width]
+        win = _windows(gfull, (kh, kw), stride, dilation)[:, :height, :width]
         gcols = win.reshape(batch * height * width, -1)  # (O, kh, kw) per row, as W is laid out
         gx = None
         if x.needs_grad:
-            gx = (gcols @ kernel.T).reshape(batch, height, width, channels).transpose(0, 3, 1, 2)
-        gW = (rows.T @ gcols).reshape(W.shape) if W.needs_grad else None
+            gx = _by_group(gcols, kernel.transpose(0, 2, 1))
+            gx = gx.reshape(batch, height, width, channels).transpose(0, 3, 1, 2)
+        gW = _outer_by_group(rows, gcols, groups).reshape(W.shape) if W.needs_grad else None
         gb = g.sum(axis=(0, 2, 3)) if b is not None and b.needs_grad else None
         return gx, gW, gb
 
@@ -186,13 +242,13 @@ def pool2d(
     return record(y.transpose(0, 3, 1, 2), (x,), back)
 
 
-def upsample2d(x: Var, factor: int, mode: str) -> Var:
-    """x (..., C, H, W) -> (..., C, factor * H, factor * W): `A_h x A_w^T` with the axes'
-    interpolation matrices (kinds.conv.interpolation: nearest, or bilinear as PyTorch's
-    align_corners=False); the gradient is `A_h^T g A_w`."""
+def upsample2d(x: Var, size: tuple[int, int], mode: str) -> Var:
+    """x (..., C, H, W) -> (..., C, *size): `A_h x A_w^T` with the axes' interpolation matrices
+    (kinds.conv.interpolation: nearest, or bilinear as PyTorch's align_corners=False); the
+    gradient is `A_h^T g A_w`."""
     h, w = x.shape[-2:]
-    a_h = np.asarray(interpolation(h, factor, mode), x.value.dtype)
-    a_w = np.asarray(interpolation(w, factor, mode), x.value.dtype)
+    a_h = np.asarray(interpolation(h, size[0], mode), x.value.dtype)
+    a_w = np.asarray(interpolation(w, size[1], mode), x.value.dtype)
     y = np.einsum("oh,...hw,pw->...op", a_h, x.value, a_w, optimize=True)
 
     def back(g: np.ndarray) -> tuple:

@@ -143,7 +143,9 @@ def conv(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
     def convolve(v: Var) -> Var:
         pads = layer.kind.pads(o, *v.shape[-2:])  # padding=same depends on the image's size
-        return conv2d(v, p["weight"], p.get("bias"), pair(o.stride), pads)
+        return conv2d(
+            v, p["weight"], p.get("bias"), pair(o.stride), pads, pair(o.dilation), o.groups
+        )
 
     y = _folded(x, ctx, convolve)
     return activated(ctx, layer, y, o.act, axis=-3)
@@ -153,7 +155,7 @@ def deconv(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """x: (..., C, H, W) -> (..., channels, OH, OW): `conv_transpose2d` (image.py), then the
     activation."""
     o = layer.options
-    shape = pair(o.stride), pair(o.padding), pair(o.output_padding)
+    shape = pair(o.stride), pair(o.padding), pair(o.output_padding), pair(o.dilation), o.groups
     y = _folded(x, ctx, lambda v: conv_transpose2d(v, p["weight"], p.get("bias"), *shape))
     return activated(ctx, layer, y, o.act, axis=-3)
 
@@ -191,9 +193,9 @@ def reshape(ctx: Context, layer: Layer, x: Var, p) -> Var:
 
 
 def upsample(ctx: Context, layer: Layer, x: Var, p) -> Var:
-    """x (..., C, H, W) -> (..., C, factor * H, factor * W): `upsample2d` (image.py), nearest or
-    bilinear, over any leading axes."""
-    return upsample2d(x, layer.options.factor, layer.options.mode)
+    """x (..., C, H, W) -> (..., C, factor * H, factor * W) or (..., C, *size): `upsample2d`
+    (image.py), nearest or bilinear, over any leading axes."""
+    return upsample2d(x, layer.shape.dims[1:], layer.options.mode)
 
 
 # ---- normalisation -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...kinds.conv import pair, same_pads
+from ...kinds.conv import pair, same_pads, spread
 from ...program import Layer
 from .lowering import Emit, Lowering
 
@@ -21,7 +21,7 @@ class SameConv2d(nn.Conv2d):
     unpadded. The state is nn.Conv2d's (weight, bias)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (kh, kw), (sh, sw) = spread(self.kernel_size, self.dilation), self.stride
         top, bottom = same_pads(x.shape[-2], kh, sh)
         left, right = same_pads(x.shape[-1], kw, sw)
         return super().forward(F.pad(x, (left, right, top, bottom)))
@@ -30,11 +30,12 @@ class SameConv2d(nn.Conv2d):
 def _conv_module(layer: Layer) -> nn.Conv2d:
     o = layer.options
     channels, inputs, kh, kw = layer.params["weight"].shape
-    bias = "bias" in layer.params
+    inputs *= o.groups  # the weight holds one group's inputs
+    more = {"dilation": pair(o.dilation), "groups": o.groups, "bias": "bias" in layer.params}
     if o.padding == "same":
-        return SameConv2d(inputs, channels, (kh, kw), pair(o.stride), 0, bias=bias)
+        return SameConv2d(inputs, channels, (kh, kw), pair(o.stride), 0, **more)
     padding = 0 if o.padding == "valid" else pair(o.padding)
-    return nn.Conv2d(inputs, channels, (kh, kw), pair(o.stride), padding, bias=bias)
+    return nn.Conv2d(inputs, channels, (kh, kw), pair(o.stride), padding, **more)
 
 
 def folded(e: Emit, x: str, op: str) -> str:
@@ -56,12 +57,14 @@ def _deconv_module(layer: Layer) -> nn.ConvTranspose2d:
     inputs, channels, kh, kw = layer.params["weight"].shape
     return nn.ConvTranspose2d(
         inputs,
-        channels,
+        channels * o.groups,  # the weight holds one group's outputs
         (kh, kw),
         pair(o.stride),
         pair(o.padding),
         pair(o.output_padding),
+        groups=o.groups,
         bias="bias" in layer.params,
+        dilation=pair(o.dilation),
     )
 
 
@@ -95,7 +98,8 @@ def _upsample(e: Emit, x: str) -> None:
     # bilinear: align_corners at its default (None, read as False; torch 2.13 warns of nothing),
     # which keeps the line of a compiled torch file short
     how = f'"{o.mode}"'
-    e.assign(folded(e, x, f"F.interpolate({{}}, scale_factor={o.factor}, mode={how})"))
+    scale = f"scale_factor={o.factor}" if o.factor is not None else f"size={pair(o.size)}"
+    e.assign(folded(e, x, f"F.interpolate({{}}, {scale}, mode={how})"))
 
 
 LOWERINGS = {
