@@ -277,13 +277,15 @@ def _output_file(text: str) -> str:
 
 def _predict(args) -> None:
     from .model import load
-    from .training.predict import run_model, write_outputs
+    from .training.predict import class_labels, run_model, write_outputs
+    from .training.recorded import recorded_labels
 
     model = load(args.file, args.network)
     outputs = run_model(model, args.weights, args.input, args.backend)
     program = model.program
     classes = {name: program.layer(name).activation == "softmax" for name in outputs}
-    text = write_outputs(outputs, args.output, classes)
+    labels = class_labels(outputs, recorded_labels(args.weights))
+    text = write_outputs(outputs, args.output, classes, labels)
     if text is not None:
         sys.stdout.write(text)
     else:

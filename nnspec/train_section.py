@@ -163,6 +163,14 @@ class TrainConfig(BaseModel):
     seed: int = 0
     metrics: tuple[str, ...] = Field(default_factory=_metrics_for, validate_default=True)
 
+    classes: tuple[str, ...] | None = None  # the class labels in order (None: sorted, numbers)
+    normalize: bool = False  # standardise every input feature by the training split's statistics
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _labels(cls, value):
+        return None if value is None else tuple(class_label(item) for item in value)
+
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, value: str) -> str:
@@ -423,6 +431,43 @@ def _metrics(key: str, value: s.Value, networks: list[str], errors: Collector) -
             )
 
 
+def _flag(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    if not isinstance(s.plain(value), bool):
+        errors.add("E502", f"{key} is true or false, not {s.show(value)}", value.span)
+
+
+def class_label(item) -> str:
+    """A stated class as its label's text: a name, a string, or a whole number (`3`)."""
+    return str(item)
+
+
+def _classes(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """classes = [setosa, versicolor, "Iris virginica", 3]: names, strings or whole numbers,
+    each once (E541)."""
+    items = value.items if isinstance(value, s.ListValue) else ()
+    plain = [s.plain(item) for item in items]
+    if not items or any(
+        isinstance(p, bool) or not isinstance(p, (str, int)) or p == "" for p in plain
+    ):
+        errors.add(
+            "E502",
+            f"classes is a list of the class labels, names or whole numbers, not {s.show(value)}",
+            value.span,
+            "write the labels in the order of the output's units: classes = [cat, dog, bird]",
+        )
+        return
+    seen: dict[str, int] = {}
+    for item, label in zip(items, plain, strict=True):
+        if str(label) in seen:
+            errors.add(
+                "E541",
+                f"class '{label}' is listed twice in classes",
+                item.span,
+                "list each label once: its place is its class (its output unit)",
+            )
+        seen.setdefault(str(label), len(seen))
+
+
 CHECKS: dict[str, Check] = {
     "data": _dataset,
     "split": _split,
@@ -438,6 +483,8 @@ CHECKS: dict[str, Check] = {
     "generator": _network,
     "discriminator": _network,
     "latent": whole_number_at_least(1),
+    "classes": _classes,
+    "normalize": _flag,
 }
 SETTINGS = tuple(CHECKS)
 
@@ -535,6 +582,8 @@ def check_training(
     section's (the command line's)."""
     config = train_config(spec, epochs=epochs)
     _check_csv_features(program, spec, config, errors)
+    _check_classes(program, spec, config, errors)
+    _check_normalize(program, spec, config, errors)
     if config.rule != BACKPROP:
         misfit = rule_misfit(program, RULES[config.rule])
         if misfit:
@@ -559,6 +608,56 @@ def check_training(
                 + "use a differentiable activation such as sigmoid or tanh",
             )
             return
+
+
+def _check_classes(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:
+    """The stated classes name the output's units, one each (E540): K labels for K units, or two
+    for one sigmoid unit."""
+    if config.classes is None or len(program.outputs) != 1:
+        return
+    output = program.outputs[0]
+    units, count = output.shape.dims[-1], len(config.classes)
+    if units == count or (units == 1 and count == 2):
+        return
+    labels = ", ".join(f"'{label}'" for label in config.classes[:20])
+    errors.add(
+        "E540",
+        f"classes lists {count} label{'s' * (count != 1)} ({labels}), but output "
+        f"'{output.name}' gives {units} value{'s' * (units != 1)}: one unit per class",
+        spec.spans.get("classes", spec.span),
+        f"give '{output.name}' {count} units ('dense {output.name}: {count}, act=softmax')"
+        + (", or 1 unit with act=sigmoid for two classes" if count == 2 else "")
+        + f", or list {units} labels",
+    )
+
+
+def _check_normalize(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:
+    """normalize = true standardises the inputs' features; a GAN's, a graph's and token inputs
+    have none to standardise (E542)."""
+    if not config.normalize:
+        return
+    at = spec.spans.get("normalize", spec.span)
+    why = (
+        "a GAN's generator would have to make standardised samples"
+        if config.discriminator is not None
+        else "a graph's adjacency is no feature"
+        if config.data == "karate"
+        else None
+    )
+    tokens = [
+        layer.name
+        for layer in program.layers
+        if layer.kind.name == "embedding" and any(i.source in program.inputs for i in layer.inputs)
+    ]
+    if tokens and why is None:
+        why = f"embedding '{tokens[0]}' reads whole-number tokens, which standardising would break"
+    if why is not None:
+        errors.add(
+            "E542",
+            f"normalize = true does not apply here: {why}",
+            at,
+            "leave normalize out, and scale the data before training if it needs it",
+        )
 
 
 def _learns_through(program: Program, layer) -> bool:

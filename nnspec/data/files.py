@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import did_you_mean
+from ..errors import NnspecError, did_you_mean
 from ..reading import DATA_LIMIT, JSON_LIMIT, ReadError, open_regular, read_regular, size_text
 from ..train_section import csv_header
 from .examples import F32, DataError, Examples
@@ -61,14 +61,21 @@ def read_csv(
     path: str,
     shown: str,
     target: str | None,
-    classify: bool,
+    classify: bool | None,
     features: list[str] | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> Examples:
     """A csv file with a header row: x `[rows, columns - 1]` (every column but the target, in file
     order; or the `features` named, in their order, when given: then the target column need not
-    be there), y `[rows]`: class indices when `classify`, else values `[rows, 1]`; no y without
-    a target. `info` names x's columns and the target column, so that a trained network's inputs
-    can be matched by name later (`nnspec predict`)."""
+    be there, and is not read), y `[rows]`: class indices when `classify`, else values
+    `[rows, 1]`; no y without a target. `classify` None decides by the target column: labels
+    that are not all numbers are classes, numbers are values.
+
+    Class labels may be numbers (the class indices themselves) or any text (`setosa`): text
+    labels are numbered in the order of the stated `classes` (labels as text: a label missing
+    from them is R340), else in sorted order; `info["labels"]` then holds every class's label by
+    index. `info` also names x's columns and the target column, so that a trained network's
+    inputs can be matched by name later (`nnspec predict`)."""
     raw = _open(path, shown)
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as file:
         columns = _header(file, shown)
@@ -80,7 +87,9 @@ def read_csv(
             )
         if features is not None:
             _check_features(columns, features, target, shown)
-        table = _numbers(file, shown, columns)
+        labelled = target is not None and target in columns
+        text = columns.index(target) if labelled else None
+        table, labels = _numbers(file, shown, columns, text, force_text=classes is not None)
     picked = (
         [columns.index(name) for name in features]
         if features is not None
@@ -94,13 +103,142 @@ def read_csv(
         )
     x = table[:, picked].astype(F32)
     info: dict[str, object] = {"columns": [columns[i] for i in picked], "target": target}
-    if target is None or target not in columns:
+    if not labelled or features is not None:
         return Examples(x, None, info=info)
-    y = table[:, columns.index(target)]
+    where = _line_of(shown, target, labels)
+    if labels is not None:
+        labels.check_filled(where)
+    if labels is not None and classify is False and not labels.numeric():
+        labels.refuse_text(where)
+    if labels is not None and classify is not False and (classes or not labels.numeric()):
+        indices, known = labels.classes(classes, where)
+        return Examples(x, indices, classes=len(known), info={**info, "labels": known})
+    y = table[:, text] if labels is None else labels.values(shown, target)
     if not classify:
         return Examples(x, y[:, None].astype(F32), info=info)
-    labels = class_indices(y, lambda row: f"data file '{shown}' line {row + 2}, column '{target}'")
-    return Examples(x, labels, classes=int(labels.max()) + 1, info=info)
+    indices = class_indices(y, where)
+    return Examples(x, indices, classes=int(indices.max()) + 1, info=info)
+
+
+def _line_of(shown: str, target: str, labels: Labels | None):
+    """`where(row)`: the place of a row's label in messages (its line in the file)."""
+
+    def where(row: int) -> str:
+        line = labels.lines[row] if labels is not None else row + 2
+        return f"data file '{shown}' line {line}, column '{target}'"
+
+    return where
+
+
+class Labels:
+    """A csv's target column as text, one label a row (`lines`: each row's line in the file)."""
+
+    def __init__(self, texts: list[str], lines: list[int]):
+        self.texts, self.lines = texts, lines
+        self._numbers = [_number(text) for text in texts]
+
+    def check_filled(self, where) -> None:
+        """Every row has a label (E505 at the first that has none)."""
+        if "" in self.texts:
+            raise DataError("E505", f"{where(self.texts.index(''))} is empty", CSV_HINT)
+
+    def numeric(self) -> bool:
+        return all(value is not None for value in self._numbers)
+
+    def values(self, shown: str, target: str) -> np.ndarray:
+        """The labels as numbers `[rows]` (all are), each finite and within float32's range."""
+        for row, (text, value) in enumerate(zip(self.texts, self._numbers, strict=True)):
+            if not math.isfinite(value):
+                raise DataError(
+                    "E505",
+                    f"data file '{shown}' line {self.lines[row]}, column '{target}' holds "
+                    f"{text}, not a finite number",
+                    CSV_HINT,
+                )
+        column = np.array(self._numbers, dtype=np.float64)
+        return _in_range(column[:, None], shown, [target])[:, 0]
+
+    def refuse_text(self, where) -> None:
+        """The labels are values (a regression loss): the first one that is no number is E505."""
+        row = next(i for i, value in enumerate(self._numbers) if value is None)
+        raise DataError(
+            "E505",
+            f"{where(row)} holds '{self.texts[row]}', not a number",
+            "the loss asks for values; for classes named by text, write loss = cross_entropy "
+            "(or leave the loss out)",
+        )
+
+    def classes(self, stated: tuple[str, ...] | None, where) -> tuple[np.ndarray, list[str]]:
+        """Class indices int64 `[rows]` and the label of each class: in the `stated` order
+        (R340 for a label not there), else sorted."""
+        known = list(stated) if stated is not None else sorted(set(self.texts), key=_label_order)
+        index = {label_key(label): i for i, label in enumerate(known)}
+        indices = np.empty(len(self.texts), dtype=np.int64)
+        for row, text in enumerate(self.texts):
+            found = index.get(label_key(text))
+            if found is None:
+                # found while the data is read: no position in the spec (docs/errors.md)
+                raise NnspecError(
+                    "R340",
+                    f"{where(row)} holds the label '{text}', which classes does not list "
+                    f"(it lists {show_labels(known)})",
+                    f"add '{text}' to the train section's classes = [...] (one per output unit), "
+                    "or correct the label in the file",
+                )
+            indices[row] = found
+        return indices, known
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _label_order(label: str) -> tuple:
+    """Sorted order of labels: numbers by value (2 before 10), then text as Python sorts it."""
+    value = _number(label)
+    return (0, value, label) if value is not None and math.isfinite(value) else (1, 0.0, label)
+
+
+def label_key(label: str) -> str:
+    """A label as it is matched with the stated classes: its text, and a number by its value
+    (`1`, `1.0` and `01` are one class)."""
+    value = _number(label)
+    if value is None or not math.isfinite(value):
+        return label
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def show_labels(labels: list[str], most: int = 20) -> str:
+    """`'a', 'b', 'c'`, the first `most` of them and how many more."""
+    shown = ", ".join(f"'{label}'" for label in labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
+def name_classes(examples: Examples, stated: tuple[str, ...], what: str) -> Examples:
+    """Numbered classes (an npz's integers, a built-in dataset's) named by the stated `classes`
+    in order: class 0 is the first. A class with no name there is R340."""
+    if examples.y is None or examples.classes is None or "labels" in examples.info:
+        return examples
+    if examples.classes > len(stated):
+        raise NnspecError(
+            "R340",
+            f"{what} has {examples.classes} classes (0 to {examples.classes - 1}), but classes "
+            f"names {len(stated)}: {show_labels(list(stated))}",
+            f"name every class, in order from class 0: classes = [{', '.join(stated)}, ...]",
+        )
+    return Examples(
+        examples.x,
+        examples.y,
+        classes=len(stated),
+        timed=examples.timed,
+        per_step=examples.per_step,
+        named=examples.named,
+        named_targets=examples.named_targets,
+        info={**examples.info, "labels": list(stated)},
+    )
 
 
 def _check_features(columns: list[str], features: list[str], target: str | None, shown: str):
@@ -145,22 +283,31 @@ def _header(file: io.TextIOWrapper, shown: str) -> list[str]:
     return header
 
 
-def _numbers(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
+def _numbers(
+    file: io.TextIOWrapper,
+    shown: str,
+    columns: list[str],
+    text: int | None = None,
+    force_text: bool = False,
+) -> tuple[np.ndarray, Labels | None]:
     """The rows below the header (`file` stands after it) as `[rows, columns]` float64, every
-    value finite.
+    value finite; column `text` (the target, when there is one) may hold text: when it does (or
+    `force_text`), it comes back as `Labels` too, and its values in the table are NaN.
 
     NumPy's reader first; when it fails or finds NaN or infinity, a careful pass from the start
     finds the line, and stops there."""
-    try:
-        with warnings.catch_warnings():
-            # "input contained no data": _scan says it better
-            warnings.simplefilter("ignore", UserWarning)
-            table = np.loadtxt(file, delimiter=",", ndmin=2, comments=None, quotechar='"')
-        if table.shape[1:] == (len(columns),) and len(table) and np.isfinite(table).all():
-            return _in_range(table, shown, columns)
-    except (ValueError, OSError, UnicodeDecodeError):
-        pass
-    return _in_range(_scan(file, shown, columns), shown, columns)
+    if not force_text:
+        try:
+            with warnings.catch_warnings():
+                # "input contained no data": _scan says it better
+                warnings.simplefilter("ignore", UserWarning)
+                table = np.loadtxt(file, delimiter=",", ndmin=2, comments=None, quotechar='"')
+            if table.shape[1:] == (len(columns),) and len(table) and np.isfinite(table).all():
+                return _in_range(table, shown, columns), None
+        except (ValueError, OSError, UnicodeDecodeError):
+            pass
+    table, labels = _scan(file, shown, columns, text)
+    return _in_range(table, shown, columns), labels
 
 
 def _in_range(table: np.ndarray, shown: str, columns: list[str]) -> np.ndarray:
@@ -178,15 +325,21 @@ def _in_range(table: np.ndarray, shown: str, columns: list[str]) -> np.ndarray:
     return table
 
 
-def _scan(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
-    rows = []
+def _scan(
+    file: io.TextIOWrapper, shown: str, columns: list[str], text: int | None
+) -> tuple[np.ndarray, Labels | None]:
+    rows, texts, lines = [], [], []
     try:
         file.seek(0)
         reader = csv.reader(file)
         next(reader)
         for row in reader:
             if any(value.strip() for value in row):
-                rows.append(_row(row, columns, f"data file '{shown}' line {reader.line_num}"))
+                where = f"data file '{shown}' line {reader.line_num}"
+                rows.append(_row(row, columns, where, text))
+                if text is not None:
+                    texts.append(row[text].strip())
+                    lines.append(reader.line_num)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
             "E505", f"cannot read data file '{shown}': {error}", CSV_TEXT_HINT
@@ -197,10 +350,11 @@ def _scan(file: io.TextIOWrapper, shown: str, columns: list[str]) -> np.ndarray:
             f"data file '{shown}' has a header but no rows of data",
             "add one row per example below the header",
         )
-    return np.array(rows)
+    return np.array(rows), Labels(texts, lines) if text is not None else None
 
 
-def _row(row: list[str], columns: list[str], where: str) -> list[float]:
+def _row(row: list[str], columns: list[str], where: str, text: int | None) -> list[float]:
+    """One row's numbers; column `text` is read as text (NaN here)."""
     if len(row) != len(columns):
         raise DataError(
             "E505",
@@ -208,16 +362,21 @@ def _row(row: list[str], columns: list[str], where: str) -> list[float]:
             CSV_HINT,
         )
     values = []
-    for column, text in zip(columns, row, strict=True):
-        text = text.strip()
+    for i, (column, value_text) in enumerate(zip(columns, row, strict=True)):
+        value_text = value_text.strip()
+        if i == text:  # a label: checked when it is read (Labels), not when it is left out
+            values.append(math.nan)
+            continue
         try:
-            value = float(text)
+            value = float(value_text)
         except ValueError:
-            shown = "is empty" if not text else f"holds '{text}', not a number"
+            shown = "is empty" if not value_text else f"holds '{value_text}', not a number"
             raise DataError("E505", f"{where}, column '{column}' {shown}", CSV_HINT) from None
         if not math.isfinite(value):
             raise DataError(
-                "E505", f"{where}, column '{column}' holds {text}, not a finite number", CSV_HINT
+                "E505",
+                f"{where}, column '{column}' holds {value_text}, not a finite number",
+                CSV_HINT,
             )
         values.append(value)
     return values

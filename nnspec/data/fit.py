@@ -120,12 +120,18 @@ def _input_hint(name: str, example: tuple[int, ...], timed: bool) -> str:
 
 # ---- targets --------------------------------------------------------------------------------
 def fit_classes(
-    y: np.ndarray, classes: int, output: Output, what: str, steps: int | None = None
+    y: np.ndarray,
+    classes: int,
+    output: Output,
+    what: str,
+    steps: int | None = None,
+    labels: list[str] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Class indices `[N, *items]` for output `[*items, K]`: int64 `[N, *items]` when K >= classes;
     one output unit for two classes takes the class as a float `[N, *items, 1]`.
     An output with a value at every step takes a class at every step: `[N, T, *items]`, T the
-    input's `steps` when it has a time axis. Also gives K (or 2)."""
+    input's `steps` when it has a time axis. Also gives K (or 2). `labels`, the classes' labels
+    when they have some (text in a csv), are named when the classes do not fit."""
     dims, items = output.shape.dims, y.shape[1:]
     if output.shape.timed:
         if not items:
@@ -157,6 +163,15 @@ def fit_classes(
         )
     if dims[-1] == 1 and classes <= 2:
         return y[..., None].astype(F32), 2
+    if dims[-1] < classes and labels is not None:
+        named = ", ".join(f"'{label}'" for label in labels[:20])
+        raise DataError(
+            "E506",
+            f"{what} has {classes} classes ({named}{', ...' * (classes > 20)}), but "
+            f"'{output.name}' gives {dims[-1]} value{'s' * (dims[-1] > 1)}",
+            f"give '{output.name}' {classes} units (one per class)"
+            + (", or 1 unit for two classes" if classes == 2 else ""),
+        )
     if dims[-1] < classes:
         lowest = int(y.min()) if y.size else 0
         raise DataError(

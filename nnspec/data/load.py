@@ -14,8 +14,9 @@ from ..program import Program
 from ..train_section import TrainConfig, TrainSpec, data_file_args, data_path, train_config
 from .builtin import BUILTIN
 from .examples import DataError, Examples, Graph
-from .files import npz_examples, read_csv, read_json, read_npz
+from .files import name_classes, npz_examples, read_csv, read_json, read_npz
 from .fit import fit_classes, fit_input, fit_values, graph_inputs, input_steps
+from .standardise import standardise, statistics
 
 Targets = np.ndarray | dict[str, np.ndarray] | None
 
@@ -91,15 +92,22 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
     if isinstance(examples, Graph):
         return _graph_data(examples, program, name, what, fraction, split_rng, config)
     inputs, timed = _inputs(examples, program, what)
+    count, info = len(next(iter(inputs.values()))), examples.info
+    split = _split(count, fraction, split_rng, what) if config.normalize else None
+    if split is not None:  # standardised by the training split alone, before any target is made
+        stats = statistics(inputs, split[0], program)
+        inputs, info = standardise(inputs, stats), {**info, "normalize": stats}
     kind, targets, classes = _targets(examples, inputs, timed, program, what, config)
-    train, test = _split(len(next(iter(inputs.values()))), fraction, split_rng, what)
+    if kind == "classification" and "labels" in info:  # by output, as the weights record them
+        info = {**info, "labels": {program.outputs[0].name: list(info["labels"])}}
+    train, test = split or _split(count, fraction, split_rng, what)
     return Data(
         name,
         kind,
         _part(inputs, targets, train),
         _part(inputs, targets, test),
         classes,
-        examples.info,
+        info,
     )
 
 
@@ -123,7 +131,10 @@ def _read(
                 "E502", f"unknown dataset '{source}'", did_you_mean(source, BUILTIN, "datasets")
             )
         steps = input_steps(program, program.inputs[0])[1] if len(program.inputs) == 1 else None
-        return source, f"dataset '{source}'", BUILTIN[source](rng, steps)
+        examples = BUILTIN[source](rng, steps)
+        if config.classes is not None and isinstance(examples, Examples):
+            examples = name_classes(examples, config.classes, f"dataset '{source}'")
+        return source, f"dataset '{source}'", examples
     kind, args = source
     args = data_file_args(kind, args)
     shown = str(args["path"])
@@ -134,24 +145,25 @@ def _read(
     )
     what = f"data file '{shown}'"
     if kind == "csv":
-        return shown, what, read_csv(path, shown, args.get("target"), _classifies(train_spec))
+        target, classify = args.get("target"), _classifies(train_spec)
+        return shown, what, read_csv(path, shown, target, classify, classes=config.classes)
     needs_targets = config.discriminator is None and config.target != "input"
-    return (
+    examples = npz_examples(
+        read_npz(path, shown),
         shown,
-        what,
-        npz_examples(
-            read_npz(path, shown),
-            shown,
-            program.inputs,
-            tuple(o.name for o in program.outputs),
-            needs_targets,
-        ),
+        program.inputs,
+        tuple(o.name for o in program.outputs),
+        needs_targets,
     )
+    if config.classes is not None:
+        examples = name_classes(examples, config.classes, what)
+    return shown, what, examples
 
 
-def _classifies(train_spec: TrainSpec) -> bool:
-    """A csv target column holds classes when the loss is a classification loss
-    or accuracy is measured."""
+def _classifies(train_spec: TrainSpec) -> bool | None:
+    """A csv target column holds classes when the loss is a classification loss, accuracy is
+    measured or the classes are named (True); values for a loss of values (False); else
+    (None) classes when its labels are text, values when they are numbers."""
     settings = train_spec.settings
     measured = set(
         settings.get("metrics", ())
@@ -159,9 +171,13 @@ def _classifies(train_spec: TrainSpec) -> bool:
         else (settings.get("metrics"),)
     )
     measured |= {metric for metric, _, _ in train_spec.expects}
-    return settings.get("loss") in ("cross_entropy", "bce") or bool(
-        measured & {"accuracy", "train_accuracy"}
-    )
+    if (
+        "classes" in settings
+        or settings.get("loss") in ("cross_entropy", "bce")
+        or measured & {"accuracy", "train_accuracy"}
+    ):
+        return True
+    return False if settings.get("loss") in ("sse", "mse", "rmse") else None
 
 
 def read_inputs(
@@ -318,7 +334,8 @@ def _targets(
             'name the target column: csv("file.csv", target="label"), or write target = input',
         )
     if examples.classes is not None:
-        y, classes = fit_classes(examples.y, examples.classes, output, what, steps)
+        labels = examples.info.get("labels")
+        y, classes = fit_classes(examples.y, examples.classes, output, what, steps, labels)
         return "classification", y, classes
     # npz targets come shaped
     per_step = output.shape.timed if examples.named is not None else examples.per_step

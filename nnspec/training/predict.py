@@ -5,7 +5,9 @@
 The weights are a `weights.safetensors` that `nnspec train` wrote (names as `state_dict()`; a
 GAN's are under each network's name, so pick one with `network=`). The inputs are a csv file with
 a header row, an .npz archive, or JSON (a list of examples, or lists by input name), shaped for
-the network as training data is (docs/data.md).
+the network as training data is (docs/data.md), and standardised as training's were when the
+weights record it (`normalize = true`). `class_labels` names each example's most likely class
+with the labels the weights record (a csv's text labels, or the train section's `classes`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 from ..atomic import write_atomic
 from ..backends.weights import read_weights
 from ..data import read_inputs
+from ..data.standardise import recorded_statistics, standardise
+from ..errors import SpecError
 from ..model import Model
 from ..model import load as load_spec
 from .recorded import recorded_columns
@@ -44,6 +48,7 @@ def run_model(
     the network was trained on, when its weights file records them (`weights_metadata`)."""
     state = read_weights(weights, model.program)
     examples = read_inputs(inputs, model.program, **recorded_columns(weights))
+    examples = standardise(examples, _statistics(model, weights))
     from . import default_backend
 
     if (backend or default_backend()) == "torch":
@@ -63,26 +68,68 @@ def run_model(
     return y if isinstance(y, dict) else {model.program.outputs[0].name: y}
 
 
+def _statistics(model: Model, weights: str | os.PathLike):
+    """The standardisation the weights record, each input's statistics fitting its shape (E505
+    for a record that does not fit the network)."""
+    stats = recorded_statistics(weights)
+    for name, (mean, _) in stats.items():
+        if name not in model.program.inputs or mean.shape != model.program.layer(name).shape.dims:
+            raise SpecError(
+                "E505",
+                f"weights file '{weights}' records a standardisation of input '{name}' "
+                f"{list(mean.shape)} that network '{model.name}' does not have",
+                "predict with the spec the weights were trained from",
+            )
+    return stats
+
+
+def class_labels(
+    outputs: dict[str, np.ndarray], labels: dict[str, list[str]]
+) -> dict[str, np.ndarray]:
+    """Each labelled output's most likely class as its label, `[N, *items]` of str: the
+    largest of K > 1 values, or for one unit (two classes) the second label from 0.5 up. A class
+    the labels do not reach is shown by its number."""
+    named = {}
+    for name, labelled in labels.items():
+        if name not in outputs:
+            continue
+        y = outputs[name]
+        index = y.argmax(-1) if y.shape[-1] > 1 else (y[..., 0] >= 0.5).astype(np.int64)
+        table = np.array([*labelled, *map(str, range(len(labelled), max(y.shape[-1], 2)))])
+        named[name] = table[index]
+    return named
+
+
 def write_outputs(
-    outputs: dict[str, np.ndarray], out: str | None, classes: dict[str, bool]
+    outputs: dict[str, np.ndarray],
+    out: str | None,
+    classes: dict[str, bool],
+    labels: dict[str, np.ndarray] | None = None,
 ) -> str | None:
     """Write the outputs to `out` (.csv, .npz or .json; atomically), or return them as csv text
     when `out` is None.
 
     In csv, each example is a row: every output's values flattened (`y` or `y[0]`, `y[1]`, ...) and,
-    for an output that ends in softmax (`classes[name]`), its most likely class.
+    for an output that ends in softmax (`classes[name]`), its most likely class; then the label
+    of that class (`y_label`) for an output in `labels` (`class_labels`). npz and json hold the
+    labels as `y_label` beside `y`.
     """
+    labels = labels or {}
     if out is None or out.endswith(".csv"):
-        text = _csv(outputs, classes)
+        text = _csv(outputs, classes, labels)
         if out is None:
             return text
         write_atomic(Path(out), lambda p: Path(p).write_text(text))
     elif out.endswith(".npz"):
-        write_atomic(Path(out), lambda p: _savez(p, outputs))
+        named = {f"{k}_label": v for k, v in labels.items()}
+        write_atomic(Path(out), lambda p: _savez(p, {**outputs, **named}))
     elif out.endswith(".json"):
+        named = {f"{k}_label": v for k, v in labels.items()}
         write_atomic(
             Path(out),
-            lambda p: Path(p).write_text(json.dumps({k: v.tolist() for k, v in outputs.items()})),
+            lambda p: Path(p).write_text(
+                json.dumps({k: v.tolist() for k, v in {**outputs, **named}.items()})
+            ),
         )
     return None
 
@@ -94,23 +141,26 @@ def _savez(path: str, outputs: dict[str, np.ndarray]) -> None:
         np.savez(file, **outputs)
 
 
-def _csv(outputs: dict[str, np.ndarray], classes: dict[str, bool]) -> str:
+def _csv(
+    outputs: dict[str, np.ndarray], classes: dict[str, bool], labels: dict[str, np.ndarray]
+) -> str:
     header, columns = [], []
     for name, y in outputs.items():
         flat = y.reshape(len(y), -1)
         header += [name] if flat.shape[1] == 1 else [f"{name}[{i}]" for i in range(flat.shape[1])]
-        columns.append(flat)
+        columns.append(np.char.mod("%.6g", flat))
         if classes.get(name):
             header.append(f"{name}_class")
-            columns.append(
-                y.reshape(-1, y.shape[-1]).argmax(-1).reshape(len(y), -1).astype(np.float64)
-            )
+            index = y.reshape(-1, y.shape[-1]).argmax(-1).reshape(len(y), -1)
+            columns.append(index.astype(str))
+        if name in labels:
+            header += [f"{name}_label"]
+            columns.append(labels[name].reshape(len(y), -1))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    for row in np.concatenate(columns, axis=1):
-        writer.writerow([f"{v:.6g}" for v in row])
+    writer.writerows(np.concatenate(columns, axis=1).tolist())
     return buffer.getvalue()
 
 
-__all__ = ["predict", "run_model", "write_outputs"]
+__all__ = ["class_labels", "predict", "run_model", "write_outputs"]

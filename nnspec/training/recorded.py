@@ -1,10 +1,12 @@
 """What a trained network's weights file records of the data it was trained on, in the
 safetensors metadata (strings only), so that `nnspec predict` reads new examples as the network
-was trained on them: a csv's feature columns, in the order the network reads them, and its
-target column.
+was trained on them and names its classes: a csv's feature columns, in the order the network
+reads them, and its target column; the class labels, by output; the standardisation of each
+input (`normalize = true`, nnspec.data.standardise).
 
     save_file(weights, path, weights_metadata(data) or None)   # nnspec.training writes it
     read_inputs(path, program, **recorded_columns(weights))    # nnspec predict reads it
+    recorded_labels(weights)                                   # {output: [label, ...]}
 """
 
 from __future__ import annotations
@@ -12,33 +14,57 @@ from __future__ import annotations
 import json
 import os
 
-from ..reading import DATA_LIMIT, ReadError, open_regular
+from ..data.standardise import NORMALIZE, encode, read_metadata
 
-COLUMNS, TARGET = "nnspec.columns", "nnspec.target"  # keys of a weights file's metadata
-HEADER_LIMIT = 100 * 2**20  # safetensors' own bound on a header
+# keys of a weights file's metadata
+COLUMNS, TARGET, LABELS = "nnspec.columns", "nnspec.target", "nnspec.labels"
 
 
 def weights_metadata(data) -> dict[str, str]:
     """What a weights file records of the data it was trained on (safetensors metadata, strings
-    only): a csv's feature columns in the order the network reads them, and its target column."""
-    columns, target = data.info.get("columns"), data.info.get("target")
-    if columns is None:
-        return {}
-    return {COLUMNS: json.dumps(list(columns))} | ({TARGET: str(target)} if target else {})
+    only): a csv's feature columns in the order the network reads them and its target column,
+    the labels of the classes by output (`Data.info["labels"]`) when they have labels, and the
+    inputs' standardisation."""
+    info = data.info
+    columns, target, labels = info.get("columns"), info.get("target"), info.get("labels")
+    metadata = {}
+    if columns is not None:
+        metadata[COLUMNS] = json.dumps(list(columns))
+        if target:
+            metadata[TARGET] = str(target)
+    if isinstance(labels, dict):
+        metadata[LABELS] = json.dumps(
+            {name: [str(label) for label in values] for name, values in labels.items()}
+        )
+    if info.get("normalize"):
+        metadata[NORMALIZE] = encode(info["normalize"])
+    return metadata
 
 
 def recorded_columns(path: str | os.PathLike) -> dict[str, object]:
     """The csv columns a weights file records (`weights_metadata`), as `read_inputs` takes them:
     `{"features": [...], "target": name}`, or {} when it records none. Only the file's header is
-    read (a length of 8 bytes, then JSON); `read_weights` has already checked the whole file."""
+    read; `read_weights` has already checked the whole file."""
+    metadata = read_metadata(path)
     try:
-        with open_regular(path, "weights file", DATA_LIMIT, "E505") as file:
-            size = int.from_bytes(file.read(8), "little")
-            header = json.loads(file.read(min(size, HEADER_LIMIT)))
-        metadata = header.get("__metadata__") or {}
         columns = json.loads(metadata[COLUMNS]) if COLUMNS in metadata else None
-    except (ReadError, OSError, ValueError, AttributeError):
+    except ValueError:
         return {}
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         return {}
     return {"features": columns, "target": metadata.get(TARGET)}
+
+
+def recorded_labels(path: str | os.PathLike) -> dict[str, list[str]]:
+    """The class labels a weights file records, by output name ({} when none)."""
+    try:
+        labels = json.loads(read_metadata(path).get(LABELS, "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(labels, dict):
+        return {}
+    return {
+        str(name): [str(label) for label in values]
+        for name, values in labels.items()
+        if isinstance(values, list)
+    }
