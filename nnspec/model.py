@@ -80,13 +80,19 @@ class Model:
         .py file, its parameters beside it as NAME.safetensors) or "onnx" (one .onnx file).
         `path` defaults to the network's name in the current folder. The parameters are the
         seeded initial ones, or `weights`: a trained run's weights.safetensors (checked against
-        this network, E506) or arrays by the spec's names. Returns the files written."""
+        this network, E506; a run trained with `normalize = true` gives a file that standardises
+        its inputs as the run did) or arrays by the spec's names. Returns the files written."""
         from .backends.weights import read_weights
         from .compile import compile_model
+        from .compile.standardised import check_statistics
+        from .data.standardise import recorded_statistics
 
+        stats = {}
         if weights is not None and not isinstance(weights, dict):
+            stats = recorded_statistics(weights)  # a normalize = true run's: the file applies them
+            check_statistics(self, stats, str(weights))
             weights = read_weights(weights, self.program)
-        return compile_model(self, target, path, weights)
+        return compile_model(self, target, path, weights, stats)
 
     def __repr__(self) -> str:
         size = f"{len(self.program.layers)} layers, {self.program.param_count:,} parameters"

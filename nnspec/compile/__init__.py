@@ -20,18 +20,23 @@ import numpy as np
 from ..atomic import write_atomic
 from ..backends.init import initial_params
 from .common import weights_file, weights_name
+from .standardised import Statistics, with_standardisation
 
 # target -> the extension of the file it writes
 TARGETS = {"torch": ".py", "numpy": ".py", "onnx": ".onnx"}
 
 
-def emit(model, target: str, params: dict[str, np.ndarray] | None = None) -> bytes:
-    """The file for `target` (see TARGETS), with `params` or the initial parameters of seed 0."""
+def emit(
+    model, target: str, params: dict[str, np.ndarray] | None = None, stats: Statistics | None = None
+) -> bytes:
+    """The file for `target` (see TARGETS), with `params` or the initial parameters of seed 0;
+    standardising its inputs by `stats` (input -> mean, std `[*dims]`) when given, as a run
+    trained with `normalize = true` does (standardised.py)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
     params = _in_order(model, params)
     module = importlib.import_module(f".{target}_target", __name__)
-    return module.emit(model, params)
+    return with_standardisation(target, module.emit(model, params), stats or {})
 
 
 def compile_model(
@@ -39,14 +44,15 @@ def compile_model(
     target: str,
     path: str | os.PathLike | None = None,
     params: dict[str, np.ndarray] | None = None,
+    stats: Statistics | None = None,
 ) -> list[Path]:
-    """Write `emit(model, target, params)` to `path` (default: the network's name with the
+    """Write `emit(model, target, params, stats)` to `path` (default: the network's name with the
     target's extension, in the current folder; its folder is made if need be), whole or not at
     all; a Python file (torch, numpy) gets its parameters beside it, as `NAME.safetensors`, which
     its `load()` reads (an ONNX model holds them itself). Returns the files written."""
     path = Path(path) if path is not None else Path(model.name + TARGETS[target])
     params = _in_order(model, params)
-    written = {path: emit(model, target, params)}
+    written = {path: emit(model, target, params, stats)}
     if target != "onnx":
         written[path.with_name(weights_name(model))] = weights_file(params)
     path.parent.mkdir(parents=True, exist_ok=True)
