@@ -227,3 +227,31 @@ def test_compiled_files_standardise_every_value_of_an_image(tmp_path, target):
         else:
             got = net(x)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_weights_without_the_statistics_of_a_normalized_run_are_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    from nnspec.data.standardise import NORMALIZE
+
+    x, y = _arrays()
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.savez(tmp_path / "in.npz", x=x[:3])
+    path = _spec(tmp_path, "normalize = true")
+    model = nnspec.load(path)
+    params = initial_params(model.program, 0)
+    save_file(params, tmp_path / "bare.safetensors")  # a checkpoint records none either
+    wrong = encode({"z": (np.zeros(3, np.float32), np.ones(3, np.float32))})
+    save_file(params, tmp_path / "wrong.safetensors", {NORMALIZE: wrong})
+    for weights, message in [
+        ("bare.safetensors", "records no standardisation, but network 'n' is trained with"),
+        ("wrong.safetensors", "records a standardisation of input 'z' [3]"),
+    ]:
+        with pytest.raises(nnspec.SpecError) as caught:
+            predict(path, tmp_path / weights, tmp_path / "in.npz", "numpy")
+        assert caught.value.code == "E505" and message in caught.value.message
+        assert caught.value.span is None and caught.value.hint
+        with pytest.raises(nnspec.SpecError) as caught:
+            model.compile("numpy", tmp_path / "out.py", tmp_path / weights)
+        assert caught.value.code == "E505" and message in caught.value.message
+    assert not (tmp_path / "out.py").exists()

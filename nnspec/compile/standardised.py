@@ -23,14 +23,26 @@ NAME = "STANDARDISE"  # the Python files' constant: input name -> (mean, std)
 
 
 def check_statistics(model, stats: Statistics, where: str) -> None:
-    """Each recorded input is one of the network's, of its shape (E505 naming the file)."""
-    program = model.program
+    """Each recorded input is one of the network's, of its shape, and a network trained with
+    `normalize = true` has its statistics recorded (E505 naming the file)."""
+    program, spec = model.program, model.train_spec
+    if not stats and spec is not None and spec.settings.get("normalize") is True:
+        raise SpecError(
+            "E505",
+            f"weights file '{where}' records no standardisation, but network '{model.name}' is "
+            "trained with normalize = true: the compiled file would take its examples "
+            "unstandardised",
+            None,
+            "give the run's weights.safetensors, which records the training split's mean and "
+            "deviation (a checkpoint.safetensors does not)",
+        )
     for name, (mean, _) in stats.items():
         if name not in program.inputs or mean.shape != program.layer(name).shape.dims:
             raise SpecError(
                 "E505",
                 f"weights file '{where}' records a standardisation of input '{name}' "
                 f"{list(mean.shape)} that network '{model.name}' does not have",
+                None,
                 "compile with the spec the weights were trained from",
             )
 

@@ -72,15 +72,35 @@ def _statistics(model: Model, weights: str | os.PathLike):
     """The standardisation the weights record, each input's statistics fitting its shape (E505
     for a record that does not fit the network)."""
     stats = recorded_statistics(weights)
+    if not stats and _normalized(model):
+        message, hint = unrecorded(model, weights)
+        raise SpecError("E505", message, None, hint)
     for name, (mean, _) in stats.items():
         if name not in model.program.inputs or mean.shape != model.program.layer(name).shape.dims:
             raise SpecError(
                 "E505",
                 f"weights file '{weights}' records a standardisation of input '{name}' "
                 f"{list(mean.shape)} that network '{model.name}' does not have",
+                None,
                 "predict with the spec the weights were trained from",
             )
     return stats
+
+
+def _normalized(model: Model) -> bool:
+    spec = model.train_spec
+    return spec is not None and spec.settings.get("normalize") is True
+
+
+def unrecorded(model: Model, weights: str | os.PathLike) -> tuple[str, str]:
+    """The message and hint for weights without the statistics of a `normalize = true` run:
+    the examples would go in unstandardised, and every answer would be wrong."""
+    return (
+        f"weights file '{weights}' records no standardisation, but network '{model.name}' is "
+        "trained with normalize = true: its examples would go in unstandardised",
+        "give the run's weights.safetensors, which records the training split's mean and "
+        "deviation (a checkpoint.safetensors does not)",
+    )
 
 
 def class_labels(
