@@ -122,6 +122,15 @@ def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
                 edge["span"],
                 "feed a hidden layer instead, or declare this layer as 'dense'",
             )
+        elif kind.internal and not incoming and _open_size(data["options"]):
+            errors.add(
+                "E242",
+                f"'{name}' (block input) leaves its size open ('?'), but nothing feeds it, "
+                "so its size cannot be worked out",
+                data["span"],
+                f"link a layer to it: 'x -> {name}'; a block's open input takes its size from "
+                "what feeds it at each use",
+            )
         elif not kind.source and not incoming:
             errors.add(
                 "E307",
@@ -129,6 +138,12 @@ def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
                 data["span"],
                 f"link a layer to it: 'x -> {name}'",
             )
+
+
+def _open_size(options) -> bool:
+    """Whether a block input's declared size leaves all of it, or a dimension, open (`?`)."""
+    size = getattr(options, "size", 0)
+    return size is None or (isinstance(size, tuple) and None in size)
 
 
 def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:

@@ -198,7 +198,7 @@ def _names(value: s.Value) -> list[str]:
 
 def evaluate(value: s.Value, scope: Scope) -> s.Value:
     """`value` with the scope's names replaced and its arithmetic done; raise `SpecError`."""
-    if isinstance(value, (s.Number, s.String)):
+    if isinstance(value, (s.Number, s.String, s.Open)):
         return value
     if isinstance(value, s.Symbol):
         found = scope.lookup(value)
@@ -259,7 +259,12 @@ def _operand(node: s.Value, expression: s.Value, scope: Scope) -> int | float | 
     if isinstance(node, s.Symbol) and value is not node:
         what = f"'{shown}' stands for {s.show(value)}, not a number"
     else:
-        kind = {s.String: "a string", s.ListValue: "a list", s.Call: "a call"}
+        kind = {
+            s.String: "a string",
+            s.ListValue: "a list",
+            s.Call: "a call",
+            s.Open: "an open size",
+        }
         what = f"'{shown}' is {kind.get(type(value), 'not a number')}"
     raise SpecError(
         "E222",

@@ -294,6 +294,9 @@ class _SyntaxBuilder(Transformer):
     def symbol(self, children):
         return s.Symbol(span=self._span(children), name=str(children[0]))
 
+    def open(self, children):
+        return s.Open(span=_token_span(self.source, children[0]))
+
     def list(self, children):
         items = tuple(item for item in children if item is not None and not isinstance(item, Token))
         return s.ListValue(span=self._span(children), items=items)

@@ -30,6 +30,7 @@ from .reading import SPEC_LIMIT, ReadError, read_regular
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 50_000  # blocks and repeats multiply; past this a spec is surely a mistake
 REDUCES = ("last", "mean")
+OPEN_ELSEWHERE = "'?' leaves a size open, which only the size of a block's 'input' can do"
 
 
 # ---- files ----------------------------------------------------------------------------
@@ -115,10 +116,13 @@ def _constants(spec: s.SpecFile, library: Library, errors: Collector) -> s.SpecF
 
 def _evaluated(value: s.Value, scope: Scope, errors: Collector) -> s.Value:
     try:
-        return evaluate(value, scope)
+        value = evaluate(value, scope)
     except SpecError as error:
         _report(errors, error)
         return value
+    for open_ in _opens(value):  # a train section's values are all known
+        errors.add("E241", OPEN_ELSEWHERE, open_.span, "write a value here")
+    return value
 
 
 def _report(errors: Collector, error: SpecError) -> None:
@@ -342,6 +346,8 @@ class _GraphBuilder:
         except SpecError as error:
             _report(self.errors, error)
             return
+        if not self.open_sizes(layer, args, stack, in_block):
+            return
         args, repeat = self.repeat(args, layer)
         if repeat is None:
             return
@@ -387,6 +393,41 @@ class _GraphBuilder:
         placed[name] = _Placed(
             first.entries, last.exit, first.kind, layer.name.span, first.is_input
         )
+
+    def open_sizes(self, layer: s.Layer, args: tuple[s.Arg, ...], stack, in_block: bool) -> bool:
+        """Whether every `?` among a layer's values stands where a size may be left open: the
+        size of a block's `input` (E241 elsewhere, E240 in a network's input), or a value passed
+        on to a block's parameter (judged where the block's body puts it)."""
+        kind = layer.kind.text
+        if kind not in REGISTRY and (kind in self.library.blocks or kind in self.library.networks):
+            return True
+        ok, position = True, 0
+        for arg in args:
+            size = kind == "input" and (arg.key.text == "size" if arg.key else position == 0)
+            position += arg.key is None and not _flag(arg)
+            for open_ in _opens(arg.value):
+                if size and in_block:
+                    continue
+                ok = False
+                if size:
+                    self.errors.add(
+                        "E240",
+                        f"input '{layer.name.text}' of network '{stack[-1]}' leaves its size "
+                        "open ('?'); a network's inputs take their sizes from the data",
+                        open_.span,
+                        f"write the size of one example: 'input {layer.name.text}: [1, 8, 8]'; "
+                        "'?' belongs in a block's input, whose size comes from where the block "
+                        "is used",
+                    )
+                else:
+                    self.errors.add(
+                        "E241",
+                        OPEN_ELSEWHERE,
+                        open_.span,
+                        "write a value here; a block's 'input x: [c, ?, ?]' leaves sizes to the "
+                        "layers that feed the block",
+                    )
+        return ok
 
     def repeat(
         self, args: tuple[s.Arg, ...], layer: s.Layer
@@ -872,6 +913,19 @@ class _GraphBuilder:
 
 
 # ---- values ---------------------------------------------------------------------------------
+def _opens(value: s.Value) -> list[s.Open]:
+    """Every `?` in a value (lists and calls included)."""
+    if isinstance(value, s.Open):
+        return [value]
+    inner = getattr(value, "items", None) or getattr(value, "args", ())  # lists, dicts, calls
+    items = (item.value if isinstance(item, s.Arg) else item for item in inner)
+    return [found for item in items for found in _opens(item)]
+
+
+def _flag(arg: s.Arg) -> bool:
+    return arg.key is None and isinstance(arg.value, s.Symbol) and arg.value.name == "seq"
+
+
 def _show_python(value) -> str:
     if isinstance(value, str):
         return value

@@ -99,6 +99,8 @@ def options_text(kind: Kind, options: Options) -> str:
 
 
 def show_value(value) -> str:
+    if value is None:  # a size a block's input leaves open
+        return "?"
     if isinstance(value, tuple):
         return "[" + ", ".join(show_value(v) for v in value) + "]"
     if isinstance(value, bool):

@@ -37,6 +37,10 @@ class Symbol(Node):
     name: str
 
 
+class Open(Node):
+    """`?`: a size left open, which a block's input takes from where the block is used."""
+
+
 class ListValue(Node):
     items: tuple[Value, ...]
 
@@ -64,7 +68,7 @@ class Negate(Node):
     depth: int = 1
 
 
-Value = Number | String | Symbol | ListValue | Call | Binary | Negate
+Value = Number | String | Symbol | Open | ListValue | Call | Binary | Negate
 
 
 class Arg(Node):
@@ -171,9 +175,11 @@ for _model in (ListValue, Call, Arg, Binary, Negate, Let):
 
 def plain(value: Value):
     """A value as plain Python: numbers, strings, bools, tuples for lists; a symbol as its name;
-    a call as (name, {key or position: value})."""
+    a call as (name, {key or position: value}); `?` as None."""
     if isinstance(value, (Number, String)):
         return value.value
+    if isinstance(value, Open):
+        return None
     if isinstance(value, Symbol):
         return {"true": True, "false": False}.get(value.name, value.name)
     if isinstance(value, ListValue):
@@ -193,6 +199,8 @@ def show(value: Value) -> str:
         return '"' + value.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, Symbol):
         return value.name
+    if isinstance(value, Open):
+        return "?"
     if isinstance(value, ListValue):
         return "[" + ", ".join(show(item) for item in value.items) + "]"
     if isinstance(value, Binary):

@@ -19,6 +19,7 @@ EXPECTING = [
     "perceptron_and",
     "lenet",
     "residual",
+    "resnet_digits",
 ]  # the examples with expect lines
 SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
 
