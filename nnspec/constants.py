@@ -193,6 +193,8 @@ def _names(value: s.Value) -> list[str]:
         return [n for item in value.items for n in _names(item)]
     if isinstance(value, s.Call):
         return [n for arg in value.args for n in _names(arg.value)]
+    if isinstance(value, s.DictValue):
+        return [n for item in value.items for n in _names(item.value)]
     return []
 
 
@@ -213,6 +215,11 @@ def evaluate(value: s.Value, scope: Scope) -> s.Value:
         if all(a is b for a, b in zip(args, value.args, strict=True)):
             return value
         return s.Call(span=value.span, name=value.name, args=args)
+    if isinstance(value, s.DictValue):  # the values evaluated, the names kept
+        pairs = tuple(evaluate_arg(item, scope) for item in value.items)
+        if all(a is b for a, b in zip(pairs, value.items, strict=True)):
+            return value
+        return s.DictValue(span=value.span, items=pairs)
     if isinstance(value, s.Negate):
         operand = _operand(value.operand, value, scope)
         if operand is None:

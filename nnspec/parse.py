@@ -236,10 +236,11 @@ class _SyntaxBuilder(Transformer):
         return s.Setting(span=self._span(children), key=self._name(key), value=value)
 
     def expect(self, children):
-        metric, op, value = children
-        return s.Expect(
-            span=self._span(children), metric=self._name(metric), op=str(op), value=value
-        )
+        output, metric, op, value = children
+        name = self._name(output)
+        if metric is not None:  # OUTPUT.metric: one name, spanning both
+            name = s.Name(span=self._span([output, metric]), text=f"{output}.{metric}")
+        return s.Expect(span=self._span(children), metric=name, op=str(op), value=value)
 
     # values
     def option(self, children):
@@ -300,6 +301,14 @@ class _SyntaxBuilder(Transformer):
     def list(self, children):
         items = tuple(item for item in children if item is not None and not isinstance(item, Token))
         return s.ListValue(span=self._span(children), items=items)
+
+    def dict(self, children):
+        items = tuple(item for item in children if isinstance(item, s.Arg))
+        return s.DictValue(span=self._span(children), items=items)
+
+    def pair(self, children):
+        key, value = children
+        return s.Arg(span=self._span(children), key=self._name(key), value=value)
 
     def call(self, children):
         name, args = children

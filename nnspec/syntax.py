@@ -45,6 +45,13 @@ class ListValue(Node):
     items: tuple[Value, ...]
 
 
+class DictValue(Node):
+    """`{name: value, ...}`: a value per name, such as a loss per output; each item an `Arg`
+    with its key."""
+
+    items: tuple[Arg, ...]
+
+
 class Call(Node):
     """`name(args)`: `sgd(lr=0.5)`, `leaky_relu(alpha=0.1)`, `csv("f.csv", target="y")`."""
 
@@ -68,7 +75,7 @@ class Negate(Node):
     depth: int = 1
 
 
-Value = Number | String | Symbol | Open | ListValue | Call | Binary | Negate
+Value = Number | String | Symbol | Open | ListValue | DictValue | Call | Binary | Negate
 
 
 class Arg(Node):
@@ -169,13 +176,13 @@ class SpecFile(BaseModel):
     lets: tuple[Let, ...] = ()
 
 
-for _model in (ListValue, Call, Arg, Binary, Negate, Let):
+for _model in (ListValue, DictValue, Call, Arg, Binary, Negate, Let):
     _model.model_rebuild()
 
 
 def plain(value: Value):
     """A value as plain Python: numbers, strings, bools, tuples for lists; a symbol as its name;
-    a call as (name, {key or position: value}); `?` as None."""
+    a dict as {name: value}; a call as (name, {key or position: value}); `?` as None."""
     if isinstance(value, (Number, String)):
         return value.value
     if isinstance(value, Open):
@@ -184,6 +191,8 @@ def plain(value: Value):
         return {"true": True, "false": False}.get(value.name, value.name)
     if isinstance(value, ListValue):
         return tuple(plain(item) for item in value.items)
+    if isinstance(value, DictValue):
+        return {item.key.text: plain(item.value) for item in value.items}
     if isinstance(value, (Binary, Negate)):  # not evaluated: only ever seen in a message
         return show(value)
     return value.name.text, {
@@ -203,6 +212,8 @@ def show(value: Value) -> str:
         return "?"
     if isinstance(value, ListValue):
         return "[" + ", ".join(show(item) for item in value.items) + "]"
+    if isinstance(value, DictValue):
+        return "{" + ", ".join(f"{i.key.text}: {show(i.value)}" for i in value.items) + "}"
     if isinstance(value, Binary):
         tight = _TIGHTNESS[value.op]
         # left-associative: a right operand as tight as its operator needs parentheses

@@ -103,10 +103,29 @@ def _sees_data(known: dict) -> bool:
     return rule is not None and rule.sees == "data"
 
 
-def _loss_for(known: dict) -> str:
-    """cross_entropy for classes (a graph's nodes too), bce for a GAN, mse otherwise."""
+def _loss_for(known: dict) -> str | dict[str, str]:
+    """cross_entropy for classes (a graph's nodes too), bce for a GAN, mse otherwise; for
+    several outputs {}: each output's loss follows from it (`output_loss`)."""
     kind = known.get("data_kind")
+    if kind == SEVERAL:
+        return {}
     return "cross_entropy" if kind in CLASSIFYING else "bce" if kind == "generative" else "mse"
+
+
+SEVERAL = "outputs"  # the data kind of a network with several outputs, a target for each
+
+
+def output_loss(config: TrainConfig, name: str, activation: str | None, classes: bool) -> str:
+    """The loss of output `name` of several: the section's (one loss for all, or this output's
+    in a dict), else from its activation (softmax: cross_entropy, sigmoid: bce), else
+    cross_entropy for class targets and mse for values."""
+    if isinstance(config.loss, str):
+        return config.loss
+    if name in config.loss:
+        return config.loss[name]
+    if activation in ("softmax", "sigmoid"):
+        return "cross_entropy" if activation == "softmax" else "bce"
+    return "cross_entropy" if classes else "mse"
 
 
 def _optimizer_for(known: dict) -> Call:
@@ -153,7 +172,8 @@ class TrainConfig(BaseModel):
     latent: int | None = None  # None: the generator's input decides
     rule: str = BACKPROP
     expects: tuple[tuple[str, str, float], ...] = ()
-    loss: Literal[LOSSES] = Field(default_factory=_loss_for)
+    loss: Literal[LOSSES] | dict[str, Literal[LOSSES]] = Field(default_factory=_loss_for)
+    loss_weights: dict[str, float] = {}  # by output name; an output not named weighs 1
     optimizer: tuple[str, dict[str, float]] = Field(
         default_factory=_optimizer_for, validate_default=True
     )
@@ -162,7 +182,6 @@ class TrainConfig(BaseModel):
     schedule: tuple[str, dict[str, int | float]] = ("constant", {})
     seed: int = 0
     metrics: tuple[str, ...] = Field(default_factory=_metrics_for, validate_default=True)
-
     classes: tuple[str, ...] | None = None  # the class labels in order (None: sorted, numbers)
     normalize: bool = False  # standardise every input feature by the training split's statistics
 
@@ -214,6 +233,7 @@ class TrainConfig(BaseModel):
         """The run's settings as settings.json writes them."""
         return {
             "loss": self.loss,
+            **({"loss_weights": self.loss_weights} if self.loss_weights else {}),
             "optimizer": {"name": self.optimizer[0], **self.optimizer[1]},
             "batch": "full" if self.batch is None else self.batch,
             "epochs": self.epochs,
@@ -278,6 +298,8 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
             )
             continue
         settings[key], spans[key] = s.plain(setting.value), setting.value.span
+        if isinstance(setting.value, s.DictValue):  # each name's span, to point at a misfit
+            spans.update({f"{key}.{i.key.text}": i.key.span for i in setting.value.items})
         CHECKS[key](key, setting.value, networks, errors)
     data = next((setting.value for setting in train.settings if setting.key.text == "data"), None)
     if (
@@ -303,12 +325,13 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
     expects = []
     for expect in train.expects:
         metric = expect.metric.text
-        if metric not in METRICS:
+        bare = metric.rpartition(".")[2]  # OUTPUT.metric: the output is checked with the network
+        if bare not in METRICS:
             errors.add(
                 "E503",
-                f"unknown metric '{metric}'",
+                f"unknown metric '{bare}'",
                 expect.metric.span,
-                did_you_mean(metric, METRICS, "metrics"),
+                did_you_mean(bare, METRICS, "metrics"),
             )
         value = s.plain(expect.value)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -319,6 +342,7 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
             )
             continue
         expects.append((metric, expect.op, float(value)))
+        spans.setdefault(f"expect {metric}", expect.metric.span)
     if len(errors.errors) > before:
         return None
     return TrainSpec(network, settings, tuple(expects), train.span, spans)
@@ -344,9 +368,53 @@ def _dataset(key: str, value: s.Value, networks: list[str], errors: Collector) -
         )
 
 
-def _one_of(choices: tuple[str, ...]) -> Check:
-    """A setting that is one of `choices`, written as a name."""
-    return lambda key, value, networks, errors: _choice(key, value, choices, errors)
+def _loss(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """One loss for every output, or a loss per output: {digit: cross_entropy, amount: mse}
+    (the names are checked against the network's outputs by `check_training`)."""
+    if not isinstance(value, s.DictValue):
+        _choice(key, value, LOSSES, errors)
+        return
+    _check_dict(key, value, errors)
+    for item in value.items:
+        _choice(key, item.value, LOSSES, errors)
+
+
+def _loss_weights(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """A weight per output, {digit: 1, amount: 0.5}: the loss is the weighted sum."""
+    if not isinstance(value, s.DictValue):
+        errors.add(
+            "E502",
+            f"loss_weights gives a weight per output, not {s.show(value)}",
+            value.span,
+            "write loss_weights = {OUTPUT: 1, OTHER: 0.5}, naming the network's outputs",
+        )
+        return
+    _check_dict(key, value, errors)
+    for item in value.items:
+        plain = s.plain(item.value)
+        if not isinstance(plain, (int, float)) or isinstance(plain, bool) or plain < 0:
+            errors.add(
+                "E502",
+                f"a loss weight is a number >= 0, not {s.show(item.value)}",
+                item.value.span,
+                f"write {item.key.text}: 0.5",
+            )
+
+
+def _check_dict(key: str, value: s.DictValue, errors: Collector) -> None:
+    """A dict of a train setting names each output once, and at least one."""
+    if not value.items:
+        errors.add("E502", f"{key} names no output", value.span, "write {OUTPUT: ...}")
+    seen = set()
+    for item in value.items:
+        if item.key.text in seen:
+            errors.add(
+                "E208",
+                f"{key} names output '{item.key.text}' twice",
+                item.key.span,
+                "keep one of them",
+            )
+        seen.add(item.key.text)
 
 
 def _called(table: dict[str, tuple[str, ...]]) -> Check:
@@ -471,7 +539,8 @@ def _classes(key: str, value: s.Value, networks: list[str], errors: Collector) -
 CHECKS: dict[str, Check] = {
     "data": _dataset,
     "split": _split,
-    "loss": _one_of(LOSSES),
+    "loss": _loss,
+    "loss_weights": _loss_weights,
     "optimizer": _called(OPTIMIZERS),
     "batch": _batch,
     "epochs": whole_number_at_least(0),
@@ -581,7 +650,9 @@ def check_training(
     backpropagation never has to pass a `step` activation (E508). `epochs` overrides the
     section's (the command line's)."""
     config = train_config(spec, epochs=epochs)
-    _check_csv_features(program, spec, config, errors)
+    _check_outputs_named(program, spec, errors)
+    if _check_csv_targets(program, spec, config, errors):
+        _check_csv_features(program, spec, config, errors)
     _check_classes(program, spec, config, errors)
     _check_normalize(program, spec, config, errors)
     if config.rule != BACKPROP:
@@ -660,6 +731,52 @@ def _check_normalize(program: Program, spec: TrainSpec, config: TrainConfig, err
         )
 
 
+def _check_outputs_named(program: Program, spec: TrainSpec, errors: Collector) -> None:
+    """The outputs a section names in `loss = {...}`, `loss_weights` and `expect OUTPUT.metric`
+    are the network's (E530, E531); with several outputs, an expectation names its output (all
+    but the total loss and train_loss)."""
+    names = [o.name for o in program.outputs]
+    listed = ", ".join(names)
+    for key in ("loss", "loss_weights"):
+        value = spec.settings.get(key)
+        for name in value if isinstance(value, dict) else ():
+            if name not in names:
+                errors.add(
+                    "E530",
+                    f"{key} names '{name}', which is not an output of network '{program.name}' "
+                    f"(its outputs: {listed})",
+                    spec.spans.get(f"{key}.{name}", spec.span),
+                    did_you_mean(name, names, "outputs"),
+                )
+    for metric, _, _ in spec.expects:
+        output, _, bare = metric.rpartition(".")
+        at = spec.spans.get(f"expect {metric}", spec.span)
+        if output and len(names) == 1:
+            errors.add(
+                "E531",
+                f"network '{program.name}' has one output: its metrics have no output's name",
+                at,
+                f"write 'expect {bare} ...'",
+            )
+        elif output and output not in names:
+            errors.add(
+                "E531",
+                f"expect names '{output}', which is not an output of network '{program.name}' "
+                f"(its outputs: {listed})",
+                at,
+                did_you_mean(output, names, "outputs"),
+            )
+        elif not output and len(names) > 1 and bare not in ("loss", "train_loss"):
+            errors.add(
+                "E531",
+                f"network '{program.name}' has {len(names)} outputs ({listed}): say whose "
+                f"{bare} this expects",
+                at,
+                f"write 'expect {names[0]}.{bare} ...' (loss and train_loss alone are the "
+                "weighted sum over the outputs)",
+            )
+
+
 def _learns_through(program: Program, layer) -> bool:
     """Whether a trainable weight sits in `layer` or before it, so its gradient would cross it."""
     before = nx.ancestors(program.graph, layer.name) | {layer.name}
@@ -734,15 +851,6 @@ def _check_data_file(call: s.Call, target_setting, errors: Collector) -> None:
             f'write {name}("data.{name}")',
         )
         return
-    if name == "csv" and target is None and target_setting != "input":
-        errors.add(
-            "E502",
-            "csv needs the column that holds the targets",
-            call.span,
-            f'write csv({s.show(path)}, target="label"), '
-            "or target = input to reproduce every column",
-        )
-        return
     if target is not None and not isinstance(target, s.String):
         errors.add(
             "E502",
@@ -770,6 +878,75 @@ def _check_data_file(call: s.Call, target_setting, errors: Collector) -> None:
         _check_csv_header(full, path, target, errors)
 
 
+def _check_csv_targets(
+    program: Program, spec: TrainSpec, config: TrainConfig, errors: Collector
+) -> bool:
+    """A csv names its target column for one output (E502); for several outputs, it has a
+    column named after each output (E532). False when it said so."""
+    data = config.data
+    if not (isinstance(data, tuple) and data[0] == "csv") or config.target == "input":
+        return True
+    if config.discriminator is not None:
+        return True
+    args = data_file_args("csv", data[1])
+    at = spec.spans.get("data", spec.span)
+    names = [o.name for o in program.outputs]
+    if len(names) == 1:
+        if args.get("target") is None:
+            errors.add(
+                "E502",
+                "csv needs the column that holds the targets",
+                at,
+                f'write csv("{args.get("path")}", target="label"), '
+                "or target = input to reproduce every column",
+            )
+            return False
+        return True
+    if args.get("target") is not None:
+        errors.add(
+            "E532",
+            f"network '{program.name}' has {len(names)} outputs, but the csv names one target "
+            "column",
+            at,
+            f'leave target out and name a column after each output ({", ".join(names)}): '
+            "the other columns are the features",
+        )
+        return False
+    full = data_path(spec.span.path, str(args.get("path")))
+    try:
+        columns = csv_columns(full) if os.path.isfile(full) else None
+    except (OSError, UnicodeDecodeError, csv.Error, ReadError):
+        return False  # read_train reported it
+    missing = [name for name in names if columns is not None and name not in columns]
+    if missing:
+        errors.add(
+            "E532",
+            f"data file '{args.get('path')}' has no column for output "
+            + ", ".join(f"'{name}'" for name in missing)
+            + f" of network '{program.name}'",
+            at,
+            f"name a column after each output ({', '.join(names)}): its targets; the other "
+            "columns are the features",
+        )
+        return False
+    several = train_config(spec, SEVERAL)
+    for output in program.outputs:
+        activation = program.layer(output.name).activation
+        loss = output_loss(several, output.name, activation, False)
+        classes = loss == "cross_entropy" and activation != "sigmoid"
+        if not classes and not output.shape.timed and output.shape.size != 1:
+            errors.add(
+                "E533",
+                f"output '{output.name}' gives {output.shape}, but its csv column holds one "
+                "value per example",
+                at,
+                f"give '{output.name}' 1 unit, or its loss cross_entropy for classes, or read "
+                "its targets from an npz array named after it",
+            )
+            return False
+    return True
+
+
 def _check_csv_features(
     program: Program, spec: TrainSpec, config: TrainConfig, errors: Collector
 ) -> None:
@@ -789,9 +966,11 @@ def _check_csv_features(
         columns = csv_columns(full) if os.path.isfile(full) else None
     except (OSError, UnicodeDecodeError, csv.Error, ReadError):
         return  # read_train reported it
-    if not columns or (config.target != "input" and target not in columns):
+    several = len(program.outputs) > 1 and config.target != "input"
+    if not columns or (config.target != "input" and not several and target not in columns):
         return
-    features = len(columns) - (0 if config.target == "input" else 1)
+    targets = [o.name for o in program.outputs] if several else [target]
+    features = len(columns) - (0 if config.target == "input" else len(targets))
     dims = program.layer(name).shape.dims
     if features != math.prod(dims):
         shown = "[" + ", ".join(map(str, dims)) + "]"

@@ -88,7 +88,14 @@ def test_every_bundled_spec_gets_data_shaped_for_its_network(model: nnspec.Model
         assert array.shape[2 if sequence else 1 :] == shape.dims, name
     output = program.outputs[0]
     targets = data.train.targets
-    if data.kind == "generative":
+    if data.kind == "outputs":  # several outputs: a target for each, classes or values
+        for output in program.outputs:
+            y, classes = targets[output.name], data.outputs[output.name]
+            if classes:
+                assert y.dtype == np.int64 and y.max() < output.shape.dims[-1] == classes
+            else:
+                assert y.dtype == np.float32 and y.shape[1:] == output.shape.dims
+    elif data.kind == "generative":
         assert targets is None
     elif data.kind in ("classification", "graph") and targets.dtype == np.int64:
         assert (

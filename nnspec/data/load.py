@@ -3,6 +3,7 @@ shaped for its network and split."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,18 @@ import numpy as np
 
 from ..errors import SpecError, did_you_mean
 from ..program import Program
-from ..train_section import TrainConfig, TrainSpec, data_file_args, data_path, train_config
+from ..train_section import (
+    SEVERAL,
+    TrainConfig,
+    TrainSpec,
+    data_file_args,
+    data_path,
+    output_loss,
+    train_config,
+)
 from .builtin import BUILTIN
 from .examples import DataError, Examples, Graph
-from .files import name_classes, npz_examples, read_csv, read_json, read_npz
+from .files import class_indices, name_classes, npz_examples, read_csv, read_json, read_npz
 from .fit import fit_classes, fit_input, fit_values, graph_inputs, input_steps
 from .standardise import standardise, statistics
 
@@ -57,6 +66,8 @@ class Data:
     test: Split | None
     classes: int | None
     info: dict[str, object] = field(default_factory=dict)
+    # several outputs (kind "outputs"): each output's number of classes, None for values
+    outputs: dict[str, int | None] | None = None
 
 
 def load_data(train_spec: TrainSpec, program: Program, base_dir: str | Path | None = None) -> Data:
@@ -97,7 +108,12 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
     if split is not None:  # standardised by the training split alone, before any target is made
         stats = statistics(inputs, split[0], program)
         inputs, info = standardise(inputs, stats), {**info, "normalize": stats}
-    kind, targets, classes = _targets(examples, inputs, timed, program, what, config)
+    outputs = None
+    if len(program.outputs) > 1 and config.discriminator is None and config.target != "input":
+        targets, outputs = several_targets(examples, inputs, program, what, train_spec)
+        kind, classes = SEVERAL, None
+    else:
+        kind, targets, classes = _targets(examples, inputs, timed, program, what, config)
     if kind == "classification" and "labels" in info:  # by output, as the weights record them
         info = {**info, "labels": {program.outputs[0].name: list(info["labels"])}}
     train, test = split or _split(count, fraction, split_rng, what)
@@ -108,6 +124,7 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
         _part(inputs, targets, test),
         classes,
         info,
+        outputs,
     )
 
 
@@ -144,17 +161,26 @@ def _read(
         else data_path(train_spec.span.path, shown)
     )
     what = f"data file '{shown}'"
+    needs_targets = config.discriminator is None and config.target != "input"
+    several = needs_targets and len(program.outputs) > 1
+    if kind == "csv" and several:  # every column, the outputs' own split off as targets
+        return shown, what, csv_targets(read_csv(path, shown, None, False), program, what)
     if kind == "csv":
         target, classify = args.get("target"), _classifies(train_spec)
         return shown, what, read_csv(path, shown, target, classify, classes=config.classes)
-    needs_targets = config.discriminator is None and config.target != "input"
+    arrays = read_npz(path, shown)
+    if several:
+        _check_named_targets(arrays, program, what)
     examples = npz_examples(
-        read_npz(path, shown),
+        arrays,
         shown,
         program.inputs,
         tuple(o.name for o in program.outputs),
         needs_targets,
     )
+    if several:  # class indices stay whole numbers, as for one output
+        named = {o.name: arrays[o.name] for o in program.outputs}
+        examples = dataclasses.replace(examples, named_targets=named)
     if config.classes is not None:
         examples = name_classes(examples, config.classes, what)
     return shown, what, examples
@@ -340,6 +366,92 @@ def _targets(
     # npz targets come shaped
     per_step = output.shape.timed if examples.named is not None else examples.per_step
     return "regression", fit_values(examples.y, per_step, output, what, steps), None
+
+
+# ---- several outputs -------------------------------------------------------------------------
+def csv_targets(examples: Examples, program: Program, what: str) -> Examples:
+    """A csv read whole (x: every column): the columns named after the outputs become their
+    targets (values `[rows]`), the others the features, in file order."""
+    columns = list(examples.info["columns"])
+    names = [o.name for o in program.outputs]
+    _check_named_targets(dict.fromkeys(columns), program, what, "column")
+    features = [i for i, column in enumerate(columns) if column not in names]
+    if not features:
+        raise DataError(
+            "E506",
+            f"{what} has only the outputs' columns, no features",
+            "add the columns the network reads",
+        )
+    x = examples.x
+    targets = {name: x[:, columns.index(name)] for name in names}
+    info = {**examples.info, "columns": [columns[i] for i in features], "target": None}
+    return Examples(x[:, features], None, info=info, named_targets=targets)
+
+
+def _check_named_targets(held, program: Program, what: str, thing: str = "array") -> None:
+    """Each output has its target in the data, named after it (E532)."""
+    missing = [o.name for o in program.outputs if o.name not in held]
+    if not missing:
+        return
+    names = ", ".join(o.name for o in program.outputs)
+    shown = ", ".join(f"'{name}'" for name in held) or "nothing"
+    raise DataError(
+        "E532",
+        f"{what} has no {thing} for output "
+        + ", ".join(f"'{name}'" for name in missing)
+        + f" of network '{program.name}' (it holds {shown})",
+        f"give each output its targets in a {thing} named after it ({names})"
+        + (f": numpy.savez(path, ..., {missing[0]}=...)" if thing == "array" else ""),
+    )
+
+
+def several_targets(
+    examples: Examples,
+    inputs: dict[str, np.ndarray],
+    program: Program,
+    what: str,
+    train_spec: TrainSpec,
+) -> tuple[dict[str, np.ndarray], dict[str, int | None]]:
+    """Each output's targets, shaped for it, and its number of classes (None: values). An
+    output takes classes when its targets are whole numbers (an npz integer array) or its loss
+    is cross_entropy (a csv column); values otherwise. A target that does not fit its output
+    is E533."""
+    if examples.named_targets is None:  # a dataset with one target per example
+        raise DataError(
+            "E506",
+            f"{what} has one target per example, but network '{program.name}' has "
+            f"{len(program.outputs)} outputs: "
+            + ", ".join(f"'{o.name}'" for o in program.outputs),
+            'give each output its targets (npz("file.npz") with arrays named after the '
+            "outputs, or a csv with a column named after each), or name one output: "
+            "'output NAME'",
+        )
+    config = train_config(train_spec, SEVERAL)
+    steps = _steps(inputs, program)
+    targets, classes = {}, {}
+    for output in program.outputs:
+        y = examples.named_targets[output.name]
+        where = f"the targets of output '{output.name}' in {what}"
+        activation = program.layer(output.name).activation
+        whole = np.issubdtype(y.dtype, np.integer) or y.dtype == bool
+        loss = output_loss(config, output.name, activation, whole)
+        try:
+            if whole or (loss == "cross_entropy" and activation != "sigmoid"):
+                labels = class_indices(y, lambda i, w=where: f"{w}, example {i},")
+                targets[output.name], classes[output.name] = fit_classes(
+                    labels, int(labels.max()) + 1, output, where, steps
+                )
+            else:
+                per_step = output.shape.timed and y.ndim > 2
+                targets[output.name] = fit_values(
+                    y.astype(np.float32), per_step, output, where, steps
+                )
+                classes[output.name] = None
+        except DataError as error:
+            if error.code != "E506":
+                raise
+            raise DataError("E533", error.message, error.hint) from None
+    return targets, classes
 
 
 def _steps(inputs: dict[str, np.ndarray], program: Program) -> int | None:

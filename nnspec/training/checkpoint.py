@@ -74,7 +74,9 @@ def kept_settings(config: TrainConfig) -> dict:
     """The settings of `config` that a resume must keep, as plain JSON values."""
     written = config.as_dict()
     plain = {"data": str(config.data), "split": config.split, "target": config.target}
-    return {key: plain[key] if key in plain else written[key] for key in KEPT}
+    kept = {key: plain[key] if key in plain else written[key] for key in KEPT}
+    # several outputs' weights, only when given: a checkpoint written before them still matches
+    return kept | ({"loss_weights": written["loss_weights"]} if config.loss_weights else {})
 
 
 def layout_of(weights: dict[str, np.ndarray]) -> dict[str, list[int]]:
@@ -162,10 +164,12 @@ class Saved:
         """Refuse a train section that changed since the checkpoint (R302), and --epochs below
         the epoch already reached."""
         before, now = self.state["settings"], kept_settings(config)
-        changed = [key for key in KEPT if _json(before[key]) != _json(now[key])]
+        keys = (*KEPT, "loss_weights")
+        changed = [key for key in keys if _json(before.get(key)) != _json(now.get(key))]
         if changed:
             shown = "; ".join(
-                f"{key} was {_shown(before[key])}, is now {_shown(now[key])}" for key in changed
+                f"{key} was {_shown(before.get(key, {}))}, is now {_shown(now.get(key, {}))}"
+                for key in changed
             )
             raise CheckpointError(
                 "R302",

@@ -111,7 +111,11 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
     saved_at, saved_epoch = None, start  # when the last checkpoint was written, and its epoch
     for epoch in range(start, config.epochs):
         lr = learning_rate(config.schedule, config.lr, epoch, config.epochs)
-        running = Running(counts_accuracy=bool(data.classes) or "train_accuracy" in config.metrics)
+        running = Running(
+            counts_accuracy=data.outputs is None
+            and (bool(data.classes) or "train_accuracy" in config.metrics),
+            outputs=_classed(data),
+        )
         for inputs, target, mask in _batches(data.train, config.batch, rng):
             running.add(*runner.step(inputs, target, mask, lr), target, mask)
         if not all(math.isfinite(loss) for loss in running.losses):
@@ -154,26 +158,53 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
 
 class Running:
     """The epoch's batches as they trained: the mean loss and accuracy, weighted by examples,
-    as Keras reports them."""
+    as Keras reports them. With several outputs (`y` and the targets by name), the accuracy of
+    each of `outputs` (those with classes) as `OUTPUT.train_accuracy`."""
 
-    def __init__(self, counts_accuracy: bool):
+    def __init__(self, counts_accuracy: bool, outputs: tuple[str, ...] = ()):
         self.counts_accuracy = counts_accuracy
         self.losses: list[float] = []
         self.loss_sum = self.right = self.count = 0.0
+        self.outputs = outputs
+        self.rights = dict.fromkeys(outputs, 0.0)
 
     def add(self, loss: float, y: np.ndarray | None, target, mask) -> None:
-        count = int(mask.sum()) if mask is not None else len(target) if target is not None else 1
+        count = int(mask.sum()) if mask is not None else _count(target)
         self.losses.append(loss)
         self.loss_sum += loss * count
         self.count += count
-        if self.counts_accuracy and y is not None:
+        if isinstance(y, dict):
+            for name in self.outputs:
+                self.rights[name] += MEASURES["accuracy"](y[name], target[name], mask) * count
+        elif self.counts_accuracy and y is not None:
             self.right += MEASURES["accuracy"](y, target, mask) * count
 
     def values(self) -> dict[str, float]:
         values = {"train_loss": self.loss_sum / self.count}
-        if self.counts_accuracy:
+        if self.counts_accuracy and not self.outputs:
             values["train_accuracy"] = self.right / self.count
+        for name, right in self.rights.items():
+            values[f"{name}.train_accuracy"] = right / self.count
         return values
+
+
+def _count(target) -> int:
+    """Examples in a batch's targets (by name for several outputs; none: a GAN's batch)."""
+    if isinstance(target, dict):
+        return len(next(iter(target.values())))
+    return len(target) if target is not None else 1
+
+
+def _classed(data: Data) -> tuple[str, ...]:
+    """Of several outputs, those whose targets are classes (their accuracy is measured)."""
+    return tuple(name for name, classes in (data.outputs or {}).items() if classes)
+
+
+def _trained(name: str) -> str:
+    """A metric's name on the training part: loss -> train_loss, digit.loss ->
+    digit.train_loss."""
+    output, dot, metric = name.rpartition(".")
+    return f"{output}{dot}train_{metric}"
 
 
 def measure(
@@ -188,12 +219,13 @@ def measure(
         return runner.measure(data, config, running)
     if data.test is None:
         values = _evaluate(runner, data.train, _asked(config, data, ""))
-        return values | {"train_" + name: value for name, value in values.items()}
+        return values | {_trained(name): value for name, value in values.items()}
     values = _evaluate(runner, data.test, _asked(config, data, ""))
     train_names = _asked(config, data, "train_")
-    if running is None or train_names - {"accuracy"}:
+    counted = {"accuracy"} | {f"{name}.accuracy" for name in _classed(data)}
+    if running is None or train_names - counted:
         return values | {
-            "train_" + name: value
+            _trained(name): value
             for name, value in _evaluate(runner, data.train, train_names).items()
         }
     return values | running.values()
@@ -202,13 +234,42 @@ def measure(
 def _asked(config: TrainConfig, data: Data, prefix: str) -> set[str]:
     """The metrics (besides the loss) to measure on a part:
     those the spec names, and accuracy for classes."""
+    if data.outputs is not None:
+        return _asked_of_outputs(config, data.outputs, prefix)
     names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
     # values: accuracy when asked for (above 0.5 is 1)
     return names | {"accuracy"} if data.classes else names
 
 
+def _asked_of_outputs(config: TrainConfig, outputs: dict[str, int | None], prefix: str) -> set[str]:
+    """`OUTPUT.metric` for several outputs: each output's accuracy when its targets are classes,
+    a metric the section names alone (`metrics = [mae]`) for every output it fits (accuracy for
+    classes, the others for values), and those named with their output (`expect
+    digit.accuracy`)."""
+    asked = {f"{name}.accuracy" for name, classes in outputs.items() if classes}
+    for named in config.metrics:
+        output, _, metric = named.rpartition(".")
+        if not metric.startswith(prefix) or metric.removeprefix(prefix) not in MEASURES:
+            continue
+        metric = metric.removeprefix(prefix)
+        if output in outputs:
+            asked.add(f"{output}.{metric}")
+        elif not output:
+            fits = (
+                name for name, classes in outputs.items() if bool(classes) == (metric == "accuracy")
+            )
+            asked |= {f"{name}.{metric}" for name in fits}
+    return asked
+
+
 def _evaluate(runner, part: Split, names: set[str]) -> dict[str, float]:
     loss, y = runner.evaluate(part.inputs, part.targets, part.mask)
+    if isinstance(y, dict):  # several outputs: `loss` is each one's, names are OUTPUT.metric
+        values = dict(loss)
+        for name in sorted(names):
+            output, _, metric = name.rpartition(".")
+            values[name] = MEASURES[metric](y[output], part.targets[output], part.mask)
+        return values
     return {"loss": loss} | {
         name: MEASURES[name](y, part.targets, part.mask) for name in sorted(names)
     }
@@ -224,9 +285,14 @@ def _batches(split: Split, batch: int | None, rng: np.random.Generator):
     order = rng.permutation(count)
     for begin in range(0, count, batch):
         index = order[begin : begin + batch]
+        targets = split.targets
         yield (
             {k: v[index] for k, v in split.inputs.items()},
-            None if split.targets is None else split.targets[index],
+            {k: v[index] for k, v in targets.items()}
+            if isinstance(targets, dict)
+            else None
+            if targets is None
+            else targets[index],
             None,
         )
 

@@ -8,7 +8,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..train_section import TrainConfig, output_loss
+
 EPSILON = 1e-12  # PyTorch's guard in binary_cross_entropy's gradient and our clamp before a log
+
+
+def output_losses(
+    config: TrainConfig, activations: dict[str, str | None], targets: dict[str, np.ndarray]
+) -> list[tuple[str, str, float]]:
+    """(output, loss, weight) for each of several outputs, in output order: the loss the section
+    gives it or its default (`output_loss`: classes when its targets are class indices), and its
+    weight in the total (`loss_weights`, 1 when not named). Both runners sum them so."""
+    return [
+        (
+            name,
+            output_loss(config, name, act, targets[name].dtype.kind in "iu"),
+            float(config.loss_weights.get(name, 1.0)),
+        )
+        for name, act in activations.items()
+    ]
 
 
 def loss_and_grad(

@@ -14,7 +14,7 @@ import numpy as np
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
-from .losses import loss_and_grad
+from .losses import loss_and_grad, output_losses
 from .optimizers import make_optimizer
 
 
@@ -28,14 +28,18 @@ class NumpyRunner:
         self.program, self.config = model.program, config
         self.output = model.program.outputs[0]
         self.act = model.program.layer(self.output.name).activation
+        self.acts = {o.name: model.program.layer(o.name).activation for o in self.program.outputs}
         self.optimizer = make_optimizer(config.optimizer)
 
     def step(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
     ) -> tuple[float, np.ndarray]:
-        """One update on a batch: its loss and outputs, both taken before the update."""
+        """One update on a batch: its loss and outputs, both taken before the update (several
+        outputs: the weighted sum, and the outputs by name; targets come by name too)."""
         self.net.train()
         value, y, seeds = self._forward(inputs, target, mask)
+        if isinstance(value, dict):
+            value = value["loss"]
         if math.isfinite(value):
             grads = self.net.backward(inputs=False, **seeds)
             self.optimizer.step(self.net.params, grads, lr)
@@ -44,7 +48,8 @@ class NumpyRunner:
     def evaluate(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
     ) -> tuple[float, np.ndarray]:
-        """The loss and the outputs in evaluation mode, from one forward pass."""
+        """The loss and the outputs in evaluation mode, from one forward pass; for several outputs
+        the losses by name: `loss` (the weighted sum) and `OUTPUT.loss`."""
         self.net.eval()
         value, y, _ = self._forward(inputs, target, mask)
         return value, y
@@ -57,6 +62,8 @@ class NumpyRunner:
         """The loss and outputs of a forward pass,
         and what `backward` needs to give its gradients."""
         y, terms = self.net.forward_with_terms(**inputs)
+        if isinstance(y, dict):
+            return self._several(y, terms, target, mask)
         logits = terms.get("logits", {}).get(self.output.name)
         value, grad_y, grad_logits = loss_and_grad(
             self.config.loss, y, logits, self.act, target, mask
@@ -70,6 +77,28 @@ class NumpyRunner:
             value += float(terms["kl"]) * weight
             seeds["terms"] = {"kl": weight}
         return value, y, seeds
+
+    def _several(self, y: dict, terms: dict, target: dict, mask) -> tuple[dict, dict, dict]:
+        """Several outputs: the losses (`loss`, the weighted sum; `OUTPUT.loss`), the outputs and
+        the seeds of `backward`, each output's gradient scaled by its weight."""
+        logits = terms.get("logits", {})
+        values, grad_out, grad_logits = {"loss": 0.0}, {}, {}
+        for name, loss, weight in output_losses(self.config, self.acts, target):
+            value, gy, gz = loss_and_grad(
+                loss, y[name], logits.get(name), self.acts[name], target[name], mask
+            )
+            values["loss"] += weight * value
+            values[f"{name}.loss"] = value
+            if gy is not None:
+                grad_out[name] = weight * gy
+            if gz is not None:
+                grad_logits[name] = weight * gz
+        seeds = {"grad_out": grad_out, "grad_logits": grad_logits or None}
+        if "kl" in terms:  # as for one output: the ELBO per value of the first output
+            weight = 1.0 / self.output.shape.size
+            values["loss"] += float(terms["kl"]) * weight
+            seeds["terms"] = {"kl": weight}
+        return values, y, seeds
 
     # ---- weights and checkpoints -----------------------------------------------------------------
     def weights(self) -> dict[str, np.ndarray]:

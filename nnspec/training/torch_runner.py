@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
+from .losses import output_losses
 
 OPTIMIZERS = {
     "sgd": lambda p, a: torch.optim.SGD(
@@ -59,6 +60,7 @@ class TorchRunner:
         self.program, self.config = model.program, config
         self.output = model.program.outputs[0]
         self.act = model.program.layer(self.output.name).activation
+        self.acts = {o.name: model.program.layer(o.name).activation for o in self.program.outputs}
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = (
             OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
@@ -67,40 +69,47 @@ class TorchRunner:
     def step(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
     ) -> tuple[float, np.ndarray]:
-        """One update on a batch: its loss and outputs, both taken before the update."""
+        """One update on a batch: its loss and outputs, both taken before the update (several
+        outputs: the weighted sum, and the outputs by name; targets come by name too)."""
         # the mode is set at the root, so one flag tells (train() walks every module)
         if not self.net.training:
             self.net.train()
         if self.optimizer is None:  # every weight frozen: nothing moves
             with torch.no_grad():
-                loss, y = self._forward(inputs, target, mask)
-            return loss.item(), y.numpy()
+                loss, y, _ = self._forward(inputs, target, mask)
+            return loss.item(), _arrays(y)
         _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
-        loss, y = self._forward(inputs, target, mask)
+        loss, y, _ = self._forward(inputs, target, mask)
         value = loss.item()
         if math.isfinite(value):
             loss.backward()
             self.optimizer.step()
-        return value, y.detach().numpy()
+        return value, _arrays(y)
 
     def evaluate(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
     ) -> tuple[float, np.ndarray]:
-        """The loss and the outputs in evaluation mode, from one forward pass."""
+        """The loss and the outputs in evaluation mode, from one forward pass; for several outputs
+        the losses by name: `loss` (the weighted sum) and `OUTPUT.loss`."""
         if self.net.training:
             self.net.eval()
         with torch.no_grad():
-            loss, y = self._forward(inputs, target, mask)
-        return loss.item(), y.numpy()
+            loss, y, parts = self._forward(inputs, target, mask)
+        if parts is None:
+            return loss.item(), y.numpy()
+        return {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}, _arrays(y)
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         self.net.eval()
         with torch.no_grad():
-            return self.net(**self._tensors(inputs)).numpy()
+            return _arrays(self.net(**self._tensors(inputs)))
 
-    def _forward(self, inputs, target, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward(self, inputs, target, mask) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """The loss, the outputs and, for several outputs, each one's loss (`OUTPUT.loss`)."""
         y, terms = self.net.forward_with_terms(**self._tensors(inputs))
+        if isinstance(y, dict):
+            return self._several(y, terms, target, mask)
         logits = terms.get("logits", {}).get(self.output.name)
         loss = loss_of(
             self.config.loss,
@@ -113,7 +122,26 @@ class TorchRunner:
         # the ELBO per output value: the loss is a mean over values, the KL a sum per example
         if "kl" in terms:
             loss = loss + terms["kl"] / self.output.shape.size
-        return loss, y
+        return loss, y, None
+
+    def _several(self, y: dict, terms: dict, target: dict, mask) -> tuple:
+        """Several outputs: the weighted sum of their losses, the outputs, each one's loss."""
+        logits, parts, total = terms.get("logits", {}), {}, 0.0
+        kept = None if mask is None else torch.from_numpy(mask)
+        for name, loss, weight in output_losses(self.config, self.acts, target):
+            part = loss_of(
+                loss,
+                y[name],
+                logits.get(name),
+                self.acts[name],
+                torch.from_numpy(target[name]),
+                kept,
+            )
+            parts[f"{name}.loss"] = part
+            total = total + weight * part
+        if "kl" in terms:  # as for one output: the ELBO per value of the first output
+            total = total + terms["kl"] / self.output.shape.size
+        return total, y, parts
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x)).to(self.dtype)
@@ -167,6 +195,13 @@ class TorchRunner:
                 state, [p for group in self.optimizer.param_groups for p in group["params"]]
             )
             self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _arrays(y: torch.Tensor | dict[str, torch.Tensor]) -> np.ndarray | dict[str, np.ndarray]:
+    """Outputs as arrays: one, or several by name."""
+    if isinstance(y, dict):
+        return {name: value.detach().numpy() for name, value in y.items()}
+    return y.detach().numpy()
 
 
 def _groups_like(saved, fresh: list[dict]) -> list[dict]:
