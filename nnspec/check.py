@@ -373,7 +373,8 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
             init = getattr(node["options"], "init", None)
             if isinstance(init, Init):  # init= replaces how the layer's weights start
                 layer_params = init.apply(layer_params)
-            if kind.needs_time and not all(s.timed for _, s in incoming):
+            main = [s for link, s in incoming if link.port not in kind.side_ports]
+            if kind.needs_time and not all(s.timed for s in main):
                 raise ShapeError(
                     "E407",
                     "{layer} steps through time, but its input has no time steps",

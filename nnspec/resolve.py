@@ -800,7 +800,7 @@ class _GraphBuilder:
             return target.entries[port], None
         kind = target.kind
         if endpoint.port is None:
-            if kind.ports and kind.default_port is None:
+            if kind.ports and kind.default_port is None and not kind.side_ports:
                 self.errors.add(
                     "E313",
                     f"{kind.name} '{name}' takes its inputs by port ({', '.join(kind.ports)})",

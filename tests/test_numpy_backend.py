@@ -239,6 +239,10 @@ KIND_SPECS = {
     "lstm": "input x: 2, seq\n lstm l: 3\n dense y: 2\n x -> l -> y\n y ~> l",
     "gru": "input x: 2, seq\n gru g: 3\n x -> g\n output g: last",
     "attention": "input x: 4, seq\n attention a: heads=2, causal\n x -> a",
+    "posenc": "input x: 4, seq\n posenc s: sinusoidal\n posenc p: learned, max_len=9\n"
+    " attention a: heads=2\n x -> s -> p -> a",
+    "last": "input x: 2, seq\n gru g: 3, layers=2\n last l\n dense y: 2\n x -> g -> l -> y",
+    "first": "input x: 2, seq\n lstm h: 3, layers=2\n first f\n x -> h -> f",
     "gcn": "input f: [4, 3]\n input a: [4, 4]\n gcn g: 2, act=tanh\n f -> g.features\n"
     " a -> g.adjacency",
     "readout": "input x: [4, 3]\n readout r: max\n x -> r",

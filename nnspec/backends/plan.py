@@ -144,7 +144,12 @@ def _step(
                     if source_timed
                     else Read.VALUE
                 )
-        broadcast = loop is None and layer.shape.timed and not source_timed
+        broadcast = (
+            loop is None
+            and layer.shape.timed
+            and not source_timed
+            and link.port not in layer.kind.side_ports  # a state is read once, whole
+        )
         sources.append(Source(link.source, link.port, read, broadcast))
     return Step(layer, tuple(sources), timed=loop is None and layer.shape.timed)
 

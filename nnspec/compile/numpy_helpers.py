@@ -441,6 +441,37 @@ def _upsample2d(x, size, mode):
     "_interpolation",
 )
 
+# ---- positional encodings ----------------------------------------------------------------------
+helper(
+    "_sinusoids",
+    '''
+def _sinusoids(steps, width):
+    """Vaswani et al.'s encoding [steps, width], in float64:
+    PE[t, 2i] = sin(t / 10000^(2i / width)), PE[t, 2i + 1] = cos of the same angle."""
+    t = np.arange(steps, dtype=np.float64)[:, None]
+    angle = t * 10000.0 ** (-np.arange(0, width, 2, dtype=np.float64) / width)
+    pe = np.zeros((steps, width))
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle[:, : width // 2])
+    return pe
+''',
+)
+
+helper(
+    "_learned_positions",
+    '''
+def _learned_positions(x, weight):
+    """x (..., L, d) + the first L rows of a learned encoding [max_len, d]."""
+    steps = x.shape[-2]
+    if steps > weight.shape[0]:
+        raise ValueError(
+            f"a learned positional encoding has {weight.shape[0]} positions (max_len), but the "
+            f"sequence has {steps} steps"
+        )
+    return x + weight[:steps]
+''',
+)
+
 # ---- normalisation -----------------------------------------------------------------------------
 helper(
     "_batchnorm2d",
@@ -482,9 +513,9 @@ def _rnn_step(xg, h, w_hh, b_hh, act):
 helper(
     "_rnn",
     '''
-def _rnn(xg, w_hh, b_hh, act):
-    """xg (B, T, H) = x W_ih^T + b_ih -> h (B, T, H), from a zero state."""
-    h, steps = None, []
+def _rnn(xg, w_hh, b_hh, act, h=None):
+    """xg (B, T, H) = x W_ih^T + b_ih -> h (B, T, H), from h (B, H), or zeros (None)."""
+    steps = []
     for t in range(xg.shape[1]):
         h = _rnn_step(xg[:, t], h, w_hh, b_hh, act)
         steps.append(h)
@@ -523,9 +554,9 @@ def _thirds(a):
 helper(
     "_gru",
     '''
-def _gru(xg, w_hh, b_hh):
-    """xg (B, T, 3H) = x W_ih^T + b_ih -> h (B, T, H), from a zero state."""
-    h, steps = None, []
+def _gru(xg, w_hh, b_hh, h=None):
+    """xg (B, T, 3H) = x W_ih^T + b_ih -> h (B, T, H), from h (B, H), or zeros (None)."""
+    steps = []
     for t in range(xg.shape[1]):
         h = _gru_step(xg[:, t], h, w_hh, b_hh)
         steps.append(h)
@@ -552,16 +583,17 @@ def _lstm_step(z, c):
 helper(
     "_lstm",
     '''
-def _lstm(xg, w_hh, b_hh):
-    """xg (B, T, 4H) = x W_ih^T + b_ih -> h (B, T, H), from a zero state."""
+def _lstm(xg, w_hh, b_hh, h0=None):
+    """xg (B, T, 4H) = x W_ih^T + b_ih -> h (B, T, H), from h0 (B, H), or zeros (None), and a
+    zero cell."""
     z = np.array(xg.transpose(1, 0, 2), order="C")
     if b_hh is not None:
         z += b_hh
     recurrent = np.ascontiguousarray(w_hh.T)
-    h = np.zeros((z.shape[1], w_hh.shape[1]), z.dtype)
+    h = np.zeros((z.shape[1], w_hh.shape[1]), z.dtype) if h0 is None else h0
     c, steps = np.zeros_like(h), []
     for t in range(z.shape[0]):
-        h, c = _lstm_step(z[t] + h @ recurrent if t else z[t], c)
+        h, c = _lstm_step(z[t] + h @ recurrent if t or h0 is not None else z[t], c)
         steps.append(h)
     return np.stack(steps, 1)
 ''',

@@ -14,10 +14,11 @@ Each line computes what the NumPy backend's lowering of the kind computes
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..kinds.activation import ACTIVATIONS
 from ..kinds.conv import pair
+from ..kinds.recurrent import layer_suffixes
 from ..program import Layer
 
 
@@ -220,44 +221,78 @@ def _input_side(e: Emit, x: str, weight: str = "weight_ih", bias: str = "bias_ih
     return f"{x} @ {e.p(weight)}.T{e.bias(bias)}"
 
 
-def _rnn_sequence(e: Emit, x: str) -> None:
-    act = activation_function(e, e.layer.options.act)
-    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
-    e.let(f"{e.use('_rnn')}({_input_side(e, x)}, {whh}, {bhh}, {act})")
+def _start(h0: str | None) -> str:
+    """The extra argument that starts a sequence helper from the `state` port's vector."""
+    return "" if h0 is None else f", {h0}"
 
 
-def _rnn_step(e: Emit, x: str) -> None:
+def _rnn_sequence(e: Emit, x: str, h0: str | None = None) -> None:
     act = activation_function(e, e.layer.options.act)
     whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
-    e.before.append(f"{e.state} = None")
+    e.let(f"{e.use('_rnn')}({_input_side(e, x)}, {whh}, {bhh}, {act}{_start(h0)})")
+
+
+def _rnn_step(e: Emit, x: str, h0: str | None = None) -> None:
+    act = activation_function(e, e.layer.options.act)
+    whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
+    e.before.append(f"{e.state} = {h0}")
     e.let(f"{e.use('_rnn_step')}({_input_side(e, x)}, {e.state}, {whh}, {bhh}, {act})")
     e.lines.append(f"{e.state} = {e.out}")
 
 
-def _gru_sequence(e: Emit, x: str) -> None:
+def _gru_sequence(e: Emit, x: str, h0: str | None = None) -> None:
     whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
-    e.let(f"{e.use('_gru')}({_input_side(e, x)}, {whh}, {bhh})")
+    e.let(f"{e.use('_gru')}({_input_side(e, x)}, {whh}, {bhh}{_start(h0)})")
 
 
-def _gru_step(e: Emit, x: str) -> None:
+def _gru_step(e: Emit, x: str, h0: str | None = None) -> None:
     whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
-    e.before.append(f"{e.state} = None")
+    e.before.append(f"{e.state} = {h0}")
     e.let(f"{e.use('_gru_step')}({_input_side(e, x)}, {e.state}, {whh}, {bhh})")
     e.lines.append(f"{e.state} = {e.out}")
 
 
-def _lstm_sequence(e: Emit, x: str) -> None:
+def _lstm_sequence(e: Emit, x: str, h0: str | None = None) -> None:
     whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
-    e.let(f"{e.use('_lstm')}({_input_side(e, x)}, {whh}, {bhh})")
+    e.let(f"{e.use('_lstm')}({_input_side(e, x)}, {whh}, {bhh}{_start(h0)})")
 
 
-def _lstm_step(e: Emit, x: str) -> None:
+def _lstm_step(e: Emit, x: str, h0: str | None = None) -> None:
     whh, bhh = e.p("weight_hh"), e.optional("bias_hh")
-    e.before.append(f"{e.state} = None")
+    e.before.append(
+        f"{e.state} = None" if h0 is None else f"{e.state} = ({h0}, np.zeros_like({h0}))"
+    )
     e.lines.append(
         f"{e.state} = {e.use('_lstm_cell')}({_input_side(e, x)}, {e.state}, {whh}, {bhh})"
     )
     e.let(f"{e.state}[0]")
+
+
+def _stacked(one: Stateful) -> Stateful:
+    """`layers=N`: N cells of `one`, each reading the one below (the file is for inference: no
+    dropout between them); inside a loop the state is a list with one entry per layer. The main
+    input is x[None]; the `state` port's vector, x["state"], starts every layer."""
+
+    def stacked(lower: Callable, in_loop: bool) -> Callable[[Emit, dict], None]:
+        def run(e: Emit, x: dict) -> None:
+            x, h0 = x[None], x.get("state")
+            if e.layer.options.layers == 1:
+                lower(e, x, h0)
+                return
+            if in_loop:
+                e.before.append(f"{e.state} = [None] * {e.layer.options.layers}")
+            for k, suffix in enumerate(layer_suffixes(e.layer.options)):
+                own = {
+                    key.removesuffix(suffix): v
+                    for key, v in e.params.items()
+                    if key.endswith(suffix)
+                }
+                lower(replace(e, params=own, state=f"{e.state}[{k}]"), x, h0)
+                x = e.out  # the next layer reads this one's value
+
+        return run
+
+    return Stateful(stacked(one.sequence, False), stacked(one.step, True))
 
 
 def _lif_sequence(e: Emit, x: str) -> None:
@@ -304,6 +339,21 @@ def readout(e: Emit, x: str) -> None:
         e.let(f"{x}.max(axis=-2)")
 
 
+def posenc(e: Emit, x: str) -> None:
+    if "weight" in e.layer.params:
+        e.let(f"{e.use('_learned_positions')}({x}, {e.p('weight')})")
+    else:
+        e.let(f"{x} + {e.use('_sinusoids')}({x}.shape[-2], {x}.shape[-1]).astype({x}.dtype)")
+
+
+def last(e: Emit, x: str) -> None:
+    e.let(f"{x}[:, -1]")
+
+
+def first(e: Emit, x: str) -> None:
+    e.let(f"{x}[:, 0]")
+
+
 def sample(e: Emit, x: dict[str, str]) -> None:
     e.let(f"{x['mean']}  # in evaluation a sample is its mean")
 
@@ -335,10 +385,13 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "add": add,
     "mul": mul,
     "concat": concat,
-    "rnn": Stateful(_rnn_sequence, _rnn_step),
-    "lstm": Stateful(_lstm_sequence, _lstm_step),
-    "gru": Stateful(_gru_sequence, _gru_step),
+    "rnn": _stacked(Stateful(_rnn_sequence, _rnn_step)),
+    "lstm": _stacked(Stateful(_lstm_sequence, _lstm_step)),
+    "gru": _stacked(Stateful(_gru_sequence, _gru_step)),
+    "last": last,
+    "first": first,
     "attention": attention,
+    "posenc": posenc,
     "gcn": gcn,
     "readout": readout,
     "sample": sample,

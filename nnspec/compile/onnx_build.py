@@ -164,10 +164,11 @@ class _Walk:
         """A stateful kind over [B, T, F]: its input projection over every step at once, then a
         Scan over the steps carrying its state, the outputs stacked to [B, T, units]."""
         g = self.g
+        x, h0 = (x[None], x.get("state")) if isinstance(x, dict) else (x, None)
         if lower.fused is not None:
-            return lower.fused(g, layer, x, p)
+            return lower.fused(g, layer, x, p, h0)
         xg = lower.project(g, layer, x, p, 3)
-        zeros = [g.zeros(layer.shape.dims, g) for _ in lower.states]
+        zeros = lower.start(g, layer, h0)  # a `state` port's vector, or zeros
 
         def body(b: Builder, steps: list[str], carried: list[str]):
             b.at(layer)
@@ -177,7 +178,10 @@ class _Walk:
         (stacked,) = self._scan(
             layer.name,
             spec_line(layer),
-            [(z, f"{layer.name}/{state}") for z, state in zip(zeros, lower.states, strict=True)],
+            [
+                (z, f"{layer.name}/{state}")
+                for z, state in zip(zeros, lower.states_of(layer), strict=True)
+            ],
             [(xg, f"{layer.name}/input_at_step", 3)],
             body,
         )
@@ -219,15 +223,18 @@ class _Walk:
         stateful = [s for s in loop.steps if isinstance(LOWERINGS[s.layer.kind.name], Stateful)]
         initial = [(g.zeros(program.layer(n).shape.dims, g), f"{n}/previous") for n in loop.carried]
         for s in stateful:
-            zeros = g.zeros(s.layer.shape.dims, g)
-            initial += [(zeros, f"{s.name}/{n}") for n in LOWERINGS[s.layer.kind.name].states]
+            lower = LOWERINGS[s.layer.kind.name]
+            h0 = next((self.values[i.name] for i in s.sources if i.port == "state"), None)
+            starts = lower.start(g, s.layer, h0)  # a `state` port's vector, or zeros
+            names = lower.states_of(s.layer)
+            initial += [(v, f"{s.name}/{n}") for v, n in zip(starts, names, strict=True)]
 
         def body(b: Builder, steps: list[str], carried: list[str]):
             previous = dict(zip(loop.carried, carried, strict=False))
             states: dict[str, list[str]] = {}
             k = len(loop.carried)
             for s in stateful:
-                count = len(LOWERINGS[s.layer.kind.name].states)
+                count = len(LOWERINGS[s.layer.kind.name].states_of(s.layer))
                 states[s.name], k = carried[k : k + count], k + count
             current: dict[str, str] = {}
             for step in loop.steps:
@@ -249,6 +256,7 @@ class _Walk:
                 x = self._arrange(b, layer, step.sources, read)
                 p = LayerParams(b, layer)
                 if isinstance(lower, Stateful):
+                    x = x[None] if isinstance(x, dict) else x  # its state was read before
                     xg = lower.project(b, layer, x, p, 2)
                     value, states[step.name] = lower.step(b, layer, xg, states[step.name], p)
                 else:

@@ -18,14 +18,16 @@ Adding a kind to the registry means adding its row here, or to `CANNOT` with the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import SpecError
 from ..kinds.activation import ACTIVATIONS, Activation
+from ..kinds.attention import sinusoids
 from ..kinds.conv import interpolation, pair
+from ..kinds.recurrent import layer_suffixes
 from ..program import Layer, Program
 from .onnx_graph import Builder
 
@@ -52,6 +54,22 @@ class Stateful:
     doc: str
     # over a whole [B, T, F] sequence outside a `~>` cycle: ONNX's own fused op, if it has one
     fused: Callable | None = None
+
+    def start(self, g: Builder, layer: Layer, h0: str | None) -> list[str]:
+        """The first value of each state: a `state` port's vector `h0` [B, units] for every
+        layer's h (None: zeros), zeros for the rest (an lstm's c, a membrane)."""
+        zeros = g.zeros(layer.shape.dims, g)
+        return [
+            h0 if h0 is not None and name.startswith("h") else zeros
+            for name in self.states_of(layer)
+        ]
+
+    def states_of(self, layer: Layer) -> tuple[str, ...]:
+        """The states `layer` carries: one set per stacked layer (`h0`, `c0`, `h1`, ...)."""
+        layers = getattr(layer.options, "layers", 1)
+        if layers == 1:
+            return self.states
+        return tuple(f"{state}{k}" for k in range(layers) for state in self.states)
 
 
 def feature_axis(dims: tuple[int, ...]) -> int:
@@ -377,6 +395,40 @@ def readout(g, ctx, layer, x, p):
     return g.op("ReduceMean" if mode == "mean" else "ReduceMax", [x], axes=[-2], keepdims=0)
 
 
+def posenc(g, ctx, layer, x, p):
+    """(..., L, d) -> the same: Add of the encoding [L, d]. Sinusoids of a length the spec fixes
+    are a constant (as the NumPy backend makes it, in float64); of any length they are made in
+    the graph: Range over L, times each feature's rate, plus pi/2 at odd features (cos a =
+    sin(a + pi/2)), Sin. A learned weight is Sliced to its first L rows."""
+    width = layer.shape.dims[-1]
+    known = layer.shape.steps if layer.shape.timed else layer.shape.dims[0]
+    length = g.ints([known]) if known is not None else g.op("Shape", [x], start=-2, end=-1)
+    if "weight" in p:
+        rows = g.op("Slice", [p["weight"], g.ints([0]), length, g.ints([0])])
+        return g.op("Add", [x, rows])
+    if known is not None:
+        return g.op("Add", [x, g.floats(sinusoids(known, width))])
+    steps = g.op(
+        "Range", [g.ints(0, scalar=True), g.op("Squeeze", [length]), g.ints(1, scalar=True)]
+    )
+    t = g.op("Unsqueeze", [g.op("Cast", [steps], to=1), g.ints([1])])
+    feature = np.arange(width)
+    rate = 10000.0 ** (-(feature - feature % 2) / width)
+    phase = (feature % 2) * (np.pi / 2)
+    angle = g.op("Add", [g.op("Mul", [t, g.floats(rate)]), g.floats(phase)])
+    return g.op("Add", [x, g.op("Sin", [angle])])
+
+
+def last(g, ctx, layer, x, p):
+    """(B, T, ...) -> (B, ...): Gather of step -1 along axis 1."""
+    return g.op("Gather", [x, g.ints(-1, scalar=True)], axis=1)
+
+
+def first(g, ctx, layer, x, p):
+    """(B, T, ...) -> (B, ...): Gather of step 0 along axis 1."""
+    return g.op("Gather", [x, g.ints(0, scalar=True)], axis=1)
+
+
 # ---- generative ----------------------------------------------------------------------------
 def sample(g, ctx, layer, x, p):
     """mean, logvar -> the mean (evaluation: no noise; the KL term is training's)."""
@@ -452,7 +504,7 @@ def _fused(op_type: str, order: tuple[int, ...], **attrs) -> Callable:
         blocks = g.op("Split", [name, g.ints([units] * len(order))], outputs=len(order), axis=0)
         return g.op("Concat", [blocks[k] for k in order], axis=0)
 
-    def sequence(g, layer, x, p):
+    def sequence(g, layer, x, p, h0=None):
         units = layer.options.units
         first = g.ints([0])
         inputs = [
@@ -460,13 +512,74 @@ def _fused(op_type: str, order: tuple[int, ...], **attrs) -> Callable:
             g.op("Unsqueeze", [reordered(g, p["weight_ih"], units), first]),
             g.op("Unsqueeze", [reordered(g, p["weight_hh"], units), first]),
         ]
-        if "bias_ih" in layer.params:
+        if "bias_ih" in p:
             both = [reordered(g, p["bias_ih"], units), reordered(g, p["bias_hh"], units)]
             inputs.append(g.op("Unsqueeze", [g.op("Concat", both, axis=0), first]))
+        if h0 is not None:  # initial_h [1, B, units], after B and sequence_lens (or blanks)
+            inputs += [""] * (4 - len(inputs)) + ["", g.op("Unsqueeze", [h0, first])]
         y = g.op(op_type, inputs, hidden_size=units, **attrs)  # [T, 1, B, units]
         return g.op("Transpose", [g.op("Squeeze", [y, g.ints([1])])], perm=[1, 0, 2])
 
     return sequence
+
+
+class _OneLayer(Mapping):
+    """The parameters of one of a stack's layers (`weight_ih_l1`) by the cell's keys
+    (`weight_ih`), read from the layer's (and so embedded) only when looked up."""
+
+    def __init__(self, p: Mapping, layer: Layer, suffix: str):
+        self.p, self.suffix = p, suffix
+        self.keys_ = [k.removesuffix(suffix) for k in layer.params if k.endswith(suffix)]
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self.keys_:
+            raise KeyError(key)
+        return self.p[key + self.suffix]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys_
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys_)
+
+    def __len__(self) -> int:
+        return len(self.keys_)
+
+
+def _stacked(one: Stateful) -> Stateful:
+    """`layers=N`: N cells of `one`, each reading the one below (evaluation: no dropout between
+    them); over a whole sequence each layer runs as `one` does, in a loop each carries its own
+    states."""
+    count = len(one.states)
+
+    def project(g, layer, x, p, rank):
+        return one.project(g, layer, x, _OneLayer(p, layer, layer_suffixes(layer.options)[0]), rank)
+
+    def step(g, layer, xg, states, p):
+        suffixes = layer_suffixes(layer.options)
+        if len(suffixes) == 1:
+            return one.step(g, layer, xg, states, p)
+        carried, out = [], None
+        for k, suffix in enumerate(suffixes):
+            own = _OneLayer(p, layer, suffix)
+            if out is not None:  # the layer below's output, projected by this layer's weights
+                xg = one.project(g, layer, out, own, 2)
+            out, after = one.step(g, layer, xg, states[k * count : (k + 1) * count], own)
+            carried += after
+        return out, carried
+
+    def fused(g, layer, x, p, h0=None):
+        for suffix in layer_suffixes(layer.options):
+            x = one.fused(g, layer, x, _OneLayer(p, layer, suffix), h0)
+        return x
+
+    return Stateful(
+        project,
+        step,
+        one.states,
+        one.doc + "; `layers=N`: N cells in turn",
+        fused if one.fused is not None else None,
+    )
 
 
 def _activation_layer(name: str) -> Callable:
@@ -499,26 +612,35 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "add": _fold("Add"),
     "mul": _fold("Mul"),
     "concat": concat,
-    "rnn": Stateful(
-        _project(), _rnn_step, ("h",), "a Scan: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
+    "rnn": _stacked(
+        Stateful(
+            _project(), _rnn_step, ("h",), "a Scan: x W_ih^T + b_ih, then act(. + h W_hh^T + b_hh)"
+        )
     ),
-    "lstm": Stateful(
-        _project(),
-        _lstm_step,
-        ("h", "c"),
-        "ONNX's LSTM over a sequence (gates i, f, g, o taken as i, o, f, g); in a cycle, a Scan "
-        "over PyTorch's LSTMCell",
-        _fused("LSTM", (0, 3, 1, 2)),
+    "lstm": _stacked(
+        Stateful(
+            _project(),
+            _lstm_step,
+            ("h", "c"),
+            "ONNX's LSTM over a sequence (gates i, f, g, o taken as i, o, f, g); in a cycle, a "
+            "Scan over PyTorch's LSTMCell",
+            _fused("LSTM", (0, 3, 1, 2)),
+        )
     ),
-    "gru": Stateful(
-        _project(),
-        _gru_step,
-        ("h",),
-        "ONNX's GRU over a sequence, linear_before_reset as PyTorch (gates r, z, n taken as z, r, "
-        "n); in a cycle, a Scan over PyTorch's GRUCell",
-        _fused("GRU", (1, 0, 2), linear_before_reset=1),
+    "gru": _stacked(
+        Stateful(
+            _project(),
+            _gru_step,
+            ("h",),
+            "ONNX's GRU over a sequence, linear_before_reset as PyTorch (gates r, z, n taken as "
+            "z, r, n); in a cycle, a Scan over PyTorch's GRUCell",
+            _fused("GRU", (1, 0, 2), linear_before_reset=1),
+        )
     ),
+    "last": last,
+    "first": first,
     "attention": attention,
+    "posenc": posenc,
     "gcn": gcn,
     "readout": readout,
     "sample": sample,

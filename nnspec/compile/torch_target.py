@@ -93,9 +93,23 @@ def _layernorm(layer: Layer) -> str:
 
 
 def _cell(layer: Layer) -> str:
+    o = layer.options
+    if o.layers > 1:  # stacked: the module nn.LSTM(num_layers=N) is, with its names
+        return _stack(layer)
     cell = {"rnn": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}[layer.kind.name]
     _, inputs = layer.params["weight_ih"].shape
-    return f"nn.{cell}({inputs}, {layer.options.units}{_bias(layer, 'bias_ih')})"
+    return f"nn.{cell}({inputs}, {o.units}{_bias(layer, 'bias_ih')})"
+
+
+def _stack(layer: Layer) -> str:
+    o = layer.options
+    stack = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[layer.kind.name]
+    _, inputs = layer.params["weight_ih_l0"].shape
+    extra = _bias(layer, "bias_ih_l0") + ", batch_first=True"
+    extra += f", dropout={o.dropout!r}" if o.dropout else ""
+    if layer.kind.name == "rnn" and o.act.name == "relu":
+        extra += ', nonlinearity="relu"'
+    return f"nn.{stack}({inputs}, {o.units}, {o.layers}{extra})"
 
 
 def _attention(layer: Layer) -> str:
@@ -103,6 +117,12 @@ def _attention(layer: Layer) -> str:
     dim = p["weight_o"].shape[0]
     features = tuple(p[f"weight_{port}"].shape[1] for port in "qkv")
     return f"Attention({dim}, {features}, {o.heads}, causal={o.causal}, bias={o.bias})"
+
+
+def _posenc(layer: Layer) -> str:
+    weight = layer.params.get("weight")
+    max_len = weight.shape[0] if weight is not None else None
+    return f"Posenc({weight is not None}, {layer.shape.dims[-1]}, {max_len})"
 
 
 def _gcn(layer: Layer) -> str:
@@ -136,7 +156,10 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "rnn": _cell,
     "lstm": _cell,
     "gru": _cell,
+    "last": _none,
+    "first": _none,
     "attention": _attention,
+    "posenc": _posenc,
     "gcn": _gcn,
     "readout": _none,
     "lif": _linear,
@@ -175,6 +198,8 @@ def _fused(layer: Layer) -> str | None:
     """The kernel of a recurrent layer over a whole sequence; None for other kinds, and for an
     rnn whose activation has none (it steps through time as the backend does)."""
     kind = layer.kind.name
+    if kind in ("rnn", "lstm", "gru") and layer.options.layers > 1:
+        return None  # stacked layers call their nn.LSTM module, as the backend does
     if kind == "rnn":
         return FUSED.get((kind, layer.options.act.name))
     return FUSED.get(kind) if kind in ("lstm", "gru") else None
@@ -259,12 +284,13 @@ def _spike(v, threshold):
     return Spike.apply(v, threshold)
 """,
     "_run_cell": '''
-def _run_cell(kernel, cell, x):
+def _run_cell(kernel, cell, x, h0=None):
     """`cell` over every step of x [B, T, F] -> [B, T, units] at once, in the fused kernel
     nn.LSTM, nn.GRU or nn.RNN calls (torch.lstm, torch.gru, torch.rnn_tanh, torch.rnn_relu),
-    with the cell's own parameters; the state starts at zeros."""
-    h = _zeros(cell.weight_ih, x.shape[0], cell.hidden_size).unsqueeze(0)
-    state = (h, _zeros(cell.weight_ih, x.shape[0], cell.hidden_size).unsqueeze(0))
+    with the cell's own parameters; the state starts at h0 [B, units] (c at zeros), or zeros."""
+    zeros = _zeros(cell.weight_ih, x.shape[0], cell.hidden_size).unsqueeze(0)
+    h = zeros if h0 is None else h0.unsqueeze(0)
+    state = (h, zeros)
     weights = [cell.weight_ih, cell.weight_hh]
     if cell.bias:
         weights += [cell.bias_ih, cell.bias_hh]
@@ -323,6 +349,33 @@ class Attention(nn.Module):
         """[B, L, dim] -> [B, heads, L, dim / heads]."""
         return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
 ''',
+    "Posenc": '''
+class Posenc(nn.Module):
+    """x [B, L, d] -> x + the encoding of positions 0 .. L - 1: Vaswani et al.'s sinusoids
+    (computed in float64, then x's dtype; no parameters), or a learned `weight` [max_len, d]."""
+
+    def __init__(self, learned, width, max_len):
+        super().__init__()
+        weight = nn.Parameter(torch.empty(max_len, width)) if learned else None
+        self.register_parameter("weight", weight)
+
+    def forward(self, x):
+        steps, width = x.shape[-2], x.shape[-1]
+        if self.weight is None:
+            t = torch.arange(steps, dtype=torch.float64, device=x.device).unsqueeze(1)
+            rate = torch.arange(0, width, 2, dtype=torch.float64, device=x.device)
+            angle = t * torch.pow(10000.0, -rate / width)
+            pe = torch.zeros(steps, width, dtype=torch.float64, device=x.device)
+            pe[:, 0::2] = torch.sin(angle)
+            pe[:, 1::2] = torch.cos(angle[:, : width // 2])
+            return x + pe.to(x.dtype)
+        if steps > self.weight.shape[0]:
+            raise ValueError(
+                f"a learned positional encoding has {self.weight.shape[0]} positions (max_len), "
+                f"but the sequence has {steps} steps"
+            )
+        return x + self.weight[:steps]
+''',
     "GraphConv": '''
 class GraphConv(nn.Module):
     """H' = D^-1/2 (A + I) D^-1/2 H W^T + b, for features H [B, N, F] and adjacency A [B, N, N]."""
@@ -380,7 +433,8 @@ class _FileWriter(_Writer):
             return
         x = self._arrange(step.layer, step.sources)
         var, module = self.var[step.name], self._module(step.name)
-        lines.append(f"{indent}{var} = _run_cell({fused}, {module}, {x})")
+        state = f", {x['state']}" if "state" in x else ""
+        lines.append(f"{indent}{var} = _run_cell({fused}, {module}, {x[None]}{state})")
         if step.name in self.plan.shifted:
             lines.append(f"{indent}{self._shifted(step.name)} = _shift({var})")
 

@@ -49,7 +49,10 @@ KIND_DRAWING: dict[str, Drawing] = {
     "rnn": Drawing("full"),
     "lstm": Drawing("full"),
     "gru": Drawing("full"),
+    "last": Drawing("one", folds=True),  # one step of the cells before
+    "first": Drawing("one", folds=True),
     "attention": Drawing("full", mark="eye"),  # it looks at every step
+    "posenc": Drawing("one"),
     "gcn": Drawing("full"),
     "readout": Drawing("full", mark="funnel"),  # every item gathered into one
     "lif": Drawing("full"),

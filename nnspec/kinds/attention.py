@@ -1,6 +1,11 @@
-"""Scaled dot-product attention, self or cross, over a sequence or a set of items."""
+"""Scaled dot-product attention, self or cross, over a sequence or a set of items; and the
+positional encodings that tell attention where each step is."""
 
 from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
 
 from .base import Count, Kind, Options, Param, Shape, ShapeError, uniform_fan_in, xavier
 
@@ -92,4 +97,84 @@ class Attention(Kind):
         return params
 
 
-KINDS = [Attention()]
+class PosencOptions(Options):
+    mode: Literal["sinusoidal", "learned"]
+    max_len: Count | None = None  # learned: the longest sequence it has positions for
+
+
+def sinusoids(steps: int, width: int, dtype=np.float64) -> np.ndarray:
+    """Vaswani et al.'s encoding `[steps, width]`: `PE[t, 2i] = sin(t / 10000^(2i / width))`,
+    `PE[t, 2i + 1] = cos(...)` of the same angle (an odd width ends with a sine)."""
+    t = np.arange(steps, dtype=np.float64)[:, None]
+    rate = 10000.0 ** (-np.arange(0, width, 2, dtype=np.float64) / width)
+    pe = np.zeros((steps, width))
+    pe[:, 0::2] = np.sin(t * rate)
+    pe[:, 1::2] = np.cos(t * rate[: width // 2])
+    return pe.astype(dtype)
+
+
+class Posenc(Kind):
+    """`[T, d]` or `[N, d]` -> the same shape: each step (item) plus its position's encoding.
+
+    `sinusoidal`: `x[t] + PE[t]`, `PE[t, 2i] = sin(t / 10000^(2i / d))`, `PE[t, 2i + 1] =
+    cos(t / 10000^(2i / d))` (Vaswani et al. 2017), fixed, no parameters, any length.
+    `learned`: `x[t] + W[t]`, `W` a parameter `[max_len, d]` drawn N(0, 1) as nn.Embedding's
+    (positions 0 .. T - 1 looked up); `max_len` defaults to the sequence's fixed length, and
+    a longer sequence than `max_len` is refused when it comes (ValueError).
+    """
+
+    name = "posenc"
+    family = "attention"
+    Options = PosencOptions
+    positional = ("mode",)
+    whole_sequence = True  # step t's value depends on t
+
+    def shape(self, o: PosencOptions, x: Shape) -> Shape:
+        self._length(o, x)
+        return x
+
+    def params(self, o: PosencOptions, x: Shape) -> dict[str, Param]:
+        if o.mode == "sinusoidal":
+            return {}
+        return {"weight": Param((self._length(o, x), x.dims[-1]), init=("normal", 1.0))}
+
+    def _length(self, o: PosencOptions, x: Shape) -> int | None:
+        """The positions a learned encoding holds (None for sinusoidal); errors at the option."""
+        timed_vector = x.timed and len(x.dims) == 1
+        if not (timed_vector or (not x.timed and len(x.dims) == 2)):
+            raise ShapeError(
+                "E402",
+                f"{{layer}} adds positions to a sequence [T, d] or a set of items [N, d], not {x}",
+                "mark the input 'seq', or give it as [items, features]",
+            )
+        length = x.steps if x.timed else x.dims[0]
+        if o.mode == "sinusoidal":
+            if o.max_len is not None:
+                raise ShapeError(
+                    "E209",
+                    "{layer} is sinusoidal, which has an encoding for every position: "
+                    "max_len is for learned positions",
+                    "drop max_len, or write 'posenc p: learned, max_len=N'",
+                    option="max_len",
+                )
+            return None
+        if o.max_len is None and length is None:
+            raise ShapeError(
+                "E261",
+                f"{{layer}} learns one encoding per position, but its input {x} may have any "
+                "number of steps",
+                "give the longest sequence it will see: 'posenc p: learned, max_len=64' (or fix "
+                "the input's length: seq=64)",
+                option="mode",
+            )
+        if o.max_len is not None and length is not None and length > o.max_len:
+            raise ShapeError(
+                "E262",
+                f"{{layer}} has positions for {o.max_len} steps, but its input {x} has {length}",
+                f"raise max_len to {length} or more",
+                option="max_len",
+            )
+        return o.max_len or length
+
+
+KINDS = [Attention(), Posenc()]

@@ -228,6 +228,10 @@ class Kind:
     ports: ClassVar[tuple[str, ...]] = ()
     # the port an unnamed link feeds (None: links must name a port)
     default_port: ClassVar[str | None] = None
+    # ports read as one whole value, never step by step nor repeated along time (a recurrent
+    # layer's initial `state`); a kind with them takes its unnamed links as its main input,
+    # joined, under the key None
+    side_ports: ClassVar[tuple[str, ...]] = ()
     merges: ClassVar[bool] = False  # add/mul/concat: inputs arrive as a list, not concatenated
     source: ClassVar[bool] = False  # `input`: receives no links
     stateful: ClassVar[bool] = False  # keeps its own state from step to step

@@ -8,8 +8,8 @@ operations per step. `lstm_sequence` runs it over a whole sequence (one node, BP
 backward loop, the weight gradient as one matmul); `lstm_cell` is one step inside a `~>`
 loop. The `spike` primitive carries the surrogate gradient of `lif`.
 
-Every cell starts from a zero state; `None` stands for it, so the first step skips the
-recurrent matmul.
+Every cell starts from a zero state, or from the vector its `state` port gives; `None` stands
+for zeros, so the first step skips the recurrent matmul.
 """
 
 from __future__ import annotations
@@ -128,11 +128,12 @@ def _lstm_step_back(
     return dc_total * f
 
 
-def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
-    """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from a zero state.
+def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -> Var:
+    """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from h0 (B, H)
+    (a `state` port; zeros without it) and a zero cell.
 
     Time runs along the first axis inside ((T, B, ...) arrays, each step contiguous); h and c
-    keep a zero row first, so h[t] and c[t] are the state before step t.
+    keep the state before the first step as row 0, so h[t] and c[t] are the state before step t.
     """
     batch, steps, width = xg.shape
     units = width // 4
@@ -143,9 +144,11 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
     recurrent = np.ascontiguousarray(W_hh.value.T)
     acts = np.empty_like(z)
     h, c = np.zeros((2, steps + 1, batch, units), z.dtype)
+    if h0 is not None:
+        h[0] = h0.value
     tc = np.empty((steps, batch, units), z.dtype)
     for t in range(steps):
-        if t:
+        if t or h0 is not None:
             z[t] += h[t] @ recurrent
         _lstm_step(z[t], c[t], acts[t], c[t + 1], tc[t], h[t + 1])
 
@@ -161,13 +164,18 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None) -> Var:
             if t:
                 dh = gt[t - 1] + dz[t].reshape(batch, width) @ W_hh.value
         dz = dz.reshape(steps, batch, width)
+        first = 0 if h0 is not None else 1  # from zeros, the first step has no h @ W^T
         gW = (
-            dz[1:].reshape(-1, width).T @ h[1:steps].reshape(-1, units) if W_hh.needs_grad else None
+            dz[first:].reshape(-1, width).T @ h[first:steps].reshape(-1, units)
+            if W_hh.needs_grad
+            else None
         )
         gb = dz.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
-        return dz.transpose(1, 0, 2), gW, gb
+        grads = [dz.transpose(1, 0, 2), gW] + ([] if b_hh is None else [gb])
+        return grads + ([] if h0 is None else [dz[0] @ W_hh.value])
 
-    return record(h[1:].transpose(1, 0, 2), (xg, W_hh) if b_hh is None else (xg, W_hh, b_hh), back)
+    parents = (xg, W_hh) + (() if b_hh is None else (b_hh,)) + (() if h0 is None else (h0,))
+    return record(h[1:].transpose(1, 0, 2), parents, back)
 
 
 def lstm_cell(

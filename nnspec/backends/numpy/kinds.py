@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...kinds.activation import ACTIVATIONS, Activation
+from ...kinds.attention import sinusoids
 from ...kinds.conv import pair
+from ...kinds.recurrent import layer_suffixes
 from ...program import Layer
 from . import cells, ops
 from .activations import activate
-from .autograd import Var
+from .autograd import Var, const
 from .image import conv2d, conv_transpose2d, pool2d, upsample2d
 
 
@@ -202,7 +204,12 @@ def upsample(ctx: Context, layer: Layer, x: Var, p) -> Var:
 def dropout(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """x -> x's shape: `mul_const` by the mask over `1 - rate` in training (mask:
     `rng.random(shape) >= rate`); the value itself in evaluation."""
-    rate = layer.options.rate
+    return dropped(ctx, x, layer.options.rate)
+
+
+def dropped(ctx: Context, x: Var, rate: float) -> Var:
+    """x, each value zeroed with probability `rate` and the rest scaled by 1 / (1 - rate), in
+    training; x itself in evaluation."""
     if not ctx.training or rate == 0.0:
         return x
     keep = ctx.rng.random(x.shape, dtype=ctx.dtype) >= rate  # 1 with probability 1 - rate
@@ -327,6 +334,31 @@ def readout(ctx: Context, layer: Layer, x: Var, p) -> Var:
     return ops.max_over(x, -2)
 
 
+def posenc(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """(..., L, d) -> the same: `add_const` of `sinusoids` (kinds/attention.py), or `add` of
+    `take` of the learned weight's first L rows."""
+    steps = x.shape[-2]
+    if "weight" not in p:
+        return ops.add_const(x, sinusoids(steps, x.shape[-1], ctx.dtype))
+    max_len = p["weight"].shape[0]
+    if steps > max_len:
+        raise ValueError(
+            f"a learned positional encoding has {max_len} positions (max_len), but the sequence "
+            f"has {steps} steps"
+        )
+    return ops.add(x, ops.take(p["weight"], slice(0, steps)))
+
+
+def last(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """(B, T, ...) -> (B, ...): `take` of the last step."""
+    return ops.take(x, (slice(None), -1))
+
+
+def first(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """(B, T, ...) -> (B, ...): `take` of the first step."""
+    return ops.take(x, (slice(None), 0))
+
+
 # ---- generative ----------------------------------------------------------------------------
 def sample(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
     """mean, logvar (B, ...) -> z (B, ...): `exp`, `scale`, `mul_const` (the noise), `add` in
@@ -344,9 +376,11 @@ def sample(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 # ---- stateful kinds --------------------------------------------------------------------------
-def _through_time(step_fn: Callable[[Var, object], tuple[Var, object]], xg: Var) -> Var:
-    """Run a cell over (B, T, ...) from a zero state (None) -> the outputs stacked (B, T, ...)."""
-    state, outputs = None, []
+def _through_time(
+    step_fn: Callable[[Var, object], tuple[Var, object]], xg: Var, state: object = None
+) -> Var:
+    """Run a cell over (B, T, ...) from `state` (None: zeros) -> the outputs stacked (B, T, ...)."""
+    outputs = []
     for xt in ops.unstack_time(xg):
         out, state = step_fn(xt, state)
         outputs.append(out)
@@ -378,10 +412,10 @@ def _stateful(
     make_cell: Callable, doc: str, weight: str = "weight_ih", bias: str = "bias_ih"
 ) -> Stateful:
     """A kind stepped by a composed cell; over a whole sequence the input projection runs once,
-    for every step."""
+    for every step. `h0` is the state before the first step (None: zeros)."""
 
-    def sequence(ctx, layer, x, p):
-        return _through_time(make_cell(layer, p), ops.linear(x, p[weight], p.get(bias)))
+    def sequence(ctx, layer, x, p, h0=None):
+        return _through_time(make_cell(layer, p), ops.linear(x, p[weight], p.get(bias)), h0)
 
     def step(ctx, layer, x, p, state):
         return make_cell(layer, p)(ops.linear(x, p[weight], p.get(bias)), state)
@@ -389,9 +423,9 @@ def _stateful(
     return Stateful(sequence, step, doc)
 
 
-def _lstm_sequence(ctx, layer, x, p):
+def _lstm_sequence(ctx, layer, x, p, h0=None):
     return cells.lstm_sequence(
-        ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh")
+        ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh"), h0
     )
 
 
@@ -400,6 +434,46 @@ def _lstm_step(ctx, layer, x, p, state):
         ops.linear(x, p["weight_ih"], p.get("bias_ih")), state, p["weight_hh"], p.get("bias_hh")
     )
     return h, (h, c)
+
+
+def _stacked(one: Stateful, cell_state: Callable[[Var], object] = lambda h0: h0) -> Stateful:
+    """`layers=N`: N cells of `one`, each reading the one below through `dropped` (not after the
+    last), as nn.LSTM(num_layers=N, dropout=p) runs them; a step's state is one per layer. The
+    main input is x[None]; a `state` port's vector x["state"] starts every layer (as
+    `cell_state(h0)`: lstm's (h0, zeros))."""
+
+    def own(layer: Layer, p: dict[str, Var], suffix: str) -> dict[str, Var]:
+        return {key.removesuffix(suffix): v for key, v in p.items() if key.endswith(suffix)}
+
+    def between(ctx: Context, layer: Layer, k: int, x: Var) -> Var:
+        o = layer.options
+        return x if k == o.layers - 1 else dropped(ctx, x, o.dropout)
+
+    def sequence(ctx, layer, x, p):
+        x, h0 = x[None], x.get("state")
+        for k, suffix in enumerate(layer_suffixes(layer.options)):
+            y = one.sequence(ctx, layer, x, own(layer, p, suffix), h0)
+            x = between(ctx, layer, k, y)
+        return x
+
+    def step(ctx, layer, x, p, state):
+        x, h0 = x[None], x.get("state")
+        suffixes = layer_suffixes(layer.options)
+        if state is None:  # the first step: from the state port, or zeros (None)
+            state = (None if h0 is None else cell_state(h0),) * len(suffixes)
+        states = []
+        for k, suffix in enumerate(suffixes):
+            x, s = one.step(ctx, layer, x, own(layer, p, suffix), state[k])
+            states.append(s)
+            x = between(ctx, layer, k, x)
+        return x, tuple(states)
+
+    return Stateful(sequence, step, one.doc)
+
+
+def _with_zero_cell(h0: Var) -> tuple[Var, Var]:
+    """An lstm's first state from a `state` vector: (h0, c = zeros)."""
+    return h0, const(np.zeros(h0.shape, h0.value.dtype))
 
 
 def _activation_layer(name: str) -> Callable:
@@ -431,23 +505,36 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "add": add,
     "mul": mul,
     "concat": concat,
-    "rnn": _stateful(
-        _rnn_cell,
-        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
-        "then per step `linear`, the activation, `add` (cells.rnn_step).",
+    "rnn": _stacked(
+        _stateful(
+            _rnn_cell,
+            "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input "
+            "side, then per step `linear`, the activation, `add` (cells.rnn_step); `layers=N` "
+            "runs N in turn, `dropped` between.",
+        )
     ),
-    "lstm": Stateful(
-        _lstm_sequence,
-        _lstm_step,
-        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
-        "then `lstm_sequence` (cells.py), fused: a backward of its own.",
+    "lstm": _stacked(
+        Stateful(
+            _lstm_sequence,
+            _lstm_step,
+            "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input "
+            "side, then `lstm_sequence` (cells.py), fused: a backward of its own; `layers=N` "
+            "runs N in turn, `dropped` between.",
+        ),
+        _with_zero_cell,
     ),
-    "gru": _stateful(
-        _gru_cell,
-        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
-        "then per step `linear`, `split`, sigmoid and tanh, `add`, `mul`, `sub` (cells.gru_step).",
+    "gru": _stacked(
+        _stateful(
+            _gru_cell,
+            "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input "
+            "side, then per step `linear`, `split`, sigmoid and tanh, `add`, `mul`, `sub` "
+            "(cells.gru_step); `layers=N` runs N in turn, `dropped` between.",
+        )
     ),
+    "last": last,
+    "first": first,
     "attention": attention,
+    "posenc": posenc,
     "gcn": gcn,
     "readout": readout,
     "sample": sample,

@@ -1,5 +1,5 @@
 """Attention in PyTorch: projections, heads, `scaled_dot_product_attention`,
-the output projection."""
+the output projection; positional encodings (sinusoidal or learned) added to a sequence."""
 
 from __future__ import annotations
 
@@ -52,4 +52,44 @@ def _attention(e: Emit, x: dict[str, str]) -> None:
     e.assign(f"{e.module}({query}, {key}, {value})")
 
 
-LOWERINGS = {"attention": Lowering(_attention, _module)}
+class Posenc(nn.Module):
+    """x [B, L, d] -> x + the encoding of positions 0 .. L - 1: Vaswani et al.'s sinusoids
+    (computed in float64, then x's dtype; no parameters), or a learned `weight` [max_len, d]."""
+
+    def __init__(self, learned: bool, width: int, max_len: int | None):
+        super().__init__()
+        weight = nn.Parameter(torch.empty(max_len, width)) if learned else None
+        self.register_parameter("weight", weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, width = x.shape[-2], x.shape[-1]
+        if self.weight is None:
+            t = torch.arange(steps, dtype=torch.float64, device=x.device).unsqueeze(1)
+            rate = torch.arange(0, width, 2, dtype=torch.float64, device=x.device)
+            angle = t * torch.pow(10000.0, -rate / width)
+            pe = torch.zeros(steps, width, dtype=torch.float64, device=x.device)
+            pe[:, 0::2] = torch.sin(angle)
+            pe[:, 1::2] = torch.cos(angle[:, : width // 2])
+            return x + pe.to(x.dtype)
+        if steps > self.weight.shape[0]:
+            raise ValueError(
+                f"a learned positional encoding has {self.weight.shape[0]} positions (max_len), "
+                f"but the sequence has {steps} steps"
+            )
+        return x + self.weight[:steps]
+
+
+def _posenc_module(layer: Layer) -> Posenc:
+    weight = layer.params.get("weight")
+    width = layer.shape.dims[-1]
+    return Posenc(weight is not None, width, weight.shape[0] if weight is not None else None)
+
+
+def _posenc(e: Emit, x: str) -> None:
+    e.assign(f"{e.module}({x})")
+
+
+LOWERINGS = {
+    "attention": Lowering(_attention, _module),
+    "posenc": Lowering(_posenc, _posenc_module),
+}

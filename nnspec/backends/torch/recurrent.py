@@ -1,19 +1,23 @@
 """Recurrent cells in PyTorch: rnn, lstm, gru, holding their parameters in
-nn.RNNCell/LSTMCell/GRUCell.
+nn.RNNCell/LSTMCell/GRUCell (one layer) or nn.RNN/LSTM/GRU (`layers=N`); and last, first.
 
 Over a whole sequence, lstm and gru (and rnn with tanh or relu) run PyTorch's fused
-sequence kernels with the cell's own parameters, as nn.LSTM does; inside a loop through
-`~>` links they run one step at a time.
+sequence kernels with the cell's own parameters, as nn.LSTM does (stacked layers call the
+nn.LSTM module itself, which drops out between layers in training); inside a loop through
+`~>` links they run one step at a time. An rnn with another activation steps through time
+in a loop, layer after layer.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from ...kinds.recurrent import layer_suffixes
 from ...program import Layer
 from .lowering import Emit, Lowering, act_code
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+STACKS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 FUSED = {
     "lstm": "_VF.lstm",
     "gru": "_VF.gru",
@@ -23,8 +27,24 @@ FUSED = {
 
 
 def _module(layer: Layer) -> nn.Module:
-    _, inputs = layer.params["weight_ih"].shape
-    return CELLS[layer.kind.name](inputs, layer.options.units, bias="bias_ih" in layer.params)
+    o = layer.options
+    inputs = layer.params[f"weight_ih{layer_suffixes(o)[0]}"].shape[1]
+    if o.layers == 1:
+        return CELLS[layer.kind.name](inputs, o.units, bias=o.bias)
+    extra = {}
+    if layer.kind.name == "rnn":  # another activation keeps the weights here and loops
+        extra["nonlinearity"] = o.act.name if o.act.name in ("tanh", "relu") else "tanh"
+    return STACKS[layer.kind.name](
+        inputs, o.units, o.layers, bias=o.bias, batch_first=True, dropout=o.dropout, **extra
+    )
+
+
+NAMES = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+
+
+def _param(e: Emit, key: str) -> str:
+    """The module's parameter `key`, or None for a bias the layer does not have."""
+    return f"{e.module}.{key}" if key in e.layer.params else "None"
 
 
 def _weights(e: Emit) -> str:
@@ -39,36 +59,75 @@ def _fused(e: Emit) -> str | None:
     return FUSED.get(kind) or FUSED.get((kind, e.options.act.name if kind == "rnn" else ""))
 
 
-def _sequence(e: Emit, x: str) -> None:
-    units, bias = e.options.units, "bias_ih" in e.layer.params
+def _start(e: Emit, state: str | None) -> str:
+    """The state before the first step, [B, units]: the `state` port's value, or zeros."""
+    return state if state is not None else e.zeros(e.options.units)
+
+
+def _stacked_start(e: Emit, state: str | None) -> tuple[str, str]:
+    """(h_0, c_0) [layers, B, units] as nn.LSTM takes them: the `state` (or zeros) for every
+    layer's h, zeros for c."""
+    o = e.options
+    zeros = f"_zeros(_ref, {o.layers}, B, {o.units})"
+    if state is None:
+        return zeros, zeros
+    return f"{state}.unsqueeze(0).expand({o.layers}, -1, -1).contiguous()", zeros
+
+
+def _sequence(e: Emit, x: dict) -> None:
+    x, state = x[None], x.get("state")
+    bias = "bias_ih" in e.layer.params
     fused = _fused(e)
     if fused is None:  # an rnn with another activation: the input projection at once, then steps
-        _rnn_loop(e, x)
+        _rnn_loop(e, x, state)
         return
-    h0 = f"{e.zeros(units)}.unsqueeze(0)"
-    hx = f"({h0}, {h0})" if e.layer.kind.name == "lstm" else h0
+    if e.options.layers > 1:  # the stacked module: its kernel, its dropout between layers
+        if state is None:
+            e.assign(f"{e.module}({x})[0]")
+            return
+        h0, c0 = _stacked_start(e, state)
+        hx = f"({h0}, {c0})" if e.layer.kind.name == "lstm" else h0
+        e.assign(f"{e.module}({x}, {hx})[0]")
+        return
+    h0 = f"{_start(e, state)}.unsqueeze(0)"
+    c0 = f"{e.zeros(e.options.units)}.unsqueeze(0)"
+    hx = f"({h0}, {c0})" if e.layer.kind.name == "lstm" else h0
     e.assign(f"{fused}({x}, {hx}, {_weights(e)}, {bias}, 1, 0.0, self.training, False, True)[0]")
 
 
-def _rnn_loop(e: Emit, x: str) -> None:
-    m, units, h = e.module, e.options.units, e.state("h")
-    e.line(f"{h}_in = F.linear({x}, {m}.weight_ih, {m}.bias_ih)")
-    e.line(f"{h} = {e.zeros(units)}")
-    e.line(f"{h}_steps = []")
-    e.line("for t in range(T):")
-    step = act_code(e.options.act, f"{h}_in[:, t] + F.linear({h}, {m}.weight_hh, {m}.bias_hh)")
-    e.line(f"    {h} = {step}")
-    e.line(f"    {h}_steps.append({h})")
-    e.assign(f"torch.stack({h}_steps, 1)")
+def _between(e: Emit, k: int, h: str) -> str:
+    """Layer k's output as the next layer reads it: dropped out in training, but after the last."""
+    if k == e.options.layers - 1 or not e.options.dropout:
+        return h
+    return f"F.dropout({h}, {e.options.dropout!r}, self.training)"
 
 
-def _step(e: Emit, x: str) -> None:
-    kind, units, m = e.layer.kind.name, e.options.units, e.module
+def _rnn_loop(e: Emit, x: str, state: str | None) -> None:
+    for k, suffix in enumerate(layer_suffixes(e.options)):
+        h = e.state(f"h{k}" if suffix else "h")
+        w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}") for name in NAMES)
+        e.line(f"{h}_in = F.linear({x}, {w_ih}, {b_ih})")
+        e.line(f"{h} = {_start(e, state)}")
+        e.line(f"{h}_steps = []")
+        e.line("for t in range(T):")
+        step = act_code(e.options.act, f"{h}_in[:, t] + F.linear({h}, {w_hh}, {b_hh})")
+        e.line(f"    {h} = {step}")
+        e.line(f"    {h}_steps.append({h})")
+        x = _between(e, k, f"torch.stack({h}_steps, 1)")
+    e.assign(x)
+
+
+def _step(e: Emit, x: dict) -> None:
+    kind, o, m = e.layer.kind.name, e.options, e.module
+    x, state = x[None], x.get("state")
+    if o.layers > 1:
+        _stacked_step(e, x, state)
+        return
     h = e.state("h")
-    e.before.append(f"{h} = {e.zeros(units)}")
+    e.before.append(f"{h} = {_start(e, state)}")
     if kind == "lstm":
         c = e.state("c")
-        e.before.append(f"{c} = {e.zeros(units)}")
+        e.before.append(f"{c} = {e.zeros(o.units)}")
         e.line(f"{h}, {c} = {m}({x}, ({h}, {c}))")
     elif kind == "gru":
         e.line(f"{h} = {m}({x}, {h})")
@@ -76,7 +135,7 @@ def _step(e: Emit, x: str) -> None:
         e.line(
             f"{h} = "
             + act_code(
-                e.options.act,
+                o.act,
                 f"F.linear({x}, {m}.weight_ih, {m}.bias_ih)"
                 f" + F.linear({h}, {m}.weight_hh, {m}.bias_hh)",
             )
@@ -84,4 +143,39 @@ def _step(e: Emit, x: str) -> None:
     e.assign(h)
 
 
+def _stacked_step(e: Emit, x: str, state: str | None) -> None:
+    """One step of N stacked layers: the module on a sequence of one step (its state [N, B, H]
+    carried), or, for an rnn with another activation, layer after layer."""
+    kind, o, m = e.layer.kind.name, e.options, e.module
+    h = e.state("h")
+    if kind == "rnn" and _fused(e) is None:
+        for k, suffix in enumerate(layer_suffixes(o)):
+            hk = e.state(f"h{k}")
+            e.before.append(f"{hk} = {_start(e, state)}")
+            w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}") for name in NAMES)
+            pre = f"F.linear({x}, {w_ih}, {b_ih}) + F.linear({hk}, {w_hh}, {b_hh})"
+            e.line(f"{hk} = {act_code(o.act, pre)}")
+            x = _between(e, k, hk)
+        e.assign(x)
+        return
+    h0, c0 = _stacked_start(e, state)
+    e.before.append(f"{h} = {h0}")
+    if kind == "lstm":
+        c = e.state("c")
+        e.before.append(f"{c} = {c0}")
+        e.line(f"{h}_out, ({h}, {c}) = {m}({x}.unsqueeze(1), ({h}, {c}))")
+    else:
+        e.line(f"{h}_out, {h} = {m}({x}.unsqueeze(1), {h})")
+    e.assign(f"{h}_out[:, 0]")
+
+
+def _last(e: Emit, x: str) -> None:
+    e.assign(f"{x}[:, -1]")
+
+
+def _first(e: Emit, x: str) -> None:
+    e.assign(f"{x}[:, 0]")
+
+
 LOWERINGS = {kind: Lowering(_sequence, _module, _step) for kind in CELLS}
+LOWERINGS |= {"last": Lowering(_last), "first": Lowering(_first)}

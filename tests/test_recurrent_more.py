@@ -1,0 +1,261 @@
+"""Stacked recurrent layers (`layers=N`, `dropout` between them): parameter names, shapes and
+counts as nn.LSTM/nn.GRU/nn.RNN(num_layers=N), the same outputs as PyTorch's own modules, and
+both backends alike (values and gradients, over a whole sequence and inside a `~>` loop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnspec
+from nnspec.errors import SpecError
+
+torch = pytest.importorskip("torch")
+
+MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+
+
+def _stacked(kind: str, options: str = "", loop: bool = False) -> str:
+    back = "    y ~> h\n" if loop else ""
+    return f"""network n {{
+    input x: 3, seq
+    {kind} h: 5, layers=3{options}
+    dense y: 2
+    x -> h -> y
+{back}}}"""
+
+
+def _twins(spec: str, seed: int = 0):
+    """The spec on both backends in float64, the NumPy run holding the torch module's values."""
+    model = nnspec.loads(spec)
+    net = model.to_torch(seed=seed, dtype="float64")
+    run = model.to_numpy(seed=seed, dtype="float64")
+    for name, value in net.state_dict().items():
+        run.params[name][...] = value.numpy()
+    return model, net, run
+
+
+@pytest.mark.parametrize(
+    "kind, options, reference",
+    [
+        ("lstm", ", dropout=0.3", {}),
+        ("gru", ", dropout=0.3", {}),
+        ("rnn", "", {"nonlinearity": "tanh"}),
+        ("rnn", ", act=relu, bias=false", {"nonlinearity": "relu", "bias": False}),
+    ],
+)
+def test_a_stack_is_pytorchs_own_module(kind, options, reference):
+    """The same names, shapes and count as nn.LSTM(3, 5, num_layers=3); loaded with the spec's
+    parameters, PyTorch's module gives the layer's outputs (evaluation: no dropout)."""
+    spec = f"network n {{\n input x: 3, seq\n {kind} h: 5, layers=3{options}\n x -> h\n}}"
+    model = nnspec.loads(spec)
+    theirs = MODULES[kind](3, 5, 3, batch_first=True, dropout=0.3, **reference).double().eval()
+    assert model.program.param_count == sum(p.numel() for p in theirs.parameters())
+    net = model.to_torch(dtype="float64").eval()
+    ours = {key.removeprefix("h."): value for key, value in net.state_dict().items()}
+    assert {k: v.shape for k, v in ours.items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
+    assert list(ours) == list(theirs.state_dict())  # in nn.LSTM's order too
+    theirs.load_state_dict(ours)
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    torch.testing.assert_close(net(x), theirs(x)[0], rtol=1e-6, atol=1e-12)
+    run = model.to_numpy(dtype="float64").train(False)
+    for name, value in net.state_dict().items():
+        run.params[name][...] = value.numpy()
+    np.testing.assert_allclose(run(x.numpy()), theirs(x)[0].detach().numpy(), rtol=1e-6)
+
+
+def test_one_layer_keeps_the_cells_names():
+    """layers=1 is the cell of before: `weight_ih`, as nn.LSTMCell, not `weight_ih_l0`."""
+    program = nnspec.loads(_stacked("lstm").replace("layers=3", "layers=1")).program
+    assert list(program.layer("h").params) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["sequence", "loop"])
+@pytest.mark.parametrize(
+    "kind, options",
+    [("lstm", ""), ("gru", ""), ("rnn", ""), ("rnn", ", act=sigmoid"), ("rnn", ", bias=false")],
+)
+def test_both_backends_agree_on_values_and_gradients(kind, options, loop):
+    """Outputs and the gradient of every parameter and the input, float64, to 1e-6, over a
+    whole sequence (the fused kernels) and stepped inside a `~>` loop."""
+    _, net, run = _twins(_stacked(kind, options, loop))
+    net.eval()
+    run.train(False)
+    x = np.random.default_rng(1).normal(size=(4, 6, 3))
+    seed = np.random.default_rng(2).normal(size=(4, 6, 2))
+    ours = run(x)
+    grads = run.backward(seed)
+    xt = torch.tensor(x, requires_grad=True)
+    theirs = net(xt)
+    (theirs * torch.tensor(seed)).sum().backward()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(grads["x"], xt.grad.numpy(), rtol=1e-6, atol=1e-12)
+    for name, p in net.named_parameters():
+        np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-6, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_dropout_acts_between_layers_in_training_only(kind):
+    """In training the outputs change with the dropout masks (each backend its own), in
+    evaluation they are the same on both; with dropout=0 training changes nothing."""
+    _, net, run = _twins(_stacked(kind, ", dropout=0.5"))
+    x = np.random.default_rng(1).normal(size=(8, 6, 3))
+    net.eval()
+    run.train(False)
+    eval_torch, eval_numpy = net(torch.tensor(x)).detach().numpy(), run(x)
+    np.testing.assert_allclose(eval_numpy, eval_torch, rtol=1e-6)
+    net.train()
+    run.train(True)
+    assert not np.allclose(net(torch.tensor(x)).detach().numpy(), eval_torch)
+    assert not np.allclose(run(x), eval_numpy)
+    _, net, run = _twins(_stacked(kind))
+    run.train(True)
+    net.train()
+    run_eval = nnspec.loads(_stacked(kind)).to_numpy(dtype="float64").train(False)
+    for name in run.params:
+        run_eval.params[name][...] = run.params[name]
+    np.testing.assert_allclose(run(x), run_eval(x), rtol=1e-12)
+
+
+def test_numpy_dropout_between_layers_is_pytorchs_scaling():
+    """Between the layers a value is dropped (0) or kept and scaled by 1 / (1 - p): two rnn
+    layers passing their input on (identity weights and activation, no recurrence, no bias)
+    turn ones into 0 or 2, about 1 on average, as F.dropout would."""
+    spec = (
+        "network n {\n input x: 2, seq\n rnn h: 2, layers=2, act=identity, dropout=0.5\n x -> h\n}"
+    )
+    run = nnspec.loads(spec).to_numpy(dtype="float64").train(True)
+    for key in run.params:
+        run.params[key][...] = 0.0
+    run.params["h.weight_ih_l0"][...] = np.eye(2)
+    run.params["h.weight_ih_l1"][...] = np.eye(2)
+    x = np.ones((2000, 1, 2))
+    y = run(x)
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    assert abs(y.mean() - 1.0) < 0.05
+
+
+@pytest.mark.parametrize(
+    "line, code, where",
+    [
+        ("lstm h: 8, dropout=0.5", "E260", "dropout"),
+        ("gru h: 8, layers=1, dropout=0.2", "E260", "dropout"),
+        ("lstm h: 8, layers=0", "E207", "layers"),
+        ("gru h: 8, layers=2, dropout=1", "E207", "dropout"),
+        ("rnn h: 8, layers=2.5", "E203", "layers"),
+    ],
+)
+def test_wrong_settings_are_errors_at_the_value(line, code, where):
+    spec = f"network n {{\n    input x: 3, seq\n    {line}\n    x -> h\n}}"
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads(spec)
+    error = caught.value
+    assert error.code == code, error
+    assert error.span.line == 3
+    assert spec.splitlines()[2][error.span.column - 1 :].startswith(line.split(f"{where}=")[1]), (
+        error.span
+    )
+
+
+# ---- a state from another layer: `enc -> l -> dec.state` -------------------------------------
+def _seeded(kind: str, layers: int, options: str = "", loop: bool = False) -> str:
+    back = "    y ~> h\n" if loop else ""
+    return f"""network n {{
+    input x: 3, seq
+    input z: 2
+    dense s: 5, act=tanh
+    {kind} h: 5, layers={layers}{options}
+    dense y: 2
+    x -> h -> y
+    z -> s -> h.state
+{back}}}"""
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_a_state_is_pytorchs_h0_for_every_layer(kind, layers):
+    """`s -> h.state` is nn.LSTM(x, (h_0, c_0)) with h_0 = s for every layer and c_0 = 0."""
+    model = nnspec.loads(_seeded(kind, layers))
+    net = model.to_torch(dtype="float64").eval()
+    theirs = MODULES[kind](3, 5, layers, batch_first=True).double()
+    theirs.load_state_dict(
+        {
+            key.removeprefix("h.") + ("_l0" if layers == 1 else ""): value
+            for key, value in net.state_dict().items()
+            if key.startswith("h.")
+        }
+    )
+    x = torch.randn(4, 6, 3, dtype=torch.float64)
+    z = torch.randn(4, 2, dtype=torch.float64)
+    s = net.s(z).tanh()
+    h0 = s.unsqueeze(0).expand(layers, -1, -1).contiguous()
+    hx = (h0, torch.zeros_like(h0)) if kind == "lstm" else h0
+    want = net.y(theirs(x, hx)[0])
+    torch.testing.assert_close(net(x=x, z=z), want, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["sequence", "loop"])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("kind, options", [("lstm", ""), ("gru", ""), ("rnn", ", act=sigmoid")])
+def test_a_state_takes_its_gradient_alike_on_both_backends(kind, options, layers, loop):
+    _, net, run = _twins(_seeded(kind, layers, options, loop))
+    net.eval()
+    run.train(False)
+    rng = np.random.default_rng(0)
+    x, z, seed = rng.normal(size=(4, 6, 3)), rng.normal(size=(4, 2)), rng.normal(size=(4, 6, 2))
+    ours = run(x=x, z=z)
+    grads = run.backward(seed)
+    xt, zt = torch.tensor(x, requires_grad=True), torch.tensor(z, requires_grad=True)
+    theirs = net(x=xt, z=zt)
+    (theirs * torch.tensor(seed)).sum().backward()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(grads["z"], zt.grad.numpy(), rtol=1e-6, atol=1e-12)
+    for name, p in net.named_parameters():
+        np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-6, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "lines, code, message",
+    [
+        (
+            "lstm enc: 8\n lstm dec: 8\n x -> enc -> dec.state\n x -> dec",
+            "E263",
+            "receives the sequence [T, 8]",
+        ),
+        (
+            "lstm enc: 8\n last l\n gru dec: 16\n x -> enc -> l -> dec.state\n x -> dec",
+            "E263",
+            "is one vector [16] per example, but it receives [8]",
+        ),
+        ("input z: 8\n gru dec: 8\n z -> dec.state\n x -> dec.hidden", "E303", "hidden"),
+    ],
+)
+def test_a_state_that_does_not_fit_is_an_error_at_the_layer(lines, code, message):
+    spec = f"network n {{\n input x: 3, seq\n {lines}\n}}"
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads(spec)
+    assert caught.value.code == code, caught.value
+    assert message in str(caught.value)
+
+
+def test_a_state_without_an_input_is_E313():
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads("network n {\n input z: 8\n gru dec: 8\n z -> dec.state\n}")
+    assert caught.value.code == "E313"
+    assert "'dec' (gru) has a state but no input" in str(caught.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_the_seq2seq_example_learns_for_other_seeds(backend, seed, tmp_path):
+    """examples/seq2seq.nn meets its expectation with seeds besides the default
+    (tests/test_train.py runs that one)."""
+    from conftest import EXAMPLES
+
+    from nnspec.training import train
+
+    result = train(EXAMPLES / "seq2seq.nn", backend, tmp_path / "run", seed=seed)
+    assert result.passed, result.metrics
