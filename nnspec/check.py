@@ -17,7 +17,7 @@ import networkx as nx
 from .errors import Collector, Span, SpecError
 from .kinds import Kind, Param, Shape, ShapeError, concat_features
 from .kinds.initializers import Init
-from .program import Layer, Link, Output, Program
+from .program import Borrowed, Layer, Link, Output, Program
 
 DEFAULT_MAX_PARAMS = 1_000_000_000
 
@@ -64,6 +64,7 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     recurrent = _recurrent(graph)
     _check_sequences(graph, order, shapes, recurrent, errors)
     _check_delays(graph, shapes, errors)
+    borrowed = _shared(graph, order, params, errors) if not errors.errors else {}
     program_outputs = []
     for name, reduce, span in outputs:
         if name not in shapes:
@@ -89,6 +90,7 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
             params=params[name],
             span=graph.nodes[name]["span"],
             recurrent=name in recurrent,
+            borrowed=borrowed.get(name, {}),
         )
         for name in order
     )
@@ -405,7 +407,7 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
                 "this is surely a mistake in a size; the limit is set by --max-params",
             )
             continue
-        total += sum(p.count for p in layer_params.values() if not p.buffer)
+        total += _own_count(node.get("shares"), layer_params)
         if total > max_params:
             errors.add(
                 "E406",
@@ -419,6 +421,113 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
         shapes[name] = shape
         params[name] = layer_params
     return shapes, params
+
+
+# ---- shared weights (shares=, tied=) ----------------------------------------------------------
+def _own_count(tie, params: dict[str, Param]) -> int:
+    """The parameters a layer adds to the budget: none of those it uses from another layer."""
+    if tie is not None and not tie.tied:
+        return 0
+    return sum(p.count for k, p in params.items() if not p.buffer and not (tie and k == "weight"))
+
+
+def _shared(graph: nx.MultiDiGraph, order: list[str], params, errors: Collector) -> dict:
+    """Every layer's borrowed parameters, `{layer: {key: Borrowed}}`, each at the layer that
+    holds it (a chain through a shared block, or a tied layer shared, followed to its end).
+
+    A sharer must compute with the same parameter shapes as its owner (E232), hold some
+    (E235) and not start them itself (E236); a tied layer's weight is the owner's
+    transposed for a dense owner and as it is for an embedding (`x @ E.T`, weight tying)."""
+    direct: dict[str, dict[str, Borrowed]] = {}
+    blocks: dict[Span, bool] = {}  # a shared block instance: whether some layer of it has params
+    for name in order:
+        tie = graph.nodes[name].get("shares")
+        if tie is None or name not in params or tie.owner not in params:
+            continue
+        mine, theirs = params[name], params[tie.owner]
+        node, owner = graph.nodes[name], graph.nodes[tie.owner]
+        if tie.block is not None:
+            blocks[tie.span] = blocks.get(tie.span, False) or bool(mine)
+            if not mine:
+                continue
+        options = node["options"]
+        started = [k for k in ("init", "weights") if getattr(options, k, None) is not None]
+        started += ["frozen"] * (getattr(options, "frozen", False) is True)
+        if started:
+            what = "frozen" if started[0] == "frozen" else f"{started[0]}="
+            errors.add(
+                "E236",
+                f"'{name}' uses the weights of '{tie.owner}', so {what} has nothing "
+                "to " + ("keep fixed" if what == "frozen" else "start"),
+                node["option_spans"].get(started[0], node["span"]),
+                f"drop {what} here; give it to '{tie.owner}', which holds them",
+            )
+            continue
+        if tie.tied:
+            transposed = owner["kind"].name == "dense"
+            want = theirs["weight"].shape[::-1] if transposed else theirs["weight"].shape
+            if mine["weight"].shape != want:
+                how = "transposed " if transposed else ""
+                errors.add(
+                    "E232",
+                    f"'{name}' needs a weight of {list(mine['weight'].shape)} ([units, inputs]), "
+                    f"but the {how}weight of '{tie.owner}' is {list(want)}",
+                    tie.span,
+                    f"a tied layer maps back: give '{name}' {want[0]} units and feed it "
+                    f"{want[1]} values",
+                )
+                continue
+            direct[name] = {"weight": Borrowed(tie.owner, "weight", transposed)}
+            continue
+        if not mine:
+            errors.add(
+                "E235",
+                f"'{name}' ({node['kind'].name}) has no parameters to share",
+                tie.span,
+                "shares= belongs on a layer with weights (dense, conv, lstm, ...) or a block "
+                "instance; drop it",
+            )
+            continue
+        shapes = {k: list(p.shape) for k, p in mine.items()}
+        owned = {k: list(p.shape) for k, p in theirs.items()}
+        if shapes != owned:
+            errors.add(
+                "E232",
+                f"'{name}' computes with {_shapes(shapes)} but '{tie.owner}' holds "
+                f"{_shapes(owned)}: shared parameters must have the same shapes",
+                tie.span,
+                f"give '{name}' the sizes of '{tie.owner}' (units, kernel, bias) and an input "
+                "of the same width",
+            )
+            continue
+        direct[name] = {k: Borrowed(tie.owner, k) for k in mine}
+    for span, has_params in blocks.items():
+        if not has_params:
+            errors.add(
+                "E235",
+                "the block shared here has no layer with parameters",
+                span,
+                "drop shares=: there is nothing to share",
+            )
+    return {
+        name: {key: _owner_of(direct, b) for key, b in keys.items()}
+        for name, keys in direct.items()
+    }
+
+
+def _owner_of(direct: dict, borrowed: Borrowed) -> Borrowed:
+    """The layer that holds a borrowed parameter: the chain followed while the owner borrows it
+    in turn (a block shared whose layers share inside it), transposes composed."""
+    seen = set()
+    while borrowed.key in direct.get(borrowed.owner, {}) and borrowed.owner not in seen:
+        seen.add(borrowed.owner)
+        further = direct[borrowed.owner][borrowed.key]
+        borrowed = Borrowed(further.owner, further.key, further.transposed != borrowed.transposed)
+    return borrowed
+
+
+def _shapes(shapes: dict[str, list[int]]) -> str:
+    return ", ".join(f"{key} {shape}" for key, shape in shapes.items()) or "no parameters"
 
 
 def _shape_of_its_own(kind: Kind, options, links: tuple[Link, ...]) -> Shape | None:
@@ -473,3 +582,7 @@ def verify(program: Program) -> None:
     for output in program.outputs:
         assert output.name in position
     assert program.trainable_count <= program.param_count
+    owned = program.parameters()
+    for layer in program.layers:  # a borrowed parameter is held by a layer that owns it
+        for key, borrowed in layer.borrowed.items():
+            assert borrowed.name in owned and key in layer.params, (layer.name, key)

@@ -34,6 +34,11 @@ def dump_program(program: Program) -> str:
     for layer in program.layers:
         params = ", ".join(
             f"{key} {list(p.shape)}{'' if p.trainable else ' fixed'}"
+            + (
+                f" = {layer.param_name(key)}{'.T' * layer.borrowed[key].transposed}"
+                if key in layer.borrowed
+                else ""
+            )
             for key, p in layer.params.items()
             if not p.buffer
         )

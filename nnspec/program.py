@@ -23,9 +23,28 @@ class Link:
     delayed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Borrowed:
+    """A parameter a layer uses but does not hold (`shares=`, `tied=`): the owner layer's
+    parameter `key`, as it is or `transposed` (a 2-d weight read as `W.T`). The owner holds it."""
+
+    owner: str
+    key: str
+    transposed: bool = False
+
+    @property
+    def name(self) -> str:
+        """The owner's parameter by its full name: `ea.h.weight`."""
+        return f"{self.owner}.{self.key}"
+
+
 @dataclass(frozen=True)
 class Layer:
-    """One checked layer: what it is, what enters it, what leaves it, what it holds."""
+    """One checked layer: what it is, what enters it, what leaves it, what it holds.
+
+    `params` are every parameter the layer computes with, in its own layout; those in
+    `borrowed` belong to another layer (shared weights), which holds and counts them.
+    """
 
     name: str
     kind: Kind
@@ -35,10 +54,32 @@ class Layer:
     params: dict[str, Param]
     span: Span
     recurrent: bool  # on a cycle through a ~> link: steps through time
+    borrowed: dict[str, Borrowed] = field(default_factory=dict)  # key -> the owner's parameter
+
+    @property
+    def own_params(self) -> dict[str, Param]:
+        """The parameters this layer holds (all of `params` but the borrowed ones)."""
+        return {k: p for k, p in self.params.items() if k not in self.borrowed}
 
     @property
     def param_count(self) -> int:
-        return sum(p.count for p in self.params.values() if not p.buffer)
+        return sum(p.count for p in self.own_params.values() if not p.buffer)
+
+    def param_name(self, key: str) -> str:
+        """The full name of the array the layer reads as `key`: its own (`h.weight`) or the
+        owner's (`ea.h.weight`, read transposed where `borrowed[key].transposed`)."""
+        borrowed = self.borrowed.get(key)
+        return borrowed.name if borrowed is not None else f"{self.name}.{key}"
+
+    @property
+    def shares(self) -> str | None:
+        """The layer whose parameters this one uses, all of them as they are (`shares=`): it
+        computes with the owner's module; None for a layer that holds some of its own."""
+        owners = {(b.owner, b.key == k and not b.transposed) for k, b in self.borrowed.items()}
+        if self.borrowed and len(owners) == 1 and len(self.borrowed) == len(self.params):
+            owner, plain = owners.pop()
+            return owner if plain else None
+        return None
 
     @property
     def activation(self) -> str:
@@ -81,12 +122,15 @@ class Program:
 
     @property
     def trainable_count(self) -> int:
-        return sum(p.count for layer in self.layers for p in layer.params.values() if p.trainable)
+        return sum(
+            p.count for layer in self.layers for p in layer.own_params.values() if p.trainable
+        )
 
     def parameters(self) -> dict[str, Param]:
-        """Every parameter and buffer by its full name (`r2.2.b.weight`), in layer order."""
+        """Every parameter and buffer by its full name (`r2.2.b.weight`), in layer order; a
+        shared one once, under its owner's name."""
         return {
             f"{layer.name}.{key}": param
             for layer in self.layers
-            for key, param in layer.params.items()
+            for key, param in layer.own_params.items()
         }

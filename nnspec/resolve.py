@@ -266,6 +266,32 @@ def _unknown(value) -> bool:
     return False
 
 
+TIES = ("shares", "tied")  # the options that name the layer whose parameters a layer uses
+
+
+@dataclass(frozen=True, slots=True)
+class Tie:
+    """On a node (attribute `shares`): the node whose parameters it uses, all of them
+    (`tied` False) or, for a dense layer, the owner's weight transposed (`tied` True); where
+    `shares=`/`tied=` is written; the block instance it was written on (None: on the layer)."""
+
+    owner: str
+    tied: bool
+    span: Span
+    block: str | None
+
+
+@dataclass
+class _Instance:
+    """A layer statement once placed: its kind or block, its copies (repeat=), its nodes, and
+    its shares=/tied= arguments."""
+
+    kind: str
+    copies: list[str]
+    nodes: list[str]
+    ties: list[s.Arg]
+
+
 @dataclass
 class _Placed:
     """What a name in a body stands for once placed: where links enter it and where they leave."""
@@ -286,6 +312,8 @@ class _GraphBuilder:
         self.reported: set[Span] = set()  # an unknown name in a chain is reported once
         self.broken_links = False  # a link failed: which layers feed nothing is not known
         self.lets: dict[int, list[s.Let]] = {}  # the constants of each body, by id of its node
+        self.nodes: list[str] = []  # every node in the order placed (a layer's are a run of it)
+        self.bodies: list[dict[str, _Instance]] = []  # the layers of each body being placed
 
     def scope(self, definition: s.Block | s.Network, params: dict[str, s.Value]) -> Scope:
         """The names a network's or block's body sees: `params`, its own constants, then its
@@ -309,9 +337,11 @@ class _GraphBuilder:
         self, statements, prefix: str, scope: Scope, stack: list[str], in_block: bool
     ) -> dict[str, _Placed]:
         placed: dict[str, _Placed] = {}
+        self.bodies.append({})
         for statement in statements:
             if isinstance(statement, s.Layer):
                 self.layer(statement, prefix, scope, stack, in_block, placed)
+        self.share(self.bodies.pop(), placed)
         for statement in statements:
             if isinstance(statement, s.Connection):
                 for link in statement.links:
@@ -341,8 +371,10 @@ class _GraphBuilder:
             )
             return
         placed[name] = None  # until it is placed: links to a broken layer are skipped quietly
+        start = len(self.nodes)
+        ties, rest = self.ties(layer)  # shares= and tied= name a layer, not a value
         try:
-            args = tuple(evaluate_arg(arg, scope) for arg in layer.args)
+            args = tuple(evaluate_arg(arg, scope) for arg in rest)
         except SpecError as error:
             _report(self.errors, error)
             return
@@ -393,6 +425,7 @@ class _GraphBuilder:
         placed[name] = _Placed(
             first.entries, last.exit, first.kind, layer.name.span, first.is_input
         )
+        self.bodies[-1][name] = _Instance(kind_name, copies, self.nodes[start:], ties)
 
     def open_sizes(self, layer: s.Layer, args: tuple[s.Arg, ...], stack, in_block: bool) -> bool:
         """Whether every `?` among a layer's values stands where a size may be left open: the
@@ -428,6 +461,140 @@ class _GraphBuilder:
                         "layers that feed the block",
                     )
         return ok
+
+    # shared weights
+    def ties(self, layer: s.Layer) -> tuple[list[s.Arg], tuple[s.Arg, ...]]:
+        """Take `shares=NAME` and `tied=NAME` out of a layer's arguments: (those, the rest)."""
+        ties, rest = [], []
+        for arg in layer.args:
+            if arg.key is not None and arg.key.text in TIES:
+                ties.append(arg)
+            else:
+                rest.append(arg)
+        return ties, tuple(rest)
+
+    def share(self, instances: dict[str, _Instance], placed: dict[str, _Placed]) -> None:
+        """Mark every layer of a body placed with `shares=`/`tied=` with the layer whose
+        parameters it uses (node attribute `shares`: a `Tie`); the checker compares their
+        parameters. A block instance shares each inner layer with its counterpart; a layer of
+        it that shares inside the block is marked again, so that chains end at the owner."""
+        for name, instance in instances.items():
+            if not instance.ties:
+                continue
+            tie = self.tie_request(name, instance, instances, placed)
+            if tie is None:
+                continue
+            arg, owner = tie
+            tied = arg.key.text == "tied"
+            copies = owner.copies * len(instance.copies) if len(owner.copies) == 1 else owner.copies
+            block = instance.kind not in REGISTRY
+            for mine, theirs in zip(instance.copies, copies, strict=True):
+                if not block:
+                    self.graph.nodes[mine]["shares"] = Tie(theirs, tied, arg.value.span, None)
+                    continue
+                for node in instance.nodes:
+                    if not node.startswith(mine + "."):
+                        continue
+                    counterpart = theirs + node[len(mine) :]
+                    if counterpart not in self.graph:  # arguments that place other layers
+                        self.errors.add(
+                            "E231",
+                            f"'{node}' has no counterpart '{counterpart}' to share with",
+                            arg.value.span,
+                            f"give '{name}' the arguments of '{arg.value.name}', so that both "
+                            "place the same layers",
+                        )
+                        return
+                    self.graph.nodes[node]["shares"] = Tie(counterpart, False, arg.value.span, name)
+
+    def tie_request(self, name: str, instance, instances, placed) -> tuple | None:
+        """(the `shares=`/`tied=` argument, the owner's `_Instance`) of a layer, or None after
+        reporting why it cannot be (E208, E230, E231, E233, E234, E236)."""
+        first, *others = instance.ties
+        if others:
+            twice = others[0].key.text == first.key.text
+            self.errors.add(
+                "E208" if twice else "E236",
+                f"option '{first.key.text}' is given twice"
+                if twice
+                else f"'{name}' has both shares= and tied=",
+                others[0].span,
+                "keep one of them"
+                if twice
+                else "shares= uses all of a layer's parameters, tied= a dense layer's weight "
+                "transposed: keep one",
+            )
+            return None
+        key = first.key.text
+        value = first.value
+        if not isinstance(value, s.Symbol) or value.name in ("true", "false"):
+            self.errors.add(
+                "E230",
+                f"{key}= names a layer, got {s.show(value)}",
+                value.span,
+                f"write {key}=NAME, NAME a layer of the same network or block",
+            )
+            return None
+        owner_name = value.name
+        if owner_name == name:
+            self.errors.add(
+                "E233",
+                f"'{name}' cannot use its own parameters ({key}={name})",
+                value.span,
+                f"name another layer, or drop {key}=",
+            )
+            return None
+        owner = instances.get(owner_name)
+        if owner is None:
+            if owner_name not in placed:  # a layer that failed has its own error
+                self.errors.add(
+                    "E230",
+                    f"{key}={owner_name}: there is no layer '{owner_name}' here",
+                    value.span,
+                    did_you_mean(owner_name, placed, "layers")
+                    or f"{key}= names a layer or block instance of the same network or block",
+                )
+            return None
+        if owner.ties:
+            root = owner.ties[0].value
+            via = f"'{owner_name}' itself uses the parameters of '{s.show(root)}'"
+            hint = (
+                f"write {key}={s.show(root)}"
+                if isinstance(root, s.Symbol) and root.name != name
+                else "let one layer hold the parameters, and every other name it"
+            )
+            self.errors.add("E234", f"{key}={owner_name} makes a chain: {via}", value.span, hint)
+            return None
+        if key == "tied" and (instance.kind != "dense" or owner.kind not in ("dense", "embedding")):
+            wrong = name if instance.kind != "dense" else owner_name
+            what = instance.kind if instance.kind != "dense" else owner.kind
+            self.errors.add(
+                "E231",
+                f"tied={owner_name} ties a dense layer to a dense or embedding layer's weight, "
+                f"but '{wrong}' is {_a(what)}",
+                value.span,
+                "to use all of another layer's parameters as they are, write shares=NAME",
+            )
+            return None
+        if key == "shares" and owner.kind != instance.kind:
+            self.errors.add(
+                "E231",
+                f"'{name}' is {_a(instance.kind)} and '{owner_name}' {_a(owner.kind)}: "
+                "shares= needs a layer of the same kind",
+                value.span,
+                f"declare '{name}' as {owner.kind}, or share with another {instance.kind}",
+            )
+            return None
+        if len(owner.copies) not in (1, len(instance.copies)):
+            self.errors.add(
+                "E231",
+                f"'{name}' is placed {len(instance.copies)} times and '{owner_name}' "
+                f"{len(owner.copies)} times (repeat=): the copies do not pair up",
+                value.span,
+                "give both the same repeat=, or share with a layer placed once",
+            )
+            return None
+        return first, owner
 
     def repeat(
         self, args: tuple[s.Arg, ...], layer: s.Layer
@@ -472,6 +639,7 @@ class _GraphBuilder:
         options, spans = self.options(kind, layer, args, node)
         if options is None:
             return None
+        self.nodes.append(node)
         self.graph.add_node(
             node,
             kind=kind,
@@ -924,6 +1092,10 @@ def _opens(value: s.Value) -> list[s.Open]:
 
 def _flag(arg: s.Arg) -> bool:
     return arg.key is None and isinstance(arg.value, s.Symbol) and arg.value.name == "seq"
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _show_python(value) -> str:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .kinds.base import LITERAL_VALUES, Kind, Options
-from .program import Program
+from .program import Layer, Program
 
 
 def render_summary(program: Program, width: int = 100, color: bool = False) -> str:
@@ -36,8 +36,7 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
             + (" (t-1)" if link.delayed else "")
             for link in layer.inputs
         )
-        count = layer.param_count
-        table.add_row(layer.name, kind, shape, f"{count:,}" if count else "0", inputs)
+        table.add_row(layer.name, kind, shape, params_text(layer), inputs)
     console.print(table)
     total, trainable = program.param_count, program.trainable_count
     console.print(f"Total params: {total:,}")
@@ -63,6 +62,16 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
     if program.timed:
         console.print(time_text(program))
     return console.file.getvalue()
+
+
+def params_text(layer: Layer) -> str:
+    """A layer's parameter count; one that uses another's parameters names it, and counts
+    only those it holds: `shares ea.h`, `64 + enc.weight.T`."""
+    count = layer.param_count
+    if layer.shares is not None:
+        return f"shares {layer.shares}"
+    borrowed = [b.name + ".T" * b.transposed for b in layer.borrowed.values()]
+    return " + ".join([f"{count:,}"] * (bool(count) or not borrowed) + borrowed)
 
 
 def time_text(program: Program) -> str:

@@ -144,7 +144,7 @@ class _Writer:
         """The layer's lines; where one would pass the line length, its parameters (and then
         what enters it) are first bound to variables of their own."""
         layer = step.layer
-        keys = {key: f'p["{layer.name}.{key}"]' for key in layer.params}
+        keys = {key: _param(layer, key) for key in layer.params}
         emitted = self._try(step, keys, in_loop, [])
         limit = WIDTH - 8 - len(indent)
         if any(len(line) > limit for line in emitted.lines):
@@ -343,3 +343,10 @@ def _free(name: str, taken: set[str], suffixes: tuple[str, ...]) -> bool:
         and not {name + suffix for suffix in suffixes} & taken
         and not any(name == other + suffix for other in taken for suffix in suffixes)
     )
+
+
+def _param(layer, key: str) -> str:
+    """The expression that reads a layer's parameter: `p["h.weight"]`; a shared one its owner's
+    (`p["enc.weight"].T` for a tied layer's weight)."""
+    borrowed = layer.borrowed.get(key)
+    return f'p["{layer.param_name(key)}"]' + (".T" if borrowed and borrowed.transposed else "")

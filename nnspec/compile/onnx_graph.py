@@ -154,7 +154,11 @@ class LayerParams(Mapping):
     def __getitem__(self, key: str) -> str:
         if key not in self.layer.params:
             raise KeyError(key)
-        return self.builder.param(f"{self.layer.name}.{key}")
+        name = self.builder.param(self.layer.param_name(key))  # a shared one: its owner's
+        borrowed = self.layer.borrowed.get(key)
+        if borrowed is not None and borrowed.transposed:  # tied=: the owner's weight transposed
+            return self.builder.op("Transpose", [name], perm=[1, 0])
+        return name
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.layer.params)

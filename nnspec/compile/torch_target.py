@@ -432,7 +432,7 @@ class _FileWriter(_Writer):
             super()._layer(step, lines, indent, in_loop, before)
             return
         x = self._arrange(step.layer, step.sources)
-        var, module = self.var[step.name], self._module(step.name)
+        var, module = self.var[step.name], self._module(step.layer.shares or step.name)
         state = f", {x['state']}" if "state" in x else ""
         lines.append(f"{indent}{var} = _run_cell({fused}, {module}, {x[None]}{state})")
         if step.name in self.plan.shifted:
@@ -607,8 +607,8 @@ def _init_lines(program, names: Names) -> list[str]:
     made: set[str] = set()
     for layer in program.layers:
         constructor = MODULES[layer.kind.name](layer)
-        if constructor is None:
-            continue
+        if constructor is None or (layer.borrowed and not layer.own_params):
+            continue  # no parameters, or only another layer's (shares=)
         parts = layer.name.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
@@ -616,6 +616,8 @@ def _init_lines(program, names: Names) -> list[str]:
                 made.add(prefix)
                 lines.append("    " + names.assign(prefix, names.container(prefix)))
         lines.append("    " + names.assign(layer.name, constructor))
+        for key in layer.borrowed:  # tied=: the weight is the owner's
+            lines.append(f'    {names.expression(layer.name)}.register_parameter("{key}", None)')
         for key, param in layer.params.items():
             if not param.trainable and not param.buffer:  # fixed: no gradient, as in to_torch()
                 lines.append(f"    {names.expression(layer.name)}.{key}.requires_grad_(False)")

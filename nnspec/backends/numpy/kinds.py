@@ -244,8 +244,8 @@ def batchnorm(ctx: Context, layer: Layer, x: Var, p) -> Var:
     axis = x.ndim + feature_axis(layer.shape.dims)
     axes = tuple(a for a in range(x.ndim) if a != axis)
     shape = (-1, 1, 1) if image else (-1,)
-    names = {
-        key: f"{layer.name}.{key}" for key in ("running_mean", "running_var", "num_batches_tracked")
+    names = {  # a shared batchnorm keeps its owner's statistics
+        key: layer.param_name(key) for key in ("running_mean", "running_var", "num_batches_tracked")
     }
     running_mean, running_var = ctx.params[names["running_mean"]], ctx.params[names["running_var"]]
     eps = layer.options.eps

@@ -120,7 +120,13 @@ class NumpyRun:
         return result, terms
 
     def _layer_params(self, layer: Layer, params: dict[str, Var]) -> dict[str, Var]:
-        return {key: params[f"{layer.name}.{key}"] for key in self._keys[layer.name]}
+        """The layer's parameters by key; a shared one is its owner's `Var` (read transposed
+        for a tied layer), so the gradients of every use add up in the owner's."""
+        found = {key: params[layer.param_name(key)] for key in self._keys[layer.name]}
+        for key, borrowed in layer.borrowed.items():
+            if borrowed.transposed:
+                found[key] = ops.transpose(found[key], (1, 0))
+        return found
 
     def _step(self, step: Step, ctx: Context, values: dict[str, Var], params, steps: int) -> Var:
         """One layer over whole arrays ([B, T, ...] when timed)."""

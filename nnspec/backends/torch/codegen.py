@@ -67,8 +67,12 @@ class _Writer:
         self.var = _variables([layer.name for layer in plan.program.layers])
         self.modules: dict[str, nn.Module] = {}
         for layer in plan.program.layers:
+            if layer.borrowed and not layer.own_params:
+                continue  # it computes with another layer's module or parameters
             module = LOWERINGS[layer.kind.name].module(layer)
             if module is not None:
+                for key in layer.borrowed:  # tied=: the weight is the owner's
+                    module.register_parameter(key, None)
                 self.modules[layer.name] = module
         self.body: list[str] = []
         self.logits: dict[
@@ -180,10 +184,11 @@ class _Writer:
         lowering = LOWERINGS[layer.kind.name]
         e = Emit(
             layer,
-            self._module(layer.name),
+            self._module(layer.shares or layer.name),  # a sharer calls its owner's module
             self.var[layer.name],
             step.timed,
             logits=not in_loop and layer.name in self.wants_logits,
+            params=self._params(layer),
         )
         x = self._arrange(layer, step.sources)
         (lowering.step if in_loop and lowering.step else lowering.whole)(e, x)
@@ -195,6 +200,19 @@ class _Writer:
             before.extend(e.before)
         if not in_loop and layer.name in self.plan.shifted:
             lines.append(indent + f"{self._shifted(layer.name)} = _shift({e.out})")
+
+    def _params(self, layer: Layer) -> dict[str, str]:
+        """Each parameter of the layer as an expression: `self.h.weight`; a borrowed one its
+        owner's, `.t()` where tied transposes it."""
+        found = {}
+        for key in layer.params:
+            borrowed = layer.borrowed.get(key)
+            if borrowed is None:
+                found[key] = f"{self._module(layer.name)}.{key}"
+            else:
+                t = ".t()" * borrowed.transposed
+                found[key] = f"{self._module(borrowed.owner)}.{borrowed.key}{t}"
+        return found
 
     def _arrange(self, layer: Layer, sources: tuple[Source, ...]):
         values = [(s, self._read(s)) for s in sources]

@@ -14,6 +14,10 @@ def _linear(layer: Layer, weight: str = "weight") -> nn.Linear:
 
 
 def _dense(e: Emit, x: str) -> None:
+    if e.layer.borrowed and e.layer.shares is None:  # tied=: another layer's weight
+        bias = e.params.get("bias", "None")
+        e.assign(e.activate(e.options.act, f"F.linear({x}, {e.params['weight']}, {bias})"))
+        return
     e.assign(e.activate(e.options.act, f"{e.module}({x})"))
 
 

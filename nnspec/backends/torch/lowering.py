@@ -34,6 +34,8 @@ class Emit:
     # an output: keep the value before a final softmax or sigmoid, for stable losses
     logits: bool = False
     logits_made: bool = False
+    # parameter key -> its expression (`self.h.weight`; a tied layer's is its owner's, `.t()`)
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def options(self) -> Any:
