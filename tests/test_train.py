@@ -20,6 +20,7 @@ EXPECTING = [
     "lenet",
     "residual",
     "resnet_digits",
+    "seq2seq",
 ]  # the examples with expect lines
 SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
 
