@@ -20,6 +20,7 @@ EXPECTING = [
     "lenet",
     "residual",
     "resnet_digits",
+    "two_heads",
     "seq2seq",
 ]  # the examples with expect lines
 SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
