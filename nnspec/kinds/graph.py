@@ -6,12 +6,14 @@ from typing import Literal
 
 from .activation import IDENTITY, Act
 from .base import Kind, Options, Param, Shape, ShapeError, Units, xavier
+from .initializers import InitOption
 
 
 class GCNOptions(Options):
     units: Units
     act: Act = IDENTITY
     bias: bool = True
+    init: InitOption = None
 
 
 class GCN(Kind):

@@ -1,5 +1,5 @@
 """Weight initialisers: the `init=` option of the kinds with weights (dense, maxout, embedding,
-conv, deconv, rnn, lstm, gru).
+conv, deconv, rnn, lstm, gru, attention, posenc, gcn, lif).
 
 Each is PyTorch's `nn.init` function of the same name with its defaults, applied to every
 weight of the layer (each parameter that is not a bias); biases start as the kind's default.

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from .base import Cell, Kind, Options, Param, Real, Shape, Units, need_rank, uniform_fan_in
+from .initializers import InitOption
 
 
 class LIFOptions(Options):
@@ -14,6 +15,7 @@ class LIFOptions(Options):
     threshold: Annotated[Real, Field(gt=0)] = 1.0
     decay: Annotated[Real, Field(ge=0, le=1)] = 0.9
     bias: bool = True
+    init: InitOption = None
 
 
 class LIF(Kind):
