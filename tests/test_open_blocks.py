@@ -7,10 +7,15 @@ the same models written by hand in PyTorch; the errors with their codes, message
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import EXAMPLES, TEST_SPECS, assert_trains_alike
+from conftest import EXAMPLES, TEST_SPECS, assert_trains_alike, import_file, spec_inputs
+from safetensors.numpy import save_file
 
 import nnspec
+from nnspec.backends.init import initial_params
+from nnspec.compile import emit
+from nnspec.compile.common import weights_file, weights_name
 from nnspec.parse import parse
 from nnspec.resolve import OPEN_ELSEWHERE, check_blocks, load_library
 from nnspec.syntax import dump
@@ -406,8 +411,6 @@ def test_an_open_block_input_of_bad_dimensions_is_e207():
 
 
 # ---- the example: trains, and agrees across backends ------------------------------------------
-# (tests/test_compile_{torch,numpy,onnx}.py compile it and the specs of tests/specs/ok/ to each
-# target and compare with the backends; tests/test_draw.py draws them)
 @pytest.mark.slow
 def test_the_example_trains_alike_on_both_backends(tmp_path: Path):
     text = EXAMPLE.read_text().replace("epochs    = 6", "epochs    = 1")
@@ -424,3 +427,55 @@ def test_the_example_meets_its_expectations_with_other_seeds(backend, seed, trai
     """Seed 0 is tests/test_train.py's; the expectation holds for the others too."""
     result = trained(EXAMPLE, backend, seed=seed)
     assert result.passed, [(e.metric, e.wanted, e.reached) for e in result.expectations]
+
+
+# ---- compiled: the checked program is all the compile targets read ---------------------------
+COMPILED = [EXAMPLE, OK / "open_blocks_resnet.nn", OK / "open_blocks_any.nn"]
+
+
+def _case(path: Path):
+    """The spec's network with parameters drawn from seed 3, a float32 batch of 3 (4 steps)."""
+    model = nnspec.load(path)
+    params = initial_params(model.program, 3)
+    x = {k: v.astype(np.float32) for k, v in spec_inputs(model.program, 3, 4, seed=5).items()}
+    run = model.to_numpy()
+    run.load(params)
+    return model, params, x, run.eval()(**x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", COMPILED, ids=lambda p: p.stem)
+def test_compiled_to_torch_equals_the_torch_backend(tmp_path: Path, path: Path):
+    torch = pytest.importorskip("torch")
+    model, params, x, _ = _case(path)
+    (tmp_path / "net.py").write_bytes(emit(model, "torch", params))
+    (tmp_path / weights_name(model)).write_bytes(weights_file(params))
+    net = import_file(tmp_path / "net.py").load()
+    reference = model.to_torch().eval()
+    reference.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
+    feeds = {k: torch.from_numpy(v) for k, v in x.items()}
+    with torch.no_grad():
+        assert torch.equal(net(**feeds), reference(**feeds))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", COMPILED, ids=lambda p: p.stem)
+def test_compiled_to_numpy_equals_the_numpy_backend(tmp_path: Path, path: Path):
+    model, params, x, want = _case(path)
+    (tmp_path / "net.py").write_bytes(emit(model, "numpy", params))
+    save_file(params, str(tmp_path / "net.safetensors"))
+    got = import_file(tmp_path / "net.py").load(tmp_path / "net.safetensors")(**x)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", COMPILED, ids=lambda p: p.stem)
+def test_compiled_to_onnx_equals_the_numpy_backend(path: Path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model, params, x, want = _case(path)
+    data = emit(model, "onnx", params)
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
