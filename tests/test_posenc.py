@@ -146,3 +146,29 @@ def test_errors_point_at_the_value(lines, code, at):
     assert error.code == code, error
     line = spec.splitlines()[error.span.line - 1]
     assert line[error.span.column - 1 :].startswith(at), (line, error.span)
+
+
+def test_init_sets_the_attention_projections_and_the_learned_positions():
+    """init= on attention re-draws its four projection weights (biases stay zero) as torch's
+    nn.init function would, and on a learned posenc its positions; both backends start alike."""
+    model = nnspec.loads(
+        "network n {\n input x: 32, seq\n posenc p: learned, max_len=64, init=normal(0.02)\n"
+        " attention a: heads=4, init=orthogonal\n x -> p -> a\n}"
+    )
+    net = model.to_torch(seed=1)
+    params = net.state_dict()
+    for port in "qkvo":
+        w = params[f"a.weight_{port}"].double()
+        torch.testing.assert_close(w @ w.T, torch.eye(32, dtype=torch.float64), atol=1e-5, rtol=0)
+        assert not params[f"a.bias_{port}"].any()
+    assert abs(float(params["p.weight"].std()) - 0.02) < 0.002
+    run = model.to_numpy(seed=1)
+    for name, value in params.items():
+        np.testing.assert_array_equal(run.params[name], value.numpy())
+
+
+def test_init_on_sinusoids_is_E209():
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads("network n {\n input x: 4, seq\n posenc p: sinusoidal, init=zeros\n x -> p\n}")
+    assert caught.value.code == "E209"
+    assert "init= is for learned positions" in str(caught.value)

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from .base import Count, Kind, Options, Param, Shape, ShapeError, uniform_fan_in, xavier
+from .initializers import InitOption
 
 
 class AttentionOptions(Options):
@@ -15,6 +16,7 @@ class AttentionOptions(Options):
     dim: Count | None = None  # width of queries, keys and values; defaults to the query's features
     causal: bool = False  # each step attends only to itself and earlier steps
     bias: bool = True
+    init: InitOption = None  # the four projections' weights (biases stay zero)
 
 
 def _length(x: Shape) -> int | None:
@@ -100,6 +102,7 @@ class Attention(Kind):
 class PosencOptions(Options):
     mode: Literal["sinusoidal", "learned"]
     max_len: Count | None = None  # learned: the longest sequence it has positions for
+    init: InitOption = None  # learned: how the positions start (N(0, 1) without it)
 
 
 def sinusoids(steps: int, width: int, dtype=np.float64) -> np.ndarray:
@@ -149,6 +152,14 @@ class Posenc(Kind):
             )
         length = x.steps if x.timed else x.dims[0]
         if o.mode == "sinusoidal":
+            if o.init is not None:
+                raise ShapeError(
+                    "E209",
+                    "{layer} is sinusoidal, a fixed encoding with no weights: init= is for "
+                    "learned positions",
+                    "drop init, or write 'posenc p: learned, max_len=N, init=...'",
+                    option="init",
+                )
             if o.max_len is not None:
                 raise ShapeError(
                     "E209",
