@@ -682,9 +682,28 @@ def check_training(
 
 
 def _check_classes(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:
-    """The stated classes name the output's units, one each (E540): K labels for K units, or two
-    for one sigmoid unit."""
-    if config.classes is None or len(program.outputs) != 1:
+    """The stated classes name the units of the one output, one each (E540): K labels for K
+    units, or two for one sigmoid unit; a network with several outputs, one reproducing its
+    input or a GAN has no such classes."""
+    if config.classes is None:
+        return
+    at = spec.spans.get("classes", spec.span)
+    other = (
+        f"network '{program.name}' has {len(program.outputs)} outputs"
+        if len(program.outputs) != 1
+        else "target = input reproduces the input"
+        if config.target == "input"
+        else "a GAN's discriminator learns real from generated"
+        if config.discriminator is not None
+        else None
+    )
+    if other is not None:
+        errors.add(
+            "E540",
+            f"classes names the classes of a network's one output, but {other}",
+            at,
+            "leave classes out",
+        )
         return
     output = program.outputs[0]
     units, count = output.shape.dims[-1], len(config.classes)
@@ -695,7 +714,7 @@ def _check_classes(program: Program, spec: TrainSpec, config: TrainConfig, error
         "E540",
         f"classes lists {count} label{'s' * (count != 1)} ({labels}), but output "
         f"'{output.name}' gives {units} value{'s' * (units != 1)}: one unit per class",
-        spec.spans.get("classes", spec.span),
+        at,
         f"give '{output.name}' {count} units ('dense {output.name}: {count}, act=softmax')"
         + (", or 1 unit with act=sigmoid for two classes" if count == 2 else "")
         + f", or list {units} labels",

@@ -193,3 +193,26 @@ def test_the_iris_example_meets_its_expectation(tmp_path, backend, seed):
     assert recorded_labels(result.paths["weights"]) == {
         "species": ["setosa", "versicolor", "virginica"]
     }
+
+
+@pytest.mark.parametrize(
+    "network, settings, why",
+    [
+        (NETWORK.replace("UNITS", "2"), "target = input", "target = input reproduces the input"),
+        (
+            "network n {\n    input x: 2\n    dense a: 2, act=softmax\n    dense b: 1\n"
+            "    x -> a, b\n    output a, b\n}\n",
+            "",
+            "network 'n' has 2 outputs",
+        ),
+    ],
+    ids=["reconstruction", "several outputs"],
+)
+def test_classes_only_name_the_classes_of_one_output(tmp_path, network, settings, why):
+    path = tmp_path / "s.nn"
+    path.write_text(
+        network + f"train {{\n    data = xor\n    {settings}\n    classes = [a, b]\n}}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        nnspec.load(path)
+    assert caught.value.code == "E540" and why in caught.value.message
