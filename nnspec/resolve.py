@@ -705,7 +705,7 @@ class _GraphBuilder:
                     "E202",
                     f"block '{name}' has no parameter '{key}'",
                     arg.key.span,
-                    did_you_mean(key, names + ["repeat"], "parameters"),
+                    did_you_mean(key, names + ["repeat", "shares"], "parameters"),
                 )
                 ok = False
             elif key in values:
@@ -779,7 +779,7 @@ class _GraphBuilder:
                         "E202",
                         f"{kind.name} has no option '{key}'",
                         arg.key.span,
-                        did_you_mean(key, list(fields) + ["repeat"], "options"),
+                        did_you_mean(key, list(fields) + ["repeat", *TIES], "options"),
                     )
                     ok = False
                     continue

@@ -388,3 +388,14 @@ def test_a_shared_block_placing_other_layers_is_e231():
     )
     error = _error(text)
     assert error.code == "E231" and "'sb.h.3' has no counterpart 'sa.h.3'" in error.message
+
+
+def test_a_misspelt_shares_is_suggested():
+    text = (
+        "network n {\n    input x: 4\n    dense g: 4\n    dense h: 4, share=g\n    x -> g -> h\n}\n"
+    )
+    error = _error(text)
+    assert error.code == "E202" and "did you mean 'shares'?" in error.hint
+    block = ENCODER + "network n {\n    input x: 4\n    enc a\n    enc b: shares=a, tide=a\n"
+    error = _error(block + "    x -> a -> b\n}\n")
+    assert error.code == "E202" and "block 'enc' has no parameter 'tide'" in error.message
