@@ -27,6 +27,8 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     raise `SpecError` with every independent mistake."""
     errors = Collector()
     _check_links(graph, errors)
+    if not errors.errors:
+        _link_references(graph, errors)
     order = _same_step_order(graph, errors)
     errors.raise_if_any()
     outputs = graph.graph["outputs"]
@@ -146,6 +148,71 @@ def _open_size(options) -> bool:
     """Whether a block input's declared size leaves all of it, or a dimension, open (`?`)."""
     size = getattr(options, "size", 0)
     return size is None or (isinstance(size, tuple) and None in size)
+
+
+def _link_references(graph: nx.MultiDiGraph, errors: Collector) -> None:
+    """Layers whose kind names another layer in an option (`unpool u: of=p`): the name is found
+    in the layer's own block (E252 when it names no max pool), the pool must lie upstream
+    (E253), and what enters the pool is linked to the layer's `like` port, so that every
+    stage after the checker sees the dependence as a link. The option then holds the full name
+    and the pool's options."""
+    for name, data in list(graph.nodes(data=True)):
+        key = getattr(data["kind"], "refers", None)
+        if key is None:
+            continue
+        options = data["options"]
+        prefix = name.rpartition(".")[0]
+        target = f"{prefix}.{getattr(options, key)}" if prefix else getattr(options, key)
+        span = data["option_spans"].get(key, data["span"])
+        pool = graph.nodes[target] if target in graph else None
+        if pool is None or pool["kind"].name != "pool" or pool["options"].mode != "max":
+            given = getattr(options, key)
+            what = (
+                "no layer"
+                if pool is None
+                else "an average pool"
+                if pool["kind"].name == "pool"
+                else f"a {pool['kind'].name} layer"
+            )
+            pools = [
+                n.rpartition(".")[2]
+                for n, d in graph.nodes(data=True)
+                if d["kind"].name == "pool"
+                and d["options"].mode == "max"
+                and n.rpartition(".")[0] == prefix
+            ]
+            errors.add(
+                "E252",
+                f"'{name}' ({data['kind'].name}): {key}={given} names {what}, "
+                "but an unpool undoes a max pool",
+                span,
+                f"name one of the max pools before it: {', '.join(pools)}"
+                if pools
+                else f"add a max pool before it ('pool p: max, size=2') and write '{key}=p'",
+            )
+            continue
+        if not nx.has_path(graph, target, name):
+            errors.add(
+                "E253",
+                f"the pool '{target}' is not upstream of '{name}': an unpool undoes a pool "
+                "that its input has passed through",
+                span,
+                f"link '{target}' towards '{name}' ('{target} -> ... -> {name}'), "
+                "or name another pool",
+            )
+            continue
+        resolved = options.model_copy(update={key: target})
+        resolved._pool = pool["options"]
+        data["options"] = resolved
+        order = max((d["order"] for _, _, d in graph.edges(data=True)), default=0)
+        for source, _, link in sorted(graph.in_edges(target, data=True), key=_by_order):
+            if not link["delayed"]:
+                order += 1
+                graph.add_edge(source, name, delayed=False, port="like", order=order, span=span)
+
+
+def _by_order(edge) -> int:
+    return edge[2]["order"]
 
 
 def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:

@@ -214,3 +214,82 @@ def test_refusals(layer, code, words, where):
     assert error.code == code and words in error.message and error.hint
     line = text.splitlines()[error.span.line - 1]
     assert line[error.span.column - 1 :].startswith(where)
+
+
+# ---- unpool --------------------------------------------------------------------------------------
+POOLS = [
+    # the pool's options, max_pool2d's keywords
+    ("size=2", {"kernel_size": 2}),
+    ("size=[2, 3], stride=[2, 3]", {"kernel_size": (2, 3), "stride": (2, 3)}),
+    ("size=3, stride=2, padding=1", {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ("size=2, ceil", {"kernel_size": 2, "ceil_mode": True}),
+]
+
+
+def _unpooling(pool: str, seq: str = "") -> str:
+    return f"""network n {{
+        input  x: [3, 7, 6]{seq}
+        conv   c: 4, kernel=3, padding=same
+        pool   p: max, {pool}
+        conv   d: 4, kernel=1
+        unpool u: of=p
+        x -> c -> p -> d -> u
+    }}"""
+
+
+@pytest.mark.parametrize("pool, keywords", POOLS)
+def test_unpool_is_max_unpool2d_with_the_pools_indices(pool, keywords):
+    x = np.random.default_rng(9).standard_normal((2, 3, 7, 6))
+    unpooling = {k: v for k, v in keywords.items() if k != "ceil_mode"}
+
+    def expected(t, p):
+        c = F.conv2d(t, p["c.weight"], p["c.bias"], padding=1)
+        pooled, at = F.max_pool2d(c, return_indices=True, **keywords)
+        d = F.conv2d(pooled, p["d.weight"], p["d.bias"])
+        return F.max_unpool2d(d, at, output_size=c.shape[-2:], **unpooling)
+
+    _against(_unpooling(pool), x, expected)
+
+
+def test_unpool_over_time_unpools_every_step():
+    x = np.random.default_rng(10).standard_normal((2, 3, 3, 7, 6))  # [B, T, C, H, W]
+
+    def expected(t, p):
+        c = F.conv2d(t.flatten(0, 1), p["c.weight"], p["c.bias"], padding=1)
+        pooled, at = F.max_pool2d(c, 2, return_indices=True)
+        d = F.conv2d(pooled, p["d.weight"], p["d.bias"])
+        return F.max_unpool2d(d, at, 2, output_size=c.shape[-2:]).unflatten(0, (2, 3))
+
+    _against(_unpooling("size=2", ", seq"), x, expected)
+
+
+def test_a_segnet_pair_counts_as_pytorchs_and_gives_the_pools_input_shape():
+    model = nnspec.loads(_unpooling("size=2"))
+    assert model.program.layer("u").shape.dims == (4, 7, 6)
+    by_hand = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 1))
+    assert model.program.param_count == _torch_count(by_hand)
+    assert [(link.source, link.port) for link in model.program.layer("u").inputs] == [
+        ("d", "x"),
+        ("c", "like"),  # the checker links what enters the pool
+    ]
+
+
+def test_unpool_inside_a_block_names_the_blocks_pool():
+    spec = """
+    block segnet() {
+        input  x: [2, 4, 4]
+        pool   p: max, size=2
+        unpool u: of=p
+        x -> p -> u
+    }
+    network n {
+        input  x: [2, 4, 4]
+        segnet s: repeat=2
+        x -> s
+    }"""
+    model = nnspec.loads(spec)
+    assert model.program.layer("s.2.u").options.of == "s.2.p"
+    x = np.random.default_rng(11).standard_normal((2, 2, 4, 4))
+    once = F.max_unpool2d(*F.max_pool2d(torch.tensor(x), 2, return_indices=True), 2)
+    twice = F.max_unpool2d(*F.max_pool2d(once, 2, return_indices=True), 2)
+    np.testing.assert_allclose(model.to_numpy(dtype="float64")(x=x), twice.numpy())

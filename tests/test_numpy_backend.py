@@ -223,6 +223,8 @@ KIND_SPECS = {
     "output_padding=1, act=tanh\n x -> d",
     "pool": "input x: [2, 5, 5]\n pool p: avg, size=2, stride=1\n pool q: max, size=2\n"
     " x -> p -> q",
+    "unpool": "input x: [2, 4, 5]\n conv c: 2, kernel=1\n pool p: max, size=2, ceil\n"
+    " conv d: 2, kernel=1\n unpool u: of=p\n x -> c -> p -> d -> u",
     "global_pool": "input x: [2, 3, 4], seq\n global_pool g: max\n global_pool h: avg\n"
     " concat c\n x -> g, h\n g, h -> c",
     "flatten": "input x: [2, 3, 3], seq\n flatten f\n dense y: 2\n x -> f -> y",

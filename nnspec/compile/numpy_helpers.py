@@ -403,6 +403,33 @@ def _pool2d(x, mode, size, stride, padding=(0, 0), out=None):
 )
 
 helper(
+    "_unpool2d",
+    '''
+def _unpool2d(x, like, size, stride, padding):
+    """x (B, C, OH, OW), like (B, C, H, W) -> (B, C, H, W), as PyTorch's max_unpool2d with a max
+    pool's indices: x's values at the first maximum of each window over `like`, zeros elsewhere."""
+    batch, channels, height, width = like.shape
+    (kh, kw), (sh, sw), (ph, pw) = size, stride, padding
+    oh, ow = x.shape[2:]
+    after = (max(ph, (oh - 1) * sh + kh - height - ph), max(pw, (ow - 1) * sw + kw - width - pw))
+    xh = np.pad(
+        like.transpose(0, 2, 3, 1),
+        ((0, 0), (ph, after[0]), (pw, after[1]), (0, 0)),
+        constant_values=-np.inf,
+    )
+    windows = _windows(xh, size, stride)[:, :oh, :ow]
+    first = np.argmax(windows.reshape(windows.shape[:4] + (kh * kw,)), axis=-1)
+    rows = np.arange(oh)[None, :, None, None] * sh + first // kw - ph
+    cols = np.arange(ow)[None, None, :, None] * sw + first % kw - pw
+    at = (rows * width + cols).transpose(0, 3, 1, 2).reshape(batch, channels, -1)
+    y = np.zeros((batch, channels, height * width), x.dtype)
+    np.put_along_axis(y, at, x.reshape(batch, channels, -1), axis=2)
+    return y.reshape(like.shape)
+''',
+    "_windows",
+)
+
+helper(
     "_interpolation",
     '''
 def _interpolation(size, cells, mode):

@@ -157,6 +157,20 @@ def pool(e: Emit, x: str) -> None:
     e.let(folded(e, call, x))
 
 
+def unpool(e: Emit, x: dict[str, str]) -> None:
+    pool = e.layer.options._pool
+    size = pair(pool.size)
+    stride = pair(pool.stride) if pool.stride is not None else size
+    window = f"{size}, {stride}, {pair(pool.padding)}"
+    if not e.timed:
+        e.let(f"{e.use('_unpool2d')}({x['x']}, {x['like']}, {window})")
+        return
+    lead = f"{x['x']}.shape[:2]"
+    values, like = (f"{v}.reshape((-1,) + {v}.shape[2:])" for v in (x["x"], x["like"]))
+    dims = tuple(e.layer.shape.dims)
+    e.let(f"{e.use('_unpool2d')}({values}, {like}, {window}).reshape({lead} + {dims})")
+
+
 def global_pool(e: Emit, x: str) -> None:
     mode = quoted(e.layer.options.mode)
     window = tuple(e.hw)
@@ -375,6 +389,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "conv": conv,
     "deconv": deconv,
     "pool": pool,
+    "unpool": unpool,
     "global_pool": global_pool,
     "flatten": flatten,
     "reshape": reshape,

@@ -267,6 +267,36 @@ def pool(g, ctx, layer, x, p):
     return _folded(g, ctx, x, inner, layer.shape.dims)
 
 
+def unpool(g, ctx, layer, x, p):
+    """x (..., C, OH, OW), like (..., C, H, W) -> (..., C, H, W): MaxPool of `like` with the
+    pool's windows for its Indices (flat over the whole tensor), then ScatterElements of x into
+    zeros of `like`'s shape (MaxUnpool in onnxruntime refuses the output sizes a padded or
+    ceil-mode pool leaves, smaller than its own formula)."""
+    pool = layer.options._pool
+    size = pair(pool.size)
+    stride = pair(pool.stride) if pool.stride is not None else size
+    ph, pw = pair(pool.padding)
+    window = {"kernel_shape": list(size), "strides": list(stride), "pads": [ph, pw, ph, pw]}
+
+    def inner(values, like):
+        _, at = g.op("MaxPool", [like], outputs=2, ceil_mode=int(pool.ceil), **window)
+        shape, flat = g.op("Shape", [like]), g.ints([-1])
+        zeros = g.op("Reshape", [g.op("ConstantOfShape", [shape]), flat])
+        parts = [zeros, g.op("Reshape", [at, flat]), g.op("Reshape", [values, flat])]
+        return g.op("Reshape", [g.op("ScatterElements", parts, axis=0), shape])
+
+    if ctx.lead == 1:
+        return inner(x["x"], x["like"])
+    lead = g.op("Shape", [x["x"]], start=0, end=2)
+    values, like = (
+        g.op("Reshape", [v, g.op("Concat", [g.ints([-1]), g.op("Shape", [v], start=2)], axis=0)])
+        for v in (x["x"], x["like"])
+    )  # time folded into the batch
+    return g.op(
+        "Reshape", [inner(values, like), g.op("Concat", [lead, g.ints(layer.shape.dims)], axis=0)]
+    )
+
+
 def global_pool(g, ctx, layer, x, p):
     """x (..., C, H, W) -> (..., C): ReduceMax or ReduceMean over H and W."""
     op_type = "ReduceMax" if layer.options.mode == "max" else "ReduceMean"
@@ -602,6 +632,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "conv": conv,
     "deconv": deconv,
     "pool": pool,
+    "unpool": unpool,
     "global_pool": global_pool,
     "flatten": flatten,
     "reshape": reshape,

@@ -143,6 +143,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "conv": _conv,
     "deconv": _deconv,
     "pool": _none,
+    "unpool": _none,
     "global_pool": _none,
     "flatten": _none,
     "reshape": _none,

@@ -36,6 +36,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "conv": Drawing("local"),
     "deconv": Drawing("local"),
     "pool": Drawing("local"),
+    "unpool": Drawing("local"),
     "global_pool": Drawing("local"),
     "flatten": Drawing("one", folds=True),
     "reshape": Drawing("one", folds=True),

@@ -1,5 +1,5 @@
-"""Convolution kinds over images [C, H, W]: conv, deconv, pool, global_pool, flatten, and the
-kinds that change a value's shape: reshape, upsample."""
+"""Convolution kinds over images [C, H, W]: conv, deconv, pool, unpool, global_pool, flatten, and
+the kinds that change a value's shape: reshape, upsample."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import struct
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from .activation import IDENTITY, Act
 from .base import (
@@ -306,6 +306,52 @@ class Pool(Kind):
         return x.with_dims(x.dims[0], *out)
 
 
+class UnpoolOptions(Options):
+    of: str  # the max pool whose windows it undoes (a layer of the same network or block)
+    # set by the checker from that pool (never written in a spec)
+    _pool: PoolOptions | None = PrivateAttr(default=None)
+
+
+class Unpool(Kind):
+    """`[C, H', W']` -> `[C, H, W]`, the shape that entered the max pool `of` names.
+
+    The inverse of a max pool, as nn.MaxUnpool2d with nn.MaxPool2d(return_indices=True): each
+    value goes back to the cell where its window's maximum was (the first, row-major) in what
+    entered the pool, and every other cell is zero. `unpool u: of=p` names the pool, which must
+    be a max pool upstream of it (through `->` links); the checker links what enters the pool to
+    the unpool's `like` port, from which both backends find the maxima again (the same windows,
+    so the same cells as the pool's indices). No parameters; the gradient takes each value's
+    cell of the output's gradient, and none flows to `like` (indices are not differentiable).
+    """
+
+    name = "unpool"
+    family = "conv"
+    cell = Cell.CONVOLUTION_POOL
+    Options = UnpoolOptions
+    ports = ("x", "like")
+    default_port = "x"
+    refers = "of"  # the option that names another layer (check.py links it)
+
+    def shape(self, o: UnpoolOptions, x: dict[str, Shape]) -> Shape:
+        like, values = x["like"], x.get("x")
+        if values is None:
+            raise ShapeError(
+                "E307",
+                "{layer} receives no values to unpool",
+                "link the pool's way down to it: 'p -> ... -> u'",
+            )
+        pooled = Pool().shape(o._pool, like)
+        if values.dims != pooled.dims:
+            raise ShapeError(
+                "E254",
+                f"{{layer}} receives {values.static()}, but the pool '{o.of}' gives "
+                f"{pooled.static()}: an unpool puts back what its pool took",
+                f"feed it a value of the pool's shape {pooled.static()}, or name the pool that "
+                "made it",
+            )
+        return like
+
+
 class GlobalPoolOptions(Options):
     mode: Literal["max", "avg"]
 
@@ -476,4 +522,13 @@ def _float32(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-KINDS = [Conv(), Deconv(), Pool(), GlobalPool(), Flatten(), Reshape(), Upsample()]
+KINDS = [
+    Conv(),
+    Deconv(),
+    Pool(),
+    Unpool(),
+    GlobalPool(),
+    Flatten(),
+    Reshape(),
+    Upsample(),
+]

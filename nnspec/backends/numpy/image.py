@@ -17,6 +17,9 @@ Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
 - `pool2d(x, mode, size, stride, padding, out)`: max (first maximum in the window) or mean of
   each window, over the input padded with -inf or zeros; back: `g` to that maximum, or
   `g / cells` to every cell, then the padding cut off.
+- `unpool2d(x, like, size, stride, padding)`: zeros shaped as `like`, x's values put at each
+  window's first maximum in `like` (`max_positions`, max_pool2d's indices); back: the gradient
+  taken at those cells.
 - `upsample2d(x, size, mode)`: `A_h x A_w^T`, one interpolation matrix per axis; back:
   `A_h^T g A_w`.
 
@@ -240,6 +243,53 @@ def pool2d(
             return crop(_scatter(np.broadcast_to(gh, win.shape), xh.shape, size, stride))
 
     return record(y.transpose(0, 3, 1, 2), (x,), back)
+
+
+def max_positions(
+    x: np.ndarray,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    out: tuple[int, int],
+) -> np.ndarray:
+    """x (B, C, H, W) -> (B, C, OH * OW): where each window's first maximum lies in x, as flat
+    indices into H * W (max_pool2d's return_indices); `out` (OH, OW) is the pool's output."""
+    _, _, height, width = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = size, stride, padding, out
+    after = (max(ph, (oh - 1) * sh + kh - height - ph), max(pw, (ow - 1) * sw + kw - width - pw))
+    xh = np.pad(
+        x.transpose(0, 2, 3, 1),
+        ((0, 0), (ph, after[0]), (pw, after[1]), (0, 0)),
+        constant_values=-np.inf,
+    )
+    win = _windows(xh, size, stride)[:, :oh, :ow]
+    first = np.argmax(win.reshape(win.shape[:4] + (kh * kw,)), axis=-1)  # (B, OH, OW, C)
+    rows = np.arange(oh)[None, :, None, None] * sh + first // kw - ph
+    cols = np.arange(ow)[None, None, :, None] * sw + first % kw - pw
+    flat = (rows * width + cols).transpose(0, 3, 1, 2)
+    return flat.reshape(flat.shape[0], flat.shape[1], -1)
+
+
+def unpool2d(
+    x: Var,
+    like: Var,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> Var:
+    """x (B, C, OH, OW), like (B, C, H, W) -> (B, C, H, W), as F.max_unpool2d with a max pool's
+    indices: x's values at the first maximum of each of the pool's windows over `like`, zeros
+    elsewhere. back: each value takes the gradient at its cell; `like` takes none."""
+    batch, channels, height, width = like.shape
+    at = max_positions(like.value, size, stride, padding, x.shape[-2:])
+    y = np.zeros((batch, channels, height * width), x.value.dtype)
+    np.put_along_axis(y, at, x.value.reshape(batch, channels, -1), axis=2)
+
+    def back(g: np.ndarray) -> tuple:
+        gx = np.take_along_axis(g.reshape(batch, channels, -1), at, axis=2)
+        return gx.reshape(x.shape), None
+
+    return record(y.reshape(like.shape), (x, like), back)
 
 
 def upsample2d(x: Var, size: tuple[int, int], mode: str) -> Var:

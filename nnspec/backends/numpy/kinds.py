@@ -27,7 +27,7 @@ from ...program import Layer
 from . import cells, ops
 from .activations import activate
 from .autograd import Var, const
-from .image import conv2d, conv_transpose2d, pool2d, upsample2d
+from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 
 
 @dataclass
@@ -170,6 +170,20 @@ def pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
     stride = pair(o.stride) if o.stride is not None else size
     out = layer.shape.dims[1:]
     return _folded(x, ctx, lambda v: pool2d(v, o.mode, size, stride, pair(o.padding), out))
+
+
+def unpool(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
+    """x (..., C, OH, OW), like (..., C, H, W) -> (..., C, H, W): `unpool2d` (image.py), x put
+    back at the maxima of the pool's windows over `like` (what entered the pool)."""
+    pool = layer.options._pool
+    size = pair(pool.size)
+    stride = pair(pool.stride) if pool.stride is not None else size
+    if ctx.lead == 1:
+        return unpool2d(x["x"], x["like"], size, stride, pair(pool.padding))
+    lead = x["x"].shape[:2]
+    values, like = (ops.reshape(v, (-1,) + v.shape[2:]) for v in (x["x"], x["like"]))
+    y = unpool2d(values, like, size, stride, pair(pool.padding))
+    return ops.reshape(y, lead + y.shape[1:])
 
 
 def global_pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
@@ -495,6 +509,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "conv": conv,
     "deconv": deconv,
     "pool": pool,
+    "unpool": unpool,
     "global_pool": global_pool,
     "flatten": flatten,
     "reshape": reshape,

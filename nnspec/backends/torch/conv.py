@@ -1,5 +1,5 @@
-"""Convolution kinds in PyTorch: conv (nn.Conv2d), deconv (nn.ConvTranspose2d), pool, global_pool,
-flatten, reshape (torch.reshape), upsample (F.interpolate).
+"""Convolution kinds in PyTorch: conv (nn.Conv2d), deconv (nn.ConvTranspose2d), pool, unpool
+(F.max_unpool2d), global_pool, flatten, reshape (torch.reshape), upsample (F.interpolate).
 
 Time folds into the batch.
 """
@@ -80,6 +80,25 @@ def _pool(e: Emit, x: str) -> None:
     e.assign(folded(e, x, f"F.{o.mode}_pool2d({{}}, {options})"))
 
 
+def window(pool) -> str:
+    """A max pool's window as max_pool2d's and max_unpool2d's arguments: size, stride, padding."""
+    size = pair(pool.size)
+    stride = pair(pool.stride if pool.stride is not None else pool.size)
+    return f"{size}, {stride}, {pair(pool.padding)}"
+
+
+def _unpool(e: Emit, x: dict[str, str]) -> None:
+    # the maxima found again in what entered the pool: the same windows, so the pool's indices
+    pool = e.options._pool
+    like, shown = x["like"], window(pool)
+    if e.timed:
+        like = f"{like}.flatten(0, 1)"
+    ceil = ", ceil_mode=True" if pool.ceil else ""
+    e.line(f"{e.out}__at = F.max_pool2d({like}, {shown}{ceil}, return_indices=True)[1]")
+    size = tuple(e.layer.shape.dims[1:])
+    e.assign(folded(e, x["x"], f"F.max_unpool2d({{}}, {e.out}__at, {shown}, {size})"))
+
+
 def _global_pool(e: Emit, x: str) -> None:
     e.assign(folded(e, x, f"F.adaptive_{e.options.mode}_pool2d({{}}, 1)") + ".flatten(-3)")
 
@@ -106,6 +125,7 @@ LOWERINGS = {
     "conv": Lowering(_conv, _conv_module),
     "deconv": Lowering(_deconv, _deconv_module),
     "pool": Lowering(_pool),
+    "unpool": Lowering(_unpool),
     "global_pool": Lowering(_global_pool),
     "flatten": Lowering(_flatten),
     "reshape": Lowering(_reshape),
