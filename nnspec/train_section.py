@@ -181,6 +181,9 @@ class TrainConfig(BaseModel):
     epochs: int = Field(default_factory=_epochs_for)
     schedule: tuple[str, dict[str, int | float]] = ("constant", {})
     seed: int = 0
+    # patience(N, on=METRIC, min_delta=D): stop when METRIC has not improved by more than D for
+    # N epochs, keeping the best epoch's weights; None: train every epoch
+    early_stop: tuple[int, str, float] | None = None
     metrics: tuple[str, ...] = Field(default_factory=_metrics_for, validate_default=True)
     classes: tuple[str, ...] | None = None  # the class labels in order (None: sorted, numbers)
     normalize: bool = False  # standardise every input feature by the training split's statistics
@@ -213,6 +216,18 @@ class TrainConfig(BaseModel):
     def _called(cls, value) -> Call:
         return (value, {}) if isinstance(value, str) else value
 
+    @field_validator("early_stop", mode="before")
+    @classmethod
+    def _patience(cls, value):
+        if value is None or isinstance(value, tuple) and len(value) == 3:
+            return value
+        args = data_file_args_like(value[1], EARLY_STOP)
+        return (
+            int(args["patience"]),
+            str(args.get("on", "loss")),
+            float(args.get("min_delta", 0.0)),
+        )
+
     @field_validator("batch", mode="before")
     @classmethod
     def _full(cls, value):
@@ -223,7 +238,9 @@ class TrainConfig(BaseModel):
     def _measured(cls, value, info: ValidationInfo) -> tuple[str, ...]:
         named = (value,) if isinstance(value, str) else tuple(value)
         expected = (metric for metric, _, _ in info.data.get("expects", ()))
-        return tuple(dict.fromkeys(("loss", "train_loss", *named, *expected)))
+        watched = info.data.get("early_stop")
+        watched = (watched[1],) if watched else ()
+        return tuple(dict.fromkeys(("loss", "train_loss", *named, *expected, *watched)))
 
     @property
     def lr(self) -> float:
@@ -240,6 +257,11 @@ class TrainConfig(BaseModel):
             "schedule": {"name": self.schedule[0], **self.schedule[1]},
             "rule": self.rule,
             "seed": self.seed,
+            **(
+                {"early_stop": dict(zip(EARLY_STOP, self.early_stop, strict=True))}
+                if self.early_stop
+                else {}
+            ),
             "metrics": list(self.metrics),
             "expect": [f"{m} {op} {v:g}" for m, op, v in self.expects],
         }
@@ -401,6 +423,69 @@ def _loss_weights(key: str, value: s.Value, networks: list[str], errors: Collect
             )
 
 
+EARLY_STOP = ("patience", "on", "min_delta")
+
+
+def data_file_args_like(args: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
+    """A call's arguments by name: positional ones ("0", "1") take `names` in order."""
+    return {
+        names[int(key)] if key.isdigit() and int(key) < len(names) else key: value
+        for key, value in args.items()
+    }
+
+
+def _early_stop(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """patience(N, on=METRIC, min_delta=D): N a whole number >= 1, METRIC a metric (a name, or
+    a string such as "digit.accuracy"; default loss), D a number >= 0 (default 0)."""
+    hint = "write early_stop = patience(5), or patience(5, on=accuracy, min_delta=0.001)"
+    if not (isinstance(value, s.Call) and value.name.text == "patience"):
+        errors.add("E502", f"early_stop is patience(N, ...), not {s.show(value)}", value.span, hint)
+        return
+    given = {arg.key.text if arg.key else str(i): arg for i, arg in enumerate(value.args)}
+    args = data_file_args_like(given, EARLY_STOP)
+    for name, arg in args.items():
+        if name not in EARLY_STOP:
+            errors.add(
+                "E502",
+                f"patience has no setting '{name}'"
+                if not name.isdigit()
+                else "patience takes 3 values at most",
+                (arg.key or arg.value).span,
+                did_you_mean(name, EARLY_STOP, "settings") if not name.isdigit() else hint,
+            )
+            return
+    patience = args.get("patience")
+    if patience is None or not is_whole_number_at_least(s.plain(patience.value), 1):
+        errors.add(
+            "E502",
+            "patience needs a whole number of epochs >= 1"
+            + (f", not {s.show(patience.value)}" if patience else ""),
+            (patience.value if patience else value).span,
+            hint,
+        )
+    on = args.get("on")
+    if on is not None:
+        metric = s.plain(on.value)
+        bare = str(metric).rpartition(".")[2]
+        if not isinstance(on.value, (s.Symbol, s.String)) or bare not in METRICS:
+            errors.add(
+                "E503",
+                f"early_stop watches an unknown metric {s.show(on.value)}",
+                on.value.span,
+                did_you_mean(bare, METRICS, "metrics") or f"metrics: {', '.join(METRICS)}",
+            )
+    delta = args.get("min_delta")
+    if delta is not None:
+        number = s.plain(delta.value)
+        if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
+            errors.add(
+                "E502",
+                f"min_delta is a number >= 0, not {s.show(delta.value)}",
+                delta.value.span,
+                hint,
+            )
+
+
 def _check_dict(key: str, value: s.DictValue, errors: Collector) -> None:
     """A dict of a train setting names each output once, and at least one."""
     if not value.items:
@@ -554,6 +639,7 @@ CHECKS: dict[str, Check] = {
     "latent": whole_number_at_least(1),
     "classes": _classes,
     "normalize": _flag,
+    "early_stop": _early_stop,
 }
 SETTINGS = tuple(CHECKS)
 
@@ -651,6 +737,14 @@ def check_training(
     section's (the command line's)."""
     config = train_config(spec, epochs=epochs)
     _check_outputs_named(program, spec, errors)
+    if config.early_stop and (config.rule != BACKPROP or config.discriminator is not None):
+        errors.add(
+            "E502",
+            "early_stop keeps the best epoch of one network trained by backpropagation, not of "
+            + ("a GAN" if config.discriminator is not None else f"rule = {config.rule}"),
+            spec.spans.get("early_stop", spec.span),
+            "leave early_stop out, or train by backpropagation",
+        )
     if _check_csv_targets(program, spec, config, errors):
         _check_csv_features(program, spec, config, errors)
     _check_classes(program, spec, config, errors)
@@ -767,9 +861,15 @@ def _check_outputs_named(program: Program, spec: TrainSpec, errors: Collector) -
                     spec.spans.get(f"{key}.{name}", spec.span),
                     did_you_mean(name, names, "outputs"),
                 )
-    for metric, _, _ in spec.expects:
+    stop = spec.settings.get("early_stop")
+    watched = (
+        data_file_args_like(stop[1], EARLY_STOP).get("on") if isinstance(stop, tuple) else None
+    )
+    checked = [(metric, f"expect {metric}") for metric, _, _ in spec.expects]
+    checked += [(str(watched), "early_stop")] if watched is not None else []
+    for metric, where in checked:
         output, _, bare = metric.rpartition(".")
-        at = spec.spans.get(f"expect {metric}", spec.span)
+        at = spec.spans.get(where, spec.span)
         if output and len(names) == 1:
             errors.add(
                 "E531",
@@ -780,8 +880,8 @@ def _check_outputs_named(program: Program, spec: TrainSpec, errors: Collector) -
         elif output and output not in names:
             errors.add(
                 "E531",
-                f"expect names '{output}', which is not an output of network '{program.name}' "
-                f"(its outputs: {listed})",
+                f"{where.split()[0]} names '{output}', which is not an output of network "
+                f"'{program.name}' (its outputs: {listed})",
                 at,
                 did_you_mean(output, names, "outputs"),
             )
@@ -789,10 +889,14 @@ def _check_outputs_named(program: Program, spec: TrainSpec, errors: Collector) -
             errors.add(
                 "E531",
                 f"network '{program.name}' has {len(names)} outputs ({listed}): say whose "
-                f"{bare} this expects",
+                f"{bare} {'this expects' if where != 'early_stop' else 'early_stop watches'}",
                 at,
-                f"write 'expect {names[0]}.{bare} ...' (loss and train_loss alone are the "
-                "weighted sum over the outputs)",
+                (
+                    f"write 'expect {names[0]}.{bare} ...'"
+                    if where != "early_stop"
+                    else f'write on="{names[0]}.{bare}"'
+                )
+                + " (loss and train_loss alone are the weighted sum over the outputs)",
             )
 
 
@@ -927,7 +1031,7 @@ def _check_csv_targets(
             f"network '{program.name}' has {len(names)} outputs, but the csv names one target "
             "column",
             at,
-            f'leave target out and name a column after each output ({", ".join(names)}): '
+            f"leave target out and name a column after each output ({', '.join(names)}): "
             "the other columns are the features",
         )
         return False

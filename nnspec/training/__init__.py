@@ -26,7 +26,7 @@ from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import TrainConfig, check_training, train_config
 from . import checkpoint, folder
-from .loop import Expectation, TrainingStopped, fit
+from .loop import EarlyStop, Expectation, TrainingStopped, fit
 from .plot import Plots
 from .recorded import weights_metadata
 from .rules import RuleRunner
@@ -42,6 +42,12 @@ class TrainResult:
     expectations: list[Expectation]
     paths: dict[str, Path]
     history: list[dict[str, float]] = field(repr=False, default_factory=list)
+    early_stop: EarlyStop | None = None  # early stopping: the epoch kept, and where it stopped
+
+    @property
+    def kept_epoch(self) -> int | None:
+        """The epoch whose weights the run kept, when early stopping watched a metric."""
+        return self.early_stop.epoch if self.early_stop else None
 
     @property
     def passed(self) -> bool:
@@ -148,7 +154,13 @@ def train_models(
             except OSError as error:  # a write into the run's folder failed: say what is kept
                 raise folder.write_failed(error, out) from None
     return TrainResult(
-        name, runner.backend, outcome.metrics, outcome.expectations, paths, outcome.history
+        name,
+        runner.backend,
+        outcome.metrics,
+        outcome.expectations,
+        paths,
+        outcome.history,
+        outcome.kept,
     )
 
 

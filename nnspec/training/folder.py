@@ -30,7 +30,7 @@ except ImportError:  # Windows: no flock; runs are not locked there
 LOCK = ".nnspec.lock"
 # the files whose presence means the folder holds a run, and every file a run writes
 RESULTS = (CHECKPOINT, "metrics.csv", "weights.safetensors")
-WRITTEN = (*RESULTS, "settings.json", "metrics.png", "samples.png")
+WRITTEN = (*RESULTS, "settings.json", "metrics.png", "samples.png", "best.safetensors")
 OTHER_FOLDER = "train into another folder (--out DIR)"
 
 # why a write failed, as a user reads it, and what to do before resuming

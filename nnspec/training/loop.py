@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 
 from ..atomic import write_atomic
 from ..data.load import Data, Split
@@ -60,10 +62,36 @@ class Expectation:
 
 @dataclass
 class Outcome:
-    metrics: dict[str, float]  # the last epoch's
+    metrics: dict[str, float]  # the last epoch's (with early stopping: the kept epoch's)
     history: list[dict[str, float]]
     expectations: list[Expectation]
     epochs_run: int
+    kept: EarlyStop | None = None  # early stopping: the epoch kept, and where it stopped
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """What early stopping did: the epoch whose weights were kept (the best `metric`, `value`),
+    and the epoch it stopped after (None: it ran every epoch)."""
+
+    metric: str
+    epoch: int
+    value: float
+    stopped: int | None
+
+
+BEST = "best.safetensors"  # the best epoch's weights, while early stopping watches a metric
+LOWER_IS_BETTER = ("loss", "mae", "rmse", "kl")
+
+
+def _better(value: float, best: float | None, metric: str, min_delta: float) -> bool:
+    """Whether `value` of `metric` improves on `best` by more than `min_delta`."""
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    lower = metric.rpartition(".")[2].removeprefix("train_") in LOWER_IS_BETTER
+    return value < best - min_delta if lower else value > best + min_delta
 
 
 def fit(
@@ -104,12 +132,20 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, float]] = []
     start = 0
+    watch = config.early_stop  # (patience, metric, min_delta) or None
+    best: list | None = None  # [epoch, value] of the best epoch so far, when early stopping
     if saved is not None:
         start, history = _restore(runner, rng, out, saved)
-    elif (out / "metrics.csv").exists():
-        (out / "metrics.csv").unlink()
+        best = saved.state.get("best")
+    else:
+        for name in ("metrics.csv", BEST):
+            (out / name).unlink(missing_ok=True)
     saved_at, saved_epoch = None, start  # when the last checkpoint was written, and its epoch
+    stopped = None
     for epoch in range(start, config.epochs):
+        if watch and best and epoch - best[0] >= watch[0]:
+            stopped = epoch  # a resumed run that had stopped already
+            break
         lr = learning_rate(config.schedule, config.lr, epoch, config.epochs)
         running = Running(
             counts_accuracy=data.outputs is None
@@ -133,26 +169,39 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
         _append_row(out / "metrics.csv", row)
+        if watch and _better(row.get(watch[1], math.nan), best and best[1], watch[1], watch[2]):
+            best = [epoch + 1, row[watch[1]]]
+            _save_weights(out / BEST, runner.weights())
+        stopping = bool(watch and best and epoch + 1 - best[0] >= watch[0])
         if (
             saved_at is None
             or epoch + 1 == config.epochs
+            or stopping
             or time.monotonic() - saved_at >= CHECKPOINT_SECONDS
         ):
-            _save_checkpoint(runner, rng, out, epoch + 1, record)
+            _save_checkpoint(runner, rng, out, epoch + 1, record, best)
             saved_at, saved_epoch = time.monotonic(), epoch + 1
         if progress is not None:
             progress(epoch + 1, row)
+        if stopping:
+            stopped = epoch + 1
+            break
     if config.epochs == 0 or not history:
         row = {"epoch": 0, "lr": config.lr, **measure(runner, data, config)}
         history.append(row)
         _append_row(out / "metrics.csv", row)
-    last = history[-1]
+    last, kept = history[-1], None
+    if watch and best:  # the best epoch's weights and metrics are the run's
+        runner.set_weights(_read_weights(out / BEST))
+        last = next(row for row in history if row["epoch"] == best[0])
+        kept = EarlyStop(watch[1], best[0], best[1], stopped)
     expectations = [Expectation(m, op, v, last.get(m, float("nan"))) for m, op, v in config.expects]
     return Outcome(
         {k: v for k, v in last.items() if k not in ("epoch", "lr")},
         history,
         expectations,
-        config.epochs - start,
+        (stopped or config.epochs) - start,
+        kept,
     )
 
 
@@ -365,7 +414,28 @@ def _rows_text(rows: list[dict[str, float]], header: bool) -> str:
     return text.getvalue()
 
 
-def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int, record) -> None:
+def _save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
+    """The best epoch's weights (early stopping), replaced at once."""
+    arrays = {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in weights.items()}
+    write_atomic(path, lambda p: save_file(arrays, p))
+
+
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
+    """The best epoch's weights, as `_save_weights` wrote them; R310 when they are gone or
+    damaged (the run cannot say which weights it kept)."""
+    try:
+        return load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as error:
+        raise CheckpointError(
+            "R310",
+            f"the best epoch's weights {path} cannot be read ({error})",
+            f"the run cannot keep its best epoch: {AFRESH}",
+        ) from None
+
+
+def _save_checkpoint(
+    runner, rng: np.random.Generator, out: Path, epoch: int, record, best=None
+) -> None:
     """Arrays and state in one file (checkpoint.py), replaced at once."""
     arrays, meta = runner.checkpoint()
     state = {
@@ -378,6 +448,7 @@ def _save_checkpoint(runner, rng: np.random.Generator, out: Path, epoch: int, re
         "overrides": record.overrides,
         "random": rng.bit_generator.state,
         "runner": meta,
+        **({"best": best} if best else {}),
     }
     save(out, arrays, state)
 
@@ -442,4 +513,4 @@ def _damaged_rows(path: Path, why: str) -> CheckpointError:
     )
 
 
-__all__ = ["Expectation", "Outcome", "TrainingStopped", "fit", "measure"]
+__all__ = ["EarlyStop", "Expectation", "Outcome", "TrainingStopped", "fit", "measure"]

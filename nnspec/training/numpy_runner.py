@@ -104,6 +104,11 @@ class NumpyRunner:
     def weights(self) -> dict[str, np.ndarray]:
         return {name: value.copy() for name, value in self.net.params.items()}
 
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Put `weights` (as `weights()` gives them) back into the network: the best epoch's,
+        when early stopping keeps it."""
+        self.net.load(weights)
+
     def add_to(self, deltas: dict[str, np.ndarray]) -> None:
         """Add `deltas` to the named weights in place (the learning rules' updates)."""
         for name, delta in deltas.items():

@@ -117,6 +117,8 @@ def _train(args) -> None:
     for e in expected.values():
         table.add_row(e.metric, "not measured", f"{e.op} {e.wanted:g}", "MISSED")
     out.print(table)
+    if result.early_stop is not None:
+        out.print(_early_stop_text(result.early_stop), soft_wrap=True)
     for what, path in result.paths.items():
         out.print(f"{what:>10}: {path}")
     if not result.passed:
@@ -126,6 +128,20 @@ def _train(args) -> None:
             if not e.met
         ]
         raise NnspecError("R304", "expectation missed: " + "; ".join(missed), _missed_hint(result))
+
+
+def _early_stop_text(kept) -> str:
+    """Which epoch early stopping kept, and why the run ended where it did."""
+    ended = (
+        f"stopped after epoch {kept.stopped}: no better {kept.metric} for "
+        f"{kept.stopped - kept.epoch} epochs"
+        if kept.stopped
+        else "ran every epoch"
+    )
+    return (
+        f"early stop: {ended}; kept the weights of epoch {kept.epoch} "
+        f"({kept.metric} {kept.value:.4g})"
+    )
 
 
 def _missed_hint(result) -> str:

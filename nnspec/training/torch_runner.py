@@ -153,6 +153,11 @@ class TorchRunner:
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()}
 
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Put `weights` (as `weights()` gives them) back into the network: the best epoch's,
+        when early stopping keeps it."""
+        self.net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+
     def add_to(self, deltas: dict[str, np.ndarray]) -> None:
         """Add `deltas` to the named weights in place (the learning rules' updates)."""
         state = self.net.state_dict()
