@@ -142,6 +142,16 @@ def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
                 data["span"],
                 f"link a layer to it: 'x -> {name}'",
             )
+        for source, _, edge in graph.in_edges(name, data=True):
+            if edge["delayed"] and edge["port"] in kind.side_ports:
+                errors.add(
+                    "E263",
+                    f"'{source} ~> {name}.{edge['port']}': the {edge['port']} of '{name}' is "
+                    "read once, before the first step, when a `~>` link has no value yet",
+                    edge["span"],
+                    f"link it with '->' ('{source} -> {name}.{edge['port']}') from a layer "
+                    "outside the cycle, or feed the earlier step to its input instead",
+                )
 
 
 def _open_size(options) -> bool:

@@ -230,6 +230,11 @@ def test_a_state_takes_its_gradient_alike_on_both_backends(kind, options, layers
             "is one vector [16] per example, but it receives [8]",
         ),
         ("input z: 8\n gru dec: 8\n z -> dec.state\n x -> dec.hidden", "E303", "hidden"),
+        (
+            "lstm dec: 4\n dense y: 4\n x -> dec -> y\n y ~> dec.state",
+            "E263",
+            "'y ~> dec.state': the state of 'dec' is read once, before the first step",
+        ),
     ],
 )
 def test_a_state_that_does_not_fit_is_an_error_at_the_layer(lines, code, message):
