@@ -154,8 +154,9 @@ class TrainConfig(BaseModel):
     default that follows the data's kind or the rule is the function named in its field).
 
     `data_kind` is the data's kind (`Data.kind`: classification, regression, reconstruction,
-    graph, generative), which the loss and the metrics follow; None while the data are not read
-    yet (`load_data` reads the section before it knows them). `optimizer` and `schedule` are a
+    graph, generative, or outputs: several, a target for each), which the loss and the metrics
+    follow; None while the data are not read yet (`load_data` reads the section before it knows
+    them). `optimizer` and `schedule` are a
     name and its arguments (the optimizer's always with its `lr`); `batch` None is the full
     batch; `metrics` is every metric a run measures: loss, train_loss, the section's metrics (or
     its data kind's) and those its expectations name.
@@ -329,7 +330,7 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
         and data.name.text in FILE_DATA
         and all(arg.key is None or arg.key.text in FILE_DATA[data.name.text] for arg in data.args)
     ):  # else E502 said it
-        _check_data_file(data, settings.get("target"), errors)
+        _check_data_file(data, errors)
     if "generator" in settings or "discriminator" in settings:
         if not ("generator" in settings and "discriminator" in settings):
             errors.add(
@@ -949,9 +950,10 @@ def csv_header(file: TextIO) -> list[str] | None:
     return [column.strip() for column in header] if header else None
 
 
-def _check_data_file(call: s.Call, target_setting, errors: Collector) -> None:
+def _check_data_file(call: s.Call, errors: Collector) -> None:
     """`csv("f.csv", target="y")`, `npz("f.npz")`: the path is a string naming a file (E505); csv's
-    target names a column of its header (E506), unless `target = input`."""
+    target, when given, names a column of its header (E506). Whether a csv needs a target (one
+    output) or a column per output (several) is `check_training`'s to say."""
     name = call.name.text
     args = data_file_args(
         name, {arg.key.text if arg.key else str(i): arg.value for i, arg in enumerate(call.args)}

@@ -129,3 +129,15 @@ def test_the_report_says_which_epoch_was_kept(tmp_path: Path, capsys):
     assert main(["train", str(path), "--backend", "numpy", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "early stop" in out and "kept the weights of epoch" in out
+
+
+def test_it_trains_one_network_by_backpropagation():
+    text = (
+        "network n {\n    input x: 2\n    dense y: 1, act=step\n    x -> y\n}\n"
+        "train {\n    data = and\n    rule = perceptron\n    early_stop = patience(3)\n}\n"
+    )
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.loads(text)
+    error = caught.value
+    assert error.code == "E502" and "not of rule = perceptron" in error.message
+    assert (error.span.line, error.hint) == (9, "leave early_stop out, or train by backpropagation")
