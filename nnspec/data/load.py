@@ -420,8 +420,7 @@ def several_targets(
         raise DataError(
             "E506",
             f"{what} has one target per example, but network '{program.name}' has "
-            f"{len(program.outputs)} outputs: "
-            + ", ".join(f"'{o.name}'" for o in program.outputs),
+            f"{len(program.outputs)} outputs: " + ", ".join(f"'{o.name}'" for o in program.outputs),
             'give each output its targets (npz("file.npz") with arrays named after the '
             "outputs, or a csv with a column named after each), or name one output: "
             "'output NAME'",
