@@ -141,3 +141,19 @@ def test_it_trains_one_network_by_backpropagation():
     error = caught.value
     assert error.code == "E502" and "not of rule = perceptron" in error.message
     assert (error.span.line, error.hint) == (9, "leave early_stop out, or train by backpropagation")
+
+
+def test_with_several_outputs_it_watches_one_of_them():
+    two = (
+        "network two {\n    input x: 2\n    dense a: 3, act=softmax\n    dense b: 1\n"
+        "    x -> a\n    x -> b\n    output a, b\n}\n"
+        "train {\n    data = xor\n    early_stop = %s\n}\n"
+    )
+    config = train_config(nnspec.loads(two % 'patience(2, on="a.accuracy")').train_spec)
+    assert config.early_stop == (2, "a.accuracy", 0.0) and "a.accuracy" in config.metrics
+    assert train_config(nnspec.loads(two % "patience(2)").train_spec).early_stop[1] == "loss"
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.loads(two % "patience(2, on=accuracy)")
+    error = caught.value
+    assert error.code == "E531" and "say whose accuracy early_stop watches" in error.message
+    assert error.hint.startswith('write on="a.accuracy"')
