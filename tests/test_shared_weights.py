@@ -71,6 +71,14 @@ def test_a_siamese_pair_has_the_parameter_count_of_the_same_model_in_pytorch():
     assert "shares ea.h" in model.summary()
 
 
+def test_the_bundled_siamese_has_the_parameter_count_of_the_same_model_in_pytorch():
+    """examples/siamese.nn: the codes, their product, a hidden layer and the answer."""
+    encoder = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
+    head = nn.Sequential(nn.Linear(3 * 16, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+    theirs = sum(p.numel() for m in (encoder, head) for p in m.parameters())
+    assert nnspec.load(EXAMPLES / "siamese.nn").program.param_count == theirs == 3_409
+
+
 def test_the_budget_counts_a_shared_tensor_once():
     text = SIAMESE.read_text()
     nnspec.loads(text, max_params=2_641)  # counted twice it would be 5,249
@@ -399,3 +407,12 @@ def test_a_misspelt_shares_is_suggested():
     block = ENCODER + "network n {\n    input x: 4\n    enc a\n    enc b: shares=a, tide=a\n"
     error = _error(block + "    x -> a -> b\n}\n")
     assert error.code == "E202" and "block 'enc' has no parameter 'tide'" in error.message
+
+
+def test_the_digit_pairs_are_what_their_script_writes():
+    made = import_file(EXAMPLES / "make_digit_pairs.py", "make_digit_pairs").pairs()
+    with np.load(EXAMPLES / "digit_pairs.npz") as shipped:
+        assert sorted(shipped) == ["a", "b", "same"]
+        for name, array in made.items():
+            np.testing.assert_array_equal(shipped[name], array, err_msg=name)
+    assert made["same"].mean() == 0.5 and made["a"].shape == (1200, 64)
