@@ -22,6 +22,8 @@ EXPECTING = [
     "resnet_digits",
     "two_heads",
     "seq2seq",
+    "tied_autoencoder",
+    "siamese",
 ]  # the examples with expect lines
 SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
 
