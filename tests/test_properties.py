@@ -52,11 +52,12 @@ def time_limit(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-def check_only_spec_errors(text: str):
-    """`nnspec.loads(text)`: the model, or None on `SpecError`; anything else (or a hang) fails."""
+def check_only_spec_errors(text: str, path: str = "<string>"):
+    """`nnspec.loads(text)`: the model, or None on `SpecError`; anything else (or a hang) fails.
+    `path` places the text, for the data files its train section names beside it."""
     try:
         with time_limit(CALL_LIMIT):
-            model = nnspec.loads(text)
+            model = nnspec.loads(text, path=path)
     except nnspec.SpecError as error:
         str(error)  # rendering the error must not fail either
         return None
@@ -233,7 +234,7 @@ ODD = st.text(
 def test_examples_are_valid():
     assert EXAMPLE_TEXTS, "no examples found"
     for name, text in EXAMPLE_TEXTS.items():
-        assert check_only_spec_errors(text) is not None, name
+        assert check_only_spec_errors(text, path=str(EXAMPLES / name)) is not None, name
 
 
 @st.composite
