@@ -70,7 +70,8 @@ def _spec_models() -> list:
     discriminator)."""
     models = []
     for path in sorted(SPECS.glob("*.nn")) + sorted(EXAMPLES.glob("*.nn")):
-        model = nnspec.load(path, network="discriminator" if path.name == "gan.nn" else None)
+        gan = path.name in ("gan.nn", "dcgan.nn")
+        model = nnspec.load(path, network="discriminator" if gan else None)
         if model.train_spec is not None:
             models.append(pytest.param(model, id=f"{path.parent.name}/{path.name}"))
     return models
