@@ -293,3 +293,12 @@ def test_unpool_inside_a_block_names_the_blocks_pool():
     once = F.max_unpool2d(*F.max_pool2d(torch.tensor(x), 2, return_indices=True), 2)
     twice = F.max_unpool2d(*F.max_pool2d(once, 2, return_indices=True), 2)
     np.testing.assert_allclose(model.to_numpy(dtype="float64")(x=x), twice.numpy())
+
+
+def test_an_unpool_without_the_checkers_link_is_refused_not_a_crash():
+    from nnspec.kinds import Shape, ShapeError
+    from nnspec.kinds.conv import Unpool, UnpoolOptions
+
+    with pytest.raises(ShapeError) as caught:
+        Unpool().shape(UnpoolOptions(of="p"), {"x": Shape((1, 2, 2))})
+    assert caught.value.code == "E252" and caught.value.option == "of"

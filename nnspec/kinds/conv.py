@@ -333,7 +333,14 @@ class Unpool(Kind):
     refers = "of"  # the option that names another layer (check.py links it)
 
     def shape(self, o: UnpoolOptions, x: dict[str, Shape]) -> Shape:
-        like, values = x["like"], x.get("x")
+        like, values = x.get("like"), x.get("x")
+        if like is None or o._pool is None:  # the checker links the pool's input to `like`
+            raise ShapeError(
+                "E252",
+                f"{{layer}}: of={o.of} names no max pool it can undo",
+                "name a max pool before it: 'pool p: max, size=2' and 'of=p'",
+                option="of",
+            )
         if values is None:
             raise ShapeError(
                 "E307",
