@@ -27,6 +27,7 @@ EXPECTING = [
     "unet",
     "conv_autoencoder",
     "dcgan",
+    "iris_csv",
 ]  # the examples with expect lines
 SHOWING = ["elman", "jordan", "vae"]  # the examples whose train sections state no expectation
 
