@@ -297,3 +297,34 @@ def test_csv_targets_are_the_columns_named_after_the_outputs(tmp_path: Path):
     np.testing.assert_allclose(data.train.targets["distance"], [[0.22], [2.0], [2.5]])
     error = _checked(tmp_path, "", text=text.replace('csv("d.csv")', 'csv("d.csv", "cluster")'))
     assert error.code == "E532" and "names one target column" in error.message
+
+
+def test_predict_reads_the_training_csv_without_its_output_columns(tmp_path: Path, capsys):
+    """A several-output network trained from a csv: predict takes that csv back (the outputs'
+    columns there are not read, as a one-output network's target column is not) or the feature
+    columns alone, in any order; another column is E506, whose hint names the targets."""
+    rows = ["x,cluster,y,distance"] + [
+        f"{x:.2f},{c},{y:.2f},{(x * x + y * y) ** 0.5:.3f}"
+        for x, y, c in [(0.1, 0.2, 0), (2.0, 0.1, 1), (0.0, 2.5, 2)] * 4
+    ]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    path = _spec(
+        tmp_path, "epochs = 1\nsplit = 0.25", text=TWO.replace('npz("d.npz")', 'csv("d.csv")')
+    )
+    weights = str(train(path, "numpy", out=tmp_path / "run").paths["weights"])
+    (tmp_path / "features.csv").write_text("y,x\n0.2,0.1\n")
+    (tmp_path / "extra.csv").write_text("x,y,z\n0.1,0.2,3\n")
+    whole = predict(path, weights, tmp_path / "d.csv")
+    alone = predict(path, weights, tmp_path / "features.csv")
+    np.testing.assert_allclose(alone["distance"][0], whole["distance"][0], rtol=1e-6)
+    assert (
+        main(["predict", str(path), "--weights", weights, "--input", str(tmp_path / "d.csv")]) == 0
+    )
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 12
+    assert (
+        main(["predict", str(path), "--weights", weights, "--input", str(tmp_path / "extra.csv")])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "error[E506]" in err and "its column 'z'" in err
+    assert "ignores the targets 'cluster', 'distance'" in err

@@ -64,6 +64,7 @@ def read_csv(
     classify: bool | None,
     features: list[str] | None = None,
     classes: tuple[str, ...] | None = None,
+    ignored: tuple[str, ...] = (),
 ) -> Examples:
     """A csv file with a header row: x `[rows, columns - 1]` (every column but the target, in file
     order; or the `features` named, in their order, when given: then the target column need not
@@ -75,7 +76,8 @@ def read_csv(
     labels are numbered in the order of the stated `classes` (labels as text: a label missing
     from them is R340), else in sorted order; `info["labels"]` then holds every class's label by
     index. `info` also names x's columns and the target column, so that a trained network's
-    inputs can be matched by name later (`nnspec predict`)."""
+    inputs can be matched by name later (`nnspec predict`); with `features`, the `ignored`
+    columns (a several-output network's targets) may be there too, and are not read."""
     raw = _open(path, shown)
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as file:
         columns = _header(file, shown)
@@ -86,7 +88,7 @@ def read_csv(
                 did_you_mean(target, columns, "columns"),
             )
         if features is not None:
-            _check_features(columns, features, target, shown)
+            _check_features(columns, features, (target, *ignored) if target else ignored, shown)
         labelled = target is not None and target in columns
         text = columns.index(target) if labelled else None
         table, labels = _numbers(file, shown, columns, text, force_text=classes is not None)
@@ -241,11 +243,12 @@ def name_classes(examples: Examples, stated: tuple[str, ...], what: str) -> Exam
     )
 
 
-def _check_features(columns: list[str], features: list[str], target: str | None, shown: str):
-    """The header of an input file read for a network trained on `features` (and `target`):
-    every feature there, in any order; the target may be there (it is not read); nothing else."""
+def _check_features(columns: list[str], features: list[str], targets: tuple, shown: str):
+    """The header of an input file read for a network trained on `features` (and `targets`):
+    every feature there, in any order; the targets may be there (they are not read); nothing
+    else."""
     missing = [name for name in features if name not in columns]
-    unknown = [name for name in columns if name not in features and name != target]
+    unknown = [name for name in columns if name not in features and name not in targets]
     if not missing and not unknown:
         return
     trained = ", ".join(f"'{name}'" for name in features)
@@ -258,8 +261,15 @@ def _check_features(columns: list[str], features: list[str], target: str | None,
         f"data file '{shown}' does not match the columns the network was trained on: "
         + "; ".join(misfits),
         f"the network reads the columns {trained} (in any order; the weights file records "
-        f"them){f', and ignores the target {target!r}' if target else ''}: name the columns so",
+        f"them){_ignoring(targets)}: name the columns so",
     )
+
+
+def _ignoring(targets: tuple) -> str:
+    """', and ignores the target 'label'' (or the targets ...) for E506's hint."""
+    if not targets:
+        return ""
+    return f", and ignores the target{'s' * (len(targets) > 1)} {_names(list(targets))}"
 
 
 def _names(names: list[str]) -> str:

@@ -210,18 +210,21 @@ def read_inputs(
     path: str | Path,
     program: Program,
     features: list[str] | None = None,
-    target: str | None = None,
+    target: str | list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """The examples in a .csv, .npz or .json file (no targets) shaped for `program`'s inputs, by
     input name; `nnspec predict` reads its --input so. A csv's columns are taken by name when the
-    `features` the network was trained on are known (in any order; a `target` column there is
-    not read; a missing or unknown column is E506), else in file order. Raises `SpecError` (E505,
+    `features` the network was trained on are known (in any order; a `target` column there, or
+    the outputs' columns of a several-output network, are not read; a missing or unknown column
+    is E506), else in file order. Raises `SpecError` (E505,
     E506) without a position."""
     shown, suffix = str(path), Path(path).suffix.lower()
     what = f"input file '{shown}'"
     try:
         if suffix == ".csv":
-            examples = read_csv(shown, shown, target if features else None, False, features)
+            ignored = tuple(target) if isinstance(target, list) else ()
+            target = None if ignored or not features else target
+            examples = read_csv(shown, shown, target, False, features, ignored=ignored)
         elif suffix == ".npz":
             examples = npz_examples(read_npz(shown, shown), shown, program.inputs, (), False)
         elif suffix == ".json":
@@ -384,7 +387,7 @@ def csv_targets(examples: Examples, program: Program, what: str) -> Examples:
         )
     x = examples.x
     targets = {name: x[:, columns.index(name)] for name in names}
-    info = {**examples.info, "columns": [columns[i] for i in features], "target": None}
+    info = {**examples.info, "columns": [columns[i] for i in features], "target": names}
     return Examples(x[:, features], None, info=info, named_targets=targets)
 
 

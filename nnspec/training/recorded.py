@@ -30,8 +30,8 @@ def weights_metadata(data) -> dict[str, str]:
     metadata = {}
     if columns is not None:
         metadata[COLUMNS] = json.dumps(list(columns))
-        if target:
-            metadata[TARGET] = str(target)
+        if target:  # one column's name, or the outputs' columns of a several-output network
+            metadata[TARGET] = target if isinstance(target, str) else json.dumps(list(target))
     if isinstance(labels, dict):
         metadata[LABELS] = json.dumps(
             {name: [str(label) for label in values] for name, values in labels.items()}
@@ -43,8 +43,9 @@ def weights_metadata(data) -> dict[str, str]:
 
 def recorded_columns(path: str | os.PathLike) -> dict[str, object]:
     """The csv columns a weights file records (`weights_metadata`), as `read_inputs` takes them:
-    `{"features": [...], "target": name}`, or {} when it records none. Only the file's header is
-    read; `read_weights` has already checked the whole file."""
+    `{"features": [...], "target": name}` (several outputs: a list of names), or {} when it
+    records none. Only the file's header is read; `read_weights` has already checked the whole
+    file."""
     metadata = read_metadata(path)
     try:
         columns = json.loads(metadata[COLUMNS]) if COLUMNS in metadata else None
@@ -52,7 +53,13 @@ def recorded_columns(path: str | os.PathLike) -> dict[str, object]:
         return {}
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         return {}
-    return {"features": columns, "target": metadata.get(TARGET)}
+    target = metadata.get(TARGET)
+    if target is not None and target.startswith("["):
+        try:
+            target = [str(name) for name in json.loads(target)]
+        except (ValueError, TypeError):
+            target = None
+    return {"features": columns, "target": target}
 
 
 def recorded_labels(path: str | os.PathLike) -> dict[str, list[str]]:
