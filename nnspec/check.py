@@ -441,6 +441,7 @@ def _walk(graph, order, links, delayed_shapes, max_params: int, errors: Collecto
                 shapes[name], params[name] = own, {}
             continue
         try:
+            incoming = _full_state(graph, name, kind, incoming)
             x = _arrange(kind, incoming)
             shape = kind.shape(node["options"], x)
             if not final:
@@ -624,6 +625,48 @@ def _shape_of_its_own(kind: Kind, options, links: tuple[Link, ...]) -> Shape | N
         except ShapeError:
             return None
     return guesses[0] if guesses[0] == guesses[1] else None
+
+
+def _full_state(graph, name: str, kind: Kind, incoming: list[tuple[Link, Shape]]):
+    """`enc -> dec.state` straight from a recurrent layer: the encoder's final state (h, and c
+    for an lstm, of every stacked layer) starts the decoder, so both must be the same kind with
+    the same units and layers (E263), and the encoder must run over its whole sequence before
+    the decoder starts (not on a `~>` cycle). Such a link reaches the shape rules as the one
+    vector [units] it amounts to per layer."""
+    if not (kind.stateful and "state" in kind.side_ports):
+        return incoming
+    found = []
+    for link, shape in incoming:
+        source = graph.nodes[link.source]
+        theirs = source["kind"]
+        if link.port == "state" and theirs.stateful and "state" in theirs.side_ports:
+            mine, o = graph.nodes[name]["options"], source["options"]
+            want = (kind.name, mine.units, mine.layers)
+            have = (theirs.name, o.units, o.layers)
+            if want != have:
+                raise ShapeError(
+                    "E263",
+                    f"{{layer}} starts from the final state of '{link.source}' "
+                    f"({_cells(*have)}), so it must be the same: it is {_cells(*want)}",
+                    f"make '{name}' {_cells(*have)} as '{link.source}' is (or the other way "
+                    f"round), or pass one vector: '{link.source} -> l -> {name}.state' with "
+                    "'last l'",
+                )
+            if link.source in _recurrent(graph):
+                raise ShapeError(
+                    "E263",
+                    f"{{layer}} starts from the final state of '{link.source}', which steps "
+                    "on a cycle through `~>`, so it has no final state before the decoder runs",
+                    f"take '{link.source}' off the cycle, or pass its last output: "
+                    f"'{link.source} -> l -> {name}.state' with 'last l'",
+                )
+            shape = shape.static()
+        found.append((link, shape))
+    return found
+
+
+def _cells(kind: str, units: int, layers: int) -> str:
+    return f"{kind} of {units} units" + (f" in {layers} layers" if layers > 1 else "")
 
 
 def _arrange(kind: Kind, incoming: list[tuple[Link, Shape]]):

@@ -220,7 +220,7 @@ def test_a_state_takes_its_gradient_alike_on_both_backends(kind, options, layers
     "lines, code, message",
     [
         (
-            "lstm enc: 8\n lstm dec: 8\n x -> enc -> dec.state\n x -> dec",
+            "dense enc: 8\n lstm dec: 8\n x -> enc -> dec.state\n x -> dec",
             "E263",
             "receives the sequence [T, 8]",
         ),
@@ -243,6 +243,138 @@ def test_a_state_that_does_not_fit_is_an_error_at_the_layer(lines, code, message
         nnspec.loads(spec)
     assert caught.value.code == code, caught.value
     assert message in str(caught.value)
+
+
+# ---- an encoder's final state: `enc -> dec.state` straight from a recurrent layer --------------
+def _handed(kind: str, layers: int, options: str = "", loop: bool = False) -> str:
+    back = "    y ~> dec\n" if loop else ""
+    return f"""network n {{
+    input x: 3, seq
+    input z: 2, seq
+    {kind} enc: 5, layers={layers}{options}
+    {kind} dec: 5, layers={layers}{options}
+    dense y: 2
+    x -> enc -> dec.state
+    z -> dec -> y
+{back}}}"""
+
+
+def _pair(net, kind: str, layers: int, **reference):
+    """The hand-written PyTorch pair `enc`, `dec` (nn.LSTM(num_layers=layers)) and the head,
+    holding the spec's parameters."""
+    enc = MODULES[kind](3, 5, layers, batch_first=True, **reference).double()
+    dec = MODULES[kind](2, 5, layers, batch_first=True, **reference).double()
+    state = net.state_dict()
+    for name, module in (("enc", enc), ("dec", dec)):
+        module.load_state_dict(
+            {
+                key.removeprefix(f"{name}.") + ("_l0" if layers == 1 else ""): value
+                for key, value in state.items()
+                if key.startswith(f"{name}.")
+            }
+        )
+    return enc, dec
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_an_encoders_final_state_is_pytorchs_h_and_c(kind, layers):
+    """`enc -> dec.state` is `out, (h, c) = enc(x); dec(z, (h, c))` (Sutskever et al. 2014):
+    every stacked layer's h, and an lstm's c, start the decoder's same layer; both backends
+    give the hand-written pair's outputs and gradients (float64, to 1e-6)."""
+    _, net, run = _twins(_handed(kind, layers))
+    net.eval()
+    run.train(False)
+    enc, dec = _pair(net, kind, layers)
+    rng = np.random.default_rng(3)
+    x, z, seed = rng.normal(size=(4, 6, 3)), rng.normal(size=(4, 6, 2)), rng.normal(size=(4, 6, 2))
+    xt, zt = torch.tensor(x, requires_grad=True), torch.tensor(z)
+    _, hx = enc(xt)
+    want = net.y(dec(zt, hx)[0])
+    ours = net(x=torch.tensor(x), z=zt)
+    torch.testing.assert_close(ours, want, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(run(x=x, z=z), want.detach().numpy(), rtol=1e-6, atol=1e-12)
+    grads = run.backward(seed)
+    (want * torch.tensor(seed)).sum().backward()
+    np.testing.assert_allclose(grads["x"], xt.grad.numpy(), rtol=1e-6, atol=1e-12)
+    theirs = {f"enc.{k}": p.grad for k, p in enc.named_parameters()}
+    theirs |= {f"dec.{k}": p.grad for k, p in dec.named_parameters()}
+    for key, grad in theirs.items():
+        key = key.removesuffix("_l0") if layers == 1 else key
+        assert np.abs(grad.numpy()).max() > 0, key  # the encoder's too, through h and c
+        np.testing.assert_allclose(grads[key], grad.numpy(), rtol=1e-6, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["sequence", "loop"])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize(
+    "kind, options", [("lstm", ""), ("gru", ", bias=false"), ("rnn", ", act=sigmoid")]
+)
+def test_a_final_state_takes_its_gradient_alike_on_both_backends(kind, options, layers, loop):
+    """The decoder over a whole sequence or stepped in a `~>` loop, an rnn with an activation
+    PyTorch's kernels lack: both backends' values and gradients alike."""
+    _, net, run = _twins(_handed(kind, layers, options, loop))
+    net.eval()
+    run.train(False)
+    rng = np.random.default_rng(4)
+    x, z, seed = rng.normal(size=(3, 5, 3)), rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 5, 2))
+    ours = run(x=x, z=z)
+    grads = run.backward(seed)
+    xt = torch.tensor(x, requires_grad=True)
+    theirs = net(x=xt, z=torch.tensor(z))
+    (theirs * torch.tensor(seed)).sum().backward()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(grads["x"], xt.grad.numpy(), rtol=1e-6, atol=1e-12)
+    for name, p in net.named_parameters():
+        np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-6, atol=1e-12, err_msg=name)
+
+
+def test_the_vector_and_the_final_state_forms_differ():
+    """`enc -> l -> dec.state` (last l) gives h_0 = the top layer's last output to every layer
+    and c_0 = 0; `enc -> dec.state` gives each layer its own h and c."""
+    vector = _handed("lstm", 2).replace("lstm dec", "last l\n    lstm dec")
+    vector = vector.replace("enc -> dec.state", "enc -> l -> dec.state")
+    _, net, _ = _twins(_handed("lstm", 2))
+    other = nnspec.loads(vector).to_torch(dtype="float64").eval()
+    other.load_state_dict(net.state_dict())
+    x, z = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(2, 4, 2, dtype=torch.float64)
+    assert not torch.allclose(net.eval()(x=x, z=z), other(x=x, z=z))
+
+
+@pytest.mark.parametrize(
+    "enc, dec, message",
+    [
+        ("lstm enc: 5", "gru dec: 5", "'enc' (lstm of 5 units), so it must be the same: it is gru"),
+        ("gru enc: 5", "gru dec: 6", "(gru of 5 units), so it must be the same: it is gru of 6"),
+        ("rnn enc: 5, layers=2", "rnn dec: 5", "(rnn of 5 units in 2 layers), so it must be"),
+    ],
+)
+def test_a_final_state_of_another_encoder_is_E263_naming_both(enc, dec, message):
+    spec = f"network n {{\n input x: 3, seq\n {enc}\n {dec}\n x -> enc -> dec.state\n x -> dec\n}}"
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads(spec)
+    assert caught.value.code == "E263", caught.value
+    assert message in str(caught.value)
+    assert caught.value.span.line == 4
+    assert "make 'dec'" in caught.value.hint and "as 'enc' is" in caught.value.hint
+
+
+def test_a_final_state_from_a_cycle_is_E263():
+    spec = """network n {
+ input x: 3, seq
+ lstm enc: 4
+ dense f: 3
+ lstm dec: 4
+ dense y: 2
+ x -> enc -> f -> y
+ f ~> enc
+ x -> dec -> y
+ enc -> dec.state
+}"""
+    with pytest.raises(SpecError) as caught:
+        nnspec.loads(spec)
+    assert caught.value.code == "E263", caught.value
+    assert "steps on a cycle through `~>`" in str(caught.value)
 
 
 def test_a_state_without_an_input_is_E313():

@@ -84,6 +84,21 @@ class Plan:
         return self.program.outputs
 
 
+def handed_states(program: Program) -> dict[str, str]:
+    """`{decoder: encoder}` for every `enc -> dec.state` straight from a recurrent layer: the
+    decoder starts from the encoder's final state, h (and c) of every stacked layer, not from a
+    vector (the checker made them the same kind, units and layers)."""
+    found = {}
+    for layer in program.layers:
+        if not (layer.kind.stateful and "state" in layer.kind.side_ports):
+            continue
+        for link in layer.inputs:
+            kind = program.layer(link.source).kind
+            if link.port == "state" and kind.stateful and "state" in kind.side_ports:
+                found[layer.name] = link.source
+    return found
+
+
 def make_plan(program: Program) -> Plan:
     """Order the layers: loops for the cycles through `~>` links, whole-array steps for the rest.
 

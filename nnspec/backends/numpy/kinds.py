@@ -43,6 +43,10 @@ class Context:
     logits: dict[str, Var] = field(default_factory=dict)
     lead: int = 1  # leading axes of the arrays: 1 (batch) or 2 (batch, time)
     in_loop: bool = False
+    # `enc -> dec.state` from a recurrent layer: decoder -> encoder (plan.handed_states), and
+    # each such encoder's final state once it has run (one state per stacked layer)
+    handed: dict[str, str] = field(default_factory=dict)
+    finals: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -464,15 +468,30 @@ def _stacked(one: Stateful, cell_state: Callable[[Var], object] = lambda h0: h0)
         return x if k == o.layers - 1 else dropped(ctx, x, o.dropout)
 
     def sequence(ctx, layer, x, p):
+        if layer.name in ctx.handed or layer.name in ctx.handed.values():
+            return handing(ctx, layer, x, p)
         x, h0 = x[None], x.get("state")
         for k, suffix in enumerate(layer_suffixes(layer.options)):
             y = one.sequence(ctx, layer, x, own(layer, p, suffix), h0)
             x = between(ctx, layer, k, y)
         return x
 
+    def handing(ctx, layer, x, p):
+        """An encoder that hands its final state on, or a decoder that starts from one: step by
+        step (the gradient reaches the encoder through every layer's h and c), the final state
+        kept in ctx.finals."""
+        state, outputs = None, []
+        for xt in ops.unstack_time(x[None]):
+            out, state = step(ctx, layer, x | {None: xt}, p, state)
+            outputs.append(out)
+        ctx.finals[layer.name] = state
+        return ops.stack_time(outputs)
+
     def step(ctx, layer, x, p, state):
         x, h0 = x[None], x.get("state")
         suffixes = layer_suffixes(layer.options)
+        if state is None and layer.name in ctx.handed:  # the encoder's final state
+            state = ctx.finals[ctx.handed[layer.name]]
         if state is None:  # the first step: from the state port, or zeros (None)
             state = (None if h0 is None else cell_state(h0),) * len(suffixes)
         states = []

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...program import Layer, Program
 from ..init import initial_params
-from ..plan import Loop, Read, Source, Step, make_plan
+from ..plan import Loop, Read, Source, Step, handed_states, make_plan
 from . import ops
 from .autograd import Var, add_grad, backward, const
 from .kinds import LOWERINGS, Context, Stateful, feature_axis
@@ -51,6 +51,7 @@ class NumpyRun:
         declared = program.parameters()
         self._trainable = tuple(n for n, p in declared.items() if p.trainable)
         self._keys = {layer.name: tuple(layer.params) for layer in program.layers}
+        self._handed = handed_states(program)  # decoder -> the encoder whose state it takes
         self._recorded: _Recorded | None = None
 
     # ---- mode and weights ------------------------------------------------------------------
@@ -95,7 +96,7 @@ class NumpyRun:
         data = _bind(self.program.inputs, args, kwargs)
         leaves, values, steps = self._present(data)
         params = {n: Var(a, n in self._trainable) for n, a in self.params.items()}
-        ctx = Context(self.training, self.rng, self.dtype, self.params, [])
+        ctx = Context(self.training, self.rng, self.dtype, self.params, [], handed=self._handed)
         batch = next(iter(leaves.values())).shape[0]
         for item in self.plan.items:
             if isinstance(item, Loop):

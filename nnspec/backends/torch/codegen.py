@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ...program import Layer
-from ..plan import Loop, Plan, Read, Source, Step
+from ..plan import Loop, Plan, Read, Source, Step, handed_states
 from . import (
     activation,
     attention,
@@ -65,6 +65,7 @@ class _Writer:
     def __init__(self, plan: Plan, reserved: set[str]):
         self.plan, self.reserved = plan, reserved
         self.var = _variables([layer.name for layer in plan.program.layers])
+        self.handed = handed_states(plan.program)  # decoder -> the encoder whose state it takes
         self.modules: dict[str, nn.Module] = {}
         for layer in plan.program.layers:
             if layer.borrowed and not layer.own_params:
@@ -189,6 +190,10 @@ class _Writer:
             step.timed,
             logits=not in_loop and layer.name in self.wants_logits,
             params=self._params(layer),
+            keep_final=layer.name in self.handed.values(),
+            final=f"{self.var[self.handed[layer.name]]}__final"
+            if layer.name in self.handed
+            else None,
         )
         x = self._arrange(layer, step.sources)
         (lowering.step if in_loop and lowering.step else lowering.whole)(e, x)

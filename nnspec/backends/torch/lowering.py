@@ -36,6 +36,11 @@ class Emit:
     logits_made: bool = False
     # parameter key -> its expression (`self.h.weight`; a tied layer's is its owner's, `.t()`)
     params: dict[str, str] = field(default_factory=dict)
+    # `enc -> dec.state` from a recurrent layer: the encoder keeps its final state in
+    # `{out}__final` ([layers, B, units]; a pair (h, c) for an lstm) and the decoder, whose
+    # `final` names it, starts from it
+    keep_final: bool = False
+    final: str | None = None
 
     @property
     def options(self) -> Any:

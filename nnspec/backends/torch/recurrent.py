@@ -59,15 +59,27 @@ def _fused(e: Emit) -> str | None:
     return FUSED.get(kind) or FUSED.get((kind, e.options.act.name if kind == "rnn" else ""))
 
 
-def _start(e: Emit, state: str | None) -> str:
-    """The state before the first step, [B, units]: the `state` port's value, or zeros."""
+def _start(e: Emit, state: str | None, k: int = 0) -> str:
+    """Layer k's state before the first step, [B, units]: the encoder's final h of that layer,
+    the `state` port's vector, or zeros."""
+    if e.final is not None:
+        return f"{e.final}[0][{k}]" if e.layer.kind.name == "lstm" else f"{e.final}[{k}]"
     return state if state is not None else e.zeros(e.options.units)
 
 
+def _first_cell(e: Emit, k: int = 0) -> str:
+    """An lstm's layer-k cell before the first step, [B, units]: the encoder's final c, or zeros."""
+    return f"{e.final}[1][{k}]" if e.final is not None else e.zeros(e.options.units)
+
+
 def _stacked_start(e: Emit, state: str | None) -> tuple[str, str]:
-    """(h_0, c_0) [layers, B, units] as nn.LSTM takes them: the `state` (or zeros) for every
-    layer's h, zeros for c."""
+    """(h_0, c_0) [layers, B, units] as nn.LSTM takes them: the encoder's final state, or the
+    `state` (or zeros) for every layer's h and zeros for c."""
     o = e.options
+    if e.final is not None:
+        if e.layer.kind.name == "lstm":
+            return f"{e.final}[0]", f"{e.final}[1]"
+        return e.final, e.final
     zeros = f"_zeros(_ref, {o.layers}, B, {o.units})"
     if state is None:
         return zeros, zeros
@@ -78,21 +90,35 @@ def _sequence(e: Emit, x: dict) -> None:
     x, state = x[None], x.get("state")
     bias = "bias_ih" in e.layer.params
     fused = _fused(e)
+    lstm = e.layer.kind.name == "lstm"
     if fused is None:  # an rnn with another activation: the input projection at once, then steps
         _rnn_loop(e, x, state)
         return
     if e.options.layers > 1:  # the stacked module: its kernel, its dropout between layers
-        if state is None:
-            e.assign(f"{e.module}({x})[0]")
-            return
-        h0, c0 = _stacked_start(e, state)
-        hx = f"({h0}, {c0})" if e.layer.kind.name == "lstm" else h0
-        e.assign(f"{e.module}({x}, {hx})[0]")
+        if state is None and e.final is None:
+            call = f"{e.module}({x})"
+        else:
+            h0, c0 = _stacked_start(e, state)
+            call = f"{e.module}({x}, {f'({h0}, {c0})' if lstm else h0})"
+        if e.keep_final:  # (out, h_n) or (out, (h_n, c_n)), as nn.LSTM gives them
+            e.line(f"{e.out}, {e.out}__final = {call}")
+        else:
+            e.assign(f"{call}[0]")
         return
-    h0 = f"{_start(e, state)}.unsqueeze(0)"
-    c0 = f"{e.zeros(e.options.units)}.unsqueeze(0)"
-    hx = f"({h0}, {c0})" if e.layer.kind.name == "lstm" else h0
-    e.assign(f"{fused}({x}, {hx}, {_weights(e)}, {bias}, 1, 0.0, self.training, False, True)[0]")
+    if e.final is not None:
+        h0, c0 = (f"{e.final}[0]", f"{e.final}[1]") if lstm else (e.final, None)
+    else:
+        h0 = f"{_start(e, state)}.unsqueeze(0)"
+        c0 = f"{e.zeros(e.options.units)}.unsqueeze(0)"
+    hx = f"({h0}, {c0})" if lstm else h0
+    call = f"{fused}({x}, {hx}, {_weights(e)}, {bias}, 1, 0.0, self.training, False, True)"
+    if e.keep_final:  # the fused kernel gives (out, h_n) or (out, h_n, c_n), each [1, B, units]
+        e.line(f"{e.out}__all = {call}")
+        e.assign(f"{e.out}__all[0]")
+        final = f"{e.out}__all[1:]" if lstm else f"{e.out}__all[1]"
+        e.line(f"{e.out}__final = {final}")
+        return
+    e.assign(f"{call}[0]")
 
 
 def _between(e: Emit, k: int, h: str) -> str:
@@ -103,11 +129,13 @@ def _between(e: Emit, k: int, h: str) -> str:
 
 
 def _rnn_loop(e: Emit, x: str, state: str | None) -> None:
+    hs = []
     for k, suffix in enumerate(layer_suffixes(e.options)):
         h = e.state(f"h{k}" if suffix else "h")
+        hs.append(h)
         w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}") for name in NAMES)
         e.line(f"{h}_in = F.linear({x}, {w_ih}, {b_ih})")
-        e.line(f"{h} = {_start(e, state)}")
+        e.line(f"{h} = {_start(e, state, k)}")
         e.line(f"{h}_steps = []")
         e.line("for t in range(T):")
         step = act_code(e.options.act, f"{h}_in[:, t] + F.linear({h}, {w_hh}, {b_hh})")
@@ -115,6 +143,8 @@ def _rnn_loop(e: Emit, x: str, state: str | None) -> None:
         e.line(f"    {h}_steps.append({h})")
         x = _between(e, k, f"torch.stack({h}_steps, 1)")
     e.assign(x)
+    if e.keep_final:
+        e.line(f"{e.out}__final = torch.stack([{', '.join(hs)}], 0)")
 
 
 def _step(e: Emit, x: dict) -> None:
@@ -127,7 +157,7 @@ def _step(e: Emit, x: dict) -> None:
     e.before.append(f"{h} = {_start(e, state)}")
     if kind == "lstm":
         c = e.state("c")
-        e.before.append(f"{c} = {e.zeros(o.units)}")
+        e.before.append(f"{c} = {_first_cell(e)}")
         e.line(f"{h}, {c} = {m}({x}, ({h}, {c}))")
     elif kind == "gru":
         e.line(f"{h} = {m}({x}, {h})")
@@ -151,7 +181,7 @@ def _stacked_step(e: Emit, x: str, state: str | None) -> None:
     if kind == "rnn" and _fused(e) is None:
         for k, suffix in enumerate(layer_suffixes(o)):
             hk = e.state(f"h{k}")
-            e.before.append(f"{hk} = {_start(e, state)}")
+            e.before.append(f"{hk} = {_start(e, state, k)}")
             w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}") for name in NAMES)
             pre = f"F.linear({x}, {w_ih}, {b_ih}) + F.linear({hk}, {w_hh}, {b_hh})"
             e.line(f"{hk} = {act_code(o.act, pre)}")
