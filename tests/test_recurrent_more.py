@@ -377,6 +377,47 @@ def test_a_final_state_from_a_cycle_is_E263():
     assert "steps on a cycle through `~>`" in str(caught.value)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("loop", [False, True], ids=["sequence", "loop"])
+@pytest.mark.parametrize(
+    "kind, layers, options",
+    [("lstm", 2, ""), ("lstm", 1, ", bias=false"), ("gru", 2, ""), ("rnn", 1, ", act=sigmoid")],
+)
+def test_a_final_state_compiles_to_what_the_backends_compute(kind, layers, options, loop, tmp_path):
+    """The torch, NumPy and ONNX files (ONNX's LSTM/GRU from initial_h/initial_c, giving
+    Y_h/Y_c; Scans carrying their states out) equal the NumPy backend, in float32."""
+    from conftest import import_file
+
+    from nnspec.backends.init import initial_params
+    from nnspec.compile import emit
+    from nnspec.compile.common import weights_file, weights_name
+
+    model = nnspec.loads(_handed(kind, layers, options, loop))
+    params = initial_params(model.program, seed=1)
+    run = model.to_numpy().train(False)
+    run.load(params)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 5, 3)).astype(np.float32)
+    z = rng.normal(size=(3, 5, 2)).astype(np.float32)
+    want = run(x=x, z=z)
+    (tmp_path / weights_name(model)).write_bytes(weights_file(params))
+    for target in ("torch", "numpy"):
+        (tmp_path / f"{target}_net.py").write_bytes(emit(model, target, params))
+        net = import_file(tmp_path / f"{target}_net.py").load()
+        if target == "torch":
+            got = net.eval()(torch.from_numpy(x), torch.from_numpy(z)).detach().numpy()
+        else:
+            got = net(x, z)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=target)
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    data = emit(model, "onnx", params)
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"x": x, "z": z})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg="onnx")
+
+
 def test_a_state_without_an_input_is_E313():
     with pytest.raises(SpecError) as caught:
         nnspec.loads("network n {\n input z: 8\n gru dec: 8\n z -> dec.state\n}")

@@ -628,6 +628,21 @@ def _lstm(xg, w_hh, b_hh, h0=None):
 )
 
 helper(
+    "_lstm_from",
+    '''
+def _lstm_from(xg, w_hh, b_hh, state=None):
+    """xg (B, T, 4H) = x W_ih^T + b_ih -> (h (B, T, H), the final (h, c)), from state (h, c)
+    (B, H) each, an encoder's final state, or zeros (None)."""
+    steps = []
+    for t in range(xg.shape[1]):
+        state = _lstm_cell(xg[:, t], state, w_hh, b_hh)
+        steps.append(state[0])
+    return np.stack(steps, 1), state
+''',
+    "_lstm_cell",
+)
+
+helper(
     "_lstm_cell",
     '''
 def _lstm_cell(xg, state, w_hh, b_hh):

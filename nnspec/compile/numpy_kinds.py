@@ -36,6 +36,10 @@ class Emit:
     before: list[str] = field(default_factory=list)  # before the loop: the state's first value
     helpers: set[str] = field(default_factory=set)
     hw: tuple[int, int] = (0, 0)  # an image layer: the height and width of what enters it
+    # `enc -> dec.state` from a recurrent layer: the encoder keeps each layer's final state in
+    # `{out}_final{k}` (h, or (h, c) for an lstm); a decoder's `final` is its encoder's variable
+    keep_final: bool = False
+    final: str | None = None
 
     def let(self, expression: str) -> None:
         self.lines.append(f"{self.out} = {expression}")
@@ -282,6 +286,39 @@ def _lstm_step(e: Emit, x: str, h0: str | None = None) -> None:
     e.let(f"{e.state}[0]")
 
 
+def _handed(e: Emit, lower: Callable, x: str, h0: str | None, in_loop: bool) -> None:
+    """A recurrent layer that hands its final state on (`{out}_final{k}` per layer: h, the last
+    step of an rnn's or gru's outputs, or (h, c) for an lstm, from `_lstm_from`), or that starts
+    each layer from its encoder's (`e.final`). Encoders never sit in a loop."""
+    o, lstm = e.layer.options, e.layer.kind.name == "lstm"
+    if in_loop and o.layers > 1:
+        e.before.append(f"{e.state} = [None] * {o.layers}")
+    for k, suffix in enumerate(layer_suffixes(o)):
+        own = {key.removesuffix(suffix): v for key, v in e.params.items() if key.endswith(suffix)}
+        one = replace(e, params=own, state=f"{e.state}[{k}]" if o.layers > 1 else e.state)
+        start = f"{e.final}_final{k}" if e.final is not None else None
+        if not lstm:
+            lower(one, x, start or h0)
+            if e.keep_final:
+                e.lines.append(f"{e.out}_final{k} = {e.out}[:, -1]")
+        elif in_loop:  # a decoder stepping from its encoder's (h, c)
+            whh, bhh = one.p("weight_hh"), one.optional("bias_hh")
+            e.before.append(f"{one.state} = {start}")
+            cell = e.use("_lstm_cell")
+            e.lines.append(
+                f"{one.state} = {cell}({_input_side(one, x)}, {one.state}, {whh}, {bhh})"
+            )
+            e.let(f"{one.state}[0]")
+        else:
+            whh, bhh = one.p("weight_hh"), one.optional("bias_hh")
+            if start is None:
+                start = "None" if h0 is None else f"({h0}, np.zeros_like({h0}))"
+            call = f"{e.use('_lstm_from')}({_input_side(one, x)}, {whh}, {bhh}, {start})"
+            # the final state unpacked beside the outputs (read on only by an encoder's decoder)
+            e.lines.append(f"{e.out}, {e.out}_final{k} = {call}")
+        x = e.out  # the next layer reads this one's value
+
+
 def _stacked(one: Stateful) -> Stateful:
     """`layers=N`: N cells of `one`, each reading the one below (the file is for inference: no
     dropout between them); inside a loop the state is a list with one entry per layer. The main
@@ -290,6 +327,9 @@ def _stacked(one: Stateful) -> Stateful:
     def stacked(lower: Callable, in_loop: bool) -> Callable[[Emit, dict], None]:
         def run(e: Emit, x: dict) -> None:
             x, h0 = x[None], x.get("state")
+            if e.final is not None or e.keep_final:
+                _handed(e, lower, x, h0, in_loop)
+                return
             if e.layer.options.layers == 1:
                 lower(e, x, h0)
                 return

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from ..backends.plan import Loop, Plan, Read, Source, Step, make_plan
+from ..backends.plan import Loop, Plan, Read, Source, Step, handed_states, make_plan
 from ..errors import SpecError
 from ..program import Layer
 from .common import spec_line
@@ -63,6 +63,7 @@ class _Writer:
         self.plan = plan
         self.program = plan.program
         self.var = _variables(self.program.layers)
+        self.handed = handed_states(self.program)  # decoder -> the encoder whose state it takes
         self.helpers: set[str] = set()
         self.body: list[str] = []
 
@@ -99,7 +100,8 @@ class _Writer:
         if re.search(r"(?<![.\w])T\b", text):
             prologue.append(f"T = {self.var[timed[0]]}.shape[1]")
         text = _code(prepared + lines)
-        self.helpers = {h for h in self.helpers if re.search(rf"\b{h}\(", text)}
+        # called, or passed as a function (an rnn's activation: `_rnn(..., _sigmoid)`)
+        self.helpers = {h for h in self.helpers if re.search(rf"(?<![.\w]){h}\b", text)}
         # the inputs are prepared first, then B and T read from them
         return prepared + prologue + lines
 
@@ -174,6 +176,9 @@ class _Writer:
         layer = step.layer
         var = self.var[layer.name]
         e = Emit(layer, var, step.timed, in_loop, params, f"{var}_state")
+        e.keep_final = layer.name in self.handed.values()
+        if layer.name in self.handed:  # it starts from this encoder's final state
+            e.final = self.var[self.handed[layer.name]]
         if layer.kind.name in ("conv", "global_pool"):
             e.hw = tuple(self.program.layer(step.sources[0].name).shape.dims[-2:])
         x = self._arrange(layer, step.sources)
@@ -307,7 +312,7 @@ def _pruned(
     kept: list[list[str]] = []
     after = _code(result)
     for name, lines in reversed(blocks):
-        read = re.search(rf"(?<![.\w]){var[name]}(_shifted)?\b", after) if name else True
+        read = re.search(rf"(?<![.\w]){var[name]}(_shifted|_final\d+)?\b", after) if name else True
         if name is not None and var[name] not in outputs and not read:
             lines = [lines[0], "# (nothing reads it in evaluation: not computed)"]
         kept.append(lines)

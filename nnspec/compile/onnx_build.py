@@ -14,7 +14,7 @@ from pathlib import Path
 
 from onnx import TensorProto, helper
 
-from ..backends.plan import Loop, Read, Source, Step, make_plan
+from ..backends.plan import Loop, Read, Source, Step, handed_states, make_plan
 from ..program import Layer, Program
 from .common import header, spec_line
 from .onnx_graph import Builder, LayerParams, Names, tensor_type
@@ -76,6 +76,10 @@ class _Walk:
         self.reduced = {o.name for o in program.outputs if o.reduce is not None}
         self.timed_input: Layer | None = None  # the first input with a time axis
         self._steps: str | None = None
+        # `enc -> dec.state` from a recurrent layer: decoder -> encoder, and each such
+        # encoder's final states [B, units] (in Stateful.states_of order: h0, c0, h1, ...)
+        self.handed = handed_states(program)
+        self.finals: dict[str, list[str]] = {}
 
     def _name(self, layer: Layer) -> str:
         return f"{layer.name}/steps" if layer.name in self.reduced else layer.name
@@ -165,10 +169,15 @@ class _Walk:
         Scan over the steps carrying its state, the outputs stacked to [B, T, units]."""
         g = self.g
         x, h0 = (x[None], x.get("state")) if isinstance(x, dict) else (x, None)
+        encoder = self.handed.get(layer.name)
+        start = self.finals[encoder] if encoder is not None else None  # its final states
+        keep = [] if layer.name in self.handed.values() else None  # this one's, when handed on
+        if keep is not None:
+            self.finals[layer.name] = keep
         if lower.fused is not None:
-            return lower.fused(g, layer, x, p, h0)
+            return lower.fused(g, layer, x, p, h0, start, keep)
         xg = lower.project(g, layer, x, p, 3)
-        zeros = lower.start(g, layer, h0)  # a `state` port's vector, or zeros
+        zeros = start or lower.start(g, layer, h0)  # a `state` port's vector, or zeros
 
         def body(b: Builder, steps: list[str], carried: list[str]):
             b.at(layer)
@@ -184,6 +193,7 @@ class _Walk:
             ],
             [(xg, f"{layer.name}/input_at_step", 3)],
             body,
+            keep,
         )
         g.at(layer)
         return g.op("Transpose", [stacked], perm=_swap(len(layer.shape.dims) + 2))
@@ -225,7 +235,11 @@ class _Walk:
         for s in stateful:
             lower = LOWERINGS[s.layer.kind.name]
             h0 = next((self.values[i.name] for i in s.sources if i.port == "state"), None)
-            starts = lower.start(g, s.layer, h0)  # a `state` port's vector, or zeros
+            starts = (  # an encoder's final states, a `state` port's vector, or zeros
+                self.finals[self.handed[s.name]]
+                if s.name in self.handed
+                else lower.start(g, s.layer, h0)
+            )
             names = lower.states_of(s.layer)
             initial += [(v, f"{s.name}/{n}") for v, n in zip(starts, names, strict=True)]
 
@@ -282,13 +296,15 @@ class _Walk:
         initial: list[tuple[str, str]],
         scan_inputs: list[tuple[str, str, int]],
         body_of,
+        finals: list[str] | None = None,
     ) -> list[str]:
         """An ONNX Scan over the steps: `initial` the carried values' first values (with their
         names inside the body), `scan_inputs` [B, T, ...] values (with the names of their steps
         inside the body, and their ranks) cut into steps, `body_of(builder, step_values,
         carried) -> (carried', stacked)`; returns the stacked values time-major, [T, B, ...].
         The Scan runs along axis 0 (the one axis onnx's reference evaluator scans), so its
-        inputs are transposed to it here."""
+        inputs are transposed to it here. `finals`, when given, receives the carried values'
+        last values."""
         g = self.g
         saved = g.layer
         g.at(saved, scope=scope, doc=doc)
@@ -319,6 +335,8 @@ class _Walk:
             num_scan_inputs=len(scan_inputs),
         )
         results = results if isinstance(results, list) else [results]
+        if finals is not None:
+            finals += results[: len(initial)]
         return results[len(initial) :]
 
     # ---- helpers -------------------------------------------------------------------------------

@@ -534,7 +534,9 @@ def _fused(op_type: str, order: tuple[int, ...], **attrs) -> Callable:
         blocks = g.op("Split", [name, g.ints([units] * len(order))], outputs=len(order), axis=0)
         return g.op("Concat", [blocks[k] for k in order], axis=0)
 
-    def sequence(g, layer, x, p, h0=None):
+    def sequence(g, layer, x, p, h0=None, c0=None, keep=None):
+        """From h0 (and an lstm's c0) [B, units], or zeros; `keep`, when given, receives the
+        final h (and c) [B, units] (Y_h, Y_c)."""
         units = layer.options.units
         first = g.ints([0])
         inputs = [
@@ -547,7 +549,19 @@ def _fused(op_type: str, order: tuple[int, ...], **attrs) -> Callable:
             inputs.append(g.op("Unsqueeze", [g.op("Concat", both, axis=0), first]))
         if h0 is not None:  # initial_h [1, B, units], after B and sequence_lens (or blanks)
             inputs += [""] * (4 - len(inputs)) + ["", g.op("Unsqueeze", [h0, first])]
-        y = g.op(op_type, inputs, hidden_size=units, **attrs)  # [T, 1, B, units]
+        if c0 is not None:  # initial_c [1, B, units]
+            inputs.append(g.op("Unsqueeze", [c0, first]))
+        if keep is None:
+            y = g.op(op_type, inputs, hidden_size=units, **attrs)  # [T, 1, B, units]
+        else:  # Y, Y_h and (LSTM) Y_c, the last two [1, B, units]
+            y, *last = g.op(
+                op_type,
+                inputs,
+                outputs=3 if op_type == "LSTM" else 2,
+                hidden_size=units,
+                **attrs,
+            )
+            keep += [g.op("Squeeze", [v, first]) for v in last]
         return g.op("Transpose", [g.op("Squeeze", [y, g.ints([1])])], perm=[1, 0, 2])
 
     return sequence
@@ -598,9 +612,13 @@ def _stacked(one: Stateful) -> Stateful:
             carried += after
         return out, carried
 
-    def fused(g, layer, x, p, h0=None):
-        for suffix in layer_suffixes(layer.options):
-            x = one.fused(g, layer, x, _OneLayer(p, layer, suffix), h0)
+    def fused(g, layer, x, p, h0=None, start=None, keep=None):
+        """Each layer from h0 [B, units] (zeros without it), or from `start`, an encoder's
+        final states in `states_of` order; `keep` receives this layer's, in that order."""
+        for k, suffix in enumerate(layer_suffixes(layer.options)):
+            own = start[k * count : (k + 1) * count] if start is not None else [h0, None]
+            hk, ck = own[0], own[1] if len(own) > 1 else None
+            x = one.fused(g, layer, x, _OneLayer(p, layer, suffix), hk, ck, keep)
         return x
 
     return Stateful(

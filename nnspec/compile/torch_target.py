@@ -298,6 +298,21 @@ def _run_cell(kernel, cell, x, h0=None):
     hx = state if kernel is torch.lstm else h
     return kernel(x, hx, weights, cell.bias, 1, 0.0, cell.training, False, True)[0]
 ''',
+    "_run_cells": '''
+def _run_cells(kernel, cell, x, state=None):
+    """`cell` over x [B, T, F] as in _run_cell, from an encoder's final state (h [1, B, units],
+    or (h, c) for torch.lstm; zeros without it) -> (outputs [B, T, units], the final state in
+    the same form), for `enc -> dec.state` straight from a recurrent layer."""
+    zeros = _zeros(cell.weight_ih, x.shape[0], cell.hidden_size).unsqueeze(0)
+    lstm = kernel is torch.lstm
+    if state is None:
+        state = (zeros, zeros) if lstm else zeros
+    weights = [cell.weight_ih, cell.weight_hh]
+    if cell.bias:
+        weights += [cell.bias_ih, cell.bias_hh]
+    out = kernel(x, state, weights, cell.bias, 1, 0.0, cell.training, False, True)
+    return out[0], (out[1], out[2]) if lstm else out[1]
+''',
     "_same_pads": '''
 def _same_pads(size, kernel, stride):
     """padding=same along one axis: (before, after), as TensorFlow pads: the output keeps
@@ -396,7 +411,12 @@ class GraphConv(nn.Module):
 ''',
 }
 # helpers that call other helpers
-NEEDS = {"_spike": ("Spike",), "SameConv2d": ("_same_pads",), "_run_cell": ("_zeros",)}
+NEEDS = {
+    "_spike": ("Spike",),
+    "SameConv2d": ("_same_pads",),
+    "_run_cell": ("_zeros",),
+    "_run_cells": ("_zeros",),
+}
 
 # names the forward reads besides its variables: a layer's variable never takes one of them
 FORWARD_NAMES = {"torch", "nn", "F", "self", "B", "T", "t", "_ref", "_kl", "args", "kwargs"}
@@ -434,8 +454,18 @@ class _FileWriter(_Writer):
             return
         x = self._arrange(step.layer, step.sources)
         var, module = self.var[step.name], self._module(step.layer.shares or step.name)
-        state = f", {x['state']}" if "state" in x else ""
-        lines.append(f"{indent}{var} = _run_cell({fused}, {module}, {x[None]}{state})")
+        if step.name in self.handed or step.name in self.handed.values():
+            # an encoder handing its final state on, or a decoder starting from one
+            encoder = self.handed.get(step.name)
+            start = f", {self.var[encoder]}__final" if encoder else ""
+            call = f"_run_cells({fused}, {module}, {x[None]}{start})"
+            if step.name in self.handed.values():
+                lines.append(f"{indent}{var}, {var}__final = {call}")
+            else:
+                lines.append(f"{indent}{var} = {call}[0]")
+        else:
+            state = f", {x['state']}" if "state" in x else ""
+            lines.append(f"{indent}{var} = _run_cell({fused}, {module}, {x[None]}{state})")
         if step.name in self.plan.shifted:
             lines.append(f"{indent}{self._shifted(step.name)} = _shift({var})")
 

@@ -127,7 +127,8 @@ class RNN(_Recurrent):
     `h_t = act(x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh)`, from `h_0 = 0` (Elman's cell).
     `layers=N` stacks N cells as nn.RNN(num_layers=N) (each reads the one below, `dropout`
     between them in training). `enc -> h.state` starts it from a vector `[units]` (h_0 of every
-    layer) instead of zeros.
+    layer) instead of zeros, or, straight from an rnn of the same units and layers, from that
+    encoder's final h of every layer.
     """
 
     name = "rnn"
@@ -143,7 +144,8 @@ class LSTM(_Recurrent):
     `h_t = σ(o) tanh(c_t)`; outputs `h_t`. `layers=N` stacks N cells as
     nn.LSTM(num_layers=N) (each reads the one below, `dropout` between them in training).
     `enc -> h.state` starts it from a vector `[units]` (h_0 of every layer; c_0 stays zero)
-    instead of zeros.
+    instead of zeros, or, straight from an lstm of the same units and layers, from that encoder's
+    final h and c of every layer (`out, (h, c) = enc(x); dec(y, (h, c))`).
     """
 
     name = "lstm"
@@ -159,7 +161,8 @@ class GRU(_Recurrent):
     `n = tanh(x W_in.T + b_in + r (h W_hn.T + b_hn))`, `h_t = (1 - z) n + z h_{t-1}`.
     `layers=N` stacks N cells as nn.GRU(num_layers=N) (each reads the one below, `dropout`
     between them in training). `enc -> h.state` starts it from a vector `[units]` (h_0 of every
-    layer) instead of zeros.
+    layer) instead of zeros, or, straight from a gru of the same units and layers, from that
+    encoder's final h of every layer.
     """
 
     name = "gru"
