@@ -616,8 +616,8 @@ def test_sigterm_in_process_is_exit_143_and_the_old_handler_is_put_back(
     spec, out = _spec(tmp_path), tmp_path / "run"
     save = nnspec.training.loop._save_checkpoint
 
-    def save_then_terminate(runner, rng, folder, epoch, record):
-        save(runner, rng, folder, epoch, record)
+    def save_then_terminate(runner, rng, folder, epoch, *rest):
+        save(runner, rng, folder, epoch, *rest)
         if epoch == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 

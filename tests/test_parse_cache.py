@@ -17,8 +17,8 @@ from pathlib import Path
 import nnspec
 from nnspec.dump import dump_program
 for path in sorted(Path(sys.argv[1]).glob("*.nn")):
-    model = nnspec.load(path)
-    print(path.name, model.summary(), dump_program(model.program))
+    for model in nnspec.load_all(path):
+        print(path.name, model.summary(), dump_program(model.program))
 """
 
 

@@ -104,7 +104,12 @@ def file_text(
         *(["}"] if shapes else []),
     ]
     if integer:
-        lines += [f"INTEGER = {tuple_text(integer)}  # buffers that count, int64 as in PyTorch"]
+        lines += ["# the buffers that count, int64 as in PyTorch"]
+        one_line = f"INTEGER = {tuple_text(integer)}"
+        if len(one_line) <= WIDTH:
+            lines += [one_line]
+        else:  # one name a line, the trailing comma keeping ruff's format so
+            lines += ["INTEGER = (", *(f"    {quoted(name)}," for name in integer), ")"]
     lines += ["", "", helper_text.rstrip("\n"), "", ""]
     init = [
         "        self.params = {name: np.zeros(shape, DTYPE) for name, shape in PARAMS.items()}"

@@ -172,7 +172,8 @@ def unpool(e: Emit, x: dict[str, str]) -> None:
     lead = f"{x['x']}.shape[:2]"
     values, like = (f"{v}.reshape((-1,) + {v}.shape[2:])" for v in (x["x"], x["like"]))
     dims = tuple(e.layer.shape.dims)
-    e.let(f"{e.use('_unpool2d')}({values}, {like}, {window}).reshape({lead} + {dims})")
+    e.let(f"{e.use('_unpool2d')}({values}, {like}, {window})")  # two lines, each one call
+    e.let(f"{e.out}.reshape({lead} + {dims})")
 
 
 def global_pool(e: Emit, x: str) -> None:
