@@ -48,3 +48,15 @@ def weights_file(params: dict) -> bytes:
 
     # ascontiguousarray makes a 0-d array (num_batches_tracked) 1-d: keep each shape
     return save({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in params.items()})
+
+
+def terms(expression: str) -> list[str]:
+    """`a @ w.T + b` -> ["a @ w.T", "b"]: the terms of a sum outside brackets, as ruff breaks a
+    long one before each `+`."""
+    depth, start, parts = 0, 0, []
+    for i, char in enumerate(expression):
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(char, 0)
+        if depth == 0 and expression.startswith(" + ", i):
+            parts.append(expression[start:i])
+            start = i + 3
+    return parts + [expression[start:]]

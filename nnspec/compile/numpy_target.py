@@ -25,7 +25,7 @@ import numpy as np
 from ..backends.plan import Loop, Plan, Read, Source, Step, handed_states, make_plan
 from ..errors import SpecError
 from ..program import Layer
-from .common import spec_line
+from .common import spec_line, terms
 from .numpy_file import WIDTH, file_text, tuple_text
 from .numpy_kinds import CANNOT, LOWERINGS, Emit, Stateful, quoted
 
@@ -281,22 +281,10 @@ def _wrap(line: str, limit: int) -> list[str]:
     args = [line[a + 1 : b].strip() for a, b in zip(cuts, cuts[1:], strict=False)]
     lines = [head]
     for arg in args:
-        parts = _terms(arg) if len(arg) + 5 > limit else [arg]
+        parts = terms(arg) if len(arg) + 5 > limit else [arg]
         lines += ["    " + parts[0]] + ["    + " + part for part in parts[1:]]
         lines[-1] += ","
     return lines + [")"]
-
-
-def _terms(expression: str) -> list[str]:
-    """`a @ w.T + b` -> ["a @ w.T", "b"]: the terms of a sum outside brackets, as ruff breaks a
-    long one before each `+`."""
-    depth, start, terms = 0, 0, []
-    for i, char in enumerate(expression):
-        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(char, 0)
-        if depth == 0 and expression.startswith(" + ", i):
-            terms.append(expression[start:i])
-            start = i + 3
-    return terms + [expression[start:]]
 
 
 def _code(lines: list[str]) -> str:

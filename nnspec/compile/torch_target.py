@@ -33,7 +33,7 @@ from ..backends.torch.codegen import _Writer
 from ..errors import SpecError
 from ..kinds.conv import pair
 from ..program import Layer
-from .common import header, spec_line, weights_name
+from .common import header, spec_line, terms, weights_name
 
 LINE = 100  # ruff's line length in the project, and so in the emitted file
 
@@ -768,7 +768,8 @@ def _main(program, cls: str, writer: _FileWriter) -> str:
 
 def _fit(text: str) -> str:
     """Each line longer than LINE split as ruff format splits a call: the arguments on a line of
-    their own inside the brackets, or one a line when they do not fit on one."""
+    their own inside the brackets, or one a line when they do not fit on one (and a sum too long
+    for its line one term a line, each after the first starting with `+`)."""
     lines = []
     for line in text.splitlines():
         if len(line) <= LINE or not line.endswith(")"):
@@ -780,7 +781,12 @@ def _fit(text: str) -> str:
         if len(indent) + 4 + len(body) <= LINE:
             lines += [head, f"{indent}    {body}", f"{indent})"]
         else:
-            lines += [head, *(f"{indent}    {part}," for part in _top_level(body)), f"{indent})"]
+            lines.append(head)
+            for part in _top_level(body):  # a sum too long for its line: one term a line
+                pieces = terms(part) if len(indent) + 5 + len(part) > LINE else [part]
+                lines += [f"{indent}    {pieces[0]}", *(f"{indent}    + {p}" for p in pieces[1:])]
+                lines[-1] += ","
+            lines.append(f"{indent})")
     return "\n".join(lines)
 
 
