@@ -314,6 +314,7 @@ class _GraphBuilder:
         self.lets: dict[int, list[s.Let]] = {}  # the constants of each body, by id of its node
         self.nodes: list[str] = []  # every node in the order placed (a layer's are a run of it)
         self.bodies: list[dict[str, _Instance]] = []  # the layers of each body being placed
+        self.copies = 1  # how many times the body being placed is placed: the enclosing repeats
 
     def scope(self, definition: s.Block | s.Network, params: dict[str, s.Value]) -> Scope:
         """The names a network's or block's body sees: `params`, its own constants, then its
@@ -403,7 +404,7 @@ class _GraphBuilder:
                 for node in copies
             ]
         elif kind_name in self.library.blocks or kind_name in self.library.networks:
-            parts = [self.block(kind_name, node + ".", layer, args, stack) for node in copies]
+            parts = self.blocks(kind_name, copies, layer, args, stack)
         else:
             known = SPEC_KINDS | set(self.library.blocks) | set(self.library.networks)
             self.errors.add(
@@ -629,13 +630,7 @@ class _GraphBuilder:
         if kind.source and in_block:
             kind = REGISTRY["port"]
         if self.graph.number_of_nodes() >= MAX_LAYERS:
-            raise SpecError(
-                "E406",
-                f"the network has more than {MAX_LAYERS:,} layers "
-                "once its blocks and repeats are placed",
-                layer.name.span,
-                "check the repeat= counts of nested blocks: they multiply",
-            )
+            raise _too_many(layer)
         options, spans = self.options(kind, layer, args, node)
         if options is None:
             return None
@@ -651,6 +646,25 @@ class _GraphBuilder:
         return _Placed(
             {"": node}, node, kind, layer.name.span, is_input=kind.source or kind.internal
         )
+
+    def blocks(
+        self, name: str, copies: list[str], layer: s.Layer, args, stack: list[str]
+    ) -> list[_Placed | None]:
+        """Each copy of a block use. Every copy of this use, and of the uses around it, places
+        as many layers as the first: when they would pass MAX_LAYERS, E406 comes at once, not
+        after minutes of placing (nested repeats multiply)."""
+        outer, parts = self.copies, []
+        self.copies = outer * len(copies)
+        try:
+            for i, node in enumerate(copies):
+                before = self.graph.number_of_nodes()
+                parts.append(self.block(name, node + ".", layer, args, stack))
+                placed = self.graph.number_of_nodes() - before
+                if i == 0 and placed * len(copies) * outer > MAX_LAYERS:
+                    raise _too_many(layer)
+        finally:
+            self.copies = outer
+        return parts
 
     def block(
         self, name: str, prefix: str, layer: s.Layer, args, stack: list[str]
@@ -1088,6 +1102,15 @@ def _opens(value: s.Value) -> list[s.Open]:
     inner = getattr(value, "items", None) or getattr(value, "args", ())  # lists, dicts, calls
     items = (item.value if isinstance(item, s.Arg) else item for item in inner)
     return [found for item in items for found in _opens(item)]
+
+
+def _too_many(layer: s.Layer) -> SpecError:
+    return SpecError(
+        "E406",
+        f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are placed",
+        layer.name.span,
+        "check the repeat= counts of nested blocks: they multiply",
+    )
 
 
 def _flag(arg: s.Arg) -> bool:

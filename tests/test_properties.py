@@ -451,6 +451,18 @@ def test_blocks(width, repeat, depth):
     check_only_spec_errors(nested_blocks(depth, repeat, width))
 
 
+def test_nested_repeats_are_counted_before_they_are_placed():
+    """The first copy of a repeated block tells how many layers every copy places, so nested
+    repeats that multiply past 50,000 layers are E406 at the innermost use that shows it, after
+    one copy of each level (not after placing 50,000 layers); a nest just under the limit checks."""
+    with pytest.raises(nnspec.SpecError) as raised:
+        nnspec.loads(nested_blocks(3, 100))
+    error = raised.value
+    assert error.code == "E406" and "more than 50,000 layers" in error.message
+    assert error.span.source.line(error.span.line).strip() == "b0 inner: w, repeat=100"
+    assert len(nnspec.loads(nested_blocks(2, 100)).program.layers) == 1 + 100 * 201
+
+
 @pytest.mark.slow
 def test_nested_repeat_explosion_is_an_error():
     """Regression (found by test_blocks; fixed in a962d22, E406 past 50,000 placed layers):
