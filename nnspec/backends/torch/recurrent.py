@@ -142,9 +142,10 @@ def _rnn_loop(e: Emit, x: str, state: str | None) -> None:
         e.line(f"    {h} = {step}")
         e.line(f"    {h}_steps.append({h})")
         x = _between(e, k, f"torch.stack({h}_steps, 1)")
-    e.assign(x)
-    if e.keep_final:
-        e.line(f"{e.out}__final = torch.stack([{', '.join(hs)}], 0)")
+    if e.keep_final:  # in one statement: an encoder whose outputs nothing else reads
+        e.line(f"{e.out}, {e.out}__final = {x}, torch.stack([{', '.join(hs)}], 0)")
+    else:
+        e.assign(x)
 
 
 def _step(e: Emit, x: dict) -> None:
