@@ -19,6 +19,7 @@ from .base import (
     uniform_fan_in,
 )
 from .initializers import InitOption
+from .sparsity import SparsityOption
 
 Matrix = tuple[tuple[Real, ...], ...]
 Vector = tuple[Real, ...]
@@ -33,6 +34,7 @@ class DenseOptions(Options):
     biases: Annotated[Vector | None, LITERAL_VALUES] = None
     frozen: bool = False
     init: InitOption = None
+    sparsity: SparsityOption = None  # a penalty on the activations, in the training loss
 
 
 def _vector_input(kind: str, x: Shape) -> None:
@@ -58,6 +60,15 @@ class Dense(Kind):
 
     def params(self, o: DenseOptions, x: Shape) -> dict[str, Param]:
         inputs = x.dims[-1]
+        if o.sparsity is not None and o.sparsity.name == "kl" and o.act.name != "sigmoid":
+            raise ShapeError(
+                "E280",
+                f"{{layer}} has sparsity=kl, but its activation {o.act.name} "
+                "does not lie in (0, 1)",
+                "a KL sparsity penalty compares mean activations with rho: give it act=sigmoid, "
+                "or use sparsity=l1(0.001)",
+                option="sparsity",
+            )
         if o.weights is not None:
             rows = {len(row) for row in o.weights}
             if len(o.weights) != inputs or rows != {o.units}:

@@ -111,3 +111,33 @@ def _scatter(
     full = np.zeros_like(like)
     full[mask] = grad
     return full
+
+
+# ---- sparsity penalties (`sparsity=` on a dense layer: nnspec/kinds/sparsity.py) ----------------
+def sparse_layers(program) -> dict[str, object]:
+    """The layers with a `sparsity=` penalty, name -> its `Sparsity`, in program order."""
+    return {
+        layer.name: layer.options.sparsity
+        for layer in program.layers
+        if getattr(layer.options, "sparsity", None) is not None
+    }
+
+
+def penalty_and_grad(sparsity, a: np.ndarray) -> tuple[float, np.ndarray]:
+    """(penalty, dpenalty/da) of activations `a` `[N, (T,) units]`, as the PyTorch runner's
+    `penalty_of`: M = the rows (examples, and steps), rho_hat `[units]` their mean activation,
+    clamped to [eps, 1 - eps] with the dtype's eps (no gradient where clamped).
+
+    kl: beta * sum_j (rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j))),
+    gradient beta * (-rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j)) / M for each row;
+    l1: weight * sum |a| / M, gradient weight * sign(a) / M."""
+    rows = a.size // a.shape[-1]
+    if sparsity.name == "l1":
+        return float(sparsity.weight * np.abs(a).sum() / rows), sparsity.weight * np.sign(a) / rows
+    rho, beta = sparsity.rho, sparsity.beta
+    mean = a.reshape(rows, a.shape[-1]).mean(0)
+    eps = np.finfo(a.dtype).eps  # 1 - 1e-12 is 1 in float32, whose log(1 - 1) is -inf
+    kept = np.clip(mean, eps, 1 - eps)
+    value = beta * np.sum(rho * np.log(rho / kept) + (1 - rho) * np.log((1 - rho) / (1 - kept)))
+    per_unit = beta * (-rho / kept + (1 - rho) / (1 - kept)) * (kept == mean) / rows
+    return float(value), np.broadcast_to(per_unit, a.shape).astype(a.dtype)

@@ -14,7 +14,7 @@ import numpy as np
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
-from .losses import loss_and_grad, output_losses
+from .losses import loss_and_grad, output_losses, penalty_and_grad, sparse_layers
 from .optimizers import make_optimizer
 
 
@@ -30,6 +30,7 @@ class NumpyRunner:
         self.act = model.program.layer(self.output.name).activation
         self.acts = {o.name: model.program.layer(o.name).activation for o in self.program.outputs}
         self.optimizer = make_optimizer(config.optimizer)
+        self.sparse = sparse_layers(model.program)
 
     def step(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
@@ -76,7 +77,19 @@ class NumpyRunner:
             weight = 1.0 / self.output.shape.size
             value += float(terms["kl"]) * weight
             seeds["terms"] = {"kl": weight}
+        value += self._penalties(terms, seeds)
         return value, y, seeds
+
+    def _penalties(self, terms: dict, seeds: dict) -> float:
+        """The sparsity penalties of the layers that declare one, summed; their gradients with
+        respect to those layers' activations go into `seeds` for `backward`."""
+        total, grads = 0.0, {}
+        for name, activations in terms.get("sparse", {}).items():
+            penalty, grads[name] = penalty_and_grad(self.sparse[name], activations)
+            total += penalty
+        if grads:
+            seeds["grad_sparse"] = grads
+        return total
 
     def _several(self, y: dict, terms: dict, target: dict, mask) -> tuple[dict, dict, dict]:
         """Several outputs: the losses (`loss`, the weighted sum; `OUTPUT.loss`), the outputs and
@@ -98,6 +111,7 @@ class NumpyRunner:
             weight = 1.0 / self.output.shape.size
             values["loss"] += float(terms["kl"]) * weight
             seeds["terms"] = {"kl": weight}
+        values["loss"] += self._penalties(terms, seeds)
         return values, y, seeds
 
     # ---- weights and checkpoints -----------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
-from .losses import output_losses
+from .losses import output_losses, sparse_layers
 
 OPTIMIZERS = {
     "sgd": lambda p, a: torch.optim.SGD(
@@ -61,6 +61,7 @@ class TorchRunner:
         self.output = model.program.outputs[0]
         self.act = model.program.layer(self.output.name).activation
         self.acts = {o.name: model.program.layer(o.name).activation for o in self.program.outputs}
+        self.sparse = sparse_layers(model.program)
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = (
             OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
@@ -122,7 +123,12 @@ class TorchRunner:
         # the ELBO per output value: the loss is a mean over values, the KL a sum per example
         if "kl" in terms:
             loss = loss + terms["kl"] / self.output.shape.size
-        return loss, y, None
+        return loss + self._penalties(terms), y, None
+
+    def _penalties(self, terms: dict) -> torch.Tensor | float:
+        """The sparsity penalties of the layers that declare one, summed."""
+        sparse = terms.get("sparse", {})
+        return sum((penalty_of(self.sparse[name], a) for name, a in sparse.items()), 0.0)
 
     def _several(self, y: dict, terms: dict, target: dict, mask) -> tuple:
         """Several outputs: the weighted sum of their losses, the outputs, each one's loss."""
@@ -141,7 +147,7 @@ class TorchRunner:
             total = total + weight * part
         if "kl" in terms:  # as for one output: the ELBO per value of the first output
             total = total + terms["kl"] / self.output.shape.size
-        return total, y, parts
+        return total + self._penalties(terms), y, parts
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x)).to(self.dtype)
@@ -283,6 +289,19 @@ def loss_of(
         return ((y - target) ** 2).sum()
     mse = F.mse_loss(y, target)
     return torch.sqrt(mse) if name == "rmse" else mse
+
+
+def penalty_of(sparsity, a: torch.Tensor) -> torch.Tensor:
+    """The sparsity penalty of activations `a` `[N, (T,) units]` (nnspec/kinds/sparsity.py), as
+    losses.penalty_and_grad computes it: kl from each unit's mean over the rows, clamped to
+    [eps, 1 - eps]; l1 as the sum of |a| over the rows, divided by them."""
+    rows = a.numel() // a.shape[-1]
+    if sparsity.name == "l1":
+        return sparsity.weight * a.abs().sum() / rows
+    rho, eps = sparsity.rho, torch.finfo(a.dtype).eps
+    mean = a.reshape(rows, a.shape[-1]).mean(0).clamp(eps, 1 - eps)
+    kl = rho * torch.log(rho / mean) + (1 - rho) * torch.log((1 - rho) / (1 - mean))
+    return sparsity.beta * kl.sum()
 
 
 class TorchGan(GanRunner):

@@ -53,6 +53,9 @@ class NumpyRun:
         self._keys = {layer.name: tuple(layer.params) for layer in program.layers}
         self._handed = handed_states(program)  # decoder -> the encoder whose state it takes
         self._recorded: _Recorded | None = None
+        self._sparse = [
+            layer.name for layer in program.layers if getattr(layer.options, "sparsity", None)
+        ]
 
     # ---- mode and weights ------------------------------------------------------------------
     def train(self, mode: bool = True) -> NumpyRun:
@@ -113,11 +116,15 @@ class NumpyRun:
         for term in ctx.kl:
             kl = term if kl is None else ops.add(kl, term)
         self._recorded = _Recorded(outputs, logits, kl, leaves, params)
+        # the activations of layers with a sparsity= penalty, which the runner adds to the loss
+        self._recorded.sparse = {n: values[n] for n in self._sparse if n in values}
         arrays = {name: v.value for name, v in outputs.items()}
         result = next(iter(arrays.values())) if len(arrays) == 1 else arrays
         terms = {} if kl is None else {"kl": kl.value[()]}
         if logits:
             terms["logits"] = {name: v.value for name, v in logits.items()}
+        if self._recorded.sparse:
+            terms["sparse"] = {name: v.value for name, v in self._recorded.sparse.items()}
         return result, terms
 
     def _layer_params(self, layer: Layer, params: dict[str, Var]) -> dict[str, Var]:
@@ -231,12 +238,15 @@ class NumpyRun:
         terms: Mapping[str, float] | None = None,
         inputs: bool = True,
         grad_logits: Mapping[str, Any] | None = None,
+        grad_sparse: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
         """Gradients of sum(grad_out * outputs) (+ w * kl for terms={"kl": w}), after the forward.
 
         grad_out: an array shaped as the output, or a dict by output name (missing ones: zero).
         grad_logits: gradients with respect to outputs' logits (`terms["logits"]`), by output name,
-        for losses computed from the logits. Returns every trainable parameter's gradient by name
+        for losses computed from the logits. grad_sparse: gradients with respect to the
+        activations of layers with a sparsity= penalty (`terms["sparse"]`), by layer name.
+        Returns every trainable parameter's gradient by name
         (frozen ones absent) and each input's, shaped as it was given, under the input's name
         (`inputs=False` skips those).
         """
@@ -248,12 +258,17 @@ class NumpyRun:
             )
         seeds = self._seeds({} if grad_out is None else grad_out, recorded.outputs)
         logit_seeds = self._seeds(grad_logits or {}, recorded.logits, what="logits of output")
+        sparse_seeds = self._seeds(grad_sparse or {}, recorded.sparse, what="sparse layer")
         unknown = [key for key in (terms or {}) if key != "kl"]
         if unknown:
             raise ValueError(f"unknown term {unknown[0]!r}: the terms are 'kl'")
         self._recorded = None  # the recorded graph is used once, as PyTorch frees it
         roots = []
-        for values, given in ((recorded.outputs, seeds), (recorded.logits, logit_seeds)):
+        for values, given in (
+            (recorded.outputs, seeds),
+            (recorded.logits, logit_seeds),
+            (recorded.sparse, sparse_seeds),
+        ):
             for name, g in given.items():
                 add_grad(values[name], g)
                 roots.append(values[name])
@@ -269,7 +284,8 @@ class NumpyRun:
         leaves = {n: recorded.params[n] for n in self._trainable} | (
             recorded.inputs if inputs else {}
         )
-        return _handed_out(leaves, {id(g) for g in (seeds | logit_seeds).values()})
+        given = seeds | logit_seeds | sparse_seeds
+        return _handed_out(leaves, {id(g) for g in given.values()})
 
     def _seeds(self, grads, values: dict[str, Var], what: str = "output") -> dict[str, np.ndarray]:
         """The gradients given for `values` (outputs, or their logits), checked,
@@ -338,7 +354,7 @@ class _Recorded:
     """What the last forward left for backward: output, logits, KL,
     input and parameter variables."""
 
-    __slots__ = ("outputs", "logits", "kl", "inputs", "params")
+    __slots__ = ("outputs", "logits", "kl", "inputs", "params", "sparse")
 
     def __init__(
         self,
@@ -355,6 +371,7 @@ class _Recorded:
             inputs,
             params,
         )
+        self.sparse: dict[str, Var] = {}
 
 
 def _reduce(v: Var, reduce: str | None) -> Var:

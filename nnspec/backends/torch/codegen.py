@@ -112,10 +112,18 @@ class _Writer:
             for o in self.plan.outputs
             if o.name in self.logits
         ]
+        # the activations of layers with a sparsity= penalty, which the runner adds to the loss
+        sparse = [
+            f"{layer.name!r}: {self.var[layer.name]}"
+            for layer in self.plan.program.layers
+            if getattr(layer.options, "sparsity", None) is not None
+        ]
         term_dict = (
             "{"
             + ", ".join(
-                ['"kl": _kl'] * terms + ['"logits": {' + ", ".join(logits) + "}"] * bool(logits)
+                ['"kl": _kl'] * terms
+                + ['"logits": {' + ", ".join(logits) + "}"] * bool(logits)
+                + ['"sparse": {' + ", ".join(sparse) + "}"] * bool(sparse)
             )
             + "}"
         )
