@@ -152,3 +152,31 @@ def test_kl_needs_a_sigmoid():
         nnspec.loads(spec)
     assert caught.value.code == "E280" and "act=sigmoid" in caught.value.hint
     nnspec.loads(spec.replace("sparsity=kl", "sparsity=l1(0.001)"))  # l1 takes any activation
+
+
+LOOP = """
+network s {
+    input x: 3, seq
+    dense h: 5, act=sigmoid, sparsity=kl(rho=0.1, beta=1)
+    dense y: 3
+    x -> h -> y
+    y ~> h
+}
+"""
+
+
+def test_a_layer_in_a_loop_gives_every_step_on_both_backends():
+    # 'h' is read only inside its loop: both backends still hand its activations at every step
+    model = nnspec.loads(LOOP)
+    x = np.random.default_rng(4).standard_normal((2, 4, 3))
+    _, ours = model.to_numpy(seed=0, dtype="float64").forward_with_terms(x)
+    _, theirs = model.to_torch(seed=0, dtype="float64").forward_with_terms(torch.tensor(x))
+    assert ours["sparse"]["h"].shape == (2, 4, 5)
+    np.testing.assert_allclose(ours["sparse"]["h"], theirs["sparse"]["h"].detach().numpy())
+
+
+def test_a_network_without_the_penalty_hands_no_activations():
+    model = nnspec.loads(LOOP.replace(", sparsity=kl(rho=0.1, beta=1)", ""))
+    x = np.random.default_rng(4).standard_normal((2, 4, 3))
+    assert "sparse" not in model.to_numpy(seed=0).forward_with_terms(x)[1]
+    assert "sparse" not in model.to_torch(seed=0).forward_with_terms(torch.tensor(x).float())[1]

@@ -99,11 +99,13 @@ def handed_states(program: Program) -> dict[str, str]:
     return found
 
 
-def make_plan(program: Program) -> Plan:
+def make_plan(program: Program, keep: tuple[str, ...] = ()) -> Plan:
     """Order the layers: loops for the cycles through `~>` links, whole-array steps for the rest.
 
-    The condensation of the graph (every link, each cycle collapsed to one node) is acyclic;
-    its topological order, first layer first where the links allow, is the order of the plan.
+    `keep`: layers whose every step leaves its loop even when nothing reads it after (the layers
+    with a sparsity= penalty, whose activations the training loss takes). The condensation of
+    the graph (every link, each cycle collapsed to one node) is acyclic; its topological order,
+    first layer first where the links allow, is the order of the plan.
     """
     position = {layer.name: i for i, layer in enumerate(program.layers)}
     graph = program.graph
@@ -129,7 +131,7 @@ def make_plan(program: Program) -> Plan:
                 {s.name for step in steps for s in step.sources if s.read is Read.PREVIOUS},
                 key=position.__getitem__,
             )
-            leaving = tuple(n for n in names if n in read_later)
+            leaving = tuple(n for n in names if n in read_later or n in keep)
             items.append(Loop(steps, tuple(carried), leaving))
         else:
             (name,) = condensed.nodes[component]["members"]

@@ -42,7 +42,10 @@ class NumpyRun:
         if name not in DTYPES:
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
         self.program = program
-        self.plan = make_plan(program)
+        self._sparse = tuple(
+            layer.name for layer in program.layers if getattr(layer.options, "sparsity", None)
+        )
+        self.plan = make_plan(program, keep=self._sparse)  # their activations at every step
         self.dtype = np.dtype(name)
         self.params: dict[str, np.ndarray] = initial_params(program, seed, DTYPES[name])
         # its own stream, from the seed
@@ -53,9 +56,6 @@ class NumpyRun:
         self._keys = {layer.name: tuple(layer.params) for layer in program.layers}
         self._handed = handed_states(program)  # decoder -> the encoder whose state it takes
         self._recorded: _Recorded | None = None
-        self._sparse = [
-            layer.name for layer in program.layers if getattr(layer.options, "sparsity", None)
-        ]
 
     # ---- mode and weights ------------------------------------------------------------------
     def train(self, mode: bool = True) -> NumpyRun:
@@ -117,7 +117,7 @@ class NumpyRun:
             kl = term if kl is None else ops.add(kl, term)
         self._recorded = _Recorded(outputs, logits, kl, leaves, params)
         # the activations of layers with a sparsity= penalty, which the runner adds to the loss
-        self._recorded.sparse = {n: values[n] for n in self._sparse if n in values}
+        self._recorded.sparse = {n: values[n] for n in self._sparse}
         arrays = {name: v.value for name, v in outputs.items()}
         result = next(iter(arrays.values())) if len(arrays) == 1 else arrays
         terms = {} if kl is None else {"kl": kl.value[()]}

@@ -49,7 +49,11 @@ def to_torch(program: Program, seed: int | None = 0, dtype: str = "float32") -> 
     parameters drawn from `seed` exactly as the NumPy backend draws them."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    plan = make_plan(program)
+    # a layer with a sparsity= penalty hands forward_with_terms its activations at every step
+    sparse = tuple(
+        layer.name for layer in program.layers if getattr(layer.options, "sparsity", None)
+    )
+    plan = make_plan(program, keep=sparse)
     generated = generate(plan, reserved=set(dir(SpecModule)))
     namespace = _namespace()
     filename = f"<nnspec {program.name}>"
