@@ -232,6 +232,7 @@ KIND_SPECS = {
     "upsample": "input x: [2, 3, 2]\n upsample u: 2\n upsample v: 3, mode=bilinear\n"
     " conv c: 2, kernel=2\n x -> u -> v -> c",
     "dropout": "input x: 6\n dropout d: 0.5\n dense y: 2\n x -> d -> y",
+    "noise": "input x: 6\n noise d: salt_pepper, 0.5\n dense y: 2\n x -> d -> y",
     "batchnorm": "input x: [2, 3, 3]\n batchnorm b\n flatten f\n dense y: 2\n x -> b -> f -> y",
     "layernorm": "input x: 5, seq\n layernorm l\n dense y: 2\n x -> l -> y",
     "add": "input a: 3\n input b: 3, seq\n add s\n a, b -> s",

@@ -740,7 +740,7 @@ SPEC_FILES = (
     + sorted((TEST_SPECS / "ok").glob("*.nn"))
 )
 NETWORKS = [(path, model.name) for path in SPEC_FILES for model in spec_models(path)]
-RANDOM_KINDS = {"dropout", "sample"}
+RANDOM_KINDS = {"dropout", "noise", "sample"}
 
 
 def spec_inputs(program, batch: int = 3, steps: int = 5, seed: int = 0) -> dict[str, np.ndarray]:

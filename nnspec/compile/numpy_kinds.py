@@ -211,6 +211,10 @@ def dropout(e: Emit, x: str) -> None:
     e.let(f"{x}  # dropout drops nothing in evaluation")
 
 
+def noise(e: Emit, x: str) -> None:
+    e.let(f"{x}  # noise corrupts nothing in evaluation")
+
+
 def batchnorm(e: Emit, x: str) -> None:
     """Evaluation: the running statistics (per channel for images)."""
     eps = e.layer.options.eps
@@ -436,6 +440,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "reshape": reshape,
     "upsample": upsample,
     "dropout": dropout,
+    "noise": noise,
     "batchnorm": batchnorm,
     "layernorm": layernorm,
     "add": add,

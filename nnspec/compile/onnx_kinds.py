@@ -133,7 +133,7 @@ def _folded(g: Builder, ctx: Context, x: str, inner: Callable[[str], str], out: 
 
 # ---- io and merges -------------------------------------------------------------------------
 def passes(g, ctx, layer, x, p):
-    """x -> x: an Identity (a block's port; dropout in evaluation)."""
+    """x -> x: an Identity (a block's port; dropout and noise in evaluation)."""
     return g.op("Identity", [x])
 
 
@@ -656,6 +656,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "reshape": reshape,
     "upsample": upsample,
     "dropout": passes,
+    "noise": passes,
     "batchnorm": batchnorm,
     "layernorm": layernorm,
     "add": _fold("Add"),

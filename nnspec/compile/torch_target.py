@@ -149,6 +149,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "reshape": _none,
     "upsample": _none,
     "dropout": _none,
+    "noise": _none,
     "batchnorm": _batchnorm,
     "layernorm": _layernorm,
     "add": _none,

@@ -64,7 +64,8 @@ PALETTES = {palette.name: palette for palette in (ASIMOV, COLORBLIND)}
 
 # the cell types that rules over the whole graph give (see `cell_type` below), for the docs
 GRAPH_RULES: dict[Cell, str] = {
-    Cell.NOISY_INPUT: "an `input` read only through a `dropout` (a denoising autoencoder)",
+    Cell.NOISY_INPUT: "an `input` read only through a `dropout` or `noise` (a denoising "
+    "autoencoder)",
     Cell.OUTPUT: "the network's outputs (`output ...`, or the layer that feeds nothing), whatever "
     "their kind",
     Cell.MATCH_INPUT_OUTPUT: "outputs trained with `target = input`, and a GAN generator's output",
@@ -87,15 +88,15 @@ def cell_type(layers, outputs: set[str], reproduces: bool) -> Cell:
     """The zoo cell of a drawn group: `layers[0]` owns the cells, the rest are folded into it.
 
     An output wins over everything (orange, as on the chart); it matches the input when
-    the network is trained to reproduce what it is given. An input with dropout folded in
-    is a noisy input. A hidden layer on a cycle through a `~>` link is recurrent; every
+    the network is trained to reproduce what it is given. An input with dropout or noise
+    folded in is a noisy input. A hidden layer on a cycle through a `~>` link is recurrent; every
     other layer takes the cell its kind declares in the registry.
     """
     if any(layer.name in outputs for layer in layers):
         return Cell.MATCH_INPUT_OUTPUT if reproduces else Cell.OUTPUT
     head = layers[0]
     if head.kind.source:
-        noisy = any(layer.kind.name == "dropout" for layer in layers[1:])
+        noisy = any(layer.kind.name in ("dropout", "noise") for layer in layers[1:])
         return Cell.NOISY_INPUT if noisy else Cell.INPUT
     if head.kind.cell is Cell.HIDDEN and head.recurrent:
         return Cell.RECURRENT

@@ -42,6 +42,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "reshape": Drawing("one", folds=True),
     "upsample": Drawing("local"),
     "dropout": Drawing("one", folds=True),
+    "noise": Drawing("one", folds=True),
     "batchnorm": Drawing("one"),
     "layernorm": Drawing("one"),
     "add": Drawing("one"),

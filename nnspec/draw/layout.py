@@ -226,7 +226,7 @@ def _host(layer: Layer, consumers: Counter, group_of: dict[str, Group]) -> Group
         return host
     if consumers[link.source] != 1:  # the value before it is used elsewhere too: keep both visible
         return None
-    if host.head.kind.source and layer.kind.name != "dropout":  # only noise is drawn into an input
+    if host.head.kind.source and layer.kind.name not in ("dropout", "noise"):  # noise only
         return None
     return host
 

@@ -1,12 +1,12 @@
-"""Regularisation and normalisation: dropout, batchnorm, layernorm."""
+"""Regularisation and normalisation: dropout, noise, batchnorm, layernorm."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Fraction, Hint, Kind, Options, Param, Real, Shape
+from .base import Fraction, Hint, Kind, Options, Param, Real, Shape, ShapeError
 
 
 class DropoutOptions(Options):
@@ -25,6 +25,42 @@ class Dropout(Kind):
     positional = ("rate",)
 
     def shape(self, o: DropoutOptions, x: Shape) -> Shape:
+        return x
+
+
+class NoiseOptions(Options):
+    type: Literal["gaussian", "mask", "salt_pepper"]
+    amount: Annotated[
+        Real,
+        Field(ge=0.0),
+        Hint("a noise amount is a standard deviation or a fraction, never below 0"),
+    ]
+
+
+class Noise(Kind):
+    """anything -> the same shape.
+
+    A corruption in training only (a denoising autoencoder's input); evaluation: `x`.
+    `gaussian`: `x + amount * n`, `n` standard normal; `mask`: `x * m`, `m` drawn 1 with
+    probability `1 - amount` (no rescaling, unlike dropout); `salt_pepper`: each value, with
+    probability `amount`, replaced by 0 or 1 (half each). The gradient passes where a value is
+    kept (the noise is a constant).
+    """
+
+    name = "noise"
+    family = "norm"
+    Options = NoiseOptions
+    positional = ("type", "amount")
+
+    def shape(self, o: NoiseOptions, x: Shape) -> Shape:
+        if o.type != "gaussian" and o.amount >= 1.0:
+            raise ShapeError(
+                "E271",
+                f"{{layer}} corrupts a fraction {o.amount:g} of its values: {o.type} noise takes "
+                "a fraction from 0 up to (not including) 1",
+                "give the share of values to corrupt, e.g. 0.25",
+                option="amount",
+            )
         return x
 
 
@@ -78,4 +114,4 @@ class LayerNorm(Kind):
         return {"weight": Param(normalized, init=("constant", 1.0)), "bias": Param(normalized)}
 
 
-KINDS = [Dropout(), BatchNorm(), LayerNorm()]
+KINDS = [Dropout(), Noise(), BatchNorm(), LayerNorm()]

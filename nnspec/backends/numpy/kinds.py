@@ -234,6 +234,25 @@ def dropped(ctx: Context, x: Var, rate: float) -> Var:
     return ops.mul_const(x, keep.astype(ctx.dtype) * (1.0 / (1.0 - rate)))
 
 
+def noise(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x -> x's shape, corrupted in training (the noise is a constant: the gradient passes
+    where a value is kept); the value itself in evaluation. gaussian: `add_const` of
+    `amount * rng.standard_normal`; mask: `mul_const` by `rng.random(shape) >= amount`;
+    salt_pepper: `mul_const` by that mask, then `add_const` of 0 or 1 (half each) where dropped.
+    """
+    kind, amount = layer.options.type, layer.options.amount
+    if not ctx.training or amount == 0.0:
+        return x
+    if kind == "gaussian":
+        return ops.add_const(x, amount * ctx.rng.standard_normal(x.shape, dtype=ctx.dtype))
+    keep = (ctx.rng.random(x.shape, dtype=ctx.dtype) >= amount).astype(ctx.dtype)
+    kept = ops.mul_const(x, keep)
+    if kind == "mask":
+        return kept
+    salt = ctx.rng.integers(0, 2, x.shape).astype(ctx.dtype)
+    return ops.add_const(kept, (1.0 - keep) * salt)
+
+
 def _normalise(x: Var, axes: tuple[int, ...], eps: float) -> tuple[Var, Var, Var]:
     """(x - mean) / sqrt(var + eps) over `axes` (biased variance) -> (normalised, mean, var)."""
     mu = ops.mean(x, axes, keepdims=True)
@@ -534,6 +553,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "reshape": reshape,
     "upsample": upsample,
     "dropout": dropout,
+    "noise": noise,
     "batchnorm": batchnorm,
     "layernorm": layernorm,
     "add": add,

@@ -1,5 +1,5 @@
 """Regularisation and normalisation in PyTorch:
-dropout, batchnorm (nn.BatchNorm1d/2d), layernorm."""
+dropout, noise, batchnorm (nn.BatchNorm1d/2d), layernorm."""
 
 from __future__ import annotations
 
@@ -11,6 +11,18 @@ from .lowering import Emit, Lowering
 
 def _dropout(e: Emit, x: str) -> None:
     e.assign(f"F.dropout({x}, {e.options.rate!r}, self.training)")
+
+
+def _noise(e: Emit, x: str) -> None:
+    """Training: the corruption drawn with torch's generator; evaluation: `x`."""
+    kind, amount = e.options.type, e.options.amount
+    if kind == "gaussian":
+        noisy = f"{x} + {amount!r} * torch.randn_like({x})"
+    elif kind == "mask":
+        noisy = f"{x} * (torch.rand_like({x}) >= {amount!r}).to({x}.dtype)"
+    else:  # salt_pepper: replaced with probability amount, by 0 or 1 with probability 1/2 each
+        noisy = f"torch.where(torch.rand_like({x}) < {amount!r}, torch.randint_like({x}, 2), {x})"
+    e.assign(f"{noisy} if self.training else {x}")
 
 
 def _batchnorm_module(layer: Layer) -> nn.Module:
@@ -41,6 +53,7 @@ def _layernorm(e: Emit, x: str) -> None:
 
 LOWERINGS = {
     "dropout": Lowering(_dropout),
+    "noise": Lowering(_noise),
     "batchnorm": Lowering(_batchnorm, _batchnorm_module),
     "layernorm": Lowering(_layernorm, _layernorm_module),
 }
