@@ -746,6 +746,16 @@ def check_training(
             spec.spans.get("early_stop", spec.span),
             "leave early_stop out, or train by backpropagation",
         )
+    penalised = [layer for layer in program.layers if getattr(layer.options, "sparsity", None)]
+    if penalised and (config.rule != BACKPROP or config.discriminator is not None):
+        how = "a GAN" if config.discriminator is not None else f"rule = {config.rule}"
+        errors.add(
+            "E281",
+            f"'{penalised[0].name}' has a sparsity= penalty, a term of the backpropagation loss, "
+            f"but {how} trains without it",
+            penalised[0].span,
+            "drop sparsity=, or train by backpropagation (leave rule and generator out)",
+        )
     if _check_csv_targets(program, spec, config, errors):
         _check_csv_features(program, spec, config, errors)
     _check_classes(program, spec, config, errors)

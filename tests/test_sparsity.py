@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SPECS, assert_trains_alike
+from conftest import SPECS, TEST_SPECS, assert_trains_alike
 
 import nnspec
 from nnspec.errors import NnspecError
@@ -19,6 +19,7 @@ from nnspec.kinds.sparsity import Sparsity
 from nnspec.training.losses import penalty_and_grad
 from nnspec.training.torch_runner import penalty_of
 
+ROOT_ERRORS = TEST_SPECS / "errors"
 KL = Sparsity(name="kl", rho=0.1, beta=2.0)
 L1 = Sparsity(name="l1", weight=0.01)
 
@@ -214,3 +215,11 @@ def test_sae_mean_hidden_activation_ends_near_rho(backend):
         assert 0.05 / 2 < mean < 0.05 * 2, (seed, mean)  # measured: 0.060 for seeds 0-2
     plain = _trained_hidden(text.replace(", sparsity=kl(rho=0.05, beta=0.03)", ""), backend, 0)
     assert plain > 0.3  # measured: 0.49 without the penalty
+
+
+def test_a_learning_rule_refuses_the_penalty():
+    spec = (ROOT_ERRORS / "E281_sparsity_with_a_learning_rule.nn").read_text()
+    with pytest.raises(NnspecError) as caught:
+        nnspec.loads(spec)
+    assert caught.value.code == "E281" and "rule = delta" in caught.value.message
+    nnspec.loads(spec.replace("rule = delta", "loss = mse"))  # backpropagation takes it
