@@ -454,12 +454,17 @@ def test_blocks(width, repeat, depth):
 def test_nested_repeats_are_counted_before_they_are_placed():
     """The first copy of a repeated block tells how many layers every copy places, so nested
     repeats that multiply past 50,000 layers are E406 at the innermost use that shows it, after
-    one copy of each level (not after placing 50,000 layers); a nest just under the limit checks."""
+    one copy of each level (not after placing 50,000 layers)."""
     with pytest.raises(nnspec.SpecError) as raised:
         nnspec.loads(nested_blocks(3, 100))
     error = raised.value
     assert error.code == "E406" and "more than 50,000 layers" in error.message
     assert error.span.source.line(error.span.line).strip() == "b0 inner: w, repeat=100"
+
+
+@pytest.mark.slow
+def test_a_nest_of_repeats_under_the_limit_checks():
+    """The count after the first copy refuses only what would pass the limit: 20,101 layers."""
     assert len(nnspec.loads(nested_blocks(2, 100)).program.layers) == 1 + 100 * 201
 
 
