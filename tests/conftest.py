@@ -190,3 +190,21 @@ def assert_trains_alike(model, folder: Path, models=None) -> tuple[list, list]:
         assert a.keys() == b.keys()
         np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-9, atol=1e-12)
     return ours_history, theirs_history
+
+
+def assert_compiled_torch_equals_to_torch(tmp_path: Path, model, params: dict, x: dict) -> None:
+    """`nnspec compile --to torch` of `model` with `params`, imported from `tmp_path` with its
+    weights file beside it, gives exactly what `model.to_torch()` gives on the inputs `x`."""
+    import torch
+
+    from nnspec.compile import emit
+    from nnspec.compile.common import weights_file, weights_name
+
+    (tmp_path / "net.py").write_bytes(emit(model, "torch", params))
+    (tmp_path / weights_name(model)).write_bytes(weights_file(params))
+    net = import_file(tmp_path / "net.py").load()
+    reference = model.to_torch().eval()
+    reference.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
+    feeds = {k: torch.from_numpy(v) for k, v in x.items()}
+    with torch.no_grad():
+        assert torch.equal(net(**feeds), reference(**feeds))

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, TEST_SPECS, assert_trains_alike, import_file, spec_inputs
+from conftest import (
+    EXAMPLES,
+    TEST_SPECS,
+    assert_compiled_torch_equals_to_torch,
+    assert_trains_alike,
+    import_file,
+    spec_inputs,
+)
 from safetensors.numpy import save_file
 
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
-from nnspec.compile.common import weights_file, weights_name
 from nnspec.parse import parse
 from nnspec.resolve import OPEN_ELSEWHERE, check_blocks, load_library
 from nnspec.syntax import dump
@@ -446,16 +452,9 @@ def _case(path: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", COMPILED, ids=lambda p: p.stem)
 def test_compiled_to_torch_equals_the_torch_backend(tmp_path: Path, path: Path):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     model, params, x, _ = _case(path)
-    (tmp_path / "net.py").write_bytes(emit(model, "torch", params))
-    (tmp_path / weights_name(model)).write_bytes(weights_file(params))
-    net = import_file(tmp_path / "net.py").load()
-    reference = model.to_torch().eval()
-    reference.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
-    feeds = {k: torch.from_numpy(v) for k, v in x.items()}
-    with torch.no_grad():
-        assert torch.equal(net(**feeds), reference(**feeds))
+    assert_compiled_torch_equals_to_torch(tmp_path, model, params, x)
 
 
 @pytest.mark.slow

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TEST_SPECS, assert_trains_alike, import_file, spec_inputs
+from conftest import (
+    TEST_SPECS,
+    assert_compiled_torch_equals_to_torch,
+    assert_trains_alike,
+    import_file,
+    spec_inputs,
+)
 from safetensors.numpy import save_file
 
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
-from nnspec.compile.common import weights_file, weights_name
 from nnspec.errors import SpecError
 
 torch = pytest.importorskip("torch")
@@ -190,14 +195,7 @@ def _numpy_backend(model, params, x):
 @pytest.mark.parametrize("network", NETWORKS)
 def test_compiled_to_torch_equals_the_torch_backend(tmp_path, network):
     model, params, x = _case(network)
-    (tmp_path / "net.py").write_bytes(emit(model, "torch", params))
-    (tmp_path / weights_name(model)).write_bytes(weights_file(params))
-    net = import_file(tmp_path / "net.py").load()
-    reference = model.to_torch().eval()
-    reference.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
-    feeds = {k: torch.from_numpy(v) for k, v in x.items()}
-    with torch.no_grad():
-        assert torch.equal(net(**feeds), reference(**feeds))
+    assert_compiled_torch_equals_to_torch(tmp_path, model, params, x)
 
 
 @pytest.mark.slow
