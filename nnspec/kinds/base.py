@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -238,6 +238,10 @@ class Kind:
     needs_time: ClassVar[bool] = False  # only meaningful over time steps
     whole_sequence: ClassVar[bool] = False  # sees every step at once (cannot sit on a ~> cycle)
     internal: ClassVar[bool] = False  # made by the compiler, never written in a spec
+    # how the zoo chart lays out a network built on this kind: in columns of cells, as a ring
+    # with every pair of cells linked (Markov chain, Hopfield and Boltzmann networks), or as a
+    # grid of cells that every input links to (a Kohonen map); the drawing reads it
+    drawn_as: ClassVar[Literal["columns", "ring", "grid"]] = "columns"
 
     def shape(self, options: Options, x: Any) -> Shape:
         raise NotImplementedError
