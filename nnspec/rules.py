@@ -7,19 +7,36 @@ stage: this module imports neither NumPy nor torch). Adding a rule is one `Rule`
 `Steps` there; `tests/test_train_section.py` fails, naming the rule and the file, when either
 is missing.
 
-Every rule today trains one layer of weights, of one of the rule's `kinds`, that goes straight
-from an input to the output, without time. A rule may see the data batch by batch (`batches`,
-the default: every epoch, every batch) or all of it at once (`data`: least squares, Hopfield
-storage), which changes the section's defaults to one full batch and one epoch.
+A rule trains one layer of its network, its `learner` (by default the one layer with
+parameters), and says which networks it fits (`fits`; by default one layer of one of the rule's
+`kinds` that goes straight from an input to the output, without time). A rule may see the data
+batch by batch (`batches`, the default: every epoch, every batch) or all of it at once (`data`:
+least squares, Hopfield storage), which changes the section's defaults to one full batch and one
+epoch. Its settings are written `rule = NAME(option=value, ...)` and declared as a pydantic model,
+`options` (E510 for what it does not take); the metrics it measures itself (from the
+weights and the inputs, not only the outputs) are named in `metrics`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from .program import Program
+
+
+class RuleOptions(BaseModel):
+    """A rule's settings, `rule = NAME(option=value, ...)`: a subclass declares each with its
+    type and default (a rule without settings keeps this empty model)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,10 @@ class Rule:
     needs: why it needs those activations (the start of E507's message).
     instead: E507's hint when the activation does not fit; `{layer}` is the layer's name.
     sees: `batches` (a step per batch) or `data` (one step on all the training data at once).
+    options: the settings it takes, `rule = NAME(option=value)`, with their defaults.
+    fits: `(program, rule) -> Misfit`: why the rule cannot train `program` (E507), None if it can.
+    learner: `program -> name` of the layer the rule moves.
+    metrics: the metrics it measures itself (`metrics = [...]`, `expect`), by name.
     """
 
     name: str
@@ -46,6 +67,10 @@ class Rule:
     needs: str = ""
     instead: str = ""
     sees: Literal["batches", "data"] = "batches"
+    options: type[RuleOptions] = RuleOptions
+    fits: Callable[[Program, Rule], Misfit] = field(default=lambda p, r: one_layer_misfit(p, r))
+    learner: Callable[[Program], str] = field(default=lambda p: the_layer_with_weights(p))
+    metrics: tuple[str, ...] = ()
 
 
 RULES: dict[str, Rule] = {
@@ -79,8 +104,24 @@ def rule_names() -> tuple[str, ...]:
     return (BACKPROP, *RULES)
 
 
-def rule_misfit(program: Program, rule: Rule) -> tuple[str, str] | None:
+def rule_metrics() -> tuple[str, ...]:
+    """The metrics the rules measure themselves, each once."""
+    return tuple(dict.fromkeys(name for rule in RULES.values() for name in rule.metrics))
+
+
+def rule_misfit(program: Program, rule: Rule) -> Misfit:
     """Why `rule` cannot train `program`, and what to do instead (None: it can)."""
+    return rule.fits(program, rule)
+
+
+def the_layer_with_weights(program: Program) -> str:
+    """The one layer with parameters (the learner of a rule that trains a single layer)."""
+    return next(layer.name for layer in program.layers if layer.params)
+
+
+def one_layer_misfit(program: Program, rule: Rule) -> Misfit:
+    """The default `fits`: one layer of weights, of one of the rule's kinds, straight from an
+    input to the output, without time, not frozen, with one of the rule's activations."""
     instead = "use rule = backprop"
     learners = [layer for layer in program.layers if layer.params]
     if program.timed:

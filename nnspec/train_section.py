@@ -19,12 +19,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from . import syntax as s
 from .errors import Collector, Span, did_you_mean
 from .reading import DATA_LIMIT, ReadError, open_regular, size_text
-from .rules import BACKPROP, RULES, rule_misfit, rule_names
+from .rules import BACKPROP, RULES, RuleOptions, rule_metrics, rule_misfit, rule_names
 
 if TYPE_CHECKING:
     from .program import Program
@@ -73,6 +81,9 @@ METRICS = (
     "r2",
     "kl",
     "coverage",
+    # the metrics a learning rule measures itself (quantization error, ...), and on the
+    # training part
+    *(f"{part}{name}" for name in rule_metrics() for part in ("", "train_")),
 )
 FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
 CLASSIFYING = ("classification", "graph")  # the data kinds whose targets are classes
@@ -172,6 +183,9 @@ class TrainConfig(BaseModel):
     discriminator: str | None = None
     latent: int | None = None  # None: the generator's input decides
     rule: str = BACKPROP
+    # the rule's settings, `rule = NAME(option=value)`, as written (its `options` model gives the
+    # defaults: `rule_settings`)
+    rule_options: dict[str, Any] = {}
     expects: tuple[tuple[str, str, float], ...] = ()
     loss: Literal[LOSSES] | dict[str, Literal[LOSSES]] = Field(default_factory=_loss_for)
     loss_weights: dict[str, float] = {}  # by output name; an output not named weighs 1
@@ -194,12 +208,26 @@ class TrainConfig(BaseModel):
     def _labels(cls, value):
         return None if value is None else tuple(class_label(item) for item in value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_called(cls, data):
+        """`rule = NAME(options)` as it comes from the section: the name and its options apart."""
+        rule = data.get("rule") if isinstance(data, dict) else None
+        if isinstance(rule, tuple):
+            data = {**data, "rule": rule[0], "rule_options": dict(rule[1])}
+        return data
+
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, value: str) -> str:
         if value not in rule_names():
             raise ValueError(f"unknown rule {value!r}")
         return value
+
+    @property
+    def rule_settings(self) -> RuleOptions:
+        """The rule's options, each as written or by its default."""
+        return RULES[self.rule].options(**self.rule_options)
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -256,7 +284,7 @@ class TrainConfig(BaseModel):
             "batch": "full" if self.batch is None else self.batch,
             "epochs": self.epochs,
             "schedule": {"name": self.schedule[0], **self.schedule[1]},
-            "rule": self.rule,
+            "rule": {"name": self.rule, **self.rule_options} if self.rule_options else self.rule,
             "seed": self.seed,
             **(
                 {"early_stop": dict(zip(EARLY_STOP, self.early_stop, strict=True))}
@@ -521,6 +549,62 @@ def _called(table: dict[str, tuple[str, ...]]) -> Check:
     return check
 
 
+def _rule(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """`rule = NAME`, or `rule = NAME(option=value, ...)` with the options its declaration takes
+    (E510 for one it does not know or a value it refuses)."""
+    if not isinstance(value, s.Call):
+        _choice(key, value, rule_names(), errors)
+        return
+    name = value.name.text
+    if name not in rule_names():
+        errors.add(
+            "E502",
+            f"unknown rule '{name}'",
+            value.name.span,
+            did_you_mean(name, rule_names(), "rules"),
+        )
+        return
+    model = RULES[name].options if name in RULES else RuleOptions
+    known = tuple(model.model_fields)
+    given = {}
+    for arg in value.args:
+        if arg.key is None or arg.key.text not in known:
+            near = did_you_mean(arg.key.text, known, "settings") if arg.key is not None else None
+            errors.add(
+                "E510",
+                f"rule {name} has no setting "
+                + ("given by position" if arg.key is None else f"'{arg.key.text}'"),
+                (arg.key or arg.value).span,
+                near
+                or (
+                    f"it takes {', '.join(known)}: write {name}({known[0]}=...)"
+                    if known
+                    else f"it takes no settings: write rule = {name}"
+                ),
+            )
+            continue
+        given[arg.key.text] = arg
+    for option, arg in given.items():
+        try:
+            model(**{option: s.plain(arg.value)})
+        except ValidationError as error:
+            problem = error.errors()[0]["msg"]
+            errors.add(
+                "E510",
+                f"rule {name} cannot take {option}={s.show(arg.value)}: {problem[:1].lower()}"
+                + problem[1:],
+                arg.value.span,
+                f"{option} of {name}: {_described(model, option)}",
+            )
+
+
+def _described(model: type[RuleOptions], option: str) -> str:
+    """An option's type and default, for E510's hint."""
+    info = model.model_fields[option]
+    shown = getattr(info.annotation, "__name__", str(info.annotation))
+    return f"{shown}, {info.description + ', ' if info.description else ''}default {info.default!r}"
+
+
 def _batch(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
     plain = s.plain(value)
     if plain != "full" and not is_whole_number_at_least(plain, 1):
@@ -631,7 +715,7 @@ CHECKS: dict[str, Check] = {
     "batch": _batch,
     "epochs": whole_number_at_least(0),
     "schedule": _called(SCHEDULES),
-    "rule": lambda key, value, networks, errors: _choice(key, value, rule_names(), errors),
+    "rule": _rule,
     "seed": whole_number_at_least(0),
     "metrics": _metrics,
     "target": _target,

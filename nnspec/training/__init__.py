@@ -243,7 +243,7 @@ def make_runner(
         runner = NumpyRunner(model, config, dtype)
     else:
         raise ValueError(f"unknown backend {backend!r}: torch or numpy")
-    return runner if config.rule == "backprop" else RuleRunner(runner, config.rule, model.program)
+    return runner if config.rule == "backprop" else RuleRunner(runner, config, model.program)
 
 
 def default_backend() -> str:

@@ -19,6 +19,7 @@ from safetensors.numpy import load_file, save_file
 from ..atomic import write_atomic
 from ..data.load import Data, Split
 from ..reading import DATA_LIMIT, ReadError, read_regular
+from ..rules import rule_metrics
 from ..train_section import TrainConfig
 from .checkpoint import (
     AFRESH,
@@ -140,6 +141,8 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
     else:
         for name in ("metrics.csv", BEST):
             (out / name).unlink(missing_ok=True)
+    if hasattr(runner, "plan_steps"):  # a learning rule's schedules decay over the run's steps
+        runner.plan_steps(config.epochs * _batch_count(data.train, config.batch))
     saved_at, saved_epoch = None, start  # when the last checkpoint was written, and its epoch
     stopped = None
     for epoch in range(start, config.epochs):
@@ -285,7 +288,9 @@ def _asked(config: TrainConfig, data: Data, prefix: str) -> set[str]:
     those the spec names, and accuracy for classes."""
     if data.outputs is not None:
         return _asked_of_outputs(config, data.outputs, prefix)
-    names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & set(MEASURES)
+    names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & (
+        set(MEASURES) | set(rule_metrics())
+    )
     # values: accuracy when asked for (above 0.5 is 1)
     return names | {"accuracy"} if data.classes else names
 
@@ -319,9 +324,19 @@ def _evaluate(runner, part: Split, names: set[str]) -> dict[str, float]:
             output, _, metric = name.rpartition(".")
             values[name] = MEASURES[metric](y[output], part.targets[output], part.mask)
         return values
-    return {"loss": loss} | {
-        name: MEASURES[name](y, part.targets, part.mask) for name in sorted(names)
-    }
+    own = getattr(runner, "own_measure", None)  # a learning rule's metrics, from its view
+    values = {"loss": loss}
+    for name in sorted(names):
+        value = None if own is None else own(name, part.inputs, part.targets)
+        values[name] = MEASURES[name](y, part.targets, part.mask) if value is None else value
+    return values
+
+
+def _batch_count(split: Split, batch: int | None) -> int:
+    """How many batches `_batches` gives in an epoch."""
+    if split.mask is not None or batch is None:
+        return 1
+    return -(-split.size // batch)
 
 
 def _batches(split: Split, batch: int | None, rng: np.random.Generator):

@@ -21,21 +21,30 @@ Hopfield storage) has the same kind of step, given the whole training data as on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
-from ..program import Program
+from ..program import Layer, Program
+from ..rules import RULES, RuleOptions
+from ..train_section import TrainConfig
 
 
 @dataclass(frozen=True)
 class Batch:
     """What a step sees, as one backend's arrays (NumPy's or torch's).
 
-    x: the layer's input `[batch, inputs]`; t: the target, one value per unit `[batch, units]`;
-    y: the layer's output `[batch, units]`; w: its weight `[units, inputs]`; b: its bias
-    `[units]` (None without one).
+    x: the learner's input `[batch, inputs]` (computed by the layers before it, when an input
+    does not feed it directly); t: the target, one value per unit `[batch, units]`; y: the
+    network's output `[batch, units]`; w: the learner's weight `[units, inputs]`; b: its bias
+    `[units]` (None without one); params: every parameter of the learner by key (`weight`,
+    `bias`, `visible_bias`, ...); layer: the learner as the program declares it (its options);
+    options: the rule's settings (`rule = NAME(option=value)`, defaults filled in); rng: this
+    step's random numbers, `default_rng([seed, step])`, the same draws on either backend; step,
+    steps: this step's index from 0 and the run's number of steps (epochs times batches), for
+    schedules that decay; state: NumPy arrays the rule keeps from step to step (persistent
+    chains), saved in checkpoints and restored on resume. A step may put new arrays into it.
     """
 
     x: Any
@@ -43,6 +52,13 @@ class Batch:
     y: Any
     w: Any
     b: Any
+    params: dict[str, Any] = field(default_factory=dict)
+    layer: Layer | None = None
+    options: RuleOptions = RuleOptions()
+    rng: np.random.Generator | None = None
+    step: int = 0
+    steps: int = 1
+    state: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def z(self):
@@ -50,17 +66,26 @@ class Batch:
         return self.x @ self.w.T + (0 if self.b is None else self.b)
 
 
-# A step: (batch, lr) -> what to add to the layer's parameters, by parameter ("weight", "bias").
+# A step: (batch, lr) -> what to add to the learner's parameters, by key ("weight", "bias").
 Step = Callable[[Batch, float], dict[str, Any]]
 NUMPY = "numpy"  # in `Steps.torch`: the NumPy step serves PyTorch too
+ARRAYS = ("x", "t", "y", "w", "b")  # the fields of a `Batch` that are one backend's arrays
 
 
 @dataclass(frozen=True)
 class Steps:
-    """A rule's update on each backend."""
+    """A rule's update on each backend, and what it measures itself.
+
+    loss: `batch -> float`, the loss the rule reports instead of the section's (a
+    reconstruction or quantization error; None: the section's loss of the outputs), given a
+    batch as it trains and, to evaluate, a whole part as one batch. measures: its own metrics by
+    name (the rule's `metrics`), each `batch -> float` on a whole part.
+    """
 
     numpy: Step
     torch: Step | Literal["numpy"]
+    loss: Callable[[Batch], float] | None = None
+    measures: dict[str, Callable[[Batch], float]] = field(default_factory=dict)
 
 
 def _moved_by(signal: Callable[[Batch], Any]) -> Step:
@@ -87,30 +112,116 @@ STEPS: dict[str, Steps] = {
 
 
 class RuleRunner:
-    """A backend runner whose weights move by a learning rule instead of an optimizer."""
+    """A backend runner whose weights move by a learning rule instead of an optimizer.
 
-    def __init__(self, inner, rule: str, program: Program):
-        layer = next(layer for layer in program.layers if layer.params)
-        self.inner, self.rule, self.backend = inner, rule, inner.backend
-        self.layer, self.source = layer.name, layer.inputs[0].source
-        steps = STEPS[rule]
+    The rule's learner is one layer; its input is an input of the network, or what the layers
+    before it compute (with the weights as they are, in evaluation mode, on NumPy for either
+    backend: `_learner_input`). The runner counts its steps (`Batch.step`) and keeps the rule's
+    `state`, both in its checkpoints."""
+
+    def __init__(self, inner, config: TrainConfig, program: Program):
+        rule = RULES[config.rule]
+        layer = program.layer(rule.learner(program))
+        self.inner, self.rule, self.backend = inner, config.rule, inner.backend
+        self.program, self.layer, self.keys = program, layer.name, tuple(layer.params)
+        self.declared, self.options, self.seed = layer, config.rule_settings, config.seed
+        self.sources = tuple(link.source for link in layer.inputs)
+        self.direct = len(self.sources) == 1 and self.sources[0] in program.inputs
+        self.shadow = None  # the NumPy network that computes an indirect input (_learner_input)
+        self.count, self.steps = 0, 1
+        self.state: dict[str, np.ndarray] = {}
+        self.steps_of = steps = STEPS[config.rule]
         self.update = (
             steps.numpy if self.backend == "numpy" or steps.torch == NUMPY else _on_tensors(steps)
         )
+
+    def plan_steps(self, total: int) -> None:
+        """The run's number of steps (the loop tells it before the first)."""
+        self.steps = max(1, int(total))
 
     def step(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None, lr: float
     ) -> tuple[float, np.ndarray]:
         loss, y = self.inner.evaluate(inputs, target, mask)
-        weights = self.inner.weights()
-        w, b = weights[f"{self.layer}.weight"], weights.get(f"{self.layer}.bias")
-        x = inputs[self.source].reshape(len(target), -1).astype(w.dtype)
-        t = _as_units(target, w.shape[0]).astype(w.dtype)
-        deltas = self.update(Batch(x, t, y.reshape(t.shape), w, b), lr)
+        batch = self._batch(inputs, target, y, self.count)
+        if self.steps_of.loss is not None:
+            loss = float(self.steps_of.loss(batch))
+        deltas = self.update(batch, lr)
         self.inner.add_to({f"{self.layer}.{name}": delta for name, delta in deltas.items()})
+        self.count += 1
         return loss, y
 
-    def __getattr__(self, name: str):  # evaluate, predict, weights, checkpoint, restore
+    def evaluate(
+        self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
+        """The loss and the outputs on a part: the rule's own loss, when it has one."""
+        loss, y = self.inner.evaluate(inputs, target, mask)
+        if self.steps_of.loss is None:
+            return loss, y
+        return float(self.steps_of.loss(self._batch(inputs, target, y, self.count))), y
+
+    def own_measure(self, name: str, inputs: dict[str, np.ndarray], target) -> float | None:
+        """The rule's metric `name` on a whole part (None: the rule does not measure it)."""
+        measure = self.steps_of.measures.get(name)
+        if measure is None:
+            return None
+        _, y = self.inner.evaluate(inputs, target, None)
+        return float(measure(self._batch(inputs, target, y, self.count)))
+
+    def _batch(self, inputs, target, y, step: int) -> Batch:
+        weights = self.inner.weights()
+        params = {key: weights[f"{self.layer}.{key}"] for key in self.keys}
+        w = params.get("weight")
+        dtype = w.dtype if w is not None else np.float32
+        x = self._learner_input(inputs, weights).astype(dtype)
+        units = w.shape[0] if w is not None and w.ndim == 2 else int(np.prod(y.shape[1:]))
+        t = None if target is None else _as_units(target, units).astype(dtype)
+        return Batch(
+            x,
+            t,
+            y.reshape(len(x), -1) if t is None or y.size != t.size else y.reshape(t.shape),
+            w,
+            params.get("bias"),
+            params=params,
+            layer=self.declared,
+            options=self.options,
+            rng=np.random.default_rng([self.seed, step]),
+            step=step,
+            steps=self.steps,
+            state=self.state,
+        )
+
+    def _learner_input(self, inputs: dict[str, np.ndarray], weights) -> np.ndarray:
+        """What enters the learner `[batch, inputs]`: its input, or the values of the layers that
+        feed it (joined along features), from a NumPy copy of the network in evaluation mode."""
+        if self.direct:
+            x = inputs[self.sources[0]]
+            return x.reshape(len(x), -1)
+        if self.shadow is None:
+            from ..backends.numpy import to_numpy
+
+            dtype = next(iter(weights.values())).dtype if weights else np.float32
+            self.shadow = to_numpy(self.program, seed=self.seed, dtype=np.dtype(dtype).name)
+        self.shadow.load(weights)
+        values = self.shadow.eval().activations(self.sources, **inputs)
+        return np.concatenate([values[n].reshape(len(values[n]), -1) for n in self.sources], 1)
+
+    def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays, meta = self.inner.checkpoint()
+        arrays.update({f"rule.{key}": value for key, value in self.state.items()})
+        return arrays, {**meta, "rule_step": self.count}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.state = {
+            k.removeprefix("rule."): v for k, v in arrays.items() if k.startswith("rule.")
+        }
+        self.count = int(meta.get("rule_step", 0))
+        self.inner.restore(
+            {k: v for k, v in arrays.items() if not k.startswith("rule.")},
+            {k: v for k, v in meta.items() if k != "rule_step"},
+        )
+
+    def __getattr__(self, name: str):  # predict, weights, set_weights, add_to
         return getattr(self.inner, name)
 
 
@@ -119,8 +230,14 @@ def _on_tensors(steps: Steps) -> Step:
     import torch
 
     def step(batch: Batch, lr: float) -> dict[str, np.ndarray]:
-        arrays = (getattr(batch, part.name) for part in fields(batch))
-        tensors = Batch(*(None if a is None else torch.from_numpy(a) for a in arrays))
+        def tensor(a):
+            return None if a is None else torch.from_numpy(a)
+
+        tensors = replace(
+            batch,
+            **{name: tensor(getattr(batch, name)) for name in ARRAYS},
+            params={key: tensor(value) for key, value in batch.params.items()},
+        )
         return {name: delta.numpy() for name, delta in steps.torch(tensors, lr).items()}
 
     return step

@@ -116,6 +116,7 @@ class NumpyRun:
         for term in ctx.kl:
             kl = term if kl is None else ops.add(kl, term)
         self._recorded = _Recorded(outputs, logits, kl, leaves, params)
+        self._recorded.values = values  # every layer's value, for `activations`
         # the activations of layers with a sparsity= penalty, which the runner adds to the loss
         self._recorded.sparse = {n: values[n] for n in self._sparse}
         arrays = {name: v.value for name, v in outputs.items()}
@@ -126,6 +127,16 @@ class NumpyRun:
         if self._recorded.sparse:
             terms["sparse"] = {name: v.value for name, v in self._recorded.sparse.items()}
         return result, terms
+
+    def activations(self, names, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        """The values of the layers `names` for these inputs, by name (`[B, ...]`, as the layer
+        gives them); a network without `~>` links keeps every layer's value."""
+        self.forward_with_terms(*args, **kwargs)
+        values = self._recorded.values
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise ValueError(f"no value of {', '.join(missing)} is kept (a layer in a time loop)")
+        return {name: values[name].value for name in names}
 
     def _layer_params(self, layer: Layer, params: dict[str, Var]) -> dict[str, Var]:
         """The layer's parameters by key; a shared one is its owner's `Var` (read transposed
@@ -354,7 +365,7 @@ class _Recorded:
     """What the last forward left for backward: output, logits, KL,
     input and parameter variables."""
 
-    __slots__ = ("outputs", "logits", "kl", "inputs", "params", "sparse")
+    __slots__ = ("outputs", "logits", "kl", "inputs", "params", "sparse", "values")
 
     def __init__(
         self,
