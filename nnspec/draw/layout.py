@@ -24,6 +24,7 @@ from ..kinds import Cell
 from ..program import Layer, Link, Program
 from .cells import LOOPED, cell_type, variant
 from .kinds import KIND_DRAWING, window
+from .ring import layout_ring, ring_layer
 from .scene import (
     ARC_RISE,
     CELL,
@@ -170,7 +171,14 @@ def layout_network(
     """The network's cells, links and labels, centred on its axis; `scope` prefixes the cells' ids.
 
     `reproduces`: the outputs are trained to reproduce the input (match input output cells).
+    A network that is one ring kind's population (Hopfield, Boltzmann, Markov) is drawn as a
+    ring instead (`ring.py`).
     """
+    ring = ring_layer(program)
+    if ring is not None:
+        return layout_ring(
+            program, ring, scope=scope or program.name, annotate=annotate, orient=orient
+        )
     groups, group_of = _groups(program)
     outputs = {output.name for output in program.outputs}
     for group in groups:
