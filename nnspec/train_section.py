@@ -56,6 +56,7 @@ DATASETS = (
     "blobs",
     "associations",
     "recall",
+    "weather",
 )
 LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
 OPTIMIZERS = {

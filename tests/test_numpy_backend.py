@@ -249,6 +249,7 @@ KIND_SPECS = {
     "gcn": "input f: [4, 3]\n input a: [4, 4]\n gcn g: 2, act=tanh\n f -> g.features\n"
     " a -> g.adjacency",
     "readout": "input x: [4, 3]\n readout r: max\n x -> r",
+    "markov": "input x: 3\n dense h: 2, act=softmax\n markov m: 2\n dense y: 2\n x -> h -> m -> y",
     "sample": "input x: 3\n dense m: 2\n dense v: 2\n sample z\n x -> m, v\n m -> z.mean\n"
     " v -> z.logvar",
     "lif": None,  # its gradient is a surrogate, not the derivative: test_lif_against_a_loop_by_hand

@@ -417,6 +417,10 @@ def sample(e: Emit, x: dict[str, str]) -> None:
     e.let(f"{x['mean']}  # in evaluation a sample is its mean")
 
 
+def markov(e: Emit, x: str) -> None:
+    e.let(f"{x} @ {e.p('transition')}  # the next state's distribution")
+
+
 def _activation_layer(name: str) -> Callable[[Emit, str], None]:
     def lower(e: Emit, x: str) -> None:
         alpha = getattr(e.layer.options, "alpha", None)
@@ -456,6 +460,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
+    "markov": markov,
     "lif": Stateful(_lif_sequence, _lif_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }

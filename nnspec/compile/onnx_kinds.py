@@ -465,6 +465,11 @@ def sample(g, ctx, layer, x, p):
     return g.op("Identity", [x["mean"]])
 
 
+def markov(g, ctx, layer, x, p):
+    """state (..., S) -> next state (..., S): MatMul by the transition matrix (S, S)."""
+    return g.op("MatMul", [x, p["transition"]])
+
+
 # ---- stateful kinds --------------------------------------------------------------------------
 def _project(weight: str = "weight_ih", bias: str = "bias_ih") -> Callable:
     def project(g, layer, x, p, rank):
@@ -694,6 +699,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
+    "markov": markov,
     "lif": Stateful(
         _project("weight", "bias"), _lif_step, ("v",), "a Scan: decay, add, spike, reset"
     ),

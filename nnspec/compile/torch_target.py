@@ -130,6 +130,10 @@ def _gcn(layer: Layer) -> str:
     return f"GraphConv({features}, {units}, bias={'bias' in layer.params})"
 
 
+def _markov(layer: Layer) -> str:
+    return f"Transition({layer.params['transition'].shape[0]})"
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -166,6 +170,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "readout": _none,
     "lif": _linear,
     "sample": _none,
+    "markov": _markov,
 }
 # the activations as layers of their own hold no parameters either
 ACTIVATION_KINDS = (
@@ -409,6 +414,14 @@ class GraphConv(nn.Module):
         d = a.sum(-1).rsqrt()
         out = (d.unsqueeze(-1) * a * d.unsqueeze(-2)) @ F.linear(h, self.weight)
         return out if self.bias is None else out + self.bias
+''',
+    "Transition": '''
+class Transition(nn.Module):
+    """A Markov chain's transition matrix `transition` [states, states] ([from, to])."""
+
+    def __init__(self, states):
+        super().__init__()
+        self.transition = nn.Parameter(torch.empty(states, states))
 ''',
 }
 # helpers that call other helpers

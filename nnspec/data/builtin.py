@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .examples import F32, DataError, Examples, Graph
+from .markov import weather
 
 HERE = Path(__file__).resolve().parent
 
@@ -285,4 +286,5 @@ BUILTIN: dict[str, Builder] = {
     "blobs": blobs,
     "ring": ring,
     "associations": associations,
+    "weather": weather,
 }

@@ -59,6 +59,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "readout": Drawing("full", mark="funnel"),  # every item gathered into one
     "lif": Drawing("full"),
     "sample": Drawing("one"),
+    "markov": Drawing("full"),  # every state to every state (the ring layout)
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
 }

@@ -14,6 +14,7 @@ from . import (
     generative,
     graph,
     io,
+    markov,
     merge,
     norm,
     recurrent,
@@ -32,6 +33,7 @@ FAMILIES = (
     graph,
     spiking,
     generative,
+    markov,
     activation,
 )
 

@@ -28,6 +28,7 @@ from . import cells, ops
 from .activations import activate
 from .autograd import Var, const
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
+from .markov import markov
 
 
 @dataclass
@@ -592,6 +593,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
+    "markov": markov,
     "lif": _stateful(
         _lif_cell,
         "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "

@@ -23,6 +23,7 @@ from . import (
     generative,
     graph,
     io,
+    markov,
     merge,
     norm,
     recurrent,
@@ -42,6 +43,7 @@ for _family in (
     graph,
     spiking,
     generative,
+    markov,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS
