@@ -22,7 +22,8 @@ from . import syntax as s
 from .errors import Source, Span, SpecError
 from .shipped import grammar_text
 
-KEYWORDS = frozenset({"network", "block", "train", "use", "output", "expect", "let"})
+KEYWORDS = frozenset({"network", "block", "train", "use", "output", "expect"})
+SOFT_KEYWORDS = frozenset({"let"})  # a keyword only where the grammar wants one: names elsewhere
 MAX_NESTING = 64  # brackets deeper than this are a mistake, not a spec
 MAX_OPERATORS = 100  # operators nested deeper than this (`1 + 1 + ...`): a mistake, and the stack
 
@@ -184,8 +185,18 @@ class _SyntaxBuilder(Transformer):
         )
 
     def let(self, children):
-        name, value = children
-        return s.Let(span=self._span(children), name=self._name(name), value=value)
+        word, name, value = children
+        if word != "let":  # `dense d = 3`: a layer with `=` where its options want `:`
+            line = self.source.text.splitlines()[name.end_line - 1]
+            column = line.index("=", name.end_column - 1) + 1
+            raise SpecError(
+                "E103",
+                "unexpected '='",
+                Span(self.source, name.end_line, column, name.end_line, column + 1),
+                f"a layer's options follow ':', as in '{word} {name}: ...'; "
+                f"a constant is 'let {name} = ...'",
+            )
+        return s.Let(span=self._span([name, value]), name=self._name(name), value=value)
 
     def connection(self, children):
         links = []

@@ -82,11 +82,13 @@ METRICS = (
     "r2",
     "kl",
     "coverage",
-    # the metrics a learning rule measures itself (quantization error, ...), and on the
-    # training part
-    *(f"{part}{name}" for name in rule_metrics() for part in ("", "train_")),
+    *rule_metrics(),  # the metrics a learning rule measures itself (quantization error, ...)
 )
 FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
+# built-in datasets that take settings, `data = patterns(count=8, flips=0.1)`: their names, in
+# positional order, each a whole number from 1 up, or a fraction from 0 to 1 (`FRACTIONS`)
+GENERATED_DATA = {"patterns": ("count", "units", "flips", "cues")}
+FRACTIONS = {"flips"}
 CLASSIFYING = ("classification", "graph")  # the data kinds whose targets are classes
 
 

@@ -254,8 +254,29 @@ def test_an_unused_constant_is_still_checked():
     assert _at(error) == ("E220", 1, 14, 20)
 
 
-def test_let_is_a_keyword_and_operators_out_of_place_are_stray_characters():
-    assert failure(NET.format(layer="dense let: 2")).code == "E108"
+def test_let_is_a_soft_keyword_a_layer_may_be_named_let():
+    """The contract's six keywords cannot name layers; `let` is not one of them, so a layer named
+    `let` is linked, summed and trained like any other, beside constants defined with `let`."""
+    text = (
+        "let d = 3\nnetwork n {\n    let e = d * 2\n    input x: 2\n    dense let: e\n"
+        "    dense y: d\n    x -> let\n    let -> y\n}\n"
+    )
+    program = nnspec.loads(text).program
+    assert [layer.name for layer in program.layers] == ["x", "let", "y"]
+    assert program.layer("let").shape.dims == (6,) and program.layer("y").inputs[0].source == "let"
+
+
+def test_a_layer_written_with_equals_for_its_colon_is_pointed_at():
+    error = failure("network n {\n    input x: 4\n    dense  y =  2\n    x -> y\n}\n")
+    assert (error.code, error.message) == ("E103", "unexpected '='")
+    assert (error.span.line, error.span.column) == (3, 14)
+    assert (
+        error.hint
+        == "a layer's options follow ':', as in 'dense y: ...'; a constant is 'let y = ...'"
+    )
+
+
+def test_operators_out_of_place_are_stray_characters():
     error = failure("network n {\n    input x: 4\n    dense y: 2\n    x * y\n}\n")
     assert (error.code, error.message) == ("E102", "unexpected character '*'")
 
