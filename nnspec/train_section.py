@@ -45,6 +45,7 @@ DATASETS = (
     "xor",
     "not",
     "digits",
+    "digits_nudged",
     "sine",
     "adding",
     "majority",

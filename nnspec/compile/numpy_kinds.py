@@ -421,6 +421,11 @@ def markov(e: Emit, x: str) -> None:
     e.let(f"{x} @ {e.p('transition')}  # the next state's distribution")
 
 
+def rbm(e: Emit, x: str) -> None:
+    """P(h = 1 | v): the hidden units' mean (the visible bias is the training rule's)."""
+    e.let(activation(e, "sigmoid", None, f"{x} @ {e.p('weight')}.T + {e.p('bias')}"))
+
+
 def _activation_layer(name: str) -> Callable[[Emit, str], None]:
     def lower(e: Emit, x: str) -> None:
         alpha = getattr(e.layer.options, "alpha", None)
@@ -461,6 +466,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "readout": readout,
     "sample": sample,
     "markov": markov,
+    "rbm": rbm,
     "lif": Stateful(_lif_sequence, _lif_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }

@@ -470,6 +470,12 @@ def markov(g, ctx, layer, x, p):
     return g.op("MatMul", [x, p["transition"]])
 
 
+def rbm(g, ctx, layer, x, p):
+    """v (B, V) -> P(h = 1 | v) (B, units): Gemm with the hidden bias, then Sigmoid (the visible
+    bias, the training rule's, is not read)."""
+    return activate(g, linear(g, x, p["weight"], p["bias"], _rank(ctx, layer)), layer.options.act)
+
+
 # ---- stateful kinds --------------------------------------------------------------------------
 def _project(weight: str = "weight_ih", bias: str = "bias_ih") -> Callable:
     def project(g, layer, x, p, rank):
@@ -700,6 +706,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "readout": readout,
     "sample": sample,
     "markov": markov,
+    "rbm": rbm,
     "lif": Stateful(
         _project("weight", "bias"), _lif_step, ("v",), "a Scan: decay, add, spike, reset"
     ),

@@ -134,6 +134,11 @@ def _markov(layer: Layer) -> str:
     return f"Transition({layer.params['transition'].shape[0]})"
 
 
+def _rbm(layer: Layer) -> str:
+    units, visible = layer.params["weight"].shape
+    return f"Rbm({visible}, {units})"
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -171,6 +176,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "lif": _linear,
     "sample": _none,
     "markov": _markov,
+    "rbm": _rbm,
 }
 # the activations as layers of their own hold no parameters either
 ACTIVATION_KINDS = (
@@ -397,6 +403,17 @@ class Posenc(nn.Module):
                 f"but the sequence has {steps} steps"
             )
         return x + self.weight[:steps]
+''',
+    "Rbm": '''
+class Rbm(nn.Module):
+    """A restricted Boltzmann machine's weight [units, visible], hidden bias [units] and visible
+    bias [visible]; the forward, P(h = 1 | v), reads the first two."""
+
+    def __init__(self, visible, units):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(units, visible))
+        self.bias = nn.Parameter(torch.zeros(units))
+        self.visible_bias = nn.Parameter(torch.zeros(visible))
 ''',
     "GraphConv": '''
 class GraphConv(nn.Module):

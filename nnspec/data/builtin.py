@@ -15,6 +15,7 @@ import numpy as np
 
 from .examples import F32, DataError, Examples, Graph
 from .markov import weather
+from .nudged import digits_nudged
 
 HERE = Path(__file__).resolve().parent
 
@@ -275,6 +276,7 @@ BUILTIN: dict[str, Builder] = {
     **{name: partial(truth_table, name) for name in TRUTH},
     "not": negation,
     "digits": digits,
+    "digits_nudged": digits_nudged,
     "sine": sine,
     "adding": adding,
     "majority": majority,

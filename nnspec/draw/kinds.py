@@ -60,6 +60,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "lif": Drawing("full"),
     "sample": Drawing("one"),
     "markov": Drawing("full"),  # every state to every state (the ring layout)
+    "rbm": Drawing("full"),  # every visible unit to every hidden unit
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
 }

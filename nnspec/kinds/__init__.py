@@ -17,6 +17,7 @@ from . import (
     markov,
     merge,
     norm,
+    rbm,
     recurrent,
     spiking,
 )
@@ -34,6 +35,7 @@ FAMILIES = (
     spiking,
     generative,
     markov,
+    rbm,
     activation,
 )
 

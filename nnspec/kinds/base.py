@@ -242,6 +242,9 @@ class Kind:
     # with every pair of cells linked (Markov chain, Hopfield and Boltzmann networks), or as a
     # grid of cells that every input links to (a Kohonen map); the drawing reads it
     drawn_as: ClassVar[Literal["columns", "ring", "grid"]] = "columns"
+    # parameters the forward never reads (an rbm's visible bias, moved by its rule alone): they
+    # take no gradient, so no optimizer moves them, on either backend
+    unread: ClassVar[tuple[str, ...]] = ()
 
     def shape(self, options: Options, x: Any) -> Shape:
         raise NotImplementedError

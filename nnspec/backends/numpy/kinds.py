@@ -29,6 +29,7 @@ from .activations import activate
 from .autograd import Var, const
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
+from .rbm import rbm
 
 
 @dataclass
@@ -594,6 +595,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "readout": readout,
     "sample": sample,
     "markov": markov,
+    "rbm": rbm,
     "lif": _stateful(
         _lif_cell,
         "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "

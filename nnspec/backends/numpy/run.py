@@ -52,7 +52,9 @@ class NumpyRun:
         self.rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         self.training = True
         declared = program.parameters()
-        self._trainable = tuple(n for n, p in declared.items() if p.trainable)
+        # what the forward never reads takes no gradient (kinds' `unread`: an rbm's visible bias)
+        unread = {f"{layer.name}.{key}" for layer in program.layers for key in layer.kind.unread}
+        self._trainable = tuple(n for n, p in declared.items() if p.trainable and n not in unread)
         self._keys = {layer.name: tuple(layer.params) for layer in program.layers}
         self._handed = handed_states(program)  # decoder -> the encoder whose state it takes
         self._recorded: _Recorded | None = None

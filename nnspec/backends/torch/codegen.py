@@ -26,6 +26,7 @@ from . import (
     markov,
     merge,
     norm,
+    rbm,
     recurrent,
     spiking,
 )
@@ -44,6 +45,7 @@ for _family in (
     spiking,
     generative,
     markov,
+    rbm,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS
