@@ -728,6 +728,23 @@ def _gcn_adjacency(adjacency):
 )
 
 helper(
+    "_som",
+    '''
+def _som(x, w):
+    """x (..., d), the map's weight w (units, d) -> (..., units): a 1 at the unit nearest x
+    (Euclidean, the first at a tie), 0 elsewhere; in slices of examples to bound the memory."""
+    flat = x.reshape(-1, x.shape[-1])
+    rows = max(1, (1 << 22) // w.size)
+    winners = [
+        np.sqrt(np.square(flat[i : i + rows, None, :] - w).sum(-1)).argmin(-1)
+        for i in range(0, len(flat), rows)
+    ]
+    winners = np.concatenate(winners or [np.zeros(0, np.int64)])
+    return np.eye(len(w), dtype=w.dtype)[winners].reshape(x.shape[:-1] + (len(w),))
+''',
+)
+
+helper(
     "_embedding",
     '''
 def _embedding(w, tokens, name):

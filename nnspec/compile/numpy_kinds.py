@@ -426,6 +426,10 @@ def rbm(e: Emit, x: str) -> None:
     e.let(activation(e, "sigmoid", None, f"{x} @ {e.p('weight')}.T + {e.p('bias')}"))
 
 
+def som(e: Emit, x: str) -> None:
+    e.let(f"{e.use('_som')}({x}, {e.p('weight')})")
+
+
 def _activation_layer(name: str) -> Callable[[Emit, str], None]:
     def lower(e: Emit, x: str) -> None:
         alpha = getattr(e.layer.options, "alpha", None)
@@ -465,6 +469,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
+    "som": som,
     "markov": markov,
     "rbm": rbm,
     "lif": Stateful(_lif_sequence, _lif_step),

@@ -425,6 +425,19 @@ def readout(g, ctx, layer, x, p):
     return g.op("ReduceMean" if mode == "mean" else "ReduceMax", [x], axes=[-2], keepdims=0)
 
 
+def som(g, ctx, layer, x, p):
+    """x (..., d) -> (..., units): Unsqueeze, Sub the weight (units, d), Mul, ReduceSum: the
+    squared distance to every unit; ArgMin (the first at a tie), Equal to each unit's index
+    (Unsqueeze, a constant 0 .. units - 1), Cast to float: one-hot."""
+    w = p["weight"]
+    units = layer.params["weight"].shape[0]
+    apart = g.op("Sub", [g.op("Unsqueeze", [x, g.ints([-2])]), w])
+    squared = g.op("ReduceSum", [g.op("Mul", [apart, apart]), g.ints([-1])], keepdims=0)
+    winners = g.op("ArgMin", [squared], axis=-1, keepdims=0, select_last_index=0)
+    hot = g.op("Equal", [g.op("Unsqueeze", [winners, g.ints([-1])]), g.ints(list(range(units)))])
+    return g.op("Cast", [hot], to=1)
+
+
 def posenc(g, ctx, layer, x, p):
     """(..., L, d) -> the same: Add of the encoding [L, d]. Sinusoids of a length the spec fixes
     are a constant (as the NumPy backend makes it, in float64); of any length they are made in
@@ -704,6 +717,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "posenc": posenc,
     "gcn": gcn,
     "readout": readout,
+    "som": som,
     "sample": sample,
     "markov": markov,
     "rbm": rbm,

@@ -139,6 +139,10 @@ def _rbm(layer: Layer) -> str:
     return f"Rbm({visible}, {units})"
 
 
+def _som(layer: Layer) -> str:
+    return "KohonenMap({}, {})".format(*layer.params["weight"].shape)
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -175,6 +179,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "readout": _none,
     "lif": _linear,
     "sample": _none,
+    "som": _som,
     "markov": _markov,
     "rbm": _rbm,
 }
@@ -439,6 +444,21 @@ class Transition(nn.Module):
     def __init__(self, states):
         super().__init__()
         self.transition = nn.Parameter(torch.empty(states, states))
+''',
+    "KohonenMap": '''
+class KohonenMap(nn.Module):
+    """x [..., d] -> [..., units]: a 1 at the unit whose weight [units, d] is nearest x (the
+    first at a tie), 0 elsewhere."""
+
+    def __init__(self, units, features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(units, features))
+
+    def forward(self, x):
+        flat = x.reshape(-1, x.shape[-1]).to(self.weight.dtype)
+        near = torch.cdist(flat, self.weight, compute_mode="donot_use_mm_for_euclid_dist")
+        hot = F.one_hot(near.argmin(-1), self.weight.shape[0]).to(self.weight.dtype)
+        return hot.reshape(*x.shape[:-1], self.weight.shape[0])
 ''',
 }
 # helpers that call other helpers

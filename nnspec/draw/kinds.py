@@ -59,6 +59,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "readout": Drawing("full", mark="funnel"),  # every item gathered into one
     "lif": Drawing("full"),
     "sample": Drawing("one"),
+    "som": Drawing("full"),  # every input to every unit of the map (the grid layout)
     "markov": Drawing("full"),  # every state to every state (the ring layout)
     "rbm": Drawing("full"),  # every visible unit to every hidden unit
     # every activation used as a layer applies its function cell by cell

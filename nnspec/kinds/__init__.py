@@ -19,6 +19,7 @@ from . import (
     norm,
     rbm,
     recurrent,
+    som,
     spiking,
 )
 from .base import CELLS, Cell, Kind, Options, Param, Shape, ShapeError, concat_features
@@ -36,6 +37,7 @@ FAMILIES = (
     generative,
     markov,
     rbm,
+    som,
     activation,
 )
 

@@ -30,6 +30,7 @@ from .autograd import Var, const
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
 from .rbm import rbm
+from .som import som
 
 
 @dataclass
@@ -594,6 +595,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "gcn": gcn,
     "readout": readout,
     "sample": sample,
+    "som": som,
     "markov": markov,
     "rbm": rbm,
     "lif": _stateful(

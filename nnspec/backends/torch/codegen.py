@@ -28,6 +28,7 @@ from . import (
     norm,
     rbm,
     recurrent,
+    som,
     spiking,
 )
 from .lowering import Emit, Lowering
@@ -46,6 +47,7 @@ for _family in (
     generative,
     markov,
     rbm,
+    som,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS
