@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from .program import Program
@@ -34,6 +34,16 @@ class RuleOptions(BaseModel):
     type and default (a rule without settings keeps this empty model)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CountsOptions(RuleOptions):
+    """rule = counts(smoothing=A): A added to every transition count before the rows are
+    normalised (additive smoothing; 1 is Laplace's rule of succession)."""
+
+    smoothing: float = Field(0.0, ge=0.0, description="added to every count")
+
+
+Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
 
 
 Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
@@ -94,6 +104,16 @@ RULES: dict[str, Rule] = {
             "or use rule = backprop",
         ),
         Rule("hebb", "Hebb: the target as the post-synaptic activity", "lr t x"),
+        Rule(
+            "counts",
+            "Markov chain: the transition matrix of maximum likelihood, from counted transitions",
+            "P = the counts C[i, j] += x_i t_j, each row divided by its sum (after adding "
+            "smoothing to every count; a state never seen leaving gets the uniform row)",
+            kinds=("markov",),
+            sees="data",
+            options=CountsOptions,
+            metrics=("entropy_rate", "transition_error", "stationary_error"),
+        ),
     )
 }
 BACKPROP = "backprop"  # the default rule: gradients and an optimizer, not an entry here

@@ -860,6 +860,21 @@ def check_training(
         return
     if config.epochs == 0:
         return  # nothing is trained: fixed weights may sit behind a step (xor_gates)
+    chains = [
+        layer
+        for layer in program.layers
+        if layer.kind.name == "markov" and any(p.trainable for p in layer.params.values())
+    ]
+    if chains:
+        errors.add(
+            "E257",
+            f"backpropagation cannot learn the transition matrix of '{chains[0].name}' (markov): "
+            "its steps would leave the rows off the probability simplex",
+            chains[0].span,
+            "learn the chain from its transitions with rule = counts, or give it "
+            "transition=[...] and frozen to backpropagate through a fixed chain",
+        )
+        return
     for layer in program.layers:
         if layer.activation == "step" and _learns_through(program, layer):
             single = sum(1 for other in program.layers if other.params) == 1

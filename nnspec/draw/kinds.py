@@ -60,7 +60,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "lif": Drawing("full"),
     "sample": Drawing("one"),
     "som": Drawing("full"),  # every input to every unit of the map (the grid layout)
-    "markov": Drawing("full"),  # every state to every state (the ring layout)
+    "markov": Drawing("full", folds=True),  # its states are its input's: one ring, all pairs linked
     "rbm": Drawing("full"),  # every visible unit to every hidden unit
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..data import markov
 from ..program import Layer, Program
 from ..rules import RULES, RuleOptions
 from ..train_section import TrainConfig
@@ -104,10 +105,63 @@ def _moved_by(signal: Callable[[Batch], Any]) -> Step:
     return step
 
 
+# ---- counts: a Markov chain's transitions, counted -------------------------------------------
+def _counted(batch: Batch, lr: float) -> dict[str, Any]:
+    """The chain of maximum likelihood: C += x^T t (the one-hot current and next states of each
+    transition: C[i, j] counts j after i), kept in the rule's state across batches and epochs,
+    then P = normalised(C, smoothing); the step adds P - P_old. `lr` is not read: counting has no
+    step size."""
+    counts = batch.state.get("counts", 0.0) + (batch.x.T @ batch.t).astype(np.float64)
+    batch.state["counts"] = counts
+    old = batch.params["transition"]
+    new = markov.normalised(counts, batch.options.smoothing)
+    return {"transition": (new - old).astype(old.dtype)}
+
+
+def _next_state_nll(batch: Batch) -> float:
+    """The mean negative log-likelihood of the next states, nats per transition: -mean log
+    (x P)[next] (a probability of 0 counts as 1e-12)."""
+    picked = (np.asarray(batch.y, np.float64) * batch.t).sum(1)
+    return float(-np.log(np.maximum(picked, 1e-12)).mean())
+
+
+def _entropy_rate(batch: Batch) -> float:
+    """The learned chain's entropy rate (nats per transition; data.markov.entropy_rate)."""
+    return markov.entropy_rate(batch.params["transition"])
+
+
+def _transition_error(batch: Batch) -> float:
+    """The largest difference between the learned P and the transition frequencies counted on
+    the part measured (its rows normalised, without smoothing; rows of states it never leaves
+    are left out)."""
+    counts = (batch.x.T @ batch.t).astype(np.float64)
+    seen = counts.sum(1) > 0
+    counted = markov.normalised(counts)
+    return float(np.abs(batch.params["transition"] - counted)[seen].max(initial=0.0))
+
+
+def _stationary_error(batch: Batch) -> float:
+    """The largest difference between the learned chain's stationary distribution and how often
+    the part measured is in each state (a long run of a chain visits each state as often as its
+    stationary probability)."""
+    visits = np.asarray(batch.x, np.float64).mean(0)
+    return float(np.abs(markov.stationary(batch.params["transition"]) - visits).max())
+
+
 STEPS: dict[str, Steps] = {
     "perceptron": Steps(numpy=_moved_by(lambda b: b.t - b.y), torch=NUMPY),
     "delta": Steps(numpy=_moved_by(lambda b: b.t - b.z), torch=NUMPY),
     "hebb": Steps(numpy=_moved_by(lambda b: b.t), torch=NUMPY),
+    "counts": Steps(
+        numpy=_counted,
+        torch=NUMPY,
+        loss=_next_state_nll,
+        measures={
+            "entropy_rate": _entropy_rate,
+            "transition_error": _transition_error,
+            "stationary_error": _stationary_error,
+        },
+    ),
 }
 
 
