@@ -45,6 +45,7 @@ DATASETS = (
     "xor",
     "not",
     "digits",
+    "digits_by_class",
     "digits_nudged",
     "sine",
     "adding",
@@ -73,18 +74,22 @@ SCHEDULES = {
     "cosine": ("epochs", "min_lr"),
     "warmup": ("epochs",),
 }
-METRICS = (
-    "loss",
-    "accuracy",
-    "train_loss",
-    "train_accuracy",
-    "mae",
-    "rmse",
-    "r2",
-    "kl",
-    "coverage",
-    *rule_metrics(),  # the metrics a learning rule measures itself (quantization error, ...)
-)
+METRICS = tuple(
+    dict.fromkeys(
+        (
+            "loss",
+            "accuracy",
+            "train_loss",
+            "train_accuracy",
+            "mae",
+            "rmse",
+            "r2",
+            "kl",
+            "coverage",
+            *rule_metrics(),  # those a learning rule measures itself (quantization error, ...)
+        )
+    )
+)  # each once: a rule may measure one of the others (kl)
 FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
 # built-in datasets that take settings, `data = patterns(count=8, flips=0.1)`: their names, in
 # positional order, each a whole number from 1 up, or a fraction from 0 to 1 (`FRACTIONS`)

@@ -51,6 +51,18 @@ def digits(rng: np.random.Generator, steps: int | None) -> Examples:
     return Examples(images.astype(F32) / 16, labels.astype(np.int64), classes=10)
 
 
+def digits_by_class(rng: np.random.Generator, steps: int | None) -> Examples:
+    """The digits the other way round, for networks that draw a digit from its class: x the
+    one-hot class `[1797, 10]`, y the image `[1797, 8, 8]` in [0, 1] (values, not classes).
+
+    One class has many images, so a squared error is least for each class's mean image: on all
+    1797 digits that leaves an r2 of 0.42 (a mean squared error of 0.042), the best any network
+    can do on this data.
+    """
+    drawn = digits(rng, steps)
+    return Examples(np.eye(10, dtype=F32)[drawn.y], drawn.x)
+
+
 # ---- sequences ------------------------------------------------------------------------------
 def sine(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examples:
     """Noisy sine waves: x `[512, T, 1]` (T = 40 by default), y `[512, T, 1]` the next clean value
@@ -277,6 +289,7 @@ BUILTIN: dict[str, Builder] = {
     "not": negation,
     "digits": digits,
     "digits_nudged": digits_nudged,
+    "digits_by_class": digits_by_class,
     "sine": sine,
     "adding": adding,
     "majority": majority,
