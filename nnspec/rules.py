@@ -114,6 +114,15 @@ RULES: dict[str, Rule] = {
             options=CountsOptions,
             metrics=("entropy_rate", "transition_error", "stationary_error"),
         ),
+        Rule(
+            "hopfield",
+            "Hopfield (1982): Hebb's outer products store +1/-1 patterns in a symmetric memory",
+            "W = 1/N sum_k t_k t_k^T, zero diagonal: the distinct targets (the clean patterns) "
+            "stored at once on all the training data; the cues are recalled, never stored",
+            kinds=("hopfield",),
+            sees="data",
+            metrics=("recall", "bit_error", "overlap"),
+        ),
     )
 }
 BACKPROP = "backprop"  # the default rule: gradients and an optimizer, not an entry here

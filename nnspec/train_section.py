@@ -59,6 +59,7 @@ DATASETS = (
     "associations",
     "recall",
     "weather",
+    "patterns",
 )
 LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
 OPTIMIZERS = {
@@ -415,7 +416,10 @@ Check = Callable[[str, s.Value, list[str], Collector], None]
 def _dataset(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
     plain = s.plain(value)
     if isinstance(value, s.Call):
-        _check_call(value, FILE_DATA, "data sources", errors)
+        generated = value.name.text in GENERATED_DATA
+        _check_call(value, FILE_DATA | GENERATED_DATA, "data sources", errors, numbers=generated)
+        if generated:
+            _check_generated(value, errors)
     elif not isinstance(plain, str) or plain not in DATASETS:
         errors.add(
             "E502",
@@ -426,6 +430,46 @@ def _dataset(key: str, value: s.Value, networks: list[str], errors: Collector) -
             did_you_mean(str(plain), DATASETS, "datasets")
             + '; or read a file: csv("file.csv", target="label")',
         )
+
+
+def _check_generated(call: s.Call, errors: Collector) -> None:
+    """`patterns(count=8, units=100, flips=0.1, cues=1)`: counts are whole numbers from 1 up,
+    fractions lie from 0 to 1, and no more values than settings (E551)."""
+    name, names = call.name.text, GENERATED_DATA[call.name.text]
+    for i, arg in enumerate(call.args):
+        key = arg.key.text if arg.key else names[i] if i < len(names) else None
+        value = s.plain(arg.value)
+        if key is None:
+            errors.add(
+                "E551",
+                f"{name} takes {len(names)} values at most: {', '.join(names)}",
+                arg.value.span,
+                f"write {name}({', '.join(f'{n}=...' for n in names)})",
+            )
+        elif key not in names or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # E502 said it
+        elif key in FRACTIONS and not 0 <= value <= 1:
+            errors.add(
+                "E551",
+                f"{key} of {name} is the fraction of values flipped, from 0 to 1, not {value:g}",
+                arg.value.span,
+                f"write {key}=0.1 to flip a tenth of each pattern's values",
+            )
+        elif key not in FRACTIONS and (value != int(value) or value < 1):
+            errors.add(
+                "E551",
+                f"{key} of {name} is a whole number from 1 up, not {value:g}",
+                arg.value.span,
+                f"write {key}={max(1, round(value))}",
+            )
+
+
+def generated_args(name: str, args: dict[str, object]) -> dict[str, object]:
+    """The settings of a generated dataset by name (positional ones, keyed "0", "1", ..., take
+    GENERATED_DATA's names in order), counts as ints and fractions as floats."""
+    names = GENERATED_DATA[name]
+    named = {names[int(k)] if k.isdigit() else k: v for k, v in args.items()}
+    return {k: float(v) if k in FRACTIONS else int(v) for k, v in named.items()}
 
 
 def _loss(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
@@ -865,6 +909,27 @@ def check_training(
         return
     if config.epochs == 0:
         return  # nothing is trained: fixed weights may sit behind a step (xor_gates)
+    recalling = next((layer for layer in program.layers if layer.kind.name == "hopfield"), None)
+    if recalling is not None:
+        errors.add(
+            "E550",
+            f"backpropagation cannot train through the Hopfield layer '{recalling.name}': its "
+            "recall sets every unit to a sign, whose gradient is 0 everywhere",
+            recalling.span,
+            "store its patterns with rule = hopfield (data = patterns(count=8), or data whose "
+            "targets are the +1/-1 patterns to store)",
+        )
+        return
+    maps = [layer for layer in program.layers if layer.kind.name == "som"]
+    if maps:
+        errors.add(
+            "E575",
+            f"backpropagation cannot train the Kohonen map '{maps[0].name}' (som): its output, "
+            "the one-hot winning unit, has no gradient",
+            maps[0].span,
+            "train the map with rule = som (Kohonen's update, batch = 1)",
+        )
+        return
     chains = [
         layer
         for layer in program.layers

@@ -48,6 +48,8 @@ def test_the_zoo_has_specs_that_train():
         "attention",
         "gcn",
         "snn",
+        "hopfield",
+        "hopfield_capacity",
         "markov",
     } <= names
 

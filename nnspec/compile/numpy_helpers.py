@@ -745,6 +745,32 @@ def _som(x, w):
 )
 
 helper(
+    "_hopfield",
+    '''
+def _hopfield(cue, weight, update, sweeps, threshold):
+    """cue (..., N), weight (N, N) -> the recalled state (..., N) of +1/-1: the cue read as +1
+    where positive, then at most `sweeps` sweeps (async: units in order, each seeing the newest
+    states; sync: all at once), a unit +1 above the threshold, -1 below, kept at a tie (within
+    1e-6 of its row's absolute weight), stopping at a fixed point; in float64."""
+    w = weight.astype(np.float64)
+    s = np.where(cue > 0, 1.0, -1.0)
+    tie = 1e-6 * np.abs(w).sum(1)
+    for _ in range(sweeps):
+        before = s.copy()
+        if update == "sync":
+            net = s @ w.T - threshold
+            s = np.where(net > tie, 1.0, np.where(net < -tie, -1.0, s))
+        else:
+            for i in range(w.shape[0]):
+                net = s @ w[i] - threshold
+                s[..., i] = np.where(net > tie[i], 1.0, np.where(net < -tie[i], -1.0, s[..., i]))
+        if np.array_equal(s, before):
+            break
+    return s.astype(cue.dtype)
+''',
+)
+
+helper(
     "_embedding",
     '''
 def _embedding(w, tokens, name):

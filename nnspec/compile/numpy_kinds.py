@@ -417,6 +417,13 @@ def sample(e: Emit, x: dict[str, str]) -> None:
     e.let(f"{x['mean']}  # in evaluation a sample is its mean")
 
 
+def hopfield(e: Emit, x: str) -> None:
+    """The state recalled from the cue (no gradient: recall is a sign at every update)."""
+    o = e.layer.options
+    call = f"({x}, {e.p('weight')}, \"{o.update}\", {o.sweeps}, {o.threshold!r})"
+    e.let(f"{e.use('_hopfield')}{call}")
+
+
 def markov(e: Emit, x: str) -> None:
     e.let(f"{x} @ {e.p('transition')}  # the next state's distribution")
 
@@ -472,6 +479,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "som": som,
     "markov": markov,
     "rbm": rbm,
+    "hopfield": hopfield,
     "lif": Stateful(_lif_sequence, _lif_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }

@@ -30,6 +30,7 @@ from ..kinds.conv import interpolation, pair
 from ..kinds.recurrent import layer_suffixes
 from ..program import Layer, Program
 from .onnx_graph import Builder
+from .onnx_hopfield import hopfield
 
 
 @dataclass
@@ -720,6 +721,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "som": som,
     "sample": sample,
     "markov": markov,
+    "hopfield": hopfield,
     "rbm": rbm,
     "lif": Stateful(
         _project("weight", "bias"), _lif_step, ("v",), "a Scan: decay, add, spike, reset"

@@ -143,6 +143,11 @@ def _som(layer: Layer) -> str:
     return "KohonenMap({}, {})".format(*layer.params["weight"].shape)
 
 
+def _hopfield(layer: Layer) -> str:
+    o = layer.options
+    return f"Hopfield({o.units}, \"{o.update}\", {o.sweeps}, {o.threshold!r})"
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -182,6 +187,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "som": _som,
     "markov": _markov,
     "rbm": _rbm,
+    "hopfield": _hopfield,
 }
 # the activations as layers of their own hold no parameters either
 ACTIVATION_KINDS = (
@@ -459,6 +465,38 @@ class KohonenMap(nn.Module):
         near = torch.cdist(flat, self.weight, compute_mode="donot_use_mm_for_euclid_dist")
         hot = F.one_hot(near.argmin(-1), self.weight.shape[0]).to(self.weight.dtype)
         return hot.reshape(*x.shape[:-1], self.weight.shape[0])
+''',
+    "Hopfield": '''
+class Hopfield(nn.Module):
+    """weight [N, N]; forward(cue [..., N]) -> the recalled state [..., N] of +1/-1: the cue read
+    as +1 where positive, then at most `sweeps` sweeps of updates (async: unit by unit in order;
+    sync: all at once), a unit kept at a tie (within 1e-6 of its row's absolute weight), stopping
+    at a fixed point; in float64, without gradient."""
+
+    def __init__(self, units, update, sweeps, threshold):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(units, units))
+        self.update, self.sweeps, self.threshold = update, sweeps, threshold
+
+    def forward(self, cue):
+        w = self.weight.detach().double()
+        s = torch.where(cue > 0, 1.0, -1.0).double()
+        tie = 1e-6 * w.abs().sum(1)
+        for _ in range(self.sweeps):
+            before = s.clone()
+            if self.update == "sync":
+                s = self._updated(s @ w.T - self.threshold, tie, s)
+            else:
+                for i in range(w.shape[0]):
+                    s[..., i] = self._updated(s @ w[i] - self.threshold, tie[i], s[..., i])
+            if torch.equal(s, before):
+                break
+        return s.to(cue.dtype if cue.is_floating_point() else torch.float64)
+
+    @staticmethod
+    def _updated(net, tie, state):
+        """+1 above the threshold, -1 below, the state kept at a tie."""
+        return torch.where(net > tie, 1.0, torch.where(net < -tie, -1.0, state))
 ''',
 }
 # helpers that call other helpers

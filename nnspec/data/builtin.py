@@ -16,6 +16,7 @@ import numpy as np
 from .examples import F32, DataError, Examples, Graph
 from .markov import weather
 from .nudged import digits_nudged
+from .patterns import patterns
 
 HERE = Path(__file__).resolve().parent
 
@@ -302,4 +303,5 @@ BUILTIN: dict[str, Builder] = {
     "ring": ring,
     "associations": associations,
     "weather": weather,
+    "patterns": patterns,
 }

@@ -13,11 +13,13 @@ import numpy as np
 from ..errors import SpecError, did_you_mean
 from ..program import Program
 from ..train_section import (
+    GENERATED_DATA,
     SEVERAL,
     TrainConfig,
     TrainSpec,
     data_file_args,
     data_path,
+    generated_args,
     output_loss,
     train_config,
 )
@@ -142,13 +144,14 @@ def _read(
 ) -> tuple[str, str, Examples | Graph]:
     """The dataset's name, how messages name it, and its examples."""
     source = config.data
-    if isinstance(source, str):
+    if isinstance(source, str) or source[0] in GENERATED_DATA:
+        source, given = (source, {}) if isinstance(source, str) else source
         if source not in BUILTIN:
             raise DataError(
                 "E502", f"unknown dataset '{source}'", did_you_mean(source, BUILTIN, "datasets")
             )
         steps = input_steps(program, program.inputs[0])[1] if len(program.inputs) == 1 else None
-        examples = BUILTIN[source](rng, steps)
+        examples = BUILTIN[source](rng, steps, **_generated(source, given, program))
         if config.classes is not None and isinstance(examples, Examples):
             examples = name_classes(examples, config.classes, f"dataset '{source}'")
         return source, f"dataset '{source}'", examples
@@ -184,6 +187,17 @@ def _read(
     if config.classes is not None:
         examples = name_classes(examples, config.classes, what)
     return shown, what, examples
+
+
+def _generated(name: str, given: dict, program: Program) -> dict[str, object]:
+    """A generated dataset's settings (`patterns(count=8)`); `units` defaults to the width of the
+    network's one input. {} for the datasets without settings."""
+    if name not in GENERATED_DATA:
+        return {}
+    settings = generated_args(name, given)
+    if "units" not in settings and len(program.inputs) == 1:
+        settings["units"] = program.layer(program.inputs[0]).shape.features
+    return settings
 
 
 def _classifies(train_spec: TrainSpec) -> bool | None:

@@ -70,7 +70,6 @@ GRAPH_RULES: dict[Cell, str] = {
     "their kind",
     Cell.MATCH_INPUT_OUTPUT: "outputs trained with `target = input`, and a GAN generator's output",
     Cell.RECURRENT: "any hidden layer on a cycle through a `~>` link",
-    Cell.BACKFED_INPUT: "(inputs cannot receive links yet)",
 }
 
 

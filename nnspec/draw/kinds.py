@@ -62,6 +62,8 @@ KIND_DRAWING: dict[str, Drawing] = {
     "som": Drawing("full"),  # every input to every unit of the map (the grid layout)
     "markov": Drawing("full", folds=True),  # its states are its input's: one ring, all pairs linked
     "rbm": Drawing("full"),  # every visible unit to every hidden unit
+    # the ring layout: its units are its cue's cells, fed back (the chart's backfed input)
+    "hopfield": Drawing("full", folds=True),
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
 }

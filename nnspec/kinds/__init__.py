@@ -13,6 +13,7 @@ from . import (
     dense,
     generative,
     graph,
+    hopfield,
     io,
     markov,
     merge,
@@ -38,6 +39,7 @@ FAMILIES = (
     markov,
     rbm,
     som,
+    hopfield,
     activation,
 )
 

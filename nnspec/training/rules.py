@@ -30,6 +30,8 @@ from ..data import markov
 from ..program import Layer, Program
 from ..rules import RULES, RuleOptions
 from ..train_section import TrainConfig
+from .hopfield import MEASURES as HOPFIELD_MEASURES
+from .hopfield import store
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ STEPS: dict[str, Steps] = {
             "stationary_error": _stationary_error,
         },
     ),
+    "hopfield": Steps(numpy=store, torch=NUMPY, measures=HOPFIELD_MEASURES),
 }
 
 

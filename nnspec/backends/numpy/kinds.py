@@ -27,6 +27,7 @@ from ...program import Layer
 from . import cells, ops
 from .activations import activate
 from .autograd import Var, const
+from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
 from .rbm import rbm
@@ -598,6 +599,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "som": som,
     "markov": markov,
     "rbm": rbm,
+    "hopfield": hopfield,
     "lif": _stateful(
         _lif_cell,
         "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "

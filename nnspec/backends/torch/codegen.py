@@ -22,6 +22,7 @@ from . import (
     dense,
     generative,
     graph,
+    hopfield,
     io,
     markov,
     merge,
@@ -48,6 +49,7 @@ for _family in (
     markov,
     rbm,
     som,
+    hopfield,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS
