@@ -250,3 +250,16 @@ def test_the_counting_step_adds_up_batches_and_smooths():
     counts = np.array([[1, 2, 0], [0, 0, 1], [0, 0, 1]]) + 1.0
     np.testing.assert_allclose(P, counts / counts.sum(1, keepdims=True))
     np.testing.assert_array_equal(state["counts"], counts - 1)
+
+
+def test_counting_values_that_are_no_states_is_an_error():
+    from nnspec.rules import RULES
+    from nnspec.training.rules import STEPS, Batch
+
+    x, t = np.array([[1.8, -0.07], [0.0, 1.0]]), np.eye(2)
+    options = RULES["counts"].options()
+    batch = Batch(x, t, x, None, None, {"transition": np.full((2, 2), 0.5)}, options=options)
+    with pytest.raises(nnspec.NnspecError) as caught:
+        STEPS["counts"].numpy(batch, 0.1)
+    assert caught.value.code == "R368" and "[1.8, -0.07]" in caught.value.message
+    assert caught.value.hint

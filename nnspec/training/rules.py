@@ -113,11 +113,29 @@ def _counted(batch: Batch, lr: float) -> dict[str, Any]:
     transition: C[i, j] counts j after i), kept in the rule's state across batches and epochs,
     then P = normalised(C, smoothing); the step adds P - P_old. `lr` is not read: counting has no
     step size."""
+    _states(batch.x, "state")
+    _states(batch.t, "next state")
     counts = batch.state.get("counts", 0.0) + (batch.x.T @ batch.t).astype(np.float64)
     batch.state["counts"] = counts
     old = batch.params["transition"]
     new = markov.normalised(counts, batch.options.smoothing)
     return {"transition": (new - old).astype(old.dtype)}
+
+
+def _states(rows: np.ndarray, what: str) -> None:
+    """Each row is a state as a distribution over the chain's states (one-hot for a known
+    state): R368 otherwise, before anything is counted."""
+    rows = np.asarray(rows, np.float64)
+    bad = ~np.isfinite(rows).all(1) | (rows < 0).any(1) | (np.abs(rows.sum(1) - 1) > 1e-5)
+    if bad.any():
+        row = rows[int(np.argmax(bad))].tolist()
+        raise markov.ChainError(
+            "R368",
+            f"rule = counts counts transitions between states, but a training example's {what} "
+            f"is {row}, not a distribution over the chain's states",
+            "give the chain one-hot states and the next state as the class (data = weather), "
+            "or train this network by another rule",
+        )
 
 
 def _next_state_nll(batch: Batch) -> float:
