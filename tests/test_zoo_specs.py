@@ -44,6 +44,7 @@ def test_the_zoo_has_specs_that_train():
         "autoencoder",
         "sae",
         "dae",
+        "dn",
         "vae",
         "attention",
         "gcn",
