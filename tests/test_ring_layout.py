@@ -132,3 +132,17 @@ def test_the_circle_is_as_small_as_the_chart_allows():
         gap = r * (1 - np.cos(2 * np.pi / count)) - CELL / 2
         assert neighbours >= 1 - 1e-9 and gap > 0.03
         assert np.isclose(neighbours, 1.0) or np.isclose(gap, 0.09)
+
+
+def test_the_hopfield_spec_is_the_charts_ring_of_backfed_input_cells(tmp_path):
+    from conftest import SPECS
+
+    scene = figure(drawables(nnspec.load_all(SPECS / "hopfield.nn")))
+    cells = discs(scene)
+    assert len(cells) == MAX_RING and {c.cell for c in cells} == {Cell.BACKFED_INPUT}
+    assert {c.gid.split(":")[2] for c in cells} == {"cue"}  # the cue's cells, fed back
+    words = [s.text for s in scene.shapes if isinstance(s, Text)]
+    assert "100 units, 8 drawn" in words and "Backfed input cell" in words
+    assert links_under_other_cells(scene) == [] and texts_over_drawing(scene) == []
+    png = nnspec.load(SPECS / "hopfield.nn").draw(tmp_path / "hn.png")
+    assert png.stat().st_size > 1000
