@@ -146,3 +146,18 @@ def test_the_hopfield_spec_is_the_charts_ring_of_backfed_input_cells(tmp_path):
     assert links_under_other_cells(scene) == [] and texts_over_drawing(scene) == []
     png = nnspec.load(SPECS / "hopfield.nn").draw(tmp_path / "hn.png")
     assert png.stat().st_size > 1000
+
+
+def test_units_past_the_inputs_width_carry_the_ring_layers_name(dense_ring, monkeypatch):
+    """A kind with units of its own besides its input's (a Boltzmann machine's hidden units,
+    given by its `ring_cells`): those cells are named after the ring layer, the rest after the
+    input."""
+
+    def with_hidden(options, units):
+        return [Cell.BACKFED_INPUT] * units + [Cell.PROBABILISTIC_HIDDEN] * 2
+
+    monkeypatch.setattr(Dense, "ring_cells", staticmethod(with_hidden), raising=False)
+    cells = discs(figure(drawables([ring_net(3)])))
+    names = {int(c.gid.split(":")[3]): c.gid.split(":")[2] for c in cells}
+    assert names == {0: "x", 1: "x", 2: "x", 3: "h", 4: "h"}
+    assert [c.cell for c in cells].count(Cell.PROBABILISTIC_HIDDEN) == 2

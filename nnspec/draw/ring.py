@@ -130,8 +130,10 @@ def layout_ring(
         for b in range(a + 1, len(points)):
             scene.add(Line((points[a], points[b])))
     owner = _owner(program, ring)
+    width = program.layer(owner).shape.features  # units past the input's are the ring's own
     for (x, y), unit in zip(points, shown, strict=True):
-        scene.add(Disc(x, y, cells[unit], f"cell:{scope}:{owner}:{unit}"))
+        name = owner if unit < width else ring.name
+        scene.add(Disc(x, y, cells[unit], f"cell:{scope}:{name}:{unit}"))
     lines = []
     if len(shown) < len(cells):
         lines.append(f"{len(cells)} units, {len(shown)} drawn")
@@ -147,7 +149,8 @@ def layout_ring(
 
 def _owner(program: Program, ring: Layer) -> str:
     """Whose cells the ring's are: the input it reads when its kind adds no cells of its own (the
-    chart's backfed input cells), else the ring layer's."""
+    chart's backfed input cells; units past the input's width, a Boltzmann machine's hidden
+    units, stay the ring layer's), else the ring layer's."""
     if KIND_DRAWING[ring.kind.name].folds and ring.inputs:
         return ring.inputs[0].source
     return ring.name
