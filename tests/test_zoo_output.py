@@ -41,3 +41,21 @@ def test_any_other_name_is_a_folder_of_posters_and_page(specs, tmp_path):
         "xor.svg",
         "index.html",
     }
+
+
+def test_the_zoo_follows_the_charts_order_then_the_networks_beyond_it():
+    """The poster and the page place the networks as the Neural Network Zoo chart does
+    (perceptron, FF, RBF, DFF, RNN, ..., KN, AN); specs it does not name come after them, in
+    file order."""
+    from nnspec.draw.zoo import CHART, zoo_entries
+    from nnspec.model import zoo_files
+
+    chart = [stem for _, stems in CHART for stem in stems]
+    stems = [entry.path.stem for entry in zoo_entries(zoo_files())]
+    drawn = [stem for stem in stems if stem in chart]
+    assert drawn == [stem for stem in chart if stem in stems]
+    assert stems[: len(drawn)] == drawn  # every chart network before any other
+    assert stems[0] == "perceptron_and" and drawn[-1] == "attention"
+    assert {"gcn", "snn", "hebb", "adaline"} <= set(stems[len(drawn) :])
+    beyond = stems[len(drawn) :]
+    assert beyond == sorted(beyond)  # the folder's order

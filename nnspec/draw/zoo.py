@@ -22,6 +22,40 @@ from .page import GRID_WIDTH, Drawable, entries, entry_scene, grid, legend, with
 from .render import render
 from .scene import P_INCHES, Scene, text
 
+# The chart's networks in its order (the Neural Network Zoo, van Veen and Leijnen 2016), each with
+# the bundled specs that draw it; a file named in none comes after them all, in file order.
+CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("P", ("perceptron_and", "perceptron_or", "perceptron_nand", "perceptron_xor", "xor_gates")),
+    ("FF", ("ff", "xor")),
+    ("RBF", ("rbf", "rbf_xor")),
+    ("DFF", ("dff",)),
+    ("RNN", ("rnn", "elman", "jordan", "rnn_adding")),
+    ("LSTM", ("lstm",)),
+    ("GRU", ("gru",)),
+    ("AE", ("autoencoder",)),
+    ("VAE", ("vae",)),
+    ("DAE", ("dae",)),
+    ("SAE", ("sae",)),
+    ("MC", ("markov",)),
+    ("HN", ("hopfield", "hopfield_capacity")),
+    ("BM", ("boltzmann",)),
+    ("RBM", ("rbm",)),
+    ("DBN", ("dbn",)),
+    ("DCN", ("lenet",)),
+    ("DN", ("dn",)),
+    ("DCIGN", ("dcign",)),
+    ("GAN", ("gan",)),
+    ("LSM", ("lsm",)),
+    ("ELM", ("elm",)),
+    ("ESN", ("esn",)),
+    ("DRN", ("drn", "drn_plain", "residual")),
+    ("DNC", ("dnc",)),
+    ("NTM", ("ntm",)),
+    ("CN", ("capsules",)),
+    ("KN", ("som",)),
+    ("AN", ("attention",)),
+)
+_PLACE = {stem: place for place, stem in enumerate(s for _, stems in CHART for s in stems)}
 POSTER_COLUMNS = 4
 POSTER_PIXELS = 6000  # the longest side of the poster's PNG, at most
 WIDE = 14.0  # P: a diagram wider than this takes two columns of the web page
@@ -90,9 +124,10 @@ def _poster(zoo: list[Entry], panels: list[Scene]) -> tuple[Scene, float]:
 
 
 def zoo_entries(files: list[ZooFile]) -> list[Entry]:
-    """The diagrams of every file, in file order; a file of several units gets one per unit."""
+    """The diagrams of every file, in the chart's order (`CHART`), then the files it does not
+    name in file order; a file of several units gets one per unit, in its order."""
     found = []
-    for file in files:
+    for file in sorted(files, key=lambda file: _PLACE.get(file.path.stem, len(_PLACE))):
         groups = entries(list(file.networks))
         for group in groups:
             slug = file.path.stem if len(groups) == 1 else f"{file.path.stem}-{group[0].name}"
