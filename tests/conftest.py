@@ -137,6 +137,9 @@ def spec_inputs(
         )
         readers = [r for r in program.layers if any(link.source == name for link in r.inputs)]
         embeddings = [r.options.vocabulary for r in readers if r.kind.name == "embedding"]
+        embeddings += [  # a markov chain with `index` reads state numbers alike
+            r.options.states for r in readers if r.kind.name == "markov" and r.options.index
+        ]
         if embeddings:
             data[name] = rng.integers(0, min(embeddings), shape).astype(float)
         elif any(

@@ -263,3 +263,40 @@ def test_counting_values_that_are_no_states_is_an_error():
         STEPS["counts"].numpy(batch, 0.1)
     assert caught.value.code == "R368" and "[1.8, -0.07]" in caught.value.message
     assert caught.value.hint
+
+
+# ---- a chain that reads state numbers (index) -------------------------------------------------
+def test_a_chain_with_index_reads_the_row_of_a_state_number():
+    model = nnspec.loads(
+        OZ_SPEC.replace("input  today: 3", "input  today: 1").replace(
+            "], frozen", "], frozen, index"
+        )
+    )
+    rows = model.to_numpy()(np.array([[2.0], [0.0], [1.0]], np.float32))
+    np.testing.assert_allclose(rows, LAND_OF_OZ[[2, 0, 1]], atol=1e-7)
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.loads(OZ_SPEC.replace("], frozen", "], frozen, index"))
+    assert caught.value.code == "E255" and "number" in caught.value.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_counts_learn_a_chain_from_a_csv_of_state_numbers(backend, tmp_path):
+    """Day numbers in, the next day's name as the class: P is the hand count."""
+    days = nnspec.sample_states(LAND_OF_OZ, 301, seed=4)
+    names = ["rain", "nice", "snow"]
+    (tmp_path / "days.csv").write_text(
+        "today,tomorrow\n"
+        + "".join(f"{a},{names[b]}\n" for a, b in zip(days[:-1], days[1:], strict=True))
+    )
+    spec = tmp_path / "days.nn"
+    spec.write_text(
+        "network days {\n input today: 1\n markov tomorrow: 3, index\n today -> tomorrow\n}\n"
+        'train {\n data = csv("days.csv", target="tomorrow")\n classes = [rain, nice, snow]\n'
+        " rule = counts\n}\n"
+    )
+    result = nnspec.train(spec, backend, tmp_path / "run")
+    expected = normalised(transition_counts(days[:-1], days[1:], 3))
+    np.testing.assert_allclose(
+        nnspec.transition_matrix(spec, result.paths["weights"]), expected, atol=1e-6
+    )

@@ -771,6 +771,22 @@ def _hopfield(cue, weight, update, sweeps, threshold):
 )
 
 helper(
+    "_chain_rows",
+    '''
+def _chain_rows(P, numbers, name):
+    """state numbers (..., 1), whole numbers below len(P) -> the rows P[number] (..., states)."""
+    states = numbers[..., 0].astype(np.int64)
+    bad = (states != numbers[..., 0]) | (states < 0) | (states >= len(P))
+    if np.any(bad):
+        raise ValueError(
+            f"markov {name!r} takes state numbers from 0 to {len(P) - 1}, "
+            f"but receives {float(numbers[..., 0][bad].flat[0]):g}"
+        )
+    return P[states]
+''',
+)
+
+helper(
     "_embedding",
     '''
 def _embedding(w, tokens, name):

@@ -425,6 +425,9 @@ def hopfield(e: Emit, x: str) -> None:
 
 
 def markov(e: Emit, x: str) -> None:
+    if e.layer.options.index:
+        e.let(f"{e.use('_chain_rows')}({e.p('transition')}, {x}, {quoted(e.layer.name)})")
+        return
     e.let(f"{x} @ {e.p('transition')}  # the next state's distribution")
 
 

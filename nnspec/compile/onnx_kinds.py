@@ -480,7 +480,11 @@ def sample(g, ctx, layer, x, p):
 
 
 def markov(g, ctx, layer, x, p):
-    """state (..., S) -> next state (..., S): MatMul by the transition matrix (S, S)."""
+    """state (..., S) -> next state (..., S): MatMul by the transition matrix (S, S); with
+    `index`, state numbers (..., 1): Cast to int64, Squeeze, Gather rows."""
+    if layer.options.index:
+        states = g.op("Squeeze", [g.op("Cast", [x], to=7), g.ints([-1])])  # int64
+        return g.op("Gather", [p["transition"], states], axis=0)
     return g.op("MatMul", [x, p["transition"]])
 
 

@@ -44,9 +44,14 @@ def fit_input(
 
 
 def _check_tokens(x: np.ndarray, program: Program, name: str, what: str) -> None:
-    """An embedding fed by input `name` reads whole numbers from 0 to its vocabulary - 1."""
+    """An embedding fed by input `name` reads whole numbers from 0 to its vocabulary - 1 (and a
+    markov layer with `index` from 0 to its states - 1)."""
     for layer in program.layers:
-        if layer.kind.name != "embedding" or all(i.source != name for i in layer.inputs):
+        if all(i.source != name for i in layer.inputs):
+            continue
+        if layer.kind.name == "markov" and layer.options.index:
+            _check_states(x, layer, what)
+        if layer.kind.name != "embedding":
             continue
         vocabulary = layer.options.vocabulary
         bad = ~np.isfinite(x) | (x != np.round(x)) | (x < 0) | (x >= vocabulary)
@@ -61,6 +66,20 @@ def _check_tokens(x: np.ndarray, program: Program, name: str, what: str) -> None
             f"give '{layer.name}' a vocabulary of {int(x[np.isfinite(x)].max()) + 1}"
             if whole
             else "tokens are whole numbers counted from 0: map them to 0, 1, 2, ...",
+        )
+
+
+def _check_states(x: np.ndarray, layer, what: str) -> None:
+    """A markov layer with `index` reads state numbers from 0 to its states - 1 (E506)."""
+    states = layer.options.states
+    bad = ~np.isfinite(x) | (x != np.round(x)) | (x < 0) | (x >= states)
+    if bad.any():
+        raise DataError(
+            "E506",
+            f"{what} holds the state number {x[bad].flat[0]:g}, but markov '{layer.name}' is "
+            f"a chain of {states} states, numbered 0 to {states - 1}",
+            "number the states 0, 1, 2, ... in the data, or give the chain as many states as "
+            "there are",
         )
 
 

@@ -1,7 +1,8 @@
 """The Markov chain: states and a row-stochastic transition matrix.
 
 What enters is the chain's current state as a distribution over its states `[states]` (a
-one-hot row for a known state); what leaves is the distribution of the next state, `x @ P`.
+one-hot row for a known state), or with `index` the state's number `[1]`; what leaves is the
+distribution of the next state, `x @ P` (or the row `P[state]`).
 The transition matrix is learned by counting transitions (`rule = counts`, nnspec/rules.py),
 never by backpropagation, whose steps would leave its rows off the probability simplex (E257).
 """
@@ -33,16 +34,19 @@ class MarkovOptions(Options):
     # literal transition probabilities, [from, to]: row i is the next-state distribution of i
     transition: Annotated[Matrix | None, LITERAL_VALUES] = None
     frozen: bool = False
+    index: bool = False  # the state comes as its number [1] (0 to states - 1), not one-hot
 
 
 class Markov(Kind):
-    """state `[states]` -> next state `[states]`; over time `[T, states]` -> `[T, states]`.
+    """state `[states]` -> next state `[states]`; with `index`, state number `[1]` -> `[states]`.
 
     `x @ P`: the distribution of the next state, from the current state's distribution `x` (a
-    one-hot row for a known state); `P` `[states, states]` is the row-stochastic transition
-    matrix (parameter `transition`, `P[i, j]` the probability of going from state i to state j;
-    every row is non-negative and sums to 1), uniform (`1 / states`) until trained or given by
-    `transition=`. Trained by counting transitions (`rule = counts`), not by backpropagation.
+    one-hot row for a known state; with `index`, the row `P[x]` of the state numbered x, a whole
+    number from 0; over time, every step alike); `P` `[states, states]` is the row-stochastic
+    transition matrix (parameter `transition`, `P[i, j]` the probability of going from state i to
+    state j; every row is non-negative and sums to 1), uniform (`1 / states`) until trained or
+    given by `transition=`. Trained by counting transitions (`rule = counts`), not by
+    backpropagation.
     """
 
     name = "markov"
@@ -51,17 +55,31 @@ class Markov(Kind):
     drawn_as = "ring"
     Options = MarkovOptions
     positional = ("states",)
-    flags = ("frozen",)
+    flags = ("frozen", "index")
 
     def shape(self, o: MarkovOptions, x: Shape) -> Shape:
         need_rank("markov", x, (1,), "feed it the current state as a one-hot vector: 'input s: 3'")
+        if o.index:
+            if x.dims != (1,):
+                raise ShapeError(
+                    "E255",
+                    f"{{layer}} reads the current state's number (index), but receives {x}",
+                    f"feed it one number per example ('input s: 1'), or drop index to read a "
+                    f"one-hot state of {o.states} values",
+                    option="index",
+                )
+            return x.with_dims(o.states)
         if x.features != o.states:
             raise ShapeError(
                 "E255",
                 f"{{layer}} is a chain of {o.states} states, but receives {x}: it reads "
                 f"the current state as a distribution over its {o.states} states",
                 f"feed it a one-hot state of {o.states} values ('input s: {o.states}'), "
-                f"or give it {x.features} states",
+                + (
+                    "or write index to read the state's number"
+                    if x.dims == (1,)
+                    else f"or give it {x.features} states"
+                ),
             )
         return x
 

@@ -113,13 +113,33 @@ def _counted(batch: Batch, lr: float) -> dict[str, Any]:
     transition: C[i, j] counts j after i), kept in the rule's state across batches and epochs,
     then P = normalised(C, smoothing); the step adds P - P_old. `lr` is not read: counting has no
     step size."""
-    _states(batch.x, "state")
+    x = _current(batch)
     _states(batch.t, "next state")
-    counts = batch.state.get("counts", 0.0) + (batch.x.T @ batch.t).astype(np.float64)
+    counts = batch.state.get("counts", 0.0) + x.T @ np.asarray(batch.t, np.float64)
     batch.state["counts"] = counts
     old = batch.params["transition"]
     new = markov.normalised(counts, batch.options.smoothing)
     return {"transition": (new - old).astype(old.dtype)}
+
+
+def _current(batch: Batch) -> np.ndarray:
+    """The current states `[batch, states]` (float64), checked (R368): the rows as they come, or
+    with `index` the one-hot rows of the state numbers `[batch, 1]`."""
+    x = np.asarray(batch.x, np.float64)
+    if batch.layer is None or not batch.layer.options.index:
+        _states(x, "state")
+        return x
+    count = batch.layer.options.states
+    numbers = x[:, 0]
+    bad = (numbers != np.round(numbers)) | (numbers < 0) | (numbers >= count)
+    if bad.any():
+        raise markov.ChainError(
+            "R368",
+            f"rule = counts counts transitions between states, but a training example's state "
+            f"number is {numbers[bad][0]:g}, and the chain's states are 0 to {count - 1}",
+            "number the states 0, 1, 2, ... in the data",
+        )
+    return np.eye(count)[numbers.astype(np.int64)]
 
 
 def _states(rows: np.ndarray, what: str) -> None:
@@ -154,7 +174,7 @@ def _transition_error(batch: Batch) -> float:
     """The largest difference between the learned P and the transition frequencies counted on
     the part measured (its rows normalised, without smoothing; rows of states it never leaves
     are left out)."""
-    counts = (batch.x.T @ batch.t).astype(np.float64)
+    counts = _current(batch).T @ np.asarray(batch.t, np.float64)
     seen = counts.sum(1) > 0
     counted = markov.normalised(counts)
     return float(np.abs(batch.params["transition"] - counted)[seen].max(initial=0.0))
@@ -164,7 +184,7 @@ def _stationary_error(batch: Batch) -> float:
     """The largest difference between the learned chain's stationary distribution and how often
     the part measured is in each state (a long run of a chain visits each state as often as its
     stationary probability)."""
-    visits = np.asarray(batch.x, np.float64).mean(0)
+    visits = _current(batch).mean(0)
     return float(np.abs(markov.stationary(batch.params["transition"]) - visits).max())
 
 

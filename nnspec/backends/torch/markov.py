@@ -1,4 +1,5 @@
-"""The Markov chain in PyTorch: the next-state distribution `x @ P`."""
+"""The Markov chain in PyTorch: the next-state distribution `x @ P`, or the row `P[x]` of a
+state's number (`index`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def _module(layer: Layer) -> Transition:
 
 
 def _markov(e: Emit, x: str) -> None:
-    e.assign(f"{x} @ {e.params['transition']}")
+    P = e.params["transition"]
+    e.assign(f"{P}[{x}.squeeze(-1).long()]" if e.options.index else f"{x} @ {P}")
 
 
 LOWERINGS = {"markov": Lowering(_markov, _module)}
