@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,19 @@ class CountsOptions(RuleOptions):
     normalised (additive smoothing; 1 is Laplace's rule of succession)."""
 
     smoothing: float = Field(0.0, ge=0.0, description="added to every count")
+
+
+class BoltzmannOptions(RuleOptions):
+    """rule = boltzmann(temperatures=[8, 4, 2, 1.5], sweeps=10, samples=64): each phase of a
+    step (visible units clamped to the data, then free) starts its chains at random, anneals
+    them one Gibbs sweep at each temperature, then averages the states of `sweeps` sweeps at
+    T = 1 over `samples` chains (Ackley, Hinton and Sejnowski 1985)."""
+
+    temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(
+        (8.0, 4.0, 2.0, 1.5), description="the annealing schedule, one sweep at each"
+    )
+    sweeps: int = Field(10, ge=1, description="sweeps at T = 1 whose states are averaged")
+    samples: int = Field(64, ge=1, description="chains in each phase")
 
 
 Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
@@ -104,6 +117,17 @@ RULES: dict[str, Rule] = {
             "or use rule = backprop",
         ),
         Rule("hebb", "Hebb: the target as the post-synaptic activity", "lr t x"),
+        Rule(
+            "boltzmann",
+            "Boltzmann machine learning (Ackley, Hinton and Sejnowski 1985): clamped minus free "
+            "correlations from Gibbs sampling with annealing",
+            "W_ij += lr (<s_i s_j> clamped - <s_i s_j> free) for every linked pair (W stays "
+            "symmetric, zero diagonal), b_i += lr (<s_i> clamped - <s_i> free): the visible "
+            "units clamped to the batch's rows, then all units free, each phase annealed",
+            kinds=("boltzmann",),
+            options=BoltzmannOptions,
+            metrics=("kl",),
+        ),
         Rule(
             "counts",
             "Markov chain: the transition matrix of maximum likelihood, from counted transitions",

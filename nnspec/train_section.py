@@ -57,6 +57,7 @@ DATASETS = (
     "circles",
     "blobs",
     "associations",
+    "encoder",
     "recall",
     "weather",
     "patterns",
@@ -909,6 +910,17 @@ def check_training(
         return
     if config.epochs == 0:
         return  # nothing is trained: fixed weights may sit behind a step (xor_gates)
+    machine = next((layer for layer in program.layers if layer.kind.name == "boltzmann"), None)
+    if machine is not None:
+        errors.add(
+            "E555",
+            f"backpropagation cannot train the Boltzmann machine '{machine.name}': its weights "
+            "model a distribution, learned from clamped and free correlations, and its output "
+            "passes no gradient",
+            machine.span,
+            "train it with rule = boltzmann (Gibbs sampling with annealing)",
+        )
+        return
     recalling = next((layer for layer in program.layers if layer.kind.name == "hopfield"), None)
     if recalling is not None:
         errors.add(

@@ -255,6 +255,7 @@ KIND_SPECS = {
     " v -> z.logvar",
     "som": None,  # no gradient (rule = som moves it; E575): tests/test_som.py
     "hopfield": None,  # no gradient (recall is a sign; rule = hopfield stores it; E550)
+    "boltzmann": None,  # no gradient (rule = boltzmann moves it; E555): tests/test_boltzmann.py
     "lif": None,  # its gradient is a surrogate, not the derivative: test_lif_against_a_loop_by_hand
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",

@@ -42,6 +42,7 @@ def test_the_zoo_has_specs_that_train():
         "gru",
         "rnn_adding",
         "autoencoder",
+        "boltzmann",
         "sae",
         "dae",
         "dn",

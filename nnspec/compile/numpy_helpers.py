@@ -787,6 +787,31 @@ def _chain_rows(P, numbers, name):
 )
 
 helper(
+    "_boltzmann",
+    '''
+def _boltzmann(v, weight, bias, visible, hidden, groups):
+    """A Boltzmann machine's visible bits v (B, visible) -> P(v_i = 1 given v_-i) (B, visible), in
+    float64, the hidden units summed out over their 2^hidden states. The energy reads W's
+    symmetric part, 0 on the diagonal and between visible units of different groups."""
+    n = visible + hidden
+    group = np.concatenate([np.arange(visible) // (visible // groups), np.full(hidden, -1)])
+    apart = (group[:, None] != group[None, :]) & (group[:, None] >= 0) & (group[None, :] >= 0)
+    w = weight.astype(np.float64)
+    w = np.where(~np.eye(n, dtype=bool) & ~apart, 0.5 * (w + w.T), 0.0)
+    b, x = bias.astype(np.float64), v.astype(np.float64)
+    codes = np.arange(2**hidden)[:, None] >> np.arange(hidden - 1, -1, -1)[None, :]
+    s = (codes & 1).astype(np.float64)
+    hv = w[visible:, :visible].T
+    q = 0.5 * ((s @ w[visible:, visible:]) * s).sum(1) + s @ b[visible:]
+    c0 = (x @ hv)[:, None, :] - x[:, :, None] * hv[None]
+    gap = np.logaddexp.reduce((c0 + hv) @ s.T + q, axis=-1)
+    gap = gap - np.logaddexp.reduce(c0 @ s.T + q, axis=-1)
+    logits = x @ w[:visible, :visible] + b[:visible] + gap
+    return (1.0 / (1.0 + np.exp(-logits))).astype(v.dtype)
+''',
+)
+
+helper(
     "_embedding",
     '''
 def _embedding(w, tokens, name):

@@ -440,6 +440,13 @@ def som(e: Emit, x: str) -> None:
     e.let(f"{e.use('_som')}({x}, {e.p('weight')})")
 
 
+def boltzmann(e: Emit, x: str) -> None:
+    """P(v_i = 1 given v_-i), exactly (the hidden units summed out)."""
+    o = e.layer.options
+    call = f"({x}, {e.p('weight')}, {e.p('bias')}, {o.units}, {o.hidden}, {o.groups})"
+    e.let(f"{e.use('_boltzmann')}{call}")
+
+
 def _activation_layer(name: str) -> Callable[[Emit, str], None]:
     def lower(e: Emit, x: str) -> None:
         alpha = getattr(e.layer.options, "alpha", None)
@@ -482,6 +489,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "som": som,
     "markov": markov,
     "rbm": rbm,
+    "boltzmann": boltzmann,
     "hopfield": hopfield,
     "lif": Stateful(_lif_sequence, _lif_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},

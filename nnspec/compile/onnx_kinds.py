@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends.numpy.boltzmann import links as boltzmann_links
 from ..errors import SpecError
 from ..kinds.activation import ACTIVATIONS, Activation
 from ..kinds.attention import sinusoids
@@ -494,6 +495,37 @@ def rbm(g, ctx, layer, x, p):
     return activate(g, linear(g, x, p["weight"], p["bias"], _rank(ctx, layer)), layer.options.act)
 
 
+def boltzmann(g, ctx, layer, x, p):
+    """v (B, V) -> P(v_i = 1 given v_-i) (B, V): the effective weights (Add W and its Transpose, Mul
+    by half the links), their blocks by MatMul with constant selections of the visible and
+    hidden units; with hidden units, every hidden state a constant S, MatMul and
+    ReduceLogSumExp over them for v_i = 1 and v_i = 0, Sub; Add the visible part, Sigmoid."""
+    o = layer.options
+    visible, pick = o.units, np.eye(o.units + o.hidden)
+    w = g.op("Add", [p["weight"], g.op("Transpose", [p["weight"]], perm=[1, 0])])
+    w = g.op("Mul", [w, g.floats(0.5 * boltzmann_links(o.units, o.hidden, o.groups))])
+    to_v, to_h = g.floats(pick[:, :visible]), g.floats(pick[:, visible:])
+    rows_v = g.op("MatMul", [g.floats(pick[:visible]), w])  # the visible units' rows (V, N)
+    vv, b_v = g.op("MatMul", [rows_v, to_v]), g.op("MatMul", [p["bias"], to_v])
+    logits = g.op("Add", [g.op("MatMul", [x, vv]), b_v])
+    if not o.hidden:
+        return g.op("Sigmoid", [logits])
+    hv = g.op("MatMul", [rows_v, to_h])  # W_hv transposed (V, H)
+    hh = g.op("MatMul", [g.op("MatMul", [g.floats(pick[visible:]), w]), to_h])
+    codes = np.arange(2**o.hidden)[:, None] >> np.arange(o.hidden - 1, -1, -1)[None, :]
+    s, s_t = g.floats(codes & 1), g.floats((codes & 1).T)
+    pairs = g.op("ReduceSum", [g.op("Mul", [g.op("MatMul", [s, hh]), s]), g.ints([-1])], keepdims=0)
+    b_h = g.op("MatMul", [p["bias"], to_h])
+    q = g.op("Add", [g.op("Mul", [pairs, g.floats(0.5)]), g.op("MatMul", [s, b_h])])
+    c = g.op("Unsqueeze", [g.op("MatMul", [x, hv]), g.ints([1])])
+    c0 = g.op("Sub", [c, g.op("Mul", [g.op("Unsqueeze", [x, g.ints([2])]), hv])])
+    on = g.op("Add", [g.op("MatMul", [g.op("Add", [c0, hv]), s_t]), q])
+    off = g.op("Add", [g.op("MatMul", [c0, s_t]), q])
+    lse_on = g.op("ReduceLogSumExp", [on], axes=[-1], keepdims=0)
+    lse_off = g.op("ReduceLogSumExp", [off], axes=[-1], keepdims=0)
+    return g.op("Sigmoid", [g.op("Add", [logits, g.op("Sub", [lse_on, lse_off])])])
+
+
 # ---- stateful kinds --------------------------------------------------------------------------
 def _project(weight: str = "weight_ih", bias: str = "bias_ih") -> Callable:
     def project(g, layer, x, p, rank):
@@ -727,6 +759,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "markov": markov,
     "hopfield": hopfield,
     "rbm": rbm,
+    "boltzmann": boltzmann,
     "lif": Stateful(
         _project("weight", "bias"), _lif_step, ("v",), "a Scan: decay, add, spike, reset"
     ),

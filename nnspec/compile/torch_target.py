@@ -148,6 +148,11 @@ def _hopfield(layer: Layer) -> str:
     return f"Hopfield({o.units}, \"{o.update}\", {o.sweeps}, {o.threshold!r})"
 
 
+def _boltzmann(layer: Layer) -> str:
+    o = layer.options
+    return f"Boltzmann({o.units}, {o.hidden}, {o.groups})"
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -184,6 +189,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "readout": _none,
     "lif": _linear,
     "sample": _none,
+    "boltzmann": _boltzmann,
     "som": _som,
     "markov": _markov,
     "rbm": _rbm,
@@ -425,6 +431,24 @@ class Rbm(nn.Module):
         self.weight = nn.Parameter(torch.empty(units, visible))
         self.bias = nn.Parameter(torch.zeros(units))
         self.visible_bias = nn.Parameter(torch.zeros(visible))
+''',
+    "Boltzmann": '''
+class Boltzmann(nn.Module):
+    """A Boltzmann machine's weight [N, N] and bias [N] (N = visible + hidden); `links` [N, N]
+    (1 where a pair is linked) and `hidden_states` [2^hidden, hidden] are buffers outside the
+    state dict."""
+
+    def __init__(self, visible, hidden, groups):
+        super().__init__()
+        n = visible + hidden
+        self.weight = nn.Parameter(torch.zeros(n, n))
+        self.bias = nn.Parameter(torch.zeros(n))
+        group = torch.cat([torch.arange(visible) // (visible // groups), torch.full((hidden,), -1)])
+        apart = (group[:, None] != group[None, :]) & (group[:, None] >= 0) & (group[None, :] >= 0)
+        linked = ~torch.eye(n, dtype=torch.bool) & ~apart
+        self.register_buffer("links", linked.to(torch.float64), persistent=False)
+        codes = torch.arange(2**hidden)[:, None] >> torch.arange(hidden - 1, -1, -1)[None, :]
+        self.register_buffer("hidden_states", (codes & 1).to(torch.float64), persistent=False)
 ''',
     "GraphConv": '''
 class GraphConv(nn.Module):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boltzmann import encoder
 from .examples import F32, DataError, Examples, Graph
 from .markov import weather
 from .nudged import digits_nudged
@@ -302,6 +303,7 @@ BUILTIN: dict[str, Builder] = {
     "blobs": blobs,
     "ring": ring,
     "associations": associations,
+    "encoder": encoder,
     "weather": weather,
     "patterns": patterns,
 }

@@ -59,6 +59,8 @@ KIND_DRAWING: dict[str, Drawing] = {
     "readout": Drawing("full", mark="funnel"),  # every item gathered into one
     "lif": Drawing("full"),
     "sample": Drawing("one"),
+    # its cells are the input's (backfed input) and its hidden units' (the ring layout)
+    "boltzmann": Drawing("full", folds=True),
     "som": Drawing("full"),  # every input to every unit of the map (the grid layout)
     "markov": Drawing("full", folds=True),  # its states are its input's: one ring, all pairs linked
     "rbm": Drawing("full"),  # every visible unit to every hidden unit

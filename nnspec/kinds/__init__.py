@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import (
     activation,
     attention,
+    boltzmann,
     conv,
     dense,
     generative,
@@ -38,6 +39,7 @@ FAMILIES = (
     generative,
     markov,
     rbm,
+    boltzmann,
     som,
     hopfield,
     activation,

@@ -27,6 +27,7 @@ from ...program import Layer
 from . import cells, ops
 from .activations import activate
 from .autograd import Var, const
+from .boltzmann import boltzmann
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
@@ -599,6 +600,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "som": som,
     "markov": markov,
     "rbm": rbm,
+    "boltzmann": boltzmann,
     "hopfield": hopfield,
     "lif": _stateful(
         _lif_cell,

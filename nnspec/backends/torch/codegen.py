@@ -18,6 +18,7 @@ from ..plan import Loop, Plan, Read, Source, Step, handed_states
 from . import (
     activation,
     attention,
+    boltzmann,
     conv,
     dense,
     generative,
@@ -48,6 +49,7 @@ for _family in (
     generative,
     markov,
     rbm,
+    boltzmann,
     som,
     hopfield,
     activation,
