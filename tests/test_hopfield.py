@@ -217,3 +217,11 @@ def test_the_specs_train_alike_on_both_backends(name, trained):
     assert numpy_run.passed and torch_run.passed
     for metric in ("recall", "bit_error", "overlap"):
         assert numpy_run.metrics[metric] == torch_run.metrics[metric], metric
+
+
+@pytest.mark.parametrize("sweeps, bound", [(0, ">= 1"), (5000, "<= 1000")])
+def test_sweeps_are_bounded_so_recall_always_ends(sweeps, bound):
+    with pytest.raises(nnspec.SpecError) as caught:
+        hopfield(4, "sync", sweeps)
+    assert caught.value.code == "E207" and bound in caught.value.message
+    assert "1 to 1000 sweeps" in caught.value.hint

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from pydantic import Field
+
 from .base import Cell, Count, Hint, Kind, Options, Param, Real, Shape, ShapeError, Units
 
 TIE = 1e-6  # a net input this close to the threshold, relative to the row's weight, is a tie
+MAX_SWEEPS = 1000
 
 
 class HopfieldOptions(Options):
     units: Units
     update: Literal["async", "sync"] = "async"
-    sweeps: Annotated[Count, Hint("recall needs at least one sweep over the units")] = 20
+    # bounded, so a cycling sync recall (or a compiled ONNX file, which runs every sweep) ends
+    sweeps: Annotated[
+        Count, Field(le=MAX_SWEEPS), Hint(f"recall runs from 1 to {MAX_SWEEPS} sweeps")
+    ] = 20
     threshold: Real = 0.0
 
 
