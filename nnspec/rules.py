@@ -62,6 +62,13 @@ Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what t
 Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
 
 
+class LstsqOptions(RuleOptions):
+    """rule = lstsq(ridge=L): L * |W|^2 added to the squared error (ridge regression; the bias
+    is not penalised); 0 is ordinary least squares (the minimum-norm solution where several fit)."""
+
+    ridge: float = Field(0.0, ge=0.0, description="the weight penalty, 0 for least squares")
+
+
 @dataclass(frozen=True)
 class Rule:
     """A learning rule as the checker and the docs know it.
@@ -118,6 +125,21 @@ RULES: dict[str, Rule] = {
         ),
         Rule("hebb", "Hebb: the target as the post-synaptic activity", "lr t x"),
         Rule(
+            "lstsq",
+            "least squares (Broomhead and Lowe 1988): a linear readout in closed form, on the "
+            "activations of fixed layers before it (a radial basis network's Gaussian units)",
+            "W, b minimising sum (x W^T + b - t)^2 + ridge sum W^2, solved at once on all the "
+            "training data (numpy.linalg.lstsq; the normal equations when ridge > 0)",
+            acts=("identity", "linear"),
+            needs="lstsq fits a linear readout",
+            instead="give '{layer}' act=identity (a class is then the largest output), "
+            "or use rule = backprop",
+            sees="data",
+            options=LstsqOptions,
+            fits=lambda program, rule: readout_misfit(program, rule),
+            learner=lambda program: program.outputs[0].name,
+        ),
+        Rule(
             "boltzmann",
             "Boltzmann machine learning (Ackley, Hinton and Sejnowski 1985): clamped minus free "
             "correlations from Gibbs sampling with annealing",
@@ -170,6 +192,36 @@ def rule_misfit(program: Program, rule: Rule) -> Misfit:
 def the_layer_with_weights(program: Program) -> str:
     """The one layer with parameters (the learner of a rule that trains a single layer)."""
     return next(layer.name for layer in program.layers if layer.params)
+
+
+def readout_misfit(program: Program, rule: Rule) -> Misfit:
+    """`fits` of a rule that fits one linear readout in closed form: the network's one output is
+    a dense layer with an identity activation, whatever fixed layers feed it (the rule moves the
+    readout alone; the layers before it keep the weights they start with, or that the data
+    places: an rbf's centres), without time."""
+    instead = "use rule = backprop"
+    if program.timed:
+        return "it steps through time, and a readout is fitted to examples without time", instead
+    if len(program.outputs) != 1:
+        return f"it has {len(program.outputs)} outputs, and {rule.name} fits one readout", instead
+    layer = program.layer(program.outputs[0].name)
+    if layer.kind.name != "dense" or program.outputs[0].reduce is not None:
+        return (
+            f"{rule.name} fits a dense readout, and the output '{layer.name}' is "
+            + (f"a layer of kind {layer.kind.name}" if layer.kind.name != "dense" else "reduced"),
+            f"end the network with a dense layer of identity units, or {instead}",
+        )
+    if layer.borrowed or not all(p.trainable for p in layer.params.values()):
+        return (
+            f"the weights of the readout '{layer.name}' are frozen or another layer's",
+            f"give '{layer.name}' weights of its own to fit, without frozen",
+        )
+    if layer.activation not in rule.acts:
+        return (
+            f"{rule.needs}, and '{layer.name}' has act={layer.activation}",
+            rule.instead.format(layer=layer.name),
+        )
+    return None
 
 
 def one_layer_misfit(program: Program, rule: Rule) -> Misfit:

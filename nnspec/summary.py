@@ -89,7 +89,7 @@ def time_text(program: Program) -> str:
 def options_text(kind: Kind, options: Options) -> str:
     """The options as written in a spec, from the kind's schema: positional ones bare, in order,
     then every other required option and every option that differs from its default (a bare
-    flag when true; literal weights abbreviated to [...])."""
+    flag when true; literal weights and centres abbreviated to [...])."""
     fields = type(options).model_fields
     parts = [show_value(getattr(options, k)) for k in kind.positional if fields[k].is_required()]
     for key, info in fields.items():
@@ -100,7 +100,7 @@ def options_text(kind: Kind, options: Options) -> str:
             continue
         if value is True and not info.is_required():
             parts.append(key)
-        elif LITERAL_VALUES in info.metadata:
+        elif LITERAL_VALUES in info.metadata and isinstance(value, tuple):
             parts.append(f"{key}=[...]")
         else:
             parts.append(f"{key}={show_value(value)}")

@@ -249,6 +249,9 @@ KIND_SPECS = {
     "gcn": "input f: [4, 3]\n input a: [4, 4]\n gcn g: 2, act=tanh\n f -> g.features\n"
     " a -> g.adjacency",
     "readout": "input x: [4, 3]\n readout r: max\n x -> r",
+    "rbf": "input x: 3\n rbf r: 4, eps=0.7\n"
+    " rbf s: 3, centres=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]], eps=nearest\n"
+    " dense y: 2\n x -> r -> s -> y",
     "rbm": "input x: 5\n rbm h: 3\n dense y: 2\n x -> h -> y",
     "markov": "input x: 3\n dense h: 2, act=softmax\n markov m: 2\n dense y: 2\n x -> h -> m -> y",
     "sample": "input x: 3\n dense m: 2\n dense v: 2\n sample z\n x -> m, v\n m -> z.mean\n"

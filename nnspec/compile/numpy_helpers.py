@@ -812,6 +812,18 @@ def _boltzmann(v, weight, bias, visible, hidden, groups):
 )
 
 helper(
+    "_rbf",
+    '''
+def _rbf(x, c, eps):
+    """x (..., d), centres c (units, d), eps (units) -> exp(-(eps_j ||x - c_j||)^2) (..., units)."""
+    flat = x.reshape(-1, x.shape[-1])
+    d2 = (flat * flat).sum(1)[:, None] - 2.0 * (flat @ c.T) + (c * c).sum(1)[None, :]
+    phi = np.exp(-np.maximum(d2, 0.0) * (eps * eps))
+    return phi.reshape(x.shape[:-1] + (len(c),))
+''',
+)
+
+helper(
     "_embedding",
     '''
 def _embedding(w, tokens, name):

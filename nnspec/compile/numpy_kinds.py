@@ -388,6 +388,10 @@ def gcn(e: Emit, x: dict[str, str]) -> None:
     e.let(activation(e, act.name, act.alpha, z))
 
 
+def rbf(e: Emit, x: str) -> None:
+    e.let(f"{e.use('_rbf')}({x}, {e.p('centres')}, {e.p('eps')})")
+
+
 def readout(e: Emit, x: str) -> None:
     mode = e.layer.options.mode
     if mode == "mean":
@@ -484,6 +488,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "attention": attention,
     "posenc": posenc,
     "gcn": gcn,
+    "rbf": rbf,
     "readout": readout,
     "sample": sample,
     "som": som,

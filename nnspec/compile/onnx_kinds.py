@@ -419,6 +419,18 @@ def gcn(g, ctx, layer, x, p):
     return activate(g, y, layer.options.act)
 
 
+def rbf(g, ctx, layer, x, p):
+    """x (..., d) -> (..., units): the squared distances |x|^2 - 2 x c^T + |c|^2 (ReduceSum,
+    MatMul), Max with 0, Mul by eps^2, Neg, Exp: exp(-(eps_j ||x - c_j||)^2)."""
+    c, eps = p["centres"], p["eps"]
+    xx = g.op("ReduceSum", [g.op("Mul", [x, x]), g.ints([-1])], keepdims=1)
+    cc = g.op("ReduceSum", [g.op("Mul", [c, c]), g.ints([-1])], keepdims=0)
+    xc = g.op("MatMul", [x, g.op("Transpose", [c], perm=[1, 0])])
+    d2 = g.op("Add", [g.op("Sub", [xx, g.op("Mul", [xc, g.floats(2.0)])]), cc])
+    d2 = g.op("Max", [d2, g.floats(0.0)])
+    return g.op("Exp", [g.op("Neg", [g.op("Mul", [d2, g.op("Mul", [eps, eps])])])])
+
+
 def readout(g, ctx, layer, x, p):
     """(..., N, F) or (B, T, F) -> (..., F): ReduceMean, ReduceSum or ReduceMax over axis -2."""
     mode = layer.options.mode
@@ -753,6 +765,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "attention": attention,
     "posenc": posenc,
     "gcn": gcn,
+    "rbf": rbf,
     "readout": readout,
     "som": som,
     "sample": sample,

@@ -153,6 +153,11 @@ def _boltzmann(layer: Layer) -> str:
     return f"Boltzmann({o.units}, {o.hidden}, {o.groups})"
 
 
+def _rbf(layer: Layer) -> str:
+    units, features = layer.params["centres"].shape
+    return f"Rbf({features}, {units})"
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -186,6 +191,7 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "attention": _attention,
     "posenc": _posenc,
     "gcn": _gcn,
+    "rbf": _rbf,
     "readout": _none,
     "lif": _linear,
     "sample": _none,
@@ -449,6 +455,20 @@ class Boltzmann(nn.Module):
         self.register_buffer("links", linked.to(torch.float64), persistent=False)
         codes = torch.arange(2**hidden)[:, None] >> torch.arange(hidden - 1, -1, -1)[None, :]
         self.register_buffer("hidden_states", (codes & 1).to(torch.float64), persistent=False)
+''',
+    "Rbf": '''
+class Rbf(nn.Module):
+    """x [..., d] -> exp(-(eps_j ||x - c_j||)^2) [..., units]; centres [units, d], eps [units]."""
+
+    def __init__(self, features, units):
+        super().__init__()
+        self.centres = nn.Parameter(torch.empty(units, features))
+        self.eps = nn.Parameter(torch.ones(units))
+
+    def forward(self, x):
+        c = self.centres
+        d2 = (x * x).sum(-1, keepdim=True) - 2.0 * (x @ c.T) + (c * c).sum(-1)
+        return torch.exp(-d2.clamp_min(0.0) * (self.eps * self.eps))
 ''',
     "GraphConv": '''
 class GraphConv(nn.Module):

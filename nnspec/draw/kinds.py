@@ -56,6 +56,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "attention": Drawing("full", mark="eye"),  # it looks at every step
     "posenc": Drawing("one"),
     "gcn": Drawing("full"),
+    "rbf": Drawing("full"),  # the chart's RBF: hidden cells, each fed by every input
     "readout": Drawing("full", mark="funnel"),  # every item gathered into one
     "lif": Drawing("full"),
     "sample": Drawing("one"),

@@ -26,6 +26,7 @@ from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import TrainConfig, check_training, train_config
 from . import checkpoint, folder
+from .centres import place_centres
 from .loop import EarlyStop, Expectation, TrainingStopped, fit
 from .plot import Plots
 from .recorded import weights_metadata
@@ -143,6 +144,8 @@ def train_models(
                 if len(models) == 1
                 else make_gan(*models, config, backend)
             )
+            if saved is None and len(models) == 1:  # an rbf's centres from the training part
+                place_centres(runner, models[0].program, data.train, config.seed)
             if saved is not None:
                 saved.check_layout(name, checkpoint.layout_of(runner.weights()))
                 saved.check_layers(name, layers)

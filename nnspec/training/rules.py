@@ -30,6 +30,7 @@ from ..data import markov
 from ..program import Layer, Program
 from ..rules import RULES, RuleOptions
 from ..train_section import TrainConfig
+from .readout import least_squares
 from . import boltzmann
 from .hopfield import MEASURES as HOPFIELD_MEASURES
 from .hopfield import store
@@ -193,6 +194,7 @@ STEPS: dict[str, Steps] = {
     "perceptron": Steps(numpy=_moved_by(lambda b: b.t - b.y), torch=NUMPY),
     "delta": Steps(numpy=_moved_by(lambda b: b.t - b.z), torch=NUMPY),
     "hebb": Steps(numpy=_moved_by(lambda b: b.t), torch=NUMPY),
+    "lstsq": Steps(numpy=least_squares, torch=NUMPY),
     "boltzmann": Steps(numpy=boltzmann.step, torch=NUMPY, measures={"kl": boltzmann.kl}),
     "counts": Steps(
         numpy=_counted,

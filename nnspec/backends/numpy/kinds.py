@@ -30,6 +30,7 @@ from .autograd import Var, const
 from .boltzmann import boltzmann
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
+from .radial import rbf
 from .markov import markov
 from .rbm import rbm
 from .som import som
@@ -595,6 +596,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "attention": attention,
     "posenc": posenc,
     "gcn": gcn,
+    "rbf": rbf,
     "readout": readout,
     "sample": sample,
     "som": som,
