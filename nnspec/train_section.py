@@ -447,8 +447,15 @@ def _check_generated(call: s.Call, errors: Collector) -> None:
                 arg.value.span,
                 f"write {name}({', '.join(f'{n}=...' for n in names)})",
             )
-        elif key not in names or isinstance(value, bool) or not isinstance(value, (int, float)):
+        elif key not in names or not isinstance(value, (int, float)):
             continue  # E502 said it
+        elif isinstance(value, bool):
+            errors.add(
+                "E551",
+                f"{key} of {name} is a number, not {str(value).lower()}",
+                arg.value.span,
+                f"write {key}={0.1 if key in FRACTIONS else 8}",
+            )
         elif key in FRACTIONS and not 0 <= value <= 1:
             errors.add(
                 "E551",

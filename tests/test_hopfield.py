@@ -225,3 +225,42 @@ def test_sweeps_are_bounded_so_recall_always_ends(sweeps, bound):
         hopfield(4, "sync", sweeps)
     assert caught.value.code == "E207" and bound in caught.value.message
     assert "1 to 1000 sweeps" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("patterns(count=0)", "count of patterns is a whole number from 1 up, not 0"),
+        ("patterns(count=2.5)", "count of patterns is a whole number from 1 up, not 2.5"),
+        ("patterns(flips=-0.1)", "flips of patterns is the fraction of values flipped"),
+        ("patterns(cues=true)", "cues of patterns is a number, not true"),
+        ("patterns(8, 16, 0.1, 1, 2)", "patterns takes 4 values at most"),
+    ],
+)
+def test_the_patterns_settings_are_checked(data, message):
+    text = (
+        "network n {\n    input cue: 16\n    hopfield hn: 16\n    cue -> hn\n}\n"
+        f"train {{\n    data = {data}\n    rule = hopfield\n}}\n"
+    )
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.loads(text)
+    assert caught.value.code == "E551" and message in caught.value.message
+    assert caught.value.hint
+
+
+def _patterns_data(data: str):
+    model = nnspec.loads(
+        "network n {\n    input cue: 30\n    hopfield hn: 30\n    cue -> hn\n}\n"
+        f"train {{\n    data = {data}\n    rule = hopfield\n}}\n"
+    )
+    part = load_data(model.train_spec, model.program).train
+    return part.inputs["cue"], part.targets
+
+
+def test_bare_patterns_take_the_networks_width_and_positional_settings_their_order():
+    cues, targets = _patterns_data("patterns")
+    assert cues.shape == (8, 30)  # 8 patterns of the input's 30 values, one cue each
+    assert set((cues != targets).sum(1).tolist()) == {3}  # round(0.1 * 30) flipped
+    cues, targets = _patterns_data("patterns(3, 30, 0.2, 2)")  # count, units, flips, cues
+    assert cues.shape == (6, 30) and set((cues != targets).sum(1).tolist()) == {6}
+    assert (targets[0] == targets[1]).all() and len(np.unique(targets, axis=0)) == 3
