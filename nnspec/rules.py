@@ -69,6 +69,43 @@ class LstsqOptions(RuleOptions):
     ridge: float = Field(0.0, ge=0.0, description="the weight penalty, 0 for least squares")
 
 
+Decay = Literal["asymptotic", "inverse", "linear"]
+
+
+class SomOptions(RuleOptions):
+    """rule = som(decay=asymptotic, sigma_decay=asymptotic): how the learning rate and the
+    neighbourhood's sigma shrink over the run's steps, as MiniSom's decay functions (asymptotic:
+    v / (1 + t / (T / 2)); inverse: to 0, or to 1 for sigma; linear: to 0, or to 1 for sigma)."""
+
+    decay: Decay = Field("asymptotic", description="how the learning rate shrinks")
+    sigma_decay: Decay = Field("asymptotic", description="how sigma shrinks")
+
+
+def som_misfit(program: Program, rule: Rule) -> Misfit:
+    """rule = som trains one Kohonen map, the one layer with weights and the output, without
+    time; layers before it that hold no weights (flatten) may shape its input."""
+    instead = "use rule = backprop"
+    learners = [layer for layer in program.layers if layer.params]
+    maps = [layer for layer in learners if layer.kind.name == "som"]
+    if program.timed:
+        return "it steps through time, and the map learns from one vector at a time", instead
+    if len(learners) != 1 or not maps:
+        names = ", ".join(f"'{layer.name}' ({layer.kind.name})" for layer in learners) or "none"
+        return (
+            f"rule = som trains one som layer, the only layer with weights, and it has {names}",
+            "train a network of one map: input -> som (a flatten between them may shape it)",
+        )
+    layer = maps[0]
+    if [output.name for output in program.outputs] != [layer.name]:
+        return (
+            f"the map '{layer.name}' must be the network's output",
+            f"end the network at '{layer.name}': its one-hot winning unit is the output",
+        )
+    if not all(p.trainable for p in layer.params.values()):
+        return f"the weights of '{layer.name}' are frozen", f"remove frozen from '{layer.name}'"
+    return None
+
+
 @dataclass(frozen=True)
 class Rule:
     """A learning rule as the checker and the docs know it.
@@ -124,6 +161,17 @@ RULES: dict[str, Rule] = {
             "or use rule = backprop",
         ),
         Rule("hebb", "Hebb: the target as the post-synaptic activity", "lr t x"),
+        Rule(
+            "som",
+            "Kohonen (1982): a self-organising map; each example moves its best-matching unit "
+            "and the unit's neighbours on the grid towards it, one example a step (batch = 1)",
+            "W[u] += lr(t) h(u, c, sigma(t)) (x - W[u]) for every unit u, c the best-matching "
+            "unit, h the layer's gaussian or triangle neighbourhood on the grid (MiniSom's)",
+            kinds=("som",),
+            options=SomOptions,
+            fits=lambda program, rule: som_misfit(program, rule),
+            metrics=("quantization_error", "topographic_error"),
+        ),
         Rule(
             "lstsq",
             "least squares (Broomhead and Lowe 1988): a linear readout in closed form, on the "

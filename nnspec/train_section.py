@@ -905,6 +905,14 @@ def check_training(
         _check_csv_features(program, spec, config, errors)
     _check_classes(program, spec, config, errors)
     _check_normalize(program, spec, config, errors)
+    if config.rule == "som" and config.batch != 1:
+        errors.add(
+            "E576",
+            "rule = som moves the map by one example at a time, but batch = "
+            + ("full" if config.batch is None else str(config.batch)),
+            spec.spans.get("batch", spec.spans.get("rule", spec.span)),
+            "write batch = 1: Kohonen's online rule (and MiniSom) takes one example a step",
+        )
     if config.rule != BACKPROP:
         misfit = rule_misfit(program, RULES[config.rule])
         if misfit:
@@ -962,6 +970,16 @@ def check_training(
             chains[0].span,
             "learn the chain from its transitions with rule = counts, or give it "
             "transition=[...] and frozen to backpropagate through a fixed chain",
+        )
+        return
+    maps = [layer for layer in program.layers if layer.kind.name == "som"]
+    if maps:
+        errors.add(
+            "E575",
+            f"backpropagation cannot train the Kohonen map '{maps[0].name}' (som): its output, "
+            "the one-hot winning unit, has no gradient",
+            maps[0].span,
+            "train the map with rule = som (Kohonen's update, batch = 1)",
         )
         return
     for layer in program.layers:

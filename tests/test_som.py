@@ -156,3 +156,98 @@ def test_the_update_ends_where_minisoms_does(kind, sigma, seed):
     np.testing.assert_allclose(w, som.get_weights().reshape(20, 4), rtol=0, atol=1e-10)
     assert quantization_error(data, w) == pytest.approx(som.quantization_error(data), abs=1e-10)
     assert topographic_error(data, w, (5, 4)) == som.topographic_error(data)
+
+
+# ---- trained by nnspec, against MiniSom --------------------------------------------------------
+TRAINED = """
+network n {{
+    input x: {d}
+    som   m: [{rows}, {cols}], sigma={sigma}, neighbourhood={kind}
+    x -> m
+}}
+train {{
+    data      = {data}
+    normalize = true
+    rule      = som{options}
+    optimizer = sgd(lr={lr})
+    batch     = 1
+    epochs    = {epochs}
+    seed      = {seed}
+    metrics   = [quantization_error, topographic_error]
+}}
+"""
+
+
+def _train(text, backend, tmp_path):
+    """The map trained by its section in float64: (initial weights, final weights, last row of
+    metrics, the training inputs in the order the loop took them)."""
+    from nnspec.data import load_data
+    from nnspec.train_section import train_config
+    from nnspec.training import make_runner
+    from nnspec.training.loop import fit
+
+    model = nnspec.loads(text)
+    data = load_data(model.train_spec, model.program)
+    config = train_config(model.train_spec, data.kind)
+    runner = make_runner(model, config, backend, "float64")
+    start = runner.weights()["m.weight"].copy()
+    outcome = fit(runner, data, config, tmp_path / backend, resume=False)
+    x = data.train.inputs["x"].reshape(data.train.size, -1).astype(np.float64)
+    rng = np.random.default_rng(config.seed)  # the loop's shuffle, epoch by epoch
+    order = np.concatenate([rng.permutation(len(x)) for _ in range(config.epochs)])
+    return start, runner.weights()["m.weight"], outcome.history[-1], x[order], x
+
+
+def _minisom_from(start, rows, cols, sigma, kind, lr, examples, decay="asymptotic"):
+    """MiniSom from the same initial weights, taking the same examples in the same order."""
+    minisom = pytest.importorskip("minisom")
+    names = {"asymptotic": "asymptotic_decay", "linear": "linear_decay_to_zero"}
+    sigmas = {"asymptotic": "asymptotic_decay", "linear": "linear_decay_to_one"}
+    som = minisom.MiniSom(
+        rows,
+        cols,
+        start.shape[1],
+        sigma=sigma,
+        learning_rate=lr,
+        neighborhood_function=kind,
+        decay_function=names[decay],
+        sigma_decay_function=sigmas[decay],
+    )
+    som._weights = start.reshape(rows, cols, -1).copy()
+    som.train(examples, len(examples))  # in order: the examples as nnspec took them
+    return som
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize(
+    "kind, sigma, seed, decay",
+    [
+        ("gaussian", 1.5, 0, "asymptotic"),
+        ("triangle", 2, 1, "asymptotic"),
+        ("gaussian", 2, 2, "linear"),
+    ],
+)
+def test_a_trained_map_ends_with_minisoms_weights(backend, kind, sigma, seed, decay, tmp_path):
+    """Same initial weights, order and schedule: the same map within 1e-6, and MiniSom's
+    quantization and topographic errors (blobs, 512 points, two epochs of a 4 x 5 map)."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    options = "" if decay == "asymptotic" else f"(decay={decay}, sigma_decay={decay})"
+    text = TRAINED.format(
+        d=2,
+        rows=4,
+        cols=5,
+        sigma=sigma,
+        kind=kind,
+        data="blobs",
+        options=options,
+        lr=0.5,
+        epochs=2,
+        seed=seed,
+    )
+    start, end, row, examples, x = _train(text, backend, tmp_path)
+    som = _minisom_from(start, 4, 5, sigma, kind, 0.5, examples, decay)
+    np.testing.assert_allclose(end, som.get_weights().reshape(20, 2), rtol=0, atol=1e-6)
+    assert row["quantization_error"] == pytest.approx(som.quantization_error(x), abs=1e-6)
+    assert row["topographic_error"] == pytest.approx(som.topographic_error(x), abs=1e-9)

@@ -53,6 +53,7 @@ def test_the_zoo_has_specs_that_train():
         "hopfield",
         "hopfield_capacity",
         "markov",
+        "som",
         "rbf",
         "rbf_xor",
     } <= names

@@ -736,7 +736,7 @@ def _som(x, w):
     flat = x.reshape(-1, x.shape[-1])
     rows = max(1, (1 << 22) // w.size)
     winners = [
-        np.sqrt(np.square(flat[i : i + rows, None, :] - w).sum(-1)).argmin(-1)
+        np.square(flat[i : i + rows, None, :] - w).sum(-1).argmin(-1)
         for i in range(0, len(flat), rows)
     ]
     winners = np.concatenate(winners or [np.zeros(0, np.int64)])

@@ -505,10 +505,15 @@ class KohonenMap(nn.Module):
         self.weight = nn.Parameter(torch.empty(units, features))
 
     def forward(self, x):
-        flat = x.reshape(-1, x.shape[-1]).to(self.weight.dtype)
-        near = torch.cdist(flat, self.weight, compute_mode="donot_use_mm_for_euclid_dist")
-        hot = F.one_hot(near.argmin(-1), self.weight.shape[0]).to(self.weight.dtype)
-        return hot.reshape(*x.shape[:-1], self.weight.shape[0])
+        w = self.weight
+        flat = x.reshape(-1, x.shape[-1]).to(w.dtype)
+        rows = max(1, (1 << 22) // w.numel())  # in slices of examples, to bound the memory
+        winners = [
+            (flat[i : i + rows, None, :] - w).square().sum(-1).argmin(-1)
+            for i in range(0, max(len(flat), 1), rows)
+        ]
+        hot = F.one_hot(torch.cat(winners), w.shape[0]).to(w.dtype)
+        return hot.reshape(*x.shape[:-1], w.shape[0])
 ''',
     "Hopfield": '''
 class Hopfield(nn.Module):

@@ -34,6 +34,7 @@ from .readout import least_squares
 from . import boltzmann
 from .hopfield import MEASURES as HOPFIELD_MEASURES
 from .hopfield import store
+from .som import batch_quantization_error, batch_topographic_error, som_step
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,15 @@ STEPS: dict[str, Steps] = {
     "perceptron": Steps(numpy=_moved_by(lambda b: b.t - b.y), torch=NUMPY),
     "delta": Steps(numpy=_moved_by(lambda b: b.t - b.z), torch=NUMPY),
     "hebb": Steps(numpy=_moved_by(lambda b: b.t), torch=NUMPY),
+    "som": Steps(
+        numpy=som_step,
+        torch=NUMPY,  # the same update of the same weights on either backend
+        loss=batch_quantization_error,
+        measures={
+            "quantization_error": batch_quantization_error,
+            "topographic_error": batch_topographic_error,
+        },
+    ),
     "lstsq": Steps(numpy=least_squares, torch=NUMPY),
     "boltzmann": Steps(numpy=boltzmann.step, torch=NUMPY, measures={"kl": boltzmann.kl}),
     "counts": Steps(

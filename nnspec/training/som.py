@@ -94,3 +94,29 @@ def topographic_error(x: np.ndarray, w: np.ndarray, grid: tuple[int, int]) -> fl
     cols = grid[1]
     apart = np.hypot(*(np.diff(np.divmod(two, cols), axis=-1)[..., 0]))
     return float((apart > 1.42).mean())
+
+
+# ---- the rule's step and measures, on a `Batch` of nnspec/training/rules.py -------------------
+def som_step(batch, lr: float) -> dict[str, np.ndarray]:
+    """One example (batch = 1, which the checker asks for: E576) moves the map: `kohonen_step`
+    with lr and sigma decayed to step `batch.step` of `batch.steps` as the rule's options say;
+    the layer gives the grid, sigma and the neighbourhood. -> {"weight": delta [units, d]}."""
+    layer, options = batch.layer.options, batch.options
+    t, total = batch.step, batch.steps
+    rate = DECAYS[options.decay](lr, t, total)
+    sigma = SIGMA_DECAYS[options.sigma_decay](layer.sigma, t, total)
+    w = batch.w
+    delta = np.zeros_like(w)
+    for x in batch.x:  # one example (batch = 1)
+        delta += kohonen_step(x, w + delta, tuple(layer.grid), rate, sigma, layer.neighbourhood)
+    return {"weight": delta}
+
+
+def batch_quantization_error(batch) -> float:
+    """The mean distance from each input of the batch to its best-matching unit's weight."""
+    return quantization_error(batch.x, batch.w)
+
+
+def batch_topographic_error(batch) -> float:
+    """The fraction of the batch's inputs whose two best units are not grid neighbours."""
+    return topographic_error(batch.x, batch.w, tuple(batch.layer.options.grid))

@@ -14,13 +14,18 @@ from .autograd import Var, const
 CHUNK = 1 << 22  # values of the differences (x - W) computed at once
 
 
-def distances(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x: (..., d), w: (units, d) -> (..., units): the Euclidean distance to every unit.
+def squared_distances(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x: (..., d), w: (units, d) -> (..., units): the squared Euclidean distance to every unit.
 
-    Computed from the differences, not from |x|^2 - 2 x.w + |w|^2, which loses the small
-    distances to cancellation and could pick another winner than the update does.
+    Computed from the differences, not from |x|^2 - 2 x.w + |w|^2, which loses close calls to
+    cancellation and could pick another winner than the other backend does.
     """
-    return np.sqrt(np.square(x[..., None, :] - w).sum(-1))
+    return np.square(x[..., None, :] - w).sum(-1)
+
+
+def distances(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x: (..., d), w: (units, d) -> (..., units): the Euclidean distance to every unit."""
+    return np.sqrt(squared_distances(x, w))
 
 
 def best_matching(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -30,8 +35,12 @@ def best_matching(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """
     flat = x.reshape(-1, x.shape[-1])
     rows = max(1, CHUNK // w.size)
-    winners = [distances(flat[i : i + rows], w).argmin(-1) for i in range(0, len(flat), rows)]
-    return np.concatenate(winners or [np.zeros(0, np.int64)]).reshape(x.shape[:-1])
+    if len(flat) <= rows:  # one slice (a training step's example)
+        return squared_distances(flat, w).argmin(-1).reshape(x.shape[:-1])
+    winners = [
+        squared_distances(flat[i : i + rows], w).argmin(-1) for i in range(0, len(flat), rows)
+    ]
+    return np.concatenate(winners).reshape(x.shape[:-1])
 
 
 def som(ctx, layer: Layer, x: Var, p) -> Var:

@@ -9,6 +9,8 @@ from torch.nn import functional as F
 from ...program import Layer
 from .lowering import Emit, Lowering
 
+CHUNK = 1 << 22  # values of the differences (x - W) computed at once
+
 
 class KohonenMap(nn.Module):
     """x [..., d] -> [..., units]: a 1 at the unit whose weight is nearest x, 0 elsewhere.
@@ -22,13 +24,17 @@ class KohonenMap(nn.Module):
         self.weight = nn.Parameter(torch.empty(units, features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1]).to(self.weight.dtype)
-        # the distances themselves, not |x|^2 - 2 x.w + |w|^2 (cancellation could pick another
-        # winner than NumPy's backend and the rule do)
-        near = torch.cdist(flat, self.weight, compute_mode="donot_use_mm_for_euclid_dist")
-        winners = near.argmin(-1)  # the first at a tie, as NumPy's argmin
-        hot = F.one_hot(winners, self.weight.shape[0]).to(self.weight.dtype)
-        return hot.reshape(*x.shape[:-1], self.weight.shape[0])
+        w = self.weight
+        flat = x.reshape(-1, x.shape[-1]).to(w.dtype)
+        # squared distances from the differences, as NumPy's backend takes them (|x|^2 - 2 x.w +
+        # |w|^2 would lose close calls to cancellation); in slices of about 32 MB
+        rows = max(1, CHUNK // w.numel())
+        winners = [
+            (flat[i : i + rows, None, :] - w).square().sum(-1).argmin(-1)  # the first at a tie
+            for i in range(0, max(len(flat), 1), rows)  # one slice at least: no batch is empty
+        ]
+        hot = F.one_hot(torch.cat(winners), w.shape[0]).to(w.dtype)
+        return hot.reshape(*x.shape[:-1], w.shape[0])
 
 
 def _som_module(layer: Layer) -> KohonenMap:
