@@ -141,6 +141,7 @@ def test_kmeans_lloyd_rounds_by_hand():
         assert sorted(centres[:, 0]) == [1.0, 9.5]
 
 
+@pytest.mark.slow
 def test_kmeans_is_as_good_as_scikit_learns():
     """On the three blobs: the within-cluster sum of squares of one seeded run is within 1% of
     scikit-learn's KMeans (k-means++, best of 10 runs)."""
@@ -172,6 +173,22 @@ def test_placed_centres_are_the_same_on_both_backends(backend, tmp_path):
     np.testing.assert_array_equal(weights["h.centres"], centres.astype(np.float32))
     gaps = np.sqrt(((centres[:, None] - centres[None]) ** 2).sum(-1)) + np.diag([np.inf] * 40)
     np.testing.assert_allclose(weights["h.eps"], 1 / (math.sqrt(2) * gaps.min(1)), rtol=1e-6)
+
+
+def test_backpropagation_starts_from_the_placed_centres(tmp_path):
+    """rule = backprop places the centres too, before the first step: with epochs = 0 the run's
+    weights hold k-means of the training part and eps=nearest's widths."""
+    text = (SPECS / "rbf.nn").read_text()
+    text = text.replace("rule   = lstsq", "optimizer = adam(lr=0.01)\n    epochs = 0")
+    spec = tmp_path / "bp.nn"
+    spec.write_text(text.replace("    expect accuracy >= 0.95\n    expect loss <= 0.03\n", ""))
+    result = train(spec, "numpy", tmp_path / "run")
+    weights = load_file(result.paths["weights"])
+    model = nnspec.load(spec)
+    x = load_data(model.train_spec, model.program).train.inputs["x"].astype(np.float64)
+    centres = kmeans(x, 40, np.random.default_rng([0, 0]))
+    np.testing.assert_array_equal(weights["h.centres"], centres.astype(np.float32))
+    assert weights["h.eps"].min() > 1.0  # nearest-neighbour widths, not the initial eps = 1
 
 
 # ---- the least-squares readout ---------------------------------------------------------------
