@@ -228,6 +228,28 @@ def test_the_readout_equals_numpys_lstsq_on_the_hidden_activations(backend, tmp_
     np.testing.assert_allclose(weights["y.bias"], solution[-1], rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.parametrize("ridge", [0.0, 0.5])
+def test_lstsq_fits_a_readout_after_any_fixed_layer(ridge, tmp_path):
+    """Not only Gaussian units: after a frozen random tanh layer (an extreme learning machine),
+    with three classes one-hot, the readout is the least-squares (or ridge) fit of the one-hot
+    targets on the tanh activations."""
+    model = nnspec.loads(
+        "network n { input x: 2\n dense h: 30, act=tanh, frozen\n dense y: 3\n x -> h -> y }\n"
+        f"train {{ data = blobs\n split = 0.25\n rule = lstsq(ridge={ridge})\n loss = mse }}"
+    )
+    weights, data = fitted(model, "numpy", tmp_path)
+    x = data.train.inputs["x"].astype(np.float64)
+    hidden = np.tanh(x @ weights["h.weight"].T + weights["h.bias"])
+    t = np.eye(3)[data.train.targets]
+    a = np.hstack([hidden, np.ones((len(x), 1))])
+    if ridge == 0.0:  # the normal equations would square the condition number: lstsq itself
+        solution = np.linalg.lstsq(a, t, rcond=None)[0]
+    else:
+        solution = np.linalg.solve(a.T @ a + ridge * np.diag([1.0] * 30 + [0.0]), a.T @ t)
+    np.testing.assert_allclose(weights["y.weight"], solution[:-1].T, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(weights["y.bias"], solution[-1], rtol=1e-7, atol=1e-8)
+
+
 def test_ridge_equals_scikit_learns_ridge():
     """lstsq(ridge=L) penalises the weights and not the bias, as scikit-learn's Ridge with an
     intercept does."""
