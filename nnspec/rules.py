@@ -62,6 +62,25 @@ Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what t
 Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
 
 
+class CdOptions(RuleOptions):
+    """rule = cd(k=1, persistent=false): k steps of Gibbs sampling per update (CD-k, Hinton
+    2002); persistent chains (PCD, Tieleman 2008) go on from one update to the next instead of
+    starting at the data."""
+
+    k: int = Field(1, ge=1, description="Gibbs steps per update")
+    persistent: bool = Field(False, description="the chains go on from update to update (PCD)")
+
+
+class PretrainOptions(CdOptions):
+    """pretrain = cd(k=1, persistent=false, lr=0.1, epochs=10, batch=10): the stage before
+    backpropagation that trains each rbm of the network in turn by contrastive divergence, on
+    what the layers before it give (the hidden means of the rbm before)."""
+
+    lr: float = Field(0.1, gt=0.0, description="the CD step size")
+    epochs: int = Field(10, ge=1, description="passes over the training data, for each rbm")
+    batch: int = Field(10, ge=1, description="examples per update")
+
+
 class LstsqOptions(RuleOptions):
     """rule = lstsq(ridge=L): L * |W|^2 added to the squared error (ridge regression; the bias
     is not penalised); 0 is ordinary least squares (the minimum-norm solution where several fit)."""
@@ -161,6 +180,21 @@ RULES: dict[str, Rule] = {
             "or use rule = backprop",
         ),
         Rule("hebb", "Hebb: the target as the post-synaptic activity", "lr t x"),
+        Rule(
+            "cd",
+            "contrastive divergence (Hinton 2002), persistent with persistent=true (Tieleman "
+            "2008): a restricted Boltzmann machine's weights and both biases, with Bernoulli units",
+            "lr (<h v^T>_data - <h v^T>_model): the hidden means given the batch times the "
+            "batch, minus the hidden means given v~ times v~, v~ the visible units after k steps "
+            "of Gibbs sampling; the same without v for b, and v - v~ for the visible bias",
+            kinds=("rbm",),
+            options=CdOptions,
+            fits=lambda program, rule: rbm_misfit(program, rule),
+            learner=lambda program: next(
+                layer.name for layer in program.layers if layer.kind.name == "rbm"
+            ),
+            metrics=("reconstruction_error", "pseudo_likelihood"),
+        ),
         Rule(
             "som",
             "Kohonen (1982): a self-organising map; each example moves its best-matching unit "
@@ -269,6 +303,25 @@ def readout_misfit(program: Program, rule: Rule) -> Misfit:
             f"{rule.needs}, and '{layer.name}' has act={layer.activation}",
             rule.instead.format(layer=layer.name),
         )
+    return None
+
+
+def rbm_misfit(program: Program, rule: Rule) -> Misfit:
+    """`cd`'s `fits`: one rbm, not frozen, the network's only layer with weights (layers without
+    weights may come before it, such as a flatten); a readout on it, or a stack of rbms, is
+    trained by backpropagation after `pretrain = cd(...)`."""
+    stage = "use rule = backprop with pretrain = cd(...), which trains each rbm first"
+    learners = [layer for layer in program.layers if layer.params]
+    if program.timed:
+        return "it steps through time, and rule = cd trains on vectors", "use rule = backprop"
+    if not any(layer.kind.name == "rbm" for layer in learners):
+        return "rule = cd trains an rbm layer, and it has none", "add one: 'rbm h: 100'"
+    if len(learners) != 1:
+        names = ", ".join(f"'{layer.name}'" for layer in learners)
+        return f"rule = cd trains one rbm and nothing else, and it has {names}", stage
+    if not all(p.trainable for p in learners[0].params.values()):
+        name = learners[0].name
+        return f"the weights of '{name}' are frozen", f"remove frozen from '{name}'"
     return None
 
 

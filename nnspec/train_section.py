@@ -32,7 +32,15 @@ from pydantic import (
 from . import syntax as s
 from .errors import Collector, Span, did_you_mean
 from .reading import DATA_LIMIT, ReadError, open_regular, size_text
-from .rules import BACKPROP, RULES, RuleOptions, rule_metrics, rule_misfit, rule_names
+from .rules import (
+    BACKPROP,
+    RULES,
+    PretrainOptions,
+    RuleOptions,
+    rule_metrics,
+    rule_misfit,
+    rule_names,
+)
 
 if TYPE_CHECKING:
     from .program import Program
@@ -197,6 +205,9 @@ class TrainConfig(BaseModel):
     # the rule's settings, `rule = NAME(option=value)`, as written (its `options` model gives the
     # defaults: `rule_settings`)
     rule_options: dict[str, Any] = {}
+    # pretrain = cd(...): each rbm trained by contrastive divergence before backpropagation
+    # (training/pretrain.py), its settings as written (`pretrain_settings` fills in defaults)
+    pretrain: tuple[str, dict[str, Any]] | None = None
     expects: tuple[tuple[str, str, float], ...] = ()
     loss: Literal[LOSSES] | dict[str, Literal[LOSSES]] = Field(default_factory=_loss_for)
     loss_weights: dict[str, float] = {}  # by output name; an output not named weighs 1
@@ -234,6 +245,17 @@ class TrainConfig(BaseModel):
         if value not in rule_names():
             raise ValueError(f"unknown rule {value!r}")
         return value
+
+    @field_validator("pretrain", mode="before")
+    @classmethod
+    def _pretrain_called(cls, value):
+        """`pretrain = cd` as `pretrain = cd()`."""
+        return (value, {}) if isinstance(value, str) else value
+
+    @property
+    def pretrain_settings(self) -> PretrainOptions | None:
+        """The pretraining stage's settings, each as written or by its default (None: none)."""
+        return None if self.pretrain is None else PretrainOptions(**self.pretrain[1])
 
     @property
     def rule_settings(self) -> RuleOptions:
@@ -296,6 +318,11 @@ class TrainConfig(BaseModel):
             "epochs": self.epochs,
             "schedule": {"name": self.schedule[0], **self.schedule[1]},
             "rule": {"name": self.rule, **self.rule_options} if self.rule_options else self.rule,
+            **(
+                {"pretrain": {"name": self.pretrain[0], **self.pretrain[1]}}
+                if self.pretrain
+                else {}
+            ),
             "seed": self.seed,
             **(
                 {"early_stop": dict(zip(EARLY_STOP, self.early_stop, strict=True))}
@@ -666,6 +693,50 @@ def _described(model: type[RuleOptions], option: str) -> str:
     return f"{shown}, {info.description + ', ' if info.description else ''}default {info.default!r}"
 
 
+PRETRAIN_RULES = ("cd",)  # the rules a pretraining stage may run
+
+
+def _pretrain(value: s.Value, errors: Collector) -> None:
+    """`pretrain = cd` or `pretrain = cd(k=1, persistent=false, lr=0.1, epochs=10, batch=10)`:
+    E560 for another rule, E561 for a setting it does not take, E562 for a value it refuses."""
+    name = value.name if isinstance(value, s.Symbol) else None
+    if isinstance(value, s.Call):
+        name = value.name.text
+    if name not in PRETRAIN_RULES:
+        shown = s.show(value) if name is None else f"'{name}'"
+        errors.add(
+            "E560",
+            f"pretrain runs contrastive divergence on each rbm, not {shown}",
+            value.name.span if isinstance(value, s.Call) else value.span,
+            "write pretrain = cd(lr=0.06, epochs=10, batch=10)",
+        )
+        return
+    known = tuple(PretrainOptions.model_fields)
+    for arg in value.args if isinstance(value, s.Call) else ():
+        if arg.key is None or arg.key.text not in known:
+            what = "a value by position" if arg.key is None else f"'{arg.key.text}'"
+            errors.add(
+                "E561",
+                f"pretrain = cd takes no setting {what}",
+                (arg.key or arg.value).span,
+                (did_you_mean(arg.key.text, known, "settings") if arg.key else None)
+                or f"name each setting: {', '.join(f'{k}=...' for k in known)}",
+            )
+            continue
+        try:
+            PretrainOptions(**{arg.key.text: s.plain(arg.value)})
+        except ValidationError as error:
+            problem = error.errors()[0]["msg"]
+            errors.add(
+                "E562",
+                f"pretrain = cd cannot take {arg.key.text}={s.show(arg.value)}: "
+                + problem[:1].lower()
+                + problem[1:],
+                arg.value.span,
+                f"{arg.key.text}: {_described(PretrainOptions, arg.key.text)}",
+            )
+
+
 def _batch(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
     plain = s.plain(value)
     if plain != "full" and not is_whole_number_at_least(plain, 1):
@@ -777,6 +848,7 @@ CHECKS: dict[str, Check] = {
     "epochs": whole_number_at_least(0),
     "schedule": _called(SCHEDULES),
     "rule": _rule,
+    "pretrain": lambda key, value, networks, errors: _pretrain(value, errors),
     "seed": whole_number_at_least(0),
     "metrics": _metrics,
     "target": _target,
@@ -913,6 +985,8 @@ def check_training(
             spec.spans.get("batch", spec.spans.get("rule", spec.span)),
             "write batch = 1: Kohonen's online rule (and MiniSom) takes one example a step",
         )
+    if config.pretrain is not None:
+        _check_pretrain(program, spec, config, errors)
     if config.rule != BACKPROP:
         misfit = rule_misfit(program, RULES[config.rule])
         if misfit:
@@ -994,6 +1068,28 @@ def check_training(
                 + "use a differentiable activation such as sigmoid or tanh",
             )
             return
+
+
+def _check_pretrain(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:
+    """A pretraining stage comes before backpropagation (E563) and needs an rbm to train (E564)."""
+    at = spec.spans.get("pretrain", spec.span)
+    if config.rule != BACKPROP or config.discriminator is not None:
+        how = "a GAN" if config.discriminator is not None else f"rule = {config.rule}"
+        errors.add(
+            "E563",
+            f"pretrain trains the rbms before backpropagation fine-tunes the network, but {how} "
+            "trains it",
+            at,
+            "leave rule out (backpropagation) to fine-tune after pretraining, or drop pretrain"
+            + (" and train the one rbm with rule = cd" if config.rule == "cd" else ""),
+        )
+    if not any(layer.kind.name == "rbm" for layer in program.layers):
+        errors.add(
+            "E564",
+            f"pretrain trains each rbm layer, and network '{program.name}' has none",
+            at,
+            "add one (rbm h: 100) where the features are learned, or drop pretrain",
+        )
 
 
 def _check_classes(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:

@@ -53,6 +53,8 @@ def test_the_zoo_has_specs_that_train():
         "hopfield",
         "hopfield_capacity",
         "markov",
+        "rbm",
+        "dbn",
         "som",
         "rbf",
         "rbf_xor",

@@ -70,6 +70,7 @@ GRAPH_RULES: dict[Cell, str] = {
     "their kind",
     Cell.MATCH_INPUT_OUTPUT: "outputs trained with `target = input`, and a GAN generator's output",
     Cell.RECURRENT: "any hidden layer on a cycle through a `~>` link",
+    Cell.BACKFED_INPUT: "an `input` an `rbm` reads (its visible units, which it reconstructs)",
 }
 
 

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from ..kinds import Cell
 from ..program import Layer, Link, Program
 from .cells import LOOPED, cell_type, variant
+from .grid import grid_layer, layout_grid
 from .kinds import KIND_DRAWING, window
 from .ring import layout_ring, ring_layer
 from .scene import (
@@ -179,10 +180,21 @@ def layout_network(
         return layout_ring(
             program, ring, scope=scope or program.name, annotate=annotate, orient=orient
         )
+    grid = grid_layer(program)  # a Kohonen map: its inputs linked to a grid (`grid.py`)
+    if grid is not None:
+        return layout_grid(
+            program, grid, scope=scope or program.name, annotate=annotate, orient=orient
+        )
     groups, group_of = _groups(program)
     outputs = {output.name for output in program.outputs}
+    # an rbm's visible units take its reconstruction back: the inputs it reads are backfed
+    backfed = {
+        link.source for layer in program.layers if layer.kind.name == "rbm" for link in layer.inputs
+    }
     for group in groups:
         group.cell = cell_type(group.layers, outputs, reproduces)
+        if group.cell is Cell.INPUT and group.head.name in backfed:
+            group.cell = Cell.BACKFED_INPUT
         group.variant = variant(group.layers, group.cell)
         group.size = _breadth(group.head)
         group.slots = group.size if group.size <= MAX_FULL else 5 if group.size < 20 else 7

@@ -29,6 +29,7 @@ from . import checkpoint, folder
 from .centres import place_centres
 from .loop import EarlyStop, Expectation, TrainingStopped, fit
 from .plot import Plots
+from .pretrain import pretrain
 from .recorded import weights_metadata
 from .rules import RuleRunner
 
@@ -152,6 +153,8 @@ def train_models(
                 if notify is not None:
                     notify(_resuming(saved, config), config.epochs)
             try:
+                if config.pretrain is not None and saved is None:  # a resumed run has done it
+                    pretrain(runner, models[0].program, data, config, out)
                 outcome = fit(runner, data, config, out, saved or False, progress, record)
                 paths = _write_results(runner, config, outcome, out, data, plots)
             except OSError as error:  # a write into the run's folder failed: say what is kept

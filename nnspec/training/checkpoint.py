@@ -76,7 +76,10 @@ def kept_settings(config: TrainConfig) -> dict:
     plain = {"data": str(config.data), "split": config.split, "target": config.target}
     kept = {key: plain[key] if key in plain else written[key] for key in KEPT}
     # several outputs' weights, only when given: a checkpoint written before them still matches
-    return kept | ({"loss_weights": written["loss_weights"]} if config.loss_weights else {})
+    kept |= {"loss_weights": written["loss_weights"]} if config.loss_weights else {}
+    # the pretraining stage, only when given (its weights are in the checkpoint: a resumed run
+    # never pretrains again, and one whose stage differs is another run)
+    return kept | ({"pretrain": written["pretrain"]} if config.pretrain else {})
 
 
 def layout_of(weights: dict[str, np.ndarray]) -> dict[str, list[int]]:

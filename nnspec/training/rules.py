@@ -30,6 +30,7 @@ from ..data import markov
 from ..program import Layer, Program
 from ..rules import RULES, RuleOptions
 from ..train_section import TrainConfig
+from .contrastive import cd_step, pseudo_likelihood, reconstruction_error
 from .readout import least_squares
 from . import boltzmann
 from .hopfield import MEASURES as HOPFIELD_MEASURES
@@ -195,6 +196,15 @@ STEPS: dict[str, Steps] = {
     "perceptron": Steps(numpy=_moved_by(lambda b: b.t - b.y), torch=NUMPY),
     "delta": Steps(numpy=_moved_by(lambda b: b.t - b.z), torch=NUMPY),
     "hebb": Steps(numpy=_moved_by(lambda b: b.t), torch=NUMPY),
+    "cd": Steps(
+        numpy=cd_step,
+        torch=NUMPY,  # one NumPy step and one generator for both: the same draws, the same update
+        loss=reconstruction_error,
+        measures={
+            "reconstruction_error": reconstruction_error,
+            "pseudo_likelihood": pseudo_likelihood,
+        },
+    ),
     "som": Steps(
         numpy=som_step,
         torch=NUMPY,  # the same update of the same weights on either backend
