@@ -256,9 +256,10 @@ def test_backpropagation_through_the_machine_is_refused_at_check_time():
 
 @pytest.mark.slow  # five runs of the spec: about a minute each on a loaded machine
 def test_learning_drives_kl_towards_zero_for_seeds_0_to_4(tmp_path):
-    """From log 64 = 4.16 (zero weights), every seed ends far below (KL < 0.5), and at least four
-    in five reach the spec's expectation (KL <= 0.15; the rest stop where two patterns share a
-    hidden code, about log(2) / 2 = 0.35). Measured: 0.051, 0.054, 0.41, 0.063, 0.050."""
+    """From log 64 = 4.16 (zero weights), every seed ends far below (KL < 0.5), and most reach the
+    spec's expectation (KL <= 0.15; the rest stop where two patterns share a hidden code, about
+    log(2) / 2 = 0.35). Measured here: 0.051, 0.054, 0.41, 0.063, 0.050 (and 8 of seeds 0-9);
+    at least 3 of 5 are asked, as float rounding elsewhere may send a sampled run another way."""
     reached = []
     for seed in range(5):
         result = nnspec.train(SPEC, backend="numpy", out=tmp_path / str(seed), seed=seed)
@@ -267,7 +268,7 @@ def test_learning_drives_kl_towards_zero_for_seeds_0_to_4(tmp_path):
         reached.append(result.metrics["kl"])
         assert result.metrics["accuracy"] == 1.0
     assert max(reached) < 0.5, reached
-    assert sum(kl <= 0.15 for kl in reached) >= 4, reached
+    assert sum(kl <= 0.15 for kl in reached) >= 3, reached
 
 
 @pytest.mark.slow
