@@ -30,8 +30,8 @@ from .autograd import Var, const
 from .boltzmann import boltzmann
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
-from .radial import rbf
 from .markov import markov
+from .radial import rbf
 from .rbm import rbm
 from .som import som
 
