@@ -46,6 +46,7 @@ def test_the_zoo_has_specs_that_train():
         "sae",
         "dae",
         "dn",
+        "elm",
         "vae",
         "attention",
         "gcn",
