@@ -247,6 +247,20 @@ def test_the_rule_refuses_visible_values_that_are_not_bits():
     )
 
 
+def test_kl_refuses_a_machine_too_large_to_enumerate():
+    from nnspec.training.boltzmann import kl
+    from nnspec.training.rules import Batch
+    from nnspec.training.stopped import TrainingStopped
+
+    layer = nnspec.loads(MACHINE.format(visible=10, hidden=8, groups=1)).program.layer("b")
+    n = 18
+    params = {"weight": np.zeros((n, n), np.float32), "bias": np.zeros(n, np.float32)}
+    batch = Batch(np.zeros((2, 10), np.float32), None, None, None, None, params=params, layer=layer)
+    with pytest.raises(TrainingStopped) as caught:
+        kl(batch)
+    assert caught.value.code == "R356" and "2^18" in caught.value.message
+
+
 def test_backpropagation_through_the_machine_is_refused_at_check_time():
     text = MACHINE.format(visible=8, hidden=2, groups=2) + "\ntrain {\n    data = encoder\n}\n"
     with pytest.raises(nnspec.SpecError) as caught:
