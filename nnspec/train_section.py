@@ -1071,7 +1071,8 @@ def check_training(
 
 
 def _check_pretrain(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:
-    """A pretraining stage comes before backpropagation (E563) and needs an rbm to train (E564)."""
+    """A pretraining stage comes before backpropagation (E563), trains on vectors (E565) and needs
+    an rbm to train (E564)."""
     at = spec.spans.get("pretrain", spec.span)
     if config.rule != BACKPROP or config.discriminator is not None:
         how = "a GAN" if config.discriminator is not None else f"rule = {config.rule}"
@@ -1083,7 +1084,15 @@ def _check_pretrain(program: Program, spec: TrainSpec, config: TrainConfig, erro
             "leave rule out (backpropagation) to fine-tune after pretraining, or drop pretrain"
             + (" and train the one rbm with rule = cd" if config.rule == "cd" else ""),
         )
-    if not any(layer.kind.name == "rbm" for layer in program.layers):
+    if program.timed:
+        errors.add(
+            "E565",
+            f"pretrain trains each rbm on one vector per example, and network '{program.name}' "
+            "steps through time",
+            at,
+            "drop pretrain: a network with time is trained by backpropagation through time",
+        )
+    elif not any(layer.kind.name == "rbm" for layer in program.layers):
         errors.add(
             "E564",
             f"pretrain trains each rbm layer, and network '{program.name}' has none",

@@ -59,7 +59,9 @@ def _pretrain(runner, program, data, config, out, progress) -> list[dict]:
     shadow = to_numpy(program, seed=config.seed, dtype=np.dtype(dtype).name).eval()
     measured = data.test if data.test is not None and data.test.size else data.train
     rows: list[dict] = []
-    for index, layer in enumerate(layer for layer in program.layers if layer.kind.name == "rbm"):
+    # an rbm computing with another one's parameters (shares=) is trained as that one
+    owners = [layer for layer in program.layers if layer.kind.name == "rbm" and not layer.borrowed]
+    for index, layer in enumerate(owners):
         shadow.load(weights)
         x, held = _entering(shadow, layer, data.train), _entering(shadow, layer, measured)
         params = {key: weights[f"{layer.name}.{key}"] for key in layer.params}
