@@ -402,9 +402,11 @@ def test_the_rbm_models_the_digits_as_bernoulli_rbm_does(tmp_path, seed, persist
         part.inputs["x"].reshape(part.size, -1).astype(np.float64)
         for part in (data.train, data.test)
     )
+    # BernoulliRBM takes its batches in the order given: shuffled, as the example's
+    # train_test_split hands them (the part keeps the data's order: the nudged copies in blocks)
     theirs = neural_network.BernoulliRBM(
         n_components=100, learning_rate=0.06, n_iter=10, batch_size=10, random_state=seed
-    ).fit(train)
+    ).fit(train[np.random.default_rng(seed).permutation(len(train))])
     theirs = {
         "weight": theirs.components_,
         "bias": theirs.intercept_hidden_,
