@@ -1021,16 +1021,6 @@ def check_training(
             "targets are the +1/-1 patterns to store)",
         )
         return
-    maps = [layer for layer in program.layers if layer.kind.name == "som"]
-    if maps:
-        errors.add(
-            "E575",
-            f"backpropagation cannot train the Kohonen map '{maps[0].name}' (som): its output, "
-            "the one-hot winning unit, has no gradient",
-            maps[0].span,
-            "train the map with rule = som (Kohonen's update, batch = 1)",
-        )
-        return
     chains = [
         layer
         for layer in program.layers
