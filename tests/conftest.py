@@ -51,6 +51,18 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def sampled(values: list, every: int = 6) -> list:
+    """`values` as test parameters with all but every `every`-th marked slow: `make check`, the
+    quick loop, tries a spread sample of a family that covers every bundled spec, `make test`
+    every one. A tuple is one case of several arguments."""
+    cases = [value if isinstance(value, tuple) else (value,) for value in values]
+    slow = pytest.mark.slow
+    return [
+        pytest.param(*case, marks=() if index % every == 0 else slow)
+        for index, case in enumerate(cases)
+    ]
+
+
 @functools.cache
 def spec_models(path: Path) -> tuple:
     """`nnspec.load_all(path)`, checked once per test process (collection parametrises by it).

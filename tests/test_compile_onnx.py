@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, spec_inputs, spec_models
+from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, sampled, spec_inputs, spec_models
 
 onnx = pytest.importorskip(
     "onnx", reason="the onnx extra is not installed (pip install 'nnspec[onnx]')"
@@ -111,7 +111,7 @@ def _agrees(model, reference: bool = True) -> None:
 
 
 # ---- every network --------------------------------------------------------------------------
-@pytest.mark.parametrize("path, network", NETWORKS, ids=_ids(NETWORKS))
+@pytest.mark.parametrize("path, network", sampled(NETWORKS), ids=_ids(NETWORKS))
 def test_every_bundled_network_equals_the_numpy_backend(path, network):
     _agrees(nnspec.load(path, network))
 
