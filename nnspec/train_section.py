@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO, get_args, get_origin
 
 import networkx as nx
 from pydantic import (
@@ -689,7 +689,10 @@ def _rule(key: str, value: s.Value, networks: list[str], errors: Collector) -> N
 def _described(model: type[RuleOptions], option: str) -> str:
     """An option's type and default, for E510's hint."""
     info = model.model_fields[option]
-    shown = getattr(info.annotation, "__name__", str(info.annotation))
+    if get_origin(info.annotation) is Literal:
+        shown = "one of " + ", ".join(str(choice) for choice in get_args(info.annotation))
+    else:
+        shown = getattr(info.annotation, "__name__", str(info.annotation))
     return f"{shown}, {info.description + ', ' if info.description else ''}default {info.default!r}"
 
 

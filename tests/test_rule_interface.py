@@ -155,3 +155,15 @@ def test_a_rule_reports_its_own_loss_and_metrics(monkeypatch, tmp_path):
     assert values["spread"] == pytest.approx(hidden.std(), rel=1e-5)
     loss, _ = runner.step(data.train.inputs, data.train.targets, None, 0.1)
     assert loss == pytest.approx(np.abs(hidden).sum(), rel=1e-6)  # before the step moved it
+
+
+def test_a_refused_choice_lists_the_choices():
+    text = TWO_LAYERS.replace(
+        "dense h: 3, act=tanh, frozen\n    dense y: 1, act=identity", "som y: [2, 2]"
+    )
+    text = text.replace("x -> h -> y", "x -> y").replace("batch = 2", "batch = 1")
+    with pytest.raises(NnspecError) as caught:
+        nnspec.loads(text % ("som(decay=fast)", 1))
+    error = caught.value.errors[0] if hasattr(caught.value, "errors") else caught.value
+    assert error.code == "E510"
+    assert "decay of som: one of asymptotic, inverse, linear" in error.hint
