@@ -59,9 +59,6 @@ class BoltzmannOptions(RuleOptions):
 Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
 
 
-Misfit = tuple[str, str] | None  # why a rule cannot train a network, and what to do instead
-
-
 class CdOptions(RuleOptions):
     """rule = cd(k=1, persistent=false): k steps of Gibbs sampling per update (CD-k, Hinton
     2002); persistent chains (PCD, Tieleman 2008) go on from one update to the next instead of
