@@ -424,7 +424,7 @@ def sample(e: Emit, x: dict[str, str]) -> None:
 def hopfield(e: Emit, x: str) -> None:
     """The state recalled from the cue (no gradient: recall is a sign at every update)."""
     o = e.layer.options
-    call = f"({x}, {e.p('weight')}, \"{o.update}\", {o.sweeps}, {o.threshold!r})"
+    call = f'({x}, {e.p("weight")}, "{o.update}", {o.sweeps}, {o.threshold!r})'
     e.let(f"{e.use('_hopfield')}{call}")
 
 

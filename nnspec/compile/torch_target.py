@@ -145,7 +145,7 @@ def _som(layer: Layer) -> str:
 
 def _hopfield(layer: Layer) -> str:
     o = layer.options
-    return f"Hopfield({o.units}, \"{o.update}\", {o.sweeps}, {o.threshold!r})"
+    return f'Hopfield({o.units}, "{o.update}", {o.sweeps}, {o.threshold!r})'
 
 
 def _boltzmann(layer: Layer) -> str:

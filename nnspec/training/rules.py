@@ -30,11 +30,11 @@ from ..data import markov
 from ..program import Layer, Program
 from ..rules import RULES, RuleOptions
 from ..train_section import TrainConfig
-from .contrastive import cd_step, pseudo_likelihood, reconstruction_error
-from .readout import least_squares
 from . import boltzmann
+from .contrastive import cd_step, pseudo_likelihood, reconstruction_error
 from .hopfield import MEASURES as HOPFIELD_MEASURES
 from .hopfield import store
+from .readout import least_squares
 from .som import batch_quantization_error, batch_topographic_error, som_step
 
 
