@@ -46,10 +46,9 @@ def _boltzmann(e: Emit, x: str) -> None:
     e.line(f"{v} = {x}.detach().double()")
     e.line(f"{s} = {m}.hidden_states.double()")
     e.line(f"{c0} = ({v} @ {hv}).unsqueeze(1) - {v}.unsqueeze(2) * {hv}")
-    e.line(
-        f"{q} = 0.5 * (({s} @ {w}[{visible}:, {visible}:]) * {s}).sum(1)"
-        f" + {s} @ {bias}.detach().double()[{visible}:]"
-    )
+    hidden_bias = e.state("hb")  # its own line: with a compiled file's names the sum runs long
+    e.line(f"{hidden_bias} = {bias}.detach().double()[{visible}:]")
+    e.line(f"{q} = 0.5 * (({s} @ {w}[{visible}:, {visible}:]) * {s}).sum(1) + {s} @ {hidden_bias}")
     gap = (
         f"torch.logsumexp(({c0} + {hv}) @ {s}.T + {q}, -1)"
         f" - torch.logsumexp({c0} @ {s}.T + {q}, -1)"
