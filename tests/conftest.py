@@ -14,6 +14,7 @@ import importlib.util
 import os
 import pickle
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def pytest_collection_modifyitems(config, items):
     """
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def ctrl_c_reaches_it() -> None:
+    """`preexec_fn` of a run a test stops with SIGINT: Ctrl-C's default action, whatever this
+    process inherited (a shell starts a background job, `make test &`, with SIGINT ignored, and
+    an exec keeps an ignored signal ignored, so the run would never see the test's Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def sampled(values: list, every: int = 6) -> list:

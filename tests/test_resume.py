@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, ctrl_c_reaches_it
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
@@ -303,7 +303,11 @@ def test_the_command_printed_after_ctrl_c_resumes_the_run(tmp_path):
         return [sys.executable, "-m", "nnspec", "train", str(spec), "--out", str(out), *more]
 
     process = subprocess.Popen(
-        command(tmp_path / "cut", *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command(tmp_path / "cut", *flags),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     deadline = time.monotonic() + 60
     while not (tmp_path / "cut" / "checkpoint.safetensors").exists():

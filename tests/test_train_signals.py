@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, EXAMPLES, once
+from conftest import BACKENDS, EXAMPLES, ctrl_c_reaches_it, once
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
@@ -49,7 +49,11 @@ def _stop_after_first_checkpoint(
     out, backend: str, how: signal.Signals
 ) -> subprocess.CompletedProcess:
     process = subprocess.Popen(
-        _command(out, backend), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        _command(out, backend),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.safetensors").exists():
