@@ -197,6 +197,7 @@ class LiteralValues:
 
 
 LITERAL_VALUES = LiteralValues()
+Matrix = tuple[tuple[Real, ...], ...]  # literal rows: `weights=[[1, 1], [-1, -1]]`
 
 
 class Options(BaseModel):

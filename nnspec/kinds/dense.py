@@ -9,6 +9,7 @@ from .base import (
     LITERAL_VALUES,
     Count,
     Kind,
+    Matrix,
     Options,
     Param,
     Real,
@@ -21,7 +22,6 @@ from .base import (
 from .initializers import InitOption
 from .sparsity import SparsityOption
 
-Matrix = tuple[tuple[Real, ...], ...]
 Vector = tuple[Real, ...]
 
 

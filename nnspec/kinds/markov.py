@@ -16,16 +16,15 @@ from .base import (
     LITERAL_VALUES,
     Cell,
     Kind,
+    Matrix,
     Options,
     Param,
-    Real,
     Shape,
     ShapeError,
     Units,
     need_rank,
 )
 
-Matrix = tuple[tuple[Real, ...], ...]
 ROW_SUM = 1e-6  # how far a literal row's sum may be from 1 (written decimals: 0.333333)
 
 

@@ -12,6 +12,7 @@ from .base import (
     Cell,
     Hint,
     Kind,
+    Matrix,
     Options,
     Param,
     Real,
@@ -21,7 +22,6 @@ from .base import (
     need_rank,
 )
 
-Matrix = tuple[tuple[Real, ...], ...]
 Eps = Annotated[
     Real,
     Field(gt=0.0),

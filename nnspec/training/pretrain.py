@@ -28,11 +28,11 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..backends.numpy import to_numpy
-from ..data.load import Data, Split
-from ..program import Layer, Program
+from ..data.load import Data
+from ..program import Program
 from ..train_section import TrainConfig
 from .contrastive import cd_step, pseudo_likelihood, reconstruction_error
-from .rules import Batch
+from .rules import Batch, entering
 from .stopped import TrainingStopped
 
 FILE = "pretrain.csv"
@@ -63,7 +63,8 @@ def _pretrain(runner, program, data, config, out, progress) -> list[dict]:
     owners = [layer for layer in program.layers if layer.kind.name == "rbm" and not layer.borrowed]
     for index, layer in enumerate(owners):
         shadow.load(weights)
-        x, held = _entering(shadow, layer, data.train), _entering(shadow, layer, measured)
+        sources = [link.source for link in layer.inputs]
+        x, held = (entering(shadow, sources, part.inputs) for part in (data.train, measured))
         params = {key: weights[f"{layer.name}.{key}"] for key in layer.params}
         order = np.random.default_rng([config.seed, 1, index])
         state: dict[str, np.ndarray] = {}
@@ -85,13 +86,6 @@ def _pretrain(runner, program, data, config, out, progress) -> list[dict]:
     runner.set_weights(weights)
     write_atomic(out / FILE, lambda path: Path(path).write_text(_csv(rows)))
     return rows
-
-
-def _entering(shadow, layer: Layer, part: Split) -> np.ndarray:
-    """What enters `layer` on `part`: `[N, V]`, its sources' values joined along features."""
-    sources = [link.source for link in layer.inputs]
-    values = shadow.activations(sources, **part.inputs)
-    return np.concatenate([values[name].reshape(part.size, -1) for name in sources], axis=1)
 
 
 def _batch(x, params, layer, settings, state, rng: np.random.Generator, step: int) -> Batch:

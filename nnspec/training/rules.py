@@ -325,8 +325,7 @@ class RuleRunner:
             dtype = next(iter(weights.values())).dtype if weights else np.float32
             self.shadow = to_numpy(self.program, seed=self.seed, dtype=np.dtype(dtype).name)
         self.shadow.load(weights)
-        values = self.shadow.eval().activations(self.sources, **inputs)
-        return np.concatenate([values[n].reshape(len(values[n]), -1) for n in self.sources], 1)
+        return entering(self.shadow.eval(), self.sources, inputs)
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays, meta = self.inner.checkpoint()
@@ -345,6 +344,13 @@ class RuleRunner:
 
     def __getattr__(self, name: str):  # predict, weights, set_weights, add_to
         return getattr(self.inner, name)
+
+
+def entering(run, sources, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """What enters a layer fed by `sources`, `[batch, features]`: their values on `inputs`, each
+    flattened per example, joined along features (`run`: a `NumpyRun` with the weights to use)."""
+    values = run.activations(sources, **inputs)
+    return np.concatenate([values[name].reshape(len(values[name]), -1) for name in sources], 1)
 
 
 def _on_tensors(steps: Steps) -> Step:
