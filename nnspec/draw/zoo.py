@@ -53,7 +53,7 @@ CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("NTM", ("ntm",)),
     ("CN", ("capsules",)),
     ("KN", ("som",)),
-    ("AN", ("attention",)),
+    ("AN", ("an", "attention")),
 )
 _PLACE = {stem: place for place, stem in enumerate(s for _, stems in CHART for s in stems)}
 POSTER_COLUMNS = 4

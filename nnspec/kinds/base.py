@@ -241,8 +241,9 @@ class Kind:
     internal: ClassVar[bool] = False  # made by the compiler, never written in a spec
     # how the zoo chart lays out a network built on this kind: in columns of cells, as a ring
     # with every pair of cells linked (Markov chain, Hopfield and Boltzmann networks), or as a
-    # grid of cells that every input links to (a Kohonen map); the drawing reads it
-    drawn_as: ClassVar[Literal["columns", "ring", "grid"]] = "columns"
+    # grid of cells that every input links to (a Kohonen map), or as a 3 x 4 block of randomly
+    # and sparsely linked cells (a reservoir: ESN, LSM, ELM); the drawing reads it
+    drawn_as: ClassVar[Literal["columns", "ring", "grid", "block"]] = "columns"
     # parameters the forward never reads (an rbm's visible bias, moved by its rule alone): they
     # take no gradient, so no optimizer moves them, on either backend
     unread: ClassVar[tuple[str, ...]] = ()
