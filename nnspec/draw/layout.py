@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from ..kinds import Cell
 from ..program import Layer, Link, Program
+from .block import block_layer, layout_block
 from .cells import LOOPED, cell_type, variant
 from .grid import grid_layer, layout_grid
 from .kinds import KIND_DRAWING, window
@@ -184,6 +185,11 @@ def layout_network(
     if grid is not None:
         return layout_grid(
             program, grid, scope=scope or program.name, annotate=annotate, orient=orient
+        )
+    block = block_layer(program)  # a reservoir: a 3 x 4 block of randomly linked cells
+    if block is not None:
+        return layout_block(
+            program, *block, scope=scope or program.name, annotate=annotate, orient=orient
         )
     groups, group_of = _groups(program)
     outputs = {output.name for output in program.outputs}
