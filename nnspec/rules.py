@@ -79,10 +79,13 @@ class PretrainOptions(CdOptions):
 
 
 class LstsqOptions(RuleOptions):
-    """rule = lstsq(ridge=L): L * |W|^2 added to the squared error (ridge regression; the bias
-    is not penalised); 0 is ordinary least squares (the minimum-norm solution where several fit)."""
+    """rule = lstsq(ridge=L, washout=N): L * |W|^2 added to the squared error (ridge regression;
+    the bias is not penalised); 0 is ordinary least squares (the minimum-norm solution where
+    several fit). A readout with a value at every step is fitted on every step of every training
+    sequence but its first N (the washout: a reservoir's state still remembers its start)."""
 
     ridge: float = Field(0.0, ge=0.0, description="the weight penalty, 0 for least squares")
+    washout: int = Field(0, ge=0, description="steps left out of the fit at each sequence's start")
 
 
 Decay = Literal["asymptotic", "inverse", "linear"]
@@ -208,7 +211,8 @@ RULES: dict[str, Rule] = {
             "least squares (Broomhead and Lowe 1988): a linear readout in closed form, on the "
             "activations of fixed layers before it (a radial basis network's Gaussian units)",
             "W, b minimising sum (x W^T + b - t)^2 + ridge sum W^2, solved at once on all the "
-            "training data (numpy.linalg.lstsq; the normal equations when ridge > 0)",
+            "training data (numpy.linalg.lstsq; the normal equations when ridge > 0); over time, "
+            "on every step of every sequence after its first `washout`",
             acts=("identity", "linear"),
             needs="lstsq fits a linear readout",
             instead="give '{layer}' act=identity (a class is then the largest output), "
@@ -277,10 +281,17 @@ def readout_misfit(program: Program, rule: Rule) -> Misfit:
     """`fits` of a rule that fits one linear readout in closed form: the network's one output is
     a dense layer with an identity activation, whatever fixed layers feed it (the rule moves the
     readout alone; the layers before it keep the weights they start with, or that the data
-    places: an rbf's centres), without time."""
+    places: an rbf's centres). Over time, the readout reads one vector per example or one per
+    step (an esn's states, fitted with rule = lstsq(washout=N)), never its own past outputs."""
     instead = "use rule = backprop"
-    if program.timed:
-        return "it steps through time, and a readout is fitted to examples without time", instead
+    looped = [layer.name for layer in program.layers if layer.recurrent]
+    if looped:
+        return (
+            f"'{looped[0]}' steps on a cycle through a ~> link, and {rule.name} fits a readout "
+            "to what enters it, which must not depend on the readout",
+            "drop the ~> link (nnspec.generate feeds a network's output back as its input), "
+            f"or {instead}",
+        )
     if len(program.outputs) != 1:
         return f"it has {len(program.outputs)} outputs, and {rule.name} fits one readout", instead
     layer = program.layer(program.outputs[0].name)

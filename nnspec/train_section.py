@@ -56,6 +56,7 @@ DATASETS = (
     "digits_by_class",
     "digits_nudged",
     "sine",
+    "mackey_glass",
     "adding",
     "majority",
     "karate",
@@ -94,6 +95,7 @@ METRICS = tuple(
             "mae",
             "rmse",
             "r2",
+            "nrmse",
             "kl",
             "coverage",
             *rule_metrics(),  # those a learning rule measures itself (quantization error, ...)
@@ -104,6 +106,7 @@ FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
 # built-in datasets that take settings, `data = patterns(count=8, flips=0.1)`: their names, in
 # positional order, each a whole number from 1 up, or a fraction from 0 to 1 (`FRACTIONS`)
 GENERATED_DATA = {"patterns": ("count", "units", "flips", "cues")}
+GENERATED_DATA["mackey_glass"] = ("length", "tau", "units")
 FRACTIONS = {"flips"}
 CLASSIFYING = ("classification", "graph")  # the data kinds whose targets are classes
 

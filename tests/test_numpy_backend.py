@@ -260,6 +260,10 @@ KIND_SPECS = {
     "hopfield": None,  # no gradient (recall is a sign; rule = hopfield stores it; E550)
     "boltzmann": None,  # no gradient (rule = boltzmann moves it; E555): tests/test_boltzmann.py
     "lif": None,  # its gradient is a surrogate, not the derivative: test_lif_against_a_loop_by_hand
+    # fixed weights: the gradient reaches the input and the readout, through every step and the loop
+    "esn": "input x: 2, seq\n esn h: 4, sr=1.2, lr=0.4, input_connectivity=1, bias_scaling=0.5\n"
+    " dense y: 2\n x -> h -> y\n y ~> h",
+    "lsm": None,  # a spike's surrogate gradient, as lif's: tests/test_lsm.py, against a loop
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",
     "step": None,  # no gradient: test_xor_gates_give_the_truth_table

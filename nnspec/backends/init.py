@@ -37,6 +37,10 @@ def _draw(param: Param, rng: np.random.Generator, dtype, name: str) -> np.ndarra
         array = np.full(param.shape, value)
     elif how == "literal":
         array = np.array(value, dtype=np.float64).reshape(param.shape)
+    elif how == "sparse_sign":  # a reservoir's input weights: +-scale where linked
+        array = _sparse_sign(param.shape, *value, rng)
+    elif how == "spectral":  # a reservoir's recurrent matrix, scaled to a spectral radius
+        array = _spectral(param.shape, *value, rng)
     else:
         raise ValueError(f"unknown initialisation {how!r} for {name} (this is a bug)")
     return array.astype(dtype)
@@ -56,3 +60,21 @@ def _orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     if rows < cols:
         q = q.T
     return q.reshape(shape)
+
+
+def _sparse_sign(shape: tuple[int, ...], scale: float, density: float, rng) -> np.ndarray:
+    """A fraction `density` of the entries linked (drawn at random), each +scale or -scale with
+    equal odds, the others 0 (reservoirpy's bernoulli initialiser)."""
+    linked = rng.random(shape) < density
+    signs = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+    return np.where(linked, scale * signs, 0.0)
+
+
+def _spectral(shape: tuple[int, int], radius: float, density: float, rng) -> np.ndarray:
+    """A square matrix with a fraction `density` of its entries N(0, 1), the others 0, scaled so
+    that its largest eigenvalue's modulus is `radius` (Jaeger's echo state recipe; a matrix
+    whose eigenvalues are all 0 stays as drawn)."""
+    linked = rng.random(shape) < density
+    matrix = np.where(linked, rng.normal(0.0, 1.0, size=shape), 0.0)
+    rho = float(np.abs(np.linalg.eigvals(matrix)).max()) if matrix.size else 0.0
+    return matrix * (radius / rho) if rho > 1e-12 else matrix

@@ -682,6 +682,45 @@ def _lif(xg, decay, threshold):
     "_lif_step",
 )
 
+# ---- reservoirs: esn, lsm --------------------------------------------------------------------
+helper(
+    "_esn_step",
+    '''
+def _esn_step(xg, h, W_hh, leak):
+    """(1 - leak) h + leak tanh(xg + h W_hh^T): xg (B, U) = x W_ih^T + b, h (B, U) or None."""
+    if h is None:
+        return leak * np.tanh(xg)
+    return (1.0 - leak) * h + leak * np.tanh(xg + h @ W_hh.T)
+''',
+)
+
+helper(
+    "_lsm_step",
+    '''
+def _lsm_step(xg, state, W_hh, decay, threshold):
+    """lif cells fed by xg (B, U) and the last spikes through W_hh; state (v, spikes) or None."""
+    if state is not None:
+        xg = xg + state[1] @ W_hh.T
+    spikes, v = _lif_step(xg, None if state is None else state[0], decay, threshold)
+    return spikes, (v, spikes)
+''',
+    "_lif_step",
+)
+
+helper(
+    "_reservoir",
+    '''
+def _reservoir(step, xg, *settings):
+    """xg (B, T, U) -> (B, T, U): `step` (_esn_step or _lsm_step) at every step, from zeros."""
+    state, steps = None, []
+    for t in range(xg.shape[1]):
+        out = step(xg[:, t], state, *settings)
+        out, state = out if isinstance(out, tuple) else (out, out)
+        steps.append(out)
+    return np.stack(steps, 1)
+''',
+)
+
 # ---- attention, graphs, embeddings --------------------------------------------------------------
 helper(
     "_heads",

@@ -368,6 +368,30 @@ def _lif_step(e: Emit, x: str) -> None:
     e.lines.append(f"{e.out}, {e.state} = {e.use('_lif_step')}({xg}, {e.state}, {settings})")
 
 
+def _reservoir_settings(e: Emit) -> str:
+    o = e.layer.options
+    if e.layer.kind.name == "esn":
+        return f"{e.p('weight_hh')}, {float(o.lr)!r}"
+    return f"{e.p('weight_hh')}, {float(o.decay)!r}, {float(o.threshold)!r}"
+
+
+def _reservoir_sequence(e: Emit, x: str) -> None:
+    step = e.use(f"_{e.layer.kind.name}_step")
+    xg = _input_side(e, x, "weight_ih", "bias")
+    e.let(f"{e.use('_reservoir')}({step}, {xg}, {_reservoir_settings(e)})")
+
+
+def _reservoir_step(e: Emit, x: str) -> None:
+    step = e.use(f"_{e.layer.kind.name}_step")
+    xg = _input_side(e, x, "weight_ih", "bias")
+    e.before.append(f"{e.state} = None")
+    call = f"{step}({xg}, {e.state}, {_reservoir_settings(e)})"
+    if e.layer.kind.name == "esn":
+        e.lines.append(f"{e.out} = {e.state} = {call}")
+    else:
+        e.lines.append(f"{e.out}, {e.state} = {call}")
+
+
 # ---- attention, graphs, generative ---------------------------------------------------------------
 def attention(e: Emit, x: dict[str, str]) -> None:
     o = e.layer.options
@@ -497,6 +521,8 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "boltzmann": boltzmann,
     "hopfield": hopfield,
     "lif": Stateful(_lif_sequence, _lif_step),
+    "esn": Stateful(_reservoir_sequence, _reservoir_step),
+    "lsm": Stateful(_reservoir_sequence, _reservoir_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 

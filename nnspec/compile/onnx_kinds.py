@@ -597,6 +597,23 @@ def _lif_step(g, layer, xg, states, p):
     return s, [after]
 
 
+def _esn_step(g, layer, xg, states, p):
+    """h' = (1 - lr) h + lr tanh(xg + h W_hh^T)."""
+    (h,) = states
+    lr = float(layer.options.lr)
+    new = g.op("Tanh", [g.op("Add", [xg, linear(g, h, p["weight_hh"], None, 2)])])
+    h = g.op("Add", [g.op("Mul", [h, g.floats(1.0 - lr)]), g.op("Mul", [new, g.floats(lr)])])
+    return h, [h]
+
+
+def _lsm_step(g, layer, xg, states, p):
+    """lif's step on xg + s_prev W_hh^T: the spikes, and the membrane after and the spikes."""
+    v, s_prev = states
+    current = g.op("Add", [xg, linear(g, s_prev, p["weight_hh"], None, 2)])
+    s, (after,) = _lif_step(g, layer, current, [v], p)
+    return s, [after, s]
+
+
 def _fused(op_type: str, order: tuple[int, ...], **attrs) -> Callable:
     """x [B, T, F] -> [B, T, units] by ONNX's `op_type` (time-major, one direction, from zero
     states): PyTorch's gate blocks of weight_ih, weight_hh and the biases taken in `order`
@@ -775,6 +792,13 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "boltzmann": boltzmann,
     "lif": Stateful(
         _project("weight", "bias"), _lif_step, ("v",), "a Scan: decay, add, spike, reset"
+    ),
+    "esn": Stateful(_project("weight_ih", "bias"), _esn_step, ("h",), "a Scan: leaky tanh units"),
+    "lsm": Stateful(
+        _project("weight_ih", "bias"),
+        _lsm_step,
+        ("v", "s"),
+        "a Scan: lif's step on the input and the last spikes",
     ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }

@@ -158,6 +158,11 @@ def _rbf(layer: Layer) -> str:
     return f"Rbf({features}, {units})"
 
 
+def _reservoir(layer: Layer) -> str:
+    units, inputs = layer.params["weight_ih"].shape
+    return f"Reservoir({inputs}, {units})"
+
+
 def _none(layer: Layer) -> None:
     return None
 
@@ -200,6 +205,8 @@ MODULES: dict[str, Callable[[Layer], str | None]] = {
     "markov": _markov,
     "rbm": _rbm,
     "hopfield": _hopfield,
+    "esn": _reservoir,
+    "lsm": _reservoir,
 }
 # the activations as layers of their own hold no parameters either
 ACTIVATION_KINDS = (
@@ -455,6 +462,17 @@ class Boltzmann(nn.Module):
         self.register_buffer("links", linked.to(torch.float64), persistent=False)
         codes = torch.arange(2**hidden)[:, None] >> torch.arange(hidden - 1, -1, -1)[None, :]
         self.register_buffer("hidden_states", (codes & 1).to(torch.float64), persistent=False)
+''',
+    "Reservoir": '''
+class Reservoir(nn.Module):
+    """A reservoir's fixed weights (esn, lsm): weight_ih [units, inputs], weight_hh [units,
+    units], bias [units]; the forward steps through them."""
+
+    def __init__(self, inputs, units):
+        super().__init__()
+        self.weight_ih = nn.Parameter(torch.zeros(units, inputs), requires_grad=False)
+        self.weight_hh = nn.Parameter(torch.zeros(units, units), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(units), requires_grad=False)
 ''',
     "Rbf": '''
 class Rbf(nn.Module):

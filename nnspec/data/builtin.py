@@ -84,6 +84,43 @@ def sine(rng: np.random.Generator, steps: int | None, count: int = 512) -> Examp
     )
 
 
+def mackey_glass(
+    rng: np.random.Generator,
+    steps: int | None,
+    length: int = 2000,
+    tau: int = 17,
+    units: int | None = None,
+) -> Examples:
+    """The Mackey-Glass series (tau = 17, chaotic), one sequence: x `[1, length - 1, 1]` the
+    series, y `[1, length - 1, 1]` its next value at each step (one-step forecasting).
+
+    dx/dt = 0.2 x(t - tau) / (1 + x(t - tau)^10) - 0.1 x(t), stepped by one unit of time with
+    reservoirpy's `mackey_glass` scheme (x(t - tau) held over the step), from x = 1.2 after a
+    history of tau values 1.2 + U(-0.1, 0.1) drawn by reservoirpy's default seed (5555), so the
+    series equals reservoirpy's `mackey_glass(length)` whatever the spec's seed. `split` holds out
+    the series' last steps (one sequence splits along time; docs/data.md)."""
+    history = 1.2 + 0.2 * (np.random.default_rng(5555).random(tau) - 0.5)
+    series = np.empty(tau + length)
+    series[:tau] = history
+    value = 1.2
+    for t in range(tau, tau + length):
+        series[t] = value
+        value = _mackey_glass_step(value, series[t - tau])
+    series = series[tau:]
+    x, y = series[None, :-1, None], series[None, 1:, None]
+    return Examples(x.astype(F32), y.astype(F32), timed=True, per_step=True)
+
+
+def _mackey_glass_step(x: float, delayed: float, a=0.2, b=0.1, n=10) -> float:
+    """One unit of time of the Mackey-Glass equation as reservoirpy steps it: four increments
+    from the slope at x, the delayed term held, averaged (k1 + k2 + k3 + k4) / 6."""
+    k1 = -b * x + a * delayed / (1 + delayed**n)
+    k2 = 2 * k1 - b * k1
+    k3 = 2 * k1 - b * k2
+    k4 = k1 - b * k3
+    return x + (k1 + k2 + k3 + k4) / 6
+
+
 def adding(rng: np.random.Generator, steps: int | None, count: int = 1000) -> Examples:
     """The adding problem: x `[1000, T, 2]` (T = 50 by default), y `[1000, 1]`.
 
@@ -293,6 +330,7 @@ BUILTIN: dict[str, Builder] = {
     "digits_nudged": digits_nudged,
     "digits_by_class": digits_by_class,
     "sine": sine,
+    "mackey_glass": mackey_glass,
     "adding": adding,
     "majority": majority,
     "recall": recall,

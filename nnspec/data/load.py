@@ -41,7 +41,8 @@ class Split:
     targets: for the one output: class indices int64 `[N]` (`[N, items]` per item), or float32
         values shaped like the output (`[N, *dims]`, `[N, T, *dims]` with a value per step); a dict
         by output name for several outputs; None for a GAN.
-    mask: graphs only: bool `[1, nodes]`, the nodes whose targets this part counts; None otherwise.
+    mask: graphs: bool `[1, nodes]`, the nodes whose targets this part counts; one series split
+        along time: bool `[1, T]`, the held-out steps; None otherwise.
     """
 
     inputs: dict[str, np.ndarray]
@@ -106,6 +107,8 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
         return _graph_data(examples, program, name, what, fraction, split_rng, config)
     inputs, timed = _inputs(examples, program, what)
     count, info = len(next(iter(inputs.values()))), examples.info
+    if count == 1 and examples.per_step and fraction > 0:  # one series: split along time
+        return _split_in_time(examples, inputs, timed, program, name, what, config)
     split = _split(count, fraction, split_rng, what) if config.normalize else None
     if split is not None:  # standardised by the training split alone, before any target is made
         stats = statistics(inputs, split[0], program)
@@ -523,6 +526,26 @@ def _split(
     held = min(max(round(count * fraction), 1), count - 1)
     order = rng.permutation(count)
     return np.sort(order[held:]), np.sort(order[:held])
+
+
+def _split_in_time(examples, inputs, timed, program, name, what, config) -> Data:
+    """One sequence with a target at every step (a series such as mackey_glass): the training
+    part is its first steps, and the held-out part is the whole sequence with a mask on its last
+    round(T * split) steps, so that a stateful network reaches them from the state the training
+    steps leave it in, and only they are scored (reservoirpy's to_forecasting and run)."""
+    steps = next(iter(inputs.values())).shape[1]
+    held = min(max(round(steps * config.split), 1), steps - 1)
+    cut = steps - held
+    info = examples.info
+    if config.normalize:  # by the training steps' statistics
+        first = {key: value[:, :cut] for key, value in inputs.items()}
+        stats = statistics(first, np.arange(1), program)
+        inputs, info = standardise(inputs, stats), {**info, "normalize": stats}
+    kind, targets, classes = _targets(examples, inputs, timed, program, what, config)
+    mask = np.zeros((1, steps), bool)
+    mask[:, cut:] = True
+    train = Split({key: value[:, :cut] for key, value in inputs.items()}, targets[:, :cut])
+    return Data(name, kind, train, Split(inputs, targets, mask), classes, info)
 
 
 def _part(

@@ -67,6 +67,9 @@ KIND_DRAWING: dict[str, Drawing] = {
     "rbm": Drawing("full"),  # every visible unit to every hidden unit
     # the ring layout: its units are its cue's cells, fed back (the chart's backfed input)
     "hopfield": Drawing("full", folds=True),
+    # reservoirs: recurrent (esn) or spiking (lsm) cells, drawn as the chart's 3x4 block
+    "esn": Drawing("full"),
+    "lsm": Drawing("full"),
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
 }

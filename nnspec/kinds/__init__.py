@@ -22,6 +22,7 @@ from . import (
     radial,
     rbm,
     recurrent,
+    reservoir,
     som,
     spiking,
 )
@@ -37,6 +38,7 @@ FAMILIES = (
     attention,
     graph,
     spiking,
+    reservoir,
     generative,
     radial,
     markov,

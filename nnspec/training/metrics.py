@@ -32,6 +32,14 @@ def r2(y, target, mask=None) -> float:
     return float(1 - ((y - target) ** 2).sum() / total) if total > 0 else float("nan")
 
 
+def nrmse(y, target, mask=None) -> float:
+    """The root mean squared error over the targets' standard deviation (Jaeger 2001's
+    normalised error: 1 is as good as always predicting the mean, 0 exact)."""
+    y, target = _pick(y, mask), _pick(target, mask)
+    spread = float(target.std())
+    return float(np.sqrt(((y - target) ** 2).mean())) / spread if spread > 0 else float("nan")
+
+
 def _pick(values: np.ndarray, mask):
     return values[mask] if mask is not None else values
 
@@ -52,4 +60,4 @@ def flat_epochs(history: list[dict[str, float]], name: str = "loss", tolerance=1
     return count
 
 
-MEASURES = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2}
+MEASURES = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2, "nrmse": nrmse}

@@ -11,7 +11,8 @@ A = [x 1] (no column of ones for a layer without a bias), the step solves
 
 in float64 and returns B - (W, b) as the rule's step, so the readout becomes B whatever it held.
 One step on all the training data fits it (the rule sees `data`); more epochs fit it again to the
-same values.
+same values. A readout with a value at every step (an esn's) is fitted on the steps of every
+training sequence after its first `washout` (x `[n, T, h]` and t `[n, T, units]` as rows).
 """
 
 from __future__ import annotations
@@ -39,10 +40,23 @@ def fitted_readout(
     return solution[:h].T, (solution[h] if bias else None)
 
 
+def washed_out(x: np.ndarray, t: np.ndarray, washout: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a readout is fitted on: x `[n, h]` and t `[n, units]` as they are, or, over time
+    (x `[n, T, h]`, t `[n, T, units]`), every step of every sequence after its first `washout`,
+    as rows `[n * (T - washout), ...]`."""
+    if x.ndim == 2:
+        return x, t
+    return (
+        x[:, washout:].reshape(-1, x.shape[-1]),
+        t[:, washout:].reshape(-1, t.shape[-1]),
+    )
+
+
 def least_squares(batch, lr: float) -> dict[str, Any]:
     """The step of `rule = lstsq` on a `Batch` of all the training data: what takes the readout
     to its least-squares (or ridge) fit. `lr` is not read: the fit is exact, not a descent."""
-    w, b = fitted_readout(batch.x, batch.t, batch.b is not None, batch.options.ridge)
+    x, t = washed_out(batch.x, batch.t, batch.options.washout)
+    w, b = fitted_readout(x, t, batch.b is not None, batch.options.ridge)
     deltas = {"weight": (w - batch.w).astype(batch.w.dtype)}
     if b is not None:
         deltas["bias"] = (b - batch.b).astype(batch.b.dtype)

@@ -246,6 +246,7 @@ class RuleRunner:
         self.declared, self.options, self.seed = layer, config.rule_settings, config.seed
         self.sources = tuple(link.source for link in layer.inputs)
         self.direct = len(self.sources) == 1 and self.sources[0] in program.inputs
+        self.per_step = layer.shape.timed  # a readout with a value at every step: [n, T, ...]
         self.shadow = None  # the NumPy network that computes an indirect input (_learner_input)
         self.count, self.steps = 0, 1
         self.state: dict[str, np.ndarray] = {}
@@ -277,10 +278,21 @@ class RuleRunner:
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
     ) -> tuple[float, np.ndarray]:
         """The loss and the outputs on a part: the rule's own loss, when it has one."""
-        loss, y = self.inner.evaluate(inputs, target, mask)
+        loss, y = self.inner.evaluate(inputs, target, self.washed(inputs, mask))
         if self.steps_of.loss is None:
             return loss, y
         return float(self.steps_of.loss(self._batch(inputs, target, y, self.count))), y
+
+    def washed(self, inputs: dict[str, np.ndarray], mask: np.ndarray | None) -> np.ndarray | None:
+        """`mask` without the first `washout` steps of every sequence (`[n, T]`), for a readout
+        fitted with a washout: they are not scored either (a reservoir's state still remembers its
+        start there). As it is without one."""
+        washout = getattr(self.options, "washout", 0)
+        if not washout or not self.per_step:
+            return mask
+        count, steps = next(iter(inputs.values())).shape[:2]
+        kept = np.arange(steps)[None, :] >= washout
+        return np.broadcast_to(kept, (count, steps)) & (True if mask is None else mask)
 
     def own_measure(self, name: str, inputs: dict[str, np.ndarray], target) -> float | None:
         """The rule's metric `name` on a whole part (None: the rule does not measure it)."""
@@ -297,7 +309,7 @@ class RuleRunner:
         dtype = w.dtype if w is not None else np.float32
         x = self._learner_input(inputs, weights).astype(dtype)
         units = w.shape[0] if w is not None and w.ndim == 2 else int(np.prod(y.shape[1:]))
-        t = None if target is None else _as_units(target, units).astype(dtype)
+        t = None if target is None else _as_units(target, units, self.per_step).astype(dtype)
         return Batch(
             x,
             t,
@@ -318,14 +330,14 @@ class RuleRunner:
         feed it (joined along features), from a NumPy copy of the network in evaluation mode."""
         if self.direct:
             x = inputs[self.sources[0]]
-            return x.reshape(len(x), -1)
+            return x if self.per_step else x.reshape(len(x), -1)
         if self.shadow is None:
             from ..backends.numpy import to_numpy
 
             dtype = next(iter(weights.values())).dtype if weights else np.float32
             self.shadow = to_numpy(self.program, seed=self.seed, dtype=np.dtype(dtype).name)
         self.shadow.load(weights)
-        return entering(self.shadow.eval(), self.sources, inputs)
+        return entering(self.shadow.eval(), self.sources, inputs, self.per_step)
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays, meta = self.inner.checkpoint()
@@ -346,10 +358,13 @@ class RuleRunner:
         return getattr(self.inner, name)
 
 
-def entering(run, sources, inputs: dict[str, np.ndarray]) -> np.ndarray:
+def entering(run, sources, inputs: dict[str, np.ndarray], per_step: bool = False) -> np.ndarray:
     """What enters a layer fed by `sources`, `[batch, features]`: their values on `inputs`, each
-    flattened per example, joined along features (`run`: a `NumpyRun` with the weights to use)."""
+    flattened per example, joined along features (`run`: a `NumpyRun` with the weights to use);
+    `per_step`: a vector per step `[batch, T, features]`, joined along features."""
     values = run.activations(sources, **inputs)
+    if per_step:
+        return np.concatenate([values[name] for name in sources], -1)
     return np.concatenate([values[name].reshape(len(values[name]), -1) for name in sources], 1)
 
 
@@ -371,9 +386,13 @@ def _on_tensors(steps: Steps) -> Step:
     return step
 
 
-def _as_units(target: np.ndarray, units: int) -> np.ndarray:
+def _as_units(target: np.ndarray, units: int, per_step: bool = False) -> np.ndarray:
     """Targets as one value per output unit: class indices become one-hot rows (one unit: the
-    index itself)."""
+    index itself); `per_step`: `[batch, T, units]`, a row per step."""
+    if per_step:
+        if target.dtype.kind in "iu" and units > 1:
+            return np.eye(units)[target.reshape(len(target), -1)]
+        return target.reshape(len(target), target.shape[1], -1)
     if target.dtype.kind in "iu":
         return (
             target.reshape(-1, 1).astype(float) if units == 1 else np.eye(units)[target.reshape(-1)]

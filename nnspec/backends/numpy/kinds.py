@@ -33,6 +33,7 @@ from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
 from .radial import rbf
 from .rbm import rbm
+from .reservoir import esn_cell, lsm_cell
 from .som import som
 
 
@@ -609,6 +610,21 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "
         "`scale` (decay), `add`, `spike`, `add_const` (the reset, a constant: no gradient).",
         "weight",
+        "bias",
+    ),
+    "esn": _stateful(
+        esn_cell,
+        "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input side, "
+        "then per step `linear`, `add`, tanh, `scale` and `add` (reservoir.esn_step).",
+        "weight_ih",
+        "bias",
+    ),
+    "lsm": _stateful(
+        lsm_cell,
+        "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "
+        "`linear` of the last spikes, `add`, and lif's `scale`, `add`, `spike`, `add_const` "
+        "(reservoir.lsm_step).",
+        "weight_ih",
         "bias",
     ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},

@@ -31,6 +31,7 @@ from . import (
     radial,
     rbm,
     recurrent,
+    reservoir,
     som,
     spiking,
 )
@@ -47,6 +48,7 @@ for _family in (
     attention,
     graph,
     spiking,
+    reservoir,
     generative,
     radial,
     markov,
