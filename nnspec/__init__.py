@@ -9,6 +9,7 @@ The public interface, in full:
     result = nnspec.train("model.nn", backend="torch", out="runs/xor")   # metrics, paths, expects
     P = nnspec.transition_matrix(model, "runs/oz/weights.safetensors")  # a markov layer's chain
     nnspec.stationary(P), nnspec.sample_states(P, 100, seed=0)          # and what it implies
+    series = nnspec.generate(model, "runs/esn/weights.safetensors", warmup, steps=500)  # run free
 
 Everything nnspec raises at its users is an `nnspec.NnspecError` (code, message, hint); a
 mistake in a spec is its subclass `nnspec.SpecError`, which also says where.
@@ -75,6 +76,44 @@ def transition_matrix(model, weights=None, layer: str | None = None):
     return transition_of(model.program, params, layer)
 
 
+def generate(model, weights=None, warmup=(), steps: int = 100):
+    """The network run free for `steps` steps after a warm-up: `warmup` `[T, F]` (`[T]` for one
+    feature, `[B, T, F]` for several sequences) drives it step by step, then each output is fed
+    back as its next input (output feedback, Jaeger 2001). Returns `[steps, F]` (`[B, steps, F]`
+    for a batch): the forecast after the last warm-up step, then its forecasts of its own
+    forecasts. `model` is a `Model` or the path of its spec, `weights` a weights file (a trained
+    run's weights.safetensors) or a dict of arrays by name (None: the spec's own start); float64
+    NumPy. R382 when the network cannot run free, R383 for a warm-up that does not fit it."""
+    import numpy as np
+
+    from .backends.numpy.free_run import check_free, free_run
+    from .backends.weights import read_weights
+
+    if isinstance(model, str | os.PathLike):
+        model = load(model)
+    check_free(model.program)
+    run = model.to_numpy(dtype="float64").eval()
+    if isinstance(weights, str | os.PathLike):
+        run.load(read_weights(weights, model.program))
+    elif weights is not None:
+        run.load(dict(weights))
+    series = np.asarray(warmup, dtype=np.float64)
+    features = model.program.layer(model.program.inputs[0]).shape.dims
+    single = series.ndim < 3
+    if series.ndim == 1 and features == (1,):
+        series = series[:, None]
+    series = series[None] if single else series
+    if series.ndim != 3 or series.shape[1] < 1 or series.shape[2:] != features:
+        raise NnspecError(
+            "R383",
+            f"the warm-up of network '{model.program.name}' is {list(np.shape(warmup))}, and it "
+            f"takes [T, {features[0]}] (or [B, T, {features[0]}]) with T >= 1",
+            "give it the series to run on before it runs free, a row per step",
+        )
+    generated = free_run(run, series, int(steps))
+    return generated[0] if single else generated
+
+
 __all__ = [
     "Model",
     "NnspecError",
@@ -83,6 +122,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "entropy_rate",
+    "generate",
     "load",
     "load_all",
     "loads",

@@ -47,6 +47,7 @@ def test_the_zoo_has_specs_that_train():
         "dae",
         "dn",
         "elm",
+        "esn",
         "vae",
         "attention",
         "gcn",
