@@ -71,7 +71,7 @@ DATASETS = (
     "weather",
     "patterns",
 )
-LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce")
+LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce", "margin")
 OPTIMIZERS = {
     "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
     "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),

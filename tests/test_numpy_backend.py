@@ -264,6 +264,11 @@ KIND_SPECS = {
     "esn": "input x: 2, seq\n esn h: 4, sr=1.2, lr=0.4, input_connectivity=1, bias_scaling=0.5\n"
     " dense y: 2\n x -> h -> y\n y ~> h",
     "lsm": None,  # a spike's surrogate gradient, as lif's: tests/test_lsm.py, against a loop
+    "primary_capsules": "input x: [2, 5, 5]\n primary_capsules p: 3, dim=2, kernel=[3, 2],"
+    " stride=2, padding=1\n x -> p",
+    "capsules": "input x: [3, 4]\n capsules c: 2, dim=3, routing=3\n"
+    " capsules d: 3, dim=2, routing=2\n length y\n x -> c -> d -> y",
+    "length": "input x: [3, 4]\n length y\n x -> y",
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",
     "step": None,  # no gradient: test_xor_gates_give_the_truth_table

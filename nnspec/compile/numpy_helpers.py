@@ -938,3 +938,48 @@ def read_safetensors(path):
 ''',
     "_tensor",
 )
+
+
+# ---- capsules (nnspec/kinds/capsules.py) -------------------------------------------------------
+helper(
+    "_squash",
+    '''
+def _squash(s):
+    """s (..., dim) -> the same direction, length |s|^2 / (1 + |s|^2)."""
+    n = (s * s).sum(axis=-1, keepdims=True)
+    return s * (n / ((1 + n) * np.sqrt(n + 1e-09)))
+''',
+)
+
+helper(
+    "_primary_capsules",
+    '''
+def _primary_capsules(y, capsules, dim):
+    """A convolution's output (B, capsules * dim, H, W) -> (B, capsules * H * W, dim), squashed:
+    channel k * dim + d is component d of capsule type k; capsules in [k, h, w] order."""
+    batch, _, height, width = y.shape
+    y = y.reshape(batch, capsules, dim, height, width).transpose(0, 1, 3, 4, 2)
+    return _squash(y.reshape(batch, -1, dim))
+''',
+    "_squash",
+)
+
+helper(
+    "_capsule_routing",
+    '''
+def _capsule_routing(u, w, iterations):
+    """u (B, N, D), w (N, J, K, D) -> v (B, J, K): predictions u_hat_ij = w_ij u_i, then routing
+    by agreement (Sabour, Frosst and Hinton 2017): c = softmax_j(b), s_j = sum_i c_ij u_hat_ij,
+    v_j = squash(s_j), b_ij += u_hat_ij . v_j between iterations (b = 0 at first)."""
+    u_hat = np.einsum("bnd,njkd->bnjk", u, w, optimize=True)
+    logits = np.zeros(u_hat.shape[:-1], u_hat.dtype)
+    for iteration in range(iterations):
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        c = e / e.sum(axis=-1, keepdims=True)
+        v = _squash((c[..., None] * u_hat).sum(axis=-3))
+        if iteration < iterations - 1:
+            logits = logits + (u_hat * v[:, None]).sum(axis=-1)
+    return v
+''',
+    "_squash",
+)

@@ -475,6 +475,23 @@ def boltzmann(e: Emit, x: str) -> None:
     e.let(f"{e.use('_boltzmann')}{call}")
 
 
+# ---- capsules ----------------------------------------------------------------------------------
+def primary_capsules(e: Emit, x: str) -> None:
+    o = e.layer.options
+    n = 0 if o.padding == "valid" else o.padding
+    w, b = e.p("weight"), e.optional("bias")
+    e.let(f"{e.use('_conv2d')}({x}, {w}, {b}, {pair(o.stride)}, {(n, n, n, n)})")
+    e.let(f"{e.use('_primary_capsules')}({e.out}, {o.capsules}, {o.dim})")
+
+
+def capsules(e: Emit, x: str) -> None:
+    e.let(f"{e.use('_capsule_routing')}({x}, {e.p('weight')}, {e.layer.options.routing})")
+
+
+def capsule_length(e: Emit, x: str) -> None:
+    e.let(f"np.sqrt(({x} * {x}).sum(axis=-1) + 1e-09)")
+
+
 def _activation_layer(name: str) -> Callable[[Emit, str], None]:
     def lower(e: Emit, x: str) -> None:
         alpha = getattr(e.layer.options, "alpha", None)
@@ -525,6 +542,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "lsm": Stateful(_reservoir_sequence, _reservoir_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
+LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
 
 # kinds the NumPy target cannot write, with why (none at present: E601 names the kind if a new
 # kind reaches the registry without a row above)

@@ -27,6 +27,7 @@ from ..backends.numpy.boltzmann import links as boltzmann_links
 from ..errors import SpecError
 from ..kinds.activation import ACTIVATIONS, Activation
 from ..kinds.attention import sinusoids
+from ..kinds.capsules import EPSILON
 from ..kinds.conv import interpolation, pair
 from ..kinds.recurrent import layer_suffixes
 from ..program import Layer, Program
@@ -720,6 +721,60 @@ def _stacked(one: Stateful) -> Stateful:
     )
 
 
+# ---- capsules ----------------------------------------------------------------------------------
+def _squash(g: Builder, s: str) -> str:
+    """s (..., dim) -> s |s|^2 / ((1 + |s|^2) sqrt(|s|^2 + eps)): ReduceSum, Add, Sqrt, Div, Mul."""
+    n = g.op("ReduceSum", [g.op("Mul", [s, s]), g.ints([-1])], keepdims=1)
+    root = g.op("Sqrt", [g.op("Add", [n, g.floats(EPSILON)])])
+    scale = g.op("Div", [n, g.op("Mul", [g.op("Add", [n, g.floats(1.0)]), root])])
+    return g.op("Mul", [s, scale])
+
+
+def primary_capsules(g, ctx, layer, x, p):
+    """x (B, C, H, W) -> (B, capsules * OH * OW, dim): Conv, Reshape to (B, capsules, dim, OH,
+    OW), Transpose the components last, Reshape, squash."""
+    o = layer.options
+    n = 0 if o.padding == "valid" else o.padding
+    inputs = [x, p["weight"]] + ([p["bias"]] if "bias" in layer.params else [])
+    y = g.op(
+        "Conv",
+        inputs,
+        kernel_shape=list(pair(o.kernel)),
+        strides=list(pair(o.stride)),
+        pads=[n, n, n, n],
+    )
+    y = g.op("Reshape", [y, g.ints([0, o.capsules, o.dim, -1])])
+    y = g.op("Transpose", [y], perm=[0, 1, 3, 2])
+    return _squash(g, g.op("Reshape", [y, g.ints([0, -1, o.dim])]))
+
+
+def capsules(g, ctx, layer, x, p):
+    """u (B, N, D) -> v (B, J, K): Einsum with the weight (N, J, K, D), then the routing
+    iterations unrolled: Softmax of the logits over J (uniform at first), Mul, ReduceSum over N,
+    squash; the agreement (Mul, ReduceSum) added to the logits between iterations."""
+    u_hat = g.op("Einsum", [x, p["weight"]], equation="bnd,njkd->bnjk")
+    outputs = layer.shape.dims[0]
+    logits = v = None
+    for iteration in range(layer.options.routing):
+        if logits is None:
+            weighted = g.op("Mul", [u_hat, g.floats(1.0 / outputs)])
+        else:
+            c = g.op("Unsqueeze", [g.op("Softmax", [logits], axis=-1), g.ints([-1])])
+            weighted = g.op("Mul", [u_hat, c])
+        v = _squash(g, g.op("ReduceSum", [weighted, g.ints([-3])], keepdims=0))
+        if iteration < layer.options.routing - 1:
+            near = g.op("Mul", [u_hat, g.op("Unsqueeze", [v, g.ints([-3])])])
+            agreement = g.op("ReduceSum", [near, g.ints([-1])], keepdims=0)
+            logits = agreement if logits is None else g.op("Add", [logits, agreement])
+    return v
+
+
+def capsule_length(g, ctx, layer, x, p):
+    """v (..., N, dim) -> (..., N): ReduceSum of Mul, Add eps, Sqrt."""
+    n = g.op("ReduceSum", [g.op("Mul", [x, x]), g.ints([-1])], keepdims=0)
+    return g.op("Sqrt", [g.op("Add", [n, g.floats(EPSILON)])])
+
+
 def _activation_layer(name: str) -> Callable:
     def lower(g, ctx, layer, x, p):
         act = Activation(name=name, alpha=getattr(layer.options, "alpha", None))
@@ -802,6 +857,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
+LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
 
 # kind -> why it cannot be compiled to ONNX (E601 at the layer); none at present
 CANNOT: dict[str, str] = {}

@@ -216,7 +216,7 @@ def _classifies(train_spec: TrainSpec) -> bool | None:
     measured |= {metric for metric, _, _ in train_spec.expects}
     if (
         "classes" in settings
-        or settings.get("loss") in ("cross_entropy", "bce")
+        or settings.get("loss") in ("cross_entropy", "bce", "margin")
         or measured & {"accuracy", "train_accuracy"}
     ):
         return True

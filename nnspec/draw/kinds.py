@@ -67,6 +67,9 @@ KIND_DRAWING: dict[str, Drawing] = {
     "rbm": Drawing("full"),  # every visible unit to every hidden unit
     # the ring layout: its units are its cue's cells, fed back (the chart's backfed input)
     "hopfield": Drawing("full", folds=True),
+    "primary_capsules": Drawing("local"),  # a convolution, its channels grouped into capsules
+    "capsules": Drawing("full"),  # every capsule predicts every capsule of the next layer
+    "length": Drawing("one", folds=True),  # one length per capsule
     # reservoirs: recurrent (esn) or spiking (lsm) cells, drawn as the chart's 3x4 block
     "esn": Drawing("full"),
     "lsm": Drawing("full"),

@@ -10,6 +10,7 @@ from . import (
     activation,
     attention,
     boltzmann,
+    capsules,
     conv,
     dense,
     generative,
@@ -46,6 +47,7 @@ FAMILIES = (
     boltzmann,
     som,
     hopfield,
+    capsules,
     activation,
 )
 

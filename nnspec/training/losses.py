@@ -44,6 +44,8 @@ def loss_and_grad(
             name, y[mask], None if logits is None else logits[mask], act, target[mask], None
         )
         return value, _scatter(gy, mask, y), _scatter(gz, mask, logits)
+    if name == "margin":
+        return (*margin_and_grad(y, target), None)
     if target.dtype.kind in "iu":
         if name == "cross_entropy":
             # probabilities without their logits: the log of them
@@ -76,6 +78,31 @@ def loss_and_grad(
         root = np.sqrt(mse)
         return float(root), diff / (n * root) if root > 0 else np.zeros_like(diff), None
     return mse, 2 * diff / n, None
+
+
+# ---- the margin loss of capsule networks (Sabour, Frosst and Hinton 2017) ----------------------
+# m+, m-, lambda: a present class is pushed to a length above 0.9, an absent one below 0.1, and
+# absent classes weigh half so that early training does not shrink every capsule
+MARGIN = (0.9, 0.1, 0.5)
+
+
+def margin_targets(y: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """T `[..., K]`: one-hot rows for class indices, the values themselves otherwise."""
+    if target.dtype.kind in "iu":
+        return np.eye(y.shape[-1], dtype=y.dtype)[target]
+    return target.astype(y.dtype, copy=False)
+
+
+def margin_and_grad(y: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """The margin loss of lengths `y` `[..., K]` (`length` after a capsule layer) and its gradient:
+    `sum_k T_k max(0, m+ - y_k)^2 + lambda (1 - T_k) max(0, y_k - m-)^2`, summed over the K
+    classes and averaged over the rest (examples, steps)."""
+    high, low, weight = MARGIN
+    t = margin_targets(y, target)
+    rows = y.size // y.shape[-1]
+    short, over = np.maximum(high - y, 0), np.maximum(y - low, 0)
+    value = np.sum(t * short**2 + weight * (1 - t) * over**2) / rows
+    return float(value), (-2 * t * short + 2 * weight * (1 - t) * over) / rows
 
 
 def _softmax_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:

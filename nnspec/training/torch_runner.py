@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
-from .losses import output_losses, sparse_layers
+from .losses import MARGIN, output_losses, sparse_layers
 
 OPTIMIZERS = {
     "sgd": lambda p, a: torch.optim.SGD(
@@ -270,6 +270,12 @@ def loss_of(
     if mask is not None:
         y, target = y[mask], target[mask]
         logits = logits[mask] if logits is not None else None
+    if name == "margin":  # losses.margin_and_grad, through autograd
+        high, low, weight = MARGIN
+        classes = target.dtype == torch.int64
+        t = F.one_hot(target, y.shape[-1]).to(y.dtype) if classes else target.to(y.dtype)
+        per = t * F.relu(high - y) ** 2 + weight * (1 - t) * F.relu(y - low) ** 2
+        return per.sum() / (y.numel() // y.shape[-1])
     if target.dtype == torch.int64:
         if name == "cross_entropy":
             # probabilities without their logits (a mean over steps)

@@ -28,6 +28,7 @@ from . import cells, ops
 from .activations import activate
 from .autograd import Var, const
 from .boltzmann import boltzmann
+from .capsules import length, predictions, routing, squash
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
@@ -90,6 +91,31 @@ def _folded(x: Var, ctx: Context, inner: Callable[[Var], Var]) -> Var:
     lead = x.shape[:2]
     y = inner(ops.reshape(x, (-1,) + x.shape[2:]))
     return ops.reshape(y, lead + y.shape[1:])
+
+
+# ---- capsules ------------------------------------------------------------------------------
+def primary_capsules(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """x: (B, C, H, W) -> (B, capsules * OH * OW, dim): `conv2d` (image.py), `reshape` to
+    (B, capsules, dim, OH, OW), `transpose` the components last, `reshape`, `squash`
+    (capsules.py)."""
+    o = layer.options
+    n = 0 if o.padding == "valid" else o.padding
+    y = conv2d(x, p["weight"], p.get("bias"), pair(o.stride), (n, n, n, n))
+    batch, _, height, width = y.shape
+    y = ops.reshape(y, (batch, o.capsules, o.dim, height, width))
+    y = ops.transpose(y, (0, 1, 3, 4, 2))
+    return squash(ops.reshape(y, (batch, -1, o.dim)))
+
+
+def capsules(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """u: (B, N, D) -> (B, capsules, dim): `predictions` (capsules.py), then `routing` by
+    agreement, composed of `softmax`, `mul`, `total`, `add` and `squash`."""
+    return routing(predictions(x, p["weight"]), layer.options.routing)
+
+
+def capsule_length(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """v: (..., N, dim) -> (..., N): `length` (capsules.py)."""
+    return length(x)
 
 
 # ---- io and merges -------------------------------------------------------------------------
@@ -605,6 +631,9 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "rbm": rbm,
     "boltzmann": boltzmann,
     "hopfield": hopfield,
+    "primary_capsules": primary_capsules,
+    "capsules": capsules,
+    "length": capsule_length,
     "lif": _stateful(
         _lif_cell,
         "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "

@@ -19,6 +19,7 @@ from . import (
     activation,
     attention,
     boltzmann,
+    capsules,
     conv,
     dense,
     generative,
@@ -56,6 +57,7 @@ for _family in (
     boltzmann,
     som,
     hopfield,
+    capsules,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS
