@@ -24,6 +24,7 @@ from ..kinds import Cell
 from ..program import Layer, Link, Program
 from .block import block_layer, layout_block
 from .cells import LOOPED, cell_type, variant
+from .compact import shorten
 from .grid import grid_layer, layout_grid
 from .kinds import KIND_DRAWING, window
 from .ring import layout_ring, ring_layer
@@ -56,6 +57,11 @@ LABEL_GAP = 0.35  # P between the sizes or annotations of neighbouring columns
 CLEAR = 0.06  # P of white a link keeps from any cell, loop or size it passes
 ARC_CLEAR = 0.15  # P of white an arc keeps from the cells it passes over or under
 DOT_STEP, DOT_GAP = 0.12, 0.12  # between an ellipsis' dots, and between them and the size
+# the compact view (the poster): a few cells per column, at most COMPACT_FULL drawn cell for cell
+COMPACT_FULL = 4
+COMPACT_GAP = 1  # empty slots between two layers that share a column
+CUT_ROOM = 1.0  # P added where a shortened chain's dropped copies stand (three dots)
+CUT_STEP = 0.16  # P between the cut's dots
 
 
 @dataclass(eq=False)
@@ -124,6 +130,8 @@ class Wiring:
     skips: list[tuple[Group, Group]] = field(default_factory=list)
     # `~>` to another group: an arrow under the bottom
     delays: list[tuple[Group, Group]] = field(default_factory=list)
+    # standing for a shortened chain's dropped copies (the compact view): three dots between
+    cuts: list[tuple[Group, Group]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -169,12 +177,21 @@ def layout_network(
     reproduces: bool = False,
     annotate: bool = False,
     orient: str = "lr",
+    compact: bool = False,
 ) -> Scene:
     """The network's cells, links and labels, centred on its axis; `scope` prefixes the cells' ids.
 
     `reproduces`: the outputs are trained to reproduce the input (match input output cells).
     A network that is one ring kind's population (Hopfield, Boltzmann, Markov) is drawn as a
-    ring instead (`ring.py`).
+    ring instead (`ring.py`), a Kohonen map as a grid (`grid.py`), a reservoir as a block
+    (`block.py`).
+
+    `compact`: the poster's view, a few cells per column: layers of more than `COMPACT_FULL`
+    units drawn as 3 cells and an ellipsis (4 from 20 units up; 2 past 3 units where layers
+    share a column),
+    an `add` drawn in the cells of the layer before it (the chart's DRN: skip arcs over every
+    second column), and a long chain of repeated copies shortened to its first few with its
+    real depth written under it (`compact.py`).
     """
     ring = ring_layer(program)
     if ring is not None:
@@ -191,7 +208,11 @@ def layout_network(
         return layout_block(
             program, *block, scope=scope or program.name, annotate=annotate, orient=orient
         )
-    groups, group_of = _groups(program)
+    cuts, note = frozenset(), None
+    if compact:
+        short = shorten(program)
+        program, cuts, note = short.program, short.cuts, short.note
+    groups, group_of = _groups(program, compact)
     outputs = {output.name for output in program.outputs}
     # an rbm's visible units take its reconstruction back: the inputs it reads are backfed
     backfed = {
@@ -202,35 +223,55 @@ def layout_network(
         if group.cell is Cell.INPUT and group.head.name in backfed:
             group.cell = Cell.BACKFED_INPUT
         group.variant = variant(group.layers, group.cell)
-        group.size = _breadth(group.head)
-        group.slots = group.size if group.size <= MAX_FULL else 5 if group.size < 20 else 7
+        group.size = _breadth(_shown_layer(group))
+        group.slots = _slots(group.size, compact)
         group.looped = group.cell in LOOPED or any(
             link.delayed and group_of[link.source] is group for link in group.head.inputs
         )
         group.pitch = LOOP_PITCH if group.looped else 1.0
+    _place_columns(groups, group_of)
+    if compact:  # layers that share a column: 2 cells and an ellipsis each past 3 units
+        sharing = Counter(group.column for group in groups)
+        for group in groups:
+            if sharing[group.column] > 1 and group.size > 3:
+                group.slots = 3
+    for group in groups:
         if group.ellipsis is not None:
             upper, lower = _free(group)
             group.room = max(0.0, _ellipsis_span(group, orient) - (upper - lower))
-    _place_columns(groups, group_of)
-    columns = _stack(groups, group_of)
-    wiring = _wire(groups, group_of)
+    columns = _stack(groups, group_of, COMPACT_GAP if compact else GAP)
+    wiring = _wire(groups, group_of, cuts)
     captions = {id(g): _caption(g) for g in groups} if annotate else {}
     _space(columns, wiring, captions, orient)
     scene = Scene()
+    _draw_cuts(scene, wiring, columns)
     _draw_links(scene, wiring, columns)
     _draw_cells(scene, groups, scope or program.name, orient)
     if annotate:
         _draw_captions(scene, columns, captions, orient)
+    if note is not None:
+        x0, y0, x1, _ = scene.bounds()
+        scene.add(text((x0 + x1) / 2, y0 - 0.2, note, LABEL, "below"))
     return oriented(scene, orient)
 
 
+def _slots(size: int, compact: bool) -> int:
+    """The slots a layer of `size` units is drawn in, its ellipsis' included."""
+    if compact:
+        return size if size <= COMPACT_FULL else 4 if size < 20 else 5
+    return size if size <= MAX_FULL else 5 if size < 20 else 7
+
+
 # ---- grouping and cell types ----------------------------------------------------------------
-def _groups(program: Program) -> tuple[list[Group], dict[str, Group]]:
+def _groups(program: Program, compact: bool = False) -> tuple[list[Group], dict[str, Group]]:
     consumers = Counter(link.source for layer in program.layers for link in layer.inputs)
     groups: list[Group] = []
     group_of: dict[str, Group] = {}
+    steps = _steps(program) if compact else {}
     for layer in program.layers:  # topological: a layer's host is grouped before it
         host = _host(layer, consumers, group_of)
+        if host is None and compact:
+            host = _sum_host(layer, consumers, group_of, steps)
         if host is None:
             host = Group([layer])
             groups.append(host)
@@ -255,6 +296,39 @@ def _host(layer: Layer, consumers: Counter, group_of: dict[str, Group]) -> Group
     if host.head.kind.source and layer.kind.name not in ("dropout", "noise"):  # noise only
         return None
     return host
+
+
+def _shown_layer(group: Group) -> Layer:
+    """The layer whose units the group's cells stand for: its head, or the first image among the
+    layers folded into it (a dense layer reshaped into a small image, the seed of a
+    deconvolutional decoder, is drawn as the image's rows, so that the columns grow from the code
+    as the chart's inverse pyramid does)."""
+    return next((layer for layer in group.layers if len(layer.shape.dims) == 3), group.head)
+
+
+def _steps(program: Program) -> dict[str, int]:
+    """How many layers with cells of their own lie on the longest path to each layer."""
+    found: dict[str, int] = {}
+    for layer in program.layers:
+        before = [found[link.source] for link in layer.inputs if not link.delayed]
+        own = not KIND_DRAWING[layer.kind.name].folds and layer.kind.name != "add"
+        found[layer.name] = max(before, default=0) + own
+    return found
+
+
+def _sum_host(
+    layer: Layer, consumers: Counter, group_of: dict[str, Group], steps: dict[str, int]
+) -> Group | None:
+    """In the compact view, the group an `add` is drawn in: its first source's, when that feeds
+    nothing else and every other source lies further back (its link becomes a skip arc)."""
+    if layer.kind.name != "add" or layer.recurrent or any(link.delayed for link in layer.inputs):
+        return None
+    first, *others = layer.inputs
+    if consumers[first.source] != 1 or group_of[first.source].head.kind.source:
+        return None
+    if not others or any(steps[o.source] >= steps[first.source] for o in others):
+        return None
+    return group_of[first.source]
 
 
 def _breadth(layer: Layer) -> int:
@@ -283,7 +357,7 @@ def _place_columns(groups: list[Group], group_of: dict[str, Group]) -> None:
             group.column = min(readers[id(group)]) - 1
 
 
-def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]:
+def _stack(groups: list[Group], group_of: dict[str, Group], gap: int = GAP) -> list[list[Group]]:
     """Groups sharing a column stacked top to bottom near their sources,
     the column centred on the axis."""
     by_column: dict[int, list[Group]] = {}
@@ -296,10 +370,10 @@ def _stack(groups: list[Group], group_of: dict[str, Group]) -> list[list[Group]]
     for members in columns:
         members.sort(key=lambda g: -_pull(g, group_of))  # stable: ties keep the file's order
         members[:] = _inputs_beside_siblings(members, groups, group_of)
-        top = (sum(g.height for g in members) + (GAP + 1) * (len(members) - 1)) / 2
+        top = (sum(g.height for g in members) + (gap + 1) * (len(members) - 1)) / 2
         for group in members:
             group.top = top
-            top -= group.height + GAP + 1
+            top -= group.height + gap + 1
     return columns
 
 
@@ -411,16 +485,23 @@ def _reach(members: list[Group], captions: dict[int, list[str]], orient: str) ->
 
 
 # ---- links ----------------------------------------------------------------------------------
-def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
+def _wire(
+    groups: list[Group], group_of: dict[str, Group], cuts: frozenset[tuple[str, str]] = frozenset()
+) -> Wiring:
     """Every link, sorted by how it is drawn. A fan-in counts the units each source brings (its
     layer's features), not the cells its group draws: a flattened image brings all its pixels,
-    although its group is drawn as the image's rows."""
+    although its group is drawn as the image's rows. The links into a group's other layers come
+    from its own cells but for an `add` drawn in the cells before it (the compact view); a link
+    in `cuts` stands for a shortened chain's dropped copies (three dots, no line)."""
     wiring = Wiring()
     seen: set[tuple[int, int, str]] = set()
     for group in groups:
         offsets: Counter = Counter()
-        for link in group.head.inputs:
+        for layer, link in _entering(group, group_of):
             source = group_of[link.source]
+            if (link.source, layer.name) in cuts:
+                wiring.cuts.append((source, group))
+                continue
             units = next(x for x in source.layers if x.name == link.source).shape.features
             offset = offsets[link.port]
             if _stacks_fan_in(group.head):
@@ -438,6 +519,15 @@ def _wire(groups: list[Group], group_of: dict[str, Group]) -> Wiring:
             seen.add(key)
             _classify(wiring, source, group, link, how, Share(offset, units))
     return wiring
+
+
+def _entering(group: Group, group_of: dict[str, Group]) -> list[tuple[Layer, Link]]:
+    """(layer, link) of every link into the group: the head's, and those of its other layers
+    that come from another group."""
+    found = [(group.head, link) for link in group.head.inputs]
+    for layer in group.layers[1:]:
+        found += [(layer, link) for link in layer.inputs if group_of[link.source] is not group]
+    return found
 
 
 def _classify(
@@ -492,6 +582,19 @@ def _pairs(source: Group, target: Group, share: Share) -> list[tuple[int, int]]:
         s, _ = min(source.shown(), key=lambda c: (abs(c[1] - wanted), c[0]))
         pairs.append((s, t))
     return pairs
+
+
+def _draw_cuts(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> None:
+    """Each cut: `CUT_ROOM` more between its two columns (and every column after them), and three
+    dots midway, at the mean height of the two groups."""
+    for _source, target in wiring.cuts:
+        for members in columns[target.column :]:
+            for group in members:
+                group.u += CUT_ROOM
+    for source, target in wiring.cuts:
+        u = (source.u + target.u) / 2
+        v = (source.top + source.bottom + target.top + target.bottom) / 4
+        scene.add(Dots(tuple((u + k * CUT_STEP, v) for k in (-1, 0, 1))))
 
 
 def _draw_links(scene: Scene, wiring: Wiring, columns: list[list[Group]]) -> None:
@@ -575,7 +678,7 @@ def _draw_cells(scene: Scene, groups: list[Group], scope: str, orient: str) -> N
         if group.ellipsis is not None:
             dots, _, anchor = _ellipsis_parts(group, orient)
             scene.add(Dots(tuple((group.u, v) for v in dots)))
-            scene.add(text(group.u, anchor, _size_text(group.head), LABEL, "below"))
+            scene.add(text(group.u, anchor, _size_text(_shown_layer(group)), LABEL, "below"))
 
 
 # ---- wide layers: a few cells, an ellipsis, the real size -------------------------------------
@@ -586,7 +689,7 @@ def _size_text(layer: Layer) -> str:
 def _size_extent(group: Group, orient: str) -> tuple[float, float]:
     """(along the flow, along the column) of a wide layer's size:
     text reads left to right in both orientations."""
-    width, height = measure(_size_text(group.head), LABEL)
+    width, height = measure(_size_text(_shown_layer(group)), LABEL)
     return (width, height) if orient == "lr" else (height, width)
 
 

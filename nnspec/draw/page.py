@@ -149,6 +149,57 @@ def grid(panels: list[Scene], columns: int, width: float = GRID_WIDTH, gap: floa
     return scene
 
 
+@dataclass(frozen=True)
+class Tile:
+    """The tiles of the poster one panel takes: its box (x0, y0, x1, y1), and how many tiles
+    wide and tall it is."""
+
+    box: tuple[float, float, float, float]
+    across: int = 1
+    down: int = 1
+
+
+def tile_size(panels: list[Scene], margin: float = 0.6, most: float = 1.4) -> tuple[float, float]:
+    """(width, height) of the poster's one tile: as wide as the widest panel and as tall as the
+    tallest, `margin` over, leaving out those more than `most` times the median (a GAN's two
+    halves side by side, a Kohonen map's fan: they take two tiles, or more)."""
+    sizes = [(x1 - x0, y1 - y0) for x0, y0, x1, y1 in (panel.bounds() for panel in panels)]
+
+    def common(values: list[float]) -> float:
+        middle = sorted(values)[len(values) // 2]
+        return max(v for v in values if v <= most * middle) + margin
+
+    return common([w for w, _ in sizes]), common([h for _, h in sizes])
+
+
+def tiles(panels: list[Scene], columns: int, size: tuple[float, float]) -> tuple[Scene, list[Tile]]:
+    """Panels in tiles of one `size`, `columns` to a row, in their order row by row, each centred
+    in its tiles: a panel wider or taller than a tile takes as many side by side or one above
+    the other as it needs, at the first free place after the panel before it (later panels fill
+    the tiles beside a tall one); the scene and each panel's tiles, in the panels' order."""
+    width, height = size
+    taken: set[tuple[int, int]] = set()
+    scene, placed = Scene(), []
+    at = 0  # the place after the last panel's, counted row by row
+    for panel in panels:
+        x0, y0, x1, y1 = panel.bounds()
+        across = min(columns, max(1, math.ceil((x1 - x0) / width - 1e-9)))
+        down = max(1, math.ceil((y1 - y0) / height - 1e-9))
+        while True:
+            row, col = divmod(at, columns)
+            block = {(row + i, col + j) for i in range(down) for j in range(across)}
+            if col + across <= columns and not block & taken:
+                break
+            at += 1
+        taken |= block
+        at += across
+        box = (col * width, -(row + down) * height, (col + across) * width, -row * height)
+        dx, dy = (box[0] + box[2] - x0 - x1) / 2, (box[1] + box[3] - y0 - y1) / 2
+        scene.extend(panel.moved(dx, dy))
+        placed.append(Tile(box, across, down))
+    return scene, placed
+
+
 def legend(scene: Scene, width: float) -> Scene:
     """The cell types `scene` uses, in the chart's order, each followed by the kinds with marks of
     their own drawn in it (attention, readout: `KIND_DRAWING`'s order), and the `~>` arrow when it

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import csv
 import html
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .output import DPI, FORMATS, check_orient, choose_palette, write_atomic
-from .page import GRID_WIDTH, Drawable, entries, entry_scene, grid, legend, with_legend
+from .page import Drawable, Tile, entries, entry_scene, legend, tile_size, tiles, with_legend
 from .render import render
 from .scene import P_INCHES, Scene, text
 
@@ -56,7 +57,7 @@ CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("AN", ("an", "attention")),
 )
 _PLACE = {stem: place for place, stem in enumerate(s for _, stems in CHART for s in stems)}
-POSTER_COLUMNS = 4
+PAGE_ASPECT = math.sqrt(2)  # the poster's height over its width, nearest it: an ISO page
 POSTER_PIXELS = 6000  # the longest side of the poster's PNG, at most
 WIDE = 14.0  # P: a diagram wider than this takes two columns of the web page
 
@@ -96,17 +97,18 @@ def make_zoo(
     zoo = zoo_entries(files)
     out = Path(out)
     options = {"annotate": annotate, "orient": orient}
-    panels = [entry_scene(e.networks, scope=e.slug, **options) for e in zoo]
+    tiles = [entry_scene(e.networks, scope=e.slug, compact=True, **options) for e in zoo]
     picture = out.suffix.lower().lstrip(".")
     if picture in FORMATS:
-        scene, dpi = _poster(zoo, panels)
+        scene, dpi = _poster(zoo, tiles)
         return [write_atomic(out, render(scene, chosen, picture, dpi))]
+    panels = [entry_scene(e.networks, scope=e.slug, **options) for e in zoo]  # the full view
     written = []
     for entry, panel in zip(zoo, panels, strict=True):
         written.append(
             write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg"))
         )
-    scene, dpi = _poster(zoo, panels)
+    scene, dpi = _poster(zoo, tiles)
     for fmt in FORMATS:
         written.append(write_atomic(out / f"zoo.{fmt}", render(scene, chosen, fmt, dpi)))
     wide = {entry.slug for entry, panel in zip(zoo, panels, strict=True) if _width(panel) > WIDE}
@@ -116,8 +118,10 @@ def make_zoo(
 
 def _poster(zoo: list[Entry], panels: list[Scene]) -> tuple[Scene, float]:
     """The poster's scene, and the dpi that keeps its PNG within POSTER_PIXELS."""
-    scene = poster(
-        panels, title="nnspec zoo", subtitle=f"{_count(zoo)} networks, drawn from their .nn specs"
+    scene, _ = poster(
+        panels,
+        title="nnspec zoo",
+        subtitle=f"{_count(zoo)} networks, drawn from their .nn specs",
     )
     x0, y0, x1, y1 = scene.bounds()
     return scene, min(DPI, POSTER_PIXELS / (max(x1 - x0, y1 - y0) * P_INCHES))
@@ -144,20 +148,35 @@ def _count(zoo: list[Entry]) -> int:
     return sum(len(entry.networks) for entry in zoo)
 
 
-def poster(panels: list[Scene], title: str, subtitle: str) -> Scene:
-    """The chart's layout: a title, the legend, then every network in a grid of equal cells."""
-    body = grid(panels, POSTER_COLUMNS)
-    x0, _, x1, y1 = body.bounds()
-    middle = (x0 + x1) / 2
-    key = legend(body, max(x1 - x0, GRID_WIDTH * 2))
+def poster_columns(panels: list[Scene], size: tuple[float, float]) -> int:
+    """How many tiles of `size` to a row: the page whose height over width comes nearest
+    `PAGE_ASPECT` (an ISO page, portrait), counting the tiles each panel takes."""
+    width, height = size
+    count = 0
+    for x0, y0, x1, y1 in (panel.bounds() for panel in panels):
+        count += math.ceil((x1 - x0) / width - 1e-9) * math.ceil((y1 - y0) / height - 1e-9)
+    return min(
+        range(1, count + 1),
+        key=lambda c: abs(math.log(math.ceil(count / c) * height / (c * width) / PAGE_ASPECT)),
+    )
+
+
+def poster(panels: list[Scene], title: str, subtitle: str) -> tuple[Scene, list[Tile]]:
+    """The chart's layout: a title, the legend, then every network in tiles of one size, in
+    order, row by row (`page.tiles`); the scene and each panel's tiles."""
+    size = tile_size(panels)
+    columns = poster_columns(panels, size)
+    body, placed = tiles(panels, columns, size)
+    middle = columns * size[0] / 2
+    key = legend(body, columns * size[0])
     k0, k1 = key.bounds()[0], key.bounds()[2]
     key_height = key.bounds()[3] - key.bounds()[1]
     scene = Scene(list(body.shapes))
-    top = y1 + 0.8 + key_height
+    top = 0.4 + key_height  # the tiles' top is at 0
     scene.extend(key.moved(middle - (k0 + k1) / 2, top - key.bounds()[3]))
     scene.add(text(middle, top + 0.5, subtitle, 10, "above", color="#444444"))
     scene.add(text(middle, top + 1.1, title, 22, "above", bold=True))
-    return scene
+    return scene, placed
 
 
 # ---- the web page ---------------------------------------------------------------------------
