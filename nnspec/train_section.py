@@ -70,6 +70,7 @@ DATASETS = (
     "recall",
     "weather",
     "patterns",
+    "copy",
 )
 LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce", "margin")
 OPTIMIZERS = {
@@ -98,6 +99,7 @@ METRICS = tuple(
             "nrmse",
             "kl",
             "coverage",
+            "bit_errors",
             *rule_metrics(),  # those a learning rule measures itself (quantization error, ...)
         )
     )
@@ -107,6 +109,7 @@ FILE_DATA = {"csv": ("path", "target"), "npz": ("path",)}
 # positional order, each a whole number from 1 up, or a fraction from 0 to 1 (`FRACTIONS`)
 GENERATED_DATA = {"patterns": ("count", "units", "flips", "cues")}
 GENERATED_DATA["mackey_glass"] = ("length", "tau", "units")
+GENERATED_DATA["copy"] = ("count", "length", "min_length", "units")
 FRACTIONS = {"flips"}
 CLASSIFYING = ("classification", "graph")  # the data kinds whose targets are classes
 

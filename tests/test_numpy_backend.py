@@ -269,6 +269,8 @@ KIND_SPECS = {
     "capsules": "input x: [3, 4]\n capsules c: 2, dim=3, routing=3\n"
     " capsules d: 3, dim=2, routing=2\n length y\n x -> c -> d -> y",
     "length": "input x: [3, 4]\n length y\n x -> y",
+    "ntm": "input x: 3, seq\n ntm m: 4, slots=5, width=3, heads=2\n dense y: 2\n x -> m -> y\n"
+    " y ~> m",
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",
     "step": None,  # no gradient: test_xor_gates_give_the_truth_table

@@ -547,5 +547,9 @@ LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "lengt
 # kinds the NumPy target cannot write, with why (none at present: E601 names the kind if a new
 # kind reaches the registry without a row above)
 CANNOT: dict[str, str] = {}
+CANNOT["ntm"] = (
+    "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
+    "the torch target compiles it"
+)
 
 __all__ = ["CANNOT", "LOWERINGS", "Emit", "Stateful"]

@@ -861,6 +861,10 @@ LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "lengt
 
 # kind -> why it cannot be compiled to ONNX (E601 at the layer); none at present
 CANNOT: dict[str, str] = {}
+CANNOT["ntm"] = (
+    "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
+    "the torch target compiles it"
+)
 
 
 def cannot(layer: Layer, why: str) -> SpecError:

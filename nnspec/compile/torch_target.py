@@ -19,6 +19,7 @@ them `weight_ih_l0`, not the spec's `weight_ih`.
 
 from __future__ import annotations
 
+import inspect
 import io
 import keyword
 import re
@@ -30,6 +31,7 @@ from torch import nn
 
 from ..backends.plan import Step, make_plan
 from ..backends.torch.codegen import _Writer
+from ..backends.torch.memory import NTM
 from ..errors import SpecError
 from ..kinds.conv import pair
 from ..program import Layer
@@ -161,6 +163,12 @@ def _rbf(layer: Layer) -> str:
 def _reservoir(layer: Layer) -> str:
     units, inputs = layer.params["weight_ih"].shape
     return f"Reservoir({inputs}, {units})"
+
+
+def _ntm_module(layer: Layer) -> str:
+    o = layer.options
+    inputs = layer.params["weight_ih"].shape[1] - o.heads * o.width
+    return f"NTM({inputs}, {o.controller}, {o.slots}, {o.width}, {o.heads})"
 
 
 def _none(layer: Layer) -> None:
@@ -638,6 +646,11 @@ class Capsules(nn.Module):
         return v
 '''
 FORWARD_NAMES |= {"range", "l", "O", "I"} | set(HELPERS)  # (l, O, I: ruff's E741)
+
+# memory (backends/torch/memory.py): the backend's NTM module, its source copied into the file
+MODULES["ntm"] = _ntm_module
+HELPERS["NTM"] = "\n" + inspect.getsource(NTM)
+FORWARD_NAMES.add("NTM")
 
 # memory (backends/torch/memory.py): the backend's NTM module, its source copied into the file
 MODULES["ntm"] = _ntm_module

@@ -226,6 +226,43 @@ def recall(
     )
 
 
+def copy(
+    rng: np.random.Generator,
+    steps: int | None,
+    count: int = 1000,
+    length: int = 5,
+    min_length: int = 1,
+    units: int = 9,
+) -> Examples:
+    """The copy task of the neural Turing machine: x `[1000, T, units]`, y `[1000, T, units - 1]`,
+    T = 2 length + 1 by default (sequences of 1 to 5 vectors of 8 bits).
+
+    Each sequence has L vectors of `units - 1` random bits (L drawn from `min_length` to
+    `length`), then the delimiter (the last channel, alone), then L empty steps in which the
+    target is the sequence again; zeros after, to T. The target is zero everywhere else.
+    """
+    bits = units - 1
+    longest = 2 * length + 1
+    total = steps or longest
+    if bits < 1 or min_length > length or total < longest:
+        raise DataError(
+            "E506",
+            f"the copy task needs at least 2 channels, min_length <= length and sequences of at "
+            f"least 2 length + 1 = {longest} steps; it has {units} channels, min_length "
+            f"{min_length}, length {length} and {total} steps",
+            "declare the input as 'seq' (any length) and write copy(length=5, min_length=1)",
+        )
+    x = np.zeros((count, total, units), dtype=F32)
+    y = np.zeros((count, total, bits), dtype=F32)
+    lengths = rng.integers(min_length, length + 1, count)
+    vectors = rng.integers(0, 2, (count, length, bits)).astype(F32)
+    for n, size in enumerate(lengths):
+        x[n, :size, :bits] = vectors[n, :size]
+        x[n, size, bits] = 1.0
+        y[n, size + 1 : 2 * size + 1] = vectors[n, :size]
+    return Examples(x, y, timed=True, per_step=True, info={"lengths": lengths.tolist()})
+
+
 # ---- graphs ---------------------------------------------------------------------------------
 def karate(rng: np.random.Generator, steps: int | None) -> Graph:
     """Zachary's karate club (networkx): 34 members, identity features `[34, 34]`,
@@ -344,4 +381,5 @@ BUILTIN: dict[str, Builder] = {
     "encoder": encoder,
     "weather": weather,
     "patterns": patterns,
+    "copy": copy,
 }

@@ -73,6 +73,8 @@ KIND_DRAWING: dict[str, Drawing] = {
     # reservoirs: recurrent (esn) or spiking (lsm) cells, drawn as the chart's 3x4 block
     "esn": Drawing("full"),
     "lsm": Drawing("full"),
+    # the controller's cells, fed by every input, with memory cells beneath them (draw/memory.py)
+    "ntm": Drawing("full"),
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
 }

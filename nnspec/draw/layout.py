@@ -27,6 +27,7 @@ from .cells import LOOPED, cell_type, variant
 from .compact import shorten
 from .grid import grid_layer, layout_grid
 from .kinds import KIND_DRAWING, window
+from .memory import add_memory
 from .ring import layout_ring, ring_layer
 from .scene import (
     ARC_RISE,
@@ -252,6 +253,7 @@ def layout_network(
     if note is not None:
         x0, y0, x1, _ = scene.bounds()
         scene.add(text((x0 + x1) / 2, y0 - 0.2, note, LABEL, "below"))
+    add_memory(scene, program, scope or program.name, orient)  # an ntm's memory cells (`memory.py`)
     return oriented(scene, orient)
 
 

@@ -18,6 +18,7 @@ from . import (
     hopfield,
     io,
     markov,
+    memory,
     merge,
     norm,
     radial,
@@ -48,6 +49,7 @@ FAMILIES = (
     som,
     hopfield,
     capsules,
+    memory,
     activation,
 )
 

@@ -40,6 +40,13 @@ def nrmse(y, target, mask=None) -> float:
     return float(np.sqrt(((y - target) ** 2).mean())) / spread if spread > 0 else float("nan")
 
 
+def bit_errors(y, target, mask=None) -> float:
+    """Bits wrong per sequence: outputs rounded at 0.5 against the target bits, summed over the
+    steps and bits of each sequence, averaged over the sequences (the NTM's copy task)."""
+    wrong = (np.asarray(y) > 0.5) != (np.asarray(target) > 0.5)
+    return float(_pick(wrong.reshape(len(wrong), -1).sum(-1), mask).mean())
+
+
 def _pick(values: np.ndarray, mask):
     return values[mask] if mask is not None else values
 
@@ -61,3 +68,4 @@ def flat_epochs(history: list[dict[str, float]], name: str = "loss", tolerance=1
 
 
 MEASURES = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2, "nrmse": nrmse}
+MEASURES["bit_errors"] = bit_errors

@@ -32,6 +32,7 @@ from .capsules import length, predictions, routing, squash
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
+from .memory import ntm_step
 from .radial import rbf
 from .rbm import rbm
 from .reservoir import esn_cell, lsm_cell
@@ -655,6 +656,15 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         "(reservoir.lsm_step).",
         "weight_ih",
         "bias",
+    ),
+    "ntm": Stateful(
+        lambda ctx, layer, x, p: _through_time(
+            lambda xt, state: ntm_step(xt, state, p, layer.options), x
+        ),
+        lambda ctx, layer, x, p, state: ntm_step(x, state, p, layer.options),
+        "x (B, T, F) -> (B, T, controller + heads * width): per step `lstm_cell` (cells.py) on "
+        "the input and the vectors read, `linear` to the heads, then memory.py's `cosine`, "
+        "`softmax`, the interpolation (`mul`, `add`), `shift`, `sharpen`, `write` and `read`.",
     ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }

@@ -27,6 +27,7 @@ from . import (
     hopfield,
     io,
     markov,
+    memory,
     merge,
     norm,
     radial,
@@ -58,6 +59,7 @@ for _family in (
     som,
     hopfield,
     capsules,
+    memory,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS

@@ -1,0 +1,287 @@
+"""The neural Turing machine (issue 18, ../shared/ZOO.md "NTM"): the `ntm` kind
+(nnspec/kinds/memory.py), its primitives (backends/numpy/memory.py, backends/torch/memory.py),
+the `copy` dataset, the `bit_errors` metric and specs/ntm.nn.
+
+Addressing, reading and writing are worked by hand here, on both backends: content (cosine
+similarity, key strength), interpolation, circular shift, sharpening, erase and add, the read.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import SPECS
+from test_numpy_backend import directional_check
+
+import nnspec
+from nnspec.backends.numpy import memory as npm
+from nnspec.backends.numpy.autograd import Var
+from nnspec.backends.torch.memory import NTM
+from nnspec.data.builtin import copy
+from nnspec.training.metrics import bit_errors
+
+SPEC = SPECS / "ntm.nn"
+
+
+def _inverse_softplus(y: float) -> float:
+    return math.log(math.expm1(y))
+
+
+def _head(key, beta, gate, shift, gamma) -> np.ndarray:
+    """A head's raw outputs (B=1, H=1, W+6) that address with these values: beta = softplus,
+    gate = sigmoid, shift = softmax, gamma = 1 + softplus."""
+    with np.errstate(divide="ignore"):
+        raw_shift = np.log(np.asarray(shift, float))
+    raw = [
+        *key,
+        _inverse_softplus(beta),
+        math.log(gate / (1 - gate)),
+        *raw_shift,
+        _inverse_softplus(gamma - 1),
+    ]
+    return np.asarray(raw, float)[None, None, :]
+
+
+def _address_numpy(memory, w_prev, head) -> np.ndarray:
+    w = npm.address(Var(memory), Var(w_prev), Var(head), memory.shape[-1])
+    return w.value[0, 0]
+
+
+def _address_torch(memory, w_prev, head) -> np.ndarray:
+    ntm = NTM(1, 2, memory.shape[1], memory.shape[2], 1).double()
+    w = ntm.address(*(torch.tensor(a) for a in (memory, w_prev, head)))
+    return w.numpy()[0, 0]
+
+
+BACKENDS = {"numpy": _address_numpy, "torch": _address_torch}
+MEMORY = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]]])  # 4 slots of width 2
+
+
+# ---- addressing, by hand --------------------------------------------------------------------
+def test_cosine_similarity_of_a_key_with_every_slot():
+    k = Var(np.array([[[2.0, 0.0]]]))
+    got = npm.cosine(Var(MEMORY), k).value[0, 0]
+    # [1, 0] . [2, 0] / (1 * 2), then 0, then 2 / (sqrt 2 * 2), then -2 / 2
+    np.testing.assert_allclose(got, [1.0, 0.0, 1 / math.sqrt(2), -1.0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_content_addressing_is_a_softmax_of_the_similarities_times_beta(backend):
+    """Gate 1 (the last weighting forgotten), shift 0, gamma 1: content alone."""
+    head = _head([2.0, 0.0], beta=3.0, gate=1 - 1e-12, shift=[0, 1, 0], gamma=1 + 1e-13)
+    got = BACKENDS[backend](MEMORY, np.array([[[0.0, 0.0, 0.0, 1.0]]]), head)
+    e = [math.exp(3.0 * c) for c in (1.0, 0.0, 1 / math.sqrt(2), -1.0)]
+    # to the 1e-8 that keeps the cosine's denominator from zero (|k| |M_i| + 1e-8)
+    np.testing.assert_allclose(got, [v / sum(e) for v in e], rtol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_strong_key_focuses_on_the_most_similar_slot(backend):
+    head = _head([0.0, 5.0], beta=60.0, gate=1 - 1e-12, shift=[0, 1, 0], gamma=1 + 1e-13)
+    got = BACKENDS[backend](MEMORY, np.array([[[1.0, 0.0, 0.0, 0.0]]]), head)
+    # [0, 1] has cosine 1, [1, 1] 1/sqrt(2): e^(60 (1/sqrt 2 - 1)) = 2.3e-8 of it
+    assert got[1] > 0.9999999 and got.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_interpolation_mixes_the_content_weighting_with_the_last(backend):
+    """Equal memory rows give a uniform content weighting [1/4] * 4; gate 0.25 keeps 3/4 of the
+    last weighting [0, 0, 1, 0]: [1/16, 1/16, 1/16 + 3/4, 1/16]."""
+    memory = np.ones((1, 4, 2))
+    head = _head([1.0, 2.0], beta=1.0, gate=0.25, shift=[0, 1, 0], gamma=1 + 1e-13)
+    got = BACKENDS[backend](memory, np.array([[[0.0, 0.0, 1.0, 0.0]]]), head)
+    np.testing.assert_allclose(got, [1 / 16, 1 / 16, 13 / 16, 1 / 16], rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("shift", "expected"),
+    [
+        ([0, 0, 1], [0.4, 0.1, 0.2, 0.3]),  # +1: each weight one slot on, the last to the first
+        ([1, 0, 0], [0.2, 0.3, 0.4, 0.1]),  # -1: one slot back, the first to the last
+        ([0.5, 0, 0.5], [0.3, 0.2, 0.3, 0.2]),  # half each way: (w[i + 1] + w[i - 1]) / 2
+        ([0.25, 0.5, 0.25], [0.2, 0.2, 0.3, 0.3]),  # w[i] / 2 + (w[i + 1] + w[i - 1]) / 4
+    ],
+)
+def test_the_circular_shift_moves_the_weighting_by_minus_one_zero_or_one(backend, shift, expected):
+    """Gate ~0 keeps the last weighting [0.1, 0.2, 0.3, 0.4]; gamma 1 keeps it unsharpened."""
+    head = _head([1.0, 0.0], beta=1.0, gate=1e-15, shift=shift, gamma=1 + 1e-13)
+    got = BACKENDS[backend](MEMORY, np.array([[[0.1, 0.2, 0.3, 0.4]]]), head)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sharpening_raises_to_gamma_and_normalises(backend):
+    """[0.1, 0.2, 0.3, 0.4] squared: [1, 4, 9, 16] / 30."""
+    head = _head([1.0, 0.0], beta=1.0, gate=1e-15, shift=[0, 1, 0], gamma=2.0)
+    got = BACKENDS[backend](MEMORY, np.array([[[0.1, 0.2, 0.3, 0.4]]]), head)
+    np.testing.assert_allclose(got, [1 / 30, 4 / 30, 9 / 30, 16 / 30], rtol=1e-9)
+
+
+def test_sharpening_leaves_a_zero_weight_zero_and_its_gradients_finite():
+    w, gamma = Var(np.array([[[0.0, 0.25, 0.75]]]), True), Var(np.array([[[3.0]]]), True)
+    out = npm.sharpen(w, gamma)
+    np.testing.assert_allclose(out.value[0, 0], [0, 1 / 28, 27 / 28], rtol=1e-12)
+    gw, ggamma = out.node.back(np.array([[[1.0, 2.0, 3.0]]]))
+    assert np.isfinite(gw).all() and np.isfinite(ggamma).all() and gw[0, 0, 0] == 0
+
+
+# ---- reading and writing, by hand ----------------------------------------------------------
+def test_a_read_is_the_weighted_sum_of_the_slots():
+    w = np.array([[[0.25, 0.0, 0.75, 0.0]]])
+    r = npm.read(Var(MEMORY), Var(w)).value[0, 0]
+    np.testing.assert_allclose(r, [0.25 * 1 + 0.75 * 1, 0.75 * 1])
+
+
+def test_a_write_erases_then_adds_where_the_head_points():
+    memory = np.array([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+    w, erase, add = np.array([[1.0, 0.5, 0.0]]), np.array([[1.0, 0.5]]), np.array([[10.0, 20.0]])
+    got = npm.write(*(Var(a) for a in (memory, w, erase, add))).value[0]
+    # slot 0 (weight 1): 1 (1 - 1) + 10, 2 (1 - 0.5) + 20
+    # slot 1 (weight 0.5): 3 (1 - 0.5) + 5, 4 (1 - 0.25) + 10; slot 2 (weight 0) untouched
+    np.testing.assert_allclose(got, [[10.0, 21.0], [6.5, 13.0], [5.0, 6.0]])
+
+
+def _run_step(backend: str, x: np.ndarray, params: dict[str, np.ndarray], o):
+    if backend == "numpy":
+        p = {k: Var(v) for k, v in params.items()}
+        out, state = npm.ntm_step(Var(x), None, p, o)
+        return out.value, state[1].value
+    ntm = NTM(x.shape[1], o.controller, o.slots, o.width, o.heads).double()
+    ntm.load_state_dict({k: torch.tensor(v) for k, v in params.items()})
+    out, state = ntm.step(torch.tensor(x))
+    return out.detach().numpy(), state[2].detach().numpy()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_first_step_writes_its_add_vector_to_slot_zero_and_reads_it_back(backend):
+    """A controller whose h is fixed by its biases (zero weights), and heads whose outputs are
+    their biases: the write head keeps its weighting on slot 0 (gate ~0, shift 0, gamma 1),
+    erases it fully and adds [1, -2, 3]; the read head, with the same addressing, reads
+    exactly that back. The layer gives h and the vector read."""
+    model = nnspec.loads("network n { input x: 2, seq\n ntm m: 4, slots=5, width=3\n x -> m }")
+    layer = model.program.layer("m")
+    o = layer.options
+    params = {k: np.zeros(p.shape) for k, p in layer.params.items()}
+    # every gate's pre-activation is 1: c = s(1) tanh(1), h = s(1) tanh(c)
+    params["bias_ih"][:] = 1.0
+    rows = _head([0.0, 0.0, 1.0], beta=1.0, gate=1e-15, shift=[0, 1, 0], gamma=1 + 1e-13)[0, 0]
+    params["read_bias"][:] = rows
+    params["write_bias"][:] = np.concatenate([rows, [40.0] * 3, [1.0, -2.0, 3.0]])
+    out, memory = _run_step(backend, np.array([[0.3, -0.7]]), params, o)
+    s = 1 / (1 + math.exp(-1))
+    h = s * math.tanh(s * math.tanh(1.0))
+    np.testing.assert_allclose(out[0, :4], [h] * 4, rtol=1e-12)
+    np.testing.assert_allclose(out[0, 4:], [1.0, -2.0, 3.0], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(memory[0, 0], [1.0, -2.0, 3.0], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(memory[0, 1:], 1e-6, rtol=1e-9)  # the other slots untouched
+
+
+# ---- the kind, on both backends ------------------------------------------------------------
+NET = """network n {
+    input x: 5, seq
+    ntm   m: 6, slots=7, width=3, heads=2
+    dense y: 4, act=sigmoid
+    x -> m -> y
+}"""
+
+
+def test_the_shape_and_the_parameters_follow_the_options():
+    program = nnspec.loads(NET).program
+    layer = program.layer("m")
+    assert layer.shape.dims == (6 + 2 * 3,) and layer.shape.timed
+    shapes = {k: p.shape for k, p in layer.params.items()}
+    assert shapes == {
+        "weight_ih": (24, 5 + 6),
+        "weight_hh": (24, 6),
+        "bias_ih": (24,),
+        "bias_hh": (24,),
+        "read_weight": (2 * 9, 6),
+        "read_bias": (18,),
+        "write_weight": (2 * 15, 6),
+        "write_bias": (30,),
+    }
+
+
+def test_both_backends_agree_over_a_sequence_and_inside_a_loop():
+    rng = np.random.default_rng(0)
+    for spec in (NET, NET.replace("x -> m -> y", "x -> m -> y\n y ~> m")):
+        model = nnspec.loads(spec)
+        run = model.to_numpy(seed=4, dtype="float64")
+        net = model.to_torch(seed=4, dtype="float64")
+        x = rng.normal(size=(3, 9, 5))
+        np.testing.assert_allclose(
+            run(x), net(torch.tensor(x)).detach().numpy(), rtol=1e-6, atol=1e-9
+        )
+
+
+def test_the_gradient_over_a_whole_sequence_against_finite_differences():
+    """KIND_SPECS (tests/test_numpy_backend.py) checks it inside a ~> loop; here over a whole
+    sequence, with two heads."""
+    model = nnspec.loads(NET)
+    run = model.to_numpy(seed=1, dtype="float64")
+    x = np.random.default_rng(3).normal(size=(2, 4, 5))
+    directional_check(run, {"x": x})
+
+
+def test_the_gradients_agree_with_torchs():
+    model = nnspec.loads(NET)
+    run = model.to_numpy(seed=5, dtype="float64")
+    net = model.to_torch(seed=5, dtype="float64")
+    x = np.random.default_rng(1).normal(size=(2, 6, 5))
+    g = np.random.default_rng(2).normal(size=(2, 6, 4))
+    grads = run.backward(g) if run(x) is not None else None
+    out = net(torch.tensor(x))
+    (out * torch.tensor(g)).sum().backward()
+    for name, param in net.named_parameters():
+        np.testing.assert_allclose(grads[name], param.grad.numpy(), rtol=1e-6, atol=1e-10)
+
+
+# ---- the copy task and its metric ----------------------------------------------------------
+def test_the_copy_data_recall_each_sequence_after_its_delimiter():
+    data = copy(np.random.default_rng(0), None, count=50, length=4, min_length=2, units=5)
+    assert data.x.shape == (50, 9, 5) and data.y.shape == (50, 9, 4)
+    for n, size in enumerate(data.info["lengths"]):
+        assert 2 <= size <= 4
+        x, y = data.x[n], data.y[n]
+        np.testing.assert_array_equal(y[size + 1 : 2 * size + 1], x[:size, :4])
+        assert x[size, 4] == 1 and x[:, 4].sum() == 1 and not x[size:, :4].any()
+        assert not y[: size + 1].any() and not y[2 * size + 1 :].any()
+
+
+def test_bit_errors_count_the_wrong_bits_of_each_sequence():
+    target = np.zeros((2, 3, 4))
+    y = np.full((2, 3, 4), 0.2)
+    y[0, 0, :3] = 0.9  # three bits wrong in the first sequence
+    target[1, 2, 0] = 1.0  # one missed in the second
+    assert bit_errors(y, target) == 2.0
+
+
+# ---- nnspec compile ------------------------------------------------------------------------
+def test_the_torch_target_compiles_it_to_the_backends_numbers(tmp_path):
+    import importlib.util
+
+    from nnspec.compile import compile_model
+
+    model = nnspec.loads(NET)
+    params = {k: v for k, v in model.to_numpy(seed=3, dtype="float64").params.items()}
+    path = compile_model(model, "torch", tmp_path / "net.py", params)[0]
+    spec = importlib.util.spec_from_file_location("ntm_net", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.load().double()
+    x = np.random.default_rng(0).normal(size=(2, 5, 5))
+    want = model.to_numpy(seed=3, dtype="float64")(x)
+    np.testing.assert_allclose(net(torch.tensor(x)).detach().numpy(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["numpy", "onnx"])
+def test_the_other_targets_say_they_cannot_compile_it(target):
+    from nnspec.compile import emit
+    from nnspec.errors import SpecError
+
+    with pytest.raises(SpecError) as error:
+        emit(nnspec.loads(NET), target)
+    assert error.value.code == "E601" and "ntm" in str(error.value)
+    assert "the torch target compiles it" in str(error.value)
