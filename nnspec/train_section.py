@@ -55,6 +55,7 @@ DATASETS = (
     "digits",
     "digits_by_class",
     "digits_nudged",
+    "shapes",
     "sine",
     "mackey_glass",
     "adding",
@@ -99,6 +100,7 @@ METRICS = tuple(
             "nrmse",
             "kl",
             "coverage",
+            "factor_correlation",  # factors = LAYER: each designated unit against its factor
             "bit_errors",
             *rule_metrics(),  # those a learning rule measures itself (quantization error, ...)
         )
@@ -230,6 +232,10 @@ class TrainConfig(BaseModel):
     metrics: tuple[str, ...] = Field(default_factory=_metrics_for, validate_default=True)
     classes: tuple[str, ...] | None = None  # the class labels in order (None: sorted, numbers)
     normalize: bool = False  # standardise every input feature by the training split's statistics
+    # factors = LAYER: Kulkarni's procedure (training/factors.py), LAYER's units carry the data's
+    # known factors; factor_weight scales the gradient that pulls the clamped units to their mean
+    factors: str | None = None
+    factor_weight: float = 1.0
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -867,8 +873,85 @@ CHECKS: dict[str, Check] = {
     "classes": _classes,
     "normalize": _flag,
     "early_stop": _early_stop,
+    "factors": lambda key, value, networks, errors: _factors(value, errors),
+    "factor_weight": lambda key, value, networks, errors: _factor_weight(value, errors),
 }
 SETTINGS = tuple(CHECKS)
+
+
+def _factors(value: s.Value, errors: Collector) -> None:
+    """`factors = LAYER`: the name of the latent layer whose units carry the data's factors."""
+    if not isinstance(value, s.Symbol) or not isinstance(s.plain(value), str):
+        errors.add(
+            "E421",
+            f"factors names the latent layer whose units carry the data's factors, not "
+            f"{s.show(value)}",
+            value.span,
+            "write factors = z (the VAE's sample layer, or a dense layer of identity units)",
+        )
+
+
+def _factor_weight(value: s.Value, errors: Collector) -> None:
+    plain = s.plain(value)
+    if not isinstance(plain, (int, float)) or isinstance(plain, bool) or not plain > 0:
+        errors.add(
+            "E421",
+            f"factor_weight must be a number above 0, not {s.show(value)}",
+            value.span,
+            "factor_weight = 1 scales the pull of the clamped units towards their batch mean",
+        )
+
+
+def _check_factors(program: Program, spec: TrainSpec, config: TrainConfig, errors) -> None:
+    """`factors = LAYER` (E420): the code of one network trained by backpropagation, without
+    time: a sample layer or a dense layer of identity units, read by one layer with weights
+    (dense, conv, deconv) that reads nothing else, where the clamp acts on either backend."""
+    where = spec.spans.get("factors", spec.span)
+    names = [layer.name for layer in program.layers]
+    if config.factors not in names:
+        errors.add(
+            "E420",
+            f"factors = {config.factors}: network '{program.name}' has no layer '{config.factors}'",
+            where,
+            did_you_mean(config.factors, names, "layers"),
+        )
+        return
+    layer = program.layer(config.factors)
+    readers = [
+        other for other in program.layers if any(link.source == layer.name for link in other.inputs)
+    ]
+    why = None
+    if config.rule != BACKPROP or config.discriminator is not None:
+        why = "Kulkarni's procedure trains one network by backpropagation"
+    elif program.timed:
+        why = "the network steps through time, and the factors belong to whole examples"
+    elif layer.kind.name != "sample" and (
+        layer.kind.name != "dense" or layer.activation not in ("identity", "linear")
+    ):
+        why = (
+            f"its units carry the factors as they are, so '{layer.name}' must be a sample layer "
+            "or a dense layer of identity units, and it is a "
+            + (f"dense layer with act={layer.activation}" if layer.kind.name == "dense" else "")
+            + (f"{layer.kind.name} layer" if layer.kind.name != "dense" else "")
+        )
+    elif (
+        len(readers) != 1
+        or len(readers[0].inputs) != 1
+        or readers[0].kind.name not in ("dense", "conv", "deconv")
+    ):
+        why = (
+            f"the clamp acts on the code as its reader receives it, so '{layer.name}' must feed "
+            "one dense, conv or deconv layer that reads nothing else, and it feeds "
+            + (", ".join(f"'{r.name}' ({r.kind.name})" for r in readers) or "none")
+        )
+    if why:
+        errors.add(
+            "E420",
+            f"factors = {config.factors} cannot train network '{program.name}': {why}",
+            where,
+            "name the code layer (a VAE's sample layer, z) that feeds the decoder's first "
+            "dense layer, and train by backpropagation",
+        )
 
 
 def is_whole_number_at_least(value, least: int) -> bool:
@@ -986,6 +1069,17 @@ def check_training(
         _check_csv_features(program, spec, config, errors)
     _check_classes(program, spec, config, errors)
     _check_normalize(program, spec, config, errors)
+    if config.factors is not None:
+        _check_factors(program, spec, config, errors)
+    elif "factor_correlation" in config.metrics:
+        errors.add(
+            "E581",
+            "factor_correlation measures the units that factors = LAYER trains to carry the "
+            "data's factors, and this section names no factors",
+            spec.spans.get("metrics", spec.span),
+            "add factors = z (the code layer) with data whose factors are known (shapes), or "
+            "leave factor_correlation out",
+        )
     if config.rule == "som" and config.batch != 1:
         errors.add(
             "E576",

@@ -18,6 +18,7 @@ from .examples import F32, DataError, Examples, Graph
 from .markov import weather
 from .nudged import digits_nudged
 from .patterns import patterns
+from .shapes import shapes
 
 HERE = Path(__file__).resolve().parent
 
@@ -366,6 +367,7 @@ BUILTIN: dict[str, Builder] = {
     "digits": digits,
     "digits_nudged": digits_nudged,
     "digits_by_class": digits_by_class,
+    "shapes": shapes,
     "sine": sine,
     "mackey_glass": mackey_glass,
     "adding": adding,

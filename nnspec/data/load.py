@@ -128,9 +128,20 @@ def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) 
         _part(inputs, targets, train),
         _part(inputs, targets, test),
         classes,
-        info,
+        _parted(info, train, test),
         outputs,
     )
+
+
+def _parted(info: dict[str, object], train: np.ndarray, test: np.ndarray | None) -> dict:
+    """`info["per_example"]` (arrays with a row per example: shapes' factors) cut as the
+    examples are: {"train": {...}, "test": {...}} (no "test" without a held-out part)."""
+    rows = info.get("per_example")
+    if not rows:
+        return info
+    parts = {"train": train} | ({} if test is None else {"test": test})
+    cut = {part: {k: v[index] for k, v in rows.items()} for part, index in parts.items()}
+    return {**info, "per_example": cut}
 
 
 def _check_gan_program(config: TrainConfig, program: Program) -> None:

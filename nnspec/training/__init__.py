@@ -27,6 +27,7 @@ from ..resolve import read_source
 from ..train_section import TrainConfig, check_training, train_config
 from . import checkpoint, folder
 from .centres import place_centres
+from .factors import FactorRunner
 from .loop import EarlyStop, Expectation, TrainingStopped, fit
 from .plot import Plots
 from .pretrain import pretrain
@@ -145,6 +146,8 @@ def train_models(
                 if len(models) == 1
                 else make_gan(*models, config, backend)
             )
+            if config.factors is not None:  # Kulkarni's procedure: training/factors.py
+                runner = FactorRunner(runner, config, models[0].program, data)
             if saved is None and len(models) == 1:  # an rbf's centres from the training part
                 place_centres(runner, models[0].program, data.train, config.seed)
             if saved is not None:

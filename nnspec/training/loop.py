@@ -32,7 +32,7 @@ from .checkpoint import (
     read,
     save,
 )
-from .metrics import MEASURES
+from .metrics import LATENT_MEASURES, MEASURES
 from .schedule import learning_rate
 from .stopped import TrainingStopped
 
@@ -155,7 +155,9 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
             and (bool(data.classes) or "train_accuracy" in config.metrics),
             outputs=_classed(data),
         )
-        for inputs, target, mask in _batches(data.train, config.batch, rng):
+        # a runner may form its own batches (factors = LAYER: one group of the data each)
+        batches = getattr(runner, "batches", _batches)
+        for inputs, target, mask in batches(data.train, config.batch, rng):
             running.add(*runner.step(inputs, target, mask, lr), target, mask)
         if not all(math.isfinite(loss) for loss in running.losses):
             kept = (
@@ -289,7 +291,7 @@ def _asked(config: TrainConfig, data: Data, prefix: str) -> set[str]:
     if data.outputs is not None:
         return _asked_of_outputs(config, data.outputs, prefix)
     names = {m.removeprefix(prefix) for m in config.metrics if m.startswith(prefix)} & (
-        set(MEASURES) | set(rule_metrics())
+        set(MEASURES) | set(rule_metrics()) | set(LATENT_MEASURES)
     )
     # values: accuracy when asked for (above 0.5 is 1)
     return names | {"accuracy"} if data.classes else names

@@ -69,3 +69,27 @@ def flat_epochs(history: list[dict[str, float]], name: str = "loss", tolerance=1
 
 MEASURES = {"accuracy": accuracy, "mae": mae, "rmse": rmse, "r2": r2, "nrmse": nrmse}
 MEASURES["bit_errors"] = bit_errors
+
+
+# ---- metrics of a latent code against the data's known factors (`factors = LAYER`) ----------
+def factor_correlations(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """|Pearson r| between unit i of `codes` `[N, units]` and factor i of `factors` `[N, F]`, for
+    each factor but the last (the intrinsic one, which the units after them carry) `[F - 1]`; a
+    unit or factor that never varies correlates 0."""
+    count = factors.shape[1] - 1
+    a = codes[:, :count] - codes[:, :count].mean(0)
+    b = factors[:, :count] - factors[:, :count].mean(0)
+    spread = np.sqrt((a**2).sum(0) * (b**2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(spread > 0, (a * b).sum(0) / spread, 0.0)
+    return np.abs(r)
+
+
+def factor_correlation(codes: np.ndarray, factors: np.ndarray) -> float:
+    """The mean of `factor_correlations`: how well, on average, each designated unit follows its
+    own factor (0 for units that ignore their factors, 1 for units that are their factors up to
+    scale and sign)."""
+    return float(factor_correlations(codes, factors).mean())
+
+
+LATENT_MEASURES = {"factor_correlation": factor_correlation}  # (codes, factors) -> float

@@ -58,6 +58,9 @@ class NumpyRun:
         self._keys = {layer.name: tuple(layer.params) for layer in program.layers}
         self._handed = handed_states(program)  # decoder -> the encoder whose state it takes
         self._recorded: _Recorded | None = None
+        # layer name -> f(value: Var) -> Var, applied to the layer's value as it is computed
+        # (outside loops): a training procedure's change of a value (training/factors.py's clamp)
+        self.hooks: dict[str, Any] = {}
 
     # ---- mode and weights ------------------------------------------------------------------
     def train(self, mode: bool = True) -> NumpyRun:
@@ -108,6 +111,8 @@ class NumpyRun:
                 self._loop(item, ctx, values, params, steps, batch)
             elif not item.layer.kind.source:
                 values[item.name] = self._step(item, ctx, values, params, steps)
+                if item.name in self.hooks:
+                    values[item.name] = self.hooks[item.name](values[item.name])
         outputs = {o.name: _reduce(values[o.name], o.reduce) for o in self.plan.outputs}
         logits = {
             o.name: _reduce(ctx.logits[o.name], o.reduce)
