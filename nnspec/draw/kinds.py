@@ -69,7 +69,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "hopfield": Drawing("full", folds=True),
     "primary_capsules": Drawing("local"),  # a convolution, its channels grouped into capsules
     "capsules": Drawing("full"),  # every capsule predicts every capsule of the next layer
-    "length": Drawing("one", folds=True),  # one length per capsule
+    "length": Drawing("one"),  # one length per capsule, drawn as cells of its own (the output)
     # reservoirs: recurrent (esn) or spiking (lsm) cells, drawn as the chart's 3x4 block
     "esn": Drawing("full"),
     "lsm": Drawing("full"),

@@ -25,12 +25,13 @@ Dim = Annotated[Count, Hint("a capsule is a vector of at least one component: di
 Routing = Annotated[Count, Hint("routing by agreement takes at least one iteration: routing=3")]
 
 
-def _static(kind: str, x: Shape) -> None:
+def _static(x: Shape) -> None:
     if x.timed:
         raise ShapeError(
             "E426",
-            f"{kind} {{layer}} receives a value at every time step ({x})",
-            "capsules see one example at a time: feed them an image or capsules without time",
+            f"{{layer}} receives a value at every time step ({x}), but capsules see one example "
+            "at a time",
+            "feed it an image or capsules without time, or keep one step first ('last l')",
         )
 
 
@@ -62,7 +63,7 @@ class PrimaryCapsules(Kind):
     flags = ("bias",)
 
     def shape(self, o: PrimaryCapsulesOptions, x: Shape) -> Shape:
-        _static("primary capsules", x)
+        _static(x)
         if len(x.dims) != 3:
             raise ShapeError(
                 "E402",
@@ -111,7 +112,7 @@ class Capsules(Kind):
     positional = ("capsules",)
 
     def shape(self, o: CapsulesOptions, x: Shape) -> Shape:
-        _static("capsule layer", x)
+        _static(x)
         if len(x.dims) != 2:
             raise ShapeError(
                 "E402",
