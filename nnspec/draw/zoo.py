@@ -240,8 +240,14 @@ def _card(entry: Entry, runs: Path, wide: bool) -> str:
         wide=" wide" if wide else "",
         result=e(trained_result(entry, runs)),
         file=e(entry.path.name),
-        source=e(entry.source),
+        source=spec_html(entry.source),
     )
+
+
+def spec_html(source: str) -> str:
+    """The spec's text as the page shows it, under its card: a `<pre>` block, escaped. The one
+    place the page renders a spec (a highlighter would take its place here)."""
+    return f"<pre><code>{html.escape(source)}</code></pre>"
 
 
 _PAGE = """<!DOCTYPE html>
@@ -285,5 +291,5 @@ _CARD = """<article class="card{wide}" id="{slug}">
 <h2>{name}</h2>
 <figure><img src="{slug}.svg" alt="diagram of {name}: {description}"></figure>
 <p class="facts">{params} · <span class="result">{result}</span></p>
-<details><summary>spec: {file}</summary><pre><code>{source}</code></pre></details>
+<details><summary>spec: {file}</summary>{source}</details>
 </article>"""
