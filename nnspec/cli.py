@@ -1,4 +1,5 @@
-"""The command line: `nnspec check`, `summary`, `draw`, `zoo`, `train`, `predict`, `compile`.
+"""The command line: `nnspec check`, `summary`, `draw`, `zoo`, `train`, `predict`, `compile`,
+`fmt`, `lsp`.
 
 The exit code is decided in one place, `main`: 0 success; 1 a user's error (a spec, its data, a
 file, a drawing, an expectation missed): every one an `NnspecError`, printed with its code and
@@ -230,7 +231,51 @@ def _parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--network", help="the network, in a file that holds several")
     compile_.set_defaults(run=_compile)
+    _editor_commands(commands)
     return parser
+
+
+# ---- fmt and lsp: the editor tools (docs/editors.md) ----------------------------------------
+def _editor_commands(commands) -> None:
+    fmt = commands.add_parser(
+        "fmt",
+        help="format specs in one canonical layout, keeping comments",
+        description=(
+            "Rewrite each FILE in nnspec's one layout (docs/editors.md): indentation, spacing, "
+            "aligned layer declarations and settings, one statement per line, every comment kept "
+            "where it was. A file is rewritten only when its formatted text checks to the same "
+            "program; '-' reads stdin and writes stdout. --check and --diff write nothing."
+        ),
+    )
+    fmt.add_argument("files", nargs="+", metavar="FILE", help="a .nn spec, or - for stdin")
+    fmt.add_argument(
+        "--check", action="store_true", help="exit 1 when a file would change (for CI, pre-commit)"
+    )
+    fmt.add_argument("--diff", action="store_true", help="print what would change, as a diff")
+    fmt.set_defaults(run=_fmt)
+
+    lsp = commands.add_parser(
+        "lsp",
+        help="the language server for editors, over stdio",
+        description=(
+            "Serve the Language Server Protocol over stdin and stdout: diagnostics as you type, "
+            "hover, go to definition, completion, document symbols and formatting. Needs the lsp "
+            "extra (pip install 'nnspec[lsp]'); see docs/editors.md."
+        ),
+    )
+    lsp.set_defaults(run=_lsp)
+
+
+def _fmt(args) -> bool:
+    from .fmt import run_fmt
+
+    return run_fmt(args.files, _report, check=args.check, diff=args.diff)
+
+
+def _lsp(args) -> None:
+    from .lsp import serve
+
+    serve()
 
 
 def _budget(command: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ STAGES = [
         "base",
         ["nnspec.errors", "nnspec.atomic", "nnspec.reading", "nnspec.shipped", "nnspec.version"],
     ),
-    ("syntax", ["nnspec.syntax", "nnspec.parse"]),
+    ("syntax", ["nnspec.syntax", "nnspec.parse", "nnspec.lexer"]),
     ("kinds", ["nnspec.kinds", "nnspec.kinds.*"]),
     ("resolve", ["nnspec.constants", "nnspec.resolve"]),
     ("check", ["nnspec.program", "nnspec.check", "nnspec.rules", "nnspec.train_section"]),
@@ -45,6 +45,7 @@ STAGES = [
     ),
     ("model", ["nnspec.model"]),
     ("training", ["nnspec.training", "nnspec.training.*"]),
+    ("editor", ["nnspec.fmt", "nnspec.lsp", "nnspec.lsp.*"]),
     ("cli", ["nnspec", "nnspec.cli", "nnspec.__main__"]),
 ]
 RANK = {name: rank for rank, (name, _) in enumerate(STAGES)}
