@@ -10,9 +10,11 @@ unless NNSPEC_REQUIRE_BROWSER is set (as in CI), where they fail.
 import base64
 import contextlib
 import fcntl
+import html
 import io
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -94,7 +96,9 @@ def test_the_page_shows_each_diagram_spec_size_and_result(zoo):
         assert f'<img src="{path.stem}.svg"' in page
         for model in group:
             assert f"{model.program.param_count:,}" in page, model.name
-    assert "network xor &quot;XOR learned by a 2-2-1 network&quot; {" in page  # the spec, escaped
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))  # the spec, its highlighting aside
+    assert 'network xor "XOR learned by a 2-2-1 network" {' in text
+    assert '<span style="color: #008000; font-weight: bold">network</span>' in page  # coloured
     assert "epoch 2: loss 0.01235, accuracy 1" in page
     assert page.count("not trained yet") == len(BUNDLED) - 1
 

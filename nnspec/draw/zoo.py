@@ -245,9 +245,12 @@ def _card(entry: Entry, runs: Path, wide: bool) -> str:
 
 
 def spec_html(source: str) -> str:
-    """The spec's text as the page shows it, under its card: a `<pre>` block, escaped. The one
-    place the page renders a spec (a highlighter would take its place here)."""
-    return f"<pre><code>{html.escape(source)}</code></pre>"
+    """The spec's text as the page shows it, under its card: a `<pre>` block, escaped and
+    highlighted by nnspec's Pygments lexer (inline colours: the page needs no style sheet for
+    them). The one place the page renders a spec."""
+    from ..lexer import highlight_html
+
+    return highlight_html(source, inline=True)
 
 
 _PAGE = """<!DOCTYPE html>
