@@ -347,11 +347,27 @@ def _recurrent(graph: nx.MultiDiGraph) -> set[str]:
 
 
 def _check_sequences(graph, order, shapes, recurrent: set[str], errors: Collector) -> None:
+    cycle_of = {
+        name: i
+        for i, component in enumerate(nx.strongly_connected_components(graph))
+        for name in component
+    }
     for name in order:
         kind = graph.nodes[name]["kind"]
         if name not in shapes:
             continue
-        if kind.whole_sequence and name in recurrent:
+        options = graph.nodes[name]["options"]
+        if name in recurrent and getattr(options, "bidirectional", False):
+            errors.add(
+                "E412",
+                f"{kind.name} '{name}' is bidirectional: its backward cell starts from the last "
+                "step, so it cannot sit on a cycle through '~>', which runs one step at a time",
+                graph.nodes[name]["span"],
+                "drop bidirectional, or take it off the cycle (an encoder before it)",
+            )
+        elif kind.name == "attention" and name in recurrent:
+            _check_stepped_attention(graph, name, options, shapes, cycle_of, errors)
+        elif kind.whole_sequence and name in recurrent:
             errors.add(
                 "E408",
                 f"{kind.name} '{name}' sees every step at once, "
@@ -359,6 +375,54 @@ def _check_sequences(graph, order, shapes, recurrent: set[str], errors: Collecto
                 graph.nodes[name]["span"],
                 "move it after the recurrent part, or use a recurrent kind",
             )
+
+
+def _check_stepped_attention(graph, name, options, shapes, cycle_of, errors: Collector) -> None:
+    """An attention on a cycle through `~>` steps with it: at every step its query (from the
+    cycle) is scored against every step of its keys and values, which must be whole sequences
+    from outside the cycle (an encoder's states; Bahdanau, Cho and Bengio 2015)."""
+    links = sorted(graph.in_edges(name, data=True), key=lambda e: e[2]["order"])
+    ports = {data["port"] or "query" for _, _, data in links}
+    for source, _, data in links:
+        port = data["port"] or "query"
+        on_cycle = cycle_of[source] == cycle_of[name]
+        if port != "query" and (
+            on_cycle or not shapes.get(source, None) or not shapes[source].timed
+        ):
+            why = (
+                f"its {port} comes from '{source}', on the same cycle"
+                if on_cycle
+                else f"its {port} '{source}' has no time steps"
+            )
+            errors.add(
+                "E408",
+                f"attention '{name}' sits on a cycle through '~>', so it steps with it: {why}, "
+                "but the keys and values of a stepped attention must be whole sequences from "
+                "outside the cycle",
+                data["span"],
+                "only the query may come from the cycle: feed key and value from an encoder's "
+                f"states, 'enc -> {name}.key', 'enc -> {name}.value'",
+            )
+            return
+    if "key" not in ports:
+        errors.add(
+            "E408",
+            f"attention '{name}' sits on a cycle through '~>', and without a key it attends over "
+            "its own query, which the cycle gives one step at a time",
+            graph.nodes[name]["span"],
+            f"give it keys and values from outside the cycle ('enc -> {name}.key', "
+            f"'enc -> {name}.value'): each step's query then attends over every step of them; "
+            "or move it after the recurrent part",
+        )
+        return
+    if options.causal:
+        errors.add(
+            "E413",
+            f"attention '{name}' steps on a cycle through '~>' and is causal: each step's query "
+            "already attends over every step of its keys, which come from outside the cycle",
+            graph.nodes[name]["span"],
+            "drop causal",
+        )
 
 
 def _check_delays(graph, shapes, errors: Collector) -> None:
@@ -643,6 +707,15 @@ def _full_state(graph, name: str, kind: Kind, incoming: list[tuple[Link, Shape]]
             mine, o = graph.nodes[name]["options"], source["options"]
             want = (kind.name, mine.units, mine.layers)
             have = (theirs.name, o.units, o.layers)
+            if mine.bidirectional or o.bidirectional:
+                which = link.source if o.bidirectional else name
+                raise ShapeError(
+                    "E414",
+                    f"{{layer}} starts from the final state of '{link.source}', but '{which}' "
+                    "is bidirectional: its final states are two per layer, forward and backward",
+                    f"pass one vector instead: '{link.source} -> l -> {name}.state' with "
+                    "'last l' (and a dense layer to the units), or drop bidirectional",
+                )
             if want != have:
                 raise ShapeError(
                     "E263",

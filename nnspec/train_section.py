@@ -69,6 +69,7 @@ DATASETS = (
     "associations",
     "encoder",
     "recall",
+    "reverse",
     "weather",
     "patterns",
     "copy",

@@ -153,6 +153,8 @@ def _step(
                 shifted.add(link.source)
             if loop is None:
                 read = Read.SHIFTED if link.delayed else Read.VALUE
+            elif link.port in getattr(layer.kind, "whole_ports", ()):
+                read = Read.VALUE  # a stepped attention's keys and values: every step, each step
             else:
                 read = (
                     Read.SHIFTED_AT_STEP

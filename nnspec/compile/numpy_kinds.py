@@ -335,18 +335,32 @@ def _stacked(one: Stateful) -> Stateful:
             if e.final is not None or e.keep_final:
                 _handed(e, lower, x, h0, in_loop)
                 return
-            if e.layer.options.layers == 1:
+            o = e.layer.options
+            if o.layers == 1 and not o.bidirectional:
                 lower(e, x, h0)
                 return
             if in_loop:
-                e.before.append(f"{e.state} = [None] * {e.layer.options.layers}")
-            for k, suffix in enumerate(layer_suffixes(e.layer.options)):
+                e.before.append(f"{e.state} = [None] * {o.layers}")
+            for k, suffix in enumerate(layer_suffixes(o)):
                 own = {
                     key.removesuffix(suffix): v
                     for key, v in e.params.items()
                     if key.endswith(suffix)
                 }
+                if o.bidirectional and k:  # both cells read the layer below, kept
+                    e.lines.append(f"{e.out}_below = {x}")
+                    x = f"{e.out}_below"
                 lower(replace(e, params=own, state=f"{e.state}[{k}]"), x, h0)
+                if o.bidirectional:  # the `_reverse` cell from the last step, turned back
+                    e.lines.append(f"{e.out}_forward = {e.out}")
+                    back = suffix + "_reverse"
+                    own = {
+                        key.removesuffix(back): v
+                        for key, v in e.params.items()
+                        if key.endswith(back)
+                    }
+                    lower(replace(e, params=own), f"{x}[:, ::-1]", h0)
+                    e.let(f"np.concatenate([{e.out}_forward, {e.out}[:, ::-1]], -1)")
                 x = e.out  # the next layer reads this one's value
 
         return run
@@ -398,10 +412,12 @@ def attention(e: Emit, x: dict[str, str]) -> None:
     query = x["query"]
     key = x.get("key", query)
     value = x.get("value", key)  # as the kind's shape rule: the value defaults to the key
+    if e.in_loop:  # stepped on a `~>` cycle: this step's query against every step of the keys
+        query = f"{query}[:, None]"
     for source, c in ((query, "q"), (key, "k"), (value, "v")):
         e.lines.append(f"{e.out}_{c} = {source} @ {e.p('weight_' + c)}.T{e.bias('bias_' + c)}")
     heads = f"{e.out}_q, {e.out}_k, {e.out}_v, {o.heads}, {o.causal}"
-    e.let(f"{e.use('_attention')}({heads})")
+    e.let(f"{e.use('_attention')}({heads}){'[:, 0]' if e.in_loop else ''}")
     e.let(f"{e.out} @ {e.p('weight_o')}.T{e.bias('bias_o')}")
 
 

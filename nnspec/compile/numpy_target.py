@@ -34,7 +34,18 @@ RESERVED = {"np", "p", "self", "B", "T", "t", "math", "json", "struct", "Path", 
 RESERVED |= {"l", "O", "I"}  # names ruff finds ambiguous (E741)
 RESERVED |= set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 # what the writer appends to a layer's variable for the values it derives from it
-SUFFIXES = ("_previous", "_steps", "_shifted", "_state", "_in", "_q", "_k", "_v")
+SUFFIXES = (
+    "_previous",
+    "_steps",
+    "_shifted",
+    "_state",
+    "_in",
+    "_q",
+    "_k",
+    "_v",
+    "_forward",
+    "_below",
+)
 
 
 def emit(model, params: dict[str, np.ndarray]) -> bytes:

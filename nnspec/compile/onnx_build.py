@@ -15,10 +15,11 @@ from pathlib import Path
 from onnx import TensorProto, helper
 
 from ..backends.plan import Loop, Read, Source, Step, handed_states, make_plan
+from ..kinds.recurrent import layer_suffixes
 from ..program import Layer, Program
 from .common import header, spec_line
 from .onnx_graph import Builder, LayerParams, Names, tensor_type
-from .onnx_kinds import CANNOT, LOWERINGS, Context, Stateful, cannot, feature_axis
+from .onnx_kinds import CANNOT, LOWERINGS, Context, Stateful, _OneLayer, cannot, feature_axis
 
 BATCH, STEPS = "batch", "steps"
 
@@ -174,6 +175,8 @@ class _Walk:
         keep = [] if layer.name in self.handed.values() else None  # this one's, when handed on
         if keep is not None:
             self.finals[layer.name] = keep
+        if getattr(layer.options, "bidirectional", False):
+            return self._both_ways(layer, lower.single, x, p, h0)
         if lower.fused is not None:
             return lower.fused(g, layer, x, p, h0, start, keep)
         xg = lower.project(g, layer, x, p, 3)
@@ -197,6 +200,55 @@ class _Walk:
         )
         g.at(layer)
         return g.op("Transpose", [stacked], perm=_swap(len(layer.shape.dims) + 2))
+
+    def _both_ways(self, layer: Layer, one: Stateful, x: str, p, h0: str | None) -> str:
+        """A bidirectional layer, layer by layer: its cell (ONNX's LSTM or GRU, or a Scan) over
+        the sequence, the `_reverse` cell over it reversed (Slice, step -1) and its outputs
+        turned back, the two joined per step (Concat), as nn.LSTM(bidirectional=True) does."""
+        g = self.g
+        units = layer.options.units
+
+        def backwards(v: str) -> str:
+            return g.op(
+                "Slice",
+                [v, g.ints([-1]), g.ints([-(2**63)]), g.ints([1]), g.ints([-1])],
+            )
+
+        for suffix in layer_suffixes(layer.options):
+            outs = []
+            for way in ("", "_reverse"):
+                own = _OneLayer(p, layer, suffix + way)
+                seq = backwards(x) if way else x
+                if one.fused is not None:
+                    y = one.fused(g, layer, seq, own, h0)
+                else:
+                    xg = one.project(g, layer, seq, own, 3)
+                    zeros = g.zeros((units,), g)
+                    starts = [
+                        h0 if h0 is not None and n.startswith("h") else zeros for n in one.states
+                    ]
+
+                    def body(b: Builder, steps: list[str], carried: list[str], own=suffix + way):
+                        b.at(layer)
+                        mine = _OneLayer(LayerParams(b, layer), layer, own)
+                        out, states = one.step(b, layer, steps[0], carried, mine)
+                        return states, [out]
+
+                    (stacked,) = self._scan(
+                        f"{layer.name}{suffix}{way}",
+                        spec_line(layer),
+                        [
+                            (z, f"{layer.name}/{n}{suffix}{way}")
+                            for z, n in zip(starts, one.states, strict=True)
+                        ],
+                        [(xg, f"{layer.name}/input_at_step{suffix}{way}", 3)],
+                        body,
+                    )
+                    g.at(layer)
+                    y = g.op("Transpose", [stacked], perm=_swap(3))
+                outs.append(backwards(y) if way else y)
+            x = g.op("Concat", outs, axis=-1)
+        return x
 
     # ---- loops ---------------------------------------------------------------------------------
     def loop(self, loop: Loop) -> None:

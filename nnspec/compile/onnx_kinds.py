@@ -57,6 +57,8 @@ class Stateful:
     doc: str
     # over a whole [B, T, F] sequence outside a `~>` cycle: ONNX's own fused op, if it has one
     fused: Callable | None = None
+    # a stack's one cell (`_stacked`), which a bidirectional layer runs each way, layer by layer
+    single: Stateful | None = None
 
     def start(self, g: Builder, layer: Layer, h0: str | None) -> list[str]:
         """The first value of each state: a `state` port's vector `h0` [B, units] for every
@@ -373,6 +375,9 @@ def attention(g, ctx, layer, x, p):
     key = x.get("key", query)
     value = x.get("value", key)
     dim = p_shape(layer, "weight_q")[0]
+    stepped = layer.recurrent  # in a cycle's Scan: one step's query [B, Fq], every step's keys
+    if stepped:
+        query = g.op("Unsqueeze", [query, g.ints([1])])
 
     def heads(v):
         split = g.op("Reshape", [v, g.ints([0, 0, o.heads, dim // o.heads])])
@@ -389,7 +394,8 @@ def attention(g, ctx, layer, x, p):
         scores = g.op("Add", [scores, g.op("Trilu", [full, g.ints(1, scalar=True)], upper=1)])
     mixed = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
     joined = g.op("Reshape", [g.op("Transpose", [mixed], perm=[0, 2, 1, 3]), g.ints([0, 0, -1])])
-    return linear(g, joined, p["weight_o"], p.get("bias_o"), 3)
+    out = linear(g, joined, p["weight_o"], p.get("bias_o"), 3)
+    return g.op("Squeeze", [out, g.ints([1])]) if stepped else out
 
 
 def p_shape(layer: Layer, key: str) -> tuple[int, ...]:
@@ -718,6 +724,7 @@ def _stacked(one: Stateful) -> Stateful:
         one.states,
         one.doc + "; `layers=N`: N cells in turn",
         fused if one.fused is not None else None,
+        one,
     )
 
 

@@ -96,7 +96,7 @@ def _layernorm(layer: Layer) -> str:
 
 def _cell(layer: Layer) -> str:
     o = layer.options
-    if o.layers > 1:  # stacked: the module nn.LSTM(num_layers=N) is, with its names
+    if o.layers > 1 or o.bidirectional:  # the module nn.LSTM(num_layers=N) is, its names
         return _stack(layer)
     cell = {"rnn": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}[layer.kind.name]
     _, inputs = layer.params["weight_ih"].shape
@@ -111,6 +111,7 @@ def _stack(layer: Layer) -> str:
     extra += f", dropout={o.dropout!r}" if o.dropout else ""
     if layer.kind.name == "rnn" and o.act.name == "relu":
         extra += ', nonlinearity="relu"'
+    extra += ", bidirectional=True" if o.bidirectional else ""
     return f"nn.{stack}({inputs}, {o.units}, {o.layers}{extra})"
 
 
@@ -268,8 +269,8 @@ def _fused(layer: Layer) -> str | None:
     """The kernel of a recurrent layer over a whole sequence; None for other kinds, and for an
     rnn whose activation has none (it steps through time as the backend does)."""
     kind = layer.kind.name
-    if kind in ("rnn", "lstm", "gru") and layer.options.layers > 1:
-        return None  # stacked layers call their nn.LSTM module, as the backend does
+    if kind in ("rnn", "lstm", "gru") and (layer.options.layers > 1 or layer.options.bidirectional):
+        return None  # stacked or bidirectional layers call their nn.LSTM module, as the backend
     if kind == "rnn":
         return FUSED.get((kind, layer.options.act.name))
     return FUSED.get(kind) if kind in ("lstm", "gru") else None

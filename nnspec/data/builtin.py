@@ -227,6 +227,35 @@ def recall(
     )
 
 
+def reverse(
+    rng: np.random.Generator, steps: int | None, count: int = 2000, vocabulary: int = 8
+) -> Examples:
+    """Reverse a sequence of tokens: x `[2000, T, 8]` (T = 8 by default), one-hot tokens drawn
+    uniformly from 8; y `[2000, T]`, the same tokens last to first (`y[:, t] = x[:, T - 1 - t]`),
+    a class for every step, 8 classes.
+
+    Step t's answer is T - 1 - t steps away, so a network that reads the whole sequence once
+    must carry every token to its place; one that looks up the token at position T - 1 - t, as
+    an attention decoder does at every step, need not.
+    """
+    length = steps or 8
+    if length < 2:
+        raise DataError(
+            "E506",
+            f"the reverse task needs sequences of at least 2 tokens, not {length}",
+            "declare the input as 'seq=8'",
+        )
+    tokens = rng.integers(0, vocabulary, (count, length))
+    x = np.eye(vocabulary, dtype=F32)[tokens]
+    return Examples(
+        x,
+        tokens[:, ::-1].astype(np.int64),
+        classes=vocabulary,
+        timed=True,
+        info={"vocabulary": vocabulary},
+    )
+
+
 def copy(
     rng: np.random.Generator,
     steps: int | None,
@@ -373,6 +402,7 @@ BUILTIN: dict[str, Builder] = {
     "adding": adding,
     "majority": majority,
     "recall": recall,
+    "reverse": reverse,
     "karate": karate,
     "moons": moons,
     "spirals": spirals,

@@ -30,6 +30,11 @@ class Attention(Kind):
     split into `heads` of `dim / heads`; `softmax(q k^T / sqrt(dim / heads)) v`, with `causal`,
     item `i` sees keys `j <= i`; heads joined, then `@ W_o.T + b_o`. The sequence axis (T) or the
     item axis (N) is the one attended over. Parameters as nn.MultiheadAttention's.
+
+    On a cycle through `~>` (a decoder's `dec -> a.query`, `a ~> dec`) it steps with the cycle:
+    at step t the query `[F]` of that step is scored against every step of the keys and values,
+    whole sequences `enc -> a.key`, `enc -> a.value` from outside the cycle, and its output at t
+    is that step's softmax-weighted context (Bahdanau, Cho and Bengio 2015).
     """
 
     name = "attention"
@@ -39,6 +44,9 @@ class Attention(Kind):
     default_port = "query"  # one unnamed input: self-attention
     flags = ("causal", "bias")
     whole_sequence = True
+    # on a cycle through `~>` it steps with the cycle: each step's query (`[F]`) attends over
+    # every step of the keys and values, whole sequences from outside the cycle (check.py)
+    whole_ports = ("key", "value")
 
     def _inputs(self, x: dict[str, Shape]) -> tuple[Shape, Shape, Shape]:
         if "query" not in x:

@@ -4,7 +4,9 @@ readouts over time, last and first.
 One layer's parameters follow PyTorch's RNNCell/LSTMCell/GRUCell: weight_ih [gates * units,
 inputs], weight_hh [gates * units, units], bias_ih and bias_hh [gates * units]. With `layers=N`
 (N > 1) they follow nn.RNN/nn.LSTM/nn.GRU(num_layers=N): weight_ih_l0 ... weight_hh_l{N-1},
-layer k > 0 taking the `units` of layer k - 1.
+layer k > 0 taking the `units` of layer k - 1. With `bidirectional` they follow
+nn.RNN/nn.LSTM/nn.GRU(bidirectional=True), even for one layer: weight_ih_l0 ... and the backward
+direction's weight_ih_l0_reverse ..., layer k > 0 taking both directions' `2 * units`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class GatedOptions(Options):
     layers: Count = 1  # stacked cells, as num_layers of nn.LSTM
     dropout: Fraction = 0.0  # between stacked layers, in training only
     bias: bool = True
+    bidirectional: bool = False  # a second cell reads the sequence backwards; features doubled
     init: InitOption = None
 
 
@@ -42,19 +45,28 @@ class RNNOptions(Options):
     layers: Count = 1
     dropout: Fraction = 0.0
     bias: bool = True
+    bidirectional: bool = False
     init: InitOption = None
 
 
 def layer_suffixes(options: GatedOptions | RNNOptions) -> list[str]:
     """The parameter names' ending of each stacked layer: `[""]` for one layer (the cell's own
-    names), `["_l0", "_l1", ...]` as nn.LSTM names them."""
-    return [""] if options.layers == 1 else [f"_l{k}" for k in range(options.layers)]
+    names), `["_l0", "_l1", ...]` as nn.LSTM names them (always so when bidirectional)."""
+    if options.layers == 1 and not options.bidirectional:
+        return [""]
+    return [f"_l{k}" for k in range(options.layers)]
+
+
+def directions(options: GatedOptions | RNNOptions) -> list[str]:
+    """What each direction adds to a layer's names: `[""]`, or `["", "_reverse"]` when
+    bidirectional (nn.LSTM's names for the cell that reads the sequence backwards)."""
+    return ["", "_reverse"] if options.bidirectional else [""]
 
 
 class _Recurrent(Kind):
     family = "recurrent"
     positional = ("units",)
-    flags = ("bias",)
+    flags = ("bias", "bidirectional")
     # `enc -> dec.state`: the state before the first step (zeros without it)
     ports = ("state",)
     side_ports = ("state",)
@@ -101,34 +113,39 @@ class _Recurrent(Kind):
                 "stack layers (layers=2), or put a dropout layer after it",
                 option="dropout",
             )
-        return x.with_dims(o.units)
+        return x.with_dims(o.units * len(directions(o)))
 
     def params(self, o, x: dict[str | None, Shape]) -> dict[str, Param]:
         x = self._input(o, x)
         rows = self.gates * o.units
         params = {}
-        for k, suffix in enumerate(layer_suffixes(o)):
-            inputs = x.dims[0] if k == 0 else o.units
-            params |= {
-                f"weight_ih{suffix}": uniform_fan_in((rows, inputs), o.units),
-                f"weight_hh{suffix}": uniform_fan_in((rows, o.units), o.units),
-            }
-            if o.bias:  # PyTorch's recurrent cells draw every parameter from U(+-1/sqrt(units))
+        ways = directions(o)
+        for k, layer in enumerate(layer_suffixes(o)):
+            inputs = x.dims[0] if k == 0 else o.units * len(ways)
+            for way in ways:
+                suffix = layer + way
                 params |= {
-                    f"bias_ih{suffix}": uniform_fan_in((rows,), o.units),
-                    f"bias_hh{suffix}": uniform_fan_in((rows,), o.units),
+                    f"weight_ih{suffix}": uniform_fan_in((rows, inputs), o.units),
+                    f"weight_hh{suffix}": uniform_fan_in((rows, o.units), o.units),
                 }
+                if o.bias:  # PyTorch's cells draw every parameter from U(+-1/sqrt(units))
+                    params |= {
+                        f"bias_ih{suffix}": uniform_fan_in((rows,), o.units),
+                        f"bias_hh{suffix}": uniform_fan_in((rows,), o.units),
+                    }
         return params
 
 
 class RNN(_Recurrent):
-    """`[T, F]` -> `[T, units]` (`[units]` per step).
+    """`[T, F]` -> `[T, units]` (`[units]` per step; `[T, 2 * units]` when bidirectional).
 
     `h_t = act(x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh)`, from `h_0 = 0` (Elman's cell).
     `layers=N` stacks N cells as nn.RNN(num_layers=N) (each reads the one below, `dropout`
     between them in training). `enc -> h.state` starts it from a vector `[units]` (h_0 of every
     layer) instead of zeros, or, straight from an rnn of the same units and layers, from that
-    encoder's final h of every layer.
+    encoder's final h of every layer. `bidirectional`: as nn.RNN(bidirectional=True), a second
+    cell reads the sequence from its end (parameters `..._reverse`), and each step's features are
+    the forward h then the backward h.
     """
 
     name = "rnn"
@@ -137,7 +154,7 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """`[T, F]` -> `[T, units]` (`[units]` per step).
+    """`[T, F]` -> `[T, units]` (`[units]` per step; `[T, 2 * units]` when bidirectional).
 
     PyTorch's `LSTMCell`: gates `i, f, g, o` in that order from
     `x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh`; `c_t = σ(f) c_{t-1} + σ(i) tanh(g)`,
@@ -145,7 +162,8 @@ class LSTM(_Recurrent):
     nn.LSTM(num_layers=N) (each reads the one below, `dropout` between them in training).
     `enc -> h.state` starts it from a vector `[units]` (h_0 of every layer; c_0 stays zero)
     instead of zeros, or, straight from an lstm of the same units and layers, from that encoder's
-    final h and c of every layer (`out, (h, c) = enc(x); dec(y, (h, c))`).
+    final h and c of every layer (`out, (h, c) = enc(x); dec(y, (h, c))`). `bidirectional`: as
+    nn.LSTM(bidirectional=True), forward and backward h joined per step.
     """
 
     name = "lstm"
@@ -155,14 +173,15 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """`[T, F]` -> `[T, units]` (`[units]` per step).
+    """`[T, F]` -> `[T, units]` (`[units]` per step; `[T, 2 * units]` when bidirectional).
 
     PyTorch's `GRUCell`: `r, z, n` in that order;
     `n = tanh(x W_in.T + b_in + r (h W_hn.T + b_hn))`, `h_t = (1 - z) n + z h_{t-1}`.
     `layers=N` stacks N cells as nn.GRU(num_layers=N) (each reads the one below, `dropout`
     between them in training). `enc -> h.state` starts it from a vector `[units]` (h_0 of every
     layer) instead of zeros, or, straight from a gru of the same units and layers, from that
-    encoder's final h of every layer.
+    encoder's final h of every layer. `bidirectional`: as nn.GRU(bidirectional=True), forward and
+    backward h joined per step.
     """
 
     name = "gru"

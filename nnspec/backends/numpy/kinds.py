@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -356,11 +356,18 @@ def _heads(x: Var, heads: int) -> Var:
 def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
     """query (B, L, Fq), key (B, S, Fk), value (B, S, Fv) -> (B, L, dim), attending over S:
     `linear` (q, k, v, out), `reshape` and `transpose` into heads, `matmul`, `scale`,
-    `add_const` of a `-inf` causal mask, `softmax`."""
+    `add_const` of a `-inf` causal mask, `softmax`. Stepped on a `~>` cycle, the query is one
+    step (B, Fq), `reshape`d to (B, 1, Fq) and back, and the keys and values every step."""
     o = layer.options
     query = x["query"]
     key = x.get("key", query)
     value = x.get("value", key)  # as the kind's shape rule: the value defaults to the key
+    if ctx.in_loop:  # one step's query against every step of the keys (check.py allows only so)
+        one = ops.reshape(query, (query.shape[0], 1, query.shape[-1]))
+        out = attention(
+            replace(ctx, in_loop=False), layer, {"query": one, "key": key, "value": value}, p
+        )
+        return ops.reshape(out, (out.shape[0], out.shape[-1]))
     q = _heads(ops.linear(query, p["weight_q"], p.get("bias_q")), o.heads)
     k = _heads(ops.linear(key, p["weight_k"], p.get("bias_k")), o.heads)
     v = _heads(ops.linear(value, p["weight_v"], p.get("bias_v")), o.heads)
@@ -524,8 +531,13 @@ def _stacked(one: Stateful, cell_state: Callable[[Var], object] = lambda h0: h0)
         if layer.name in ctx.handed or layer.name in ctx.handed.values():
             return handing(ctx, layer, x, p)
         x, h0 = x[None], x.get("state")
+        backwards = (slice(None), slice(None, None, -1))  # the time axis reversed
         for k, suffix in enumerate(layer_suffixes(layer.options)):
             y = one.sequence(ctx, layer, x, own(layer, p, suffix), h0)
+            if layer.options.bidirectional:  # the `_reverse` cell from the last step, turned back
+                mine = own(layer, p, suffix + "_reverse")
+                back = one.sequence(ctx, layer, ops.take(x, backwards), mine, h0)
+                y = ops.concat([y, ops.take(back, backwards)], -1)
             x = between(ctx, layer, k, y)
         return x
 

@@ -52,6 +52,12 @@ def _attention(e: Emit, x: dict[str, str]) -> None:
     e.assign(f"{e.module}({query}, {key}, {value})")
 
 
+def _attention_step(e: Emit, x: dict[str, str]) -> None:
+    """On a cycle through `~>`: this step's query [B, Fq] against every step of the keys and
+    values [B, S, F] (check.py gives a stepped attention both from outside the cycle)."""
+    e.assign(f"{e.module}({x['query']}.unsqueeze(1), {x['key']}, {x.get('value', x['key'])})[:, 0]")
+
+
 class Posenc(nn.Module):
     """x [B, L, d] -> x + the encoding of positions 0 .. L - 1: Vaswani et al.'s sinusoids
     (computed in float64, then x's dtype; no parameters), or a learned `weight` [max_len, d]."""
@@ -90,6 +96,6 @@ def _posenc(e: Emit, x: str) -> None:
 
 
 LOWERINGS = {
-    "attention": Lowering(_attention, _module),
+    "attention": Lowering(_attention, _module, _attention_step),
     "posenc": Lowering(_posenc, _posenc_module),
 }

@@ -29,9 +29,9 @@ FUSED = {
 def _module(layer: Layer) -> nn.Module:
     o = layer.options
     inputs = layer.params[f"weight_ih{layer_suffixes(o)[0]}"].shape[1]
-    if o.layers == 1:
+    if o.layers == 1 and not o.bidirectional:
         return CELLS[layer.kind.name](inputs, o.units, bias=o.bias)
-    extra = {}
+    extra = {"bidirectional": True} if o.bidirectional else {}
     if layer.kind.name == "rnn":  # another activation keeps the weights here and loops
         extra["nonlinearity"] = o.act.name if o.act.name in ("tanh", "relu") else "tanh"
     return STACKS[layer.kind.name](
@@ -80,10 +80,11 @@ def _stacked_start(e: Emit, state: str | None) -> tuple[str, str]:
         if e.layer.kind.name == "lstm":
             return f"{e.final}[0]", f"{e.final}[1]"
         return e.final, e.final
-    zeros = f"_zeros(_ref, {o.layers}, B, {o.units})"
+    cells = o.layers * (2 if o.bidirectional else 1)  # nn.LSTM's h_0 [layers * directions, B, H]
+    zeros = f"_zeros(_ref, {cells}, B, {o.units})"
     if state is None:
         return zeros, zeros
-    return f"{state}.unsqueeze(0).expand({o.layers}, -1, -1).contiguous()", zeros
+    return f"{state}.unsqueeze(0).expand({cells}, -1, -1).contiguous()", zeros
 
 
 def _sequence(e: Emit, x: dict) -> None:
@@ -94,7 +95,7 @@ def _sequence(e: Emit, x: dict) -> None:
     if fused is None:  # an rnn with another activation: the input projection at once, then steps
         _rnn_loop(e, x, state)
         return
-    if e.options.layers > 1:  # the stacked module: its kernel, its dropout between layers
+    if e.options.layers > 1 or e.options.bidirectional:  # the module: its kernel, its dropout
         if state is None and e.final is None:
             call = f"{e.module}({x})"
         else:
@@ -131,17 +132,21 @@ def _between(e: Emit, k: int, h: str) -> str:
 def _rnn_loop(e: Emit, x: str, state: str | None) -> None:
     hs = []
     for k, suffix in enumerate(layer_suffixes(e.options)):
-        h = e.state(f"h{k}" if suffix else "h")
-        hs.append(h)
-        w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}") for name in NAMES)
-        e.line(f"{h}_in = F.linear({x}, {w_ih}, {b_ih})")
-        e.line(f"{h} = {_start(e, state, k)}")
-        e.line(f"{h}_steps = []")
-        e.line("for t in range(T):")
-        step = act_code(e.options.act, f"{h}_in[:, t] + F.linear({h}, {w_hh}, {b_hh})")
-        e.line(f"    {h} = {step}")
-        e.line(f"    {h}_steps.append({h})")
-        x = _between(e, k, f"torch.stack({h}_steps, 1)")
+        outs = []
+        for way in ("", "_reverse") if e.options.bidirectional else ("",):
+            h = e.state((f"h{k}" if suffix else "h") + way)
+            hs.append(h)
+            w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}{way}") for name in NAMES)
+            e.line(f"{h}_in = F.linear({x}, {w_ih}, {b_ih})")
+            e.line(f"{h} = {_start(e, state, k)}")
+            e.line(f"{h}_steps = []")
+            # the backward cell from the last step to the first, its outputs turned back
+            e.line("for t in range(T - 1, -1, -1):" if way else "for t in range(T):")
+            step = act_code(e.options.act, f"{h}_in[:, t] + F.linear({h}, {w_hh}, {b_hh})")
+            e.line(f"    {h} = {step}")
+            e.line(f"    {h}_steps.append({h})")
+            outs.append(f"torch.stack({h}_steps{'[::-1]' if way else ''}, 1)")
+        x = _between(e, k, outs[0] if len(outs) == 1 else f"torch.cat([{', '.join(outs)}], -1)")
     if e.keep_final:  # in one statement: an encoder whose outputs nothing else reads
         e.line(f"{e.out}, {e.out}__final = {x}, torch.stack([{', '.join(hs)}], 0)")
     else:
