@@ -306,6 +306,12 @@ class _Formatter:
     def _gap(self, start: int, end: int, before: _Unit | None, after: _Unit | None) -> None:
         trailing, inner = _read_gap(self.text, start, end, at_start=before is None)
         if trailing is not None:
+            line_start = self.text.rfind("\n", 0, start) + 1
+            first = before.tokens[0].start
+            if first >= line_start and self.text[line_start:first].strip():
+                # the line held more than this statement (`a; b  # c`, a one-line network):
+                # its column belonged to that line, not to this statement's
+                trailing = (trailing[0], None)
             self._attach(trailing)
         # a comment line takes the indentation of what follows it (inside a body before its `}`)
         depth = 0 if after is None else after.depth + (after.kind == "close")
@@ -410,6 +416,8 @@ class _Formatter:
             return line.text
         if not line.text:
             return line.comment
+        if line.column is None:
+            return line.text + " " * COMMENT_GAP + line.comment
         return line.text.ljust(line.column) + line.comment
 
 

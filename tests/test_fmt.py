@@ -343,3 +343,11 @@ def _spec(draw) -> str:
 @given(_spec())
 def test_generated_specs_round_trip(text):
     _round_trips(text)
+
+
+def test_a_comment_after_a_line_that_is_split_follows_its_statement():
+    assert format_text("network n { input x: 1; dense y: 1; x -> y }      # c\n") == (
+        "network n {\n    input  x: 1\n    dense  y: 1\n    x -> y\n}  # c\n"
+    )
+    text = "network n {\n input x: 1; dense y: 1          # c\n x -> y\n}\n"
+    assert "    dense  y: 1  # c\n" in format_text(text)
