@@ -24,8 +24,10 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from lark import Lark, Token, Tree
 
@@ -37,6 +39,7 @@ KIND_WIDTH = 6  # a layer's kind column is at least this wide (`input  x: 2`)
 COMMENT_GAP = 2  # spaces at least between code and a comment after it
 OPENERS = {"(": ")", "[": "]"}
 _BLOCKS = ("block", "network", "train")
+_LOCK = threading.Lock()
 
 
 class FormatError(NnspecError):
@@ -179,9 +182,12 @@ def _checked(source: Source) -> tuple:
 # ---- the parser that keeps every token ------------------------------------------------
 @lru_cache(maxsize=1)
 def _concrete_parser() -> Lark:
-    from .parse import _BracketPostLexer
+    from .parse import _BracketPostLexer, _cache_file
     from .shipped import grammar_text
 
+    cache = _cache_file()  # the parser's tables, cached beside nnspec's own parser's
+    if isinstance(cache, str):
+        cache = str(Path(cache).with_name("fmt-grammar.lark-cache"))
     return Lark(
         grammar_text(),
         parser="lalr",
@@ -190,6 +196,7 @@ def _concrete_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         keep_all_tokens=True,
+        cache=cache,
     )
 
 
@@ -245,8 +252,9 @@ class _Formatter:
 
     def run(self) -> str:
         parser = _concrete_parser()
-        parser.options.postlex.reset(Source("<fmt>", self.text))
-        tree = parser.parse(self.text)
+        with _LOCK:  # the post-lexer keeps state while it runs
+            parser.options.postlex.reset(Source("<fmt>", self.text))
+            tree = parser.parse(self.text)
         units = self._units(tree)
         previous_end = 0
         previous: _Unit | None = None
