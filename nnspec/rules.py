@@ -282,7 +282,9 @@ def readout_misfit(program: Program, rule: Rule) -> Misfit:
     a dense layer with an identity activation, whatever fixed layers feed it (the rule moves the
     readout alone; the layers before it keep the weights they start with, or that the data
     places: an rbf's centres). Over time, the readout reads one vector per example or one per
-    step (an esn's states, fitted with rule = lstsq(washout=N)), never its own past outputs."""
+    step (an esn's states, fitted with rule = lstsq(washout=N)), or its outputs averaged over
+    time (`output y: mean`: fitted on the states averaged, an lsm's spike rates), never its own
+    past outputs."""
     instead = "use rule = backprop"
     looped = [layer.name for layer in program.layers if layer.recurrent]
     if looped:
@@ -294,8 +296,9 @@ def readout_misfit(program: Program, rule: Rule) -> Misfit:
         )
     if len(program.outputs) != 1:
         return f"it has {len(program.outputs)} outputs, and {rule.name} fits one readout", instead
-    layer = program.layer(program.outputs[0].name)
-    if layer.kind.name != "dense" or program.outputs[0].reduce is not None:
+    layer, reduce = program.layer(program.outputs[0].name), program.outputs[0].reduce
+    averaged = reduce == "mean" and layer.shape.timed  # fitted on the states averaged over time
+    if layer.kind.name != "dense" or (reduce is not None and not averaged):
         return (
             f"{rule.name} fits a dense readout, and the output '{layer.name}' is "
             + (f"a layer of kind {layer.kind.name}" if layer.kind.name != "dense" else "reduced"),

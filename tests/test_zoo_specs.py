@@ -48,6 +48,7 @@ def test_the_zoo_has_specs_that_train():
         "dn",
         "elm",
         "esn",
+        "lsm",
         "vae",
         "attention",
         "gcn",

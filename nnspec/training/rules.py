@@ -246,7 +246,10 @@ class RuleRunner:
         self.declared, self.options, self.seed = layer, config.rule_settings, config.seed
         self.sources = tuple(link.source for link in layer.inputs)
         self.direct = len(self.sources) == 1 and self.sources[0] in program.inputs
-        self.per_step = layer.shape.timed  # a readout with a value at every step: [n, T, ...]
+        # a readout with a value at every step: [n, T, ...]; or its output averaged over time
+        # (`output y: mean`), fitted on what enters it averaged over the steps after the washout
+        self.averaged = layer.shape.timed and program.outputs[0].reduce == "mean"
+        self.per_step = layer.shape.timed and not self.averaged
         self.shadow = None  # the NumPy network that computes an indirect input (_learner_input)
         self.count, self.steps = 0, 1
         self.state: dict[str, np.ndarray] = {}
@@ -328,16 +331,21 @@ class RuleRunner:
     def _learner_input(self, inputs: dict[str, np.ndarray], weights) -> np.ndarray:
         """What enters the learner `[batch, inputs]`: its input, or the values of the layers that
         feed it (joined along features), from a NumPy copy of the network in evaluation mode."""
+        timed = self.per_step or self.averaged
         if self.direct:
             x = inputs[self.sources[0]]
-            return x if self.per_step else x.reshape(len(x), -1)
-        if self.shadow is None:
-            from ..backends.numpy import to_numpy
+            x = x if timed else x.reshape(len(x), -1)
+        else:
+            if self.shadow is None:
+                from ..backends.numpy import to_numpy
 
-            dtype = next(iter(weights.values())).dtype if weights else np.float32
-            self.shadow = to_numpy(self.program, seed=self.seed, dtype=np.dtype(dtype).name)
-        self.shadow.load(weights)
-        return entering(self.shadow.eval(), self.sources, inputs, self.per_step)
+                dtype = next(iter(weights.values())).dtype if weights else np.float32
+                self.shadow = to_numpy(self.program, seed=self.seed, dtype=np.dtype(dtype).name)
+            self.shadow.load(weights)
+            x = entering(self.shadow.eval(), self.sources, inputs, timed)
+        if self.averaged and x.ndim == 3:
+            return x[:, getattr(self.options, "washout", 0) :].mean(1)
+        return x
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays, meta = self.inner.checkpoint()
