@@ -115,8 +115,8 @@ def analyse(path: str, text: str) -> Analysis:
     except SpecError as error:
         result.errors = list(error.errors)
         return result
-    _index(result)
     try:
+        _index(result)
         _check(result)
     except Exception as error:  # noqa: BLE001 - a bug in nnspec must not stop the server
         LOG.exception("checking %s failed", path)
