@@ -197,6 +197,17 @@ def test_the_free_run_continues_the_run_it_warms_up_on():
         sequence = np.concatenate([sequence, y[:, -1:]], 1)
 
 
+def test_a_washout_as_long_as_the_training_steps_is_r384(tmp_path):
+    text = SPEC.read_text().replace("washout=100", "washout=5000")
+    path = tmp_path / "esn.nn"
+    path.write_text(text)
+    with pytest.raises(NnspecError) as caught:
+        nnspec.train(path, backend="numpy", out=tmp_path / "run")
+    assert caught.value.code == "R384"
+    assert "washout=5000) leaves out the first 5000 steps" in caught.value.message
+    assert "they have 1599" in caught.value.message and "at most 1598" in caught.value.hint
+
+
 def test_a_network_that_cannot_run_free_is_r382():
     model = nnspec.loads("network n { input x: 2, seq\n esn h: 4\n dense y: 3\n x -> h -> y }")
     with pytest.raises(NnspecError) as caught:

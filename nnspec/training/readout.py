@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NnspecError
+
 
 def fitted_readout(
     x: np.ndarray, t: np.ndarray, bias: bool, ridge: float = 0.0
@@ -46,6 +48,13 @@ def washed_out(x: np.ndarray, t: np.ndarray, washout: int) -> tuple[np.ndarray, 
     as rows `[n * (T - washout), ...]`."""
     if x.ndim == 2:
         return x, t
+    if washout >= x.shape[1]:
+        raise NnspecError(
+            "R384",
+            f"rule = lstsq(washout={washout}) leaves out the first {washout} steps of every "
+            f"training sequence, and they have {x.shape[1]}: no step is left to fit the readout on",
+            f"give washout fewer steps than the training sequences have (at most {x.shape[1] - 1})",
+        )
     return (
         x[:, washout:].reshape(-1, x.shape[-1]),
         t[:, washout:].reshape(-1, t.shape[-1]),
