@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from ..kinds import Cell
 from ..program import Layer, Link, Program
+from .attention import place_columns as place_attention_columns
 from .block import block_layer, layout_block
 from .cells import LOOPED, cell_type, variant
 from .compact import shorten
@@ -347,6 +348,8 @@ def _same_step_sources(group: Group, group_of: dict[str, Group]) -> list[Group]:
 
 def _place_columns(groups: list[Group], group_of: dict[str, Group]) -> None:
     """Longest path from the inputs; then each input moves up to just before its first reader."""
+    if place_attention_columns(groups, group_of):  # an AN: encoder, attention, decoder
+        return
     for group in groups:
         sources = _same_step_sources(group, group_of)
         group.column = 1 + max(s.column for s in sources) if sources else 0
