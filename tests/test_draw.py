@@ -647,3 +647,24 @@ def test_draw_and_zoo_never_import_torch(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_capsule_layer_is_drawn_as_its_capsules_one_cell_each():
+    """specs/capsules.nn: the primary capsules [32, 4] are 32 capsules (6 cells, an ellipsis and
+    '32×4'), and each drawn length (the output) is linked to the digit capsule it measures."""
+    scene = figure(models_of(SPECS / "capsules.nn"))
+    primary = _cells(scene, "primary")
+    assert len(primary) == 6 and {c.cell for c in primary} == {Cell.CAPSULE}
+    assert "32×4" in [s.text for s in scene.shapes if isinstance(s, Text)]
+    digit = {(c.x, c.y): c.gid.split(":")[3] for c in _cells(scene, "digits")}
+    lengths = _cells(scene, "lengths")
+    assert len(lengths) == 4
+    for c in lengths:
+        linked = [
+            digit.get(p)
+            for line in _links(scene)
+            if (c.x, c.y) in line.points
+            for p in line.points
+            if p != (c.x, c.y)
+        ]
+        assert linked == [c.gid.split(":")[3]], c.gid

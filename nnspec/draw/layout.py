@@ -338,7 +338,14 @@ def _breadth(layer: Layer) -> int:
     """How many units a column stands for: features,
     or the height of an image (convolutions are local in space)."""
     dims = layer.shape.dims
-    return dims[1] if len(dims) == 3 else layer.shape.features
+    return dims[1] if len(dims) == 3 else _units(layer)
+
+
+def _units(layer: Layer) -> int:
+    """The units a layer brings to the next: its features, or its capsules (a capsule layer's
+    [N, D] is N capsules of D values each, one cell each)."""
+    dims = layer.shape.dims
+    return dims[0] if len(dims) == 2 and layer.kind.cell is Cell.CAPSULE else layer.shape.features
 
 
 # ---- columns --------------------------------------------------------------------------------
@@ -507,7 +514,7 @@ def _wire(
             if (link.source, layer.name) in cuts:
                 wiring.cuts.append((source, group))
                 continue
-            units = next(x for x in source.layers if x.name == link.source).shape.features
+            units = _units(next(x for x in source.layers if x.name == link.source))
             offset = offsets[link.port]
             if _stacks_fan_in(group.head):
                 offsets[link.port] += units
