@@ -67,8 +67,10 @@ class Param:
     """A parameter (or buffer) of a layer, in PyTorch's layout, with how it starts.
 
     `init` is one of ("uniform", bound), ("range", (a, b)), ("normal", std), ("orthogonal", gain),
-    ("constant", value) or ("literal", nested tuple of the values); the defaults mirror PyTorch's
-    modules (`uniform_fan_in` is nn.Linear's and nn.Conv2d's), so both backends start alike;
+    ("constant", value), ("literal", nested tuple of the values), or a reservoir's
+    ("sparse_sign", (scale, density)) or ("spectral", (radius, density)) (backends/init.py); the
+    defaults mirror PyTorch's modules (`uniform_fan_in` is nn.Linear's and nn.Conv2d's), so both
+    backends start alike;
     `init=` on a layer replaces its weights' (`initializers.Init`).
     """
 
