@@ -208,6 +208,16 @@ def test_a_washout_as_long_as_the_training_steps_is_r384(tmp_path):
     assert "they have 1599" in caught.value.message and "at most 1598" in caught.value.hint
 
 
+def test_a_readout_on_a_cycle_is_not_fitted_in_closed_form():
+    """E507: with `y ~> h` what enters the readout depends on the readout itself."""
+    text = SPEC.read_text().replace("    x -> h -> y\n", "    x -> h -> y\n    y ~> h\n")
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.loads(text)
+    assert caught.value.code == "E507"
+    assert "'h' steps on a cycle through a ~> link" in caught.value.message
+    assert "nnspec.generate" in caught.value.hint
+
+
 def test_a_network_that_cannot_run_free_is_r382():
     model = nnspec.loads("network n { input x: 2, seq\n esn h: 4\n dense y: 3\n x -> h -> y }")
     with pytest.raises(NnspecError) as caught:
