@@ -61,6 +61,32 @@ def test_the_weights_are_fixed_sparse_and_the_same_on_both_backends():
     np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), ours, atol=1e-12)
 
 
+def test_the_surrogate_gradient_is_the_same_on_both_backends():
+    """The spike's surrogate (lif's) carries a gradient back through the liquid to the input and
+    the readout, through the recurrent spikes too: NumPy's backward against torch's autograd."""
+    torch = pytest.importorskip("torch")
+    model = nnspec.loads(
+        "network n { input x: 4, seq\n lsm h: 12, sr=1.5, input_scaling=2,"
+        " input_connectivity=0.5, connectivity=0.3\n dense y: 2\n x -> h -> y }"
+    )
+    run = model.to_numpy(dtype="float64")
+    net = model.to_torch().double()
+    net.load_state_dict({key: torch.from_numpy(value) for key, value in run.params.items()})
+    x = np.random.default_rng(2).random((3, 10, 4))
+    g = np.random.default_rng(3).normal(size=(3, 10, 2))
+    y = run(x)
+    grads = run.backward(g)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    (net(xt) * torch.from_numpy(g)).sum().backward()
+    np.testing.assert_allclose(y, net(torch.from_numpy(x)).detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(grads["x"], xt.grad.numpy(), atol=1e-10)
+    assert np.abs(grads["x"]).max() > 0
+    for key in ("y.weight", "y.bias"):
+        torch_grad = dict(net.named_parameters())[key].grad.numpy()
+        np.testing.assert_allclose(grads[key], torch_grad, atol=1e-10)
+    assert not any(key.startswith("h.") for key in grads)  # the liquid takes no gradient
+
+
 def _liquid_states(run, x: np.ndarray, tau: float = 0.8) -> np.ndarray:
     """The liquid's state at every step `[B, T, units]`: its spikes low-pass filtered (each spike
     adds 1, decaying by tau a step), as Maass et al. read the liquid."""
