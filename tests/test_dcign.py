@@ -149,6 +149,34 @@ def test_a_clamped_network_trains_alike_on_both_backends():
         assert np.allclose(value, weights_t[name], rtol=1e-9, atol=1e-12), name
 
 
+def test_each_batch_is_one_group_with_its_factors_units_active():
+    """An epoch's batches cover the training part once, each from one group, with the units of
+    the group's varying factor active (the last factor, the shape: units 4 and 5) while it
+    trains, and nothing clamped after the epoch."""
+    model = nnspec.load(SPEC)
+    data = load_data(model.train_spec, model.program)
+    config = train_config(model.train_spec, "reconstruction")
+    runner = FactorRunner(make_runner(model, config, "numpy"), config, model.program, data)
+    rows = data.info["per_example"]["train"]
+    index_of = {data.train.inputs["image"][i].tobytes(): i for i in range(data.train.size)}
+    seen = []
+    for inputs, target, mask in runner.batches(data.train, 16, np.random.default_rng(0)):
+        found = [index_of[image.tobytes()] for image in inputs["image"]]
+        groups, varies = set(rows["group"][found]), set(rows["varies"][found])
+        assert len(groups) == 1 and len(varies) == 1 and mask is None
+        assert np.array_equal(target, inputs["image"])
+        (k,) = varies
+        expected = [k] if k < 4 else [4, 5]
+        assert np.flatnonzero(runner.active[0]).tolist() == expected
+        seen += found
+    # every training image once (a disc turned looks the same: equal images share an index)
+    assert len(seen) == data.train.size
+    assert sorted(image.tobytes() for image in data.train.inputs["image"][seen]) == sorted(
+        image.tobytes() for image in data.train.inputs["image"]
+    )
+    assert runner.active is None
+
+
 # ---- the metric ----------------------------------------------------------------------------
 def test_factor_correlations_are_numpys_corrcoef_unit_by_factor():
     rng = np.random.default_rng(2)
