@@ -58,10 +58,12 @@ def shift(w: Var, s: Var) -> Var:
 
 
 def sharpen(w: Var, gamma: Var) -> Var:
-    """w^gamma / sum(w^gamma) over the slots; w (B, H, N) >= 0, gamma (B, H, 1) >= 1. A zero
-    weight stays zero and passes no gradient to gamma (log 0 never taken)."""
+    """w^gamma / sum(w^gamma) over the slots; w (B, H, N) >= 0, gamma (B, H, 1) >= 1. The
+    powers are taken of w over its largest value (the same result, and their sum at least 1: none
+    underflows to all zeros in float32). A zero weight stays zero and passes no gradient to gamma
+    (log 0 never taken)."""
     x, e = w.value, gamma.value
-    p = x**e
+    p = (x / x.max(-1, keepdims=True)) ** e
     total = p.sum(-1, keepdims=True)
     out = p / total
     positive = x > 0

@@ -56,7 +56,9 @@ class NTM(nn.Module):
         w = g * w + (1 - g) * w_prev  # interpolation
         s = torch.softmax(shift, -1)  # shifts -1, 0, +1
         w = s[..., :1] * w.roll(-1, -1) + s[..., 1:2] * w + s[..., 2:] * w.roll(1, -1)
-        w = w ** (1 + F.softplus(gamma))  # sharpening
+        # sharpening, over the largest weight first (the same value: no power of it underflows
+        # to all zeros in float32)
+        w = (w / w.amax(-1, keepdim=True).detach()) ** (1 + F.softplus(gamma))
         return w / w.sum(-1, keepdim=True)
 
     def step(self, x, state=None):
