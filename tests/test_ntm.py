@@ -303,3 +303,33 @@ def test_the_spec_learns_to_copy_and_copies_longer_sequences_than_it_saw(seed, t
     run.load(read_weights(result.paths["weights"], model.program))
     longer = copy(np.random.default_rng(7), None, count=200, length=6, min_length=6)
     assert bit_errors(run.eval()(longer.x), longer.y) <= 2.0
+
+
+# ---- the drawing ---------------------------------------------------------------------------
+@pytest.mark.parametrize("annotate", [False, True])
+def test_three_memory_cells_beneath_the_controller_each_linked_to_it(annotate):
+    from nnspec.draw.layout import layout_network
+    from nnspec.draw.scene import Line, Text
+
+    program = nnspec.load(SPEC).program
+    scene = layout_network(program, annotate=annotate)
+    cells = scene.cells()
+    memory = [c for c in cells if c.gid.startswith("cell:ntm:m.memory:")]
+    controller = [c for c in cells if c.gid.startswith("cell:ntm:m:")]
+    assert len(memory) == 3 and all(c.cell.value == "memory" for c in memory)
+    assert all(c.cell.value == "hidden" for c in controller)
+    lowest = min(controller, key=lambda c: c.y)
+    assert max(m.y for m in memory) < min(c.y for c in cells if c not in memory)  # beneath all
+    assert abs(sum(m.x for m in memory) / 3 - sum(c.x for c in controller) / len(controller)) < 1e-9
+    for m in memory:  # a link from the controller's lowest cell reaches each memory cell
+        ends = [line.points[-1] for line in scene.shapes if isinstance(line, Line)]
+        assert (m.x, m.y) in ends
+    starts = {line.points[0] for line in scene.shapes if isinstance(line, Line)}
+    assert (lowest.x, lowest.y) in starts
+    texts = [s.box() for s in scene.shapes if isinstance(s, Text)]
+    for line in scene.shapes:  # no link of the memory's passes under a text
+        if isinstance(line, Line) and line.points[-1] in {(m.x, m.y) for m in memory}:
+            for (x0, y0), (x1, y1) in zip(line.points, line.points[1:], strict=False):
+                for t in range(11):
+                    px, py = x0 + t / 10 * (x1 - x0), y0 + t / 10 * (y1 - y0)
+                    assert not any(a < px < c and b < py < d for a, b, c, d in texts)
