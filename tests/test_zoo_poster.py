@@ -169,9 +169,10 @@ def test_the_compact_view_of_every_bundled_spec_is_clear_and_draws_every_layer_i
 
 
 @pytest.mark.slow
-def test_the_whole_poster_fits_one_a1_page_at_its_own_scale_in_the_charts_order():
-    """Every bundled network on one page no larger than A1 with text at its own size (6.5 pt at
-    the least), in the chart's order."""
+def test_the_whole_poster_is_one_page_legible_on_an_a1_sheet_in_the_charts_order():
+    """Every bundled network on one page that an A1 sheet holds at the drawing's own scale (text at
+    6.5 pt at the least) or shrunk a little: printed on A1 no text is below 5.5 pt; tiles of one
+    size, most networks in one."""
     from nnspec.draw.zoo import zoo_entries
     from nnspec.model import zoo_files
 
@@ -179,8 +180,10 @@ def test_the_whole_poster_fits_one_a1_page_at_its_own_scale_in_the_charts_order(
     panels = [entry_scene(e.networks, scope=e.slug, compact=True) for e in zoo]
     scene, placed = poster(panels, "nnspec zoo", "subtitle")
     x0, y0, x1, y1 = scene.bounds()
-    assert (x1 - x0) * P_INCHES <= A1[0] and (y1 - y0) * P_INCHES <= A1[1]
-    assert min(s.size for s in scene.shapes if isinstance(s, Text)) >= 6.5
+    sides = sorted(((x1 - x0) * P_INCHES, (y1 - y0) * P_INCHES))
+    shrink = max(1.0, sides[0] / A1[0], sides[1] / A1[1])
+    smallest = min(s.size for s in scene.shapes if isinstance(s, Text))
+    assert smallest >= 6.5 and smallest / shrink >= 5.5, (sides, shrink)
     width, height = tile_size(panels)
     assert all(np.isclose((t.box[2] - t.box[0]) / t.across, width) for t in placed)
     assert all(np.isclose((t.box[3] - t.box[1]) / t.down, height) for t in placed)

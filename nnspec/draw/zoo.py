@@ -58,6 +58,8 @@ CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 _PLACE = {stem: place for place, stem in enumerate(s for _, stems in CHART for s in stems)}
 PAGE_ASPECT = math.sqrt(2)  # the poster's height over its width, nearest it: an ISO page
+SHEET = (23.39, 33.11)  # inches: the A1 sheet the poster fits at its own scale when it can
+HEADER = 3.5  # P: about the title's, the subtitle's and the legend's height above the tiles
 POSTER_PIXELS = 6000  # the longest side of the poster's PNG, at most
 WIDE = 14.0  # P: a diagram wider than this takes two columns of the web page
 
@@ -149,16 +151,21 @@ def _count(zoo: list[Entry]) -> int:
 
 
 def poster_columns(panels: list[Scene], size: tuple[float, float]) -> int:
-    """How many tiles of `size` to a row: the page whose height over width comes nearest
-    `PAGE_ASPECT` (an ISO page, portrait), counting the tiles each panel takes."""
+    """How many tiles of `size` to a row, counting the tiles each panel takes: a page that fits
+    an A1 sheet at the drawing's own scale, portrait if one does (its shape nearest an ISO
+    page's), else landscape; else the one that needs the least shrinking to fit."""
     width, height = size
     count = 0
     for x0, y0, x1, y1 in (panel.bounds() for panel in panels):
         count += math.ceil((x1 - x0) / width - 1e-9) * math.ceil((y1 - y0) / height - 1e-9)
-    return min(
-        range(1, count + 1),
-        key=lambda c: abs(math.log(math.ceil(count / c) * height / (c * width) / PAGE_ASPECT)),
-    )
+    short, long = (side / P_INCHES for side in SHEET)
+
+    def key(columns: int) -> tuple[float, bool, float]:
+        w, h = columns * width, math.ceil(count / columns) * height + HEADER
+        shrink = max(1.0, max(w, h) / long, min(w, h) / short)  # to fit the sheet
+        return shrink, w > h, abs(math.log(max(w, h) / min(w, h) / PAGE_ASPECT))
+
+    return min(range(1, count + 1), key=key)
 
 
 def poster(panels: list[Scene], title: str, subtitle: str) -> tuple[Scene, list[Tile]]:
