@@ -34,6 +34,7 @@ class Drawable:
 TITLE, DESCRIPTION, ROLE, KEY = 12.0, 8.5, 9.0, 8.0  # points
 GRID_WIDTH = 10.0  # P: one cell of a grid of networks, as on the chart's poster
 WRAP = 8.5  # P: descriptions wrap at this width, or at the drawing's when it is wider
+TILE_TOP = 0.3  # P between a poster tile's top and its panel's
 
 
 def entries(drawables: list[Drawable]) -> list[list[Drawable]]:
@@ -159,7 +160,9 @@ class Tile:
     down: int = 1
 
 
-def tile_size(panels: list[Scene], margin: float = 0.6, most: float = 1.4) -> tuple[float, float]:
+def tile_size(
+    panels: list[Scene], margin: float = 2 * TILE_TOP, most: float = 1.4
+) -> tuple[float, float]:
     """(width, height) of the poster's one tile: as wide as the widest panel and as tall as the
     tallest, `margin` over, leaving out those more than `most` times the median (a GAN's two
     halves side by side, a Kohonen map's fan: they take two tiles, or more)."""
@@ -172,29 +175,40 @@ def tile_size(panels: list[Scene], margin: float = 0.6, most: float = 1.4) -> tu
     return common([w for w, _ in sizes]), common([h for _, h in sizes])
 
 
+def taken(panel: Scene, size: tuple[float, float]) -> tuple[int, int]:
+    """How many tiles of `size` the panel takes side by side and one above the other, with
+    `TILE_TOP` of white around it."""
+    x0, y0, x1, y1 = panel.bounds()
+    return tuple(
+        max(1, math.ceil((extent + 2 * TILE_TOP) / side - 1e-9))
+        for extent, side in ((x1 - x0, size[0]), (y1 - y0, size[1]))
+    )
+
+
 def tiles(panels: list[Scene], columns: int, size: tuple[float, float]) -> tuple[Scene, list[Tile]]:
-    """Panels in tiles of one `size`, `columns` to a row, in their order row by row, each centred
-    in its tiles: a panel wider or taller than a tile takes as many side by side or one above
-    the other as it needs, at the first free place after the panel before it (later panels fill
-    the tiles beside a tall one); the scene and each panel's tiles, in the panels' order."""
+    """Panels in tiles of one `size`, `columns` to a row, in their order row by row, each
+    centred across its tiles and at their top (the names of a row in line, as on the chart): a
+    panel wider or taller than a tile takes as many side by side or one above the other as it
+    needs (`taken`), at the first free place after the panel before it (later panels fill the
+    tiles beside a tall one); the scene and each panel's tiles, in the panels' order."""
     width, height = size
-    taken: set[tuple[int, int]] = set()
+    used: set[tuple[int, int]] = set()
     scene, placed = Scene(), []
     at = 0  # the place after the last panel's, counted row by row
     for panel in panels:
         x0, y0, x1, y1 = panel.bounds()
-        across = min(columns, max(1, math.ceil((x1 - x0) / width - 1e-9)))
-        down = max(1, math.ceil((y1 - y0) / height - 1e-9))
+        across, down = taken(panel, size)
+        across = min(columns, across)
         while True:
             row, col = divmod(at, columns)
             block = {(row + i, col + j) for i in range(down) for j in range(across)}
-            if col + across <= columns and not block & taken:
+            if col + across <= columns and not block & used:
                 break
             at += 1
-        taken |= block
+        used |= block
         at += across
         box = (col * width, -(row + down) * height, (col + across) * width, -row * height)
-        dx, dy = (box[0] + box[2] - x0 - x1) / 2, (box[1] + box[3] - y0 - y1) / 2
+        dx, dy = (box[0] + box[2] - x0 - x1) / 2, box[3] - TILE_TOP - y1
         scene.extend(panel.moved(dx, dy))
         placed.append(Tile(box, across, down))
     return scene, placed

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .output import DPI, FORMATS, check_orient, choose_palette, write_atomic
-from .page import Drawable, Tile, entries, entry_scene, legend, tile_size, tiles, with_legend
+from .page import (
+    Drawable,
+    Tile,
+    entries,
+    entry_scene,
+    legend,
+    taken,
+    tile_size,
+    tiles,
+    with_legend,
+)
 from .render import render
 from .scene import P_INCHES, Scene, text
 
@@ -155,9 +165,7 @@ def poster_columns(panels: list[Scene], size: tuple[float, float]) -> int:
     an A1 sheet at the drawing's own scale, portrait if one does (its shape nearest an ISO
     page's), else landscape; else the one that needs the least shrinking to fit."""
     width, height = size
-    count = 0
-    for x0, y0, x1, y1 in (panel.bounds() for panel in panels):
-        count += math.ceil((x1 - x0) / width - 1e-9) * math.ceil((y1 - y0) / height - 1e-9)
+    count = sum(math.prod(taken(panel, size)) for panel in panels)
     short, long = (side / P_INCHES for side in SHEET)
 
     def key(columns: int) -> tuple[float, bool, float]:
