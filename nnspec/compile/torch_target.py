@@ -653,11 +653,6 @@ MODULES["ntm"] = _ntm_module
 HELPERS["NTM"] = "\n" + inspect.getsource(NTM)
 FORWARD_NAMES.add("NTM")
 
-# memory (backends/torch/memory.py): the backend's NTM module, its source copied into the file
-MODULES["ntm"] = _ntm_module
-HELPERS["NTM"] = "\n" + inspect.getsource(NTM)
-FORWARD_NAMES.add("NTM")
-
 
 # ---- the writer: the PyTorch backend's code generator, written for a file -----------------------
 
