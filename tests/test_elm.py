@@ -5,6 +5,8 @@ ZOO.md's checks: the readout equals numpy.linalg.lstsq (or ridge) on the same hi
 to 1e-8, and with as many hidden units as training examples the fit is exact.
 """
 
+import re
+
 import numpy as np
 import pytest
 from conftest import SPECS
@@ -55,7 +57,9 @@ def test_without_ridge_the_readout_is_numpys_lstsq():
 def test_with_a_hidden_unit_per_training_example_the_fit_is_exact():
     """The spec with as many hidden units as training digits (1438) and no ridge: the readout
     reproduces every training target, to rounding."""
-    text = SPEC.read_text().replace("dense h: 800", "dense h: 1438").replace("(ridge=0.01)", "")
+    text, units = re.subn(r"(?m)^( *dense +h): 800,", r"\1: 1438,", SPEC.read_text())
+    text, rules = re.subn(r"(?m)^( *rule *= *lstsq)\(ridge=0\.01\)$", r"\1", text)
+    assert units == rules == 1
     weights, x, labels, _ = _fitted(text)
     assert len(x) == 1438
     outputs = _hidden(weights, x) @ weights["y.weight"].T + weights["y.bias"]
