@@ -21,7 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS, import_file, spec_inputs, spec_models
+from conftest import (
+    EXAMPLES,
+    ROOT,
+    SPECS,
+    TEST_SPECS,
+    compiles_to,
+    import_file,
+    spec_inputs,
+    spec_models,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
@@ -105,7 +114,12 @@ CASES = ((1, 4), (3, 1), (8, 7))
 
 def _networks(folder: Path) -> list[tuple[str, object]]:
     """(a key, the model) for every network of the spec folders, and of EXTRA."""
-    named = [(f"{p.parent.name}/{p.stem}/{m.name}", m) for p in SPEC_FILES for m in spec_models(p)]
+    named = [
+        (f"{p.parent.name}/{p.stem}/{m.name}", m)
+        for p in SPEC_FILES
+        for m in spec_models(p)
+        if compiles_to(m, "numpy")
+    ]
     return named + [(f"extra/{m.name}", m) for m in nnspec.load_all(_extra(folder))]
 
 

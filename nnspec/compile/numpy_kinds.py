@@ -560,12 +560,13 @@ LOWERINGS: dict[str, Callable | Stateful] = {
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
 
-# kinds the NumPy target cannot write, with why (none at present: E601 names the kind if a new
-# kind reaches the registry without a row above)
-CANNOT: dict[str, str] = {}
-CANNOT["ntm"] = (
-    "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
-    "the torch target compiles it"
-)
+# kinds the NumPy target cannot write, with why (E601 names the kind; a kind that reaches the
+# registry with neither a row above nor a reason here is E601 too)
+CANNOT: dict[str, str] = {
+    "ntm": (
+        "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
+        "the torch target compiles it"
+    ),
+}
 
 __all__ = ["CANNOT", "LOWERINGS", "Emit", "Stateful"]

@@ -59,7 +59,8 @@ def emit(model, params: dict[str, np.ndarray]) -> bytes:
                 f"layer '{layer.name}' of kind '{layer.kind.name}' cannot be compiled to numpy: "
                 f"{reason}",
                 layer.span,
-                "compile this network to another target (--to torch or onnx), or run it with "
+                "compile it to a target that has this kind (docs/compile.md lists them; --to "
+                "torch has every kind), or run it with "
                 "nnspec's NumPy backend (model.to_numpy())",
             )
     writer = _Writer(make_plan(program))

@@ -866,12 +866,13 @@ LOWERINGS: dict[str, Callable | Stateful] = {
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
 
-# kind -> why it cannot be compiled to ONNX (E601 at the layer); none at present
-CANNOT: dict[str, str] = {}
-CANNOT["ntm"] = (
-    "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
-    "the torch target compiles it"
-)
+# kind -> why it cannot be compiled to ONNX (E601 at the layer)
+CANNOT: dict[str, str] = {
+    "ntm": (
+        "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
+        "the torch target compiles it"
+    ),
+}
 
 
 def cannot(layer: Layer, why: str) -> SpecError:
@@ -880,5 +881,6 @@ def cannot(layer: Layer, why: str) -> SpecError:
         "E601",
         f"layer '{layer.name}' ({layer.kind.name}) cannot be compiled to onnx: {why}",
         layer.span,
-        "compile this network to torch or numpy instead, or change the layer",
+        "compile it to a target that has this kind (docs/compile.md lists them; --to torch has "
+        "every kind), or change the layer",
     )
