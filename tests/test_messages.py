@@ -41,7 +41,7 @@ def test_a_list_of_losses_is_not_answered_with_did_you_mean():
     error = _error(trained("loss = [cross_entropy, mse]"))
     assert error.code == "E502"
     assert error.message == "loss is one name, not [cross_entropy, mse]"
-    assert error.hint == "write one of: sse, mse, rmse, cross_entropy, bce"
+    assert error.hint == "write one of: sse, mse, rmse, cross_entropy, bce, margin"
 
 
 def test_the_list_of_known_kinds_is_never_cut_off():
