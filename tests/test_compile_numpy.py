@@ -136,8 +136,11 @@ def _inputs(model, batch: int, steps: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def _expected(model, params, inputs) -> dict[str, np.ndarray]:
-    run = model.to_numpy()
+def _expected(model, params, inputs, dtype: str = "float32") -> dict[str, np.ndarray]:
+    run = model.to_numpy(dtype=dtype)
+    if dtype != "float32":
+        params = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in params.items()}
+        inputs = {k: v.astype(dtype) for k, v in inputs.items()}
     run.load(params)
     with np.errstate(all="ignore"):
         y = run.eval()(**inputs)
@@ -214,11 +217,13 @@ def _prepare(folder: Path, key: str, model, params, weights: bytes | None = None
         (source / weights_name(model)).write_bytes(weights_file(params))
     else:
         (source / "weights.safetensors").write_bytes(weights)
-    cases, expected = {}, {}
+    cases, expected, exact = {}, {}, {}
     for i, (batch, steps) in enumerate(CASES):
         inputs = _inputs(model, batch, steps, seed=i)
         cases.update({f"{i}__{n}": v for n, v in inputs.items()})
         expected.update({f"{i}__{n}": v for n, v in _expected(model, params, inputs).items()})
+        in64 = _expected(model, params, inputs, "float64")
+        exact.update({f"{i}__{n}": v for n, v in in64.items()})
     np.savez(source / f"{stem}.inputs.npz", **cases)
     copy = folder / "copied" / stem
     return {
@@ -230,6 +235,7 @@ def _prepare(folder: Path, key: str, model, params, weights: bytes | None = None
         "names": list(model.program.inputs),
         "cases": len(CASES),
         "expected": expected,
+        "exact": exact,
     }
 
 
@@ -264,15 +270,21 @@ def test_every_network_runs_without_nnspec_and_equals_the_numpy_backend(tmp_path
     path = trained(EXAMPLES / "xor.nn", "numpy").paths["weights"]
     jobs.append(_prepare(tmp_path, "trained/xor", xor, load_file(path), path.read_bytes()))
     shutil.copytree(tmp_path / "made", tmp_path / "copied")
-    _run_compiled(tmp_path, [{k: v for k, v in job.items() if k != "expected"} for job in jobs])
+    shipped = [{k: v for k, v in job.items() if k not in ("expected", "exact")} for job in jobs]
+    _run_compiled(tmp_path, shipped)
     for job in jobs:
         got = np.load(job["outputs"])
         assert sorted(got.files) == sorted(job["expected"]), job["module"]
         for name, want in job["expected"].items():
-            np.testing.assert_allclose(
-                got[name], want, rtol=1e-6, atol=1e-6, err_msg=f"{job['module']} {name}"
-            )
             assert got[name].dtype == np.float32, (job["module"], name)
+            if np.allclose(got[name], want, rtol=1e-6, atol=1e-6):
+                continue
+            # float32 summed in another order, made visible where drawn weights sharpen a softmax
+            # on a cycle (specs/an.nn, shaken: 1e-5 apart): then the file must be as near the
+            # float64 truth as the backend itself is
+            exact = job["exact"][name]
+            mine, theirs = np.abs(got[name] - exact).max(), np.abs(want - exact).max()
+            assert mine <= 2 * theirs + 1e-6, (job["module"], name, mine, theirs)
 
 
 # ---- the file itself ---------------------------------------------------------------------------

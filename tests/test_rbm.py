@@ -438,7 +438,7 @@ def test_rbm_features_beat_the_raw_pixels_by_a_wide_margin(tmp_path, trained):
     spec.write_text(
         variant(
             "rbm.nn",
-            ("    rbm   h: 100, frozen          # pretrained by CD, then kept fixed\n", ""),
+            ("    rbm    h: 100, frozen         # pretrained by CD, then kept fixed\n", ""),
             ("x -> h -> y", "x -> y"),
             ("    pretrain  = cd(k=1, lr=0.06, epochs=10, batch=10)\n", ""),
             ("expect accuracy >= 0.87", "expect accuracy >= 0.5"),
@@ -458,8 +458,8 @@ def test_fine_tuning_beats_the_frozen_stacked_features(tmp_path, trained):
     spec.write_text(
         variant(
             "dbn.nn",
-            ("rbm   h1: 100\n", "rbm   h1: 100, frozen\n"),
-            ("rbm   h2: 100\n", "rbm   h2: 100, frozen\n"),
+            ("rbm    h1: 100\n", "rbm    h1: 100, frozen\n"),
+            ("rbm    h2: 100\n", "rbm    h2: 100, frozen\n"),
             ("adam(lr=0.01)", "adam(lr=0.05)"),
             ("expect accuracy >= 0.95", "expect accuracy >= 0.1"),
         )

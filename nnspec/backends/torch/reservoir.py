@@ -69,8 +69,13 @@ def _step(e: Emit, x: str) -> None:
     state = e.state(what)
     for name in _states(e, state):
         e.before.append(f"{name} = {e.zeros(e.options.units)}")
-    current = f"torch.nn.functional.linear({x}, {e.module}.weight_ih, {e.module}.bias)"
-    for code in cell(e, state, current):
+    # what enters, then its current, each on a line of its own: a fed-back input is a long
+    # expression, and the compiled file keeps within 100 columns
+    e.line(f"{state}_x = {x}")
+    e.line(
+        f"{state}_in = torch.nn.functional.linear({state}_x, {e.module}.weight_ih, {e.module}.bias)"
+    )
+    for code in cell(e, state, f"{state}_in"):
         e.line(code)
     e.assign(f"{state}{out}")
 
