@@ -30,9 +30,11 @@ from collections.abc import Callable
 from torch import nn
 
 from ..backends.plan import Step, make_plan
+from ..backends.torch.capsules import Capsules, PrimaryCapsules, squash
 from ..backends.torch.codegen import _Writer
 from ..backends.torch.memory import NTM
 from ..errors import SpecError
+from ..kinds.capsules import EPSILON
 from ..kinds.conv import pair
 from ..program import Layer
 from .common import header, spec_line, terms, weights_name
@@ -601,51 +603,14 @@ NEEDS = {
     "_run_cell": ("_zeros",),
     "_run_cells": ("_zeros",),
 }
-NEEDS |= {"PrimaryCapsules": ("_squash",), "Capsules": ("_squash",)}
+NEEDS |= {"PrimaryCapsules": ("squash",), "Capsules": ("squash",)}
 
 # names the forward reads besides its variables: a layer's variable never takes one of them
 FORWARD_NAMES = {"torch", "nn", "F", "self", "B", "T", "t", "_ref", "_kl", "args", "kwargs"}
-# capsules (backends/torch/capsules.py)
-HELPERS["_squash"] = '''
-def _squash(s):
-    """s [..., dim] -> the same direction, length |s|^2 / (1 + |s|^2)."""
-    n = (s * s).sum(-1, keepdim=True)
-    return s * (n / ((1 + n) * torch.sqrt(n + 1e-09)))
-'''
-HELPERS["PrimaryCapsules"] = '''
-class PrimaryCapsules(nn.Conv2d):
-    """x [B, C, H, W] -> [B, capsules * H' * W', dim]: the convolution's channels grouped into
-    capsule types of `dim` components ([k, h, w] order), each squashed."""
-
-    def __init__(self, inputs, capsules, dim, kernel, stride, padding, bias):
-        super().__init__(inputs, capsules * dim, kernel, stride, padding, bias=bias)
-        self.capsules, self.dim = capsules, dim
-
-    def forward(self, x):
-        y = super().forward(x)
-        y = y.unflatten(1, (self.capsules, self.dim)).permute(0, 1, 3, 4, 2)
-        return _squash(y.reshape(y.shape[0], -1, self.dim))
-'''
-HELPERS["Capsules"] = '''
-class Capsules(nn.Module):
-    """u [B, N, D] -> v [B, J, K]: prediction vectors W_ij u_i (weight [N, J, K, D]), then
-    `routing` iterations of routing by agreement (Sabour, Frosst and Hinton 2017)."""
-
-    def __init__(self, inputs, dim_in, capsules, dim, routing):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(inputs, capsules, dim, dim_in))
-        self.routing = routing
-
-    def forward(self, u):
-        u_hat = torch.einsum("bnd,njkd->bnjk", u, self.weight)
-        logits = torch.zeros(u_hat.shape[:-1], dtype=u.dtype, device=u.device)
-        for iteration in range(self.routing):
-            c = torch.softmax(logits, -1)
-            v = _squash((c.unsqueeze(-1) * u_hat).sum(-3))
-            if iteration < self.routing - 1:
-                logits = logits + (u_hat * v.unsqueeze(-3)).sum(-1)
-        return v
-'''
+# capsules (backends/torch/capsules.py): the backend's modules, their source copied into the file
+HELPERS["squash"] = "\n" + inspect.getsource(squash).replace("EPSILON", repr(EPSILON))
+HELPERS["PrimaryCapsules"] = "\n" + inspect.getsource(PrimaryCapsules)
+HELPERS["Capsules"] = "\n" + inspect.getsource(Capsules)
 FORWARD_NAMES |= {"range", "l", "O", "I"} | set(HELPERS)  # (l, O, I: ruff's E741)
 
 # memory (backends/torch/memory.py): the backend's NTM module, its source copied into the file
