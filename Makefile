@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,torch,onnx,reference,lsp]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,torch,onnx,reference,lsp,tensorboard,notebook]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
