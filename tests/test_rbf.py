@@ -300,15 +300,18 @@ def test_the_spirals_spec_holds_for_other_seeds(seed, tmp_path):
     """specs/rbf.nn's expectations with seeds 1-4 on both backends (seed 0: test_zoo_specs), the
     two ending with the same held-out figures; the same section without the rbf layer, a linear
     readout on the raw points, stays below 0.7."""
-    text = (SPECS / "rbf.nn").read_text().replace("seed   = 0", f"seed   = {seed}")
+    text = (SPECS / "rbf.nn").read_text()
     spec = tmp_path / "rbf.nn"
     spec.write_text(text)
-    results = [train(spec, backend, tmp_path / backend) for backend in ("numpy", "torch")]
+    results = [
+        train(spec, backend, tmp_path / backend, seed=seed) for backend in ("numpy", "torch")
+    ]
     assert all(result.passed for result in results)
     assert results[0].metrics["accuracy"] == results[1].metrics["accuracy"]
-    linear = text.replace("    rbf    h: 40, centres=kmeans, eps=nearest\n", "")
-    spec.write_text(linear.replace("x -> h -> y", "x -> y"))
-    assert train(spec, "numpy", tmp_path / "linear").metrics["accuracy"] < 0.7
+    rbf_line = "    rbf    h: 40, centres=kmeans, eps=nearest\n"
+    assert rbf_line in text and "x -> h -> y" in text  # the edits below must find their lines
+    spec.write_text(text.replace(rbf_line, "").replace("x -> h -> y", "x -> y"))
+    assert train(spec, "numpy", tmp_path / "linear", seed=seed).metrics["accuracy"] < 0.7
 
 
 # ---- mistakes ------------------------------------------------------------------------------------
