@@ -98,6 +98,21 @@ class Model:
         size = f"{len(self.program.layers)} layers, {self.program.param_count:,} parameters"
         return f"<nnspec.Model {self.name}: {size}>"
 
+    # In a notebook (draw/notebook.py, imported only when a notebook asks): the diagram and the
+    # layer table. IPython asks for the bundle; the other two serve those who ask for one alone.
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        from .draw.notebook import notebook_bundle
+
+        return notebook_bundle(drawables([self]))
+
+    def _repr_svg_(self) -> str | None:
+        """The diagram as SVG text (None for a network nnspec cannot draw)."""
+        return self._repr_mimebundle_().get("image/svg+xml")
+
+    def _repr_html_(self) -> str:
+        """The diagram above the layer table, as HTML."""
+        return self._repr_mimebundle_()["text/html"]
+
 
 def load(
     path: str | os.PathLike, network: str | None = None, *, max_params: int = DEFAULT_MAX_PARAMS

@@ -17,6 +17,7 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
         width=width,
         color_system="standard" if color else None,
         force_terminal=color,
+        force_jupyter=False,  # in a notebook too: the text, not a display of its own
     )
     title = program.name + (f": {program.description}" if program.description else "")
     table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
@@ -25,7 +26,19 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
     table.add_column("Output shape", no_wrap=True)
     table.add_column("Params", justify="right")
     table.add_column("Inputs")
+    for row in summary_rows(program):
+        table.add_row(*row)
+    console.print(table)
+    for line in totals_lines(program):
+        console.print(line)
+    return console.file.getvalue()
+
+
+def summary_rows(program: Program) -> list[tuple[str, str, str, str, str]]:
+    """The table's rows, one a layer: layer, kind, output shape, parameters, inputs (the notebook
+    view shows the same rows as HTML)."""
     outputs = {o.name: o for o in program.outputs}
+    rows = []
     for layer in program.layers:
         kind = layer.kind.name + options_text(layer.kind, layer.options)
         shape = str(layer.shape)
@@ -36,16 +49,19 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
             + (" (t-1)" if link.delayed else "")
             for link in layer.inputs
         )
-        table.add_row(layer.name, kind, shape, params_text(layer), inputs)
-    console.print(table)
+        rows.append((layer.name, kind, shape, params_text(layer), inputs))
+    return rows
+
+
+def totals_lines(program: Program) -> list[str]:
+    """The lines under the table: the parameter totals, the inputs and outputs, and how a network
+    with a time axis runs."""
     total, trainable = program.param_count, program.trainable_count
-    console.print(f"Total params: {total:,}")
-    console.print(f"Trainable params: {trainable:,}")
-    console.print(f"Non-trainable params: {total - trainable:,}")
-    console.print(
-        "Inputs: " + ", ".join(f"{name} {program.layer(name).shape}" for name in program.inputs)
-    )
-    console.print(
+    lines = [
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+        "Inputs: " + ", ".join(f"{name} {program.layer(name).shape}" for name in program.inputs),
         "Outputs: "
         + ", ".join(
             f"{o.name} {o.shape}"
@@ -57,11 +73,11 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
                 else ""
             )
             for o in program.outputs
-        )
-    )
+        ),
+    ]
     if program.timed:
-        console.print(time_text(program))
-    return console.file.getvalue()
+        lines.append(time_text(program))
+    return lines
 
 
 def params_text(layer: Layer) -> str:

@@ -56,6 +56,19 @@ class TrainResult:
     def passed(self) -> bool:
         return all(e.met for e in self.expectations)
 
+    def plot(self):
+        """The loss and every metric per epoch, as metrics.png shows them: a matplotlib `Figure`
+        (in a notebook it shows under the cell; `.savefig(path)` writes it)."""
+        from .notebook import result_figure
+
+        return result_figure(self)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the table `nnspec train` prints (metric, reached, expected, ok)."""
+        from .notebook import result_html
+
+        return result_html(self)
+
 
 def train(
     path: str | os.PathLike,
@@ -76,19 +89,32 @@ def train(
     Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on. A folder
     that already holds a run is refused (R322) unless `resume` (go on with it) or `overwrite`
     (replace its results); one that another run holds is refused too (R321).
+
+    `progress(epoch, row)` is called after each epoch with its metrics; by default (None) a
+    notebook shows a bar under the cell and elsewhere nothing is shown, True shows a bar anywhere
+    (on stderr outside a notebook), False none (training/notebook.py).
     """
-    return train_models(
-        training_models(path, network),
-        backend,
-        out,
-        resume=resume,
-        overwrite=overwrite,
-        epochs=epochs,
-        lr=lr,
-        batch=batch,
-        seed=seed,
-        progress=progress,
-    )
+    from .notebook import progress_for
+
+    models = training_models(path, network)
+    total = epochs if epochs is not None else train_config(models[0].train_spec).epochs
+    with progress_for(progress, f"training {' and '.join(m.name for m in models)}", total) as (
+        report,
+        notify,
+    ):
+        return train_models(
+            models,
+            backend,
+            out,
+            resume=resume,
+            overwrite=overwrite,
+            epochs=epochs,
+            lr=lr,
+            batch=batch,
+            seed=seed,
+            progress=report,
+            notify=notify,
+        )
 
 
 def train_models(

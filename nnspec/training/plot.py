@@ -32,13 +32,19 @@ HELPER_TIMEOUT = 120  # seconds the helper may take to draw before the plots are
 
 def plot_history(history: list[dict[str, float]], path: str) -> None:
     """Losses on one panel, every other metric on a second; held-out solid, training dashed."""
+    _save(history_figure(history), path)
+
+
+def history_figure(history: list[dict[str, float]], figure_class=None):
+    """The figure `plot_history` saves, as a matplotlib `Figure` (`figure_class`, a subclass of
+    it: what `TrainResult.plot()` returns); its margins are set as the saved file's."""
     epochs = [row["epoch"] for row in history]
     names = [k for k in history[0] if k not in ("epoch", "lr")]
     losses = [n for n in names if n.endswith("loss")]
     others = [n for n in names if not n.endswith("loss")]
     from matplotlib.ticker import MaxNLocator
 
-    figure, axes = _figure((10 if others else 5.5, 3.6), 2 if others else 1)
+    figure, axes = _figure((10 if others else 5.5, 3.6), 2 if others else 1, figure_class)
     # one panel without other metrics: the second group is left out
     for ax, group, title in zip(axes, (losses, others), ("loss", "metrics"), strict=False):
         for name in group:
@@ -54,7 +60,8 @@ def plot_history(history: list[dict[str, float]], path: str) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
-    _save(figure, path)
+    _margins(figure)
+    return figure
 
 
 def plot_samples(real, generated, path: str) -> None:
@@ -81,14 +88,19 @@ def plot_samples(real, generated, path: str) -> None:
 PLOTS = {"history": plot_history, "samples": plot_samples}
 
 
-def _figure(size: tuple[float, float], panels: int):
+def _figure(size: tuple[float, float], panels: int, figure_class=None):
     from matplotlib.figure import Figure  # no pyplot: no global figure list, no GUI backend to pick
 
-    figure = Figure(figsize=size)
+    figure = (figure_class or Figure)(figsize=size)
     return figure, [figure.add_subplot(1, panels, k + 1) for k in range(panels)]
 
 
 def _save(figure, path: str) -> None:
+    _margins(figure)
+    figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
+
+
+def _margins(figure) -> None:
     """Margins fixed in inches (room for tick labels of six characters), not measured by
     tight_layout, which draws the whole figure once more to measure it: 40% of the time a plot
     takes."""
@@ -103,7 +115,6 @@ def _save(figure, path: str) -> None:
         top=1 - 0.35 / height,
         wspace=0.75 / (width / len(figure.axes) - 0.45),
     )
-    figure.savefig(path, format="png", dpi=110, metadata={"Software": None})
 
 
 def draw(jobs: list[tuple[str, Path, dict]]) -> None:
