@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,31 @@ def test_progress_is_a_function_or_shown_only_in_a_notebook():
         notebook.progress_for("bar", "training xor", 5),
     ):
         pass
+
+
+def test_a_jupyter_kernel_is_told_from_a_terminal(monkeypatch):
+    """A kernel's shell is ipykernel's ZMQ shell or a subclass of it (Colab's); IPython in a
+    terminal is another shell, and a script has none."""
+
+    class ZMQInteractiveShell:
+        pass
+
+    class ColabShell(ZMQInteractiveShell):
+        pass
+
+    shells = [ZMQInteractiveShell(), ColabShell(), object(), None]
+    ipython = types.SimpleNamespace(get_ipython=lambda: shells[0])
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(
+        sys.modules,
+        "ipykernel.zmqshell",
+        types.SimpleNamespace(ZMQInteractiveShell=ZMQInteractiveShell),
+    )
+    seen = []
+    while shells:
+        seen.append(notebook.in_notebook())
+        shells.pop(0)
+    assert seen == [True, True, False, False]
 
 
 def test_progress_true_outside_a_notebook_is_the_terminal_bar(capsys):

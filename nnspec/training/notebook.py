@@ -87,12 +87,12 @@ def _expectation(e) -> tuple[str, str]:
 
 # ---- progress -------------------------------------------------------------------------------
 def in_notebook() -> bool:
-    """Whether this is a Jupyter kernel (IPython's ZMQ shell), without importing IPython."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None or "ipykernel" not in sys.modules:
+    """Whether this is a Jupyter kernel (IPython's ZMQ shell, or a subclass of it as Colab's),
+    without importing IPython."""
+    ipython, zmq = sys.modules.get("IPython"), sys.modules.get("ipykernel.zmqshell")
+    if ipython is None or zmq is None:
         return False
-    shell = ipython.get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+    return isinstance(ipython.get_ipython(), zmq.ZMQInteractiveShell)
 
 
 @contextmanager
