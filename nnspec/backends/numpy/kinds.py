@@ -675,8 +675,10 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         ),
         lambda ctx, layer, x, p, state: ntm_step(x, state, p, layer.options),
         "x (B, T, F) -> (B, T, controller + heads * width): per step `lstm_cell` (cells.py) on "
-        "the input and the vectors read, `linear` to the heads, then memory.py's `cosine`, "
-        "`softmax`, the interpolation (`mul`, `add`), `shift`, `sharpen`, `write` and `read`.",
+        "the input and the vectors read, then memory.py's `heads`, one primitive for the heads' "
+        "linear maps, addressing (`cosine`, `softmax`, interpolation, `shift`, `sharpen`), "
+        "`write` and `read`, its backward written out (`ntm_step_composed`: the same of those "
+        "primitives, the reference).",
     ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
