@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kinds import CELLS, Cell
+from .attention import stepped
 from .kinds import KIND_DRAWING
 
 # cell types drawn with a loop on top: they carry their own state from step to step
@@ -69,7 +70,8 @@ GRAPH_RULES: dict[Cell, str] = {
     Cell.OUTPUT: "the network's outputs (`output ...`, or the layer that feeds nothing), whatever "
     "their kind",
     Cell.MATCH_INPUT_OUTPUT: "outputs trained with `target = input`, and a GAN generator's output",
-    Cell.RECURRENT: "any hidden layer on a cycle through a `~>` link",
+    Cell.RECURRENT: "any hidden layer on a cycle through a `~>` link but an `attention` stepping "
+    "with it (the AN's attention cell)",
     Cell.BACKFED_INPUT: "an `input` an `rbm` reads (its visible units, which it reconstructs)",
 }
 
@@ -98,6 +100,6 @@ def cell_type(layers, outputs: set[str], reproduces: bool) -> Cell:
     if head.kind.source:
         noisy = any(layer.kind.name in ("dropout", "noise") for layer in layers[1:])
         return Cell.NOISY_INPUT if noisy else Cell.INPUT
-    if head.kind.cell is Cell.HIDDEN and head.recurrent:
-        return Cell.RECURRENT
+    if head.kind.cell is Cell.HIDDEN and head.recurrent and not stepped(head):
+        return Cell.RECURRENT  # an AN's attention is its own cell; its decoder steps for it
     return head.kind.cell

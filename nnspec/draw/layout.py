@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from ..kinds import Cell
 from ..program import Layer, Link, Program
-from .attention import place_columns as place_attention_columns
+from . import attention
 from .block import block_layer, layout_block
 from .cells import LOOPED, cell_type, variant
 from .compact import shorten
@@ -81,10 +81,19 @@ class Group:
     column: int = 0
     top: float = 0.0  # v of the first slot
     u: float = 0.0  # position along the flow
+    # an AN's stepped attention: the column of memory cells of the states it scores has their
+    # (steps, features) as `kept`; the attention's own group holds it as `memory` (attention.py)
+    kept: tuple[int | None, int] | None = None
+    memory: Group | None = None
 
     @property
     def head(self) -> Layer:
         return self.layers[0]
+
+    @property
+    def name(self) -> str:
+        """The name its cells' ids carry: its head's (`a.memory` for an AN's memory column)."""
+        return self.head.name if self.kept is None else f"{self.head.name}.memory"
 
     @property
     def ellipsis(self) -> int | None:
@@ -215,6 +224,7 @@ def layout_network(
         short = shorten(program)
         program, cuts, note = short.program, short.cuts, short.note
     groups, group_of = _groups(program, compact)
+    attention.add_memory_columns(groups, group_of, Group)  # an AN's kept states
     outputs = {output.name for output in program.outputs}
     # an rbm's visible units take its reconstruction back: the inputs it reads are backfed
     backfed = {
@@ -230,6 +240,10 @@ def layout_network(
         group.looped = group.cell in LOOPED or any(
             link.delayed and group_of[link.source] is group for link in group.head.inputs
         )
+        if group.kept is not None:  # memory cells, one per kept state, with no loops
+            group.cell, group.variant, group.looped = Cell.MEMORY, None, False
+            group.size = group.kept[0] or MAX_FULL + 1  # any length: an ellipsis and T
+            group.slots = _slots(group.size, compact)
         group.pitch = LOOP_PITCH if group.looped else 1.0
     _place_columns(groups, group_of)
     if compact:  # layers that share a column: 2 cells and an ellipsis each past 3 units
@@ -355,7 +369,7 @@ def _same_step_sources(group: Group, group_of: dict[str, Group]) -> list[Group]:
 
 def _place_columns(groups: list[Group], group_of: dict[str, Group]) -> None:
     """Longest path from the inputs; then each input moves up to just before its first reader."""
-    if place_attention_columns(groups, group_of):  # an AN: encoder, attention, decoder
+    if attention.place_columns(groups, group_of):  # an AN: encoder, memory, attention, decoder
         return
     for group in groups:
         sources = _same_step_sources(group, group_of)
@@ -530,20 +544,23 @@ def _wire(
                 continue
             seen.add(key)
             _classify(wiring, source, group, link, how, Share(offset, units))
+        if group.memory is not None:  # an AN's attention looks at every kept state
+            how = "direct" if group.column - group.memory.column == 1 else "skip"
+            _classify(wiring, group.memory, group, None, how, Share(0, group.memory.size))
     return wiring
 
 
 def _entering(group: Group, group_of: dict[str, Group]) -> list[tuple[Layer, Link]]:
     """(layer, link) of every link into the group: the head's, and those of its other layers
     that come from another group."""
-    found = [(group.head, link) for link in group.head.inputs]
+    found = [(group.head, link) for link in group.head.inputs if attention.enters(group, link)]
     for layer in group.layers[1:]:
         found += [(layer, link) for link in layer.inputs if group_of[link.source] is not group]
     return found
 
 
 def _classify(
-    wiring: Wiring, source: Group, group: Group, link: Link, how: str, share: Share
+    wiring: Wiring, source: Group, group: Group, link: Link | None, how: str, share: Share
 ) -> None:
     if how == "delay":
         if source is not group:  # onto itself: the group's loop
@@ -685,23 +702,25 @@ def _draw_cells(scene: Scene, groups: list[Group], scope: str, orient: str) -> N
             u, v = group.at(slot)
             if group.looped:
                 scene.add(Loop(u, v + LOOP_RISE))
-            gid = f"cell:{scope}:{group.head.name}:{index}"
+            gid = f"cell:{scope}:{group.name}:{index}"
             scene.add(Disc(u, v, group.cell, gid, group.variant))
         if group.ellipsis is not None:
             dots, _, anchor = _ellipsis_parts(group, orient)
             scene.add(Dots(tuple((group.u, v) for v in dots)))
-            scene.add(text(group.u, anchor, _size_text(_shown_layer(group)), LABEL, "below"))
+            scene.add(text(group.u, anchor, _size_text(group), LABEL, "below"))
 
 
 # ---- wide layers: a few cells, an ellipsis, the real size -------------------------------------
-def _size_text(layer: Layer) -> str:
-    return "×".join(str(d) for d in layer.shape.dims)
+def _size_text(group: Group) -> str:
+    if group.kept is not None:  # an AN's memory: its states
+        return attention.size_text(group)
+    return "×".join(str(d) for d in _shown_layer(group).shape.dims)
 
 
 def _size_extent(group: Group, orient: str) -> tuple[float, float]:
     """(along the flow, along the column) of a wide layer's size:
     text reads left to right in both orientations."""
-    width, height = measure(_size_text(_shown_layer(group)), LABEL)
+    width, height = measure(_size_text(group), LABEL)
     return (width, height) if orient == "lr" else (height, width)
 
 
@@ -734,6 +753,8 @@ def _ellipsis_parts(
 # ---- annotations ----------------------------------------------------------------------------
 def _caption(group: Group) -> list[str]:
     """Name; kind and output shape; activation; the layers drawn in the same cells."""
+    if group.kept is not None:  # an AN's memory column
+        return attention.caption(group)
     head = group.head
     lines = [head.name, f"{head.kind.name} {head.shape}"]
     act = getattr(head.options, "act", None)
