@@ -165,6 +165,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--seed", type=nonnegative_int_argument, metavar="N", help="override the seed"
     )
+    train.add_argument(
+        "--procs",
+        type=positive_int_argument,
+        default=1,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (torch.distributed; for several "
+        "machines start nnspec under torchrun instead)",
+    )
+    _device_option(train, "train")
     train.set_defaults(run=_train)
 
     predict = commands.add_parser(
@@ -203,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--network", help="the network, in a file that holds several (a GAN's generator)"
     )
+    _device_option(predict, "compute")
     predict.set_defaults(run=_predict)
 
     compile_ = commands.add_parser(
@@ -288,6 +298,24 @@ def _budget(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _device_option(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--device",
+        type=device_argument,
+        metavar="D",
+        help=f"where torch should {what}: cpu, cuda, cuda:N or mps (default: the best there is)",
+    )
+
+
+def device_argument(text: str) -> str:
+    from .backends.devices import DeviceError, check_name
+
+    try:
+        return check_name(text)
+    except DeviceError as error:
+        raise argparse.ArgumentTypeError(f"{error.message}: give {error.hint[5:]}") from None
+
+
 def positive_int_argument(text: str) -> int:
     try:
         value = float(text)
@@ -326,7 +354,7 @@ def _predict(args) -> None:
     from .training.recorded import recorded_labels
 
     model = load(args.file, args.network)
-    outputs = run_model(model, args.weights, args.input, args.backend)
+    outputs = run_model(model, args.weights, args.input, args.backend, args.device)
     program = model.program
     classes = {name: program.layer(name).activation == "softmax" for name in outputs}
     labels = class_labels(outputs, recorded_labels(args.weights))

@@ -56,12 +56,18 @@ class Model:
 
         return draw(drawables([self]), path, **options)
 
-    def to_torch(self, seed: int | None = 0, dtype: str = "float32"):
+    def to_torch(self, seed: int | None = 0, dtype: str = "float32", device: str | None = None):
         """A `torch.nn.Module` computing this network; parameters drawn from `seed` (see
-        docs/backends.md)."""
+        docs/backends.md), on `device` (cpu, cuda, cuda:N or mps; None: the CPU, as torch makes
+        modules; R334 for a device that is not there)."""
         from .backends.torch import to_torch
 
-        return to_torch(self.program, seed=seed, dtype=dtype)
+        net = to_torch(self.program, seed=seed, dtype=dtype)
+        if device is None:
+            return net
+        from .backends.devices import torch_device
+
+        return net.to(torch_device(device))
 
     def to_numpy(self, seed: int | None = 0, dtype: str = "float32"):
         """A NumPy program computing this network, with `.params` and its own gradients (no

@@ -14,18 +14,20 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from safetensors.numpy import save_file
 
 from ..atomic import write_atomic
+from ..backends.devices import best_device, numpy_device
 from ..data import load_data
 from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import TrainConfig, check_training, train_config
-from . import checkpoint, folder
+from . import checkpoint, distributed, folder
 from .centres import place_centres
 from .factors import FactorRunner
 from .loop import EarlyStop, Expectation, TrainingStopped, fit
@@ -83,12 +85,16 @@ def train(
     batch: int | None = None,
     seed: int | None = None,
     progress=None,
+    procs: int = 1,
+    device: str | None = None,
 ) -> TrainResult:
     """Train the network of the spec at `path` by its train section (a GAN: both of its networks).
 
     Raises SpecError on a bad spec or data, TrainingStopped when training cannot go on. A folder
     that already holds a run is refused (R322) unless `resume` (go on with it) or `overwrite`
-    (replace its results); one that another run holds is refused too (R321).
+    (replace its results); one that another run holds is refused too (R321). `procs`: how many
+    processes train it data-parallel on this machine; `device`: cpu, cuda, cuda:N or mps (None:
+    the best there is) for the torch backend (docs/training.md).
 
     `progress(epoch, row)` is called after each epoch with its metrics; by default (None) a
     notebook shows a bar under the cell and elsewhere nothing is shown, True shows a bar anywhere
@@ -114,6 +120,8 @@ def train(
             seed=seed,
             progress=report,
             notify=notify,
+            procs=procs,
+            device=device,
         )
 
 
@@ -130,6 +138,8 @@ def train_models(
     seed: int | None = None,
     progress=None,
     notify=None,
+    procs: int = 1,
+    device: str | None = None,
 ) -> TrainResult:
     """`train` for networks already loaded by `training_models`: one, or a GAN's generator and
     discriminator.
@@ -142,7 +152,10 @@ def train_models(
 
     `out` is held by this run alone while it trains (training/folder.py: R320 to R322); a write
     into it that fails mid-run (a full disk, a read-only or vanished folder) is R323, naming the
-    file, why, and the epoch of the checkpoint kept."""
+    file, why, and the epoch of the checkpoint kept.
+
+    With `procs` > 1 the run is data-parallel (training/distributed.py): `procs` worker
+    processes, started here, or the processes torchrun started this one among (WORLD_SIZE)."""
     spec = models[0].train_spec
     errors = Collector()
     for model in models:
@@ -151,27 +164,68 @@ def train_models(
     name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
     given = {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed}
+    if distributed.group_size() > 1:  # one of the processes torchrun (or launch) started
+        if procs > 1:
+            raise distributed.TrainingStopped(
+                "R333",
+                f"--procs {procs} in a process that torchrun started: torchrun starts them",
+                "leave out --procs under torchrun (its --nproc-per-node says how many)",
+            )
+        with distributed.joined(device) as group:
+            return _train(models, backend, out, given, resume, overwrite, progress, notify, group)
+    if procs > 1:  # the parent of the workers
+        distributed.check_procs(procs, backend or default_backend(), models)
+        fields = distributed.launch(
+            models,
+            procs,
+            out,
+            progress,
+            notify,
+            backend=backend,
+            resume=resume,
+            overwrite=overwrite,
+            device=device,
+            **given,
+        )
+        return _result_of(fields)
+    return _train(models, backend, out, given, resume, overwrite, progress, notify, device=device)
+
+
+def _train(
+    models, backend, out: Path, given, resume, overwrite, progress, notify, group=None, device=None
+) -> TrainResult:
+    """train_models in this process: alone, or as one rank of `group` (then rank 0 holds the
+    folder and writes; the others take the checkpoint from it)."""
+    spec, name, writes = models[0].train_spec, run_name(models), group is None or group.writes
     overrides = {key: value for key, value in given.items() if value is not None}
-    with folder.hold(out, resume=resume, overwrite=overwrite):  # R320 to R322
+    held = folder.hold(out, resume=resume, overwrite=overwrite) if writes else nullcontext()
+    with held:  # R320 to R322
         saved = None
         if resume:  # the checkpoint first: what it holds decides the backend and the settings
-            saved = checkpoint.read(out)
+            saved = checkpoint.read(out) if writes else None
+            saved = group.broadcast(saved) if group else saved
             saved.check_flags(backend, given)
             backend, overrides = saved.backend, {**saved.overrides, **overrides}
         data = load_data(spec, models[-1].program)
         config = train_config(spec, data.kind, **overrides)
         if saved is not None:
             saved.check_settings(config)
+        if group is not None:
+            distributed.check_procs(group.size, backend or default_backend(), models, config, data)
+            distributed.check_shards(models[0].program, data.train, config.batch, group.size)
         layers = checkpoint.layers_of([model.program for model in models])
         record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides, layers)
         with (
-            Plots() as plots
-        ):  # from here on, matplotlib loads in a helper process while the network trains
+            Plots() if writes else nullcontext()
+        ) as plots:  # from here on, matplotlib loads in a helper process while the network trains
+            where = str(group.device) if group else _device(backend, device)
             runner = (
-                make_runner(models[0], config, backend)
+                make_runner(models[0], config, backend, device=where)
                 if len(models) == 1
-                else make_gan(*models, config, backend)
+                else make_gan(*models, config, backend, device=where)
             )
+            if group is not None:
+                runner = distributed.Sharded(runner, group)
             if config.factors is not None:  # Kulkarni's procedure: training/factors.py
                 runner = FactorRunner(runner, config, models[0].program, data)
             if saved is None and len(models) == 1:  # an rbf's centres from the training part
@@ -185,7 +239,7 @@ def train_models(
                 if config.pretrain is not None and saved is None:  # a resumed run has done it
                     pretrain(runner, models[0].program, data, config, out)
                 outcome = fit(runner, data, config, out, saved or False, progress, record)
-                paths = _write_results(runner, config, outcome, out, data, plots)
+                paths = _write_results(runner, config, outcome, out, data, plots) if writes else {}
             except OSError as error:  # a write into the run's folder failed: say what is kept
                 raise folder.write_failed(error, out) from None
     return TrainResult(
@@ -196,6 +250,19 @@ def train_models(
         paths,
         outcome.history,
         outcome.kept,
+    )
+
+
+def _result_of(fields: dict) -> TrainResult:
+    """A TrainResult from the fields a worker sent (worker.result_fields)."""
+    early = fields["early_stop"]
+    return TrainResult(
+        **{
+            **fields,
+            "expectations": [Expectation(**e) for e in fields["expectations"]],
+            "paths": {k: Path(v) for k, v in fields["paths"].items()},
+            "early_stop": EarlyStop(**early) if early else None,
+        }
     )
 
 
@@ -251,30 +318,37 @@ def make_gan(
     config: TrainConfig,
     backend: str | None = None,
     dtype: str = "float32",
+    device: str | None = None,
 ):
     """A generator and a discriminator on `backend`, trained in turns (gan.py)."""
     if (backend or default_backend()) == "torch":
         from .torch_runner import TorchGan
 
-        return TorchGan(generator, discriminator, config, dtype)
+        return TorchGan(generator, discriminator, config, dtype, device)
     from .numpy_runner import NumpyGan
 
+    numpy_device(device)
     return NumpyGan(generator, discriminator, config, dtype)
 
 
 def make_runner(
-    model: Model, config: TrainConfig, backend: str | None = None, dtype: str = "float32"
+    model: Model,
+    config: TrainConfig,
+    backend: str | None = None,
+    dtype: str = "float32",
+    device: str | None = None,
 ):
     """The network on `backend` (default: torch when it is installed, else numpy), trained as
-    `config` says."""
+    `config` says; on `device` for torch (None: the CPU; R334 for one that is not there)."""
     backend = backend or default_backend()
     if backend == "torch":
         from .torch_runner import TorchRunner
 
-        runner = TorchRunner(model, config, dtype)
+        runner = TorchRunner(model, config, dtype, device)
     elif backend == "numpy":
         from .numpy_runner import NumpyRunner
 
+        numpy_device(device)
         runner = NumpyRunner(model, config, dtype)
     else:
         raise ValueError(f"unknown backend {backend!r}: torch or numpy")
@@ -283,6 +357,22 @@ def make_runner(
 
 def default_backend() -> str:
     return "torch" if importlib.util.find_spec("torch") is not None else "numpy"
+
+
+def _where(runner) -> dict:
+    """Where the run computed, for settings.json: its device, and its processes when several."""
+    group = getattr(runner, "group", None)
+    while hasattr(runner, "inner"):  # a rank's, a learning rule's or factors' runner
+        runner = runner.inner
+    device = getattr(getattr(runner, "g", runner), "device", "cpu")  # a GAN: the generator's
+    return {"device": str(device), **({"procs": group.size} if group else {})}
+
+
+def _device(backend: str | None, device: str | None) -> str | None:
+    """The device to train on: the one asked for, else for torch the best there is."""
+    if device is None and (backend or default_backend()) == "torch":
+        return best_device()
+    return device
 
 
 def _write_results(
@@ -300,7 +390,7 @@ def _write_results(
     write_atomic(
         paths["settings"],
         lambda p: Path(p).write_text(
-            json.dumps({"backend": runner.backend, **config.as_dict()}, indent=2)
+            json.dumps({"backend": runner.backend, **_where(runner), **config.as_dict()}, indent=2)
         ),
     )
     drawings = [("history", paths["plot"], {"history": outcome.history})]

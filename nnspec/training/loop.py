@@ -129,16 +129,20 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
     if program is not None and config.epochs:
         _check_batch_statistics(program, data.train, config.batch)
     saved = read(out) if resume is True else resume or None
-    out.mkdir(parents=True, exist_ok=True)
+    # a data-parallel run's ranks past 0 write nothing, and take from rank 0 what it read
+    writes, broadcast = getattr(runner, "writes", True), getattr(runner, "broadcast", None)
+    if writes:
+        out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, float]] = []
     start = 0
     watch = config.early_stop  # (patience, metric, min_delta) or None
     best: list | None = None  # [epoch, value] of the best epoch so far, when early stopping
     if saved is not None:
-        start, history = _restore(runner, rng, out, saved)
+        start, history = _restore(runner, rng, out, saved, writes)
+        history = broadcast(history) if broadcast else history
         best = saved.state.get("best")
-    else:
+    elif writes:
         for name in ("metrics.csv", BEST):
             (out / name).unlink(missing_ok=True)
     if hasattr(runner, "plan_steps"):  # a learning rule's schedules decay over the run's steps
@@ -173,12 +177,14 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
             )
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
         history.append(row)
-        _append_row(out / "metrics.csv", row)
+        if writes:
+            _append_row(out / "metrics.csv", row)
         if watch and _better(row.get(watch[1], math.nan), best and best[1], watch[1], watch[2]):
             best = [epoch + 1, row[watch[1]]]
-            _save_weights(out / BEST, runner.weights())
+            if writes:
+                _save_weights(out / BEST, runner.weights())
         stopping = bool(watch and best and epoch + 1 - best[0] >= watch[0])
-        if (
+        if writes and (
             saved_at is None
             or epoch + 1 == config.epochs
             or stopping
@@ -194,10 +200,12 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
     if config.epochs == 0 or not history:
         row = {"epoch": 0, "lr": config.lr, **measure(runner, data, config)}
         history.append(row)
-        _append_row(out / "metrics.csv", row)
+        if writes:
+            _append_row(out / "metrics.csv", row)
     last, kept = history[-1], None
     if watch and best:  # the best epoch's weights and metrics are the run's
-        runner.set_weights(_read_weights(out / BEST))
+        weights = _read_weights(out / BEST) if writes else None
+        runner.set_weights(broadcast(weights) if broadcast else weights)
         last = next(row for row in history if row["epoch"] == best[0])
         kept = EarlyStop(watch[1], best[0], best[1], stopped)
     expectations = [Expectation(m, op, v, last.get(m, float("nan"))) for m, op, v in config.expects]
@@ -470,9 +478,11 @@ def _save_checkpoint(
     save(out, arrays, state)
 
 
-def _restore(runner, rng: np.random.Generator, out: Path, saved: Saved) -> tuple[int, list[dict]]:
+def _restore(
+    runner, rng: np.random.Generator, out: Path, saved: Saved, writes: bool = True
+) -> tuple[int, list[dict]]:
     """Put the run back as `saved` holds it (already recognised as this run's); the rows of
-    metrics.csv written after it (an epoch cut short) are dropped."""
+    metrics.csv written after it (an epoch cut short) are dropped (by the run that `writes`)."""
     saved.check_layout(saved.state["network"], layout_of(runner.weights()))
     try:
         runner.restore(saved.arrays, saved.state["runner"])
@@ -483,6 +493,8 @@ def _restore(runner, rng: np.random.Generator, out: Path, saved: Saved) -> tuple
             f"the checkpoint is damaged: {saved.path}: it cannot be restored ({error})",
             f"the run cannot go on from it: {AFRESH}",
         ) from None
+    if not writes:
+        return saved.epoch, []
     history = _read_rows(out / "metrics.csv", saved.epoch)
     if history:  # replaced at once: a failure here leaves the rows as they were
         write_atomic(

@@ -36,31 +36,40 @@ def predict(
     inputs: str | os.PathLike,
     backend: str | None = None,
     network: str | None = None,
+    device: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each output's values for the examples in `inputs`, by output name, batch first."""
-    return run_model(load_spec(path, network), weights, inputs, backend)
+    """Each output's values for the examples in `inputs`, by output name, batch first; torch
+    computes them on `device` (None: the best there is)."""
+    return run_model(load_spec(path, network), weights, inputs, backend, device)
 
 
 def run_model(
-    model: Model, weights: str | os.PathLike, inputs: str | os.PathLike, backend: str | None = None
+    model: Model,
+    weights: str | os.PathLike,
+    inputs: str | os.PathLike,
+    backend: str | None = None,
+    device: str | None = None,
 ) -> dict[str, np.ndarray]:
     """`predict` for a model already loaded. A csv input's columns are matched by name with those
     the network was trained on, when its weights file records them (`weights_metadata`)."""
     state = read_weights(weights, model.program)
     examples = read_inputs(inputs, model.program, **recorded_columns(weights))
     examples = standardise(examples, _statistics(model, weights))
+    from ..backends.devices import device_name, numpy_device
     from . import default_backend
 
     if (backend or default_backend()) == "torch":
         import torch
 
-        net = model.to_torch()
+        where = device_name(device)
+        net = model.to_torch(device=where)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         net.eval()
         with torch.no_grad():
-            y = net(**{k: torch.from_numpy(v) for k, v in examples.items()})
-        y = {k: v.numpy() for k, v in y.items()} if isinstance(y, dict) else y.numpy()
+            y = net(**{k: torch.from_numpy(v).to(where) for k, v in examples.items()})
+        y = {k: v.cpu().numpy() for k, v in y.items()} if isinstance(y, dict) else y.cpu().numpy()
     else:
+        numpy_device(device)
         run = model.to_numpy()
         run.load(state)
         with np.errstate(all="ignore"):  # overflow gives inf, as in torch and in training

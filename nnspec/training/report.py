@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -55,13 +56,15 @@ def _sigterm_stops():
 
 def _train(args) -> None:
     from ..errors import NnspecError
-    from . import run_name, train_models, training_models
+    from . import distributed, run_name, train_models, training_models
     from .folder import WriteFailed
 
     models = training_models(args.file, args.network)
     epochs = train_config(models[0].train_spec, epochs=args.epochs).epochs
     name = " and ".join(model.name for model in models)
-    err = Console(stderr=True)
+    # under torchrun, the processes past the first train in silence: the first one reports
+    quiet = distributed.group_size() > 1 and os.environ.get("RANK", "0") != "0"
+    err = Console(stderr=True, quiet=quiet)
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -93,14 +96,18 @@ def _train(args) -> None:
                 seed=args.seed,
                 progress=report,
                 notify=resuming,
+                procs=getattr(args, "procs", 1),
+                device=getattr(args, "device", None),
             )
         except KeyboardInterrupt as stop:
             progress.stop()
             kind = type(stop) if isinstance(stop, Terminated) else KeyboardInterrupt
             raise kind(_interrupted(args, run_name(models), kind)) from None
-        except WriteFailed as error:  # the hint names the command that resumes, as here
+        except (WriteFailed, distributed.WorkerFailed) as error:  # the hint: how to resume
             progress.stop()
             raise error.resumed(_resume_command(args, error.out)) from None
+    if quiet:
+        return
     out = Console(file=sys.stdout, highlight=False)
     table = Table(title=f"{result.network} ({result.backend})", show_edge=False)
     for column in ("metric", "reached", "expected", ""):
@@ -184,4 +191,5 @@ def _interrupted(args, name: str, kind: type = KeyboardInterrupt) -> str:
 def _resume_command(args, out) -> str:
     again = ["nnspec", "train", args.file, "--out", str(out), "--resume"]
     again += ["--network", args.network] if args.network else []
+    again += ["--procs", str(args.procs)] if getattr(args, "procs", 1) > 1 else []
     return shlex.join(again)

@@ -3,12 +3,14 @@ checkpoints as arrays."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..backends.devices import torch_device
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
@@ -49,13 +51,21 @@ OPTIMIZERS = {
 
 class TorchRunner:
     """One network on PyTorch: `step` trains on a batch, `predict` evaluates,
-    `checkpoint`/`restore` round-trip."""
+    `checkpoint`/`restore` round-trip. The network lives on `device` (None: the CPU); arrays go
+    in and come out on the host."""
 
     backend = "torch"
+    # a data-parallel rank's part of each batch (distributed.py); None in one process
+    part: float | None = None
 
-    def __init__(self, model: Model, config: TrainConfig, dtype: str = "float32"):
+    def __init__(
+        self, model: Model, config: TrainConfig, dtype: str = "float32", device: str | None = None
+    ):
+        self.device = torch_device(device)
         torch.manual_seed(config.seed)
-        self.net = model.to_torch(seed=config.seed, dtype=dtype)
+        self.net = model.to_torch(seed=config.seed, dtype=dtype).to(self.device)
+        # what a training step's forward runs: the network's, or its DistributedDataParallel
+        self.trained = self.net.forward_with_terms
         self.dtype = getattr(torch, dtype)
         self.program, self.config = model.program, config
         self.output = model.program.outputs[0]
@@ -78,15 +88,23 @@ class TorchRunner:
         if self.optimizer is None:  # every weight frozen: nothing moves
             with torch.no_grad():
                 loss, y, _ = self._forward(inputs, target, mask)
-            return loss.item(), _arrays(y)
+            return self.total(loss), _arrays(y)
         _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
-        loss, y, _ = self._forward(inputs, target, mask)
+        loss, y, _ = self._forward(inputs, target, mask, self.trained)
+        return self.update(loss), _arrays(y)
+
+    def update(self, loss: torch.Tensor) -> float:
+        """Backpropagate a batch's loss and step, unless the loss is not finite; its value."""
         value = loss.item()
         if math.isfinite(value):
             loss.backward()
             self.optimizer.step()
-        return value, _arrays(y)
+        return value
+
+    def total(self, loss: torch.Tensor) -> float:
+        """The batch's loss as a number (a data-parallel run adds up the ranks' parts)."""
+        return loss.item()
 
     def evaluate(
         self, inputs: dict[str, np.ndarray], target: np.ndarray, mask: np.ndarray | None
@@ -98,7 +116,7 @@ class TorchRunner:
         with torch.no_grad():
             loss, y, parts = self._forward(inputs, target, mask)
         if parts is None:
-            return loss.item(), y.numpy()
+            return loss.item(), y.cpu().numpy()
         return {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}, _arrays(y)
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -106,58 +124,75 @@ class TorchRunner:
         with torch.no_grad():
             return _arrays(self.net(**self._tensors(inputs)))
 
-    def _forward(self, inputs, target, mask) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
-        """The loss, the outputs and, for several outputs, each one's loss (`OUTPUT.loss`)."""
-        y, terms = self.net.forward_with_terms(**self._tensors(inputs))
+    def _forward(
+        self, inputs, target, mask, forward=None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """The loss, the outputs and, for several outputs, each one's loss (`OUTPUT.loss`).
+        `forward`: what computes the outputs and terms (default: the network's own)."""
+        y, terms = (forward or self.net.forward_with_terms)(**self._tensors(inputs))
         if isinstance(y, dict):
             return self._several(y, terms, target, mask)
         logits = terms.get("logits", {}).get(self.output.name)
-        loss = loss_of(
+        loss = self._shared(
             self.config.loss,
-            y,
-            logits,
-            self.act,
-            torch.from_numpy(target),
-            None if mask is None else torch.from_numpy(mask),
+            loss_of(
+                self.config.loss,
+                y,
+                logits,
+                self.act,
+                self._host(target),
+                None if mask is None else self._host(mask),
+            ),
         )
         # the ELBO per output value: the loss is a mean over values, the KL a sum per example
         if "kl" in terms:
-            loss = loss + terms["kl"] / self.output.shape.size
+            loss = loss + self._shared("mean", terms["kl"]) / self.output.shape.size
         return loss + self._penalties(terms), y, None
+
+    def _shared(self, name: str, loss: torch.Tensor) -> torch.Tensor:
+        """A shard's part of its batch's loss on a data-parallel run: a mean over the shard
+        weighted by the shard's share of the batch, a sum (sse) as it is; the ranks' parts add up
+        to the loss of the whole batch."""
+        return loss if self.part is None or name == "sse" else loss * self.part
+
+    def _host(self, x: np.ndarray) -> torch.Tensor:
+        """A target or mask array as a tensor on the network's device."""
+        return torch.from_numpy(x).to(self.device)
 
     def _penalties(self, terms: dict) -> torch.Tensor | float:
         """The sparsity penalties of the layers that declare one, summed."""
         sparse = terms.get("sparse", {})
-        return sum((penalty_of(self.sparse[name], a) for name, a in sparse.items()), 0.0)
+        penalty = sum((penalty_of(self.sparse[name], a) for name, a in sparse.items()), 0.0)
+        return self._shared("mean", penalty) if sparse else penalty
 
     def _several(self, y: dict, terms: dict, target: dict, mask) -> tuple:
         """Several outputs: the weighted sum of their losses, the outputs, each one's loss."""
         logits, parts, total = terms.get("logits", {}), {}, 0.0
-        kept = None if mask is None else torch.from_numpy(mask)
+        kept = None if mask is None else self._host(mask)
         for name, loss, weight in output_losses(self.config, self.acts, target):
             part = loss_of(
                 loss,
                 y[name],
                 logits.get(name),
                 self.acts[name],
-                torch.from_numpy(target[name]),
+                self._host(target[name]),
                 kept,
             )
             parts[f"{name}.loss"] = part
-            total = total + weight * part
+            total = total + weight * self._shared(loss, part)
         if "kl" in terms:  # as for one output: the ELBO per value of the first output
-            total = total + terms["kl"] / self.output.shape.size
+            total = total + self._shared("mean", terms["kl"]) / self.output.shape.size
         return total + self._penalties(terms), y, parts
 
     def tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(self.dtype)
+        return torch.from_numpy(np.ascontiguousarray(x)).to(self.device, self.dtype)
 
     def _tensors(self, inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: self.tensor(v) for k, v in inputs.items()}
 
     # ---- weights and checkpoints -----------------------------------------------------------------
     def weights(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()}
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.net.state_dict().items()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Put `weights` (as `weights()` gives them) back into the network: the best epoch's,
@@ -169,11 +204,13 @@ class TorchRunner:
         state = self.net.state_dict()
         with torch.no_grad():
             for name, delta in deltas.items():
-                state[name].add_(torch.from_numpy(np.asarray(delta)).to(state[name].dtype))
+                state[name].add_(torch.from_numpy(np.asarray(delta)).to(state[name]))
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {f"weights.{k}": v for k, v in self.weights().items()}
         arrays["random.torch"] = torch.get_rng_state().numpy()
+        if self.device.type == "cuda":  # dropout and noise on a GPU draw from its own generator
+            arrays["random.cuda"] = torch.cuda.get_rng_state(self.device).numpy()
         meta: dict = {}
         if self.optimizer is not None:
             state = self.optimizer.state_dict()
@@ -181,7 +218,9 @@ class TorchRunner:
             for index, values in state["state"].items():
                 for key, value in values.items():
                     arrays[f"optimizer.{index}.{key}"] = (
-                        value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+                        value.cpu().numpy()
+                        if isinstance(value, torch.Tensor)
+                        else np.asarray(value)
                     )
         return arrays, meta
 
@@ -194,6 +233,8 @@ class TorchRunner:
             }
         )
         torch.set_rng_state(torch.from_numpy(arrays["random.torch"]))
+        if self.device.type == "cuda" and "random.cuda" in arrays:
+            torch.cuda.set_rng_state(torch.from_numpy(arrays["random.cuda"]), self.device)
         if self.optimizer is not None:
             state: dict = {}
             for key, value in arrays.items():
@@ -211,8 +252,8 @@ class TorchRunner:
 def _arrays(y: torch.Tensor | dict[str, torch.Tensor]) -> np.ndarray | dict[str, np.ndarray]:
     """Outputs as arrays: one, or several by name."""
     if isinstance(y, dict):
-        return {name: value.detach().numpy() for name, value in y.items()}
-    return y.detach().numpy()
+        return {name: value.detach().cpu().numpy() for name, value in y.items()}
+    return y.detach().cpu().numpy()
 
 
 def _groups_like(saved, fresh: list[dict]) -> list[dict]:
@@ -314,9 +355,15 @@ class TorchGan(GanRunner):
     """A generator and a discriminator on PyTorch, trained in turns (gan.py)."""
 
     def __init__(
-        self, generator: Model, discriminator: Model, config: TrainConfig, dtype: str = "float32"
+        self,
+        generator: Model,
+        discriminator: Model,
+        config: TrainConfig,
+        dtype: str = "float32",
+        device: str | None = None,
     ):
-        super().__init__(generator, discriminator, config, TorchRunner, dtype)
+        runner = functools.partial(TorchRunner, device=device)
+        super().__init__(generator, discriminator, config, runner, dtype)
 
     def _loss(self, x: torch.Tensor, label: float) -> torch.Tensor:
         y, logits = self._judged(x)
@@ -348,7 +395,7 @@ class TorchGan(GanRunner):
         self.d.net.eval()
         with torch.no_grad():
             y, logits = self._judged(self.d.tensor(x))
-        return y.numpy(), None if logits is None else logits.numpy()
+        return y.cpu().numpy(), None if logits is None else logits.cpu().numpy()
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
