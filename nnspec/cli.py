@@ -174,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         "machines start nnspec under torchrun instead)",
     )
     _device_option(train, "train")
+    _threads_option(train)
+    train.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write TensorBoard event files into DIR: each metric per epoch, the learning "
+        "rate and the network's diagram (needs tensorboardX: pip install 'nnspec[tensorboard]')",
+    )
     train.set_defaults(run=_train)
 
     predict = commands.add_parser(
@@ -213,6 +220,7 @@ def _parser() -> argparse.ArgumentParser:
         "--network", help="the network, in a file that holds several (a GAN's generator)"
     )
     _device_option(predict, "compute")
+    _threads_option(predict)
     predict.set_defaults(run=_predict)
 
     compile_ = commands.add_parser(
@@ -307,6 +315,16 @@ def _device_option(command: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def _threads_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--threads",
+        type=positive_int_argument,
+        metavar="N",
+        help="compute with N threads (torch and NumPy's BLAS; default: 1 for a small network, "
+        "else every core; see docs/training.md)",
+    )
+
+
 def device_argument(text: str) -> str:
     from .backends.devices import DeviceError, check_name
 
@@ -354,7 +372,9 @@ def _predict(args) -> None:
     from .training.recorded import recorded_labels
 
     model = load(args.file, args.network)
-    outputs = run_model(model, args.weights, args.input, args.backend, args.device)
+    outputs = run_model(
+        model, args.weights, args.input, args.backend, args.device, threads=args.threads
+    )
     program = model.program
     classes = {name: program.layer(name).activation == "softmax" for name in outputs}
     labels = class_labels(outputs, recorded_labels(args.weights))

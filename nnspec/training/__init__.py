@@ -35,6 +35,11 @@ from .plot import Plots
 from .pretrain import pretrain
 from .recorded import weights_metadata
 from .rules import RuleRunner
+from .tensorboard import recording
+from .tensorboard import require as require_tensorboard
+from .threads import check as check_threads
+from .threads import choose as choose_threads
+from .threads import limited, sequence_steps
 
 
 @dataclass
@@ -87,6 +92,8 @@ def train(
     progress=None,
     procs: int = 1,
     device: str | None = None,
+    threads: int | None = None,
+    tensorboard: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train the network of the spec at `path` by its train section (a GAN: both of its networks).
 
@@ -94,7 +101,9 @@ def train(
     that already holds a run is refused (R322) unless `resume` (go on with it) or `overwrite`
     (replace its results); one that another run holds is refused too (R321). `procs`: how many
     processes train it data-parallel on this machine; `device`: cpu, cuda, cuda:N or mps (None:
-    the best there is) for the torch backend (docs/training.md).
+    the best there is) for the torch backend (docs/training.md). `threads`: how many threads
+    torch and NumPy's BLAS compute with (None: one for a small network, else their default;
+    docs/training.md, "Threads"); `tensorboard`: a folder for TensorBoard event files.
 
     `progress(epoch, row)` is called after each epoch with its metrics; by default (None) a
     notebook shows a bar under the cell and elsewhere nothing is shown, True shows a bar anywhere
@@ -122,6 +131,8 @@ def train(
             notify=notify,
             procs=procs,
             device=device,
+            threads=threads,
+            tensorboard=tensorboard,
         )
 
 
@@ -140,6 +151,8 @@ def train_models(
     notify=None,
     procs: int = 1,
     device: str | None = None,
+    threads: int | None = None,
+    tensorboard: str | os.PathLike | None = None,
 ) -> TrainResult:
     """`train` for networks already loaded by `training_models`: one, or a GAN's generator and
     discriminator.
@@ -155,7 +168,15 @@ def train_models(
     file, why, and the epoch of the checkpoint kept.
 
     With `procs` > 1 the run is data-parallel (training/distributed.py): `procs` worker
-    processes, started here, or the processes torchrun started this one among (WORLD_SIZE)."""
+    processes, started here, or the processes torchrun started this one among (WORLD_SIZE).
+
+    `threads` (R335 unless a whole number >= 1) is set for the run and put back after
+    (training/threads.py); `tensorboard` names a folder the run writes TensorBoard event files
+    into (training/tensorboard.py; R336 without tensorboardX, R337, R338)."""
+    if threads is not None:
+        check_threads(threads)
+    if tensorboard is not None:
+        require_tensorboard()
     spec = models[0].train_spec
     errors = Collector()
     for model in models:
@@ -172,7 +193,19 @@ def train_models(
                 "leave out --procs under torchrun (its --nproc-per-node says how many)",
             )
         with distributed.joined(device) as group:
-            return _train(models, backend, out, given, resume, overwrite, progress, notify, group)
+            return _train(
+                models,
+                backend,
+                out,
+                given,
+                resume,
+                overwrite,
+                progress,
+                notify,
+                group,
+                threads=threads,
+                tensorboard=tensorboard,
+            )
     if procs > 1:  # the parent of the workers
         distributed.check_procs(procs, backend or default_backend(), models)
         fields = distributed.launch(
@@ -185,14 +218,39 @@ def train_models(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            threads=threads,
+            tensorboard=None if tensorboard is None else str(tensorboard),
             **given,
         )
         return _result_of(fields)
-    return _train(models, backend, out, given, resume, overwrite, progress, notify, device=device)
+    return _train(
+        models,
+        backend,
+        out,
+        given,
+        resume,
+        overwrite,
+        progress,
+        notify,
+        device=device,
+        threads=threads,
+        tensorboard=tensorboard,
+    )
 
 
 def _train(
-    models, backend, out: Path, given, resume, overwrite, progress, notify, group=None, device=None
+    models,
+    backend,
+    out: Path,
+    given,
+    resume,
+    overwrite,
+    progress,
+    notify,
+    group=None,
+    device=None,
+    threads=None,
+    tensorboard=None,
 ) -> TrainResult:
     """train_models in this process: alone, or as one rank of `group` (then rank 0 holds the
     folder and writes; the others take the checkpoint from it)."""
@@ -235,11 +293,29 @@ def _train(
                 saved.check_layers(name, layers)
                 if notify is not None:
                     notify(_resuming(saved, config), config.epochs)
+            count = choose_threads(
+                threads,
+                [model.program for model in models],
+                config.batch or data.train.size,
+                sequence_steps(models[0].program, data.train.inputs),
+            )
+            on_torch = (backend or default_backend()) == "torch"
+            events = tensorboard if writes else None  # rank 0 alone writes them
             try:
-                if config.pretrain is not None and saved is None:  # a resumed run has done it
-                    pretrain(runner, models[0].program, data, config, out)
-                outcome = fit(runner, data, config, out, saved or False, progress, record)
-                paths = _write_results(runner, config, outcome, out, data, plots) if writes else {}
+                with (
+                    limited(count, torch=on_torch) as count,
+                    recording(events, models, out, saved and saved.epoch, overwrite) as board,
+                ):
+                    if config.pretrain is not None and saved is None:  # a resumed run has done it
+                        pretrain(runner, models[0].program, data, config, out)
+                    observed = board.observe(progress)
+                    outcome = fit(runner, data, config, out, saved or False, observed, record)
+                    board.finish(outcome.history)
+                paths = (
+                    _write_results(runner, config, outcome, out, data, plots, count)
+                    if writes
+                    else {}
+                )
             except OSError as error:  # a write into the run's folder failed: say what is kept
                 raise folder.write_failed(error, out) from None
     return TrainResult(
@@ -376,7 +452,7 @@ def _device(backend: str | None, device: str | None) -> str | None:
 
 
 def _write_results(
-    runner, config: TrainConfig, outcome, out: Path, data, plots: Plots
+    runner, config: TrainConfig, outcome, out: Path, data, plots: Plots, threads: int | None = None
 ) -> dict[str, Path]:
     paths = {
         "metrics": out / "metrics.csv",
@@ -390,7 +466,15 @@ def _write_results(
     write_atomic(
         paths["settings"],
         lambda p: Path(p).write_text(
-            json.dumps({"backend": runner.backend, **_where(runner), **config.as_dict()}, indent=2)
+            json.dumps(
+                {
+                    "backend": runner.backend,
+                    **_where(runner),
+                    **({"threads": threads} if threads is not None else {}),
+                    **config.as_dict(),
+                },
+                indent=2,
+            )
         ),
     )
     drawings = [("history", paths["plot"], {"history": outcome.history})]

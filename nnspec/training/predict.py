@@ -28,6 +28,8 @@ from ..errors import SpecError
 from ..model import Model
 from ..model import load as load_spec
 from .recorded import recorded_columns
+from .threads import choose as choose_threads
+from .threads import limited, sequence_steps
 
 
 def predict(
@@ -37,10 +39,12 @@ def predict(
     backend: str | None = None,
     network: str | None = None,
     device: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Each output's values for the examples in `inputs`, by output name, batch first; torch
-    computes them on `device` (None: the best there is)."""
-    return run_model(load_spec(path, network), weights, inputs, backend, device)
+    computes them on `device` (None: the best there is), with `threads` threads (None: one for a
+    small network and batch, training/threads.py)."""
+    return run_model(load_spec(path, network), weights, inputs, backend, device, threads)
 
 
 def run_model(
@@ -49,12 +53,28 @@ def run_model(
     inputs: str | os.PathLike,
     backend: str | None = None,
     device: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """`predict` for a model already loaded. A csv input's columns are matched by name with those
     the network was trained on, when its weights file records them (`weights_metadata`)."""
     state = read_weights(weights, model.program)
     examples = read_inputs(inputs, model.program, **recorded_columns(weights))
     examples = standardise(examples, _statistics(model, weights))
+    from . import default_backend
+
+    count = choose_threads(
+        threads,
+        [model.program],
+        len(next(iter(examples.values()))),
+        sequence_steps(model.program, examples),
+    )
+    with limited(count, torch=(backend or default_backend()) == "torch"):
+        return _outputs(model, state, examples, backend, device)
+
+
+def _outputs(model: Model, state, examples, backend: str | None, device: str | None):
+    """The network's outputs for `examples` (arrays by input name), with the parameters `state`
+    on `backend` (and `device`), by output name."""
     from ..backends.devices import device_name, numpy_device
     from . import default_backend
 

@@ -98,6 +98,8 @@ def _train(args) -> None:
                 notify=resuming,
                 procs=getattr(args, "procs", 1),
                 device=getattr(args, "device", None),
+                threads=getattr(args, "threads", None),
+                tensorboard=getattr(args, "tensorboard", None),
             )
         except KeyboardInterrupt as stop:
             progress.stop()
@@ -192,4 +194,7 @@ def _resume_command(args, out) -> str:
     again = ["nnspec", "train", args.file, "--out", str(out), "--resume"]
     again += ["--network", args.network] if args.network else []
     again += ["--procs", str(args.procs)] if getattr(args, "procs", 1) > 1 else []
+    tensorboard = getattr(args, "tensorboard", None)  # its events go on where they stopped
+    again += ["--tensorboard", tensorboard] if tensorboard else []
+    again += ["--threads", str(args.threads)] if getattr(args, "threads", None) else []
     return shlex.join(again)
