@@ -1,18 +1,28 @@
-"""Front-end benchmark: how the whole check (`nnspec.loads`) scales against lark's bare parse.
+"""Front-end benchmark: how the whole check (`nnspec.loads`) scales, against lark's bare parse.
 
 Generates specs of 100, 1,000 and 10,000 layers: a chain of `dense` layers (width 8,
 `act=relu`) with a skip link around every few layers through an `add` merge, so the graph
 is not a plain chain; plus one variant that places the same pattern as a `block` with
-`repeat=N`. For each it measures (median of several runs, with `gc` left as the parser
-leaves it: enabled for the bare parse, paused by nnspec during its own parse):
+`repeat=N`. Each round measures, in CPU seconds of this process (`time.process_time`, so that
+other work on a loaded machine counts less):
 
-  (a) lark's bare parse of the same text with the same grammar (LALR, no transformer);
-  (b) the whole check, `nnspec.loads(text)`.
+  (a) lark's bare parse of the same text with the same grammar (LALR, no transformer, `gc` on
+      as lark leaves it);
+  (b) the whole check, `nnspec.loads(text)`, with the model kept and then the young-generation
+      collection that nnspec's paused collector leaves for later (`gc.collect(0)`), so that the
+      deferred work is billed to it;
+  (c) `nnspec check examples/xor.nn` in a fresh interpreter, against a fresh interpreter that
+      only imports the modules that check loads apart from nnspec's own (its dependencies and
+      the standard library), both in CPU seconds of the child (user + sys), with bytecode cached
+      as an installed package has it (PYTHONPYCACHEPREFIX in a temporary folder).
 
-Then it times the stages of the largest spec separately: parse (`load_library`), resolve
+Every run starts from a collected heap (`gc.collect()`, not timed). The rounds interleave the
+measurements; the ratios the targets need are taken within each round, then the median and the
+spread (lowest to highest) over the rounds are reported, with the machine's load average.
+Then the stages of the largest spec are timed separately: parse (`load_library`), resolve
 (`build_graph`) and check (`check`).
 
-    python bench/frontend.py [--quick] [--json PATH] [--repeat N]
+    python bench/frontend.py [--quick] [--json PATH] [--rounds N]
 """
 
 from __future__ import annotations
@@ -20,9 +30,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,65 +111,121 @@ def block_spec(layers: int) -> str:
 
 
 # ---- timing ----------------------------------------------------------------------------------
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_SPEC = ROOT / "examples" / "xor.nn"
+
+
+def cpu_time(fn) -> float:
+    """CPU seconds of one run of `fn`, from a collected heap."""
+    gc.collect()
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
 
 
 def bare_parser() -> lark.Lark:
     return lark.Lark(grammar_text(), parser="lalr")
 
 
-def measure(label: str, text: str, parser: lark.Lark, repeat: int) -> dict:
-    model = nnspec.loads(text)  # warm up, and the real layer count (blocks expanded)
-    parser.parse(text)
-    parse_s = median_time(lambda: parser.parse(text), repeat)
-    check_s = median_time(lambda: nnspec.loads(text), repeat)
-    layers = len(model.program.layers)
-    return {
-        "spec": label,
-        "layers": layers,
-        "lines": text.count("\n"),
-        "parse_s": parse_s,
-        "check_s": check_s,
-        "ratio": check_s / parse_s,
-        "us_per_layer": check_s / layers * 1e6,
-    }
+def whole_check(text: str) -> None:
+    model = nnspec.loads(text)
+    gc.collect(0)  # the collection the paused collector deferred, with the model still alive
+    del model
+
+
+def child_cpu(command: list[str], env: dict) -> float:
+    """User + sys CPU seconds of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+LOADED = """
+import sys
+from nnspec.cli import main
+try:
+    main(["check", sys.argv[1]])
+except SystemExit:
+    pass
+print("\\n".join(m for m in sys.modules if m.split(".")[0] not in ("nnspec", "__main__")))
+"""
+
+IMPORT_ALL = """
+import importlib, sys
+for name in open(sys.argv[1]).read().split():
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+"""
+
+
+class StartUp:
+    """`nnspec check` of a small spec, and importing what it imports apart from nnspec."""
+
+    def __init__(self, folder: str):
+        self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.env["PYTHONPYCACHEPREFIX"] = os.path.join(folder, "pycache")
+        self.env["PYTHONPATH"] = str(ROOT)
+        loaded = subprocess.run(
+            [sys.executable, "-c", LOADED, str(SMALL_SPEC)],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        self.modules = os.path.join(folder, "modules.txt")
+        Path(self.modules).write_text("\n".join(loaded), encoding="utf-8")
+        self.packages = sorted({m.split(".")[0] for m in loaded} & THIRD_PARTY)
+        self.check_cmd = [sys.executable, "-m", "nnspec", "check", str(SMALL_SPEC)]
+        self.import_cmd = [sys.executable, "-c", IMPORT_ALL, self.modules]
+        for command in (self.check_cmd, self.import_cmd):  # bytecode written, caches warm
+            child_cpu(command, self.env)
+
+    def measure(self) -> tuple[float, float]:
+        return child_cpu(self.check_cmd, self.env), child_cpu(self.import_cmd, self.env)
+
+
+THIRD_PARTY = {
+    "lark", "pydantic", "pydantic_core", "numpy", "networkx", "matplotlib", "rich", "safetensors",
+    "pygments", "threadpoolctl", "torch", "annotated_types", "typing_extensions",
+    "typing_inspection",
+}  # fmt: skip
 
 
 def stages(text: str, repeat: int) -> dict:
+    """The median CPU time of each stage of the whole check, each timed alone (collector as the
+    stage leaves it: paused during it)."""
     source = Source("<bench>", text)
-
-    def parse_stage():
-        return load_library(source)
-
-    library = parse_stage()
+    library = load_library(source)
     network = library.root.networks[0]
-    graph = build_graph(library, network)
+
+    def check_alone() -> float:
+        graph = build_graph(library, network)  # check takes a fresh graph; building it is untimed
+        gc.collect()
+        start = time.process_time()
+        check(graph)
+        return time.process_time() - start
+
     out = {
-        "parse_s": median_time(parse_stage, repeat),
-        "resolve_s": median_time(lambda: build_graph(library, network), repeat),
-        # check takes a fresh graph each time; building it is outside the timed part
-        "check_s": _median_check(library, network, repeat),
-        "whole_s": median_time(lambda: nnspec.loads(text), repeat),
+        "parse_s": statistics.median(cpu_time(lambda: load_library(source)) for _ in range(repeat)),
+        "resolve_s": statistics.median(
+            cpu_time(lambda: build_graph(library, network)) for _ in range(repeat)
+        ),
+        "check_s": statistics.median(check_alone() for _ in range(repeat)),
+        "whole_s": statistics.median(cpu_time(lambda: whole_check(text)) for _ in range(repeat)),
     }
-    del graph
-    out["other_s"] = max(0.0, out["whole_s"] - out["parse_s"] - out["resolve_s"] - out["check_s"])
+    out["other_s"] = out["whole_s"] - out["parse_s"] - out["resolve_s"] - out["check_s"]
     return out
 
 
-def _median_check(library, network, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        graph = build_graph(library, network)
-        start = time.perf_counter()
-        check(graph)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "low": min(values), "high": max(values)}
+
+
+def shown(s: dict, digits: int = 2) -> str:
+    return f"{s['median']:.{digits}f} ({s['low']:.{digits}f} to {s['high']:.{digits}f})"
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -163,66 +233,114 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only 100 and 1,000 layers")
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    ap.add_argument(
-        "--repeat",
-        type=int,
-        default=None,
-        help="runs per measurement (median); default 7, 3 for 10,000",
-    )
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     args = ap.parse_args(argv)
 
     sizes = [100, 1_000] if args.quick else [100, 1_000, 10_000]
-    parser = bare_parser()
-    rows = []
-    for size in sizes:
-        repeat = args.repeat or (7 if size < 10_000 else 5)
-        rows.append(measure(f"chain {size}", chain_spec(size), parser, repeat))
     big = sizes[-1]
-    rows.append(measure(f"block repeat ({big})", block_spec(big), parser, args.repeat or 5))
+    specs = {f"chain {n:,}": chain_spec(n) for n in sizes}
+    specs[f"block repeat ({big:,})"] = block_spec(big)
+    parser = bare_parser()
+    layers = {}
+    for label, text in specs.items():  # warm up, and the real layer count (blocks expanded)
+        layers[label] = len(nnspec.loads(text).program.layers)
+        parser.parse(text)
+    loads_before = os.getloadavg()
 
+    times: dict[str, dict[str, list[float]]] = {
+        label: {"parse": [], "check": []} for label in specs
+    }
+    startup: dict[str, list[float]] = {"check": [], "imports": []}
+    with tempfile.TemporaryDirectory() as folder:
+        start_up = StartUp(folder)
+        for _ in range(args.rounds):
+            for label, text in specs.items():
+                times[label]["parse"].append(cpu_time(lambda text=text: parser.parse(text)))
+                times[label]["check"].append(cpu_time(lambda text=text: whole_check(text)))
+            check_s, import_s = start_up.measure()
+            startup["check"].append(check_s)
+            startup["imports"].append(import_s)
+    loads_after = os.getloadavg()
+
+    load = f"load average {loads_before[0]:.2f} before, {loads_after[0]:.2f} after"
     print(
         f"nnspec front end: Python {platform.python_version()}, lark {lark.__version__}, "
-        f"{platform.machine()}, gc {'on' if gc.isenabled() else 'off'}"
+        f"{platform.machine()}, {os.cpu_count()} cores, {load}; {args.rounds} rounds, "
+        "CPU seconds, median (lowest to highest)"
     )
     header = (
         f"{'spec':<22} {'layers':>7} {'lines':>7} {'bare parse s':>13} {'whole check s':>14} "
-        f"{'check/parse':>12} {'us/layer':>9}"
+        f"{'check/parse':>22} {'us/layer':>9}"
     )
     print(header)
     print("-" * len(header))
-    for r in rows:
+    rows = []
+    for label, text in specs.items():
+        t = times[label]
+        row = {
+            "spec": label,
+            "layers": layers[label],
+            "lines": text.count("\n"),
+            "parse_s": spread(t["parse"]),
+            "check_s": spread(t["check"]),
+            "ratio": spread([c / p for c, p in zip(t["check"], t["parse"], strict=True)]),
+        }
+        rows.append(row)
+        ratio = shown(row["ratio"]) if not label.startswith("block") else "(short text)"
         print(
-            f"{r['spec']:<22} {r['layers']:>7,} {r['lines']:>7,} {r['parse_s']:>13.4f} "
-            f"{r['check_s']:>14.4f} {r['ratio']:>12.2f} {r['us_per_layer']:>9.1f}"
+            f"{label:<22} {row['layers']:>7,} {row['lines']:>7,} "
+            f"{row['parse_s']['median']:>13.4f} {row['check_s']['median']:>14.4f} "
+            f"{ratio:>22} {row['check_s']['median'] / row['layers'] * 1e6:>9.1f}"
         )
-
     result = {
         "python": platform.python_version(),
         "lark": lark.__version__,
+        "cores": os.cpu_count(),
+        "load_average": {"before": loads_before, "after": loads_after},
+        "rounds": args.rounds,
         "rows": rows,
     }
-    by_size = {r["layers"]: r for r in rows if r["spec"].startswith("chain")}
-    if 1_000 in by_size and 10_000 in by_size:
-        growth_check = by_size[10_000]["check_s"] / by_size[1_000]["check_s"]
-        growth_parse = by_size[10_000]["parse_s"] / by_size[1_000]["parse_s"]
-        print(
-            f"\ngrowth 1,000 -> 10,000 layers: whole check x{growth_check:.1f}, "
-            f"bare parse x{growth_parse:.1f} (10 is linear)"
-        )
-        result["growth_check"] = growth_check
-        result["growth_parse"] = growth_parse
 
-    st = stages(chain_spec(big), args.repeat or 5)
+    print("\ntargets (ratios within each round):")
+    if 1_000 in sizes and 10_000 in sizes:
+        small, large = times["chain 1,000"], times["chain 10,000"]
+        growth = spread([b / a for a, b in zip(small["check"], large["check"], strict=True)])
+        growth_parse = spread([b / a for a, b in zip(small["parse"], large["parse"], strict=True)])
+        result["growth_check"], result["growth_parse"] = growth, growth_parse
+        print(
+            f"  whole check, 10,000 / 1,000 layers   x{shown(growth)}  (target <= 10.5; "
+            f"lark's bare parse x{shown(growth_parse)})"
+        )
+    largest = rows[len(sizes) - 1]
+    print(
+        f"  whole check / bare parse ({largest['spec']})  {shown(largest['ratio'])}  (target <= 2)"
+    )
+    print(f"  whole check of {largest['spec']}  {shown(largest['check_s'], 3)} s  (target about 2)")
+    ratio = spread([c / i for c, i in zip(startup["check"], startup["imports"], strict=True)])
+    result["startup"] = {
+        "check_s": spread(startup["check"]),
+        "imports_s": spread(startup["imports"]),
+        "ratio": ratio,
+        "packages": start_up.packages,
+    }
+    print(
+        f"  nnspec check {SMALL_SPEC.name} / importing what it imports  {shown(ratio)}  "
+        f"(target <= 1.2; {shown(result['startup']['check_s'], 3)} s against "
+        f"{shown(result['startup']['imports_s'], 3)} s; {', '.join(start_up.packages)} and the "
+        "standard library)"
+    )
+
+    st = stages(specs[f"chain {big:,}"], 3)
     result["stages"] = {"layers": big, **st}
-    print(f"\nstages of the {big:,}-layer chain (median):")
+    print(f"\nstages of the {big:,}-layer chain (median of 3, CPU s):")
     for key, label in (
         ("parse_s", "parse   (load_library)"),
         ("resolve_s", "resolve (build_graph)"),
         ("check_s", "check   (check)"),
-        ("other_s", "other   (train sections, model)"),
+        ("other_s", "other   (train sections, model, gc)"),
     ):
-        print(f"  {label:<32} {st[key]:8.4f} s  {100 * st[key] / st['whole_s']:5.1f}%")
-    print(f"  {'whole  (nnspec.loads)':<32} {st['whole_s']:8.4f} s")
+        print(f"  {label:<36} {st[key]:8.4f} s  {100 * st[key] / st['whole_s']:5.1f}%")
+    print(f"  {'whole  (nnspec.loads + gc.collect(0))':<36} {st['whole_s']:8.4f} s")
 
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -17,11 +17,13 @@ import networkx as nx
 from .errors import Collector, Span, SpecError
 from .kinds import Kind, Param, Shape, ShapeError, concat_features
 from .kinds.initializers import Init
+from .parse import collector_paused
 from .program import Borrowed, Layer, Link, Output, Program
 
 DEFAULT_MAX_PARAMS = 1_000_000_000
 
 
+@collector_paused()
 def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Program:
     """Check a network's graph and infer its shapes;
     raise `SpecError` with every independent mistake."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .check import DEFAULT_MAX_PARAMS, check
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
+from .parse import collector_paused
 from .program import Program
 from .resolve import Library, build_graph, check_blocks, load_library, read_source
 from .shipped import shipped_folder
@@ -147,6 +148,7 @@ def load_all(path: str | os.PathLike, *, max_params: int = DEFAULT_MAX_PARAMS) -
     return check_source(read_source(path), max_params)
 
 
+@collector_paused()  # the syntax tree is freed before any collection looks at it
 def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
     """Check every network and train section of one file; raise one `SpecError` holding every
     mistake."""
@@ -183,6 +185,7 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
     return models
 
 
+@collector_paused()
 def _model(source: Source, network: str | None, max_params: int) -> Model:
     library = load_library(source)
     check_blocks(library)  # a mistake in a block no network uses is still a mistake in the file

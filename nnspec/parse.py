@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,11 +36,9 @@ _CLOSERS = {"RPAR", "RSQB", "RBRACE"}
 def parse(source: Source) -> s.SpecFile:
     """Parse one file's text into its syntax tree; raise `SpecError` (E1xx) on a syntax error."""
     parser, builder = _parser()
-    with _LOCK:
+    with _LOCK, collector_paused():
         builder.source = source
         builder.postlex.reset(source)
-        enabled = gc.isenabled()
-        gc.disable()
         try:
             return parser.parse(source.text)
         except UnexpectedInput as error:
@@ -48,9 +47,22 @@ def parse(source: Source) -> s.SpecFile:
             if isinstance(error.orig_exc, SpecError):
                 raise error.orig_exc from None
             raise
-        finally:
-            if enabled:
-                gc.enable()
+
+
+@contextmanager
+def collector_paused():
+    """Pause the cyclic garbage collector while a stage runs, and restore it after (as a
+    decorator or a `with`). A stage allocates its nodes, spans and graph attributes all at once
+    and frees none of them, so each collection meanwhile only rescans what it keeps: with the
+    collector on, the checks of a 10,000-layer spec grew 15x from 1,000 layers, not 10x. The
+    objects are still collected: the first collection after the stage looks at them once."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def decode(data: bytes, path: str) -> Source:
@@ -131,10 +143,16 @@ class _SyntaxBuilder(Transformer):
         self.postlex = postlex
 
     def _span(self, children) -> Span:
-        """From the first positioned child to the last (lark filters anonymous tokens out)."""
-        located = [c for c in children if isinstance(c, (Token, s.Node, tuple, list)) and c]
-        first, last = _start(located[0]), _end(located[-1])
-        return Span(self.source, first[0], first[1], last[0], last[1])
+        """From the first positioned child to the last (lark filters anonymous tokens out; an
+        optional part left out is None, and an empty list has no position either)."""
+        first, last = 0, len(children) - 1
+        while not _located(children[first]):
+            first += 1
+        while not _located(children[last]):
+            last -= 1
+        line, column = _start(children[first])
+        end_line, end_column = _end(children[last])
+        return Span(self.source, line, column, end_line, end_column)
 
     def _name(self, token: Token) -> s.Name:
         return s.Name(span=_token_span(self.source, token), text=str(token))
@@ -304,7 +322,7 @@ class _SyntaxBuilder(Transformer):
         return s.String(span=span, value="".join(out))
 
     def symbol(self, children):
-        return s.Symbol(span=self._span(children), name=str(children[0]))
+        return s.Symbol(span=_token_span(self.source, children[0]), name=str(children[0]))
 
     def open(self, children):
         return s.Open(span=_token_span(self.source, children[0]))
@@ -376,6 +394,10 @@ def _token_span(source: Source, token: Token) -> Span:
     return Span(source, token.line, token.column, token.end_line, token.end_column)
 
 
+def _located(item) -> bool:
+    return isinstance(item, (Token, s.Node, tuple, list)) and bool(item)
+
+
 def _start(item) -> tuple[int, int]:
     if isinstance(item, Token):
         return item.line, item.column
@@ -407,7 +429,6 @@ def _parser() -> tuple[Lark, _SyntaxBuilder]:
         lexer="contextual",
         postlex=postlex,
         transformer=builder,
-        propagate_positions=True,
         maybe_placeholders=True,
         cache=_cache_file(),
     )

@@ -24,7 +24,7 @@ from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .kinds import INSTEAD, REGISTRY, SPEC_KINDS, Kind
 from .kinds.activation import ACTIVATIONS
 from .kinds.base import Hint
-from .parse import KEYWORDS, decode, parse
+from .parse import KEYWORDS, collector_paused, decode, parse
 from .reading import SPEC_LIMIT, ReadError, read_regular
 
 MAX_BLOCK_DEPTH = 32
@@ -73,6 +73,7 @@ def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
     return decode(data, shown)
 
 
+@collector_paused()
 def load_library(source: Source) -> Library:
     """Parse `source` and every file it uses, directly or not; gather its blocks and networks."""
     root = parse(source)
@@ -194,6 +195,7 @@ def _define(spec: s.SpecFile, library: Library, errors: Collector) -> None:
 
 
 # ---- graphs ---------------------------------------------------------------------------------
+@collector_paused()
 def build_graph(library: Library, network: s.Network) -> nx.MultiDiGraph:
     """Place every layer of `network` (blocks expanded) and every link;
     raise `SpecError` on mistakes."""
@@ -1099,7 +1101,12 @@ def _opens(value: s.Value) -> list[s.Open]:
     """Every `?` in a value (lists and calls included)."""
     if isinstance(value, s.Open):
         return [value]
-    inner = getattr(value, "items", None) or getattr(value, "args", ())  # lists, dicts, calls
+    if isinstance(value, (s.ListValue, s.DictValue)):
+        inner = value.items
+    elif isinstance(value, s.Call):
+        inner = value.args
+    else:  # a number, string or symbol; arithmetic is evaluated before it is asked
+        return []
     items = (item.value if isinstance(item, s.Arg) else item for item in inner)
     return [found for item in items for found in _opens(item)]
 
