@@ -206,7 +206,9 @@ class TrainConfig(BaseModel):
     data_kind: str | None = None
     data: str | Call | None = None  # None: the section names no data (load_data says so)
     split: float = 0.0
-    target: Literal["input"] | None = None  # None: the data's own targets
+    # None: the data's own targets; "input": reproduce the input; {OUTPUT: "input"}: the outputs
+    # named reproduce it, the others take the data's own
+    target: Literal["input"] | dict[str, Literal["input"]] | None = None
     generator: str | None = None
     discriminator: str | None = None
     latent: int | None = None  # None: the generator's input decides
@@ -788,11 +790,28 @@ def _split(key: str, value: s.Value, networks: list[str], errors: Collector) -> 
 
 
 def _target(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """`target = input`, or per output, `target = {recon: input}`: the outputs named reproduce
+    the input, the others take the data's targets (the names are checked against the network's
+    outputs by `check_training`)."""
+    if isinstance(value, s.DictValue):
+        _check_dict(key, value, errors)
+        for item in value.items:
+            if s.plain(item.value) != "input":
+                errors.add(
+                    "E502",
+                    f"an output's target can only be 'input' (to reproduce the input), not "
+                    f"{s.show(item.value)}",
+                    item.value.span,
+                    f"write {item.key.text}: input, or leave the output out to train it on the "
+                    "data's targets",
+                )
+        return
     if s.plain(value) != "input":
         errors.add(
             "E502",
             f"target can only be 'input' (to reproduce the input), not {s.show(value)}",
             value.span,
+            "write target = input, or target = {OUTPUT: input} for one output of several",
         )
 
 
@@ -1270,7 +1289,7 @@ def _check_outputs_named(program: Program, spec: TrainSpec, errors: Collector) -
     but the total loss and train_loss)."""
     names = [o.name for o in program.outputs]
     listed = ", ".join(names)
-    for key in ("loss", "loss_weights"):
+    for key in ("loss", "loss_weights", "target"):
         value = spec.settings.get(key)
         for name in value if isinstance(value, dict) else ():
             if name not in names:

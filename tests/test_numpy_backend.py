@@ -269,6 +269,8 @@ KIND_SPECS = {
     "capsules": "input x: [3, 4]\n capsules c: 2, dim=3, routing=3\n"
     " capsules d: 3, dim=2, routing=2\n length y\n x -> c -> d -> y",
     "length": "input x: [3, 4]\n length y\n x -> y",
+    "mask": "input x: [3, 4]\n capsules c: 3, dim=2, routing=2\n mask m\n dense y: 2\n"
+    " x -> c -> m -> y",
     "ntm": "input x: 3, seq\n ntm m: 4, slots=5, width=3, heads=2\n dense y: 2\n x -> m -> y\n"
     " y ~> m",
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},

@@ -983,3 +983,13 @@ def _capsule_routing(u, w, iterations):
 ''',
     "_squash",
 )
+
+helper(
+    "_capsule_mask",
+    '''
+def _capsule_mask(v):
+    """v (B, N, dim) -> (B, N * dim): the longest capsule of each example kept, the others zero."""
+    kept = np.arange(v.shape[-2]) == (v * v).sum(axis=-1).argmax(axis=-1)[:, None]
+    return (v * kept[..., None]).reshape(v.shape[0], -1)
+''',
+)

@@ -508,6 +508,11 @@ def capsule_length(e: Emit, x: str) -> None:
     e.let(f"np.sqrt(({x} * {x}).sum(axis=-1) + 1e-09)")
 
 
+def capsule_mask(e: Emit, x: str) -> None:
+    """The longest capsule kept (the file predicts; it never trains)."""
+    e.let(f"{e.use('_capsule_mask')}({x})")
+
+
 def _activation_layer(name: str) -> Callable[[Emit, str], None]:
     def lower(e: Emit, x: str) -> None:
         alpha = getattr(e.layer.options, "alpha", None)
@@ -559,6 +564,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
+LOWERINGS["mask"] = capsule_mask
 
 # kinds the NumPy target cannot write, with why (E601 names the kind; a kind that reaches the
 # registry with neither a row above nor a reason here is E601 too)

@@ -782,6 +782,17 @@ def capsule_length(g, ctx, layer, x, p):
     return g.op("Sqrt", [g.op("Add", [n, g.floats(EPSILON)])])
 
 
+def capsule_mask(g, ctx, layer, x, p):
+    """v (B, N, dim) -> (B, N * dim), the longest capsule kept (the model predicts; it never
+    trains): ArgMax of the squared lengths, Equal to each capsule's index, Cast, Mul, Reshape."""
+    n = g.op("ReduceSum", [g.op("Mul", [x, x]), g.ints([-1])], keepdims=0)
+    capsules = ctx.source_dims[0]  # what enters: [N, dim]
+    longest = g.op("ArgMax", [n], axis=-1, keepdims=1)
+    kept = g.op("Cast", [g.op("Equal", [longest, g.ints(list(range(capsules)))])], to=1)
+    y = g.op("Mul", [x, g.op("Unsqueeze", [kept, g.ints([-1])])])
+    return g.op("Reshape", [y, g.ints([0, -1])])
+
+
 def _activation_layer(name: str) -> Callable:
     def lower(g, ctx, layer, x, p):
         act = Activation(name=name, alpha=getattr(layer.options, "alpha", None))
@@ -865,6 +876,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
+LOWERINGS["mask"] = capsule_mask
 
 # kind -> why it cannot be compiled to ONNX (E601 at the layer)
 CANNOT: dict[str, str] = {

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ..backends.plan import Step, make_plan
-from ..backends.torch.capsules import Capsules, PrimaryCapsules, squash
+from ..backends.torch.capsules import Capsules, Mask, PrimaryCapsules, squash
 from ..backends.torch.codegen import _Writer
 from ..backends.torch.memory import NTM
 from ..errors import SpecError
@@ -257,6 +257,7 @@ def _capsules(layer: Layer) -> str:
 
 
 MODULES |= {"primary_capsules": _primary_capsules, "capsules": _capsules, "length": _none}
+MODULES["mask"] = lambda layer: "Mask()"  # the longest capsule; `labels` while training
 
 # Over a whole sequence (not inside a `~>` loop): the fused kernel each recurrent cell runs.
 FUSED = {
@@ -611,6 +612,7 @@ FORWARD_NAMES = {"torch", "nn", "F", "self", "B", "T", "t", "_ref", "_kl", "args
 HELPERS["squash"] = "\n" + inspect.getsource(squash).replace("EPSILON", repr(EPSILON))
 HELPERS["PrimaryCapsules"] = "\n" + inspect.getsource(PrimaryCapsules)
 HELPERS["Capsules"] = "\n" + inspect.getsource(Capsules)
+HELPERS["Mask"] = "\n" + inspect.getsource(Mask)
 FORWARD_NAMES |= {"range", "l", "O", "I"} | set(HELPERS)  # (l, O, I: ruff's E741)
 
 # memory (backends/torch/memory.py): the backend's NTM module, its source copied into the file

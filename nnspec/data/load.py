@@ -90,6 +90,8 @@ def load_data(train_spec: TrainSpec, program: Program, base_dir: str | Path | No
 
 def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) -> Data:
     config = train_config(train_spec)  # the data's kind is not known yet
+    if isinstance(config.target, dict) and len(program.outputs) == 1:  # {y: input}: input
+        config = config.model_copy(update={"target": "input"})
     source = config.data
     if source is None:
         raise DataError(
@@ -181,13 +183,15 @@ def _read(
     needs_targets = config.discriminator is None and config.target != "input"
     several = needs_targets and len(program.outputs) > 1
     if kind == "csv" and several:  # every column, the outputs' own split off as targets
-        return shown, what, csv_targets(read_csv(path, shown, None, False), program, what)
+        examples = read_csv(path, shown, None, False)
+        return shown, what, csv_targets(examples, program, what, _copies(config))
     if kind == "csv":
         target, classify = args.get("target"), _classifies(train_spec)
         return shown, what, read_csv(path, shown, target, classify, classes=config.classes)
     arrays = read_npz(path, shown)
+    own = [o.name for o in program.outputs if o.name not in _copies(config)]
     if several:
-        _check_named_targets(arrays, program, what)
+        _check_named_targets(arrays, program, what, names=own)
     examples = npz_examples(
         arrays,
         shown,
@@ -196,7 +200,7 @@ def _read(
         needs_targets,
     )
     if several:  # class indices stay whole numbers, as for one output
-        named = {o.name: arrays[o.name] for o in program.outputs}
+        named = {name: arrays[name] for name in own}
         examples = dataclasses.replace(examples, named_targets=named)
     if config.classes is not None:
         examples = name_classes(examples, config.classes, what)
@@ -400,12 +404,20 @@ def _targets(
 
 
 # ---- several outputs -------------------------------------------------------------------------
-def csv_targets(examples: Examples, program: Program, what: str) -> Examples:
-    """A csv read whole (x: every column): the columns named after the outputs become their
-    targets (values `[rows]`), the others the features, in file order."""
+def _copies(config: TrainConfig) -> tuple[str, ...]:
+    """The outputs that `target = {OUTPUT: input}` trains to reproduce the input."""
+    return tuple(config.target) if isinstance(config.target, dict) else ()
+
+
+def csv_targets(
+    examples: Examples, program: Program, what: str, copies: tuple[str, ...] = ()
+) -> Examples:
+    """A csv read whole (x: every column): the columns named after the outputs (but `copies`,
+    which reproduce the input) become their targets (values `[rows]`), the others the features,
+    in file order."""
     columns = list(examples.info["columns"])
-    names = [o.name for o in program.outputs]
-    _check_named_targets(dict.fromkeys(columns), program, what, "column")
+    names = [o.name for o in program.outputs if o.name not in copies]
+    _check_named_targets(dict.fromkeys(columns), program, what, "column", names)
     features = [i for i, column in enumerate(columns) if column not in names]
     if not features:
         raise DataError(
@@ -419,9 +431,13 @@ def csv_targets(examples: Examples, program: Program, what: str) -> Examples:
     return Examples(x[:, features], None, info=info, named_targets=targets)
 
 
-def _check_named_targets(held, program: Program, what: str, thing: str = "array") -> None:
-    """Each output has its target in the data, named after it (E532)."""
-    missing = [o.name for o in program.outputs if o.name not in held]
+def _check_named_targets(
+    held, program: Program, what: str, thing: str = "array", names: list[str] | None = None
+) -> None:
+    """Each output (of `names`, when given) has its target in the data, named after it
+    (E532)."""
+    wanted = [o.name for o in program.outputs] if names is None else names
+    missing = [name for name in wanted if name not in held]
     if not missing:
         return
     names = ", ".join(o.name for o in program.outputs)
@@ -446,20 +462,30 @@ def several_targets(
     """Each output's targets, shaped for it, and its number of classes (None: values). An
     output takes classes when its targets are whole numbers (an npz integer array) or its loss
     is cross_entropy (a csv column); values otherwise. A target that does not fit its output
-    is E533."""
-    if examples.named_targets is None:  # a dataset with one target per example
+    is E533. The outputs that `target = {OUTPUT: input}` names reproduce the input; a dataset
+    with one target per example gives it to the one output left."""
+    config = train_config(train_spec, SEVERAL)
+    copies = _copies(config)
+    own = [o for o in program.outputs if o.name not in copies]
+    if examples.named_targets is None and len(own) > 1:  # a dataset with one target per example
         raise DataError(
             "E506",
             f"{what} has one target per example, but network '{program.name}' has "
-            f"{len(program.outputs)} outputs: " + ", ".join(f"'{o.name}'" for o in program.outputs),
+            f"{len(own)} outputs that need one: " + ", ".join(f"'{o.name}'" for o in own),
             'give each output its targets (npz("file.npz") with arrays named after the '
-            "outputs, or a csv with a column named after each), or name one output: "
-            "'output NAME'",
+            "outputs, or a csv with a column named after each), name one output: "
+            "'output NAME', or train the others to reproduce the input: "
+            f"target = {{{own[-1].name}: input}}",
         )
-    config = train_config(train_spec, SEVERAL)
     steps = _steps(inputs, program)
     targets, classes = {}, {}
     for output in program.outputs:
+        if output.name in copies:
+            targets[output.name], classes[output.name] = _input_copy(inputs, output, program), None
+            continue
+        if examples.named_targets is None:  # the dataset's one target, for the one output left
+            targets[output.name], classes[output.name] = _one_target(examples, output, what, steps)
+            continue
         y = examples.named_targets[output.name]
         where = f"the targets of output '{output.name}' in {what}"
         activation = program.layer(output.name).activation
@@ -482,6 +508,35 @@ def several_targets(
                 raise
             raise DataError("E533", error.message, error.hint) from None
     return targets, classes
+
+
+def _input_copy(inputs: dict[str, np.ndarray], output, program: Program) -> np.ndarray:
+    """The one input as the targets of an output that reproduces it (`target = {OUTPUT: input}`),
+    shaped like the output (E533 when it cannot be)."""
+    if len(inputs) != 1:
+        raise DataError(
+            "E533",
+            f"target = {{{output.name}: input}} needs one input; network '{program.name}' has "
+            f"{len(inputs)}",
+            "train it on one input",
+        )
+    source, x = next(iter(inputs.items()))
+    try:
+        return fit_values(x, False, output, f"input '{source}' (target = {{{output.name}: input}})")
+    except DataError as error:
+        raise DataError("E533", error.message, error.hint) from None
+
+
+def _one_target(examples: Examples, output, what: str, steps: int | None):
+    """A dataset's one target per example for `output`: class indices and their number, or
+    values and None."""
+    if examples.y is None:
+        raise DataError("E506", f"{what} has no targets", "train every output on the input")
+    if examples.classes is not None:
+        labels = examples.info.get("labels")
+        return fit_classes(examples.y, examples.classes, output, what, steps, labels)
+    per_step = output.shape.timed if examples.named is not None else examples.per_step
+    return fit_values(examples.y, per_step, output, what, steps), None
 
 
 def _steps(inputs: dict[str, np.ndarray], program: Program) -> int | None:

@@ -70,6 +70,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "primary_capsules": Drawing("local"),  # a convolution, its channels grouped into capsules
     "capsules": Drawing("full"),  # every capsule predicts every capsule of the next layer
     "length": Drawing("one"),  # one length per capsule, drawn as cells of its own (the output)
+    "mask": Drawing("one"),  # each capsule to its counterpart, all but one of them zeroed
     # reservoirs: recurrent (esn) or spiking (lsm) cells, drawn as the chart's 3x4 block
     "esn": Drawing("full"),
     "lsm": Drawing("full"),

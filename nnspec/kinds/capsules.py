@@ -5,7 +5,8 @@ A capsule is a vector `[dim]` whose length says how likely its entity is present
 direction says how it looks; a set of capsules is `[capsules, dim]`. Both capsule kinds end in
 the squash, `squash(s) = |s|^2 / (1 + |s|^2) * s / |s|`, which keeps a vector's direction and
 maps its length into [0, 1). `length` turns capsules into the lengths that the margin loss and
-the accuracy read (the longest capsule is the class).
+the accuracy read (the longest capsule is the class); `mask` keeps one capsule of a set, the one
+a reconstruction decoder rebuilds the input from.
 """
 
 from __future__ import annotations
@@ -148,4 +149,30 @@ class Length(Kind):
         return x.with_dims(x.dims[0])
 
 
-KINDS = [PrimaryCapsules(), Capsules(), Length()]
+class Mask(Kind):
+    """`[N, dim]` -> `[N * dim]`.
+
+    Every capsule but one set to zero, then flattened (capsule by capsule), as the reconstruction
+    decoder of Sabour, Frosst and Hinton (2017) reads the digit capsules: in training the capsule
+    of each example's class (the class targets of the network's output that has them: its
+    `length` layer trained by `loss = margin`), otherwise the longest capsule (the class the
+    network predicts; without class targets, in training too). The gradient flows into the kept
+    capsule alone. No parameters.
+    """
+
+    name = "mask"
+    family = "capsules"
+    cell = Cell.CAPSULE
+
+    def shape(self, o, x: Shape) -> Shape:
+        _static(x)
+        if len(x.dims) != 2:
+            raise ShapeError(
+                "E402",
+                f"mask keeps one capsule of capsules [N, dim], but receives {x}",
+                "put it after a capsule layer: 'capsules c: 10, dim=16' then 'mask m'",
+            )
+        return Shape((x.dims[0] * x.dims[1],))
+
+
+KINDS = [PrimaryCapsules(), Capsules(), Length(), Mask()]

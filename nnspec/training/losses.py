@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..train_section import TrainConfig, output_loss
+from .stopped import TrainingStopped
 
 EPSILON = 1e-12  # PyTorch's guard in binary_cross_entropy's gradient and our clamp before a log
 
@@ -103,6 +104,35 @@ def margin_and_grad(y: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarra
     short, over = np.maximum(high - y, 0), np.maximum(y - low, 0)
     value = np.sum(t * short**2 + weight * (1 - t) * over**2) / rows
     return float(value), (-2 * t * short + 2 * weight * (1 - t) * over) / rows
+
+
+def mask_labels(program, target) -> np.ndarray | None:
+    """The class of each example, int `[B]`, that the network's `mask` layers keep in training:
+    the class targets of its first output that has them (`length` trained by `loss = margin`);
+    None when it has no mask layer or no class targets (a mask then keeps the longest capsule).
+    R395 when a class has no capsule in a mask."""
+    masks = [layer for layer in program.layers if layer.kind.name == "mask"]
+    if not masks or target is None:
+        return None
+    named = target if isinstance(target, dict) else {program.outputs[0].name: target}
+    output, labels = next(
+        ((name, t) for name, t in named.items() if t.dtype.kind in "iu" and t.ndim == 1),
+        (None, None),
+    )
+    if labels is None:
+        return None
+    for layer in masks:
+        capsules = program.layer(layer.inputs[0].source).shape.dims[0]
+        if labels.size and (labels.max() >= capsules or labels.min() < 0):
+            raise TrainingStopped(
+                "R395",
+                f"mask '{layer.name}' keeps the capsule of each example's class in training, "
+                f"but class {int(labels.max())} of output '{output}' is past its "
+                f"{capsules} capsules",
+                f"give '{layer.name}' a capsule per class: the capsule layer before it needs "
+                f"{int(labels.max()) + 1} or more capsules (its classes are those of '{output}')",
+            )
+    return labels
 
 
 def _softmax_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:

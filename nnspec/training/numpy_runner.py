@@ -14,7 +14,7 @@ import numpy as np
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
-from .losses import loss_and_grad, output_losses, penalty_and_grad, sparse_layers
+from .losses import loss_and_grad, mask_labels, output_losses, penalty_and_grad, sparse_layers
 from .optimizers import make_optimizer
 
 
@@ -38,7 +38,9 @@ class NumpyRunner:
         """One update on a batch: its loss and outputs, both taken before the update (several
         outputs: the weighted sum, and the outputs by name; targets come by name too)."""
         self.net.train()
+        self.net.labels = mask_labels(self.program, target)  # what `mask` layers keep
         value, y, seeds = self._forward(inputs, target, mask)
+        self.net.labels = None
         if isinstance(value, dict):
             value = value["loss"]
         if math.isfinite(value):

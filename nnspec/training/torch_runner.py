@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..backends.devices import torch_device
+from ..backends.torch.capsules import Mask
 from ..model import Model
 from ..train_section import TrainConfig
 from .gan import GanRunner
-from .losses import MARGIN, output_losses, sparse_layers
+from .losses import MARGIN, mask_labels, output_losses, sparse_layers
 
 OPTIMIZERS = {
     "sgd": lambda p, a: torch.optim.SGD(
@@ -72,6 +73,7 @@ class TorchRunner:
         self.act = model.program.layer(self.output.name).activation
         self.acts = {o.name: model.program.layer(o.name).activation for o in self.program.outputs}
         self.sparse = sparse_layers(model.program)
+        self.masks = [m for m in self.net.modules() if isinstance(m, Mask)]
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = (
             OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
@@ -91,8 +93,15 @@ class TorchRunner:
             return self.total(loss), _arrays(y)
         _set_lr(self.optimizer, lr)
         self.optimizer.zero_grad(set_to_none=True)
+        self._label(mask_labels(self.program, target) if self.masks else None)
         loss, y, _ = self._forward(inputs, target, mask, self.trained)
+        self._label(None)
         return self.update(loss), _arrays(y)
+
+    def _label(self, labels: np.ndarray | None) -> None:
+        """The class of each example that the `mask` layers keep in this step (None: none)."""
+        for module in self.masks:
+            module.labels = None if labels is None else torch.from_numpy(labels)
 
     def update(self, loss: torch.Tensor) -> float:
         """Backpropagate a batch's loss and step, unless the loss is not finite; its value."""

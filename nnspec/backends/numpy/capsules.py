@@ -8,7 +8,8 @@ composed from them (kinds/capsules.py says what the kinds compute).
 | `length(v)` | `sqrt(|v|^2 + eps)` over the last axis | `g v / length` |
 
 `routing(u_hat, iterations)` is built from them and ops.py's `mul`, `total`, `add` and
-activations.py's `softmax`, so its gradient needs no code of its own.
+activations.py's `softmax`, so its gradient needs no code of its own; `mask(v, labels)` from
+ops.py's `mul_const` and `reshape`.
 """
 
 from __future__ import annotations
@@ -87,3 +88,11 @@ def routing(u_hat: Var, iterations: int, couplings: list | None = None) -> Var:
             )
             logits = agreement if logits is None else ops.add(logits, agreement)
     return v
+
+
+def mask(v: Var, labels: np.ndarray | None) -> Var:
+    """v: (B, N, dim) -> (B, N * dim): capsule `labels[b]` of example b kept, the others zero
+    (labels: (B,) class indices); the longest capsule where `labels` is None."""
+    index = np.argmax((v.value * v.value).sum(-1), -1) if labels is None else labels
+    kept = np.arange(v.shape[-2]) == np.asarray(index)[:, None]
+    return ops.reshape(ops.mul_const(v, kept[..., None].astype(v.value.dtype)), (v.shape[0], -1))

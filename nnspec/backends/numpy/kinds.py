@@ -28,7 +28,7 @@ from . import cells, ops
 from .activations import activate
 from .autograd import Var, const
 from .boltzmann import boltzmann
-from .capsules import length, predictions, routing, squash
+from .capsules import length, mask, predictions, routing, squash
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
@@ -56,6 +56,9 @@ class Context:
     # each such encoder's final state once it has run (one state per stacked layer)
     handed: dict[str, str] = field(default_factory=dict)
     finals: dict[str, object] = field(default_factory=dict)
+    # the class of each example of the batch, (B,), that a `mask` layer keeps in training (the
+    # runner's, from the targets; None: the longest capsule)
+    labels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,12 @@ def capsules(ctx: Context, layer: Layer, x: Var, p) -> Var:
 def capsule_length(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """v: (..., N, dim) -> (..., N): `length` (capsules.py)."""
     return length(x)
+
+
+def capsule_mask(ctx: Context, layer: Layer, x: Var, p) -> Var:
+    """v: (B, N, dim) -> (B, N * dim): `mask` (capsules.py), by the labels in training
+    (`ctx.labels`), by the longest capsule otherwise."""
+    return mask(x, ctx.labels if ctx.training else None)
 
 
 # ---- io and merges -------------------------------------------------------------------------
@@ -647,6 +656,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "primary_capsules": primary_capsules,
     "capsules": capsules,
     "length": capsule_length,
+    "mask": capsule_mask,
     "lif": _stateful(
         _lif_cell,
         "x (B, T, F) -> spikes (B, T, units): one `linear` over the whole sequence, then per step "

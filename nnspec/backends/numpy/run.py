@@ -61,6 +61,9 @@ class NumpyRun:
         # layer name -> f(value: Var) -> Var, applied to the layer's value as it is computed
         # (outside loops): a training procedure's change of a value (training/factors.py's clamp)
         self.hooks: dict[str, Any] = {}
+        # the class of each example, (B,), that `mask` layers keep while training (the runner
+        # sets it for a step; None: the longest capsule, as in evaluation)
+        self.labels: np.ndarray | None = None
 
     # ---- mode and weights ------------------------------------------------------------------
     def train(self, mode: bool = True) -> NumpyRun:
@@ -105,6 +108,7 @@ class NumpyRun:
         leaves, values, steps = self._present(data)
         params = {n: Var(a, n in self._trainable) for n, a in self.params.items()}
         ctx = Context(self.training, self.rng, self.dtype, self.params, [], handed=self._handed)
+        ctx.labels = self.labels
         batch = next(iter(leaves.values())).shape[0]
         for item in self.plan.items:
             if isinstance(item, Loop):

@@ -1,5 +1,6 @@
 """Capsule kinds in PyTorch: primary capsules (an nn.Conv2d whose channels are grouped into
-squashed capsules), a capsule layer routed by agreement, and capsule lengths."""
+squashed capsules), a capsule layer routed by agreement, capsule lengths, and the mask before a
+reconstruction decoder."""
 
 from __future__ import annotations
 
@@ -52,6 +53,20 @@ class Capsules(nn.Module):
         return v
 
 
+class Mask(nn.Module):
+    """v [B, N, dim] -> [B, N * dim]: capsule `labels[b]` of example b kept, the others zero,
+    while training with `labels` ([B] class indices) set; else the longest capsule. No state:
+    the training runner sets `labels` for a step and clears it after."""
+
+    labels: torch.Tensor | None = None
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        labels = self.labels if self.training else None
+        index = (v * v).sum(-1).argmax(-1) if labels is None else labels.to(v.device)
+        kept = torch.arange(v.shape[-2], device=v.device) == index.unsqueeze(-1)
+        return (v * kept.unsqueeze(-1).to(v.dtype)).flatten(1)
+
+
 def _primary_module(layer: Layer) -> PrimaryCapsules:
     o = layer.options
     _, inputs, kh, kw = layer.params["weight"].shape
@@ -77,4 +92,5 @@ LOWERINGS = {
     "primary_capsules": Lowering(_called, _primary_module),
     "capsules": Lowering(_called, _capsules_module),
     "length": Lowering(_length),
+    "mask": Lowering(_called, lambda layer: Mask()),
 }
