@@ -185,6 +185,7 @@ def test_the_masks_gradient_reaches_the_kept_capsule_alone_as_in_pytorch():
     assert np.count_nonzero(np.abs(g).sum(-1)) == 3  # one capsule per example
 
 
+@pytest.mark.slow
 def test_the_runners_give_the_mask_the_class_targets_for_a_step():
     """`mask_labels` takes the class targets of the output that has them; a step on either
     backend (float64) computes its loss with the labelled capsule, the same on both, and leaves
