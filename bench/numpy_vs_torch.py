@@ -1,12 +1,25 @@
 """Training-step time and peak memory: the NumPy backend against PyTorch on the CPU.
 
-Three networks, each trained one step at a time (forward, backward, SGD update):
+Ten networks, each trained one step at a time (forward, backward, SGD update):
 
-  mlp    784-256-128-10, relu, batch 64, softmax cross-entropy
-  lenet  examples/lenet.nn (conv 8, pool, conv 16, pool, dense 32, softmax 10), 8x8 images, batch 32
-  lstm   input 32, hidden 128, 50 steps, batch 32, a fixed random gradient on every step's output
+  mlp        784-256-128-10, relu, batch 64, softmax cross-entropy
+  lenet      examples/lenet.nn (conv 8, pool, conv 16, pool, dense 32, softmax 10), 8x8 images,
+             batch 32
+  lstm, gru, rnn   input 32, hidden 128, 50 steps, batch 32, a fixed random gradient on every
+             step's output
+  attention  two post-norm transformer encoder blocks (attention of 2 heads, add, layernorm,
+             dense 64 relu, dense 32, add, layernorm), 32 wide, 16 steps, batch 32, a fixed
+             random gradient on the output (nn.TransformerEncoderLayer, dropout 0)
+  gcn        two gcn layers (64 relu, 16) over 32 graphs of 32 nodes, 32 features, a fixed
+             random gradient on every node's output
+  lif        two layers of leaky integrate-and-fire cells (128, 10), 64 inputs shown for
+             20 steps, batch 64, the mean spike rate, a fixed random gradient on it
+  conv       conv 16 and conv 32, kernel 3, stride 2, padding 1, relu, dense 10, 3x32x32 images,
+             batch 32, softmax cross-entropy
+  maxout     maxout 256 of 3 pieces, dense 10, batch 64, softmax cross-entropy
 
-The PyTorch side is written by hand (nn.Linear, nn.Conv2d, nn.LSTM and `torch.optim.SGD`),
+The PyTorch side is written by hand (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU, nn.RNN,
+nn.TransformerEncoderLayer, the gcn and lif loops written out, and `torch.optim.SGD`),
 the reference the targets are set against; when the nnspec PyTorch backend is installed,
 `model.to_torch()` is timed too. Both libraries get one thread (OPENBLAS/OMP/MKL_NUM_THREADS=1,
 set before NumPy is imported, and torch.set_num_threads(1)), float32. Timings interleave the
@@ -14,7 +27,9 @@ contenders round by round and report medians. Peak memory is measured in a fresh
 contender: after one warm-up step and `malloc_trim`, how far the resident set peaks above its level
 over five steps (the peak is reset through /proc/self/clear_refs: this part needs Linux and glibc).
 
-    python bench/numpy_vs_torch.py [--quick] [--rounds N] [--json PATH]
+The load average before and after the run is printed with the table (the machine is shared).
+
+    python bench/numpy_vs_torch.py [--quick] [--rounds N] [--only CASE ...] [--json PATH]
 """
 
 from __future__ import annotations
@@ -50,42 +65,122 @@ MLP = """network mlp {
     dense out: 10
     x -> h1 -> h2 -> out
 }"""
-LSTM = """network lstm {
+
+
+def _recurrent(kind: str) -> str:
+    return f"""network {kind} {{
     input x: 32, seq=50
-    lstm  m: 128
+    {kind} m: 128
     x -> m
+}}"""
+
+
+ENCODER = """block encoder(width) {
+    input     x: width
+    attention a: heads=2
+    add       s1
+    layernorm n1
+    dense     f1: 64, act=relu
+    dense     f2: width
+    add       s2
+    layernorm n2
+    x -> a -> s1
+    x -> s1
+    s1 -> n1 -> f1 -> f2 -> s2
+    n1 -> s2
+    s2 -> n2
+}
+
+network encoder2 {
+    input   x: 32, seq=16
+    encoder e: 32, repeat=2
+    x -> e
 }"""
-CASES = {  # name: (spec text, batch)
-    "mlp": (MLP, 64),
-    "lenet": ((ROOT / "examples" / "lenet.nn").read_text(), 32),
-    "lstm": (LSTM, 32),
+GCN = """network gcn {
+    input  features: [32, 32]
+    input  adjacency: [32, 32]
+    gcn    g1: 64, act=relu
+    gcn    g2: 16
+    features -> g1.features
+    adjacency -> g1.adjacency, g2.adjacency
+    g1 -> g2.features
+}"""
+LIF = """network snn {
+    input  x: 64, steps=20
+    lif    s1: 128, threshold=1.0, decay=0.9
+    lif    s2: 10
+    x -> s1 -> s2
+    output s2: mean
+}"""
+CONV = """network strided {
+    input x: [3, 32, 32]
+    conv  c1: 16, kernel=3, stride=2, padding=1, act=relu
+    conv  c2: 32, kernel=3, stride=2, padding=1, act=relu
+    flatten f
+    dense out: 10
+    x -> c1 -> c2 -> f -> out
+}"""
+MAXOUT = """network maxout {
+    input  x: 784
+    maxout m: 256, pieces=3
+    dense  out: 10
+    x -> m -> out
+}"""
+# name: (spec text, batch, the inputs' shapes past the batch, the loss, steps per round)
+# losses: "ce" softmax cross-entropy on logits, "nll" on probabilities (lenet ends in softmax),
+# "grad" sum(G * out) for a fixed random G of the output's shape
+CASES = {
+    "mlp": (MLP, 64, [(784,)], "ce", 20),
+    "lenet": ((ROOT / "examples" / "lenet.nn").read_text(), 32, [(1, 8, 8)], "nll", 20),
+    "lstm": (_recurrent("lstm"), 32, [(50, 32)], "grad", 3),
+    "gru": (_recurrent("gru"), 32, [(50, 32)], "grad", 3),
+    "rnn": (_recurrent("rnn"), 32, [(50, 32)], "grad", 5),
+    "attention": (ENCODER, 32, [(16, 32)], "grad", 5),
+    "gcn": (GCN, 32, [(32, 32), (32, 32)], "grad", 10),
+    "lif": (LIF, 64, [(64,)], "grad", 5),
+    "conv": (CONV, 32, [(3, 32, 32)], "ce", 5),
+    "maxout": (MAXOUT, 64, [(784,)], "ce", 20),
+}
+OUT_SHAPE = {  # the output's shape past the batch, for the "grad" losses
+    "lstm": (50, 128),
+    "gru": (50, 128),
+    "rnn": (50, 128),
+    "attention": (16, 32),
+    "gcn": (32, 16),
+    "lif": (10,),
 }
 
 
 # ---- data and the loss gradient, the same on every side ----------------------------------------
-def make_batch(case: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, targets): class labels for mlp and lenet, a gradient for every LSTM output."""
+def make_batch(case: str, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """(inputs, target): class labels for "ce" and "nll", a gradient of the output for "grad".
+
+    lenet's and lif's inputs are pixels in [0, 1], gcn's adjacency a symmetric 0/1 matrix."""
     rng = np.random.default_rng(seed)
-    _, batch = CASES[case]
-    if case == "mlp":
-        return rng.standard_normal((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
-    if case == "lenet":
-        return rng.random((batch, 1, 8, 8), dtype=np.float32), rng.integers(0, 10, batch)
-    return rng.standard_normal((batch, 50, 32), dtype=np.float32), rng.standard_normal(
-        (batch, 50, 128), dtype=np.float32
-    )
+    _, batch, shapes, loss, _ = CASES[case]
+    if case in ("lenet", "lif"):
+        xs = [rng.random((batch, *shapes[0]), dtype=np.float32)]
+    elif case == "gcn":
+        upper = np.triu(rng.random((batch, 32, 32)) < 0.15, 1)
+        adjacency = (upper | upper.transpose(0, 2, 1)).astype(np.float32)
+        xs = [rng.standard_normal((batch, 32, 32), dtype=np.float32), adjacency]
+    else:
+        xs = [rng.standard_normal((batch, *s), dtype=np.float32) for s in shapes]
+    if loss == "grad":
+        return xs, rng.standard_normal((batch, *OUT_SHAPE[case]), dtype=np.float32)
+    return xs, rng.integers(0, 10, batch)
 
 
 def loss_grad_numpy(case: str, out: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """dL/d(out): softmax cross-entropy on logits (mlp), on probabilities (lenet ends in
-    softmax); sum(G * h) (lstm)."""
+    """dL/d(out) of the case's loss."""
     batch = out.shape[0]
-    if case == "mlp":
+    loss = CASES[case][3]
+    if loss == "ce":
         e = np.exp(out - out.max(-1, keepdims=True))
         g = e / e.sum(-1, keepdims=True)
         g[np.arange(batch), target] -= 1.0
         return g / batch
-    if case == "lenet":
+    if loss == "nll":
         g = np.zeros_like(out)
         g[np.arange(batch), target] = -1.0 / (batch * out[np.arange(batch), target])
         return g
@@ -94,12 +189,12 @@ def loss_grad_numpy(case: str, out: np.ndarray, target: np.ndarray) -> np.ndarra
 
 # ---- NumPy backend ----------------------------------------------------------------------------
 def numpy_step(case: str):
-    spec, _ = CASES[case]
+    spec = CASES[case][0]
     run = nnspec.loads(spec).to_numpy(seed=0)
-    x, target = make_batch(case)
+    xs, target = make_batch(case)
 
     def step() -> None:
-        out = run(x)
+        out = run(*xs)
         grads = run.backward(loss_grad_numpy(case, out, target), inputs=False)
         for (
             name,
@@ -116,6 +211,7 @@ def torch_modules(case: str):
     import torch
     from torch import nn
 
+    torch.manual_seed(0)
     if case == "mlp":
         return nn.Sequential(
             nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
@@ -134,17 +230,87 @@ def torch_modules(case: str):
             nn.Linear(32, 10),
             nn.Softmax(-1),
         )
+    if case == "conv":
+        return nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * 8 * 8, 10),
+        )
+    if case == "attention":  # post-norm blocks, as the spec: norm(x + attn(x)), norm(. + ff(.))
+        block = nn.TransformerEncoderLayer(32, 2, 64, dropout=0.0, batch_first=True)
+        return nn.TransformerEncoder(block, 2, enable_nested_tensor=False)
 
-    class Lstm(nn.Module):
-        def __init__(self):
+    class Recurrent(nn.Module):
+        def __init__(self, cell):
             super().__init__()
-            self.m = nn.LSTM(32, 128, batch_first=True)
+            self.m = cell(32, 128, batch_first=True)
 
         def forward(self, x):
             return self.m(x)[0]
 
-    torch.manual_seed(0)
-    return Lstm()
+    class Maxout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m, self.out = nn.Linear(784, 256 * 3), nn.Linear(256, 10)
+
+        def forward(self, x):
+            return self.out(self.m(x).view(-1, 256, 3).amax(-1))
+
+    class Gcn(nn.Module):  # Kipf and Welling's propagation, D^-1/2 (A + I) D^-1/2, per graph
+        def __init__(self):
+            super().__init__()
+            self.g1 = nn.Linear(32, 64, bias=False)
+            self.g2 = nn.Linear(64, 16, bias=False)
+            self.b1, self.b2 = nn.Parameter(torch.zeros(64)), nn.Parameter(torch.zeros(16))
+
+        def forward(self, features, adjacency):
+            looped = adjacency + torch.eye(adjacency.shape[-1])
+            d = looped.sum(-1).pow(-0.5)
+            a = d[..., :, None] * looped * d[..., None, :]
+            h = torch.relu(a @ self.g1(features) + self.b1)
+            return a @ self.g2(h) + self.b2
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v):
+            ctx.save_for_backward(v)
+            return (v >= 1.0).to(v.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            (v,) = ctx.saved_tensors
+            return g / (1.0 + 10.0 * (v - 1.0).abs()) ** 2
+
+    class Lif(nn.Module):  # two layers of leaky integrate-and-fire cells, 20 steps, mean rate
+        def __init__(self):
+            super().__init__()
+            self.s1, self.s2 = nn.Linear(64, 128), nn.Linear(128, 10)
+
+        def forward(self, x):
+            xg = self.s1(x)  # the same input at every step
+            v1 = v2 = None
+            rates = 0.0
+            for _ in range(20):
+                v1 = xg if v1 is None else 0.9 * v1 + xg
+                s1 = Spike.apply(v1)
+                v1 = v1 - s1.detach()
+                z2 = self.s2(s1)
+                v2 = z2 if v2 is None else 0.9 * v2 + z2
+                s2 = Spike.apply(v2)
+                v2 = v2 - s2.detach()
+                rates = rates + s2
+            return rates / 20
+
+    if case == "maxout":
+        return Maxout()
+    if case == "gcn":
+        return Gcn()
+    if case == "lif":
+        return Lif()
+    return Recurrent({"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[case])
 
 
 def torch_step(case: str, backend: bool = False):
@@ -154,14 +320,16 @@ def torch_step(case: str, backend: bool = False):
     torch.set_num_threads(1)
     net = nnspec.loads(CASES[case][0]).to_torch(seed=0) if backend else torch_modules(case)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
-    x, target = (torch.from_numpy(a) for a in make_batch(case))
+    xs, target = make_batch(case)
+    xs, target = [torch.from_numpy(a) for a in xs], torch.from_numpy(target)
+    loss_kind = CASES[case][3]
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        out = net(x)
-        if case == "mlp":
+        out = net(*xs)
+        if loss_kind == "ce":
             loss = F.cross_entropy(out, target)
-        elif case == "lenet":
+        elif loss_kind == "nll":
             loss = F.nll_loss(out.log(), target)
         else:
             loss = (out * target).sum()
@@ -247,6 +415,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke test")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", nargs="+", choices=list(CASES), help="these rows alone")
     parser.add_argument("--peak", nargs=2, metavar=("CASE", "CONTENDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak:
@@ -254,7 +423,6 @@ def main() -> None:
         return
     rounds = 3 if args.quick else args.rounds
     contenders = ["numpy", "torch"] + (["torch-backend"] if torch_backend_available() else [])
-    steps = {"mlp": 20, "lenet": 20, "lstm": 3}
     print(
         f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}, "
         f"1 thread each, float32, median of {rounds} interleaved rounds"
@@ -269,8 +437,9 @@ def main() -> None:
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
-    for case in CASES:
-        seconds = time_case(case, contenders, rounds, 1 if args.quick else steps[case])
+    load_before = os.getloadavg()
+    for case in args.only or CASES:
+        seconds = time_case(case, contenders, rounds, 1 if args.quick else CASES[case][4])
         memory = {c: peak_memory(case, c) for c in contenders}
         results[case] = {
             "seconds": seconds,
@@ -284,6 +453,15 @@ def main() -> None:
             + " | ".join(f"{memory[c]:.1f}" for c in contenders)
             + " |"
         )
+    load_after = os.getloadavg()
+    print(
+        "load average (1, 5, 15 min) before: "
+        + ", ".join(f"{v:.2f}" for v in load_before)
+        + "; after: "
+        + ", ".join(f"{v:.2f}" for v in load_after)
+        + f"; {os.cpu_count()} CPUs"
+    )
+    results["load"] = {"before": load_before, "after": load_after, "cpus": os.cpu_count()}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
