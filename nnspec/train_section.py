@@ -167,6 +167,20 @@ def output_loss(config: TrainConfig, name: str, activation: str | None, classes:
     return "cross_entropy" if classes else "mse"
 
 
+def input_copies(config: TrainConfig) -> tuple[str, ...]:
+    """The outputs that `target = {OUTPUT: input}` trains to reproduce the input (() for
+    `target = input`, which is every output's)."""
+    return tuple(config.target) if isinstance(config.target, dict) else ()
+
+
+def reproduces_input(config: TrainConfig, program: Program) -> bool:
+    """Whether every output of `program` reproduces the input (`target = input`, or a
+    `target = {...}` that names each)."""
+    return config.target == "input" or {o.name for o in program.outputs} <= set(
+        input_copies(config)
+    )
+
+
 def _optimizer_for(known: dict) -> Call:
     """adam for backpropagation; plain sgd for a learning rule, whose lr is the rule's step."""
     return ("adam" if known.get("rule", BACKPROP) == BACKPROP else "sgd"), {}
@@ -1447,14 +1461,15 @@ def _check_csv_targets(
     """A csv names its target column for one output (E502); for several outputs, it has a
     column named after each output (E532). False when it said so."""
     data = config.data
-    if not (isinstance(data, tuple) and data[0] == "csv") or config.target == "input":
+    if not (isinstance(data, tuple) and data[0] == "csv") or reproduces_input(config, program):
         return True
     if config.discriminator is not None:
         return True
     args = data_file_args("csv", data[1])
     at = spec.spans.get("data", spec.span)
-    names = [o.name for o in program.outputs]
-    if len(names) == 1:
+    copied = input_copies(config)
+    names = [o.name for o in program.outputs if o.name not in copied]
+    if len(program.outputs) == 1:
         if args.get("target") is None:
             errors.add(
                 "E502",
@@ -1468,8 +1483,8 @@ def _check_csv_targets(
     if args.get("target") is not None:
         errors.add(
             "E532",
-            f"network '{program.name}' has {len(names)} outputs, but the csv names one target "
-            "column",
+            f"network '{program.name}' has {len(program.outputs)} outputs, but the csv names one "
+            "target column",
             at,
             f"leave target out and name a column after each output ({', '.join(names)}): "
             "the other columns are the features",
@@ -1494,6 +1509,8 @@ def _check_csv_targets(
         return False
     several = train_config(spec, SEVERAL)
     for output in program.outputs:
+        if output.name in copied:
+            continue
         activation = program.layer(output.name).activation
         loss = output_loss(several, output.name, activation, False)
         classes = loss == "cross_entropy" and activation != "sigmoid"
@@ -1529,11 +1546,13 @@ def _check_csv_features(
         columns = csv_columns(full) if os.path.isfile(full) else None
     except (OSError, UnicodeDecodeError, csv.Error, ReadError):
         return  # read_train reported it
-    several = len(program.outputs) > 1 and config.target != "input"
-    if not columns or (config.target != "input" and not several and target not in columns):
+    whole = reproduces_input(config, program)
+    several = len(program.outputs) > 1 and not whole
+    if not columns or (not whole and not several and target not in columns):
         return
-    targets = [o.name for o in program.outputs] if several else [target]
-    features = len(columns) - (0 if config.target == "input" else len(targets))
+    copied = input_copies(config)
+    targets = [o.name for o in program.outputs if o.name not in copied] if several else [target]
+    features = len(columns) - (0 if whole else len(targets))
     dims = program.layer(name).shape.dims
     if features != math.prod(dims):
         shown = "[" + ", ".join(map(str, dims)) + "]"

@@ -386,3 +386,47 @@ def test_the_decoder_rebuilds_held_out_digits_far_better_than_the_mean_image(bac
     assert baseline == pytest.approx(0.076, abs=0.002)
     assert result.metrics["recon.loss"] <= 0.5 * baseline, (result.metrics, baseline)
     assert result.passed
+
+
+def test_a_target_per_output_also_reads_npz_files_and_single_outputs(tmp_path):
+    """An npz holds arrays for the outputs that are not named (here `kind`); with one output,
+    `target = {out: input}` is `target = input`."""
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, kind=rng.integers(0, 3, 20))
+    two = (
+        "network n {\n input x: 4\n dense h: 3\n dense kind: 3, act=softmax\n dense back: 4\n"
+        " x -> h -> kind\n h -> back\n output kind, back\n}\n"
+        'train {\n data = npz("d.npz")\n target = {back: input}\n}\n'
+    )
+    path = tmp_path / "two.nn"
+    path.write_text(two)
+    model = nnspec.load(path)
+    data = load_data(model.train_spec, model.program)
+    assert data.outputs == {"kind": 3, "back": None}
+    np.testing.assert_array_equal(data.train.targets["back"], x)
+    one = "network m {\n input x: 4\n dense out: 4\n x -> out\n}\ntrain {\n data = digits\n}\n"
+    for target in ("input", "{out: input}"):
+        text = one.replace("input x: 4", "input x: 64").replace("dense out: 4", "dense out: 64")
+        model = nnspec.loads(text.replace("data = digits", f"data = digits\n target = {target}"))
+        assert load_data(model.train_spec, model.program).kind == "reconstruction"
+
+
+def test_a_target_per_output_reads_a_csv_of_the_other_outputs_columns(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = ["a,b,c,kind"] + [
+        ",".join(f"{v:.3f}" for v in rng.random(3)) + f",{k}" for k in rng.integers(0, 2, 12)
+    ]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    text = (
+        "network n {\n input x: 3\n dense h: 3\n dense kind: 2, act=softmax\n dense back: 3\n"
+        " x -> h -> kind\n h -> back\n output kind, back\n}\n"
+        'train {\n data = csv("d.csv")\n target = {back: input}\n'
+        " loss = {kind: cross_entropy, back: mse}\n}\n"
+    )
+    path = tmp_path / "n.nn"
+    path.write_text(text)
+    model = nnspec.load(path)
+    data = load_data(model.train_spec, model.program)
+    assert data.outputs == {"kind": 2, "back": None}
+    np.testing.assert_array_equal(data.train.targets["back"], data.train.inputs["x"])

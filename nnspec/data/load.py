@@ -20,7 +20,9 @@ from ..train_section import (
     data_file_args,
     data_path,
     generated_args,
+    input_copies,
     output_loss,
+    reproduces_input,
     train_config,
 )
 from .builtin import BUILTIN
@@ -90,7 +92,7 @@ def load_data(train_spec: TrainSpec, program: Program, base_dir: str | Path | No
 
 def _load(train_spec: TrainSpec, program: Program, base_dir: str | Path | None) -> Data:
     config = train_config(train_spec)  # the data's kind is not known yet
-    if isinstance(config.target, dict) and len(program.outputs) == 1:  # {y: input}: input
+    if isinstance(config.target, dict) and reproduces_input(config, program):  # each named
         config = config.model_copy(update={"target": "input"})
     source = config.data
     if source is None:
@@ -184,19 +186,19 @@ def _read(
     several = needs_targets and len(program.outputs) > 1
     if kind == "csv" and several:  # every column, the outputs' own split off as targets
         examples = read_csv(path, shown, None, False)
-        return shown, what, csv_targets(examples, program, what, _copies(config))
+        return shown, what, csv_targets(examples, program, what, input_copies(config))
     if kind == "csv":
         target, classify = args.get("target"), _classifies(train_spec)
         return shown, what, read_csv(path, shown, target, classify, classes=config.classes)
     arrays = read_npz(path, shown)
-    own = [o.name for o in program.outputs if o.name not in _copies(config)]
+    own = [o.name for o in program.outputs if o.name not in input_copies(config)]
     if several:
         _check_named_targets(arrays, program, what, names=own)
     examples = npz_examples(
         arrays,
         shown,
         program.inputs,
-        tuple(o.name for o in program.outputs),
+        tuple(own),
         needs_targets,
     )
     if several:  # class indices stay whole numbers, as for one output
@@ -404,11 +406,6 @@ def _targets(
 
 
 # ---- several outputs -------------------------------------------------------------------------
-def _copies(config: TrainConfig) -> tuple[str, ...]:
-    """The outputs that `target = {OUTPUT: input}` trains to reproduce the input."""
-    return tuple(config.target) if isinstance(config.target, dict) else ()
-
-
 def csv_targets(
     examples: Examples, program: Program, what: str, copies: tuple[str, ...] = ()
 ) -> Examples:
@@ -465,7 +462,7 @@ def several_targets(
     is E533. The outputs that `target = {OUTPUT: input}` names reproduce the input; a dataset
     with one target per example gives it to the one output left."""
     config = train_config(train_spec, SEVERAL)
-    copies = _copies(config)
+    copies = input_copies(config)
     own = [o for o in program.outputs if o.name not in copies]
     if examples.named_targets is None and len(own) > 1:  # a dataset with one target per example
         raise DataError(
