@@ -273,6 +273,8 @@ KIND_SPECS = {
     " x -> c -> m -> y",
     "ntm": "input x: 3, seq\n ntm m: 4, slots=5, width=3, heads=2\n dense y: 2\n x -> m -> y\n"
     " y ~> m",
+    "dnc": "input x: 3, seq\n dnc m: 4, slots=5, width=3, heads=2\n dense y: 2\n x -> m -> y\n"
+    " y ~> m",
     **{name: f"input x: 4\n {name} y\n x -> y" for name in TABLE if name != "step"},
     "softmax": "input x: [3, 2, 2]\n softmax y\n x -> y",
     "step": None,  # no gradient: test_xor_gates_give_the_truth_table

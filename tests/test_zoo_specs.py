@@ -49,6 +49,7 @@ def test_the_zoo_has_specs_that_train():
         "elm",
         "esn",
         "lsm",
+        "dnc",
         "vae",
         "attention",
         "gcn",

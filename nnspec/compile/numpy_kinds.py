@@ -573,6 +573,10 @@ CANNOT: dict[str, str] = {
         "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
         "the torch target compiles it"
     ),
+    "dnc": (
+        "its memory, with its usage and temporal links, is addressed and rewritten at every "
+        "step and has no lowering in this target yet; the torch target compiles it"
+    ),
 }
 
 __all__ = ["CANNOT", "LOWERINGS", "Emit", "Stateful"]

@@ -32,6 +32,7 @@ from torch import nn
 from ..backends.plan import Step, make_plan
 from ..backends.torch.capsules import Capsules, Mask, PrimaryCapsules, squash
 from ..backends.torch.codegen import _Writer
+from ..backends.torch.dnc import DNC
 from ..backends.torch.memory import NTM
 from ..errors import SpecError
 from ..kinds.capsules import EPSILON
@@ -172,6 +173,12 @@ def _ntm_module(layer: Layer) -> str:
     o = layer.options
     inputs = layer.params["weight_ih"].shape[1] - o.heads * o.width
     return f"NTM({inputs}, {o.controller}, {o.slots}, {o.width}, {o.heads})"
+
+
+def _dnc_module(layer: Layer) -> str:
+    o = layer.options
+    inputs = layer.params["weight_ih"].shape[1] - o.heads * o.width
+    return f"DNC({inputs}, {o.controller}, {o.slots}, {o.width}, {o.heads})"
 
 
 def _none(layer: Layer) -> None:
@@ -619,6 +626,10 @@ FORWARD_NAMES |= {"range", "l", "O", "I"} | set(HELPERS)  # (l, O, I: ruff's E74
 MODULES["ntm"] = _ntm_module
 HELPERS["NTM"] = "\n" + inspect.getsource(NTM)
 FORWARD_NAMES.add("NTM")
+# the differentiable neural computer (backends/torch/dnc.py): its DNC module, copied the same way
+MODULES["dnc"] = _dnc_module
+HELPERS["DNC"] = "\n" + inspect.getsource(DNC)
+FORWARD_NAMES.add("DNC")
 
 
 # ---- the writer: the PyTorch backend's code generator, written for a file -----------------------

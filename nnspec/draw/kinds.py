@@ -76,6 +76,7 @@ KIND_DRAWING: dict[str, Drawing] = {
     "lsm": Drawing("full"),
     # the controller's cells, fed by every input, with memory cells beneath them (draw/memory.py)
     "ntm": Drawing("full"),
+    "dnc": Drawing("full"),
     # every activation used as a layer applies its function cell by cell
     **{name: Drawing("one", folds=True) for name in ACTIVATIONS},
 }

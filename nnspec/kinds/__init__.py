@@ -13,6 +13,7 @@ from . import (
     capsules,
     conv,
     dense,
+    dnc,
     generative,
     graph,
     hopfield,
@@ -50,6 +51,7 @@ FAMILIES = (
     hopfield,
     capsules,
     memory,
+    dnc,
     activation,
 )
 

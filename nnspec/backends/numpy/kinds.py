@@ -29,6 +29,7 @@ from .activations import activate
 from .autograd import Var, const
 from .boltzmann import boltzmann
 from .capsules import length, mask, predictions, routing, squash
+from .dnc import dnc_step
 from .hopfield import hopfield
 from .image import conv2d, conv_transpose2d, pool2d, unpool2d, upsample2d
 from .markov import markov
@@ -689,6 +690,17 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         "linear maps, addressing (`cosine`, `softmax`, interpolation, `shift`, `sharpen`), "
         "`write` and `read`, its backward written out (`ntm_step_composed`: the same of those "
         "primitives, the reference).",
+    ),
+    "dnc": Stateful(
+        lambda ctx, layer, x, p: _through_time(
+            lambda xt, state: dnc_step(xt, state, p, layer.options), x
+        ),
+        lambda ctx, layer, x, p, state: dnc_step(x, state, p, layer.options),
+        "x (B, T, F) -> (B, T, controller + heads * width): per step `lstm_cell` (cells.py) on "
+        "the input and the vectors read, `linear` to the interface, then dnc.py's `usage`, "
+        "`allocation`, memory.py's `cosine` and `softmax` (content), `write_weighting`, "
+        "memory.py's `write`, `links`, `precedence`, `directions`, `read_weighting` and "
+        "memory.py's `read`.",
     ),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }

@@ -22,6 +22,7 @@ from . import (
     capsules,
     conv,
     dense,
+    dnc,
     generative,
     graph,
     hopfield,
@@ -60,6 +61,7 @@ for _family in (
     hopfield,
     capsules,
     memory,
+    dnc,
     activation,
 ):
     LOWERINGS |= _family.LOWERINGS
