@@ -53,7 +53,8 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
     _check_reach(graph, [name for name, _, _ in outputs], errors)
     timed = _check_time(graph, errors)
     errors.raise_if_any()
-    shapes, params = _infer(graph, order, max_params, errors)
+    links = {name: _links_in(graph, name) for name in order}
+    shapes, params = _infer(graph, order, links, max_params, errors)
     if not errors.errors:
         for name in order:
             if name not in shapes:  # fed only through ~> by layers whose shapes wait on it
@@ -65,7 +66,8 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
                     f"give '{name}' a same-step input ('->') as well",
                 )
                 break
-    recurrent = _recurrent(graph)
+    # without time steps there is no `~>` link, and the `->` links have no cycle (ordered above)
+    recurrent = _recurrent(graph) if timed else set()
     _check_sequences(graph, order, shapes, recurrent, errors)
     _check_delays(graph, shapes, errors)
     borrowed = _shared(graph, order, params, errors) if not errors.errors else {}
@@ -89,7 +91,7 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
             name=name,
             kind=graph.nodes[name]["kind"],
             options=graph.nodes[name]["options"],
-            inputs=_links_in(graph, name),
+            inputs=links[name],
             shape=shapes[name],
             params=params[name],
             span=graph.nodes[name]["span"],
@@ -111,15 +113,26 @@ def check(graph: nx.MultiDiGraph, max_params: int = DEFAULT_MAX_PARAMS) -> Progr
 
 
 def _links_in(graph: nx.MultiDiGraph, name: str) -> tuple[Link, ...]:
-    edges = sorted(graph.in_edges(name, data=True), key=lambda e: e[2]["order"])
-    return tuple(Link(source, data["port"], data["delayed"]) for source, _, data in edges)
+    """The links into `name`, in the order they are written."""
+    # through the predecessor map rather than `in_edges`, whose views cost more than the links
+    edges = [
+        (data["order"], source, data)
+        for source, keys in graph.pred[name].items()
+        for data in keys.values()
+    ]
+    edges.sort(key=_first)
+    return tuple(Link(source, data["port"], data["delayed"]) for _, source, data in edges)
+
+
+def _first(item: tuple):
+    return item[0]
 
 
 # ---- structure ------------------------------------------------------------------------------
 def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
     for name, data in graph.nodes(data=True):
         kind = data["kind"]
-        incoming = graph.in_degree(name)
+        incoming = len(graph.pred[name])  # how many layers link to it (0 or not is what counts)
         if kind.source and incoming:
             _, _, edge = min(graph.in_edges(name, data=True), key=lambda e: e[2]["order"])
             errors.add(
@@ -144,7 +157,7 @@ def _check_links(graph: nx.MultiDiGraph, errors: Collector) -> None:
                 data["span"],
                 f"link a layer to it: 'x -> {name}'",
             )
-        for source, _, edge in graph.in_edges(name, data=True):
+        for source, _, edge in graph.in_edges(name, data=True) if kind.side_ports else ():
             if edge["delayed"] and edge["port"] in kind.side_ports:
                 errors.add(
                     "E263",
@@ -231,24 +244,26 @@ def _same_step_order(graph: nx.MultiDiGraph, errors: Collector) -> list[str]:
     """Topological order of the `->` links; a cycle among them is E304, naming its layers."""
     same_step = nx.DiGraph()
     same_step.add_nodes_from(graph.nodes)
-    first_span: dict[tuple[str, str], tuple[int, Span]] = {}
+    same_step.add_edges_from((u, v) for u, v, delayed in graph.edges(data="delayed") if not delayed)
+    if not errors.errors:
+        declared = {name: i for i, name in enumerate(graph.nodes)}
+        try:  # file order where links allow
+            return list(nx.lexicographical_topological_sort(same_step, key=declared.__getitem__))
+        except nx.NetworkXUnfeasible:  # a cycle: each one is found and named below
+            pass
+    last_span: dict[tuple[str, str], tuple[int, Span]] = {}  # the link written last, per pair
     for u, v, data in graph.edges(data=True):
         if not data["delayed"]:
-            same_step.add_edge(u, v)
             key = (u, v)
-            if key not in first_span or data["order"] > first_span[key][0]:
-                first_span[key] = (data["order"], data["span"])
+            if key not in last_span or data["order"] > last_span[key][0]:
+                last_span[key] = (data["order"], data["span"])
     for component in nx.strongly_connected_components(same_step):
         if len(component) == 1:
             (only,) = component
             if not same_step.has_edge(only, only):
                 continue
-        errors.errors.append(_cycle_error(same_step, component, first_span))
-    if errors.errors:
-        return []
-    declared = {name: i for i, name in enumerate(graph.nodes)}
-    # file order where links allow
-    return list(nx.lexicographical_topological_sort(same_step, key=declared.__getitem__))
+        errors.errors.append(_cycle_error(same_step, component, last_span))
+    return []
 
 
 def _cycle_error(graph: nx.DiGraph, component: set[str], spans) -> SpecError:
@@ -443,15 +458,21 @@ def _check_delays(graph, shapes, errors: Collector) -> None:
 
 
 # ---- shapes and parameters -------------------------------------------------------------------
-def _infer(graph: nx.MultiDiGraph, order: list[str], max_params: int, errors: Collector):
-    """Shapes and parameters of every layer, walking the order once.
+def _infer(
+    graph: nx.MultiDiGraph,
+    order: list[str],
+    links: dict[str, tuple[Link, ...]],
+    max_params: int,
+    errors: Collector,
+):
+    """Shapes and parameters of every layer, walking the order once; `links` are the links into
+    each layer.
 
     A `~>` link brings the value of a layer later in the order, so a network with
     such links first walks without reporting until the shapes stop changing (two
     walks, three at most), then once more to report. Layers downstream of a failed
     layer are skipped silently, so one mistake gives one message.
     """
-    links = {name: _links_in(graph, name) for name in order}
     known: dict[str, Shape] = {}
     delayed = any(link.delayed for ls in links.values() for link in ls)
     if delayed:
