@@ -1,12 +1,13 @@
 """Recurrent and spiking cells, one step at a time: lstm, gru, rnn, lif.
 
 `rnn`, `gru` and `lif` are composed from primitives (ops.py, activations.py), so backprop
-through time falls out of the recorded steps. `lstm` is one primitive with a hand-written
-backward (`_lstm_step` and `_lstm_step_back`, side by side): it is the kind whose speed is
-measured against `nn.LSTM`, and fusing a step into one node saves a dozen recorded
-operations per step. `lstm_sequence` runs it over a whole sequence (one node, BPTT in one
-backward loop, the weight gradient as one matmul); `lstm_cell` is one step inside a `~>`
-loop. The `spike` primitive carries the surrogate gradient of `lif`.
+through time falls out of the recorded steps; over a whole sequence `gru` runs `gru_sequence`,
+one node with a hand-written backward, tested against the composed `gru_step`. `lstm` is one
+primitive with a hand-written backward (`_lstm_step` and `_lstm_step_back`, side by side): it
+is the kind whose speed is measured against `nn.LSTM`, and fusing a step into one node saves a
+dozen recorded operations per step. `lstm_sequence` runs it over a whole sequence (one node,
+BPTT in one backward loop, the weight gradient as one matmul); `lstm_cell` is one step inside a
+`~>` loop. The `spike` primitive carries the surrogate gradient of `lif`.
 
 Every cell starts from a zero state, or from the vector its `state` port gives; `None` stands
 for zeros, so the first step skips the recurrent matmul.
@@ -70,6 +71,88 @@ def gru_step(xg: Var, h: Var | None, W_hh: Var, b_hh: Var | None) -> Var:
     if h is None:  # (1 - z) n + z * 0
         return ops.sub(n, ops.mul(z, n))
     return ops.add(n, ops.mul(z, ops.sub(h, n)))
+
+
+# ---- gru, fused -------------------------------------------------------------------------------
+def gru_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -> Var:
+    """xg (B, T, 3H) = x W_ih^T + b_ih, W_hh (3H, H), b_hh (3H,) -> h (B, T, H), from h0 (B, H)
+    (zeros without it): `gru_step` over every step as one node, with a backward of its own.
+
+    `gru_step` stays the reference it is tested against (tests/test_numpy_fused.py). Time runs
+    along the first axis inside; h[t] is the state before step t. The backward takes every
+    elementwise slope of every step at once, so its loop keeps only the recurrence (one
+    multiply and one matmul per step), and the weight gradient is one matmul.
+    """
+    batch, steps, width = xg.shape
+    units = width // 3
+    dtype = xg.value.dtype
+    a = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 3H), written into below
+    b_n = None
+    if b_hh is not None:  # b_r and b_z add outright; b_n sits inside r * (h W_n^T + b_n)
+        a[..., : 2 * units] += b_hh.value[: 2 * units]
+        b_n = b_hh.value[2 * units :]
+    recurrent = np.ascontiguousarray(W_hh.value.T)  # (H, 3H)
+    h = np.zeros((steps + 1, batch, units), dtype)
+    if h0 is not None:
+        h[0] = h0.value
+    rz = np.empty((steps, batch, 2 * units), dtype)  # sigma(r), sigma(z)
+    n = np.empty((steps, batch, units), dtype)
+    hn = np.zeros((steps, batch, units), dtype)  # h W_n^T + b_n, what r multiplies
+    hg = np.empty((batch, width), dtype)
+    for t in range(steps):
+        if t or h0 is not None:
+            np.matmul(h[t], recurrent, out=hg)
+            a[t, :, : 2 * units] += hg[:, : 2 * units]
+            np.copyto(hn[t], hg[:, 2 * units :])
+        if b_n is not None:
+            hn[t] += b_n
+        sigmoid(a[t, :, : 2 * units], out=rz[t])
+        r, z = rz[t, :, :units], rz[t, :, units:]
+        np.multiply(r, hn[t], out=n[t])
+        n[t] += a[t, :, 2 * units :]
+        np.tanh(n[t], out=n[t])
+        np.subtract(h[t], n[t], out=h[t + 1])  # h_t = n + z (h_prev - n)
+        h[t + 1] *= z
+        h[t + 1] += n[t]
+
+    def back(g):
+        r, z = rz[..., :units], rz[..., units:]
+        # dL/dh times these gives dL/d(h W^T + b) for r, z, n (slopes (T, B, 3, H))
+        slopes = np.empty((steps, batch, 3, units), dtype)
+        dn = (1.0 - z) * (1.0 - n * n)  # dh -> the pre-activation of n
+        np.multiply(dn * hn, r * (1.0 - r), out=slopes[:, :, 0])
+        np.multiply(h[:-1] - n, z * (1.0 - z), out=slopes[:, :, 1])
+        np.multiply(dn, r, out=slopes[:, :, 2])
+        gt = g.transpose(1, 0, 2)
+        dhg = np.empty((steps, batch, 3, units), dtype)
+        dh_all = np.empty((steps, batch, units), dtype)
+        carried = None
+        for t in range(steps - 1, -1, -1):
+            dh = dh_all[t]
+            if carried is None:
+                np.copyto(dh, gt[t])
+            else:
+                np.add(gt[t], carried, out=dh)
+            np.multiply(slopes[t], dh[:, None, :], out=dhg[t])
+            if t or h0 is not None:
+                carried = dh * z[t]
+                carried += dhg[t].reshape(batch, width) @ W_hh.value
+        dxg = dhg.copy()
+        np.multiply(dh_all, dn, out=dxg[:, :, 2])  # x's n part is outside r *
+        dhg = dhg.reshape(steps, batch, width)
+        first = 0 if h0 is not None else 1  # from zeros, the first step has no h @ W^T
+        gW = (
+            dhg[first:].reshape(-1, width).T @ h[first:steps].reshape(-1, units)
+            if W_hh.needs_grad
+            else None
+        )
+        gb = dhg.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
+        grads = [dxg.reshape(steps, batch, width).transpose(1, 0, 2), gW]
+        grads += [] if b_hh is None else [gb]
+        return grads + ([] if h0 is None else [carried])
+
+    parents = (xg, W_hh) + (() if b_hh is None else (b_hh,)) + (() if h0 is None else (h0,))
+    return record(h[1:].transpose(1, 0, 2), parents, back)
 
 
 # ---- lstm, fused ----------------------------------------------------------------------------

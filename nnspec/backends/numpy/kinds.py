@@ -517,6 +517,12 @@ def _lstm_sequence(ctx, layer, x, p, h0=None):
     )
 
 
+def _gru_sequence(ctx, layer, x, p, h0=None):
+    return cells.gru_sequence(
+        ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh"), h0
+    )
+
+
 def _lstm_step(ctx, layer, x, p, state):
     h, c = cells.lstm_cell(
         ops.linear(x, p["weight_ih"], p.get("bias_ih")), state, p["weight_hh"], p.get("bias_hh")
@@ -634,11 +640,13 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         _with_zero_cell,
     ),
     "gru": _stacked(
-        _stateful(
-            _gru_cell,
+        Stateful(
+            _gru_sequence,
+            _stateful(_gru_cell, "").step,
             "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input "
-            "side, then per step `linear`, `split`, sigmoid and tanh, `add`, `mul`, `sub` "
-            "(cells.gru_step); `layers=N` runs N in turn, `dropped` between.",
+            "side, then `gru_sequence` (cells.py), fused: a backward of its own; in a loop, per "
+            "step `linear`, `split`, sigmoid and tanh, `add`, `mul`, `sub` (cells.gru_step); "
+            "`layers=N` runs N in turn, `dropped` between.",
         )
     ),
     "last": last,
