@@ -349,3 +349,29 @@ def test_the_spec_learns_to_copy_with_other_seeds(seed, tmp_path):
     a network that copies nothing gets about 4 of the 10 bits wrong)."""
     result = nnspec.train(SPEC, "numpy", tmp_path, seed=seed)
     assert result.passed, result.expectations
+
+
+# ---- the drawing ------------------------------------------------------------------------------
+def test_three_memory_cells_beneath_the_controller_with_the_memorys_size():
+    """Drawn as the chart's DNC (draw/memory.py, as the NTM): the controller's hidden cells, three
+    memory cells beneath the whole drawing centred under them, each linked to the controller's
+    lowest cell, and the memory's real size written under them."""
+    from nnspec.draw.layout import layout_network
+    from nnspec.draw.scene import Line, Text
+
+    scene = layout_network(nnspec.load(SPEC).program)
+    cells = scene.cells()
+    memory = [c for c in cells if c.gid.startswith("cell:dnc:m.memory:")]
+    controller = [c for c in cells if c.gid.startswith("cell:dnc:m:")]
+    assert len(memory) == 3 and all(c.cell.value == "memory" for c in memory)
+    assert controller and all(c.cell.value == "hidden" for c in controller)
+    assert max(m.y for m in memory) < min(c.y for c in cells if c not in memory)
+    mean = sum(c.x for c in controller) / len(controller)
+    assert abs(sum(m.x for m in memory) / 3 - mean) < 1e-9
+    lowest = min(controller, key=lambda c: c.y)
+    lines = [s for s in scene.shapes if isinstance(s, Line)]
+    for m in memory:
+        assert any(
+            ln.points[0] == (lowest.x, lowest.y) and ln.points[-1] == (m.x, m.y) for ln in lines
+        )
+    assert "memory 8 x 4" in {s.text for s in scene.shapes if isinstance(s, Text)}
