@@ -1,5 +1,6 @@
 """Fused NumPy kernels against the primitives they replace: values and gradients equal to 1e-10
-in float64 (the composed versions are the references)."""
+in float64 (the composed or step-by-step versions are the references): gru_sequence against
+gru_step in a loop, lstm_sequence against lstm_cell in a loop."""
 
 from __future__ import annotations
 
@@ -42,6 +43,35 @@ def test_gru_sequence_is_the_composed_gru(bias, state):
     g = rng.standard_normal((batch, steps, units))
     fused = cells.gru_sequence(xg, W_hh, b_hh, h0)
     want = _composed_gru(xg, W_hh, b_hh, h0)
+    np.testing.assert_allclose(fused.value, want.value, rtol=0, atol=1e-10)
+    got_grads = _gradients(fused, leaves, g)
+    want_grads = _gradients(want, leaves, g)
+    for got, ref in zip(got_grads, want_grads, strict=True):
+        assert got is not None
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
+
+
+def _looped_lstm(xg, W_hh, b_hh, h0):
+    state = None if h0 is None else (h0, Var(np.zeros(h0.shape)))
+    outputs = []
+    for xt in ops.unstack_time(xg):
+        state = cells.lstm_cell(xt, state, W_hh, b_hh)
+        outputs.append(state[0])
+    return ops.stack_time(outputs)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("state", [True, False])
+def test_lstm_sequence_is_lstm_cell_stepped(bias, state):
+    rng = np.random.default_rng(4)
+    batch, steps, units = 3, 6, 5
+    xg, W_hh = _leaves(rng, [(batch, steps, 4 * units), (4 * units, units)])
+    b_hh = _leaves(rng, [(4 * units,)])[0] if bias else None
+    h0 = _leaves(rng, [(batch, units)])[0] if state else None
+    leaves = [v for v in (xg, W_hh, b_hh, h0) if v is not None]
+    g = rng.standard_normal((batch, steps, units))
+    fused = cells.lstm_sequence(xg, W_hh, b_hh, h0)
+    want = _looped_lstm(xg, W_hh, b_hh, h0)
     np.testing.assert_allclose(fused.value, want.value, rtol=0, atol=1e-10)
     got_grads = _gradients(fused, leaves, g)
     want_grads = _gradients(want, leaves, g)

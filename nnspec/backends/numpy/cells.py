@@ -184,7 +184,7 @@ def _lstm_step(
 def _lstm_slopes(
     acts: np.ndarray, c_prev: np.ndarray, tc: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The local derivatives of `_lstm_step`, for any leading axes (one step, or all steps at once).
+    """The local derivatives of `_lstm_step`, for any leading axes (`lstm_cell`'s one step).
 
     Returns (ifg (..., 3, H): what dL/dc multiplies to give dL/dz for i, f, g;
     o (..., H): what dL/dh multiplies for o; h_to_c (..., H): dc/dh through tanh(c)).
@@ -209,56 +209,6 @@ def _lstm_step_back(
     np.multiply(ifg, dc_total[:, None, :], out=dz[:, :3])
     np.multiply(dh, o, out=dz[:, 3])
     return dc_total * f
-
-
-def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -> Var:
-    """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from h0 (B, H)
-    (a `state` port; zeros without it) and a zero cell.
-
-    Time runs along the first axis inside ((T, B, ...) arrays, each step contiguous); h and c
-    keep the state before the first step as row 0, so h[t] and c[t] are the state before step t.
-    """
-    batch, steps, width = xg.shape
-    units = width // 4
-    z = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 4H), a copy: written into below
-    if b_hh is not None:
-        z += b_hh.value
-    # h @ W^T runs a third faster from a contiguous W^T
-    recurrent = np.ascontiguousarray(W_hh.value.T)
-    acts = np.empty_like(z)
-    h, c = np.zeros((2, steps + 1, batch, units), z.dtype)
-    if h0 is not None:
-        h[0] = h0.value
-    tc = np.empty((steps, batch, units), z.dtype)
-    for t in range(steps):
-        if t or h0 is not None:
-            z[t] += h[t] @ recurrent
-        _lstm_step(z[t], c[t], acts[t], c[t + 1], tc[t], h[t + 1])
-
-    def back(g):
-        # every step at once: the loop below keeps only the recurrence
-        slopes = _lstm_slopes(acts, c[:-1], tc)
-        f = _gates(acts)[1]
-        gt = g.transpose(1, 0, 2)
-        dz = np.empty((steps, batch, 4, units), z.dtype)
-        dh, dc = gt[steps - 1], None
-        for t in range(steps - 1, -1, -1):
-            dc = _lstm_step_back(dh, dc, tuple(s[t] for s in slopes), f[t], dz[t])
-            if t:
-                dh = gt[t - 1] + dz[t].reshape(batch, width) @ W_hh.value
-        dz = dz.reshape(steps, batch, width)
-        first = 0 if h0 is not None else 1  # from zeros, the first step has no h @ W^T
-        gW = (
-            dz[first:].reshape(-1, width).T @ h[first:steps].reshape(-1, units)
-            if W_hh.needs_grad
-            else None
-        )
-        gb = dz.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
-        grads = [dz.transpose(1, 0, 2), gW] + ([] if b_hh is None else [gb])
-        return grads + ([] if h0 is None else [dz[0] @ W_hh.value])
-
-    parents = (xg, W_hh) + (() if b_hh is None else (b_hh,)) + (() if h0 is None else (h0,))
-    return record(h[1:].transpose(1, 0, 2), parents, back)
 
 
 def lstm_cell(
@@ -291,3 +241,99 @@ def lstm_cell(
         return grads
 
     return tuple(record_many((h, c), tuple(parents), back))
+
+
+def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -> Var:
+    """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from h0 (B, H)
+    (a `state` port; zeros without it) and a zero cell.
+
+    The gates take one tanh for all four (sigma(x) = (1 + tanh(x / 2)) / 2), and the backward
+    takes each step's slopes inside its loop, into two preallocated buffers, while the step's
+    arrays are in cache; `lstm_cell` (the step-level `_lstm_step`, `_lstm_step_back`) is the
+    reference it is tested against (tests/test_numpy_fused.py). Time runs along the first axis
+    inside ((T, B, ...) arrays, each step contiguous); h and c keep the state before the first
+    step as row 0, so h[t] and c[t] are the state before step t.
+    """
+    batch, steps, width = xg.shape
+    units = width // 4
+    dtype = xg.value.dtype
+    z = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 4H), written into below
+    if b_hh is not None:
+        z += b_hh.value
+    recurrent = np.ascontiguousarray(W_hh.value.T)
+    # sigma(x) = (1 + tanh(x / 2)) / 2: one tanh for all four gates
+    half = np.full(width, 0.5, dtype)
+    half[2 * units : 3 * units] = 1.0
+    shift = half.copy()
+    shift[2 * units : 3 * units] = 0.0
+    acts = np.empty_like(z)
+    h, c = np.zeros((2, steps + 1, batch, units), dtype)
+    if h0 is not None:
+        h[0] = h0.value
+    tc = np.empty((steps, batch, units), dtype)
+    hw = np.empty((batch, width), dtype)
+    for t in range(steps):
+        if t or h0 is not None:
+            np.matmul(h[t], recurrent, out=hw)
+            z[t] += hw
+        a = acts[t]
+        np.multiply(z[t], half, out=a)
+        np.tanh(a, out=a)
+        a *= half
+        a += shift
+        i, f, g, o = _gates(a)
+        np.multiply(i, g, out=c[t + 1])
+        np.multiply(f, c[t], out=tc[t])
+        c[t + 1] += tc[t]
+        np.tanh(c[t + 1], out=tc[t])
+        np.multiply(o, tc[t], out=h[t + 1])
+
+    def back(gr):
+        gt = gr.transpose(1, 0, 2)
+        dz = np.empty((steps, batch, 4, units), dtype)
+        dct, slope = np.empty((2, batch, units), dtype)
+        dc = None
+        dh = gt[steps - 1]
+        for t in range(steps - 1, -1, -1):
+            i, f, g, o = _gates(acts[t])
+            ct = tc[t]
+            np.multiply(ct, ct, out=dct)
+            np.subtract(1.0, dct, out=dct)
+            dct *= o
+            dct *= dh
+            if dc is not None:
+                dct += dc
+            d = dz[t]
+            np.subtract(1.0, i, out=slope)
+            slope *= i
+            slope *= g
+            np.multiply(slope, dct, out=d[:, 0])
+            np.subtract(1.0, f, out=slope)
+            slope *= f
+            slope *= c[t]
+            np.multiply(slope, dct, out=d[:, 1])
+            np.multiply(g, g, out=slope)
+            np.subtract(1.0, slope, out=slope)
+            slope *= i
+            np.multiply(slope, dct, out=d[:, 2])
+            np.subtract(1.0, o, out=slope)
+            slope *= o
+            slope *= ct
+            np.multiply(slope, dh, out=d[:, 3])
+            dc = dct * f
+            if t:
+                dh = d.reshape(batch, width) @ W_hh.value
+                dh += gt[t - 1]
+        dz = dz.reshape(steps, batch, width)
+        first = 0 if h0 is not None else 1
+        gW = (
+            dz[first:].reshape(-1, width).T @ h[first:steps].reshape(-1, units)
+            if W_hh.needs_grad
+            else None
+        )
+        gb = dz.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
+        grads = [dz.transpose(1, 0, 2), gW] + ([] if b_hh is None else [gb])
+        return grads + ([] if h0 is None else [dz[0] @ W_hh.value])
+
+    parents = (xg, W_hh) + (() if b_hh is None else (b_hh,)) + (() if h0 is None else (h0,))
+    return record(h[1:].transpose(1, 0, 2), parents, back)
