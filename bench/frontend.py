@@ -19,8 +19,9 @@ other work on a loaded machine counts less):
 Every run starts from a collected heap (`gc.collect()`, not timed). The rounds interleave the
 measurements; the ratios the targets need are taken within each round, then the median and the
 spread (lowest to highest) over the rounds are reported, with the machine's load average.
-Then the stages of the largest spec are timed separately: parse (`load_library`), resolve
-(`build_graph`) and check (`check`).
+Each round also times the stages of the largest chain separately, the collector paused as in
+the whole check: parse (`load_library`), resolve (`build_graph`) and check (`check`); "other" is
+the rest of the whole check (train sections, the model, the deferred collection).
 
     python bench/frontend.py [--quick] [--json PATH] [--rounds N]
 """
@@ -47,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nnspec  # noqa: E402
 from nnspec.check import check  # noqa: E402
 from nnspec.errors import Source  # noqa: E402
+from nnspec.parse import collector_paused  # noqa: E402
 from nnspec.resolve import build_graph, load_library  # noqa: E402
 from nnspec.shipped import grammar_text  # noqa: E402
 
@@ -194,30 +196,25 @@ THIRD_PARTY = {
 }  # fmt: skip
 
 
-def stages(text: str, repeat: int) -> dict:
-    """The median CPU time of each stage of the whole check, each timed alone (collector as the
-    stage leaves it: paused during it)."""
-    source = Source("<bench>", text)
-    library = load_library(source)
-    network = library.root.networks[0]
+class Stages:
+    """One sample per round of each stage of the whole check, each timed alone, in CPU seconds
+    (the collector as the stage leaves it: paused during it)."""
 
-    def check_alone() -> float:
-        graph = build_graph(library, network)  # check takes a fresh graph; building it is untimed
-        gc.collect()
-        start = time.process_time()
-        check(graph)
-        return time.process_time() - start
+    def __init__(self, text: str):
+        self.source = Source("<bench>", text)
+        self.library = load_library(self.source)
+        self.network = self.library.root.networks[0]
+        self.samples: dict[str, list[float]] = {"parse_s": [], "resolve_s": [], "check_s": []}
 
-    out = {
-        "parse_s": statistics.median(cpu_time(lambda: load_library(source)) for _ in range(repeat)),
-        "resolve_s": statistics.median(
-            cpu_time(lambda: build_graph(library, network)) for _ in range(repeat)
-        ),
-        "check_s": statistics.median(check_alone() for _ in range(repeat)),
-        "whole_s": statistics.median(cpu_time(lambda: whole_check(text)) for _ in range(repeat)),
-    }
-    out["other_s"] = out["whole_s"] - out["parse_s"] - out["resolve_s"] - out["check_s"]
-    return out
+    def measure(self) -> None:
+        library, network = self.library, self.network
+        # paused across each timing as across `nnspec.loads`: alone, a stage would also pay the
+        # collection of all it returns, which in the whole check never comes (it is freed first)
+        with collector_paused():
+            self.samples["parse_s"].append(cpu_time(lambda: load_library(self.source)))
+            self.samples["resolve_s"].append(cpu_time(lambda: build_graph(library, network)))
+            graph = build_graph(library, network)  # check takes a fresh graph, built untimed
+            self.samples["check_s"].append(cpu_time(lambda: check(graph)))
 
 
 def spread(values: list[float]) -> dict:
@@ -251,12 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         label: {"parse": [], "check": []} for label in specs
     }
     startup: dict[str, list[float]] = {"check": [], "imports": []}
+    stages = Stages(specs[f"chain {big:,}"])
     with tempfile.TemporaryDirectory() as folder:
         start_up = StartUp(folder)
         for _ in range(args.rounds):
             for label, text in specs.items():
                 times[label]["parse"].append(cpu_time(lambda text=text: parser.parse(text)))
                 times[label]["check"].append(cpu_time(lambda text=text: whole_check(text)))
+            stages.measure()
             check_s, import_s = start_up.measure()
             startup["check"].append(check_s)
             startup["imports"].append(import_s)
@@ -330,9 +329,14 @@ def main(argv: list[str] | None = None) -> int:
         "standard library)"
     )
 
-    st = stages(specs[f"chain {big:,}"], 3)
+    whole = times[f"chain {big:,}"]["check"]
+    parts = stages.samples
+    others = [w - sum(parts[k][i] for k in parts) for i, w in enumerate(whole)]
+    st = {key: statistics.median(values) for key, values in parts.items()}
+    st["other_s"] = statistics.median(others)
+    st["whole_s"] = statistics.median(whole)
     result["stages"] = {"layers": big, **st}
-    print(f"\nstages of the {big:,}-layer chain (median of 3, CPU s):")
+    print(f"\nstages of the {big:,}-layer chain (each timed alone, median over the rounds, CPU s):")
     for key, label in (
         ("parse_s", "parse   (load_library)"),
         ("resolve_s", "resolve (build_graph)"),
