@@ -268,3 +268,15 @@ def test_a_worker_error_is_shown_as_the_worker_gave_it():
     fields = {"code": "E501", "message": "m", "hint": "h", "text": "x.nn: error[E501]: m"}
     error = distributed._error_of({"error": fields})
     assert error.code == "E501" and error.render() == "x.nn: error[E501]: m"
+
+
+@pytest.mark.slow
+def test_a_loss_that_blows_up_on_one_rank_stops_every_rank_as_one_process_stops(spec, tmp_path):
+    blowing = spec.read_text().replace("adam(lr=0.02)", "sgd(lr=1e30)").replace(", act=softmax", "")
+    spec.write_text(blowing.replace("cross_entropy", "mse"))
+    with pytest.raises(nnspec.NnspecError) as alone:
+        nnspec.train(spec, out=tmp_path / "one", epochs=1)
+    with pytest.raises(nnspec.NnspecError) as together:
+        nnspec.train(spec, out=tmp_path / "two", epochs=1, procs=2)
+    assert together.value.code == alone.value.code == "R301"
+    assert together.value.message == alone.value.message

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import signal
@@ -262,6 +263,7 @@ class Sharded:
         from torch.nn.parallel import DistributedDataParallel
 
         self.inner, self.group, self.writes = runner, group, group.writes
+        self.bad, self.last = "", False  # a loss not finite in this epoch; its last batch now
         if runner.optimizer is not None:  # a network whose weights are all frozen needs none
             cuda = runner.device.type == "cuda"
             runner.trained = DistributedDataParallel(
@@ -278,7 +280,12 @@ class Sharded:
         order from the same seed); the runner weights its loss by the shard's part."""
         from .loop import _batches
 
-        for inputs, target, mask in _batches(split, batch, rng):
+        self.bad, order = "", _batches(split, batch, rng)
+        following = next(order, None)
+        while following is not None:
+            inputs, target, mask = following
+            following = next(order, None)
+            self.last = following is None  # the epoch's last batch: the ranks compare notes
             size, rank = len(next(iter(inputs.values()))), self.group.rank
             begin, end = size * rank // self.group.size, size * (rank + 1) // self.group.size
             self.inner.part = (end - begin) / size
@@ -291,18 +298,24 @@ class Sharded:
 
     def _update(self, loss) -> float:
         """Backpropagate this shard's part of the loss; DistributedDataParallel averages the
-        ranks' gradients, so the part is scaled by their number to give the whole batch's. Every
-        rank steps, or none (the batch's loss is not finite: the run stops at the epoch's end)."""
-        import torch.distributed as dist
+        ranks' gradients, so the part is scaled by their number to give the whole batch's.
 
-        value = loss.detach().reshape(1).to(float_type(loss)).clone()
-        adding = dist.all_reduce(value, async_op=True)
+        The value returned is the part over the shard's share of the batch (its mean loss, for a
+        mean), so that the epoch's running sums, added up over the ranks in `measure`, are one
+        process's; no exchange is spent on it. A rank whose loss is not finite does not step; at
+        the epoch's last batch the ranks tell each other whether any met one, and then every
+        rank reports the loss as NaN (or infinite), so that all stop together (R301), as one
+        process would."""
         (loss * self.group.size).backward()
-        adding.wait()
-        total = value.item()
-        if total == total and abs(total) != float("inf"):
+        value = loss.item() / self.inner.part
+        if math.isfinite(value):
             self.inner.optimizer.step()
-        return total
+        else:  # which it was: R301 says NaN or infinite
+            self.bad = "nan" if math.isnan(value) or self.bad == "nan" else "inf"
+        if self.last:
+            nan, inf = self.group.sum([float(self.bad == "nan"), float(self.bad == "inf")])
+            return float("nan") if nan else float("inf") if inf else value
+        return value
 
     def _total(self, loss) -> float:
         return self.group.sum([loss.item()])[0]
@@ -326,12 +339,6 @@ class Sharded:
 
     def broadcast(self, value):
         return self.group.broadcast(value)
-
-
-def float_type(loss):
-    import torch
-
-    return torch.float64 if loss.device.type != "mps" else torch.float32
 
 
 def _rows(target, begin: int, end: int):

@@ -101,7 +101,7 @@ class TorchRunner:
     def _label(self, labels: np.ndarray | None) -> None:
         """The class of each example that the `mask` layers keep in this step (None: none)."""
         for module in self.masks:
-            module.labels = None if labels is None else torch.from_numpy(labels)
+            module.labels = None if labels is None else self._host(labels)
 
     def update(self, loss: torch.Tensor) -> float:
         """Backpropagate a batch's loss and step, unless the loss is not finite; its value."""
