@@ -17,9 +17,11 @@ Data: the hand-written sides load the shipped `nnspec/data/digits.npz` with `np.
 split as nnspec does (SeedSequence(seed).spawn(2), then a permutation); before timing, the script
 checks that the arrays equal `nnspec.data.load_data`'s for both examples.
 
-Threads: nnspec never calls `torch.set_num_threads`, so it runs with torch's default; the
-hand-written script calls `torch.set_num_threads(N)` with N the default a fresh torch process
-reports under the same environment. Each thread setting runs in its own environment: `default`
+Threads: nnspec chooses its own (docs/training.md, "Threads": one thread when a step's largest
+operation is under 20M multiply-adds, which both examples are, so `nnspec train` runs them on one
+thread whatever the environment says; `--threads N` overrides it); the hand-written script calls
+`torch.set_num_threads(N)` with N the default a fresh torch process reports under the same
+environment. Each thread setting runs in its own environment: `default`
 (nothing set) and `1` (OMP_NUM_THREADS=1, which sets torch's and OpenBLAS's default to 1).
 Contenders run interleaved, one after another within each round, the order rotating each round;
 the table gives medians. Before timing, nnspec's modules are byte-compiled, as installing a wheel
