@@ -78,3 +78,17 @@ def test_lstm_sequence_is_lstm_cell_stepped(bias, state):
     for got, ref in zip(got_grads, want_grads, strict=True):
         assert got is not None
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
+
+
+def test_normalised_adjacency_is_the_composed_one():
+    rng = np.random.default_rng(5)
+    upper = np.triu(rng.random((3, 6, 6)) < 0.4, 1)
+    weights = rng.random((3, 6, 6)) + 0.1  # a weighted graph, so every entry's gradient counts
+    a = Var((upper | upper.transpose(0, 2, 1)) * weights, needs_grad=True)
+    g = rng.standard_normal((3, 6, 6))
+    fused = ops.normalised_adjacency(a)
+    want = ops.normalised_adjacency_composed(a)
+    np.testing.assert_allclose(fused.value, want.value, rtol=0, atol=1e-10)
+    (got,) = _gradients(fused, [a], g)
+    (ref,) = _gradients(want, [a], g)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)

@@ -395,16 +395,11 @@ def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
 
 
 def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """features (..., N, F), adjacency (..., N, N) -> (..., N, units): `add_const` (the
-    identity), `total`, `power(-0.5)`, `mul` (both sides), `linear`, `matmul`, `add`, the
+    """features (..., N, F), adjacency (..., N, N) -> (..., N, units):
+    `normalised_adjacency` (D^-1/2 (A + I) D^-1/2, one node), `linear`, `matmul`, `add`, the
     activation; the adjacency gets its gradient too."""
     features, adjacency = x["features"], x["adjacency"]
-    nodes = adjacency.shape[-1]
-    looped = ops.add_const(adjacency, np.eye(nodes, dtype=ctx.dtype))
-    inv_sqrt = ops.power(ops.total(looped, -1), -0.5)  # (..., N): D^-1/2
-    rows = ops.reshape(inv_sqrt, inv_sqrt.shape + (1,))
-    cols = ops.reshape(inv_sqrt, inv_sqrt.shape[:-1] + (1, nodes))
-    normalised = ops.mul(ops.mul(rows, looped), cols)
+    normalised = ops.normalised_adjacency(adjacency)
     y = ops.matmul(normalised, ops.linear(features, p["weight"]))
     if "bias" in p:
         y = ops.add(y, p["bias"])

@@ -19,6 +19,7 @@
 | `shift_time(x)` | `[0, x_0, ..., x_{T-2}]` along axis 1 | `[g_1, ..., g_{T-1}, 0]` |
 | `repeat_time(x, T)` | `[B, ...]` -> `[B, T, ...]` | `sum(g, axis=1)` |
 | `unstack_time(x)` / `stack_time(xs)` | `[B, T, ...]` <-> T arrays `[B, ...]` | stack / unstack |
+| `normalised_adjacency(a)` | `y = D^-1/2 (a + I) D^-1/2` | `g d_i d_j - d_i^2 (sums of g y)_i/2` |
 
 A `back` never writes into `g` or into any forward array: gradients may be shared.
 Activations are in activations.py, convolution and pooling in image.py, recurrent
@@ -292,3 +293,34 @@ def stack_time(xs: Sequence[Var]) -> Var:
         return tuple(g[:, t] for t in range(len(xs)))
 
     return record(np.stack([x.value for x in xs], axis=1), tuple(xs), back)
+
+
+# ---- graphs ------------------------------------------------------------------------------------
+def normalised_adjacency(a: Var) -> Var:
+    """a (..., N, N) -> D^-1/2 (a + I) D^-1/2, D the row sums of a + I (Kipf and Welling's
+    propagation matrix), as one node: with d = D^-1/2 and M = g * the output, the gradient is
+    g d_i d_j - d_i^2 (rowsum(M)_i + colsum(M)_i) / 2, every j of row i alike.
+    `normalised_adjacency_composed` is the same from `add_const`, `total`, `power`, `mul`, the
+    reference it is tested against (tests/test_numpy_fused.py)."""
+    nodes = a.shape[-1]
+    looped = a.value + np.eye(nodes, dtype=a.value.dtype)
+    d = looped.sum(axis=-1) ** -0.5
+    outer = d[..., :, None] * d[..., None, :]
+    y = looped * outer
+
+    def back(g):
+        m = g * y
+        q = (m.sum(axis=-1) + m.sum(axis=-2)) * (-0.5 * d * d)
+        return (g * outer + q[..., :, None],)
+
+    return record(y, (a,), back)
+
+
+def normalised_adjacency_composed(a: Var) -> Var:
+    """`normalised_adjacency` composed from primitives: the reference for its gradient."""
+    nodes = a.shape[-1]
+    looped = add_const(a, np.eye(nodes, dtype=a.value.dtype))
+    inv_sqrt = power(total(looped, -1), -0.5)  # (..., N): D^-1/2
+    rows = reshape(inv_sqrt, inv_sqrt.shape + (1,))
+    cols = reshape(inv_sqrt, inv_sqrt.shape[:-1] + (1, nodes))
+    return mul(mul(rows, looped), cols)
