@@ -2,9 +2,10 @@
 
 The grammar (grammars/nnspec.lark) is loaded once, its parser tables cached in the user's cache
 folder. The transformer is handed to lark's LALR parser, so the syntax tree is built while
-parsing, with no parse tree in between (1.4x faster); the cyclic garbage collector is paused
-meanwhile (it tripled parse time on 100,000-line specs). The transformer only converts: every check
-happens in later stages.
+parsing, with no parse tree in between (1.4x faster), and without lark's `propagate_positions`
+(every rule has a builder, which takes its span from the tokens). The cyclic garbage collector is
+paused meanwhile (it tripled parse time on 100,000-line specs), and `collector_paused` pauses it
+across the later stages too. The transformer only converts: every check happens in later stages.
 """
 
 from __future__ import annotations
