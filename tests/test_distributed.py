@@ -3,6 +3,7 @@ does on the same global batch, end with the same parameters on both ranks, and a
 mid-run leaves a checkpoint that a two-process run resumes. What trains in one process only is
 refused with its reason (R330, R331), as is --procs under torchrun (R333)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -134,6 +135,18 @@ def _start(spec, out, *more):
     )
 
 
+def _ended(parent, workers, limit=120.0) -> str:
+    """The parent's stderr once it has ended; a parent (or worker) still there after `limit`
+    seconds is killed and the test fails with what it said."""
+    try:
+        return parent.communicate(timeout=limit)[1]
+    except subprocess.TimeoutExpired:
+        for pid in [parent.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the run did not end within {limit} s: {parent.communicate()[1]}")
+
+
 def _wait_for_epochs(out, count, parent, limit=120.0):
     ends = time.monotonic() + limit
     while time.monotonic() < ends and parent.poll() is None:
@@ -154,7 +167,7 @@ def test_a_worker_killed_mid_run_stops_the_others_and_leaves_a_checkpoint_to_res
     workers = _children(parent.pid)
     assert len(workers) == 2
     os.kill(workers[1], signal.SIGKILL)
-    _, err = parent.communicate(timeout=60)
+    err = _ended(parent, workers)
     assert parent.returncode == 1
     assert "error[R332]: process 2 of 2 (rank 1" in err and "killed by SIGKILL" in err
     assert "the others were stopped" in err
@@ -176,7 +189,7 @@ def test_ctrl_c_of_the_parent_stops_every_worker_and_keeps_the_checkpoint(spec, 
     _wait_for_epochs(out, 1, parent)
     workers = _children(parent.pid)
     parent.send_signal(signal.SIGINT)
-    _, err = parent.communicate(timeout=60)
+    err = _ended(parent, workers)
     assert parent.returncode == 130
     assert "interrupted: the checkpoint of epoch" in err and "--resume --procs 2" in err
     assert all(not os.path.exists(f"/proc/{pid}") for pid in workers)

@@ -396,7 +396,8 @@ def launch(models: list, procs: int, out: Path, progress=None, notify=None, **op
         finally:  # also after Ctrl-C or SIGTERM in this process
             _stop(workers)
             reader.join(timeout=STOP_SECONDS)
-            workers[0].stdout.close()
+            if not reader.is_alive():  # closing a pipe another thread reads would wait for it
+                workers[0].stdout.close()
         result = _relay(events, progress, notify) or result
         if not any(worker.returncode for worker in workers) and result and "result" in result:
             return result["result"]

@@ -22,7 +22,6 @@ def work() -> int:
     error (told), 3 a bug (a traceback on stderr), 130 or 143 stopped."""
     job = json.loads(os.environ["NNSPEC_JOB"])
     rank = int(os.environ["RANK"])
-    tell = _teller(rank)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         models = training_models(job.pop("path"), job.pop("network"))
@@ -47,11 +46,9 @@ def work() -> int:
     return 0
 
 
-def _teller(rank: int):
-    def tell(**event) -> None:
-        print(json.dumps(event), flush=True)
-
-    return tell
+def tell(**event) -> None:
+    """One event for the parent: a JSON line on stdout."""
+    print(json.dumps(event), flush=True)
 
 
 def _error_fields(error: NnspecError) -> dict:
