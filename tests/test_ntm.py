@@ -322,6 +322,15 @@ def test_bit_errors_count_the_wrong_bits_of_each_sequence():
     assert bit_errors(y, target) == 2.0
 
 
+def test_early_stopping_takes_fewer_bit_errors_as_better():
+    """specs/ntm.nn stops once bit_errors has not fallen for a few epochs (early_stop): fewer
+    wrong bits are the better epoch, as a lower loss."""
+    from nnspec.training.loop import _better
+
+    assert _better(0.5, 1.0, "bit_errors", 0.0) and not _better(1.0, 0.5, "bit_errors", 0.0)
+    assert not _better(0.0, 0.0, "bit_errors", 0.0)  # no copy better than a perfect one
+
+
 # ---- nnspec compile ------------------------------------------------------------------------
 def test_the_torch_target_compiles_it_to_the_backends_numbers(tmp_path):
     import importlib.util
@@ -340,33 +349,70 @@ def test_the_torch_target_compiles_it_to_the_backends_numbers(tmp_path):
     np.testing.assert_allclose(net(torch.tensor(x)).detach().numpy(), want, rtol=1e-6)
 
 
-@pytest.mark.parametrize("target", ["numpy", "onnx"])
-def test_the_other_targets_say_they_cannot_compile_it(target):
+def test_the_numpy_target_compiles_it_to_the_backends_numbers(tmp_path):
+    """Over a sequence and inside a ~> loop, two heads, the spec's own network: the compiled
+    NumPy file (forward only) equals the backend in float32 to 1e-6, with drawn weights."""
+    from conftest import import_file
+    from safetensors.numpy import save_file
+
+    from nnspec.compile import emit
+
+    rng = np.random.default_rng(0)
+    loop = NET.replace("x -> m -> y", "x -> m -> y\n y ~> m")
+    for k, text in enumerate((NET, loop, SPEC.read_text())):
+        model = nnspec.loads(text)
+        run = model.to_numpy(seed=k)
+        path, weights = tmp_path / f"net{k}.py", tmp_path / f"net{k}.safetensors"
+        path.write_bytes(emit(model, "numpy"))
+        save_file({name: np.ascontiguousarray(v) for name, v in run.params.items()}, weights)
+        x = rng.normal(size=(3, 7, model.program.layer("x").shape.dims[0])).astype(np.float32)
+        got = import_file(path).load(weights)(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, run.eval()(x), rtol=1e-6, atol=1e-6)
+
+
+def test_the_onnx_target_says_it_cannot_compile_it():
     from nnspec.compile import emit
     from nnspec.errors import SpecError
 
     with pytest.raises(SpecError) as error:
-        emit(nnspec.loads(NET), target)
+        emit(nnspec.loads(NET), "onnx")
     assert error.value.code == "E601" and "ntm" in str(error.value)
     assert "the torch target compiles it" in str(error.value)
 
 
 # ---- specs/ntm.nn --------------------------------------------------------------------------
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [1])
-def test_the_spec_learns_to_copy_and_copies_longer_sequences_than_it_saw(seed, tmp_path):
-    """Trained on 1 to 4 vectors, it meets its expectation and still copies 6 (48 bits a
-    sequence; an untrained network gets about half of them wrong): at most 2 bits wrong per
-    sequence (measured here with seed 1: 0.7 at 6 vectors, 0.15 at 5)."""
+def _longer(result, length: int) -> float:
+    """The bit errors per sequence of `length` vectors (8 `length` bits) of a trained run."""
     from nnspec.backends.weights import read_weights
 
-    result = nnspec.train(SPEC, "numpy", tmp_path, seed=seed)
-    assert result.passed, result.expectations
     model = nnspec.load(SPEC)
     run = model.to_numpy(dtype="float64")
     run.load(read_weights(result.paths["weights"], model.program))
-    longer = copy(np.random.default_rng(7), None, count=200, length=6, min_length=6)
-    assert bit_errors(run.eval()(longer.x), longer.y) <= 2.0
+    longer = copy(np.random.default_rng(7), None, count=200, length=length, min_length=length)
+    return bit_errors(run.eval()(longer.x), longer.y)
+
+
+@pytest.mark.slow
+def test_the_spec_copies_longer_sequences_than_it_saw(trained):
+    """The spec's own run (seed 1, NumPy: shared with tests/test_zoo_specs.py), trained on 1 to 4
+    vectors, copies 5 and 6 (40 and 48 bits a sequence; an untrained network gets about half of
+    them wrong): at most 1.5 and 2 bits wrong per sequence (measured here: 0.63 and 0.78)."""
+    result = trained(SPEC, "numpy")
+    assert result.passed, result.expectations
+    assert _longer(result, 5) <= 1.5 and _longer(result, 6) <= 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7])
+def test_another_seed_learns_to_copy_and_copies_longer_sequences(seed, tmp_path):
+    """Another seed that finds the copy (specs/ntm.nn's header: seeds 1 and 7 of 0 to 7) stops
+    near zero bit errors and copies 6 vectors with at most 2 wrong bits of 48 (measured here with
+    seed 7: 0.031 kept, 0.92 at 6 vectors; 16 s of CPU)."""
+    result = nnspec.train(SPEC, "numpy", tmp_path, seed=seed)
+    assert result.passed, result.expectations
+    assert result.early_stop is not None and result.early_stop.value <= 0.1
+    assert _longer(result, 6) <= 2.0
 
 
 # ---- the drawing ---------------------------------------------------------------------------

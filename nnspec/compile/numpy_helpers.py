@@ -993,3 +993,81 @@ def _capsule_mask(v):
     return (v * kept[..., None]).reshape(v.shape[0], -1)
 ''',
 )
+
+# ---- memory (nnspec/kinds/memory.py: the ntm) --------------------------------------------------
+helper(
+    "_ntm_address",
+    '''
+def _ntm_address(memory, w_prev, head, width):
+    """Each head's weighting (B, H, N) from its outputs (B, H, width + 6): content (the key's
+    cosine similarity with every slot times softplus(beta), a softmax), interpolation with the
+    last weighting by sigmoid(gate), a circular shift by softmax(shifts) over -1, 0, +1, then
+    sharpening by 1 + softplus(gamma)."""
+    key, beta, gate = head[..., :width], head[..., width : width + 1], head[..., width + 1]
+    shift, gamma = _softmax(head[..., width + 2 : width + 5]), head[..., width + 5 :]
+    gate = gate[..., None]
+    norms = np.sqrt((key * key).sum(-1))[:, :, None] * np.sqrt((memory * memory).sum(-1))[:, None]
+    w = _softmax(_softplus(beta) * ((key @ memory.transpose(0, 2, 1)) / (norms + 1e-8)))
+    w = w_prev + _sigmoid(gate) * (w - w_prev)
+    ahead, behind = np.roll(w, -1, -1), np.roll(w, 1, -1)  # w[i + 1], w[i - 1]
+    w = shift[..., :1] * ahead + shift[..., 1:2] * w + shift[..., 2:] * behind
+    w = (w / w.max(-1, keepdims=True)) ** (_softplus(gamma) + 1.0)
+    return w / w.sum(-1, keepdims=True)
+''',
+    "_softmax",
+    "_softplus",
+    "_sigmoid",
+)
+
+helper(
+    "_ntm_step",
+    '''
+def _ntm_step(x, state, heads, width, slots, *p):
+    """One step of a neural Turing machine: x (B, F), the state before it (None at the start:
+    the memory at 1e-6, every weighting on slot 0, nothing read) -> (out (B, C + heads * width):
+    the controller's h and the vectors read, the state after it). The LSTM controller reads x and
+    the vectors read at the step before; the write heads address and write (erase, then add, head
+    after head); the read heads address the written memory and read. `p`: the layer's weights
+    weight_ih, weight_hh, bias_ih, bias_hh, write_weight, write_bias, read_weight, read_bias."""
+    w_ih, w_hh, b_ih, b_hh, write_w, write_b, read_w, read_b = p
+    batch, rows = x.shape[0], width + 6
+    if state is None:
+        w = np.zeros((batch, heads, slots), x.dtype)
+        w[:, :, 0] = 1.0
+        memory = np.full((batch, slots, width), 1e-6, x.dtype)
+        c = np.zeros((batch, w_hh.shape[1]), x.dtype)
+        state = (None, c, memory, w, w, np.zeros((batch, heads * width), x.dtype))
+    h, c, memory, w_read, w_write, read = state
+    z = np.concatenate([x, read], -1) @ w_ih.T + b_ih + b_hh
+    if h is not None:
+        z += h @ w_hh.T
+    h, c = _lstm_step(z, c)
+    writes = (h @ write_w.T + write_b).reshape(batch, heads, -1)
+    w_write = _ntm_address(memory, w_write, writes[..., :rows], width)
+    erase, add = _sigmoid(writes[..., rows : rows + width]), writes[..., rows + width :]
+    for k in range(heads):
+        w = w_write[:, k, :, None]
+        memory = memory * (1.0 - w * erase[:, k, None, :]) + w * add[:, k, None, :]
+    reads = (h @ read_w.T + read_b).reshape(batch, heads, -1)
+    w_read = _ntm_address(memory, w_read, reads, width)
+    read = (w_read @ memory).reshape(batch, heads * width)
+    return np.concatenate([h, read], -1), (h, c, memory, w_read, w_write, read)
+''',
+    "_lstm_step",
+    "_ntm_address",
+    "_sigmoid",
+)
+
+helper(
+    "_ntm",
+    '''
+def _ntm(x, heads, width, slots, *p):
+    """x (B, T, F) -> (B, T, C + heads * width): `_ntm_step` through time."""
+    state, steps = None, []
+    for t in range(x.shape[1]):
+        out, state = _ntm_step(x[:, t], state, heads, width, slots, *p)
+        steps.append(out)
+    return np.stack(steps, 1)
+''',
+    "_ntm_step",
+)

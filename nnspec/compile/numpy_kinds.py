@@ -406,6 +406,27 @@ def _reservoir_step(e: Emit, x: str) -> None:
         e.lines.append(f"{e.out}, {e.state} = {call}")
 
 
+# ---- memory --------------------------------------------------------------------------------------
+NTM_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "write_weight", "write_bias")
+NTM_PARAMS += ("read_weight", "read_bias")
+
+
+def _ntm_settings(e: Emit) -> str:
+    o = e.layer.options
+    params = ", ".join(e.p(name) for name in NTM_PARAMS)
+    return f"{o.heads}, {o.width}, {o.slots}, {params}"
+
+
+def _ntm_sequence(e: Emit, x: str) -> None:
+    e.let(f"{e.use('_ntm')}({x}, {_ntm_settings(e)})")
+
+
+def _ntm_step(e: Emit, x: str) -> None:
+    e.before.append(f"{e.state} = None")
+    call = f"{e.use('_ntm_step')}({x}, {e.state}, {_ntm_settings(e)})"
+    e.lines.append(f"{e.out}, {e.state} = {call}")
+
+
 # ---- attention, graphs, generative ---------------------------------------------------------------
 def attention(e: Emit, x: dict[str, str]) -> None:
     o = e.layer.options
@@ -561,6 +582,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "lif": Stateful(_lif_sequence, _lif_step),
     "esn": Stateful(_reservoir_sequence, _reservoir_step),
     "lsm": Stateful(_reservoir_sequence, _reservoir_step),
+    "ntm": Stateful(_ntm_sequence, _ntm_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
@@ -569,10 +591,6 @@ LOWERINGS["mask"] = capsule_mask
 # kinds the NumPy target cannot write, with why (E601 names the kind; a kind that reaches the
 # registry with neither a row above nor a reason here is E601 too)
 CANNOT: dict[str, str] = {
-    "ntm": (
-        "its memory, addressed and rewritten at every step, has no lowering in this target yet; "
-        "the torch target compiles it"
-    ),
     "dnc": (
         "its memory, with its usage and temporal links, is addressed and rewritten at every "
         "step and has no lowering in this target yet; the torch target compiles it"

@@ -82,7 +82,7 @@ class EarlyStop:
 
 
 BEST = "best.safetensors"  # the best epoch's weights, while early stopping watches a metric
-LOWER_IS_BETTER = ("loss", "mae", "rmse", "nrmse", "kl")
+LOWER_IS_BETTER = ("loss", "mae", "rmse", "nrmse", "kl", "bit_errors")
 
 
 def _better(value: float, best: float | None, metric: str, min_delta: float) -> bool:
