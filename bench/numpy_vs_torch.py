@@ -10,8 +10,8 @@ Ten networks, each trained one step at a time (forward, backward, SGD update):
   attention  two post-norm transformer encoder blocks (attention of 2 heads, add, layernorm,
              dense 64 relu, dense 32, add, layernorm), 32 wide, 16 steps, batch 32, a fixed
              random gradient on the output (nn.TransformerEncoderLayer, dropout 0)
-  gcn        two gcn layers (64 relu, 16) over 32 graphs of 32 nodes, 32 features, a fixed
-             random gradient on every node's output
+  gcn        two gcn layers (64 relu, 16) over 32 graphs of 32 nodes, 32 features, the mean
+             squared error to a random target
   lif        two layers of leaky integrate-and-fire cells (128, 10), 64 inputs shown for
              20 steps, batch 64, the mean spike rate, a fixed random gradient on it
   conv       conv 16 and conv 32, kernel 3, stride 2, padding 1, relu, dense 10, 3x32x32 images,
@@ -128,7 +128,8 @@ MAXOUT = """network maxout {
 }"""
 # name: (spec text, batch, the inputs' shapes past the batch, the loss, steps per round)
 # losses: "ce" softmax cross-entropy on logits, "nll" on probabilities (lenet ends in softmax),
-# "grad" sum(G * out) for a fixed random G of the output's shape
+# "grad" sum(G * out) for a fixed random G of the output's shape (bounded outputs only: an
+# unbounded one grows without end under it), "mse" the mean squared error to a random target
 CASES = {
     "mlp": (MLP, 64, [(784,)], "ce", 20),
     "lenet": ((ROOT / "examples" / "lenet.nn").read_text(), 32, [(1, 8, 8)], "nll", 20),
@@ -136,12 +137,12 @@ CASES = {
     "gru": (_recurrent("gru"), 32, [(50, 32)], "grad", 3),
     "rnn": (_recurrent("rnn"), 32, [(50, 32)], "grad", 5),
     "attention": (ENCODER, 32, [(16, 32)], "grad", 5),
-    "gcn": (GCN, 32, [(32, 32), (32, 32)], "grad", 10),
+    "gcn": (GCN, 32, [(32, 32), (32, 32)], "mse", 10),
     "lif": (LIF, 64, [(64,)], "grad", 5),
     "conv": (CONV, 32, [(3, 32, 32)], "ce", 5),
     "maxout": (MAXOUT, 64, [(784,)], "ce", 20),
 }
-OUT_SHAPE = {  # the output's shape past the batch, for the "grad" losses
+OUT_SHAPE = {  # the output's shape past the batch, for the "grad" and "mse" losses
     "lstm": (50, 128),
     "gru": (50, 128),
     "rnn": (50, 128),
@@ -166,7 +167,7 @@ def make_batch(case: str, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
         xs = [rng.standard_normal((batch, 32, 32), dtype=np.float32), adjacency]
     else:
         xs = [rng.standard_normal((batch, *s), dtype=np.float32) for s in shapes]
-    if loss == "grad":
+    if loss in ("grad", "mse"):
         return xs, rng.standard_normal((batch, *OUT_SHAPE[case]), dtype=np.float32)
     return xs, rng.integers(0, 10, batch)
 
@@ -184,6 +185,8 @@ def loss_grad_numpy(case: str, out: np.ndarray, target: np.ndarray) -> np.ndarra
         g = np.zeros_like(out)
         g[np.arange(batch), target] = -1.0 / (batch * out[np.arange(batch), target])
         return g
+    if loss == "mse":
+        return (out - target) * (2.0 / out.size)
     return target
 
 
@@ -331,6 +334,8 @@ def torch_step(case: str, backend: bool = False):
             loss = F.cross_entropy(out, target)
         elif loss_kind == "nll":
             loss = F.nll_loss(out.log(), target)
+        elif loss_kind == "mse":
+            loss = F.mse_loss(out, target)
         else:
             loss = (out * target).sum()
         loss.backward()

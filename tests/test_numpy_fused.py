@@ -92,3 +92,20 @@ def test_normalised_adjacency_is_the_composed_one():
     (got,) = _gradients(fused, [a], g)
     (ref,) = _gradients(want, [a], g)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("pieces", [3, 12])  # folded slice by slice, and NumPy's reduce
+def test_max_over_splits_the_gradient_at_ties(pieces):
+    rng = np.random.default_rng(6)
+    value = rng.standard_normal((4, 5, pieces))
+    value[0, 0, :2] = 9.0  # a tie of two
+    value[1, 2, :] = -1.0  # every piece equal
+    x = Var(value, needs_grad=True)
+    y = ops.max_over(x, -1)
+    np.testing.assert_array_equal(y.value, value.max(axis=-1))
+    g = rng.standard_normal((4, 5))
+    (got,) = _gradients(y, [x], g)
+    at_max = value == value.max(axis=-1, keepdims=True)
+    want = at_max * (g / at_max.sum(axis=-1))[..., None]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert got[0, 0, 0] == got[0, 0, 1] == g[0, 0] / 2

@@ -141,17 +141,38 @@ def mean(x: Var, axis: int | Sequence[int] | None = None, keepdims: bool = False
     return scale(total(x, axes, keepdims), 1.0 / count)
 
 
+_SHORT = 8  # an axis this short is reduced slice by slice: NumPy's reduce is slow along it
+
+
+def _fold(op: np.ufunc, x: np.ndarray, axis: int) -> np.ndarray:
+    """op.reduce(x, axis), keeping the axis (length 1); along a short axis, `op` applied to its
+    slices in turn (for maxout's few pieces this is a hundred times faster than the reduce)."""
+    n = x.shape[axis]
+    if n > _SHORT:
+        return op.reduce(x, axis=axis, keepdims=True)
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(0, 1)
+    out = np.array(x[tuple(index)])
+    for k in range(1, n):
+        index[axis] = slice(k, k + 1)
+        op(out, x[tuple(index)], out=out)
+    return out
+
+
 def max_over(x: Var, axis: int) -> Var:
     """Max over one axis; at a tie the gradient is split evenly among the maxima,
     as `torch.amax`."""
-    y = np.max(x.value, axis=axis, keepdims=True)
+    axis %= x.ndim
+    y = _fold(np.maximum, x.value, axis)
 
     def back(g):
-        at_max = x.value == y
-        return (
-            at_max
-            * (np.expand_dims(g, axis) / at_max.sum(axis=axis, keepdims=True).astype(g.dtype)),
-        )
+        at_max = (x.value == y).astype(g.dtype)
+        share = np.expand_dims(g, axis)
+        count = _fold(np.add, at_max, axis)
+        if count.max() > 1.0:  # a tie: the maxima share
+            share = share / count
+        at_max *= share
+        return (at_max,)
 
     return record(np.squeeze(y, axis), (x,), back)
 
