@@ -415,6 +415,17 @@ def test_another_seed_learns_to_copy_and_copies_longer_sequences(seed, tmp_path)
     assert _longer(result, 6) <= 2.0
 
 
+@pytest.mark.slow
+def test_a_seed_that_finds_only_the_partial_solution(tmp_path):
+    """specs/ntm.nn's header: most seeds (0, 2, 4, 5 of 0 to 7) meet the expectation with a
+    partial solution that copies the trained lengths only. Seed 0: bit errors within 1.0 (measured
+    here 0.64), but 6 vectors come back with many wrong bits (12.3 of 48), where the seeds that
+    find the copy get under 1."""
+    result = nnspec.train(SPEC, "numpy", tmp_path, seed=0)
+    assert result.passed, result.expectations
+    assert _longer(result, 6) > 5.0
+
+
 # ---- the drawing ---------------------------------------------------------------------------
 @pytest.mark.parametrize("annotate", [False, True])
 def test_three_memory_cells_beneath_the_controller_each_linked_to_it(annotate):
