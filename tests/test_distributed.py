@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import ctrl_c_reaches_it
 from safetensors.numpy import load_file
 
 import nnspec
@@ -132,6 +133,7 @@ def _start(spec, out, *more):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_reaches_it,  # `make test &` in the background ignores SIGINT
     )
 
 
