@@ -35,6 +35,7 @@ U(+-1/sqrt(C)), as PyTorch's recurrent cells.
 from __future__ import annotations
 
 from .base import Cell, Count, Kind, Options, Param, Shape, Units, need_rank, uniform_fan_in
+from .memory import controller_params
 
 MODES = 3  # a read head's modes: backward, content, forward
 
@@ -83,10 +84,7 @@ class DNC(Kind):
     def params(self, o, x: Shape) -> dict[str, Param]:
         c, w, h = o.controller, o.width, o.heads
         return {
-            "weight_ih": uniform_fan_in((4 * c, x.dims[0] + h * w), c),
-            "weight_hh": uniform_fan_in((4 * c, c), c),
-            "bias_ih": uniform_fan_in((4 * c,), c),
-            "bias_hh": uniform_fan_in((4 * c,), c),
+            **controller_params(c, x.dims[0] + h * w),
             "read_weight": uniform_fan_in((h * read_rows(w), c), c),
             "read_bias": uniform_fan_in((h * read_rows(w),), c),
             "write_weight": uniform_fan_in((write_rows(w), c), c),

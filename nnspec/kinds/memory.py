@@ -43,6 +43,17 @@ def write_rows(width: int) -> int:
     return read_rows(width) + 2 * width
 
 
+def controller_params(units: int, inputs: int) -> dict[str, Param]:
+    """The LSTM controller of a memory kind (ntm, dnc), in LSTMCell's layout: it reads `inputs`
+    (the step's input and the vectors read at the step before)."""
+    return {
+        "weight_ih": uniform_fan_in((4 * units, inputs), units),
+        "weight_hh": uniform_fan_in((4 * units, units), units),
+        "bias_ih": uniform_fan_in((4 * units,), units),
+        "bias_hh": uniform_fan_in((4 * units,), units),
+    }
+
+
 class NTMOptions(Options):
     controller: Units = 32  # the LSTM controller's units
     slots: Units = 16  # memory cells N
@@ -76,10 +87,7 @@ class NTM(Kind):
     def params(self, o, x: Shape) -> dict[str, Param]:
         c, w, h = o.controller, o.width, o.heads
         return {
-            "weight_ih": uniform_fan_in((4 * c, x.dims[0] + h * w), c),
-            "weight_hh": uniform_fan_in((4 * c, c), c),
-            "bias_ih": uniform_fan_in((4 * c,), c),
-            "bias_hh": uniform_fan_in((4 * c,), c),
+            **controller_params(c, x.dims[0] + h * w),
             "read_weight": uniform_fan_in((h * read_rows(w), c), c),
             "read_bias": uniform_fan_in((h * read_rows(w),), c),
             "write_weight": uniform_fan_in((h * write_rows(w), c), c),

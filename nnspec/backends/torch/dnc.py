@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...program import Layer
-from .lowering import Emit, Lowering
+from .memory import memory_lowering
 
 
 class DNC(nn.Module):
@@ -103,20 +102,4 @@ class DNC(nn.Module):
         return torch.stack(steps, 1)
 
 
-def _module(layer: Layer) -> DNC:
-    o = layer.options
-    inputs = layer.params["weight_ih"].shape[1] - o.heads * o.width
-    return DNC(inputs, o.controller, o.slots, o.width, o.heads)
-
-
-def _sequence(e: Emit, x: str) -> None:
-    e.assign(f"{e.module}({x})")
-
-
-def _step(e: Emit, x: str) -> None:
-    state = e.state("memory")
-    e.before.append(f"{state} = None")
-    e.line(f"{e.out}, {state} = {e.module}.step({x}, {state})")
-
-
-LOWERINGS = {"dnc": Lowering(_sequence, _module, _step)}
+LOWERINGS = {"dnc": memory_lowering(DNC)}

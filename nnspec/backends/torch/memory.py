@@ -231,20 +231,25 @@ class NTM(nn.Module):
         return torch.stack(steps, 1)
 
 
-def _module(layer: Layer) -> NTM:
-    o = layer.options
-    inputs = layer.params["weight_ih"].shape[1] - o.heads * o.width
-    return NTM(inputs, o.controller, o.slots, o.width, o.heads)
+def memory_lowering(module: type[nn.Module]) -> Lowering:
+    """The lowering of a memory kind (ntm, dnc) whose module takes (inputs, controller, slots,
+    width, heads) and has `step(x, state) -> (out, state)`: over a whole sequence a call, on a
+    `~>` cycle a step a time with its state carried."""
+
+    def build(layer: Layer) -> nn.Module:
+        o = layer.options
+        inputs = layer.params["weight_ih"].shape[1] - o.heads * o.width
+        return module(inputs, o.controller, o.slots, o.width, o.heads)
+
+    def sequence(e: Emit, x: str) -> None:
+        e.assign(f"{e.module}({x})")
+
+    def step(e: Emit, x: str) -> None:
+        state = e.state("memory")
+        e.before.append(f"{state} = None")
+        e.line(f"{e.out}, {state} = {e.module}.step({x}, {state})")
+
+    return Lowering(sequence, build, step)
 
 
-def _sequence(e: Emit, x: str) -> None:
-    e.assign(f"{e.module}({x})")
-
-
-def _step(e: Emit, x: str) -> None:
-    state = e.state("memory")
-    e.before.append(f"{state} = None")
-    e.line(f"{e.out}, {state} = {e.module}.step({x}, {state})")
-
-
-LOWERINGS = {"ntm": Lowering(_sequence, _module, _step)}
+LOWERINGS = {"ntm": memory_lowering(NTM)}
