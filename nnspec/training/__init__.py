@@ -185,27 +185,13 @@ def train_models(
     name = run_name(models)
     out = Path(out) if out is not None else Path("runs") / name
     given = {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed}
-    if distributed.group_size() > 1:  # one of the processes torchrun (or launch) started
-        if procs > 1:
-            raise distributed.TrainingStopped(
-                "R333",
-                f"--procs {procs} in a process that torchrun started: torchrun starts them",
-                "leave out --procs under torchrun (its --nproc-per-node says how many)",
-            )
-        with distributed.joined(device) as group:
-            return _train(
-                models,
-                backend,
-                out,
-                given,
-                resume,
-                overwrite,
-                progress,
-                notify,
-                group,
-                threads=threads,
-                tensorboard=tensorboard,
-            )
+    torchrun = distributed.group_size() > 1  # one of the processes torchrun (or launch) started
+    if torchrun and procs > 1:
+        raise distributed.TrainingStopped(
+            "R333",
+            f"--procs {procs} in a process that torchrun started: torchrun starts them",
+            "leave out --procs under torchrun (its --nproc-per-node says how many)",
+        )
     if procs > 1:  # the parent of the workers
         distributed.check_procs(procs, backend or default_backend(), models)
         fields = distributed.launch(
@@ -223,19 +209,21 @@ def train_models(
             **given,
         )
         return _result_of(fields)
-    return _train(
-        models,
-        backend,
-        out,
-        given,
-        resume,
-        overwrite,
-        progress,
-        notify,
-        device=device,
-        threads=threads,
-        tensorboard=tensorboard,
-    )
+    with distributed.joined(device) if torchrun else nullcontext() as group:
+        return _train(
+            models,
+            backend,
+            out,
+            given,
+            resume,
+            overwrite,
+            progress,
+            notify,
+            group,  # a rank's group decides its device
+            device=device,
+            threads=threads,
+            tensorboard=tensorboard,
+        )
 
 
 def _train(
