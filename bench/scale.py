@@ -35,52 +35,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from train_digits import SECTIONS, digits_split  # noqa: E402
+from train_digits import SECTIONS, digits_split, networks  # noqa: E402
 
 EXAMPLES = {name: ROOT / "examples" / f"{name}.nn" for name in SECTIONS}
 
 
 # ---- the hand-written loop: `python bench/scale.py --hand NAME --rank R --size N ...` -----------
-def networks():
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, width: int):
-            super().__init__()
-            self.a, self.b = nn.Linear(width, width), nn.Linear(width, width)
-
-        def forward(self, x):
-            return torch.relu(self.b(torch.relu(self.a(x))) + x)
-
-    class Residual(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.stem = nn.Linear(64, 64)
-            self.r = nn.ModuleList([Block(64) for _ in range(6)])
-            self.out = nn.Linear(64, 10)
-
-        def forward(self, x):
-            x = torch.relu(self.stem(x))
-            for block in self.r:
-                x = block(x)
-            return self.out(x)
-
-    class LeNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1, self.c2 = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1)
-            self.fc, self.out = nn.Linear(64, 32), nn.Linear(32, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(torch.relu(self.c1(x)), 2)
-            x = F.max_pool2d(torch.relu(self.c2(x)), 2)
-            return self.out(torch.relu(self.fc(x.flatten(1))))
-
-    return {"residual": Residual, "lenet": LeNet}
-
-
 def hand(name: str, rank: int, size: int, epochs: int, rendezvous: str) -> None:
     """Train as nnspec does, on `size` ranks; rank 0 prints the time at each epoch's end."""
     import numpy as np

@@ -69,15 +69,12 @@ def digits_split(seed: int, split: float):
     return x[train], y[train], x[test], y[test]
 
 
-# ---- (a) the hand-written PyTorch loop: run as `python bench/train_digits.py --hand NAME` --------
-def hand(name: str, threads: int, out: str) -> None:
-    import numpy as np
+def networks():
+    """The two examples as hand-written nn.Modules (classes, made on first use: importing this file
+    needs no torch); bench/scale.py trains them too."""
     import torch
     import torch.nn.functional as F
     from torch import nn
-
-    torch.set_num_threads(threads)
-    s = SECTIONS[name]
 
     class Block(nn.Module):
         def __init__(self, width: int):
@@ -111,6 +108,18 @@ def hand(name: str, threads: int, out: str) -> None:
             x = F.max_pool2d(torch.relu(self.c2(x)), 2)
             return self.out(torch.relu(self.fc(x.flatten(1))))
 
+    return {"residual": Residual, "lenet": LeNet}
+
+
+# ---- (a) the hand-written PyTorch loop: run as `python bench/train_digits.py --hand NAME` --------
+def hand(name: str, threads: int, out: str) -> None:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    s = SECTIONS[name]
+
     x_train, y_train, x_test, y_test = digits_split(s["seed"], s["split"])
     shape = (-1, 64) if name == "residual" else (-1, 1, 8, 8)
     x_train, x_test = (
@@ -120,7 +129,7 @@ def hand(name: str, threads: int, out: str) -> None:
     y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
 
     torch.manual_seed(s["seed"])
-    net = Residual() if name == "residual" else LeNet()
+    net = networks()[name]()
     optimizer = torch.optim.Adam(net.parameters(), lr=s["lr"])
     rng = np.random.default_rng(s["seed"])  # the shuffling, as nnspec draws it
     for epoch in range(1, s["epochs"] + 1):
