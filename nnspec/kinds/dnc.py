@@ -34,8 +34,8 @@ U(+-1/sqrt(C)), as PyTorch's recurrent cells.
 
 from __future__ import annotations
 
-from .base import Cell, Count, Kind, Options, Param, Shape, Units, need_rank, uniform_fan_in
-from .memory import controller_params
+from .base import Count, Options, Param, Shape, Units, uniform_fan_in
+from .memory import MemoryKind, controller_params
 
 MODES = 3  # a read head's modes: backward, content, forward
 
@@ -57,7 +57,7 @@ class DNCOptions(Options):
     heads: Count = 1  # read heads (the write head is one)
 
 
-class DNC(Kind):
+class DNC(MemoryKind):
     """`[T, F]` -> `[T, controller + heads * width]`: the controller's output and the vectors
     read, per step.
 
@@ -70,16 +70,8 @@ class DNC(Kind):
     """
 
     name = "dnc"
-    family = "memory"
-    cell = Cell.HIDDEN  # the chart draws the controller as hidden cells, its memory beneath
     Options = DNCOptions
-    positional = ("controller",)
-    stateful = True
-    needs_time = True
-
-    def shape(self, o, x: Shape) -> Shape:
-        need_rank(self.name, x, (1,), "a dnc takes one vector per time step")
-        return x.with_dims(o.controller + o.heads * o.width)
+    takes = "a dnc takes one vector per time step"
 
     def params(self, o, x: Shape) -> dict[str, Param]:
         c, w, h = o.controller, o.width, o.heads

@@ -61,7 +61,24 @@ class NTMOptions(Options):
     heads: Count = 1  # read heads, and as many write heads
 
 
-class NTM(Kind):
+class MemoryKind(Kind):
+    """What the memory kinds (ntm, dnc) share: a controller drawn as hidden cells with its memory
+    beneath, stepped through time, giving `[T, controller + heads * width]` per step. Each says
+    what a step takes (`takes`) and declares its parameters."""
+
+    family = "memory"
+    cell = Cell.HIDDEN  # the chart draws the controller as hidden cells, its memory beneath
+    positional = ("controller",)
+    stateful = True
+    needs_time = True
+    takes = ""  # the hint of E402: "an ntm takes one vector per time step"
+
+    def shape(self, o, x: Shape) -> Shape:
+        need_rank(self.name, x, (1,), self.takes)
+        return x.with_dims(o.controller + o.heads * o.width)
+
+
+class NTM(MemoryKind):
     """`[T, F]` -> `[T, controller + heads * width]`: the controller's output and the vectors
     read, per step.
 
@@ -73,16 +90,8 @@ class NTM(Kind):
     """
 
     name = "ntm"
-    family = "memory"
-    cell = Cell.HIDDEN  # the chart draws the controller as hidden cells, its memory beneath
     Options = NTMOptions
-    positional = ("controller",)
-    stateful = True
-    needs_time = True
-
-    def shape(self, o, x: Shape) -> Shape:
-        need_rank(self.name, x, (1,), "an ntm takes one vector per time step")
-        return x.with_dims(o.controller + o.heads * o.width)
+    takes = "an ntm takes one vector per time step"
 
     def params(self, o, x: Shape) -> dict[str, Param]:
         c, w, h = o.controller, o.width, o.heads

@@ -506,6 +506,19 @@ def _stateful(
     return Stateful(sequence, step, doc)
 
 
+def _memory(step_of: Callable, doc: str) -> Stateful:
+    """A memory kind (ntm, dnc): `step_of(x_t, state, params, options) -> (out, state)`, stepped
+    over the sequence, or once a step on a `~>` cycle."""
+
+    def sequence(ctx, layer, x, p):
+        return _through_time(lambda xt, state: step_of(xt, state, p, layer.options), x)
+
+    def step(ctx, layer, x, p, state):
+        return step_of(x, state, p, layer.options)
+
+    return Stateful(sequence, step, doc)
+
+
 def _lstm_sequence(ctx, layer, x, p, h0=None):
     return cells.lstm_sequence(
         ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh"), h0
@@ -683,22 +696,16 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         "weight_ih",
         "bias",
     ),
-    "ntm": Stateful(
-        lambda ctx, layer, x, p: _through_time(
-            lambda xt, state: ntm_step(xt, state, p, layer.options), x
-        ),
-        lambda ctx, layer, x, p, state: ntm_step(x, state, p, layer.options),
+    "ntm": _memory(
+        ntm_step,
         "x (B, T, F) -> (B, T, controller + heads * width): per step `lstm_cell` (cells.py) on "
         "the input and the vectors read, then memory.py's `heads`, one primitive for the heads' "
         "linear maps, addressing (`cosine`, `softmax`, interpolation, `shift`, `sharpen`), "
         "`write` and `read`, its backward written out (`ntm_step_composed`: the same of those "
         "primitives, the reference).",
     ),
-    "dnc": Stateful(
-        lambda ctx, layer, x, p: _through_time(
-            lambda xt, state: dnc_step(xt, state, p, layer.options), x
-        ),
-        lambda ctx, layer, x, p, state: dnc_step(x, state, p, layer.options),
+    "dnc": _memory(
+        dnc_step,
         "x (B, T, F) -> (B, T, controller + heads * width): per step `lstm_cell` (cells.py) on "
         "the input and the vectors read, `linear` to the interface, then dnc.py's `usage`, "
         "`allocation`, memory.py's `cosine` and `softmax` (content), `write_weighting`, "
