@@ -21,6 +21,7 @@ torch until a worker joins its group.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -42,7 +43,7 @@ RENDEZVOUS = "NNSPEC_RENDEZVOUS"  # the file through which launch()'s workers fi
 # rank that hangs stops the run after this, where torch's default would wait for 30 minutes
 TIMEOUT = 300.0
 STOP_SECONDS = 10.0  # how long stopped workers get to end in order before they are killed
-WORKER = "import sys; from nnspec.training.worker import work; sys.exit(work())"
+WORKER = "from nnspec.training.worker import main; main()"
 ONE_PROCESS = "train it in one process: leave out --procs (docs/training.md lists what does)"
 
 
@@ -220,6 +221,10 @@ def joined(device: str | None):
             "see the other processes' messages for why; then go on with --resume",
         ) from None
     finally:
+        # the runner and its DistributedDataParallel hold each other (a cycle): collected later,
+        # after the group is destroyed or at the interpreter's exit, its reducer can abort the
+        # process ("terminate called without an active exception"); so they go first
+        gc.collect()
         with contextlib.suppress(RuntimeError, ValueError):
             dist.destroy_process_group()
 

@@ -9,11 +9,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import traceback
 from dataclasses import asdict
 
 from ..errors import NnspecError
 from . import train_models, training_models
+
+
+def main() -> None:
+    """Run `work` and end the process with its exit code, once its output is flushed, without
+    the interpreter's teardown: the threads of torch.distributed's C++ side, torn down with it,
+    can abort a worker that has done its work (SIGABRT), which the parent would take for a
+    failure."""
+    code = work()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def work() -> int:
