@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -424,6 +425,7 @@ def _parser() -> tuple[Lark, _SyntaxBuilder]:
     grammar = grammar_text()
     postlex = _BracketPostLexer()
     builder = _SyntaxBuilder(postlex)
+    cache = _cache_file()
     parser = Lark(
         grammar,
         parser="lalr",
@@ -431,23 +433,58 @@ def _parser() -> tuple[Lark, _SyntaxBuilder]:
         postlex=postlex,
         transformer=builder,
         maybe_placeholders=True,
-        cache=_cache_file(),
+        cache=cache,
     )
+    if cache:
+        _make_private(Path(cache))
     return parser, builder
 
 
 def _cache_file() -> str | bool:
     """Where lark keeps the parser tables it computes from the grammar (35 ms at every start
-    otherwise): in the user's cache folder, not a shared /tmp, since lark reads the file back with
-    pickle. Lark checks a hash of the grammar, its options and versions stored in the file, and
-    rebuilds the tables when they differ or the file cannot be read; without a writable folder
-    there is no cache."""
+    otherwise), or False for no cache. Lark reads the file back with pickle, before it compares
+    the hash of the grammar stored in it, so a file someone else could write would run their
+    code: the cache lives in a folder of the user's own (`nnspec` in the user's cache folder,
+    created with mode 0700), which is used only when it is the user's and no one else may write
+    to it; a cache file there that is not the user's, not a plain file, or writable by others is
+    removed unread, and the tables are built afresh. Without such a folder there is no cache."""
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnspec"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(os.lstat(folder), stat.S_ISDIR):
+            return False
+        path = folder / "grammar.lark-cache"
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return str(path)
+        if not _private(info, stat.S_ISREG):
+            path.unlink()  # the folder is the user's, so its files may be removed
     except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
         return False
-    return str(folder / "grammar.lark-cache")
+    return str(path)
+
+
+def _private(info: os.stat_result, is_type) -> bool:
+    """Whether a file or folder is of the expected type (`stat.S_ISDIR`, `stat.S_ISREG`: not a
+    symbolic link), owned by this user, and writable by no one else (where the system has user
+    ids: on Windows the user's profile folder is private by its access lists)."""
+    if not is_type(info.st_mode):
+        return False
+    if not hasattr(os, "getuid"):
+        return True
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _make_private(path: Path) -> None:
+    """Lark writes the cache file with the process's umask: make it the user's alone (mode 0600),
+    so that a umask of 002 does not get it refused and rebuilt at every start."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) != 0o600:
+            os.chmod(path, 0o600)
+    except OSError:  # not written (a read-only folder): the next start builds the tables again
+        pass
 
 
 # ---- syntax errors ----------------------------------------------------------------------
