@@ -7,10 +7,13 @@ The backward passes scatter window gradients back with one strided add per kerne
 (kh * kw of them), never a loop over elements, examples or channels.
 
 Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
-- `conv2d(x, W, b, stride, pads, dilation, groups)`: `cols @ W.reshape(O, -1).T + b`, cols
-  the windows `[B*OH*OW, C*kh*kw]` (dilated: every `dilation`-th cell of a wider window);
-  back: `g @ W` scattered back to the windows, `g.T @ cols`, `sum(g)`. With groups, each
-  matmul runs group by group (`_by_group`, one batched matmul).
+- `conv2d(x, W, b, stride, pads, dilation, groups)`: `[cols, 1] @ [W, b].T`, cols the windows
+  `[B*OH*OW, kh*kw*C]` of the input padded once channels-last (dilated: every `dilation`-th
+  cell of a wider window), each row `(kh, kw, C)` so that the one copy into rows moves runs of
+  `kw * C` numbers; back: `g @ W` scattered back to the windows, `g.T @ [cols, 1]` (the
+  weight's and the bias's gradients in one matmul). With groups, each matmul runs group by
+  group (`_by_group`, one batched matmul) and the bias is added after. `conv2d_reference`,
+  rows `(C, kh, kw)` and `np.pad`, is what it is tested against (tests/test_numpy_fast_conv.py).
 - `conv_transpose2d(x, W, b, stride, padding, output_padding, dilation, groups)`:
   `x @ W.reshape(C, -1)` scattered into the output, then cropped, `+ b`; back: the windows of
   `g` `@ W.T`, `x.T @` those windows, `sum(g)`.
@@ -91,6 +94,42 @@ def _outer_by_group(a: np.ndarray, b: np.ndarray, groups: int) -> np.ndarray:
     return (ag @ bg).reshape(-1, bg.shape[2])
 
 
+def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """x (B, C, H, W) -> (B, top + H + bottom, left + W + right, C): channels-last, zeros
+    around, written once (np.pad would copy twice); a view of x when there is no padding."""
+    top, bottom, left, right = pads
+    xh = x.transpose(0, 2, 3, 1)
+    if not any(pads):
+        return xh
+    batch, height, width, channels = xh.shape
+    out = np.zeros((batch, top + height + bottom, left + width + right, channels), x.dtype)
+    out[:, top : top + height, left : left + width] = xh
+    return out
+
+
+def _scatter_rows(
+    cells: np.ndarray,
+    shape: tuple[int, ...],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
+    """The adjoint of conv2d's windows: cells (B, OH, OW, kh, kw, G, C / G) summed into the
+    channels-last (B, H, W, C) `shape`, one strided add per kernel offset."""
+    batch, height, width, channels = shape
+    out = np.zeros(shape, cells.dtype)
+    into = out.reshape(batch, height, width, groups, channels // groups)
+    _, oh, ow, kh, kw = cells.shape[:5]
+    (sh, sw), (dh, dw) = stride, dilation
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dh, j * dw
+            into[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += (
+                cells[:, :, :, i, j]
+            )
+    return out
+
+
 def conv2d(
     x: Var,
     W: Var,
@@ -101,6 +140,85 @@ def conv2d(
     groups: int = 1,
 ) -> Var:
     """x: (B, C, H, W), W: (O, C / groups, kh, kw), b: (O,) -> (B, O, OH, OW).
+
+    pads: (top, bottom, left, right) zeros around x; the kernel's cells `dilation` apart;
+    output channel o sees the input channels of its group (o // (O / groups)) only.
+
+    The windows' rows are laid out `(G, kh, kw, C / G)`, so that each kernel offset's channels
+    are contiguous in the channels-last input and the one copy into rows moves runs of
+    `kw * C` numbers; W is reordered to match (it is small). Without groups the bias rides in
+    the matmul as a column of ones, and its gradient comes out of the weight's matmul.
+    """
+    out_channels, group_in, kh, kw = W.shape
+    top, _, left, _ = pads
+    xh = _padded(x.value, pads)
+    win = _windows(xh, (kh, kw), stride, dilation)  # (B, OH, OW, C, kh, kw)
+    batch, oh, ow = win.shape[:3]
+    win = win.reshape(batch, oh, ow, groups, group_in, kh, kw).transpose(0, 1, 2, 3, 5, 6, 4)
+    width = win[0, 0, 0].size
+    with_ones = b is not None and groups == 1
+    cols = np.empty((batch, oh, ow, width + with_ones), xh.dtype)
+    cols[..., :width].reshape(win.shape, copy=False)[...] = win  # the one copy
+    if with_ones:
+        cols[..., width] = 1.0
+    cols = cols.reshape(batch * oh * ow, -1)
+    per_group = out_channels // groups
+    kernel = (
+        W.value.reshape(groups, per_group, group_in, kh, kw)
+        .transpose(0, 1, 3, 4, 2)
+        .reshape(groups, per_group, -1)
+    )  # (G, O / G, kh * kw * C / G), as the rows
+    if with_ones:
+        y = cols @ np.concatenate([kernel[0], b.value[:, None]], axis=1).T
+    else:
+        y = _by_group(cols, kernel.transpose(0, 2, 1))
+        if b is not None:
+            y += b.value
+
+    def back(g):
+        rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
+        gx = gW = gb = None
+        if x.needs_grad:
+            cells = _by_group(rows, kernel).reshape(batch, oh, ow, groups, kh, kw, group_in)
+            gxh = _scatter_rows(
+                cells.transpose(0, 1, 2, 4, 5, 3, 6), xh.shape, stride, dilation, groups
+            )
+            gx = gxh[:, top : top + x.shape[2], left : left + x.shape[3]].transpose(0, 3, 1, 2)
+        if with_ones and (W.needs_grad or b.needs_grad):
+            both = rows.T @ cols  # (O, kh * kw * C + 1): the weight's and the bias's
+            gW, gb = both[:, :width], both[:, width]
+        else:
+            if W.needs_grad:
+                gW = _outer_by_group(rows, cols, groups)
+            if b is not None and b.needs_grad:
+                gb = np.ones(rows.shape[0], rows.dtype) @ rows
+        if gW is not None and W.needs_grad:
+            gW = np.ascontiguousarray(
+                gW.reshape(out_channels, kh, kw, group_in).transpose(0, 3, 1, 2)
+            )
+        else:
+            gW = None
+        if b is None or not b.needs_grad:
+            gb = None
+        return gx, gW, gb
+
+    out = y.reshape(batch, oh, ow, out_channels).transpose(0, 3, 1, 2)
+    return record(out, (x, W) if b is None else (x, W, b), back)
+
+
+def conv2d_reference(
+    x: Var,
+    W: Var,
+    b: Var | None,
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
+) -> Var:
+    """`conv2d` as it was first written, rows `(C, kh, kw)` and `np.pad`: the reference the
+    fast one is tested against (tests/test_numpy_fast_conv.py).
+
+    x: (B, C, H, W), W: (O, C / groups, kh, kw), b: (O,) -> (B, O, OH, OW).
 
     pads: (top, bottom, left, right) zeros around x; the kernel's cells `dilation` apart;
     output channel o sees the input channels of its group (o // (O / groups)) only.
