@@ -2,7 +2,8 @@
 C / G)` from a channels-last input padded once, the bias as a column of ones) against
 `image.conv2d_reference` (rows `(C, kh, kw)`, `np.pad`), values and the gradients of x, W and b
 equal to 1e-10 in float64, over strides, paddings, dilations, groups, with and without a bias;
-and the gcn layers of one forward sharing one normalised adjacency."""
+and gcn's `ops.propagate` (the normalised adjacency times h, one node, the normalisation made
+once per forward) against `matmul(normalised_adjacency_composed(a), h)`."""
 
 from __future__ import annotations
 
@@ -70,3 +71,64 @@ def test_conv2d_keeps_float32():
     y, grads = _run(image.conv2d, x, W, b, g, ((2, 2), (1, 1, 1, 1)))
     assert y.dtype == np.float32
     assert all(grad.dtype == np.float32 for grad in grads)
+
+
+GCN = """network gcn {
+    input  features: [5, 3]
+    input  adjacency: [5, 5]
+    gcn    g1: 4, act=relu
+    gcn    g2: 2
+    features -> g1.features
+    adjacency -> g1.adjacency, g2.adjacency
+    g1 -> g2.features
+}"""
+
+
+def test_gcn_layers_reading_one_adjacency_normalise_it_once(monkeypatch):
+    import nnspec
+    from nnspec.backends.numpy import ops
+
+    made = []
+    normalise = ops.normalisation
+
+    def counted(a):
+        made.append(a)
+        return normalise(a)
+
+    monkeypatch.setattr(ops, "normalisation", counted)
+    run = nnspec.loads(GCN).to_numpy(seed=0)
+    rng = np.random.default_rng(8)
+    upper = np.triu(rng.random((2, 5, 5)) < 0.4, 1)
+    adjacency = (upper | upper.transpose(0, 2, 1)).astype(np.float64)
+    run(rng.standard_normal((2, 5, 3)), adjacency)
+    assert len(made) == 1
+    run(rng.standard_normal((2, 5, 3)), adjacency)
+    assert len(made) == 2  # once per forward
+
+
+@pytest.mark.parametrize("needs", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("shared", [True, False])
+def test_propagate_is_the_composed_normalised_adjacency_times_h(needs, shared):
+    from nnspec.backends.numpy import ops
+
+    rng = np.random.default_rng(9)
+    upper = np.triu(rng.random((3, 6, 6)) < 0.4, 1)
+    a = (upper | upper.transpose(0, 2, 1)) * rng.random((3, 6, 6))
+    h = rng.standard_normal((3, 6, 4))
+    g = rng.standard_normal((3, 6, 4))
+    results = []
+    for fused in (True, False):
+        leaves = [Var(a, needs[0]), Var(h, needs[1])]
+        if fused:
+            made = ops.normalisation(a) if shared else None
+            y = ops.propagate(*leaves, made)
+        else:
+            y = ops.matmul(ops.normalised_adjacency_composed(leaves[0]), leaves[1])
+        add_grad(y, g)
+        backward([y])
+        results.append([y.value] + [leaf.grad for leaf in leaves])
+    for got, want in zip(*results, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)

@@ -60,6 +60,9 @@ class Context:
     # the class of each example of the batch, (B,), that a `mask` layer keeps in training (the
     # runner's, from the targets; None: the longest capsule)
     labels: np.ndarray | None = None
+    # values worked out once per forward and shared by the layers that read the same input:
+    # key -> (the Var it was made from, the value), e.g. a graph's normalised adjacency
+    shared: dict[tuple, tuple[Var, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -394,13 +397,31 @@ def attention(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
     return ops.linear(joined, p["weight_o"], p.get("bias_o"))
 
 
+_SHARED = 8  # values a Context keeps in `shared` at most
+
+
+def _normalisation(ctx: Context, adjacency: Var) -> tuple[np.ndarray, ...]:
+    """`ops.normalisation(adjacency.value)`, made once per forward: the gcn layers that read the
+    same adjacency share it, as a hand-written network normalises once."""
+    key = ("normalisation", id(adjacency))
+    made = ctx.shared.get(key)
+    if made is None or made[0] is not adjacency:
+        if len(ctx.shared) >= _SHARED:  # a context kept from step to step (free_run) stays small
+            ctx.shared.clear()
+        made = ctx.shared[key] = (adjacency, ops.normalisation(adjacency.value))
+    return made[1]
+
+
 def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
     """features (..., N, F), adjacency (..., N, N) -> (..., N, units):
     `normalised_adjacency` (D^-1/2 (A + I) D^-1/2, one node), `linear`, `matmul`, `add`, the
     activation; the adjacency gets its gradient too."""
+    # (docs/numpy.md's table is made from the docstring above.) `propagate` is
+    # normalised_adjacency and matmul as one node, the normalisation made once per forward for
+    # every layer reading the same adjacency; the adjacency's gradient only when it is asked for
     features, adjacency = x["features"], x["adjacency"]
-    normalised = ops.normalised_adjacency(adjacency)
-    y = ops.matmul(normalised, ops.linear(features, p["weight"]))
+    made = _normalisation(ctx, adjacency)
+    y = ops.propagate(adjacency, ops.linear(features, p["weight"]), made)
     if "bias" in p:
         y = ops.add(y, p["bias"])
     return activated(ctx, layer, y, layer.options.act)

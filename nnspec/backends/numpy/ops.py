@@ -20,6 +20,7 @@
 | `repeat_time(x, T)` | `[B, ...]` -> `[B, T, ...]` | `sum(g, axis=1)` |
 | `unstack_time(x)` / `stack_time(xs)` | `[B, T, ...]` <-> T arrays `[B, ...]` | stack / unstack |
 | `normalised_adjacency(a)` | `y = D^-1/2 (a + I) D^-1/2` | `g d_i d_j - d_i^2 (sums of g y)_i/2` |
+| `propagate(a, h)` | `normalised_adjacency(a) @ h` | `y^T g`; for a, the row above of `g h^T` |
 
 A `back` never writes into `g` or into any forward array: gradients may be shared.
 Activations are in activations.py, convolution and pooling in image.py, recurrent
@@ -317,24 +318,57 @@ def stack_time(xs: Sequence[Var]) -> Var:
 
 
 # ---- graphs ------------------------------------------------------------------------------------
-def normalised_adjacency(a: Var) -> Var:
-    """a (..., N, N) -> D^-1/2 (a + I) D^-1/2, D the row sums of a + I (Kipf and Welling's
-    propagation matrix), as one node: with d = D^-1/2 and M = g * the output, the gradient is
-    g d_i d_j - d_i^2 (rowsum(M)_i + colsum(M)_i) / 2, every j of row i alike.
-    `normalised_adjacency_composed` is the same from `add_const`, `total`, `power`, `mul`, the
-    reference it is tested against (tests/test_numpy_fused.py)."""
-    nodes = a.shape[-1]
-    looped = a.value + np.eye(nodes, dtype=a.value.dtype)
+def normalisation(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """a (..., N, N) -> (y, d, outer): y = D^-1/2 (a + I) D^-1/2, d = D^-1/2 (..., N) from the
+    row sums of a + I, outer = d_i d_j; what `normalised_adjacency` and `propagate` compute
+    forward, and their gradients read."""
+    looped = a + np.eye(a.shape[-1], dtype=a.dtype)
     d = looped.sum(axis=-1) ** -0.5
     outer = d[..., :, None] * d[..., None, :]
-    y = looped * outer
+    return looped * outer, d, outer
+
+
+def _normalisation_back(g: np.ndarray, made: tuple[np.ndarray, np.ndarray, np.ndarray]):
+    """The gradient of `normalisation`'s y for its gradient g: with M = g * y,
+    g d_i d_j - d_i^2 (rowsum(M)_i + colsum(M)_i) / 2, every j of row i alike."""
+    y, d, outer = made
+    m = g * y
+    q = (m.sum(axis=-1) + m.sum(axis=-2)) * (-0.5 * d * d)
+    return g * outer + q[..., :, None]
+
+
+def normalised_adjacency(a: Var) -> Var:
+    """a (..., N, N) -> D^-1/2 (a + I) D^-1/2, D the row sums of a + I (Kipf and Welling's
+    propagation matrix), as one node (`normalisation`, `_normalisation_back`).
+    `normalised_adjacency_composed` is the same from `add_const`, `total`, `power`, `mul`, the
+    reference it is tested against (tests/test_numpy_fused.py)."""
+    made = normalisation(a.value)
 
     def back(g):
-        m = g * y
-        q = (m.sum(axis=-1) + m.sum(axis=-2)) * (-0.5 * d * d)
-        return (g * outer + q[..., :, None],)
+        return (_normalisation_back(g, made),)
 
-    return record(y, (a,), back)
+    return record(made[0], (a,), back)
+
+
+def propagate(a: Var, h: Var, made: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Var:
+    """a (..., N, N), h (..., N, F) -> normalised_adjacency(a) @ h as one node; `made` is
+    `normalisation(a.value)` when the caller has it already (gcn layers reading one adjacency
+    share it). back: `y^T g` for h, and for a (only when it needs one at backward time: an
+    input whose gradient is not asked for costs nothing) `_normalisation_back(g h^T)`; tested
+    against `matmul(normalised_adjacency_composed(a), h)` (tests/test_numpy_fast_conv.py)."""
+    made = made or normalisation(a.value)
+    y = made[0]
+
+    def back(g):
+        gh = unbroadcast(np.matmul(np.swapaxes(y, -1, -2), g), h.shape) if h.needs_grad else None
+        ga = None
+        if a.needs_grad:
+            ga = unbroadcast(
+                _normalisation_back(np.matmul(g, np.swapaxes(h.value, -1, -2)), made), a.shape
+            )
+        return ga, gh
+
+    return record(np.matmul(y, h.value), (a, h), back)
 
 
 def normalised_adjacency_composed(a: Var) -> Var:
