@@ -6,7 +6,9 @@
 Reads the spec's train section, loads its data (nnspec.data), trains on a backend
 (`torch_runner`), and writes into `out`: metrics.csv, metrics.png, weights.safetensors
 (names as state_dict()), settings.json and an atomic checkpoint (after the first epoch, the
-last, and at most once a second in between).
+last, and at most once a second in between). What only some runs use (pretraining, factors,
+a learning rule, an rbf's centres) is imported when a run uses it: those stages bring the NumPy
+backend, which a run on torch does not otherwise load.
 """
 
 from __future__ import annotations
@@ -28,13 +30,9 @@ from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import TrainConfig, check_training, train_config
 from . import checkpoint, distributed, folder
-from .centres import place_centres
-from .factors import FactorRunner
 from .loop import EarlyStop, Expectation, TrainingStopped, fit
 from .plot import Plots
-from .pretrain import pretrain
 from .recorded import weights_metadata
-from .rules import RuleRunner
 from .tensorboard import recording
 from .tensorboard import require as require_tensorboard
 from .threads import check as check_threads
@@ -273,8 +271,12 @@ def _train(
             if group is not None:
                 runner = distributed.Sharded(runner, group)
             if config.factors is not None:  # Kulkarni's procedure: training/factors.py
+                from .factors import FactorRunner
+
                 runner = FactorRunner(runner, config, models[0].program, data)
             if saved is None and len(models) == 1:  # an rbf's centres from the training part
+                from .centres import place_centres
+
                 place_centres(runner, models[0].program, data.train, config.seed)
             if saved is not None:
                 saved.check_layout(name, checkpoint.layout_of(runner.weights()))
@@ -295,6 +297,8 @@ def _train(
                     recording(events, models, out, saved and saved.epoch, overwrite) as board,
                 ):
                     if config.pretrain is not None and saved is None:  # a resumed run has done it
+                        from .pretrain import pretrain
+
                         pretrain(runner, models[0].program, data, config, out)
                     observed = board.observe(progress)
                     outcome = fit(runner, data, config, out, saved or False, observed, record)
@@ -416,7 +420,11 @@ def make_runner(
         runner = NumpyRunner(model, config, dtype)
     else:
         raise ValueError(f"unknown backend {backend!r}: torch or numpy")
-    return runner if config.rule == "backprop" else RuleRunner(runner, config, model.program)
+    if config.rule == "backprop":
+        return runner
+    from .rules import RuleRunner
+
+    return RuleRunner(runner, config, model.program)
 
 
 def default_backend() -> str:
