@@ -15,6 +15,8 @@ for zeros, so the first step skips the recurrent matmul.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ...kinds.activation import Activation
@@ -243,97 +245,137 @@ def lstm_cell(
     return tuple(record_many((h, c), tuple(parents), back))
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A work array that never leaves the call using it, kept from call to call (per thread, one
+    per name): a fresh array of a few MiB costs a page fault per 4 KiB on first touch, several
+    microseconds each, more than the arithmetic done in it."""
+    kept = getattr(_SCRATCH, "arrays", None)
+    if kept is None:
+        kept = _SCRATCH.arrays = {}
+    a = kept.get(name)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = kept[name] = np.empty(shape, dtype)
+    return a
+
+
+# lstm_sequence keeps a step's gates gate-major, in this order: o, i, f (the sigmoids, one
+# slice), then g, and c_prev after them, so that [i, f] * [g, c_prev] is one product and
+# [i, f, g] (what dL/dc reaches) one slice
+_ORDER = (3, 0, 1, 2)  # the PyTorch gate (i, f, g, o) in each slot
+
+
+def _gates_in(x: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
+    """x (T, 4, B, H) in PyTorch's gate order (a view), b (4H,) or None -> out (T, 4, B, H)
+    in `_ORDER`, the bias added."""
+    units = x.shape[-1]
+    bias = None if b is None else b.reshape(4, 1, units)[list(_ORDER)]
+    for slots, gates in ((slice(0, 1), slice(3, 4)), (slice(1, 3), slice(0, 2)), (3, 2)):
+        if bias is None:
+            np.copyto(out[:, slots], x[:, gates])
+        else:
+            np.add(x[:, gates], bias[slots], out=out[:, slots])
+
+
+def _gates_out(dz: np.ndarray, out: np.ndarray) -> None:
+    """The reverse of `_gates_in`'s reordering: dz (T, 4, B, H) in `_ORDER` -> out (T, 4, B, H)
+    in PyTorch's gate order (a view)."""
+    np.copyto(out[:, 3], dz[:, 0])
+    np.copyto(out[:, 0:2], dz[:, 1:3])
+    np.copyto(out[:, 2], dz[:, 3])
+
+
 def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -> Var:
     """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from h0 (B, H)
     (a `state` port; zeros without it) and a zero cell.
 
-    The gates take one tanh for all four (sigma(x) = (1 + tanh(x / 2)) / 2), and the backward
-    takes each step's slopes inside its loop, into two preallocated buffers, while the step's
-    arrays are in cache; `lstm_cell` (the step-level `_lstm_step`, `_lstm_step_back`) is the
-    reference it is tested against (tests/test_numpy_fused.py). Time runs along the first axis
-    inside ((T, B, ...) arrays, each step contiguous); h and c keep the state before the first
-    step as row 0, so h[t] and c[t] are the state before step t.
+    `lstm_cell` (the step-level `_lstm_step`, `_lstm_step_back`) is the reference it is tested
+    against (tests/test_numpy_fused.py). Time runs along the first axis inside; h[t] and
+    gates[t, 4] (c) are the state before step t. A step's gates are kept gate-major, (4, B, H)
+    in `_ORDER`: the recurrent product is one batched matmul of four (H, H) blocks straight into
+    that layout, and every elementwise call then runs over contiguous memory (a gate's slice of
+    a (B, 4H) row block is strided, and costs NumPy about twice as much). The four gates take one
+    tanh (sigma(x) = (1 + tanh(x / 2)) / 2, the halves folded into the input side and the
+    weights). The backward takes every step's slopes at once, so its loop keeps one batched
+    matmul, one sum and five elementwise calls per step; the weight gradient is one matmul. Its
+    work arrays are `_scratch`, kept between calls; the gradient it returns is contiguous
+    (B, T, 4H), so the input side's `linear` reshapes it without a copy.
     """
     batch, steps, width = xg.shape
     units = width // 4
     dtype = xg.value.dtype
-    z = np.array(xg.value.transpose(1, 0, 2), order="C")  # (T, B, 4H), written into below
-    if b_hh is not None:
-        z += b_hh.value
-    recurrent = np.ascontiguousarray(W_hh.value.T)
-    # sigma(x) = (1 + tanh(x / 2)) / 2: one tanh for all four gates
-    half = np.full(width, 0.5, dtype)
-    half[2 * units : 3 * units] = 1.0
-    shift = half.copy()
-    shift[2 * units : 3 * units] = 0.0
-    acts = np.empty_like(z)
-    h, c = np.zeros((2, steps + 1, batch, units), dtype)
+    # per step: o, i, f, g (pre-activations, then activations in place), c_prev
+    gates = np.empty((steps + 1, 5, batch, units), dtype)
+    gates[0, 4] = 0.0
+    x4 = xg.value.reshape(batch, steps, 4, units).transpose(1, 2, 0, 3)
+    _gates_in(x4, None if b_hh is None else b_hh.value, gates[:steps, :4])
+    gates[:steps, :3] *= 0.5  # sigma(x) = (1 + tanh(x / 2)) / 2
+    blocks = W_hh.value.reshape(4, units, units)[list(_ORDER)]  # (4, H out, H in), for backward
+    forward_blocks = np.ascontiguousarray(blocks.transpose(0, 2, 1))
+    forward_blocks[:3] *= 0.5
+    h = np.zeros((steps + 1, batch, units), dtype)
     if h0 is not None:
         h[0] = h0.value
     tc = np.empty((steps, batch, units), dtype)
-    hw = np.empty((batch, width), dtype)
+    hw = np.empty((4, batch, units), dtype)
+    products = np.empty((2, batch, units), dtype)
     for t in range(steps):
+        a = gates[t]
         if t or h0 is not None:
-            np.matmul(h[t], recurrent, out=hw)
-            z[t] += hw
-        a = acts[t]
-        np.multiply(z[t], half, out=a)
-        np.tanh(a, out=a)
-        a *= half
-        a += shift
-        i, f, g, o = _gates(a)
-        np.multiply(i, g, out=c[t + 1])
-        np.multiply(f, c[t], out=tc[t])
-        c[t + 1] += tc[t]
-        np.tanh(c[t + 1], out=tc[t])
-        np.multiply(o, tc[t], out=h[t + 1])
+            np.matmul(h[t], forward_blocks, out=hw)
+            a[:4] += hw
+        np.tanh(a[:4], out=a[:4])
+        a[:3] *= 0.5
+        a[:3] += 0.5
+        np.multiply(a[1:3], a[3:5], out=products)  # i g, f c_prev
+        np.add(products[0], products[1], out=gates[t + 1, 4])
+        np.tanh(gates[t + 1, 4], out=tc[t])
+        np.multiply(a[0], tc[t], out=h[t + 1])
 
     def back(gr):
-        gt = gr.transpose(1, 0, 2)
-        dz = np.empty((steps, batch, 4, units), dtype)
-        dct, slope = np.empty((2, batch, units), dtype)
-        dc = None
-        dh = gt[steps - 1]
+        a = gates[:steps]
+        # dL/dz = slope * [dh, dc, dc, dc]; each step's dz is written over its slope
+        dz = _scratch("lstm dz", (steps, 4, batch, units), dtype)
+        np.subtract(1.0, a[:, :3], out=dz[:, :3])
+        dz[:, :3] *= a[:, :3]  # sigma (1 - sigma)
+        np.multiply(a[:, 3], a[:, 3], out=dz[:, 3])
+        np.subtract(1.0, dz[:, 3], out=dz[:, 3])  # 1 - tanh^2
+        dz[:, 0] *= tc  # o by tanh(c)
+        dz[:, 1:3] *= a[:, 3:5]  # i by g, f by c_prev
+        dz[:, 3] *= a[:, 1]  # g by i
+        h_to_c = np.multiply(h[1:], tc, out=_scratch("lstm h_to_c", tc.shape, dtype))
+        np.subtract(a[:, 0], h_to_c, out=h_to_c)  # o (1 - tanh(c)^2)
+        # what reaches h_t: each gate's back-product (slots 0 to 3) and the output's gradient
+        into_h = _scratch("lstm into_h", (steps, 5, batch, units), dtype)
+        np.copyto(into_h[:, 4], gr.transpose(1, 0, 2))
+        dh_sum, dc, carried = np.empty((3, batch, units), dtype)
         for t in range(steps - 1, -1, -1):
-            i, f, g, o = _gates(acts[t])
-            ct = tc[t]
-            np.multiply(ct, ct, out=dct)
-            np.subtract(1.0, dct, out=dct)
-            dct *= o
-            dct *= dh
-            if dc is not None:
-                dct += dc
-            d = dz[t]
-            np.subtract(1.0, i, out=slope)
-            slope *= i
-            slope *= g
-            np.multiply(slope, dct, out=d[:, 0])
-            np.subtract(1.0, f, out=slope)
-            slope *= f
-            slope *= c[t]
-            np.multiply(slope, dct, out=d[:, 1])
-            np.multiply(g, g, out=slope)
-            np.subtract(1.0, slope, out=slope)
-            slope *= i
-            np.multiply(slope, dct, out=d[:, 2])
-            np.subtract(1.0, o, out=slope)
-            slope *= o
-            slope *= ct
-            np.multiply(slope, dh, out=d[:, 3])
-            dc = dct * f
+            if t == steps - 1:
+                dh = into_h[t, 4]
+            else:
+                np.matmul(dz[t + 1], blocks, out=into_h[t, :4])
+                dh = np.add.reduce(into_h[t], axis=0, out=dh_sum)
+            np.multiply(dh, h_to_c[t], out=dc)
+            if t < steps - 1:
+                dc += carried
+            np.multiply(dz[t, 1:], dc, out=dz[t, 1:])
+            np.multiply(dz[t, 0], dh, out=dz[t, 0])
             if t:
-                dh = d.reshape(batch, width) @ W_hh.value
-                dh += gt[t - 1]
-        dz = dz.reshape(steps, batch, width)
-        first = 0 if h0 is not None else 1
-        gW = (
-            dz[first:].reshape(-1, width).T @ h[first:steps].reshape(-1, units)
-            if W_hh.needs_grad
-            else None
-        )
-        gb = dz.reshape(-1, width).sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
-        grads = [dz.transpose(1, 0, 2), gW] + ([] if b_hh is None else [gb])
-        return grads + ([] if h0 is None else [dz[0] @ W_hh.value])
+                np.multiply(dc, a[t, 2], out=carried)
+        grad = np.empty((batch, steps, width), dtype)  # contiguous: `linear` reshapes it freely
+        _gates_out(dz, grad.reshape(batch, steps, 4, units).transpose(1, 2, 0, 3))
+        rows = grad.reshape(-1, width)
+        gW = None
+        if W_hh.needs_grad:  # without h0, h[0] is zeros: its rows add nothing
+            before = _scratch("lstm before", (batch, steps, units), dtype)
+            np.copyto(before, h[:steps].transpose(1, 0, 2))
+            before = before.reshape(-1, units)
+            gW = rows.T @ before
+        gb = rows.sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
+        grads = [grad, gW] + ([] if b_hh is None else [gb])
+        return grads + ([] if h0 is None else [np.matmul(dz[0], blocks).sum(axis=0)])
 
     parents = (xg, W_hh) + (() if b_hh is None else (b_hh,)) + (() if h0 is None else (h0,))
     return record(h[1:].transpose(1, 0, 2), parents, back)
