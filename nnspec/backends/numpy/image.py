@@ -130,6 +130,34 @@ def _scatter_rows(
     return out
 
 
+def _scatter_by_phase(
+    cells: np.ndarray,
+    shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """The adjoint of conv2d's windows without groups: cells (kh * kw, B, OH, OW, C), one
+    contiguous block per kernel offset, summed into the channels-last (B, H, W, C) `shape` (or
+    a little larger: the rows and columns past it are zeros).
+
+    A cell of offset (i, j) lands at row `i * dh + sh * p`: rows are split by their phase
+    (the row mod sh) into `(B, H / sh, sh, sw, W / sw, C)`, where each offset's block is a
+    contiguous (OW, C) run per row, one add of long runs per offset instead of runs of C; the
+    phases are interleaved back in one copy."""
+    batch, height, width, channels = shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    _, _, oh, ow, _ = cells.shape
+    rows, cols = -(-height // sh), -(-width // sw)
+    out = np.zeros((batch, rows, sh, sw, cols, channels), cells.dtype)
+    for i in range(kh):
+        top, phase_h = divmod(i * dh, sh)
+        for j in range(kw):
+            left, phase_w = divmod(j * dw, sw)
+            out[:, top : top + oh, phase_h, phase_w, left : left + ow] += cells[i * kw + j]
+    return out.transpose(0, 1, 2, 4, 3, 5).reshape(batch, rows * sh, cols * sw, channels)
+
+
 def conv2d(
     x: Var,
     W: Var,
@@ -152,6 +180,7 @@ def conv2d(
     out_channels, group_in, kh, kw = W.shape
     top, _, left, _ = pads
     xh = _padded(x.value, pads)
+    padded = xh.shape  # the backward needs no more of it: xh is freed after the forward
     win = _windows(xh, (kh, kw), stride, dilation)  # (B, OH, OW, C, kh, kw)
     batch, oh, ow = win.shape[:3]
     win = win.reshape(batch, oh, ow, groups, group_in, kh, kw).transpose(0, 1, 2, 3, 5, 6, 4)
@@ -179,28 +208,30 @@ def conv2d(
         rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
         gx = gW = gb = None
         if x.needs_grad:
-            cells = _by_group(rows, kernel).reshape(batch, oh, ow, groups, kh, kw, group_in)
-            gxh = _scatter_rows(
-                cells.transpose(0, 1, 2, 4, 5, 3, 6), xh.shape, stride, dilation, groups
-            )
+            gxh = scatter(rows)
             gx = gxh[:, top : top + x.shape[2], left : left + x.shape[3]].transpose(0, 3, 1, 2)
         if with_ones and (W.needs_grad or b.needs_grad):
             both = rows.T @ cols  # (O, kh * kw * C + 1): the weight's and the bias's
             gW, gb = both[:, :width], both[:, width]
-        else:
-            if W.needs_grad:
-                gW = _outer_by_group(rows, cols, groups)
-            if b is not None and b.needs_grad:
-                gb = np.ones(rows.shape[0], rows.dtype) @ rows
-        if gW is not None and W.needs_grad:
+        elif W.needs_grad:
+            gW = _outer_by_group(rows, cols, groups)
+        if b is not None and b.needs_grad and gb is None:
+            gb = np.ones(rows.shape[0], rows.dtype) @ rows  # a matmul: sum(axis=0) is slower
+        if W.needs_grad:  # (O, kh, kw, C / G) back to W's (O, C / G, kh, kw)
             gW = np.ascontiguousarray(
                 gW.reshape(out_channels, kh, kw, group_in).transpose(0, 3, 1, 2)
             )
-        else:
-            gW = None
-        if b is None or not b.needs_grad:
-            gb = None
-        return gx, gW, gb
+        return gx, gW, gb if b is not None and b.needs_grad else None
+
+    def scatter(rows: np.ndarray) -> np.ndarray:
+        """The gradient of the padded channels-last input: rows @ W, one block per kernel
+        offset without groups (`_scatter_by_phase`), group by group with them."""
+        if groups == 1:
+            offsets = kernel[0].reshape(out_channels, kh * kw, group_in).transpose(1, 0, 2)
+            cells = np.matmul(rows, offsets).reshape(kh * kw, batch, oh, ow, group_in)
+            return _scatter_by_phase(cells, padded, (kh, kw), stride, dilation)
+        cells = _by_group(rows, kernel).reshape(batch, oh, ow, groups, kh, kw, group_in)
+        return _scatter_rows(cells.transpose(0, 1, 2, 4, 5, 3, 6), padded, stride, dilation, groups)
 
     out = y.reshape(batch, oh, ow, out_channels).transpose(0, 3, 1, 2)
     return record(out, (x, W) if b is None else (x, W, b), back)
