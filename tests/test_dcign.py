@@ -93,6 +93,22 @@ def test_a_turn_shows_about_as_much_as_a_size_but_on_a_disc_nothing(kind, turned
     assert _saved(sizes) == pytest.approx(sized, abs=0.1)
 
 
+@pytest.mark.parametrize(("kind", "period"), [(0, 90.0), (2, 120.0)])
+def test_the_angle_is_a_function_of_the_image(kind, period):
+    """specs/dcign.nn's header: the angle can be read from the image. A square looks the same
+    turned by 90 degrees and a triangle by 120, and the angles drawn (0 to 45 degrees) are within
+    half of either period, so no two of them draw the same shape: turns 5 degrees apart change
+    every shape by more than half a pixel (L1), at any position and size."""
+    rng = np.random.default_rng(0)
+    angles = np.arange(0.0, 45.0, 5.0)
+    for x, y, size in zip(*rng.uniform([5, 5, 2.5], [11, 11, 4.5], (20, 3)).T, strict=True):
+        images = draw(np.array([[x, y, size, a, kind] for a in angles]))
+        turned = draw(np.array([[x, y, size, a + period, kind] for a in angles]))
+        assert np.abs(images - turned).max() < 1e-6
+        apart = np.abs(images[:, None] - images[None]).sum((2, 3))
+        assert apart[~np.eye(len(angles), dtype=bool)].min() > 0.5
+
+
 def test_a_shape_moves_with_its_centre():
     image = draw(np.array([[6.0, 10.0, 3.0, 0.0, 1]]))[0]
     rows, cols = np.indices(image.shape) + 0.5
