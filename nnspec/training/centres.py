@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends.numpy import to_numpy
 from ..data.load import Split
 from ..kinds.radial import PLACED, nearest_eps
 from ..program import Layer, Program
@@ -51,7 +50,9 @@ def place_centres(runner, program: Program, train: Split, seed: int) -> None:
         if all(source in program.inputs for source in sources):
             parts = [train.inputs[source] for source in sources]
         else:
-            if shadow is None:
+            if shadow is None:  # the NumPy backend loaded only here, not in every torch run
+                from ..backends.numpy import to_numpy
+
                 shadow = to_numpy(program, seed=seed, dtype="float64").eval()
             shadow.load(weights)  # with the centres placed so far
             parts = _computed(shadow, layer, sources, train)
