@@ -329,18 +329,67 @@ def test_the_torch_target_compiles_it_to_the_backends_numbers(tmp_path):
     np.testing.assert_allclose(net(torch.tensor(x)).detach().numpy(), want, rtol=1e-6)
 
 
-@pytest.mark.parametrize("target", ["numpy", "onnx"])
-def test_the_other_targets_say_they_cannot_compile_it(target):
+def test_the_numpy_target_compiles_it_to_the_backends_numbers(tmp_path):
+    """Over a sequence and inside a ~> loop, two read heads, the spec's own network: the compiled
+    NumPy file (forward only) equals the backend in float32 to 1e-6, with drawn weights."""
+    from conftest import import_file
+    from safetensors.numpy import save_file
+
+    from nnspec.compile import emit
+
+    rng = np.random.default_rng(0)
+    loop = NET.replace("x -> m -> y", "x -> m -> y\n y ~> m")
+    for k, text in enumerate((NET, loop, SPEC.read_text())):
+        model = nnspec.loads(text)
+        run = model.to_numpy(seed=k)
+        path, weights = tmp_path / f"net{k}.py", tmp_path / f"net{k}.safetensors"
+        path.write_bytes(emit(model, "numpy"))
+        save_file({name: np.ascontiguousarray(v) for name, v in run.params.items()}, weights)
+        x = rng.normal(size=(3, 7, model.program.layer("x").shape.dims[0])).astype(np.float32)
+        got = import_file(path).load(weights)(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, run.eval()(x), rtol=1e-6, atol=1e-6)
+
+
+def test_the_onnx_target_says_it_cannot_compile_it():
     from nnspec.compile import emit
     from nnspec.errors import SpecError
 
     with pytest.raises(SpecError) as error:
-        emit(nnspec.loads(NET), target)
+        emit(nnspec.loads(NET), "onnx")
     assert error.value.code == "E601" and "dnc" in str(error.value)
     assert "the torch target compiles it" in str(error.value)
 
 
 # ---- specs/dnc.nn -----------------------------------------------------------------------------
+def _longer(result, length: int) -> float:
+    """The bit errors per sequence of `length` vectors (4 `length` bits) of a trained run."""
+    from nnspec.backends.weights import read_weights
+    from nnspec.data.builtin import copy
+    from nnspec.training.metrics import bit_errors
+
+    model = nnspec.load(SPEC)
+    run = model.to_numpy(dtype="float64")
+    run.load(read_weights(result.paths["weights"], model.program))
+    longer = copy(
+        np.random.default_rng(7), None, count=200, length=length, min_length=length, units=5
+    )
+    return bit_errors(run.eval()(longer.x), longer.y)
+
+
+@pytest.mark.slow
+def test_the_spec_copies_somewhat_longer_sequences_than_it_saw(trained):
+    """The spec's own run (seed 0, NumPy: shared with tests/test_zoo_specs.py), trained on 1 to 4
+    vectors, copies 5 and 6 (20 and 24 bits a sequence) with at most 6 and 9 wrong, well under the
+    10 and 12 of a network that copies nothing (all zeros: the ones wrong); 8 vectors, twice the
+    trained length, come back little better than that (12.1 of 32, against 16). Measured here at
+    5 and 6 vectors, NumPy seeds 0 to 3: 3.2 and 6.0, 0.47 and 2.5, 5.5 and 8.0, 1.8 and 4.1;
+    PyTorch seeds 1 and 2: 0.34 and 3.2, 5.6 and 7.9."""
+    result = trained(SPEC, "numpy")
+    assert result.passed, result.expectations
+    assert _longer(result, 5) <= 6.0 and _longer(result, 6) <= 9.0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_spec_learns_to_copy_with_other_seeds(seed, tmp_path):
@@ -348,6 +397,14 @@ def test_the_spec_learns_to_copy_with_other_seeds(seed, tmp_path):
     NumPy (about 25 s of CPU each): each meets `bit_errors <= 1.0` (measured here: 0.01 and 0.56;
     a network that copies nothing gets about 4 of the 10 bits wrong)."""
     result = nnspec.train(SPEC, "numpy", tmp_path, seed=seed)
+    assert result.passed, result.expectations
+
+
+@pytest.mark.slow
+def test_another_torch_seed_learns_to_copy(tmp_path):
+    """The same on PyTorch with seed 2, the worse of the two seeds measured there besides the
+    spec's (measured here: 0.025 for seed 1 and 0.5 for seed 2, 31 and 42 s of CPU)."""
+    result = nnspec.train(SPEC, "torch", tmp_path, seed=2)
     assert result.passed, result.expectations
 
 

@@ -1071,3 +1071,104 @@ def _ntm(x, heads, width, slots, *p):
 ''',
     "_ntm_step",
 )
+
+# ---- memory with allocation and links (nnspec/kinds/dnc.py: the dnc) ---------------------------
+helper(
+    "_dnc_content",
+    '''
+def _dnc_content(memory, key, beta):
+    """softmax((1 + softplus(beta)) cos(key, M_i)) over the slots: key (B, H, W), beta (B, H, 1)
+    -> (B, H, N)."""
+    norms = np.sqrt((key * key).sum(-1))[:, :, None] * np.sqrt((memory * memory).sum(-1))[:, None]
+    return _softmax((_softplus(beta) + 1.0) * ((key @ memory.transpose(0, 2, 1)) / (norms + 1e-8)))
+''',
+    "_softmax",
+    "_softplus",
+)
+
+helper(
+    "_dnc_allocation",
+    '''
+def _dnc_allocation(u):
+    """a[phi_j] = (1 - u[phi_j]) prod_{i<j} u[phi_i], phi the slots by usage, ascending (the
+    lower slot first at a tie): (B, N) -> (B, N)."""
+    order = np.argsort(u, -1, kind="stable")
+    su = np.take_along_axis(u, order, -1)
+    before = np.cumprod(np.concatenate([np.ones_like(su[:, :1]), su[:, :-1]], -1), -1)
+    out = np.empty_like(su)
+    np.put_along_axis(out, order, (1.0 - su) * before, -1)
+    return out
+''',
+)
+
+helper(
+    "_dnc_step",
+    '''
+def _dnc_step(x, state, heads, width, slots, *p):
+    """One step of a differentiable neural computer: x (B, F), the state before it (None at the
+    start: the memory at 1e-6, the usage, weightings, precedence, links and vectors read at zeros)
+    -> (out (B, C + heads * width): the controller's h and the vectors read, the state after it).
+    The LSTM controller reads x and the vectors read at the step before; the usage is updated by
+    the last write and the freed reads; the write goes where allocation and content say, erase
+    then add; the links and precedence record the order; each read head mixes the backward,
+    content and forward weightings by its modes. `p`: weight_ih, weight_hh, bias_ih, bias_hh,
+    read_weight, read_bias, write_weight, write_bias."""
+    w_ih, w_hh, b_ih, b_hh, read_w, read_b, write_w, write_b = p
+    batch = x.shape[0]
+    if state is None:
+        zeros = np.zeros((batch, slots), x.dtype)
+        c = np.zeros((batch, w_hh.shape[1]), x.dtype)
+        memory = np.full((batch, slots, width), 1e-6, x.dtype)
+        w_read = np.zeros((batch, heads, slots), x.dtype)
+        link = np.zeros((batch, slots, slots), x.dtype)
+        read = np.zeros((batch, heads * width), x.dtype)
+        state = (None, c, memory, zeros, zeros, w_read, zeros, link, read)
+    h, c, memory, u, w_write, w_read, prec, link, read = state
+    z = np.concatenate([x, read], -1) @ w_ih.T + b_ih + b_hh
+    if h is not None:
+        z += h @ w_hh.T
+    h, c = _lstm_step(z, c)
+    reads = (h @ read_w.T + read_b).reshape(batch, heads, -1)
+    r_key, r_beta = reads[..., :width], reads[..., width : width + 1]
+    free, modes = _sigmoid(reads[..., width + 1 : width + 2]), _softmax(reads[..., width + 2 :])
+    writes = h @ write_w.T + write_b
+    w_key, w_beta = writes[:, None, :width], writes[:, None, width : width + 1]
+    erase = _sigmoid(writes[:, width + 1 : 2 * width + 1])
+    add = writes[:, 2 * width + 1 : 3 * width + 1]
+    g_alloc, g_write = _sigmoid(writes[:, -2:-1]), _sigmoid(writes[:, -1:])
+    u = (u + w_write - u * w_write) * np.prod(1.0 - free * w_read, 1)
+    content = _dnc_content(memory, w_key, w_beta)[:, 0]
+    w_write = g_write * (g_alloc * _dnc_allocation(u) + (1.0 - g_alloc) * content)
+    memory = memory * (1.0 - w_write[:, :, None] * erase[:, None, :])
+    memory = memory + w_write[:, :, None] * add[:, None, :]
+    off = 1.0 - np.eye(slots, dtype=x.dtype)
+    kept = 1.0 - w_write[:, :, None] - w_write[:, None, :]
+    link = (kept * link + w_write[:, :, None] * prec[:, None, :]) * off
+    prec = (1.0 - w_write.sum(-1, keepdims=True)) * prec + w_write
+    forward, backward = w_read @ link.transpose(0, 2, 1), w_read @ link
+    content = _dnc_content(memory, r_key, r_beta)
+    w_read = modes[..., :1] * backward + modes[..., 1:2] * content + modes[..., 2:] * forward
+    read = (w_read @ memory).reshape(batch, heads * width)
+    state = (h, c, memory, u, w_write, w_read, prec, link, read)
+    return np.concatenate([h, read], -1), state
+''',
+    "_lstm_step",
+    "_dnc_content",
+    "_dnc_allocation",
+    "_sigmoid",
+    "_softmax",
+)
+
+helper(
+    "_dnc",
+    '''
+def _dnc(x, heads, width, slots, *p):
+    """x (B, T, F) -> (B, T, C + heads * width): `_dnc_step` through time."""
+    state, steps = None, []
+    for t in range(x.shape[1]):
+        out, state = _dnc_step(x[:, t], state, heads, width, slots, *p)
+        steps.append(out)
+    return np.stack(steps, 1)
+''',
+    "_dnc_step",
+)

@@ -427,6 +427,26 @@ def _ntm_step(e: Emit, x: str) -> None:
     e.lines.append(f"{e.out}, {e.state} = {call}")
 
 
+DNC_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "read_weight", "read_bias")
+DNC_PARAMS += ("write_weight", "write_bias")
+
+
+def _dnc_settings(e: Emit) -> str:
+    o = e.layer.options
+    params = ", ".join(e.p(name) for name in DNC_PARAMS)
+    return f"{o.heads}, {o.width}, {o.slots}, {params}"
+
+
+def _dnc_sequence(e: Emit, x: str) -> None:
+    e.let(f"{e.use('_dnc')}({x}, {_dnc_settings(e)})")
+
+
+def _dnc_step(e: Emit, x: str) -> None:
+    e.before.append(f"{e.state} = None")
+    call = f"{e.use('_dnc_step')}({x}, {e.state}, {_dnc_settings(e)})"
+    e.lines.append(f"{e.out}, {e.state} = {call}")
+
+
 # ---- attention, graphs, generative ---------------------------------------------------------------
 def attention(e: Emit, x: dict[str, str]) -> None:
     o = e.layer.options
@@ -583,6 +603,7 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "esn": Stateful(_reservoir_sequence, _reservoir_step),
     "lsm": Stateful(_reservoir_sequence, _reservoir_step),
     "ntm": Stateful(_ntm_sequence, _ntm_step),
+    "dnc": Stateful(_dnc_sequence, _dnc_step),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
@@ -590,11 +611,6 @@ LOWERINGS["mask"] = capsule_mask
 
 # kinds the NumPy target cannot write, with why (E601 names the kind; a kind that reaches the
 # registry with neither a row above nor a reason here is E601 too)
-CANNOT: dict[str, str] = {
-    "dnc": (
-        "its memory, with its usage and temporal links, is addressed and rewritten at every "
-        "step and has no lowering in this target yet; the torch target compiles it"
-    ),
-}
+CANNOT: dict[str, str] = {}
 
 __all__ = ["CANNOT", "LOWERINGS", "Emit", "Stateful"]
