@@ -73,6 +73,49 @@ def test_conv2d_keeps_float32():
     assert all(grad.dtype == np.float32 for grad in grads)
 
 
+def _relu_of_reference(x, W, b, *options):
+    from nnspec.backends.numpy.activations import activate
+    from nnspec.kinds.activation import Activation
+
+    return activate(image.conv2d_reference(x, W, b, *options), Activation(name="relu"))
+
+
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_with_relu_is_relu_of_the_reference_conv2d(stride, groups):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((3, 4, 7, 6))
+    W = rng.standard_normal((6, 4 // groups, 3, 3))
+    b = rng.standard_normal(6)
+    options = (stride, (1, 1, 1, 1), (1, 1), groups)
+    g = rng.standard_normal((3, 6, 7 // stride[0] + (stride[0] == 2), 6 // stride[1]))
+    y, grads = _run(lambda *a: image.conv2d(*a, relu=True), x, W, b, g, options)
+    y_ref, grads_ref = _run(_relu_of_reference, x, W, b, g, options)
+    assert (y == 0).any() and (y > 0).any()
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-10)
+    for got, want in zip(grads, grads_ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_arrays_kept_for_reuse_are_not_reused_while_a_graph_holds_them():
+    """Two forwards before either backward: the second may not write into the first's
+    windows (nor its output); each backward is still the reference's."""
+    rng = np.random.default_rng(11)
+    x1, x2 = rng.standard_normal((2, 2, 3, 8, 8))
+    W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    g1, g2 = rng.standard_normal((2, 2, 4, 4, 4))
+    options = ((2, 2), (1, 1, 1, 1), (1, 1), 1)
+    leaves = [[Var(x, True), Var(W, True), Var(b, True)] for x in (x1, x2)]
+    outs = [image.conv2d(*vs, *options, relu=True) for vs in leaves]
+    for x, g, vs, out in zip((x1, x2), (g1, g2), leaves, outs, strict=True):
+        y_ref, grads_ref = _run(_relu_of_reference, x, W, b, g, options)
+        np.testing.assert_allclose(out.value, y_ref, rtol=0, atol=1e-10)
+        add_grad(out, g)
+        backward([out])
+        for v, want in zip(vs, grads_ref, strict=True):
+            np.testing.assert_allclose(v.grad, want, rtol=0, atol=1e-10)
+
+
 GCN = """network gcn {
     input  features: [5, 3]
     input  adjacency: [5, 5]

@@ -26,17 +26,59 @@ Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
 - `upsample2d(x, size, mode)`: `A_h x A_w^T`, one interpolation matrix per axis; back:
   `A_h^T g A_w`.
 
+conv2d's large arrays (the padded input, the rows, its output, the backward's blocks) come
+from `_scratch`, which hands back an array of an earlier call once nothing refers to it: fresh
+ones cost a page fault per 4 KiB each step. With `relu`, conv2d takes max(0, .) in its node.
+
 The transposed convolution is the input gradient of a convolution: its forward is conv2d's
 backward scatter, and its backward takes windows as conv2d's forward does.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...kinds.conv import interpolation
 from .autograd import Var, record
+
+
+class _Kept(threading.local):
+    """Large arrays kept from call to call, by (shape, dtype), one store per thread."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[tuple, list[np.ndarray]] = {}
+
+
+_KEPT = _Kept()
+_KEEP_PER_SHAPE, _KEEP_SHAPES = 4, 32
+
+
+def _scratch(shape: tuple[int, ...], dtype, zeros: bool = False) -> np.ndarray:
+    """An array of `shape` (uninitialised, or zeros): one kept from an earlier call that nothing
+    refers to any more, else a new one, kept for later calls.
+
+    A training step allocates the same large arrays every time; fresh ones cost a page fault
+    per 4 KiB once the allocator has handed the last step's back to the system, which took as
+    long as the convolution's arithmetic. An array is reused only when its reference count
+    shows that the store alone holds it (no view, gradient or closure does)."""
+    kept = _KEPT.arrays.get((shape, dtype))
+    if kept is None:
+        if len(_KEPT.arrays) >= _KEEP_SHAPES:
+            _KEPT.arrays.clear()
+        kept = _KEPT.arrays[(shape, dtype)] = []
+    for array in kept:
+        if sys.getrefcount(array) == 3:  # the list, this loop's name and getrefcount's argument
+            if zeros:
+                array.fill(0)
+            return array
+    array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
+    if len(kept) < _KEEP_PER_SHAPE:
+        kept.append(array)
+    return array
 
 
 def _windows(
@@ -102,7 +144,7 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     if not any(pads):
         return xh
     batch, height, width, channels = xh.shape
-    out = np.zeros((batch, top + height + bottom, left + width + right, channels), x.dtype)
+    out = _scratch((batch, top + height + bottom, left + width + right, channels), x.dtype, True)
     out[:, top : top + height, left : left + width] = xh
     return out
 
@@ -149,13 +191,15 @@ def _scatter_by_phase(
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     _, _, oh, ow, _ = cells.shape
     rows, cols = -(-height // sh), -(-width // sw)
-    out = np.zeros((batch, rows, sh, sw, cols, channels), cells.dtype)
+    out = _scratch((batch, rows, sh, sw, cols, channels), cells.dtype, zeros=True)
     for i in range(kh):
         top, phase_h = divmod(i * dh, sh)
         for j in range(kw):
             left, phase_w = divmod(j * dw, sw)
             out[:, top : top + oh, phase_h, phase_w, left : left + ow] += cells[i * kw + j]
-    return out.transpose(0, 1, 2, 4, 3, 5).reshape(batch, rows * sh, cols * sw, channels)
+    summed = _scratch((batch, rows * sh, cols * sw, channels), cells.dtype)
+    summed.reshape(batch, rows, sh, cols, sw, channels)[...] = out.transpose(0, 1, 2, 4, 3, 5)
+    return summed
 
 
 def conv2d(
@@ -166,11 +210,15 @@ def conv2d(
     pads: tuple[int, int, int, int],
     dilation: tuple[int, int] = (1, 1),
     groups: int = 1,
+    relu: bool = False,
 ) -> Var:
     """x: (B, C, H, W), W: (O, C / groups, kh, kw), b: (O,) -> (B, O, OH, OW).
 
     pads: (top, bottom, left, right) zeros around x; the kernel's cells `dilation` apart;
-    output channel o sees the input channels of its group (o // (O / groups)) only.
+    output channel o sees the input channels of its group (o // (O / groups)) only. With
+    `relu`, max(0, .) of it in the same node (in place; the gradient passes where the output
+    is positive), as `activations.activate(conv2d(...), relu)` but one array and one pass
+    fewer each way.
 
     The windows' rows are laid out `(G, kh, kw, C / G)`, so that each kernel offset's channels
     are contiguous in the channels-last input and the one copy into rows moves runs of
@@ -186,7 +234,7 @@ def conv2d(
     win = win.reshape(batch, oh, ow, groups, group_in, kh, kw).transpose(0, 1, 2, 3, 5, 6, 4)
     width = win[0, 0, 0].size
     with_ones = b is not None and groups == 1
-    cols = np.empty((batch, oh, ow, width + with_ones), xh.dtype)
+    cols = _scratch((batch, oh, ow, width + with_ones), xh.dtype)
     cols[..., :width].reshape(win.shape, copy=False)[...] = win  # the one copy
     if with_ones:
         cols[..., width] = 1.0
@@ -198,14 +246,21 @@ def conv2d(
         .reshape(groups, per_group, -1)
     )  # (G, O / G, kh * kw * C / G), as the rows
     if with_ones:
-        y = cols @ np.concatenate([kernel[0], b.value[:, None]], axis=1).T
+        y = _scratch((cols.shape[0], out_channels), cols.dtype)
+        np.matmul(cols, np.concatenate([kernel[0], b.value[:, None]], axis=1).T, out=y)
     else:
         y = _by_group(cols, kernel.transpose(0, 2, 1))
         if b is not None:
             y += b.value
+    if relu:
+        np.maximum(y, 0.0, out=y)
 
     def back(g):
-        rows = g.transpose(0, 2, 3, 1).reshape(-1, out_channels)
+        rows = _scratch((batch * oh * ow, out_channels), g.dtype)
+        if relu:  # the gradient of max(0, z) is 1 where the output is positive
+            np.multiply(g.transpose(0, 2, 3, 1), y4 > 0, out=rows.reshape(y4.shape))
+        else:
+            rows.reshape(y4.shape)[...] = g.transpose(0, 2, 3, 1)
         gx = gW = gb = None
         if x.needs_grad:
             gxh = scatter(rows)
@@ -228,13 +283,14 @@ def conv2d(
         offset without groups (`_scatter_by_phase`), group by group with them."""
         if groups == 1:
             offsets = kernel[0].reshape(out_channels, kh * kw, group_in).transpose(1, 0, 2)
-            cells = np.matmul(rows, offsets).reshape(kh * kw, batch, oh, ow, group_in)
+            cells = _scratch((kh * kw, batch, oh, ow, group_in), rows.dtype)
+            np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, group_in))
             return _scatter_by_phase(cells, padded, (kh, kw), stride, dilation)
         cells = _by_group(rows, kernel).reshape(batch, oh, ow, groups, kh, kw, group_in)
         return _scatter_rows(cells.transpose(0, 1, 2, 4, 5, 3, 6), padded, stride, dilation, groups)
 
-    out = y.reshape(batch, oh, ow, out_channels).transpose(0, 3, 1, 2)
-    return record(out, (x, W) if b is None else (x, W, b), back)
+    y4 = y.reshape(batch, oh, ow, out_channels)
+    return record(y4.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
 
 
 def conv2d_reference(
