@@ -144,7 +144,11 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     if not any(pads):
         return xh
     batch, height, width, channels = xh.shape
-    out = _scratch((batch, top + height + bottom, left + width + right, channels), x.dtype, True)
+    out = _scratch((batch, top + height + bottom, left + width + right, channels), x.dtype)
+    out[:, :top] = 0.0  # the borders only: the inside is written next
+    out[:, top + height :] = 0.0
+    out[:, top : top + height, :left] = 0.0
+    out[:, top : top + height, left + width :] = 0.0
     out[:, top : top + height, left : left + width] = xh
     return out
 
