@@ -246,12 +246,16 @@ def lstm_cell(
 
 
 _SCRATCH = threading.local()
+_SCRATCH_KEPT_BYTES = 16 << 20  # larger work arrays are not kept: memory held matters more
 
 
 def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     """A work array that never leaves the call using it, kept from call to call (per thread, one
-    per name): a fresh array of a few MiB costs a page fault per 4 KiB on first touch, several
-    microseconds each, more than the arithmetic done in it."""
+    per name, up to 16 MiB): a fresh array of a few MiB can cost a page fault per 4 KiB on first
+    touch, several microseconds each, more than the arithmetic done in it."""
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape)) * dtype.itemsize > _SCRATCH_KEPT_BYTES:
+        return np.empty(shape, dtype)
     kept = getattr(_SCRATCH, "arrays", None)
     if kept is None:
         kept = _SCRATCH.arrays = {}
