@@ -55,6 +55,7 @@ class _Kept(threading.local):
 
 _KEPT = _Kept()
 _KEEP_PER_SHAPE, _KEEP_SHAPES = 4, 32
+_KEEP_BYTES = 16 << 20  # a larger array is not kept: its page faults are a small part of its use
 
 
 def _scratch(shape: tuple[int, ...], dtype, zeros: bool = False) -> np.ndarray:
@@ -76,7 +77,7 @@ def _scratch(shape: tuple[int, ...], dtype, zeros: bool = False) -> np.ndarray:
                 array.fill(0)
             return array
     array = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
-    if len(kept) < _KEEP_PER_SHAPE:
+    if len(kept) < _KEEP_PER_SHAPE and array.nbytes <= _KEEP_BYTES:
         kept.append(array)
     return array
 
