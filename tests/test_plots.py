@@ -3,12 +3,14 @@ in-process, the same files either way."""
 
 import subprocess
 import sys
+from pathlib import Path
 from subprocess import Popen
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from nnspec.training import plot
 from nnspec.training.plot import Plots, draw
 
 pytestmark = pytest.mark.slow  # each test starts a helper process that imports matplotlib
@@ -73,7 +75,7 @@ def test_the_helper_draws_nothing_when_the_run_goes_away_first():
     """A run killed (kill -9) closes the helper's input unsent: the helper exits without a file
     or a message."""
     done = subprocess.run(
-        [sys.executable, "-m", "nnspec.training.plot_helper"],
+        [sys.executable, str(Path(plot.__file__).with_name("plot_helper.py"))],
         input=b"",
         capture_output=True,
         timeout=60,

@@ -20,7 +20,6 @@ import os
 import signal
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -169,17 +168,11 @@ def _start_helper() -> subprocess.Popen | None:
     if not sys.executable:  # an embedded interpreter: no Python to start
         return None
     env = dict(os.environ, MPLBACKEND="Agg")
-    root = str(Path(__file__).resolve().parents[2])  # the folder `nnspec` is imported from
-    if root not in {
-        sysconfig.get_path("purelib"),
-        sysconfig.get_path("platlib"),
-    }:  # a source tree the helper must be told of
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     try:
         # stdout: nothing is written to it, but its end shows the helper's at once,
         # where waiting on the process polls
         return subprocess.Popen(
-            [sys.executable, "-m", "nnspec.training.plot_helper"],
+            [sys.executable, str(Path(__file__).with_name("plot_helper.py"))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -190,7 +183,7 @@ def _start_helper() -> subprocess.Popen | None:
 
 
 def serve() -> None:
-    """The helper process (`python -m nnspec.training.plot_helper`): load matplotlib and warm it
+    """The helper process (`python .../nnspec/training/plot_helper.py`): load matplotlib and warm it
     with a throwaway plot while the run trains, then draw the jobs read from stdin (none: the run
     ended early)."""
     # Ctrl-C is the run's to handle, and the run stops this process
