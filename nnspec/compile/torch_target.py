@@ -404,7 +404,7 @@ def _same_pads(size, kernel, stride):
     "SameConv2d": '''
 class SameConv2d(nn.Conv2d):
     """nn.Conv2d with padding=same at any stride: zeros placed as `_same_pads` says, then the
-    convolution unpadded."""
+    convolution unpadded (padded by the convolution where the zeros fall evenly)."""
 
     def __init__(self, inputs, channels, kernel, stride, dilation=1, groups=1, bias=True):
         super().__init__(inputs, channels, kernel, stride, 0, dilation, groups, bias=bias)
@@ -414,6 +414,9 @@ class SameConv2d(nn.Conv2d):
         kh, kw = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # the dilated kernel's reach
         top, bottom = _same_pads(x.shape[-2], kh, sh)
         left, right = _same_pads(x.shape[-1], kw, sw)
+        if top == bottom and left == right:  # even: the convolution pads, without a copy
+            w, b = self.weight, self.bias
+            return F.conv2d(x, w, b, self.stride, (top, left), self.dilation, self.groups)
         return super().forward(F.pad(x, (left, right, top, bottom)))
 ''',
     "Attention": '''

@@ -18,12 +18,16 @@ from .lowering import Emit, Lowering
 class SameConv2d(nn.Conv2d):
     """nn.Conv2d with padding=same at any stride: zeros as TensorFlow places them
     (`kinds.conv.same_pads`: the odd one at the bottom and the right), then the convolution
-    unpadded. The state is nn.Conv2d's (weight, bias)."""
+    unpadded; where the zeros fall evenly (an odd kernel at stride 1), the convolution pads
+    them itself, without the copy. The state is nn.Conv2d's (weight, bias)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (kh, kw), (sh, sw) = spread(self.kernel_size, self.dilation), self.stride
         top, bottom = same_pads(x.shape[-2], kh, sh)
         left, right = same_pads(x.shape[-1], kw, sw)
+        if top == bottom and left == right:
+            w, b = self.weight, self.bias
+            return F.conv2d(x, w, b, self.stride, (top, left), self.dilation, self.groups)
         return super().forward(F.pad(x, (left, right, top, bottom)))
 
 
