@@ -15,14 +15,13 @@ for zeros, so the first step skips the recurrent matmul.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ...kinds.activation import Activation
 from . import ops
 from .activations import activate, sigmoid
 from .autograd import Var, record, record_many
+from .scratch import scratch as _scratch
 
 SIGMOID, TANH = Activation(name="sigmoid"), Activation(name="tanh")
 
@@ -245,26 +244,6 @@ def lstm_cell(
     return tuple(record_many((h, c), tuple(parents), back))
 
 
-_SCRATCH = threading.local()
-_SCRATCH_KEPT_BYTES = 16 << 20  # larger work arrays are not kept: memory held matters more
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A work array that never leaves the call using it, kept from call to call (per thread, one
-    per name, up to 16 MiB): a fresh array of a few MiB can cost a page fault per 4 KiB on first
-    touch, several microseconds each, more than the arithmetic done in it."""
-    dtype = np.dtype(dtype)
-    if int(np.prod(shape)) * dtype.itemsize > _SCRATCH_KEPT_BYTES:
-        return np.empty(shape, dtype)
-    kept = getattr(_SCRATCH, "arrays", None)
-    if kept is None:
-        kept = _SCRATCH.arrays = {}
-    a = kept.get(name)
-    if a is None or a.shape != shape or a.dtype != dtype:
-        a = kept[name] = np.empty(shape, dtype)
-    return a
-
-
 # lstm_sequence keeps a step's gates gate-major, in this order: o, i, f (the sigmoids, one
 # slice), then g, and c_prev after them, so that [i, f] * [g, c_prev] is one product and
 # [i, f, g] (what dL/dc reaches) one slice
@@ -304,8 +283,8 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
     tanh (sigma(x) = (1 + tanh(x / 2)) / 2, the halves folded into the input side and the
     weights). The backward takes every step's slopes at once, so its loop keeps one batched
     matmul, one sum and five elementwise calls per step; the weight gradient is one matmul. Its
-    work arrays are `_scratch`, kept between calls; the gradient it returns is contiguous
-    (B, T, 4H), so the input side's `linear` reshapes it without a copy.
+    work arrays come from `scratch.scratch`, kept between calls; the gradient it returns is
+    contiguous (B, T, 4H), so the input side's `linear` reshapes it without a copy.
     """
     batch, steps, width = xg.shape
     units = width // 4
@@ -341,7 +320,7 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
     def back(gr):
         a = gates[:steps]
         # dL/dz = slope * [dh, dc, dc, dc]; each step's dz is written over its slope
-        dz = _scratch("lstm dz", (steps, 4, batch, units), dtype)
+        dz = _scratch((steps, 4, batch, units), dtype)
         np.subtract(1.0, a[:, :3], out=dz[:, :3])
         dz[:, :3] *= a[:, :3]  # sigma (1 - sigma)
         np.multiply(a[:, 3], a[:, 3], out=dz[:, 3])
@@ -349,10 +328,10 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
         dz[:, 0] *= tc  # o by tanh(c)
         dz[:, 1:3] *= a[:, 3:5]  # i by g, f by c_prev
         dz[:, 3] *= a[:, 1]  # g by i
-        h_to_c = np.multiply(h[1:], tc, out=_scratch("lstm h_to_c", tc.shape, dtype))
+        h_to_c = np.multiply(h[1:], tc, out=_scratch(tc.shape, dtype))
         np.subtract(a[:, 0], h_to_c, out=h_to_c)  # o (1 - tanh(c)^2)
         # what reaches h_t: each gate's back-product (slots 0 to 3) and the output's gradient
-        into_h = _scratch("lstm into_h", (steps, 5, batch, units), dtype)
+        into_h = _scratch((steps, 5, batch, units), dtype)
         np.copyto(into_h[:, 4], gr.transpose(1, 0, 2))
         dh_sum, dc, carried = np.empty((3, batch, units), dtype)
         for t in range(steps - 1, -1, -1):
@@ -373,7 +352,7 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
         rows = grad.reshape(-1, width)
         gW = None
         if W_hh.needs_grad:  # without h0, h[0] is zeros: its rows add nothing
-            before = _scratch("lstm before", (batch, steps, units), dtype)
+            before = _scratch((batch, steps, units), dtype)
             np.copyto(before, h[:steps].transpose(1, 0, 2))
             before = before.reshape(-1, units)
             gW = rows.T @ before
