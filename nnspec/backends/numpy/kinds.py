@@ -414,12 +414,10 @@ def _normalisation(ctx: Context, adjacency: Var) -> tuple[np.ndarray, ...]:
 
 
 def gcn(ctx: Context, layer: Layer, x: dict[str, Var], p) -> Var:
-    """features (..., N, F), adjacency (..., N, N) -> (..., N, units):
-    `normalised_adjacency` (D^-1/2 (A + I) D^-1/2, one node), `linear`, `matmul`, `add`, the
-    activation; the adjacency gets its gradient too."""
-    # (docs/numpy.md's table is made from the docstring above.) `propagate` is
-    # normalised_adjacency and matmul as one node, the normalisation made once per forward for
-    # every layer reading the same adjacency; the adjacency's gradient only when it is asked for
+    """features (..., N, F), adjacency (..., N, N) -> (..., N, units): `linear`, then
+    `propagate` (D^-1/2 (A + I) D^-1/2 times it, one node; the normalisation made once per
+    forward for every layer reading the same adjacency), `add`, the activation; the adjacency
+    gets its gradient too, when one is asked for."""
     features, adjacency = x["features"], x["adjacency"]
     made = _normalisation(ctx, adjacency)
     y = ops.propagate(adjacency, ops.linear(features, p["weight"]), made)
