@@ -75,11 +75,13 @@ DATASETS = (
     "copy",
 )
 LOSSES = ("sse", "mse", "rmse", "cross_entropy", "bce", "margin")
+# every optimizer also takes clip=N: the gradients' norm, over all the weights it moves, scaled
+# down to N before each step (torch.nn.utils.clip_grad_norm_, Keras's global_clipnorm)
 OPTIMIZERS = {
-    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
-    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
-    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay"),
-    "rmsprop": ("lr", "alpha", "eps", "momentum", "weight_decay"),
+    "sgd": ("lr", "momentum", "nesterov", "weight_decay", "clip"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay", "clip"),
+    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay", "clip"),
+    "rmsprop": ("lr", "alpha", "eps", "momentum", "weight_decay", "clip"),
 }
 SCHEDULES = {
     "constant": (),
@@ -887,12 +889,29 @@ def _classes(key: str, value: s.Value, networks: list[str], errors: Collector) -
         seen.setdefault(str(label), len(seen))
 
 
+def _optimizer(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
+    """`optimizer = NAME(...)`, a name of OPTIMIZERS with its settings; clip=N above 0."""
+    _called(OPTIMIZERS)(key, value, networks, errors)
+    if not isinstance(value, s.Call):
+        return
+    for arg in value.args:
+        plain = s.plain(arg.value)
+        if arg.key and arg.key.text == "clip" and isinstance(plain, (int, float)) and plain <= 0:
+            errors.add(
+                "E502",
+                f"clip must be a number above 0, not {s.show(arg.value)}",
+                arg.value.span,
+                "clip=1 scales the gradients down, before each step, to a norm of 1 at most "
+                "(over all the weights together); leave it out for no clipping",
+            )
+
+
 CHECKS: dict[str, Check] = {
     "data": _dataset,
     "split": _split,
     "loss": _loss,
     "loss_weights": _loss_weights,
-    "optimizer": _called(OPTIMIZERS),
+    "optimizer": _optimizer,
     "batch": _batch,
     "epochs": whole_number_at_least(0),
     "schedule": _called(SCHEDULES),

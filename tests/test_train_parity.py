@@ -6,6 +6,7 @@ momentum, Nesterov and weight decay, Adam, AdamW, RMSprop), the losses (from log
 outputs, with a mask), schedules, the learning rules and a GAN's turns.
 """
 
+import numpy as np
 import pytest
 from conftest import EXAMPLES, assert_trains_alike
 
@@ -40,6 +41,8 @@ train {{
         "adamw(lr=0.01)",
         "rmsprop(lr=0.01)",
         "rmsprop(lr=0.01, momentum=0.5, weight_decay=0.01)",
+        "sgd(lr=0.1, momentum=0.9, clip=0.05)",  # clipped in (nearly) every step
+        "adam(lr=0.01, clip=0.1)",
     ],
 )
 def test_optimizers_take_the_same_steps(optimizer, tmp_path):
@@ -114,3 +117,21 @@ def test_a_gan_trains_alike(tmp_path):
     settings = models[0].train_spec.settings
     settings["epochs"] = 1  # a dict inside a frozen dataclass: shortened for this test only
     assert_trains_alike(models[0], tmp_path, models)
+
+
+def test_clip_bounds_each_step_by_the_gradients_norm():
+    """sgd(lr, clip=N) without momentum moves the weights by lr * N at most in a step, every
+    gradient scaled by one factor (the backends take the same clipped steps: above)."""
+    from nnspec.training.optimizers import SGD, clip_scale
+
+    rng = np.random.default_rng(0)
+    grads = {"a": rng.normal(size=(3, 4)), "b": rng.normal(size=5)}
+    norm = np.sqrt(sum((g**2).sum() for g in grads.values()))
+    assert clip_scale(grads.values(), 2 * norm) == 1.0 and clip_scale(grads.values(), None) is None
+    for clip in (0.5, norm / 2):
+        params = {name: np.zeros_like(g) for name, g in grads.items()}
+        SGD({"lr": 1.0, "clip": clip}).step(params, grads, lr=1.0)
+        moved = np.sqrt(sum((p**2).sum() for p in params.values()))
+        assert moved == pytest.approx(min(clip, norm), rel=1e-5)
+        for name in grads:  # one factor for every weight: the direction is kept
+            assert np.allclose(params[name], -grads[name] * clip / (norm + 1e-6))

@@ -21,14 +21,16 @@ class Optimizer:
         self.slots: dict[str, dict[str, np.ndarray]] = {}
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
-        for name, grad in grads.items():
-            if name in params:
-                self.update(
-                    params[name],
-                    grad.astype(params[name].dtype, copy=False),
-                    lr,
-                    self.slots.setdefault(name, {}),
-                )
+        moved = {name: grad for name, grad in grads.items() if name in params}
+        scale = clip_scale(moved.values(), self.args.get("clip"))
+        for name, grad in moved.items():
+            grad = grad.astype(params[name].dtype, copy=False)
+            self.update(
+                params[name],
+                grad if scale is None else grad * grad.dtype.type(scale),
+                lr,
+                self.slots.setdefault(name, {}),
+            )
 
     def update(self, p: np.ndarray, g: np.ndarray, lr: float, slot: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -117,6 +119,16 @@ class RMSprop(Optimizer):
             p -= lr * buf
         else:
             p -= lr * (g / avg)
+
+
+def clip_scale(grads, clip: float | None) -> float | None:
+    """`clip=N`: the factor that scales the gradients together to a norm of N at most, as
+    torch.nn.utils.clip_grad_norm_ computes it (N / (norm + 1e-6), at most 1); None without
+    clip."""
+    if clip is None:
+        return None
+    norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    return min(1.0, clip / (norm + 1e-6))
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

@@ -50,6 +50,23 @@ OPTIMIZERS = {
 }
 
 
+def make_optimizer(name: str, params: list, args: dict[str, float]) -> torch.optim.Optimizer:
+    """torch.optim's optimizer `name` over `params`; with clip=N, the gradients are scaled
+    together to a norm of N at most before each of its steps (clip_grad_norm_, in a step
+    pre-hook, so that every caller of step() clips: a GAN's two turns, a data-parallel rank after
+    the gradients are averaged)."""
+    optimizer = OPTIMIZERS[name](params, args)
+    clip = args.get("clip")
+    if clip is not None:
+
+        def clipped(optimizer, args, kwargs) -> None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, clip)
+
+        optimizer.register_step_pre_hook(clipped)
+    return optimizer
+
+
 class TorchRunner:
     """One network on PyTorch: `step` trains on a batch, `predict` evaluates,
     `checkpoint`/`restore` round-trip. The network lives on `device` (None: the CPU); arrays go
@@ -76,7 +93,9 @@ class TorchRunner:
         self.masks = [m for m in self.net.modules() if isinstance(m, Mask)]
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = (
-            OPTIMIZERS[config.optimizer[0]](trainable, config.optimizer[1]) if trainable else None
+            make_optimizer(config.optimizer[0], trainable, config.optimizer[1])
+            if trainable
+            else None
         )
 
     def step(
