@@ -190,6 +190,28 @@ def import_file(path: Path, name: str | None = None):
     return module
 
 
+def assert_numpy_file_computes_as_the_backend(texts, tmp_path: Path) -> None:
+    """Each spec text of `texts` compiled to a NumPy file (forward only), with weights drawn by
+    the backend, gives the backend's outputs on a random sequence: float32, to 1e-6."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    import nnspec
+    from nnspec.compile import emit
+
+    rng = np.random.default_rng(0)
+    for k, text in enumerate(texts):
+        model = nnspec.loads(text)
+        run = model.to_numpy(seed=k)
+        path, weights = tmp_path / f"net{k}.py", tmp_path / f"net{k}.safetensors"
+        path.write_bytes(emit(model, "numpy"))
+        save_file({name: np.ascontiguousarray(v) for name, v in run.params.items()}, weights)
+        x = rng.normal(size=(3, 7, model.program.layer("x").shape.dims[0])).astype(np.float32)
+        got = import_file(path).load(weights)(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, run.eval()(x), rtol=1e-6, atol=1e-6)
+
+
 def _trained_float64(model, backend: str, out: Path, models=None):
     """`model` (or a GAN's `models`) trained by its train section on `backend` in float64:
     the final weights and the rows of metrics.csv."""

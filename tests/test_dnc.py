@@ -332,23 +332,10 @@ def test_the_torch_target_compiles_it_to_the_backends_numbers(tmp_path):
 def test_the_numpy_target_compiles_it_to_the_backends_numbers(tmp_path):
     """Over a sequence and inside a ~> loop, two read heads, the spec's own network: the compiled
     NumPy file (forward only) equals the backend in float32 to 1e-6, with drawn weights."""
-    from conftest import import_file
-    from safetensors.numpy import save_file
+    from conftest import assert_numpy_file_computes_as_the_backend
 
-    from nnspec.compile import emit
-
-    rng = np.random.default_rng(0)
     loop = NET.replace("x -> m -> y", "x -> m -> y\n y ~> m")
-    for k, text in enumerate((NET, loop, SPEC.read_text())):
-        model = nnspec.loads(text)
-        run = model.to_numpy(seed=k)
-        path, weights = tmp_path / f"net{k}.py", tmp_path / f"net{k}.safetensors"
-        path.write_bytes(emit(model, "numpy"))
-        save_file({name: np.ascontiguousarray(v) for name, v in run.params.items()}, weights)
-        x = rng.normal(size=(3, 7, model.program.layer("x").shape.dims[0])).astype(np.float32)
-        got = import_file(path).load(weights)(x)
-        assert got.dtype == np.float32
-        np.testing.assert_allclose(got, run.eval()(x), rtol=1e-6, atol=1e-6)
+    assert_numpy_file_computes_as_the_backend((NET, loop, SPEC.read_text()), tmp_path)
 
 
 def test_the_onnx_target_says_it_cannot_compile_it():

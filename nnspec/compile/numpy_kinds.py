@@ -407,44 +407,27 @@ def _reservoir_step(e: Emit, x: str) -> None:
 
 
 # ---- memory --------------------------------------------------------------------------------------
-NTM_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "write_weight", "write_bias")
-NTM_PARAMS += ("read_weight", "read_bias")
+def _memory(name: str, params: tuple[str, ...]) -> Stateful:
+    """A memory kind (ntm, dnc): its helper `_NAME` over a sequence, `_NAME_step` inside a `~>`
+    loop, each given the heads, the memory's width and slots, then the weights `params` in the
+    order the helper takes them."""
+
+    def settings(e: Emit) -> str:
+        o = e.layer.options
+        return f"{o.heads}, {o.width}, {o.slots}, " + ", ".join(e.p(p) for p in params)
+
+    def sequence(e: Emit, x: str) -> None:
+        e.let(f"{e.use('_' + name)}({x}, {settings(e)})")
+
+    def step(e: Emit, x: str) -> None:
+        e.before.append(f"{e.state} = None")
+        call = f"{e.use(f'_{name}_step')}({x}, {e.state}, {settings(e)})"
+        e.lines.append(f"{e.out}, {e.state} = {call}")
+
+    return Stateful(sequence, step)
 
 
-def _ntm_settings(e: Emit) -> str:
-    o = e.layer.options
-    params = ", ".join(e.p(name) for name in NTM_PARAMS)
-    return f"{o.heads}, {o.width}, {o.slots}, {params}"
-
-
-def _ntm_sequence(e: Emit, x: str) -> None:
-    e.let(f"{e.use('_ntm')}({x}, {_ntm_settings(e)})")
-
-
-def _ntm_step(e: Emit, x: str) -> None:
-    e.before.append(f"{e.state} = None")
-    call = f"{e.use('_ntm_step')}({x}, {e.state}, {_ntm_settings(e)})"
-    e.lines.append(f"{e.out}, {e.state} = {call}")
-
-
-DNC_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "read_weight", "read_bias")
-DNC_PARAMS += ("write_weight", "write_bias")
-
-
-def _dnc_settings(e: Emit) -> str:
-    o = e.layer.options
-    params = ", ".join(e.p(name) for name in DNC_PARAMS)
-    return f"{o.heads}, {o.width}, {o.slots}, {params}"
-
-
-def _dnc_sequence(e: Emit, x: str) -> None:
-    e.let(f"{e.use('_dnc')}({x}, {_dnc_settings(e)})")
-
-
-def _dnc_step(e: Emit, x: str) -> None:
-    e.before.append(f"{e.state} = None")
-    call = f"{e.use('_dnc_step')}({x}, {e.state}, {_dnc_settings(e)})"
-    e.lines.append(f"{e.out}, {e.state} = {call}")
+CONTROLLER = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 # ---- attention, graphs, generative ---------------------------------------------------------------
@@ -602,8 +585,8 @@ LOWERINGS: dict[str, Callable | Stateful] = {
     "lif": Stateful(_lif_sequence, _lif_step),
     "esn": Stateful(_reservoir_sequence, _reservoir_step),
     "lsm": Stateful(_reservoir_sequence, _reservoir_step),
-    "ntm": Stateful(_ntm_sequence, _ntm_step),
-    "dnc": Stateful(_dnc_sequence, _dnc_step),
+    "ntm": _memory("ntm", CONTROLLER + ("write_weight", "write_bias", "read_weight", "read_bias")),
+    "dnc": _memory("dnc", CONTROLLER + ("read_weight", "read_bias", "write_weight", "write_bias")),
     **{name: _activation_layer(name) for name in ACTIVATIONS},
 }
 LOWERINGS |= {"primary_capsules": primary_capsules, "capsules": capsules, "length": capsule_length}
