@@ -15,6 +15,8 @@ import os
 import pickle
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -188,6 +190,21 @@ def import_file(path: Path, name: str | None = None):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_with_cache(cache_home: Path, code: str, *args: str, timeout: float = 120) -> str:
+    """The stdout of `code` run in a fresh interpreter whose grammar cache is under
+    `cache_home` (XDG_CACHE_HOME), which must end cleanly (exit 0, nothing on stderr)."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout
 
 
 def assert_numpy_file_computes_as_the_backend(texts, tmp_path: Path) -> None:

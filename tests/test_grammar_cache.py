@@ -6,11 +6,9 @@ unpickling would create a marker (a folder), where the cache would be, and parse
 import os
 import pickle
 import stat
-import subprocess
-import sys
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, run_with_cache
 
 # parse a spec in a fresh interpreter, so that the parser is built from the planted cache
 CHECK = "import sys, nnspec; print(len(nnspec.load(sys.argv[1]).program.layers))"
@@ -32,16 +30,7 @@ def plant(path, marker) -> None:
 
 
 def check_xor(cache_home) -> str:
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK, str(EXAMPLES / "xor.nn")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0 and not done.stderr, done.stderr
-    return done.stdout
+    return run_with_cache(cache_home, CHECK, str(EXAMPLES / "xor.nn"), timeout=60)
 
 
 def test_the_planted_file_would_run_code_if_unpickled(tmp_path):

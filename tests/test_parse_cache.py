@@ -1,12 +1,8 @@
 """The parser tables lark computes from the grammar, cached in the user's cache folder: the same
 results from a fresh start, from the cache, from a damaged cache and with no cache folder at all."""
 
-import os
-import subprocess
-import sys
-
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, run_with_cache
 
 pytestmark = pytest.mark.slow  # every example parsed in fresh processes, with and without a cache
 
@@ -23,16 +19,7 @@ for path in sorted(Path(sys.argv[1]).glob("*.nn")):
 
 
 def run(cache_home) -> str:
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-c", DUMP, str(EXAMPLES)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0 and not done.stderr, done.stderr
-    return done.stdout
+    return run_with_cache(cache_home, DUMP, str(EXAMPLES))
 
 
 def test_a_cached_parser_reads_every_example_as_a_fresh_one_does(tmp_path):

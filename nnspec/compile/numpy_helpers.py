@@ -996,6 +996,18 @@ def _capsule_mask(v):
 
 # ---- memory (nnspec/kinds/memory.py: the ntm) --------------------------------------------------
 helper(
+    "_content",
+    '''
+def _content(memory, key, strength):
+    """Content addressing: softmax(strength cos(key, M_i)) over the slots, key (B, H, W),
+    strength (B, H, 1) -> (B, H, N)."""
+    norms = np.sqrt((key * key).sum(-1))[:, :, None] * np.sqrt((memory * memory).sum(-1))[:, None]
+    return _softmax(strength * ((key @ memory.transpose(0, 2, 1)) / (norms + 1e-8)))
+''',
+    "_softmax",
+)
+
+helper(
     "_ntm_address",
     '''
 def _ntm_address(memory, w_prev, head, width):
@@ -1006,14 +1018,14 @@ def _ntm_address(memory, w_prev, head, width):
     key, beta, gate = head[..., :width], head[..., width : width + 1], head[..., width + 1]
     shift, gamma = _softmax(head[..., width + 2 : width + 5]), head[..., width + 5 :]
     gate = gate[..., None]
-    norms = np.sqrt((key * key).sum(-1))[:, :, None] * np.sqrt((memory * memory).sum(-1))[:, None]
-    w = _softmax(_softplus(beta) * ((key @ memory.transpose(0, 2, 1)) / (norms + 1e-8)))
+    w = _content(memory, key, _softplus(beta))
     w = w_prev + _sigmoid(gate) * (w - w_prev)
     ahead, behind = np.roll(w, -1, -1), np.roll(w, 1, -1)  # w[i + 1], w[i - 1]
     w = shift[..., :1] * ahead + shift[..., 1:2] * w + shift[..., 2:] * behind
     w = (w / w.max(-1, keepdims=True)) ** (_softplus(gamma) + 1.0)
     return w / w.sum(-1, keepdims=True)
 ''',
+    "_content",
     "_softmax",
     "_softplus",
     "_sigmoid",
@@ -1074,19 +1086,6 @@ def _ntm(x, heads, width, slots, *p):
 
 # ---- memory with allocation and links (nnspec/kinds/dnc.py: the dnc) ---------------------------
 helper(
-    "_dnc_content",
-    '''
-def _dnc_content(memory, key, beta):
-    """softmax((1 + softplus(beta)) cos(key, M_i)) over the slots: key (B, H, W), beta (B, H, 1)
-    -> (B, H, N)."""
-    norms = np.sqrt((key * key).sum(-1))[:, :, None] * np.sqrt((memory * memory).sum(-1))[:, None]
-    return _softmax((_softplus(beta) + 1.0) * ((key @ memory.transpose(0, 2, 1)) / (norms + 1e-8)))
-''',
-    "_softmax",
-    "_softplus",
-)
-
-helper(
     "_dnc_allocation",
     '''
 def _dnc_allocation(u):
@@ -1137,7 +1136,7 @@ def _dnc_step(x, state, heads, width, slots, *p):
     add = writes[:, 2 * width + 1 : 3 * width + 1]
     g_alloc, g_write = _sigmoid(writes[:, -2:-1]), _sigmoid(writes[:, -1:])
     u = (u + w_write - u * w_write) * np.prod(1.0 - free * w_read, 1)
-    content = _dnc_content(memory, w_key, w_beta)[:, 0]
+    content = _content(memory, w_key, _softplus(w_beta) + 1.0)[:, 0]
     w_write = g_write * (g_alloc * _dnc_allocation(u) + (1.0 - g_alloc) * content)
     memory = memory * (1.0 - w_write[:, :, None] * erase[:, None, :])
     memory = memory + w_write[:, :, None] * add[:, None, :]
@@ -1146,17 +1145,18 @@ def _dnc_step(x, state, heads, width, slots, *p):
     link = (kept * link + w_write[:, :, None] * prec[:, None, :]) * off
     prec = (1.0 - w_write.sum(-1, keepdims=True)) * prec + w_write
     forward, backward = w_read @ link.transpose(0, 2, 1), w_read @ link
-    content = _dnc_content(memory, r_key, r_beta)
+    content = _content(memory, r_key, _softplus(r_beta) + 1.0)
     w_read = modes[..., :1] * backward + modes[..., 1:2] * content + modes[..., 2:] * forward
     read = (w_read @ memory).reshape(batch, heads * width)
     state = (h, c, memory, u, w_write, w_read, prec, link, read)
     return np.concatenate([h, read], -1), state
 ''',
     "_lstm_step",
-    "_dnc_content",
+    "_content",
     "_dnc_allocation",
     "_sigmoid",
     "_softmax",
+    "_softplus",
 )
 
 helper(

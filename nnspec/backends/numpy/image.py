@@ -116,29 +116,6 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return out
 
 
-def _scatter_rows(
-    cells: np.ndarray,
-    shape: tuple[int, ...],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
-    groups: int,
-) -> np.ndarray:
-    """The adjoint of conv2d's windows: cells (B, OH, OW, kh, kw, G, C / G) summed into the
-    channels-last (B, H, W, C) `shape`, one strided add per kernel offset."""
-    batch, height, width, channels = shape
-    out = np.zeros(shape, cells.dtype)
-    into = out.reshape(batch, height, width, groups, channels // groups)
-    _, oh, ow, kh, kw = cells.shape[:5]
-    (sh, sw), (dh, dw) = stride, dilation
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dh, j * dw
-            into[:, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += (
-                cells[:, :, :, i, j]
-            )
-    return out
-
-
 def _scatter_by_phase(
     cells: np.ndarray,
     shape: tuple[int, ...],
@@ -254,7 +231,9 @@ def conv2d(
             np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, group_in))
             return _scatter_by_phase(cells, padded, (kh, kw), stride, dilation)
         cells = _by_group(rows, kernel).reshape(batch, oh, ow, groups, kh, kw, group_in)
-        return _scatter_rows(cells.transpose(0, 1, 2, 4, 5, 3, 6), padded, stride, dilation, groups)
+        grouped = padded[:3] + (groups, group_in)  # `_scatter` into the channels by group
+        cells = cells.transpose(0, 1, 2, 3, 6, 4, 5)  # (B, OH, OW, G, C / G, kh, kw)
+        return _scatter(cells, grouped, (kh, kw), stride, dilation).reshape(padded)
 
     y4 = y.reshape(batch, oh, ow, out_channels)
     return record(y4.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
