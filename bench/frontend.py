@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nnspec  # noqa: E402
 from nnspec.check import check  # noqa: E402
+from nnspec.collector import collector_paused  # noqa: E402
 from nnspec.errors import Source  # noqa: E402
-from nnspec.parse import collector_paused  # noqa: E402
 from nnspec.resolve import build_graph, load_library  # noqa: E402
 from nnspec.shipped import grammar_text  # noqa: E402
 

@@ -1,7 +1,5 @@
 """`python -m nnspec`: the same as the `nnspec` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -14,10 +14,10 @@ from collections import deque
 
 import networkx as nx
 
+from .collector import collector_paused
 from .errors import Collector, Span, SpecError
 from .kinds import Kind, Param, Shape, ShapeError, concat_features
 from .kinds.initializers import Init
-from .parse import collector_paused
 from .program import Borrowed, Layer, Link, Output, Program
 
 DEFAULT_MAX_PARAMS = 1_000_000_000

@@ -14,7 +14,7 @@ import signal
 import sys
 import traceback
 
-from . import __version__
+from . import __version__, collector
 from .check import DEFAULT_MAX_PARAMS
 from .errors import FileError, NnspecError, SpecError, wants_color
 
@@ -28,7 +28,8 @@ EXIT_CODES = (
 
 
 def run() -> None:
-    """The `nnspec` console script."""
+    """The `nnspec` console script (and `python -m nnspec`): main in a process of its own."""
+    collector.own_process()
     sys.exit(main())
 
 

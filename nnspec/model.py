@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .check import DEFAULT_MAX_PARAMS, check
+from .collector import collector_paused
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
-from .parse import collector_paused
 from .program import Program
 from .resolve import Library, build_graph, check_blocks, load_library, read_source
 from .shipped import shipped_folder

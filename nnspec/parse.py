@@ -4,17 +4,16 @@ The grammar (grammars/nnspec.lark) is loaded once, its parser tables cached in t
 folder. The transformer is handed to lark's LALR parser, so the syntax tree is built while
 parsing, with no parse tree in between (1.4x faster), and without lark's `propagate_positions`
 (every rule has a builder, which takes its span from the tokens). The cyclic garbage collector is
-paused meanwhile (it tripled parse time on 100,000-line specs), and `collector_paused` pauses it
-across the later stages too. The transformer only converts: every check happens in later stages.
+paused meanwhile (it tripled parse time on 100,000-line specs), and `collector_paused`
+(collector.py) pauses it across the later stages too. The transformer only converts: every
+check happens in later stages.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
 import threading
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as s
+from .collector import collector_paused
 from .errors import Source, Span, SpecError
 from .shipped import grammar_text
 
@@ -49,22 +49,6 @@ def parse(source: Source) -> s.SpecFile:
             if isinstance(error.orig_exc, SpecError):
                 raise error.orig_exc from None
             raise
-
-
-@contextmanager
-def collector_paused():
-    """Pause the cyclic garbage collector while a stage runs, and restore it after (as a
-    decorator or a `with`). A stage allocates its nodes, spans and graph attributes all at once
-    and frees none of them, so each collection meanwhile only rescans what it keeps: with the
-    collector on, the checks of a 10,000-layer spec grew 15x from 1,000 layers, not 10x. The
-    objects are still collected: the first collection after the stage looks at them once."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def decode(data: bytes, path: str) -> Source:

@@ -19,12 +19,13 @@ import networkx as nx
 from pydantic import ValidationError
 
 from . import syntax as s
+from .collector import collector_paused
 from .constants import UNKNOWN, Computed, Scope, evaluate, evaluate_arg
 from .errors import Collector, Source, Span, SpecError, did_you_mean
 from .kinds import INSTEAD, REGISTRY, SPEC_KINDS, Kind
 from .kinds.activation import ACTIVATIONS
 from .kinds.base import Hint
-from .parse import KEYWORDS, collector_paused, decode, parse
+from .parse import KEYWORDS, decode, parse
 from .reading import SPEC_LIMIT, ReadError, read_regular
 
 MAX_BLOCK_DEPTH = 32

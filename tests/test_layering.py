@@ -22,7 +22,14 @@ PACKAGE = ROOT / "nnspec"
 STAGES = [
     (
         "base",
-        ["nnspec.errors", "nnspec.atomic", "nnspec.reading", "nnspec.shipped", "nnspec.version"],
+        [
+            "nnspec.errors",
+            "nnspec.atomic",
+            "nnspec.collector",
+            "nnspec.reading",
+            "nnspec.shipped",
+            "nnspec.version",
+        ],
     ),
     ("syntax", ["nnspec.syntax", "nnspec.parse", "nnspec.lexer"]),
     ("kinds", ["nnspec.kinds", "nnspec.kinds.*"]),

@@ -24,6 +24,7 @@ from safetensors.numpy import save_file
 
 from ..atomic import write_atomic
 from ..backends.devices import best_device, numpy_device
+from ..collector import collector_paused
 from ..data import load_data
 from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
@@ -262,12 +263,13 @@ def _train(
         with (
             Plots() if writes else nullcontext()
         ) as plots:  # from here on, matplotlib loads in a helper process while the network trains
-            where = str(group.device) if group else _device(backend, device)
-            runner = (
-                make_runner(models[0], config, backend, device=where)
-                if len(models) == 1
-                else make_gan(*models, config, backend, device=where)
-            )
+            with collector_paused(freeze=True):  # it imports torch and torch._dynamo
+                where = str(group.device) if group else _device(backend, device)
+                runner = (
+                    make_runner(models[0], config, backend, device=where)
+                    if len(models) == 1
+                    else make_gan(*models, config, backend, device=where)
+                )
             if group is not None:
                 runner = distributed.Sharded(runner, group)
             if config.factors is not None:  # Kulkarni's procedure: training/factors.py
