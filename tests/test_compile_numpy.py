@@ -170,14 +170,16 @@ for entry in json.load(open(sys.argv[1])):
     spec = importlib.util.spec_from_file_location(entry["module"], entry["file"])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    net = module.load() if entry["weights"] is None else module.load(entry["weights"])
     cases = np.load(entry["inputs"])
     outputs = {}
-    for i in range(entry["cases"]):
-        with np.errstate(all="ignore"):
-            y = net(**{n: cases[f"{i}__{n}"] for n in entry["names"]})
-        y = y if isinstance(y, dict) else {net.outputs[0]: y}
-        outputs.update({f"{i}__{n}": v for n, v in y.items()})
+    for dtype in ("float32", "float64"):  # as shipped, then with DTYPE set to float64
+        module.DTYPE = np.dtype(dtype).type
+        net = module.load() if entry["weights"] is None else module.load(entry["weights"])
+        for i in range(entry["cases"]):
+            with np.errstate(all="ignore"):
+                y = net(**{n: cases[f"{i}__{n}"] for n in entry["names"]})
+            y = y if isinstance(y, dict) else {net.outputs[0]: y}
+            outputs.update({f"{dtype}/{i}__{n}": v for n, v in y.items()})
     np.savez(entry["outputs"], **outputs)
 assert not any(m.startswith(("nnspec", "torch")) for m in sys.modules)
 """
@@ -259,7 +261,8 @@ def _shaken(params: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
 def test_every_network_runs_without_nnspec_and_equals_the_numpy_backend(tmp_path, trained):
     """Every network with its initial weights of seed 0 (read by `load()` from beside the file)
     and with every weight drawn anew (by `load(path)`), and examples/xor.nn with a trained run's
-    weights.safetensors: the compiled file's outputs equal the NumPy backend's to 1e-6."""
+    weights.safetensors: the compiled file's outputs equal the NumPy backend's to 1e-6, and to
+    1e-9 with the file's DTYPE set to float64 against the backend in float64."""
     jobs = []
     for i, (key, model) in enumerate(_networks(tmp_path)):
         params = initial_params(model.program, 0)
@@ -274,17 +277,24 @@ def test_every_network_runs_without_nnspec_and_equals_the_numpy_backend(tmp_path
     _run_compiled(tmp_path, shipped)
     for job in jobs:
         got = np.load(job["outputs"])
-        assert sorted(got.files) == sorted(job["expected"]), job["module"]
+        names = sorted(job["expected"])
+        assert sorted(got.files) == [f"{t}/{n}" for t in ("float32", "float64") for n in names]
         for name, want in job["expected"].items():
-            assert got[name].dtype == np.float32, (job["module"], name)
-            if np.allclose(got[name], want, rtol=1e-6, atol=1e-6):
-                continue
-            # float32 summed in another order, made visible where drawn weights sharpen a softmax
-            # on a cycle (specs/an.nn, shaken: 1e-5 apart): then the file must be as near the
-            # float64 truth as the backend itself is
+            single, double = got[f"float32/{name}"], got[f"float64/{name}"]
+            assert single.dtype == np.float32 and double.dtype == np.float64, (job["module"], name)
+            # in float64 the file computes what the backend computes, with no rounding to hide a
+            # mix-up behind
             exact = job["exact"][name]
-            mine, theirs = np.abs(got[name] - exact).max(), np.abs(want - exact).max()
-            assert mine <= 2 * theirs + 1e-6, (job["module"], name, mine, theirs)
+            assert np.allclose(double, exact, rtol=1e-9, atol=1e-9), (job["module"], name)
+            if np.allclose(single, want, rtol=1e-6, atol=1e-6):
+                continue
+            # float32 summed in another order: where drawn weights make large sums or saturate a
+            # softmax or sigmoid, the file and the backend part by up to 6e-5 (the shaken an, dcign
+            # and resnet_stages); then the file stays near the float64 truth (measured here: the
+            # file at most 2.6e-5 of the output's scale from it, the backend 5.4e-5)
+            scale = max(1.0, float(np.abs(exact).max()))
+            mine, theirs = np.abs(single - exact).max() / scale, np.abs(want - exact).max() / scale
+            assert mine <= 1e-4, (job["module"], name, mine, theirs)
 
 
 # ---- the file itself ---------------------------------------------------------------------------
