@@ -1,5 +1,6 @@
 """The fast NumPy convolution against the one it replaced: `image.conv2d` (rows `(G, kh, kw,
-C / G)` from a channels-last input padded once, the bias as a column of ones) against
+C / G)` from a channels-last input padded once, the bias as a column of ones; for few channels
+held channels first, transposed rows `(C, kh, kw)` from the input padded as it is) against
 `image.conv2d_reference` (rows `(C, kh, kw)`, `np.pad`), values and the gradients of x, W and b
 equal to 1e-10 in float64, over strides, paddings, dilations, groups, with and without a bias;
 and gcn's `ops.propagate` (the normalised adjacency times h, one node, the normalisation made
@@ -26,13 +27,20 @@ def _run(conv, x, W, b, g, options, needs=(True, True, True)):
 
 @pytest.mark.parametrize("stride", [(1, 1), (2, 2), (2, 1)])
 @pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1), (2, 0, 1, 0)])
-@pytest.mark.parametrize("dilation", [(1, 1), (2, 1)])
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 1), (3, 1)])
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv2d_is_the_reference_conv2d(stride, pads, dilation, groups, bias):
+@pytest.mark.parametrize("layout", ["first", "last", "many"])
+def test_conv2d_is_the_reference_conv2d(stride, pads, dilation, groups, bias, layout):
+    """`layout`: 4 channels held channels first (without groups: `_conv2d_few_channels`) or
+    channels last (as a convolution's output is), or 8 channels first (rows of 16 numbers:
+    conv2d's channels-last rows)."""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((3, 4, 7, 6))
-    W = rng.standard_normal((6, 4 // groups, 3, 2))
+    channels = 8 if layout == "many" else 4
+    x = rng.standard_normal((3, channels, 7, 6))
+    if layout == "last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    W = rng.standard_normal((6, channels // groups, 3, 2))
     b = rng.standard_normal(6) if bias else None
     options = (stride, pads, dilation, groups)
     y, grads = _run(image.conv2d, x, W, b, None, options, (False, False, False))
@@ -46,6 +54,36 @@ def test_conv2d_is_the_reference_conv2d(stride, pads, dilation, groups, bias):
         else:
             assert got.shape == want.shape
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_few_channels_held_channels_first_take_the_transposed_rows(monkeypatch):
+    """An RGB image takes `_conv2d_few_channels`; a convolution's channels-last output, many
+    channels or groups take the channels-last rows."""
+    taken = []
+    few = image._conv2d_few_channels
+    monkeypatch.setattr(image, "_conv2d_few_channels", lambda *a: taken.append(a) or few(*a))
+    rng = np.random.default_rng(9)
+    options = ((2, 2), (1, 1, 1, 1))
+    rgb = Var(rng.standard_normal((2, 3, 8, 8)))
+    image.conv2d(rgb, Var(rng.standard_normal((4, 3, 3, 3))), None, *options)
+    assert len(taken) == 1
+    last = image.conv2d(
+        Var(rng.standard_normal((2, 4, 8, 8))),
+        Var(rng.standard_normal((4, 4, 1, 1))),
+        None,
+        (1, 1),
+        (0, 0, 0, 0),
+    )
+    assert not last.value.flags.c_contiguous  # channels last in memory
+    image.conv2d(last, Var(rng.standard_normal((4, 4, 3, 3))), None, *options)
+    image.conv2d(
+        Var(rng.standard_normal((2, 6, 8, 8))),
+        Var(rng.standard_normal((4, 6, 3, 3))),
+        None,
+        *options,
+    )
+    image.conv2d(rgb, Var(rng.standard_normal((3, 1, 3, 3))), None, *options, (1, 1), 3)
+    assert len(taken) == 2  # the 1x1 convolution of 4 channels (rows of 4) took it too
 
 
 @pytest.mark.parametrize("needs", [(False, True, True), (True, False, True), (True, True, False)])

@@ -12,7 +12,10 @@ Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
   cell of a wider window), each row `(kh, kw, C)` so that the one copy into rows moves runs of
   `kw * C` numbers; back: `g @ W` scattered back to the windows, `g.T @ [cols, 1]` (the
   weight's and the bias's gradients in one matmul). With groups, each matmul runs group by
-  group (`_by_group`, one batched matmul) and the bias is added after. `conv2d_reference`,
+  group (`_by_group`, one batched matmul) and the bias is added after. An input of few channels
+  held channels first (an RGB image: rows of `kw * C` < 16 numbers) takes
+  `_conv2d_few_channels`: the rows transposed, `(C, kh, kw, 1)` by `B * OH * OW`, copied from the
+  input padded channels first, which saves the transposing copy. `conv2d_reference`,
   rows `(C, kh, kw)` and `np.pad`, is what it is tested against (tests/test_numpy_fast_conv.py).
 - `conv_transpose2d(x, W, b, stride, padding, output_padding, dilation, groups)`:
   `x @ W.reshape(C, -1)` scattered into the output, then cropped, `+ b`; back: the windows of
@@ -116,6 +119,37 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return out
 
 
+def _padded_first(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """x (B, C, H, W) -> (B, C, top + H + bottom, left + W + right): zeros around, channels
+    first as x is, its borders only zeroed; x itself when there is no padding."""
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    batch, channels, height, width = x.shape
+    out = _scratch((batch, channels, top + height + bottom, left + width + right), x.dtype)
+    out[:, :, :top] = 0.0
+    out[:, :, top + height :] = 0.0
+    out[:, :, top : top + height, :left] = 0.0
+    out[:, :, top : top + height, left + width :] = 0.0
+    out[:, :, top : top + height, left : left + width] = x
+    return out
+
+
+def _output_gradient(g: np.ndarray, y4: np.ndarray, relu: bool) -> np.ndarray:
+    """g (B, O, OH, OW) as conv2d's rows (B * OH * OW, O), channels-last like its output y4
+    (B, OH, OW, O); with `relu`, only where the output is positive (the gradient of max(0, z))."""
+    batch, oh, ow, out_channels = y4.shape
+    rows = _scratch((batch * oh * ow, out_channels), g.dtype)
+    if relu:
+        np.multiply(g.transpose(0, 2, 3, 1), y4 > 0, out=rows.reshape(y4.shape))
+    else:
+        rows.reshape(y4.shape)[...] = g.transpose(0, 2, 3, 1)
+    return rows
+
+
+FEW = 16  # conv2d takes an input channels first when its kernel rows (kw * C) are shorter
+
+
 def _scatter_by_phase(
     cells: np.ndarray,
     shape: tuple[int, ...],
@@ -130,17 +164,37 @@ def _scatter_by_phase(
     A cell of offset (i, j) lands at row `i * dh + sh * p`: rows are split by their phase
     (the row mod sh) into `(B, H / sh, sh, sw, W / sw, C)`, where each offset's block is a
     contiguous (OW, C) run per row, one add of long runs per offset instead of runs of C; the
-    phases are interleaved back in one copy."""
+    first block of each phase is copied in rather than added (zeros only past it), and the
+    phases are interleaved back in one copy (none with stride 1)."""
     batch, height, width, channels = shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     _, _, oh, ow, _ = cells.shape
     rows, cols = -(-height // sh), -(-width // sw)
-    out = _scratch((batch, rows, sh, sw, cols, channels), cells.dtype, zeros=True)
+    out = _scratch((batch, rows, sh, sw, cols, channels), cells.dtype)
+    written = set()  # the phases written so far: the first block of a phase is copied, not added
     for i in range(kh):
         top, phase_h = divmod(i * dh, sh)
         for j in range(kw):
             left, phase_w = divmod(j * dw, sw)
-            out[:, top : top + oh, phase_h, phase_w, left : left + ow] += cells[i * kw + j]
+            plane = out[:, :, phase_h, phase_w]
+            block = plane[:, top : top + oh, left : left + ow]
+            if (phase_h, phase_w) in written:
+                block += cells[i * kw + j]
+                continue
+            written.add((phase_h, phase_w))
+            if top or left:
+                plane[...] = 0.0
+                block += cells[i * kw + j]
+            else:  # zeros only past the block
+                plane[:, oh:] = 0.0
+                plane[:, :oh, ow:] = 0.0
+                block[...] = cells[i * kw + j]
+    for phase_h in range(sh):
+        for phase_w in range(sw):
+            if (phase_h, phase_w) not in written:  # no kernel cell lands there
+                out[:, :, phase_h, phase_w] = 0.0
+    if sh == sw == 1:
+        return out.reshape(batch, rows, cols, channels)
     summed = _scratch((batch, rows * sh, cols * sw, channels), cells.dtype)
     summed.reshape(batch, rows, sh, cols, sw, channels)[...] = out.transpose(0, 1, 2, 4, 3, 5)
     return summed
@@ -170,6 +224,8 @@ def conv2d(
     the matmul as a column of ones, and its gradient comes out of the weight's matmul.
     """
     out_channels, group_in, kh, kw = W.shape
+    if groups == 1 and group_in * kw < FEW and x.value.flags.c_contiguous:
+        return _conv2d_few_channels(x, W, b, stride, pads, dilation, relu)
     top, _, left, _ = pads
     xh = _padded(x.value, pads)
     padded = xh.shape  # the backward needs no more of it: xh is freed after the forward
@@ -200,11 +256,7 @@ def conv2d(
         np.maximum(y, 0.0, out=y)
 
     def back(g):
-        rows = _scratch((batch * oh * ow, out_channels), g.dtype)
-        if relu:  # the gradient of max(0, z) is 1 where the output is positive
-            np.multiply(g.transpose(0, 2, 3, 1), y4 > 0, out=rows.reshape(y4.shape))
-        else:
-            rows.reshape(y4.shape)[...] = g.transpose(0, 2, 3, 1)
+        rows = _output_gradient(g, y4, relu)
         gx = gW = gb = None
         if x.needs_grad:
             gxh = scatter(rows)
@@ -236,6 +288,69 @@ def conv2d(
         return _scatter(cells, grouped, (kh, kw), stride, dilation).reshape(padded)
 
     y4 = y.reshape(batch, oh, ow, out_channels)
+    return record(y4.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
+
+
+def _conv2d_few_channels(
+    x: Var,
+    W: Var,
+    b: Var | None,
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    relu: bool,
+) -> Var:
+    """conv2d without groups of an input of few channels held channels first (an RGB image):
+    channels last, its rows would move runs of `kw * C` numbers (9 for RGB and kernel 3) and the
+    transposing copy would cost as much again. Here the windows are copied once, from the input
+    padded channels first, into the transposed rows `(C, kh, kw [, 1], B, OH, OW)`, each a strided
+    run along OW; the matmuls read them transposed (BLAS takes either layout), the rows are in
+    W's own order (no reordering of W or of its gradient), and the output is channels last as
+    conv2d's. Back: `g @ W` as those transposed rows, added into the padded input one strided
+    block per kernel offset."""
+    out_channels, channels, kh, kw = W.shape
+    top, _, left, _ = pads
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = _padded_first(x.value, pads)
+    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    win = sliding_window_view(xp, reach, axis=(2, 3))[:, :, ::sh, ::sw][..., ::dh, ::dw]
+    batch, _, oh, ow = win.shape[:4]  # (B, C, OH, OW, kh, kw)
+    size, with_ones = channels * kh * kw, b is not None
+    spread = _scratch((size + with_ones, batch, oh, ow), xp.dtype)
+    spread[:size].reshape(channels, kh, kw, batch, oh, ow)[...] = win.transpose(1, 4, 5, 0, 2, 3)
+    if with_ones:
+        spread[size] = 1.0
+    spread = spread.reshape(size + with_ones, -1)  # the rows, transposed: (C * kh * kw [+ 1], N)
+    kernel = W.value.reshape(out_channels, size)
+    if with_ones:
+        kernel = np.concatenate([kernel, b.value[:, None]], axis=1)
+    y = _scratch((spread.shape[1], out_channels), xp.dtype)
+    np.matmul(spread.T, kernel.T, out=y)
+    if relu:
+        np.maximum(y, 0.0, out=y)
+    y4 = y.reshape(batch, oh, ow, out_channels)
+    padded = xp.shape
+
+    def back(g):
+        rows = _output_gradient(g, y4, relu)
+        gx = gW = gb = None
+        if x.needs_grad:
+            cells = (kernel[:, :size].T @ rows.T).reshape(channels, kh, kw, batch, oh, ow)
+            gxp = _scratch(padded, rows.dtype, zeros=True)
+            for i in range(kh):
+                for j in range(kw):
+                    at, to = i * dh, j * dw
+                    block = gxp[
+                        :, :, at : at + sh * (oh - 1) + 1 : sh, to : to + sw * (ow - 1) + 1 : sw
+                    ]
+                    block += cells[:, i, j].transpose(1, 0, 2, 3)
+            gx = gxp[:, :, top : top + x.shape[2], left : left + x.shape[3]]
+        if W.needs_grad or (with_ones and b.needs_grad):
+            both = (spread @ rows).T  # (O, C * kh * kw [+ 1]): the weight's and the bias's
+            gW = np.ascontiguousarray(both[:, :size]).reshape(W.shape) if W.needs_grad else None
+            gb = both[:, size].copy() if with_ones and b.needs_grad else None
+        return gx, gW, gb
+
     return record(y4.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
 
 
