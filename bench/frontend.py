@@ -16,9 +16,13 @@ other work on a loaded machine counts less):
       the standard library), both in CPU seconds of the child (user + sys), with bytecode cached
       as an installed package has it (PYTHONPYCACHEPREFIX in a temporary folder).
 
-Every run starts from a collected heap (`gc.collect()`, not timed). The rounds interleave the
-measurements; the ratios the targets need are taken within each round, then the median and the
-spread (lowest to highest) over the rounds are reported, with the machine's load average.
+Every sample starts from a collected heap (`gc.collect()`, not timed). A sample of a short run
+is the mean of several back to back, as many as make about a second of CPU (70 whole checks of
+the 100-layer chain, 7 of the 1,000-layer one, 1 of the 10,000-layer one), and a start-up sample
+the mean of 3 child processes of each kind, taken in turn, so that one run's noise does not
+decide a ratio. The rounds interleave the measurements; the ratios the targets need are taken
+within each round, then the median and the spread (lowest to highest) over the rounds are
+reported, with the machine's load average.
 Each round also times the stages of the largest chain separately, the collector paused as in
 the whole check: parse (`load_library`), resolve (`build_graph`) and check (`check`); "other" is
 the rest of the whole check (train sections, the model, the deferred collection).
@@ -117,12 +121,25 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL_SPEC = ROOT / "examples" / "xor.nn"
 
 
-def cpu_time(fn) -> float:
-    """CPU seconds of one run of `fn`, from a collected heap."""
+SAMPLE_S = 1.0  # each sample of a spec repeats its run until about this much CPU time
+STARTUP_RUNS = 3  # each start-up sample: the mean of this many child processes of each
+
+
+def cpu_time(fn, repeat: int = 1) -> float:
+    """CPU seconds of a run of `fn`: the mean over `repeat` runs back to back, from a collected
+    heap (a full collection before each would take longer than the short runs themselves)."""
     gc.collect()
     start = time.process_time()
-    fn()
-    return time.process_time() - start
+    for _ in range(repeat):
+        fn()
+    return (time.process_time() - start) / repeat
+
+
+def repeats(seconds: float) -> int:
+    """How many runs of `seconds` each make a sample of about SAMPLE_S: the short runs (the
+    100- and 1,000-layer chains) are timed several times, so that their samples are as steady as
+    the 10,000-layer chain's."""
+    return max(1, round(SAMPLE_S / max(seconds, 1e-6)))
 
 
 def bare_parser() -> lark.Lark:
@@ -186,7 +203,12 @@ class StartUp:
             child_cpu(command, self.env)
 
     def measure(self) -> tuple[float, float]:
-        return child_cpu(self.check_cmd, self.env), child_cpu(self.import_cmd, self.env)
+        """The mean CPU seconds of STARTUP_RUNS checks and as many imports, taken in turn."""
+        check_s = import_s = 0.0
+        for _ in range(STARTUP_RUNS):
+            check_s += child_cpu(self.check_cmd, self.env)
+            import_s += child_cpu(self.import_cmd, self.env)
+        return check_s / STARTUP_RUNS, import_s / STARTUP_RUNS
 
 
 THIRD_PARTY = {
@@ -238,10 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     specs = {f"chain {n:,}": chain_spec(n) for n in sizes}
     specs[f"block repeat ({big:,})"] = block_spec(big)
     parser = bare_parser()
-    layers = {}
-    for label, text in specs.items():  # warm up, and the real layer count (blocks expanded)
-        layers[label] = len(nnspec.loads(text).program.layers)
+    layers, runs = {}, {}
+    for label, text in specs.items():  # warm up, the real layer count (blocks expanded), and
+        layers[label] = len(nnspec.loads(text).program.layers)  # how often to repeat each run
         parser.parse(text)
+        runs[label] = {
+            "parse": repeats(cpu_time(lambda text=text: parser.parse(text))),
+            "check": repeats(cpu_time(lambda text=text: whole_check(text))),
+        }
     loads_before = os.getloadavg()
 
     times: dict[str, dict[str, list[float]]] = {
@@ -253,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         start_up = StartUp(folder)
         for _ in range(args.rounds):
             for label, text in specs.items():
-                times[label]["parse"].append(cpu_time(lambda text=text: parser.parse(text)))
-                times[label]["check"].append(cpu_time(lambda text=text: whole_check(text)))
+                for what, fn in (("parse", parser.parse), ("check", whole_check)):
+                    sample = cpu_time(lambda fn=fn, text=text: fn(text), runs[label][what])
+                    times[label][what].append(sample)
             stages.measure()
             check_s, import_s = start_up.measure()
             startup["check"].append(check_s)
@@ -279,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {
             "spec": label,
             "layers": layers[label],
+            "runs_per_sample": runs[label],
             "lines": text.count("\n"),
             "parse_s": spread(t["parse"]),
             "check_s": spread(t["check"]),
@@ -300,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
 
+    counts = ", ".join(f"{label} {r['parse']}/{r['check']}" for label, r in runs.items())
+    print(f"runs per sample (bare parse/whole check): {counts}; start-up: {STARTUP_RUNS} each")
     print("\ntargets (ratios within each round):")
     if 1_000 in sizes and 10_000 in sizes:
         small, large = times["chain 1,000"], times["chain 10,000"]
