@@ -20,9 +20,11 @@ Every sample starts from a collected heap (`gc.collect()`, not timed). A sample 
 is the mean of several back to back, as many as make about a second of CPU (70 whole checks of
 the 100-layer chain, 7 of the 1,000-layer one, 1 of the 10,000-layer one), and a start-up sample
 the mean of 3 child processes of each kind, taken in turn, so that one run's noise does not
-decide a ratio. The rounds interleave the measurements; the ratios the targets need are taken
-within each round, then the median and the spread (lowest to highest) over the rounds are
-reported, with the machine's load average.
+decide a ratio. The imports are timed twice: in a plain interpreter (the target's reference)
+and with the collector paused, as `import nnspec` pauses it, the stricter comparison. The
+rounds interleave the measurements; the ratios the targets need are taken within each round,
+then the median and the spread (lowest to highest) over the rounds are reported, with the
+machine's load average.
 Each round also times the stages of the largest chain separately, the collector paused as in
 the whole check: parse (`load_library`), resolve (`build_graph`) and check (`check`); "other" is
 the rest of the whole check (train sections, the model, the deferred collection).
@@ -171,7 +173,9 @@ print("\\n".join(m for m in sys.modules if m.split(".")[0] not in ("nnspec", "__
 """
 
 IMPORT_ALL = """
-import importlib, sys
+import gc, importlib, sys
+if sys.argv[2] == "paused":  # as nnspec imports them
+    gc.disable()
 for name in open(sys.argv[1]).read().split():
     try:
         importlib.import_module(name)
@@ -198,17 +202,21 @@ class StartUp:
         Path(self.modules).write_text("\n".join(loaded), encoding="utf-8")
         self.packages = sorted({m.split(".")[0] for m in loaded} & THIRD_PARTY)
         self.check_cmd = [sys.executable, "-m", "nnspec", "check", str(SMALL_SPEC)]
-        self.import_cmd = [sys.executable, "-c", IMPORT_ALL, self.modules]
-        for command in (self.check_cmd, self.import_cmd):  # bytecode written, caches warm
+        self.import_cmd = [sys.executable, "-c", IMPORT_ALL, self.modules, "plain"]
+        self.paused_cmd = [sys.executable, "-c", IMPORT_ALL, self.modules, "paused"]
+        commands = (self.check_cmd, self.import_cmd, self.paused_cmd)
+        for command in commands:  # bytecode written, caches warm
             child_cpu(command, self.env)
 
-    def measure(self) -> tuple[float, float]:
-        """The mean CPU seconds of STARTUP_RUNS checks and as many imports, taken in turn."""
-        check_s = import_s = 0.0
+    def measure(self) -> tuple[float, float, float]:
+        """The mean CPU seconds of STARTUP_RUNS checks and as many imports, plain and with the
+        collector paused (as `import nnspec` pauses it), taken in turn."""
+        totals = [0.0, 0.0, 0.0]
         for _ in range(STARTUP_RUNS):
-            check_s += child_cpu(self.check_cmd, self.env)
-            import_s += child_cpu(self.import_cmd, self.env)
-        return check_s / STARTUP_RUNS, import_s / STARTUP_RUNS
+            for i, command in enumerate((self.check_cmd, self.import_cmd, self.paused_cmd)):
+                totals[i] += child_cpu(command, self.env)
+        check_s, import_s, paused_s = (total / STARTUP_RUNS for total in totals)
+        return check_s, import_s, paused_s
 
 
 THIRD_PARTY = {
@@ -273,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, dict[str, list[float]]] = {
         label: {"parse": [], "check": []} for label in specs
     }
-    startup: dict[str, list[float]] = {"check": [], "imports": []}
+    startup: dict[str, list[float]] = {"check": [], "imports": [], "paused": []}
     stages = Stages(specs[f"chain {big:,}"])
     with tempfile.TemporaryDirectory() as folder:
         start_up = StartUp(folder)
@@ -283,9 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                     sample = cpu_time(lambda fn=fn, text=text: fn(text), runs[label][what])
                     times[label][what].append(sample)
             stages.measure()
-            check_s, import_s = start_up.measure()
-            startup["check"].append(check_s)
-            startup["imports"].append(import_s)
+            for key, seconds in zip(startup, start_up.measure(), strict=True):
+                startup[key].append(seconds)
     loads_after = os.getloadavg()
 
     load = f"load average {loads_before[0]:.2f} before, {loads_after[0]:.2f} after"
@@ -346,10 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  whole check of {largest['spec']}  {shown(largest['check_s'], 3)} s  (target about 2)")
     ratio = spread([c / i for c, i in zip(startup["check"], startup["imports"], strict=True)])
+    ratio_paused = spread([c / i for c, i in zip(startup["check"], startup["paused"], strict=True)])
     result["startup"] = {
         "check_s": spread(startup["check"]),
         "imports_s": spread(startup["imports"]),
+        "imports_paused_s": spread(startup["paused"]),
         "ratio": ratio,
+        "ratio_to_paused": ratio_paused,
         "packages": start_up.packages,
     }
     print(
@@ -357,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(target <= 1.2; {shown(result['startup']['check_s'], 3)} s against "
         f"{shown(result['startup']['imports_s'], 3)} s; {', '.join(start_up.packages)} and the "
         "standard library)"
+    )
+    print(
+        f"    against the same imports with the collector paused  {shown(ratio_paused)}  "
+        f"({shown(result['startup']['imports_paused_s'], 3)} s)"
     )
 
     whole = times[f"chain {big:,}"]["check"]

@@ -17,11 +17,14 @@ mistake in a spec is its subclass `nnspec.SpecError`, which also says where.
 
 import os
 
-from .errors import NnspecError, SpecError
-from .kinds import Shape
-from .model import Model, load, load_all, loads
-from .program import Program
-from .version import __version__
+from .collector import collector_paused
+
+with collector_paused(age=True):  # nnspec.collector: what importing builds lives long
+    from .errors import NnspecError, SpecError
+    from .kinds import Shape
+    from .model import Model, load, load_all, loads
+    from .program import Program
+    from .version import __version__
 
 
 def train(path, backend=None, out=None, **options):

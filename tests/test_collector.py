@@ -1,6 +1,7 @@
-"""The garbage collector around start-up (nnspec/collector.py): paused while the front end,
-torch and torch._dynamo are imported and the network is built; frozen afterwards only in a
-process that nnspec owns (the console script), never in a caller's."""
+"""The garbage collector around start-up (nnspec/collector.py): paused while nnspec and its
+dependencies are imported (what that built then waits in the oldest generation), while the front
+end runs, and while torch and torch._dynamo are imported and the network is built; frozen
+afterwards only in a process that nnspec owns (the console script), never in a caller's."""
 
 import gc
 import subprocess
@@ -91,3 +92,51 @@ def test_python_m_nnspec_is_the_console_script(tmp_path):
         timeout=120,
     )
     assert done.returncode == 1 and "missing.nn" in done.stderr
+
+
+_AFTER_IMPORT = (
+    "import gc, sys\n"
+    "if sys.argv[1] == 'frozen':\n"
+    "    gc.freeze()\n"
+    "before = gc.get_freeze_count()\n"
+    "import nnspec\n"
+    "old = len(gc.get_objects(generation=2))\n"
+    "print(before, gc.get_freeze_count(), gc.isenabled(), gc.get_count()[0], old)\n"
+)
+
+
+def _after_import(mode: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _AFTER_IMPORT, mode], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_importing_nnspec_puts_what_it_built_in_the_oldest_generation():
+    """`import nnspec` in a caller's process: nothing stays frozen, the collector is on, and the
+    objects the import built (its dependencies' modules among them) wait in the oldest
+    generation, where only a full collection looks, instead of being rescanned by the young
+    collections that the caller's allocations start."""
+    before, frozen, enabled, young, old = _after_import("plain")
+    assert (before, frozen, enabled) == ("0", "0", "True")
+    assert int(young) < 700 and int(old) > 50_000  # 700: the young generation's threshold
+
+
+def test_importing_nnspec_leaves_what_the_caller_froze_frozen():
+    """A caller that froze its objects first (a server before it forks) keeps them frozen:
+    thawing them is not nnspec's to do, so the import's objects are left as they are."""
+    before, frozen, enabled, _, _ = _after_import("frozen")
+    # not thawed (0), nor the import's objects frozen with them (more); reference counting
+    # still frees a few of the frozen ones
+    assert 0 < int(frozen) <= int(before) and enabled == "True"
+
+
+def test_the_console_script_freezes_its_imports_before_the_command(tmp_path):
+    """`nnspec check`: what the imports built is frozen as the command starts."""
+    code = [sys.executable, "-c", _REPORT, "check", str(EXAMPLES / "xor.nn")]
+    done = subprocess.run(code, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    words = done.stderr.split()
+    assert int(words[words.index("frozen") + 1]) > 50_000
+    assert words[words.index("enabled") + 1] == "True"
