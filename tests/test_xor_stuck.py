@@ -4,7 +4,7 @@ the seeds 0 to 19, and these tests measure it, on both backends."""
 import re
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, SPECS
 
 from nnspec.training import train
 from nnspec.training.metrics import flat_epochs
@@ -12,15 +12,19 @@ from nnspec.training.metrics import flat_epochs
 SEEDS = range(20)
 
 
-def _stuck_seeds_the_header_names() -> tuple[int, set[int]]:
-    header = " ".join(
-        line.lstrip("# ") for line in (EXAMPLES / "xor.nn").read_text().splitlines()[:10]
-    )
+def _stuck_seeds_the_header_names(path=EXAMPLES / "xor.nn") -> tuple[int, set[int]]:
+    header = " ".join(line.lstrip("# ") for line in path.read_text().splitlines()[:10])
     found = re.search(
         r"for (\d+) of the 20 seeds 0 to 19 \(([\d, and]+);", " ".join(header.split())
     )
     assert found, "xor.nn's header says how often it gets stuck"
     return int(found[1]), {int(s) for s in re.findall(r"\d+", found[2])}
+
+
+def test_the_zoo_s_xor_is_the_example_and_says_so_too():
+    """specs/xor.nn is examples/xor.nn, header and all: what is measured here holds for both."""
+    assert (SPECS / "xor.nn").read_text() == (EXAMPLES / "xor.nn").read_text()
+    assert _stuck_seeds_the_header_names(SPECS / "xor.nn") == _stuck_seeds_the_header_names()
 
 
 @pytest.mark.slow

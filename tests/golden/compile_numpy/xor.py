@@ -1,4 +1,4 @@
-# xor: compiled by nnspec 0.1.0 from xor.nn (sha256 7846b309f20f09a4)
+# xor: compiled by nnspec 0.1.0 from xor.nn (sha256 41da124d434e8cdc)
 # with `nnspec compile xor.nn --to numpy`; it needs no nnspec.
 """xor: XOR learned by a 2-2-1 network, for NumPy.
 
@@ -174,12 +174,12 @@ class Xor:
         return self.forward(*_bind(self.inputs, args, kwargs))
 
     def forward(self, x):
-        # xor.nn:3  input  x: 2
+        # xor.nn:9  input  x: 2
         x = _input("x", x, (2,))
         p = self.params
-        # xor.nn:4  dense  h: 2, act=tanh
+        # xor.nn:10  dense  h: 2, act=tanh
         h = np.tanh(x @ p["h.weight"].T + p["h.bias"])
-        # xor.nn:5  dense  y: 1, act=sigmoid
+        # xor.nn:11  dense  y: 1, act=sigmoid
         y = _sigmoid(h @ p["y.weight"].T + p["y.bias"])
         return y
 
