@@ -482,7 +482,7 @@ def test_a_kind_without_a_lowering_is_e601_at_its_layer(monkeypatch):
         emit(model, "numpy")
     error = caught.value
     assert error.code == "E601"
-    assert (error.span.line, error.span.column) == (4, 12)
+    assert (error.span.line, error.span.column) == (10, 12)
     assert "layer 'h' of kind 'dense' cannot be compiled to numpy: no reason but this test" in (
         error.message
     )

@@ -485,7 +485,7 @@ def test_a_kind_without_a_lowering_is_an_error_at_the_layer(monkeypatch):
     error = caught.value
     assert error.code == "E601"
     assert error.span == model.program.layer("h").span
-    assert (error.span.line, error.span.column) == (4, 12)
+    assert (error.span.line, error.span.column) == (10, 12)
     assert "layer 'h' (dense) cannot be compiled to onnx" in error.message
     assert "--to torch has every kind" in error.hint
 
