@@ -1,6 +1,6 @@
 """Training-step time and peak memory: the NumPy backend against PyTorch on the CPU.
 
-Ten networks, each trained one step at a time (forward, backward, SGD update):
+Eleven networks, each trained one step at a time (forward, backward, SGD update):
 
   mlp        784-256-128-10, relu, batch 64, softmax cross-entropy
   lenet      examples/lenet.nn (conv 8, pool, conv 16, pool, dense 32, softmax 10), 8x8 images,
@@ -17,8 +17,12 @@ Ten networks, each trained one step at a time (forward, backward, SGD update):
   conv       conv 16 and conv 32, kernel 3, stride 2, padding 1, relu, dense 10, 3x32x32 images,
              batch 32, softmax cross-entropy
   maxout     maxout 256 of 3 pieces, dense 10, batch 64, softmax cross-entropy
+  deconv     a generator: code 32, dense 256 relu, reshape [16, 4, 4], three transposed
+             convolutions (16, 8, 3 channels; kernel 4, stride 2, padding 1) up to 3x32x32,
+             relu and a sigmoid last, batch 32, the mean squared error to a random target
 
-The PyTorch side is written by hand (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU, nn.RNN,
+The PyTorch side is written by hand (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.LSTM, nn.GRU,
+nn.RNN,
 nn.TransformerEncoderLayer, the gcn and lif loops written out, and `torch.optim.SGD`),
 the reference the targets are set against; when the nnspec PyTorch backend is installed,
 `model.to_torch()` is timed too. Both libraries get one thread (OPENBLAS/OMP/MKL_NUM_THREADS=1,
@@ -120,6 +124,15 @@ CONV = """network strided {
     dense out: 10
     x -> c1 -> c2 -> f -> out
 }"""
+DECONV = """network generator {
+    input   code: 32
+    dense   seed: 256, act=relu
+    reshape small: [16, 4, 4]
+    deconv  up1: 16, kernel=4, stride=2, padding=1, act=relu
+    deconv  up2: 8, kernel=4, stride=2, padding=1, act=relu
+    deconv  image: 3, kernel=4, stride=2, padding=1, act=sigmoid
+    code -> seed -> small -> up1 -> up2 -> image
+}"""
 MAXOUT = """network maxout {
     input  x: 784
     maxout m: 256, pieces=3
@@ -141,6 +154,7 @@ CASES = {
     "lif": (LIF, 64, [(64,)], "grad", 5),
     "conv": (CONV, 32, [(3, 32, 32)], "ce", 5),
     "maxout": (MAXOUT, 64, [(784,)], "ce", 20),
+    "deconv": (DECONV, 32, [(32,)], "mse", 10),
 }
 OUT_SHAPE = {  # the output's shape past the batch, for the "grad" and "mse" losses
     "lstm": (50, 128),
@@ -149,6 +163,7 @@ OUT_SHAPE = {  # the output's shape past the batch, for the "grad" and "mse" los
     "attention": (16, 32),
     "gcn": (32, 16),
     "lif": (10,),
+    "deconv": (3, 32, 32),
 }
 
 
@@ -241,6 +256,18 @@ def torch_modules(case: str):
             nn.ReLU(),
             nn.Flatten(),
             nn.Linear(32 * 8 * 8, 10),
+        )
+    if case == "deconv":
+        return nn.Sequential(
+            nn.Linear(32, 256),
+            nn.ReLU(),
+            nn.Unflatten(1, (16, 4, 4)),
+            nn.ConvTranspose2d(16, 16, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1),
+            nn.Sigmoid(),
         )
     if case == "attention":  # post-norm blocks, as the spec: norm(x + attn(x)), norm(. + ff(.))
         block = nn.TransformerEncoderLayer(32, 2, 64, dropout=0.0, batch_first=True)

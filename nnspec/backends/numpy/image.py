@@ -410,9 +410,84 @@ def conv_transpose2d(
     output_padding: tuple[int, int],
     dilation: tuple[int, int] = (1, 1),
     groups: int = 1,
+    relu: bool = False,
+) -> Var:
+    """`conv_transpose2d_reference` (its docstring says what it computes) in conv2d's fast
+    layouts, without groups: forward, one matmul per kernel offset, `x @ W[:, :, i, j]`, into
+    contiguous blocks added by stride phase (`_scatter_by_phase`, as conv2d's input gradient);
+    back, the output gradient padded once channels last (`_padded`), its windows copied once
+    into rows `(kh, kw, O)`, `rows @ W` for x and `x.T @ rows` for W, as conv2d's forward, and
+    the bias's gradient summed from the padded gradient by a matmul. With `relu` (without
+    groups only), max(0, .) in the same node, as conv2d takes it."""
+    if groups != 1:
+        assert not relu, "relu is taken in the node without groups only"
+        return conv_transpose2d_reference(
+            x, W, b, stride, padding, output_padding, dilation, groups
+        )
+    batch, channels, height, width = x.shape
+    _, out_channels, kh, kw = W.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    oh = (height - 1) * sh - 2 * ph + reach[0] + output_padding[0]
+    ow = (width - 1) * sw - 2 * pw + reach[1] + output_padding[1]
+    full = (
+        batch,
+        max((height - 1) * sh + reach[0], ph + oh),
+        max((width - 1) * sw + reach[1], pw + ow),
+        out_channels,
+    )
+    rows = x.value.transpose(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C); a copy if need be
+    offsets = W.value.transpose(2, 3, 0, 1).reshape(kh * kw, channels, out_channels)
+    cells = _scratch((kh * kw, batch, height, width, out_channels), rows.dtype)
+    np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, out_channels))
+    yh = _scatter_by_phase(cells, full, (kh, kw), stride, dilation)
+    yh = yh[:, ph : ph + oh, pw : pw + ow]
+    if b is not None:
+        yh += b.value
+    if relu:
+        np.maximum(yh, 0.0, out=yh)
+    pads = (ph, full[1] - ph - oh, pw, full[2] - pw - ow)
+
+    def back(g):
+        if relu:  # the gradient of max(0, z) is 1 where the output is positive
+            g = g * (yh.transpose(0, 3, 1, 2) > 0)
+        gfull = _padded(g, pads)  # (B, full H, full W, O), zeros around g
+        win = _windows(gfull, (kh, kw), stride, dilation)[:, :height, :width]  # (.., O, kh, kw)
+        size = kh * kw * out_channels
+        cols = _scratch((batch, height, width, size), g.dtype)
+        cols.reshape(batch, height, width, kh, kw, out_channels)[...] = win.transpose(
+            0, 1, 2, 4, 5, 3
+        )  # the one copy, runs of kw * O numbers
+        cols = cols.reshape(-1, size)
+        kernel = offsets.transpose(1, 0, 2).reshape(channels, size)  # (C, kh * kw * O)
+        gx = gW = None
+        if x.needs_grad:
+            gx = (cols @ kernel.T).reshape(batch, height, width, channels).transpose(0, 3, 1, 2)
+        if W.needs_grad:  # (C, kh, kw, O) back to W's (C, O, kh, kw)
+            gW = np.ascontiguousarray(
+                (rows.T @ cols).reshape(channels, kh, kw, out_channels).transpose(0, 3, 1, 2)
+            )
+        gb = None
+        if b is not None and b.needs_grad:  # a matmul: a sum over three axes is slower
+            flat = gfull.reshape(-1, out_channels)
+            gb = np.ones(flat.shape[0], flat.dtype) @ flat
+        return gx, gW, gb
+
+    return record(yh.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
+
+
+def conv_transpose2d_reference(
+    x: Var,
+    W: Var,
+    b: Var | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    output_padding: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
 ) -> Var:
     """x: (B, C, H, W), W: (C, O / groups, kh, kw), b: (O,) -> (B, O, OH, OW), as
-    F.conv_transpose2d.
+    F.conv_transpose2d; the reference the fast `conv_transpose2d` is tested against.
 
     OH = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + 1 + output_padding (OW alike):
     every input cell adds x * W[c] into a patch of the output (its cells `dilation` apart),

@@ -209,9 +209,10 @@ def deconv(ctx: Context, layer: Layer, x: Var, p) -> Var:
     """x: (..., C, H, W) -> (..., channels, OH, OW): `conv_transpose2d` (image.py), then the
     activation."""
     o = layer.options
+    relu = o.act.name == "relu" and o.groups == 1  # taken inside the node, as conv's
     shape = pair(o.stride), pair(o.padding), pair(o.output_padding), pair(o.dilation), o.groups
-    y = _folded(x, ctx, lambda v: conv_transpose2d(v, p["weight"], p.get("bias"), *shape))
-    return activated(ctx, layer, y, o.act, axis=-3)
+    y = _folded(x, ctx, lambda v: conv_transpose2d(v, p["weight"], p.get("bias"), *shape, relu))
+    return y if relu else activated(ctx, layer, y, o.act, axis=-3)
 
 
 def pool(ctx: Context, layer: Layer, x: Var, p) -> Var:
