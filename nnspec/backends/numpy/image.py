@@ -401,6 +401,26 @@ def conv2d_reference(
     return record(out, (x, W) if b is None else (x, W, b), back)
 
 
+def _transposed_size(
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    output_padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int, int]:
+    """A transposed convolution's output (OH, OW) of an input (H, W), and the uncut output's
+    (full H, full W), which holds every patch and reaches the kept rows past its end."""
+    (height, width), (kh, kw) = size, kernel
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    oh = (height - 1) * sh - 2 * ph + reach[0] + output_padding[0]
+    ow = (width - 1) * sw - 2 * pw + reach[1] + output_padding[1]
+    full_h = max((height - 1) * sh + reach[0], ph + oh)
+    full_w = max((width - 1) * sw + reach[1], pw + ow)
+    return oh, ow, full_h, full_w
+
+
 def conv_transpose2d(
     x: Var,
     W: Var,
@@ -426,16 +446,10 @@ def conv_transpose2d(
         )
     batch, channels, height, width = x.shape
     _, out_channels, kh, kw = W.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    oh = (height - 1) * sh - 2 * ph + reach[0] + output_padding[0]
-    ow = (width - 1) * sw - 2 * pw + reach[1] + output_padding[1]
-    full = (
-        batch,
-        max((height - 1) * sh + reach[0], ph + oh),
-        max((width - 1) * sw + reach[1], pw + ow),
-        out_channels,
-    )
+    ph, pw = padding
+    shape = (height, width), (kh, kw), stride, padding, output_padding, dilation
+    oh, ow, full_h, full_w = _transposed_size(*shape)
+    full = (batch, full_h, full_w, out_channels)
     rows = x.value.transpose(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C); a copy if need be
     offsets = W.value.transpose(2, 3, 0, 1).reshape(kh * kw, channels, out_channels)
     cells = _scratch((kh * kw, batch, height, width, out_channels), rows.dtype)
@@ -497,16 +511,10 @@ def conv_transpose2d_reference(
     batch, channels, height, width = x.shape
     _, group_out, kh, kw = W.shape
     out_channels = group_out * groups
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    oh = (height - 1) * sh - 2 * ph + reach[0] + output_padding[0]
-    ow = (width - 1) * sw - 2 * pw + reach[1] + output_padding[1]
-    # the uncut output holds every patch and reaches the kept rows past its end
-    full = (
-        batch,
-        max((height - 1) * sh + reach[0], ph + oh),
-        max((width - 1) * sw + reach[1], pw + ow),
-    )
+    ph, pw = padding
+    shape = (height, width), (kh, kw), stride, padding, output_padding, dilation
+    oh, ow, full_h, full_w = _transposed_size(*shape)
+    full = (batch, full_h, full_w)
     rows = x.value.transpose(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C)
     kernel = W.value.reshape(groups, channels // groups, -1)  # (G, C / G, O / G * kh * kw)
     cells = _by_group(rows, kernel).reshape(batch, height, width, out_channels, kh, kw)
