@@ -220,17 +220,20 @@ def test_propagate_is_the_composed_normalised_adjacency_times_h(needs, shared):
 @pytest.mark.parametrize("output_padding", [(0, 0), (1, 0)])
 @pytest.mark.parametrize("dilation", [(1, 1), (2, 1)])
 @pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("outputs", [5, 9], ids=["few-outputs", "many-outputs"])
 def test_conv_transpose2d_is_the_reference_conv_transpose2d(
-    stride, padding, output_padding, dilation, bias
+    stride, padding, output_padding, dilation, bias, outputs
 ):
     """The fast transposed convolution (blocks by stride phase forward, conv2d's rows back)
-    against `conv_transpose2d_reference`, values and gradients to 1e-10 in float64."""
+    against `conv_transpose2d_reference`, values and gradients to 1e-10 in float64; with 5
+    output channels (kernel rows of 2 * 5 < 16 numbers) the output comes channels first and
+    its gradient's windows as `_conv2d_few_channels` takes an image's, with 9 channels last."""
     if output_padding[0] >= max(stride[0], dilation[0]):
         pytest.skip("output_padding must be smaller than the stride or the dilation")
     rng = np.random.default_rng(12)
     x = rng.standard_normal((3, 4, 5, 6))
-    W = rng.standard_normal((4, 5, 3, 2))
-    b = rng.standard_normal(5) if bias else None
+    W = rng.standard_normal((4, outputs, 3, 2))
+    b = rng.standard_normal(outputs) if bias else None
     options = (stride, padding, output_padding, dilation)
     y, _ = _run(image.conv_transpose2d, x, W, b, None, options, (False, False, False))
     g = rng.standard_normal(y.shape)
@@ -244,9 +247,11 @@ def test_conv_transpose2d_is_the_reference_conv_transpose2d(
 
 
 @pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
-def test_conv_transpose2d_with_relu_is_relu_of_the_reference(stride):
+@pytest.mark.parametrize("outputs", [3, 4], ids=["few-outputs", "many-outputs"])
+def test_conv_transpose2d_with_relu_is_relu_of_the_reference(stride, outputs):
     rng = np.random.default_rng(13)
-    x, W, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((3, 4, 4, 4)), np.ones(4)
+    x, W = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((3, outputs, 4, 4))
+    b = np.ones(outputs)
     options = (stride, (1, 1), (0, 0), (1, 1), 1)
     y, _ = _run(image.conv_transpose2d, x, W, b, None, (*options, True), (False,) * 3)
     g = rng.standard_normal(y.shape)

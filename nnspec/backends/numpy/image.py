@@ -19,7 +19,9 @@ Each primitive, its forward, and its backward `back(g)` (gradients of x, W, b):
   rows `(C, kh, kw)` and `np.pad`, is what it is tested against (tests/test_numpy_fast_conv.py).
 - `conv_transpose2d(x, W, b, stride, padding, output_padding, dilation, groups)`:
   `x @ W.reshape(C, -1)` scattered into the output, then cropped, `+ b`; back: the windows of
-  `g` `@ W.T`, `x.T @` those windows, `sum(g)`.
+  `g` `@ W.T`, `x.T @` those windows, `sum(g)`. Few output channels (an RGB image: kernel
+  rows of `kw * O` < 16 numbers) come out channels first, and the gradient's windows are taken
+  as `_conv2d_few_channels` takes an image's.
 - `pool2d(x, mode, size, stride, padding, out)`: max (first maximum in the window) or mean of
   each window, over the input padded with -inf or zeros; back: `g` to that maximum, or
   `g / cells` to every cell, then the padding cut off.
@@ -40,7 +42,7 @@ backward scatter, and its backward takes windows as conv2d's forward does.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from ...kinds.conv import interpolation
 from .autograd import Var, record
@@ -52,13 +54,25 @@ def _windows(
     kernel: tuple[int, int],
     stride: tuple[int, int],
     dilation: tuple[int, int] = (1, 1),
+    axis: int = 1,
 ) -> np.ndarray:
-    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a view; a dilated kernel's cells are
-    `dilation` apart."""
-    (dh, dw) = dilation
-    reach = (dh * (kernel[0] - 1) + 1, dw * (kernel[1] - 1) + 1)
-    view = sliding_window_view(xh, reach, axis=(1, 2))[:, :: stride[0], :: stride[1]]
-    return view[..., ::dh, ::dw]
+    """xh: (B, H, W, C) -> (B, OH, OW, C, kh, kw), a read-only view; a dilated kernel's cells
+    are `dilation` apart. With `axis` 2, the windows of (B, C, H, W), channels first:
+    (B, C, OH, OW, kh, kw). As `sliding_window_view` then strided slices, its strides written
+    out (that function's checks cost more than a small convolution's copy)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    height, width = xh.shape[axis : axis + 2]
+    oh = (height - dh * (kh - 1) - 1) // sh + 1
+    ow = (width - dw * (kw - 1) - 1) // sw + 1
+    st = xh.strides
+    shape = xh.shape[:axis] + (oh, ow) + xh.shape[axis + 2 :] + (kh, kw)
+    strides = (
+        st[:axis]
+        + (st[axis] * sh, st[axis + 1] * sw)
+        + st[axis + 2 :]
+        + (st[axis] * dh, st[axis + 1] * dw)
+    )
+    return as_strided(xh, shape, strides, writeable=False)
 
 
 def _scatter(
@@ -156,10 +170,12 @@ def _scatter_by_phase(
     kernel: tuple[int, int],
     stride: tuple[int, int],
     dilation: tuple[int, int],
+    first: bool = False,
 ) -> np.ndarray:
     """The adjoint of conv2d's windows without groups: cells (kh * kw, B, OH, OW, C), one
     contiguous block per kernel offset, summed into the channels-last (B, H, W, C) `shape` (or
-    a little larger: the rows and columns past it are zeros).
+    a little larger: the rows and columns past it are zeros); with `first`, into (B, C, H, W)
+    (or larger) instead, channels first, which the interleaving copy writes at no extra cost.
 
     A cell of offset (i, j) lands at row `i * dh + sh * p`: rows are split by their phase
     (the row mod sh) into `(B, H / sh, sh, sw, W / sw, C)`, where each offset's block is a
@@ -193,6 +209,10 @@ def _scatter_by_phase(
         for phase_w in range(sw):
             if (phase_h, phase_w) not in written:  # no kernel cell lands there
                 out[:, :, phase_h, phase_w] = 0.0
+    if first:
+        summed = _scratch((batch, channels, rows * sh, cols * sw), cells.dtype)
+        summed.reshape(batch, channels, rows, sh, cols, sw)[...] = out.transpose(0, 5, 1, 2, 4, 3)
+        return summed
     if sh == sw == 1:
         return out.reshape(batch, rows, cols, channels)
     summed = _scratch((batch, rows * sh, cols * sw, channels), cells.dtype)
@@ -312,8 +332,7 @@ def _conv2d_few_channels(
     top, _, left, _ = pads
     (sh, sw), (dh, dw) = stride, dilation
     xp = _padded_first(x.value, pads)
-    reach = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    win = sliding_window_view(xp, reach, axis=(2, 3))[:, :, ::sh, ::sw][..., ::dh, ::dw]
+    win = _windows(xp, (kh, kw), stride, dilation, axis=2)
     batch, _, oh, ow = win.shape[:4]  # (B, C, OH, OW, kh, kw)
     size, with_ones = channels * kh * kw, b is not None
     spread = _scratch((size + with_ones, batch, oh, ow), xp.dtype)
@@ -438,7 +457,13 @@ def conv_transpose2d(
     back, the output gradient padded once channels last (`_padded`), its windows copied once
     into rows `(kh, kw, O)`, `rows @ W` for x and `x.T @ rows` for W, as conv2d's forward, and
     the bias's gradient summed from the padded gradient by a matmul. With `relu` (without
-    groups only), max(0, .) in the same node, as conv2d takes it."""
+    groups only), max(0, .) in the same node, as conv2d takes it.
+
+    Few output channels (`kw * O` < FEW: an RGB image) come out channels first, contiguous but
+    for the cropped border, from the interleaving copy that the phases need anyway: channels
+    last, the bias, an activation and a loss would run inner loops of O numbers. Back, the
+    gradient is then padded channels first and its windows copied into transposed rows
+    `(O, kh, kw)` by `B * H * W`, as `_conv2d_few_channels` does an image's."""
     if groups != 1:
         assert not relu, "relu is taken in the node without groups only"
         return conv_transpose2d_reference(
@@ -454,20 +479,40 @@ def conv_transpose2d(
     offsets = W.value.transpose(2, 3, 0, 1).reshape(kh * kw, channels, out_channels)
     cells = _scratch((kh * kw, batch, height, width, out_channels), rows.dtype)
     np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, out_channels))
-    yh = _scatter_by_phase(cells, full, (kh, kw), stride, dilation)
-    yh = yh[:, ph : ph + oh, pw : pw + ow]
-    if b is not None:
-        yh += b.value
+    few = kw * out_channels < FEW  # an image of few channels (RGB) comes out channels first
+    summed = _scatter_by_phase(cells, full, (kh, kw), stride, dilation, first=few)
+    if few:
+        y = summed[:, :, ph : ph + oh, pw : pw + ow]
+        if b is not None:
+            y += b.value[:, None, None]
+    else:
+        # the kept rows as runs of OW * O numbers: the bias over (B, OH, OW, O) would take
+        # inner loops of O numbers
+        flat = summed.reshape(batch, summed.shape[1], -1)
+        flat = flat[:, ph : ph + oh, pw * out_channels : (pw + ow) * out_channels]
+        if b is not None:
+            flat += np.tile(b.value, ow)
+        y = summed[:, ph : ph + oh, pw : pw + ow].transpose(0, 3, 1, 2)
     if relu:
-        np.maximum(yh, 0.0, out=yh)
+        np.maximum(y, 0.0, out=y)
     pads = (ph, full[1] - ph - oh, pw, full[2] - pw - ow)
+    size = kh * kw * out_channels
 
     def back(g):
         if relu:  # the gradient of max(0, z) is 1 where the output is positive
-            g = g * (yh.transpose(0, 3, 1, 2) > 0)
+            g = g * (y > 0)
+        if few:
+            spread = windows_first(g)
+            gx = gW = None
+            if x.needs_grad:  # (C, B, H, W) as (B, C, H, W)
+                gx = W.value.reshape(channels, size) @ spread
+                gx = gx.reshape(channels, batch, height, width).transpose(1, 0, 2, 3)
+            if W.needs_grad:  # (O * kh * kw, C): W's own order, transposed
+                gW = np.ascontiguousarray((spread @ rows).T).reshape(W.shape)
+            gb = g.sum(axis=(0, 2, 3)) if b is not None and b.needs_grad else None
+            return gx, gW, gb
         gfull = _padded(g, pads)  # (B, full H, full W, O), zeros around g
         win = _windows(gfull, (kh, kw), stride, dilation)[:, :height, :width]  # (.., O, kh, kw)
-        size = kh * kw * out_channels
         cols = _scratch((batch, height, width, size), g.dtype)
         cols.reshape(batch, height, width, kh, kw, out_channels)[...] = win.transpose(
             0, 1, 2, 4, 5, 3
@@ -487,7 +532,15 @@ def conv_transpose2d(
             gb = np.ones(flat.shape[0], flat.dtype) @ flat
         return gx, gW, gb
 
-    return record(yh.transpose(0, 3, 1, 2), (x, W) if b is None else (x, W, b), back)
+    def windows_first(g: np.ndarray) -> np.ndarray:
+        """The output gradient's windows as `_conv2d_few_channels` takes an image's: g padded
+        channels first, copied once into the transposed rows (O, kh, kw) by B * H * W."""
+        win = _windows(_padded_first(g, pads), (kh, kw), stride, dilation, axis=2)
+        spread = _scratch((out_channels, kh, kw, batch, height, width), g.dtype)
+        spread[...] = win[:, :, :height, :width].transpose(1, 4, 5, 0, 2, 3)
+        return spread.reshape(size, -1)
+
+    return record(y, (x, W) if b is None else (x, W, b), back)
 
 
 def conv_transpose2d_reference(
