@@ -170,12 +170,10 @@ def _scatter_by_phase(
     kernel: tuple[int, int],
     stride: tuple[int, int],
     dilation: tuple[int, int],
-    first: bool = False,
 ) -> np.ndarray:
     """The adjoint of conv2d's windows without groups: cells (kh * kw, B, OH, OW, C), one
     contiguous block per kernel offset, summed into the channels-last (B, H, W, C) `shape` (or
-    a little larger: the rows and columns past it are zeros); with `first`, into (B, C, H, W)
-    (or larger) instead, channels first, which the interleaving copy writes at no extra cost.
+    a little larger: the rows and columns past it are zeros).
 
     A cell of offset (i, j) lands at row `i * dh + sh * p`: rows are split by their phase
     (the row mod sh) into `(B, H / sh, sh, sw, W / sw, C)`, where each offset's block is a
@@ -209,10 +207,6 @@ def _scatter_by_phase(
         for phase_w in range(sw):
             if (phase_h, phase_w) not in written:  # no kernel cell lands there
                 out[:, :, phase_h, phase_w] = 0.0
-    if first:
-        summed = _scratch((batch, channels, rows * sh, cols * sw), cells.dtype)
-        summed.reshape(batch, channels, rows, sh, cols, sw)[...] = out.transpose(0, 5, 1, 2, 4, 3)
-        return summed
     if sh == sw == 1:
         return out.reshape(batch, rows, cols, channels)
     summed = _scratch((batch, rows * sh, cols * sw, channels), cells.dtype)
@@ -440,6 +434,62 @@ def _transposed_size(
     return oh, ow, full_h, full_w
 
 
+def _transposed_few_outputs(
+    x: np.ndarray,
+    W: np.ndarray,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    full: tuple[int, int],
+) -> np.ndarray:
+    """A transposed convolution without groups to few output channels, uncut and without its
+    bias: x (B, C, H, W), W (C, O, kh, kw) -> (B, O, rows * sh, cols * sw), channels first,
+    at least `full` (full H, full W) and zeros past the patches.
+
+    x is padded below and to the right to (rows, cols), the largest shift of a kernel offset's
+    patch within its stride phase, and each image's cells, `W[:, :, i, j].T @ x[b]` for every
+    offset at once, come out as (kh, kw, O) planes of that padded (rows, cols) shape: a patch
+    shifted by (top, left) is then the plane shifted by `top * cols + left` numbers, flat, since
+    what would wrap into the next row is the zero padding. Each offset is one add of runs of
+    rows * cols numbers into its phase's plane (the first one a copy), against runs of W numbers
+    had the planes kept x's shape; the phases are interleaved in one copy (none at stride 1)."""
+    batch, channels, height, width = x.shape
+    _, out_channels, kh, kw = W.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    rows = max(height + (kh - 1) * dh // sh, -(-full[0] // sh))
+    cols = max(width + (kw - 1) * dw // sw, -(-full[1] // sw))
+    xp = _padded_first(x, (0, rows - height, 0, cols - width))
+    plane = rows * cols
+    kernel = W.transpose(2, 3, 1, 0).reshape(kh * kw * out_channels, channels)
+    cells = _scratch((batch, kh * kw * out_channels, plane), x.dtype)
+    np.matmul(kernel, xp.reshape(batch, channels, plane), out=cells)
+    cells = cells.reshape(batch, kh, kw, out_channels, plane)
+    out = _scratch((batch, out_channels, sh, sw, plane), x.dtype)
+    written = set()  # the phases written so far: the first offset of a phase is copied
+    for i in range(kh):
+        top, phase_h = divmod(i * dh, sh)
+        for j in range(kw):
+            left, phase_w = divmod(j * dw, sw)
+            shift = top * cols + left
+            block = out[:, :, phase_h, phase_w, shift:]
+            if (phase_h, phase_w) in written:
+                block += cells[:, i, j, :, : plane - shift]
+                continue
+            written.add((phase_h, phase_w))
+            out[:, :, phase_h, phase_w, :shift] = 0.0
+            block[...] = cells[:, i, j, :, : plane - shift]
+    for phase_h in range(sh):
+        for phase_w in range(sw):
+            if (phase_h, phase_w) not in written:  # no kernel cell lands there
+                out[:, :, phase_h, phase_w] = 0.0
+    if sh == sw == 1:
+        return out.reshape(batch, out_channels, rows, cols)
+    summed = _scratch((batch, out_channels, rows * sh, cols * sw), x.dtype)
+    summed.reshape(batch, out_channels, rows, sh, cols, sw)[...] = out.reshape(
+        batch, out_channels, sh, sw, rows, cols
+    ).transpose(0, 1, 4, 2, 5, 3)
+    return summed
+
+
 def conv_transpose2d(
     x: Var,
     W: Var,
@@ -459,11 +509,11 @@ def conv_transpose2d(
     the bias's gradient summed from the padded gradient by a matmul. With `relu` (without
     groups only), max(0, .) in the same node, as conv2d takes it.
 
-    Few output channels (`kw * O` < FEW: an RGB image) come out channels first, contiguous but
-    for the cropped border, from the interleaving copy that the phases need anyway: channels
-    last, the bias, an activation and a loss would run inner loops of O numbers. Back, the
-    gradient is then padded channels first and its windows copied into transposed rows
-    `(O, kh, kw)` by `B * H * W`, as `_conv2d_few_channels` does an image's."""
+    Few output channels (`kw * O` < FEW: an RGB image) take `_transposed_few_outputs` and come
+    out channels first, contiguous but for the cropped border: channels last, the scatter, the
+    bias, an activation and a loss would run inner loops of O numbers. Back, the gradient is
+    then padded channels first and its windows copied into transposed rows `(O, kh, kw)` by
+    `B * H * W`, as `_conv2d_few_channels` does an image's."""
     if groups != 1:
         assert not relu, "relu is taken in the node without groups only"
         return conv_transpose2d_reference(
@@ -477,15 +527,16 @@ def conv_transpose2d(
     full = (batch, full_h, full_w, out_channels)
     rows = x.value.transpose(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C); a copy if need be
     offsets = W.value.transpose(2, 3, 0, 1).reshape(kh * kw, channels, out_channels)
-    cells = _scratch((kh * kw, batch, height, width, out_channels), rows.dtype)
-    np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, out_channels))
     few = kw * out_channels < FEW  # an image of few channels (RGB) comes out channels first
-    summed = _scatter_by_phase(cells, full, (kh, kw), stride, dilation, first=few)
     if few:
+        summed = _transposed_few_outputs(x.value, W.value, stride, dilation, (full_h, full_w))
         y = summed[:, :, ph : ph + oh, pw : pw + ow]
         if b is not None:
             y += b.value[:, None, None]
     else:
+        cells = _scratch((kh * kw, batch, height, width, out_channels), rows.dtype)
+        np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, out_channels))
+        summed = _scatter_by_phase(cells, full, (kh, kw), stride, dilation)
         # the kept rows as runs of OW * O numbers: the bias over (B, OH, OW, O) would take
         # inner loops of O numbers
         flat = summed.reshape(batch, summed.shape[1], -1)
