@@ -167,13 +167,14 @@ def max_over(x: Var, axis: int) -> Var:
     y = _fold(np.maximum, x.value, axis)
 
     def back(g):
-        at_max = (x.value == y).astype(g.dtype)
-        share = np.expand_dims(g, axis)
-        count = _fold(np.add, at_max, axis)
-        if count.max() > 1.0:  # a tie: the maxima share
-            share = share / count
-        at_max *= share
-        return (at_max,)
+        # y and g spread along the axis (np.repeat): compared and multiplied by broadcasting,
+        # a short last axis (maxout's pieces) would run inner loops of its length
+        pieces = x.shape[axis]
+        at_max = x.value == np.repeat(y, pieces, axis=axis)
+        share = np.repeat(np.expand_dims(g, axis), pieces, axis=axis)
+        if np.count_nonzero(at_max) > g.size:  # a tie: the maxima share
+            share /= _fold(np.add, at_max.astype(g.dtype), axis)
+        return (np.multiply(at_max, share, out=share),)
 
     return record(np.squeeze(y, axis), (x,), back)
 
