@@ -384,18 +384,20 @@ def _longer(result, length: int) -> float:
 def test_the_spec_copies_longer_sequences_than_it_saw(trained):
     """The spec's own run (seed 1, NumPy: shared with tests/test_zoo_specs.py), trained on 1 to 4
     vectors, copies 5 and 6 (40 and 48 bits a sequence; an untrained network gets about half of
-    them wrong): at most 1.5 and 2 bits wrong per sequence (measured here: 0.07 and 0.05)."""
+    them wrong): at most 1.5 and 2 bits wrong per sequence (measured here: 0.19 and 0.43)."""
     result = trained(SPEC, "numpy")
     assert result.passed, result.expectations
     assert _longer(result, 5) <= 1.5 and _longer(result, 6) <= 2.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0])
+@pytest.mark.parametrize("seed", [5])
 def test_another_seed_learns_to_copy_and_copies_longer_sequences(seed, tmp_path):
-    """Another seed that finds the copy (specs/ntm.nn's header: 5 of seeds 0 to 7, 0 to 3 and 7)
-    stops near zero bit errors and copies 6 vectors with at most 2 wrong bits of 48 (measured here
-    with seed 0: 0 kept at epoch 34, 0.075 at 6 vectors; 18 s of CPU)."""
+    """Another seed that finds the copy (specs/ntm.nn's header: 7 of seeds 0 to 15 copy 6 vectors
+    with at most 2.2 wrong bits of 48) stops near zero bit errors and copies 6 vectors with at most
+    2 wrong bits of 48 (measured here with seed 5: 0 kept at epoch 21, 0.02 at 6 vectors; 21 s of
+    CPU). Seed 5 stayed on the plateau of the first epochs with the former settings (one head of
+    each, Adam)."""
     result = nnspec.train(SPEC, "numpy", tmp_path, seed=seed)
     assert result.passed, result.expectations
     assert result.early_stop is not None and result.early_stop.value <= 0.1
@@ -403,24 +405,14 @@ def test_another_seed_learns_to_copy_and_copies_longer_sequences(seed, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_seed_that_finds_only_the_partial_solution(tmp_path):
-    """specs/ntm.nn's header: 2 of seeds 0 to 7 (4 and 6) meet the expectation with a partial
-    solution that copies the trained lengths only. Seed 4: bit errors within 1.0 (measured here
-    0.14), but 6 vectors come back with many wrong bits (13.1 of 48), where the seeds that find
-    the copy get under 1."""
-    result = nnspec.train(SPEC, "numpy", tmp_path, seed=4)
+def test_a_seed_that_copies_only_the_trained_lengths(tmp_path):
+    """specs/ntm.nn's header: 9 of seeds 0 to 15 meet the expectation with a solution that copies
+    the trained lengths only. Seed 0: no wrong bit on 1 to 4 vectors (measured here: 0, kept at
+    epoch 17), but 6 vectors come back with many wrong bits (7.3 of 48), where the seeds that
+    find the copy get under 2.2."""
+    result = nnspec.train(SPEC, "numpy", tmp_path, seed=0)
     assert result.passed, result.expectations
-    assert _longer(result, 6) > 5.0
-
-
-@pytest.mark.slow
-def test_a_seed_that_misses_the_expectation(tmp_path):
-    """specs/ntm.nn's header: 1 seed of 0 to 7 (5) finds neither the copy nor a partial solution
-    within the expectation: it stays on the plateau of the first epochs (measured here: 7.2 bit
-    errors at its best epoch, 6, stopped at 11; 5 s of CPU), and 6 vectors come back with 21 of 48
-    wrong."""
-    result = nnspec.train(SPEC, "numpy", tmp_path, seed=5)
-    assert not result.passed and result.metrics["bit_errors"] > 1.0
+    assert result.early_stop is not None and result.early_stop.value <= 0.1
     assert _longer(result, 6) > 5.0
 
 
