@@ -52,6 +52,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/frontend.py
 	$(BIN)/python bench/torch_overhead.py
 	$(BIN)/python bench/numpy_vs_torch.py
+	$(BIN)/python bench/blas.py
 	$(BIN)/python bench/train_digits.py
 	$(BIN)/python bench/compile.py
 

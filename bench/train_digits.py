@@ -24,8 +24,10 @@ thread whatever the environment says; `--threads N` overrides it); the hand-writ
 environment. Each thread setting runs in its own environment: `default`
 (nothing set) and `1` (OMP_NUM_THREADS=1, which sets torch's and OpenBLAS's default to 1).
 Contenders run interleaved, one after another within each round, the order rotating each round;
-the table gives medians. Before timing, nnspec's modules are byte-compiled, as installing a wheel
-does.
+the table gives medians, and each nnspec side's lowest and highest ratio to the hand-written loop
+of the same round. Before timing, nnspec's modules are byte-compiled, as installing a wheel
+does, and every contender runs once untimed (a warm-up round: the first launch after a pause
+reads its libraries from disk, not from the page cache, which a user's repeated runs do).
 
     python bench/train_digits.py [--rounds N] [--threads default,1] [--quick] [--json PATH]
 """
@@ -297,6 +299,9 @@ CONTENDERS = {
 }  # scikit-learn: an MLP, residual only
 
 
+SIDES = ("nnspec torch", "nnspec numpy")
+
+
 def measure(
     threads: str, rounds: int, networks: list[str], contenders: dict[str, list[str]]
 ) -> dict:
@@ -304,6 +309,12 @@ def measure(
     n = torch_default_threads(env)
     runs = [(network, c) for network in networks for c in contenders[network]]
     samples: dict[tuple[str, str], list[tuple[float, float, int]]] = {run: [] for run in runs}
+    for network, contender in runs:  # the warm-up round, untimed
+        seconds = run_once(contender, network, env, n)[0]
+        print(
+            f"  [threads {threads}, warm-up] {network:<8} {contender:<12} {seconds:7.2f} s",
+            file=sys.stderr,
+        )
     for r in range(rounds):
         shift = r % len(runs)
         for network, contender in runs[shift:] + runs[:shift]:
@@ -325,8 +336,15 @@ def measure(
                 "accuracy": [v[1] for v in values],
                 "met": all(v[1] >= TARGET for v in values),
             }
-        for side in ("nnspec torch", "nnspec numpy"):
+        for side in SIDES:
             row[side]["ratio"] = row[side]["seconds"] / row["pytorch"]["seconds"]
+            by_round = [
+                a / b
+                for a, b in zip(
+                    row[side]["all_seconds"], row["pytorch"]["all_seconds"], strict=True
+                )
+            ]
+            row[side]["round_ratios"] = by_round
         result["networks"][network] = row
     return result
 
@@ -334,10 +352,10 @@ def measure(
 def report(results: list[dict]) -> None:
     print(
         "| network | torch threads | nnspec torch (s) | nnspec numpy (s) | PyTorch by hand (s) "
-        "| scikit-learn (s) | torch / hand | numpy / hand "
+        "| scikit-learn (s) | torch / hand | numpy / hand | per round: torch / hand, numpy / hand "
         "| accuracy: nnspec torch, numpy, hand, sklearn |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for result in results:
         for network, row in result["networks"].items():
             seconds = [f"{row[c]['seconds']:.2f}" if c in row else "-" for c in COLUMNS]
@@ -353,6 +371,11 @@ def report(results: list[dict]) -> None:
                 f"| {network} | {threads} | "
                 + " | ".join(seconds)
                 + f" | {row['nnspec torch']['ratio']:.2f}x | {row['nnspec numpy']['ratio']:.2f}x | "
+                + ", ".join(
+                    f"{min(ratios):.2f}x to {max(ratios):.2f}x"
+                    for ratios in (row[side]["round_ratios"] for side in SIDES)
+                )
+                + " | "
                 + ", ".join(accuracy)
                 + " |"
             )
