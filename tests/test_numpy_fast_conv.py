@@ -56,6 +56,27 @@ def test_conv2d_is_the_reference_conv2d(stride, pads, dilation, groups, bias, la
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("layout", ["first", "last"])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+def test_conv2d_over_many_windows_is_the_reference_conv2d(layout, stride):
+    """Thousands of windows, not a multiple of the block: the products taken block by block
+    (`_blocked_matmul` over the windows, `_blocked_inner` for the weight's gradient) and the
+    rest after the last whole block."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 3 if layout == "first" else 16, 23, 21))
+    if layout == "last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    W, b = rng.standard_normal((7, x.shape[1], 3, 3)), rng.standard_normal(7)
+    options = (stride, (1, 1, 1, 1), (1, 1), 1)
+    y, _ = _run(image.conv2d, x, W, b, None, options, (False, False, False))
+    assert y.shape[0] * y.shape[2] * y.shape[3] > 2 * image.BLOCK or stride == (2, 2)
+    g = rng.standard_normal(y.shape)
+    got = _run(image.conv2d, x, W, b, g, options)
+    want = _run(image.conv2d_reference, x, W, b, g, options)
+    for a, c in zip([got[0], *got[1]], [want[0], *want[1]], strict=True):
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
+
+
 def test_few_channels_held_channels_first_take_the_transposed_rows(monkeypatch):
     """An RGB image takes `_conv2d_few_channels`; a convolution's channels-last output, many
     channels or groups take the channels-last rows."""

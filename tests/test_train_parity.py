@@ -135,3 +135,23 @@ def test_clip_bounds_each_step_by_the_gradients_norm():
         assert moved == pytest.approx(min(clip, norm), rel=1e-5)
         for name in grads:  # one factor for every weight: the direction is kept
             assert np.allclose(params[name], -grads[name] * clip / (norm + 1e-6))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_an_update_block_by_block_is_the_whole_update(dtype, layout):
+    """subtract_scaled(p, g, s) is `p -= s * g` to the bit, over several blocks and a part one,
+    for any layout (a transposed gradient takes the plain route), and leaves g as it was."""
+    from nnspec.training.optimizers import BLOCK, subtract_scaled
+
+    rng = np.random.default_rng(1)
+    shape = (3, BLOCK // 2 + 7)  # a block and a half and a bit: three blocks, the last a part
+    p = rng.normal(size=shape).astype(dtype)
+    g = (
+        rng.normal(size=shape[::-1]).astype(dtype).T
+        if layout == "transposed"
+        else (rng.normal(size=shape).astype(dtype))
+    )
+    kept, expected = g.copy(), p - dtype(0.01) * g
+    subtract_scaled(p, g, 0.01)
+    assert np.array_equal(p, expected) and np.array_equal(g, kept)

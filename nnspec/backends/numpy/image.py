@@ -162,6 +162,43 @@ def _output_gradient(g: np.ndarray, y4: np.ndarray, relu: bool) -> np.ndarray:
 
 
 FEW = 16  # conv2d takes an input channels first when its kernel rows (kw * C) are shorter
+BLOCK = 512  # rows of a tall product with few columns that `_blocked_matmul` takes at a time
+
+
+def _blocked_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b, for a (M, K), b (..., K, N) and out (..., M, N), the rows of a taken BLOCK at
+    a time as one batched product: OpenBLAS runs a product of thousands of rows by few columns
+    (K and N in the tens) a quarter faster so (8192 x 28 x 16: 0.064 against 0.084 ms; the nine
+    kernel offsets of 2048 x 32 x 16: 0.16 against 0.22 ms; bench/blas.py has the shapes)."""
+    rows = a.shape[0]
+    whole = rows - rows % BLOCK
+    if whole < 2 * BLOCK:
+        np.matmul(a, b, out=out)
+        return
+    lead = b.shape[:-2]
+    blocks = a[:whole].reshape(-1, BLOCK, a.shape[1], copy=False)  # (blocks, BLOCK, K)
+    into = out[..., :whole, :].reshape(lead + blocks.shape[:2] + out.shape[-1:], copy=False)
+    np.matmul(blocks, b[..., None, :, :] if lead else b, out=into)
+    if whole < rows:
+        np.matmul(a[whole:], b, out=out[..., whole:, :])
+
+
+def _blocked_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (M, K) @ b (K, N) for a long K and small M and N (a weight's gradient over thousands of
+    windows), K taken BLOCK at a time as one batched product whose blocks are then summed:
+    29 x 8192 x 16, an RGB convolution's, 0.08 against 0.10 ms."""
+    depth = a.shape[1]
+    whole = depth - depth % BLOCK
+    if whole < 2 * BLOCK:
+        return a @ b
+    parts = np.matmul(
+        a[:, :whole].reshape(a.shape[0], -1, BLOCK).transpose(1, 0, 2),
+        b[:whole].reshape(-1, BLOCK, b.shape[1]),
+    )
+    out = parts.sum(axis=0)
+    if whole < depth:
+        out += a[:, whole:] @ b[whole:]
+    return out
 
 
 def _scatter_by_phase(
@@ -294,7 +331,7 @@ def conv2d(
         if groups == 1:
             offsets = kernel[0].reshape(out_channels, kh * kw, group_in).transpose(1, 0, 2)
             cells = _scratch((kh * kw, batch, oh, ow, group_in), rows.dtype)
-            np.matmul(rows, offsets, out=cells.reshape(kh * kw, -1, group_in))
+            _blocked_matmul(rows, offsets, cells.reshape(kh * kw, -1, group_in))
             return _scatter_by_phase(cells, padded, (kh, kw), stride, dilation)
         cells = _by_group(rows, kernel).reshape(batch, oh, ow, groups, kh, kw, group_in)
         grouped = padded[:3] + (groups, group_in)  # `_scatter` into the channels by group
@@ -338,7 +375,7 @@ def _conv2d_few_channels(
     if with_ones:
         kernel = np.concatenate([kernel, b.value[:, None]], axis=1)
     y = _scratch((spread.shape[1], out_channels), xp.dtype)
-    np.matmul(spread.T, kernel.T, out=y)
+    _blocked_matmul(spread.T, kernel.T, y)
     if relu:
         np.maximum(y, 0.0, out=y)
     y4 = y.reshape(batch, oh, ow, out_channels)
@@ -359,7 +396,7 @@ def _conv2d_few_channels(
                     block += cells[:, i, j].transpose(1, 0, 2, 3)
             gx = gxp[:, :, top : top + x.shape[2], left : left + x.shape[3]]
         if W.needs_grad or (with_ones and b.needs_grad):
-            both = (spread @ rows).T  # (O, C * kh * kw [+ 1]): the weight's and the bias's
+            both = _blocked_inner(spread, rows).T  # (O, C * kh * kw [+ 1]): weight's, bias's
             gW = np.ascontiguousarray(both[:, :size]).reshape(W.shape) if W.needs_grad else None
             gb = both[:, size].copy() if with_ones and b.needs_grad else None
         return gx, gW, gb

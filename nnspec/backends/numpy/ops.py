@@ -180,15 +180,24 @@ def max_over(x: Var, axis: int) -> Var:
 
 
 # ---- matrix products -----------------------------------------------------------------------
+def _flat_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (..., k) @ b (k, m) -> (..., m). A contiguous a of more than two axes is multiplied as
+    one (rows, k) matrix: np.matmul would take its leading axes as a batch, one product each
+    (0.70 ms against 0.50 ms for an LSTM's inputs, 32 sequences of 50 steps, 32 to 512)."""
+    if a.ndim > 2 and a.flags.c_contiguous:
+        return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
+    return np.matmul(a, b)
+
+
 def linear(x: Var, W: Var, b: Var | None = None) -> Var:
     """x: (..., in), W: (out, in), b: (out,) -> (..., out); PyTorch's `F.linear`."""
-    y = np.matmul(x.value, W.value.T)
+    y = _flat_matmul(x.value, W.value.T)
     if b is not None:
         y += b.value
 
     def back(g):
         rows = g.reshape(-1, g.shape[-1])
-        gx = np.matmul(g, W.value) if x.needs_grad else None
+        gx = _flat_matmul(g, W.value) if x.needs_grad else None
         gW = rows.T @ x.value.reshape(-1, x.shape[-1]) if W.needs_grad else None
         gb = rows.sum(axis=0) if b is not None and b.needs_grad else None
         return gx, gW, gb
