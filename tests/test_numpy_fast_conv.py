@@ -267,6 +267,22 @@ def test_conv_transpose2d_is_the_reference_conv_transpose2d(
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("outputs", [3, 9], ids=["few-outputs", "many-outputs"])
+def test_conv_transpose2d_over_many_windows_is_the_reference(outputs):
+    """Thousands of output windows, not a multiple of the block: an RGB output's weight gradient
+    taken block by block (`_blocked_inner`) and the rest after the last whole block."""
+    rng = np.random.default_rng(14)
+    x, W, b = rng.standard_normal((5, 4, 11, 10)), rng.standard_normal((4, outputs, 4, 4)), None
+    options = ((2, 2), (1, 1), (0, 0), (1, 1))
+    y, _ = _run(image.conv_transpose2d, x, W, b, None, options, (False, False, False))
+    assert y.shape[0] * y.shape[2] * y.shape[3] > 2 * image.BLOCK
+    g = rng.standard_normal(y.shape)
+    got = _run(image.conv_transpose2d, x, W, b, g, options)
+    want = _run(image.conv_transpose2d_reference, x, W, b, g, options)
+    for a, c in zip([got[0], *got[1][:2]], [want[0], *want[1][:2]], strict=True):
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
 @pytest.mark.parametrize("outputs", [3, 4], ids=["few-outputs", "many-outputs"])
 def test_conv_transpose2d_with_relu_is_relu_of_the_reference(stride, outputs):
