@@ -116,11 +116,17 @@ PRIMITIVES = {
     "pool2d avg": (lambda x: pool2d(x, "avg", (2, 3), (1, 2)), [normal(2, 2, 5, 7)]),
     "lstm_sequence": (
         cells.lstm_sequence,
-        [normal(2, 4, 12), normal(12, 3, seed=1), normal(12, seed=2)],
+        [
+            normal(2, 4, 3),
+            normal(12, 3, seed=1),
+            normal(12, seed=2),
+            normal(12, 3, seed=3),
+            normal(12, seed=4),
+        ],
     ),
     "lstm_sequence (no bias)": (
-        lambda xg, w: cells.lstm_sequence(xg, w, None),
-        [normal(2, 3, 8), normal(8, 2, seed=1)],
+        lambda x, w_ih, w_hh: cells.lstm_sequence(x, w_ih, None, w_hh, None),
+        [normal(2, 3, 2), normal(8, 2, seed=1), normal(8, 2, seed=2)],
     ),
     "lstm_cell (first step)": (
         lambda xg, w, b: cells.lstm_cell(xg, None, w, b),

@@ -1,6 +1,6 @@
 """Fused NumPy kernels against the primitives they replace: values and gradients equal to 1e-10
 in float64 (the composed or step-by-step versions are the references): gru_sequence against
-gru_step in a loop, lstm_sequence against lstm_cell in a loop."""
+gru_step in a loop, lstm_sequence against ops.linear and lstm_cell in a loop."""
 
 from __future__ import annotations
 
@@ -51,27 +51,37 @@ def test_gru_sequence_is_the_composed_gru(bias, state):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
 
 
-def _looped_lstm(xg, W_hh, b_hh, h0):
+def _looped_lstm(x, W_ih, b_ih, W_hh, b_hh, h0):
+    """`nn.LSTM`'s layer composed: the input side by `ops.linear`, then `lstm_cell` a step at a
+    time."""
     state = None if h0 is None else (h0, Var(np.zeros(h0.shape)))
     outputs = []
-    for xt in ops.unstack_time(xg):
+    for xt in ops.unstack_time(ops.linear(x, W_ih, b_ih)):
         state = cells.lstm_cell(xt, state, W_hh, b_hh)
         outputs.append(state[0])
     return ops.stack_time(outputs)
 
 
-@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bias", ["both", "input", "none"])
 @pytest.mark.parametrize("state", [True, False])
-def test_lstm_sequence_is_lstm_cell_stepped(bias, state):
+@pytest.mark.parametrize("layout", ["batch-major", "time-major"])
+def test_lstm_sequence_is_lstm_cell_stepped(bias, state, layout):
+    """Values and the gradients of the input, both weights, the biases and the state; the input
+    in either memory layout (a stacked LSTM reads the one below time-major)."""
     rng = np.random.default_rng(4)
-    batch, steps, units = 3, 6, 5
-    xg, W_hh = _leaves(rng, [(batch, steps, 4 * units), (4 * units, units)])
-    b_hh = _leaves(rng, [(4 * units,)])[0] if bias else None
+    batch, steps, features, units = 3, 6, 4, 5
+    value = rng.standard_normal((batch, steps, features))
+    if layout == "time-major":
+        value = np.ascontiguousarray(value.transpose(1, 0, 2)).transpose(1, 0, 2)
+    x = Var(value, needs_grad=True)
+    W_ih, W_hh = _leaves(rng, [(4 * units, features), (4 * units, units)])
+    b_ih = _leaves(rng, [(4 * units,)])[0] if bias != "none" else None
+    b_hh = _leaves(rng, [(4 * units,)])[0] if bias == "both" else None
     h0 = _leaves(rng, [(batch, units)])[0] if state else None
-    leaves = [v for v in (xg, W_hh, b_hh, h0) if v is not None]
+    leaves = [v for v in (x, W_ih, b_ih, W_hh, b_hh, h0) if v is not None]
     g = rng.standard_normal((batch, steps, units))
-    fused = cells.lstm_sequence(xg, W_hh, b_hh, h0)
-    want = _looped_lstm(xg, W_hh, b_hh, h0)
+    fused = cells.lstm_sequence(x, W_ih, b_ih, W_hh, b_hh, h0)
+    want = _looped_lstm(x, W_ih, b_ih, W_hh, b_hh, h0)
     np.testing.assert_allclose(fused.value, want.value, rtol=0, atol=1e-10)
     got_grads = _gradients(fused, leaves, g)
     want_grads = _gradients(want, leaves, g)

@@ -5,9 +5,10 @@ through time falls out of the recorded steps; over a whole sequence `gru` runs `
 one node with a hand-written backward, tested against the composed `gru_step`. `lstm` is one
 primitive with a hand-written backward (`_lstm_step` and `_lstm_step_back`, side by side): it
 is the kind whose speed is measured against `nn.LSTM`, and fusing a step into one node saves a
-dozen recorded operations per step. `lstm_sequence` runs it over a whole sequence (one node,
-BPTT in one backward loop, the weight gradient as one matmul); `lstm_cell` is one step inside a
-`~>` loop. The `spike` primitive carries the surrogate gradient of `lif`.
+dozen recorded operations per step. `lstm_sequence` runs it over a whole sequence, its input
+side included (one node, BPTT in one backward loop, the input's and weights' gradients as
+batched matmuls after it); `lstm_cell` is one step inside a `~>` loop. The `spike` primitive
+carries the surrogate gradient of `lif`.
 
 Every cell starts from a zero state, or from the vector its `state` port gives; `None` stands
 for zeros, so the first step skips the recurrent matmul.
@@ -244,60 +245,73 @@ def lstm_cell(
     return tuple(record_many((h, c), tuple(parents), back))
 
 
-# lstm_sequence keeps a step's gates gate-major, in this order: o, i, f (the sigmoids, one
-# slice), then g, and c_prev after them, so that [i, f] * [g, c_prev] is one product and
-# [i, f, g] (what dL/dc reaches) one slice
+# lstm_sequence keeps the gates gate-major, in this order: o, i, f (the sigmoids, one slice),
+# then g, and c_prev after them, so that [i, f] * [g, c_prev] is one product and [i, f, g]
+# (what dL/dc reaches) one slice
 _ORDER = (3, 0, 1, 2)  # the PyTorch gate (i, f, g, o) in each slot
+_HALVED = np.array([0.5, 0.5, 0.5, 1.0])[:, None, None]  # sigma(x) = (1 + tanh(x / 2)) / 2
 
 
-def _gates_in(x: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
-    """x (T, 4, B, H) in PyTorch's gate order (a view), b (4H,) or None -> out (T, 4, B, H)
-    in `_ORDER`, the bias added."""
-    units = x.shape[-1]
-    bias = None if b is None else b.reshape(4, 1, units)[list(_ORDER)]
-    for slots, gates in ((slice(0, 1), slice(3, 4)), (slice(1, 3), slice(0, 2)), (3, 2)):
-        if bias is None:
-            np.copyto(out[:, slots], x[:, gates])
-        else:
-            np.add(x[:, gates], bias[slots], out=out[:, slots])
+def _slots(W: np.ndarray) -> np.ndarray:
+    """A (4H, ...) weight or bias in PyTorch's gate order as (4, H, ...) in `_ORDER` (a copy)."""
+    return W.reshape(4, W.shape[0] // 4, *W.shape[1:])[list(_ORDER)]
 
 
-def _gates_out(dz: np.ndarray, out: np.ndarray) -> None:
-    """The reverse of `_gates_in`'s reordering: dz (T, 4, B, H) in `_ORDER` -> out (T, 4, B, H)
-    in PyTorch's gate order (a view)."""
-    np.copyto(out[:, 3], dz[:, 0])
-    np.copyto(out[:, 0:2], dz[:, 1:3])
-    np.copyto(out[:, 2], dz[:, 3])
+def _unslot(g: np.ndarray) -> np.ndarray:
+    """The reverse of `_slots`: (4, H, ...) in `_ORDER` -> (4H, ...) in PyTorch's order."""
+    out = np.empty_like(g)
+    out[list(_ORDER)] = g
+    return out.reshape(-1, *g.shape[2:])
 
 
-def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -> Var:
-    """xg (B, T, 4H) = x W_ih^T + b_ih, W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from h0 (B, H)
-    (a `state` port; zeros without it) and a zero cell.
+def lstm_sequence(
+    x: Var,
+    W_ih: Var,
+    b_ih: Var | None,
+    W_hh: Var,
+    b_hh: Var | None,
+    h0: Var | None = None,
+) -> Var:
+    """x (B, T, F), W_ih (4H, F), b_ih (4H,), W_hh (4H, H), b_hh (4H,) -> h (B, T, H), from h0
+    (B, H) (a `state` port; zeros without it) and a zero cell: `nn.LSTM`'s layer, the input side
+    included.
 
-    `lstm_cell` (the step-level `_lstm_step`, `_lstm_step_back`) is the reference it is tested
-    against (tests/test_numpy_fused.py). Time runs along the first axis inside; h[t] and
-    gates[t, 4] (c) are the state before step t. A step's gates are kept gate-major, (4, B, H)
-    in `_ORDER`: the recurrent product is one batched matmul of four (H, H) blocks straight into
-    that layout, and every elementwise call then runs over contiguous memory (a gate's slice of
-    a (B, 4H) row block is strided, and costs NumPy about twice as much). The four gates take one
-    tanh (sigma(x) = (1 + tanh(x / 2)) / 2, the halves folded into the input side and the
-    weights). The backward takes every step's slopes at once, so its loop keeps one batched
-    matmul, one sum and five elementwise calls per step; the weight gradient is one matmul. Its
-    work arrays come from `scratch.scratch`, kept between calls; the gradient it returns is
-    contiguous (B, T, 4H), so the input side's `linear` reshapes it without a copy.
+    `lstm_cell` (the step-level `_lstm_step`, `_lstm_step_back`) after `ops.linear` is the
+    reference it is tested against (tests/test_numpy_fused.py). Inside, time runs along the
+    second axis of the gates (5, T + 1, B, H), gate-major in `_ORDER`: the input side is one
+    batched matmul of the time-major inputs (a column of ones for both biases) by four (F, H)
+    blocks straight into that layout, the recurrent product per step one batched matmul of
+    four (H, H) blocks, and every elementwise call runs over whole (B, H) blocks (a gate's slice
+    of a (B, 4H) row block is strided, and costs NumPy about twice as much). The four gates take
+    one tanh (sigma(x) = (1 + tanh(x / 2)) / 2, the halves folded into the weights). The
+    backward takes every step's slopes at once, so its loop keeps one batched matmul, one sum
+    and five elementwise calls per step; the input's gradient and the weights' are batched
+    matmuls over the whole sequence after it. Its work arrays come from `scratch.scratch`, kept
+    between calls. h comes out time-major in memory, so a stacked LSTM reads its input without a
+    copy.
     """
-    batch, steps, width = xg.shape
-    units = width // 4
-    dtype = xg.value.dtype
+    batch, steps, features = x.shape
+    units = W_hh.shape[1]
+    dtype = x.value.dtype
+    biases = [b for b in (b_ih, b_hh) if b is not None]
+    ones = bool(biases)
+    # the inputs time-major, (T * B, F [+ 1]): a column of ones for the biases
+    rows = _scratch((steps, batch, features + ones), dtype)
+    np.copyto(rows[..., :features], x.value.transpose(1, 0, 2))
+    if ones:
+        rows[..., features] = 1.0
+    rows = rows.reshape(steps * batch, -1)
+    input_blocks = _slots(W_ih.value)  # (4, H, F)
+    if ones:
+        bias = sum(b.value for b in biases)
+        input_blocks = np.concatenate([input_blocks, _slots(bias)[:, :, None]], axis=2)
+    input_blocks = (input_blocks.transpose(0, 2, 1) * _HALVED).astype(dtype, copy=False)
     # per step: o, i, f, g (pre-activations, then activations in place), c_prev
-    gates = np.empty((steps + 1, 5, batch, units), dtype)
-    gates[0, 4] = 0.0
-    x4 = xg.value.reshape(batch, steps, 4, units).transpose(1, 2, 0, 3)
-    _gates_in(x4, None if b_hh is None else b_hh.value, gates[:steps, :4])
-    gates[:steps, :3] *= 0.5  # sigma(x) = (1 + tanh(x / 2)) / 2
-    blocks = W_hh.value.reshape(4, units, units)[list(_ORDER)]  # (4, H out, H in), for backward
-    forward_blocks = np.ascontiguousarray(blocks.transpose(0, 2, 1))
-    forward_blocks[:3] *= 0.5
+    gates = np.empty((5, steps + 1, batch, units), dtype)
+    gates[4, 0] = 0.0
+    np.matmul(rows, input_blocks, out=gates[:4, :steps].reshape(4, steps * batch, units))
+    blocks = _slots(W_hh.value)  # (4, H out, H in), for backward
+    forward_blocks = (blocks.transpose(0, 2, 1) * _HALVED).astype(dtype, copy=False)
     h = np.zeros((steps + 1, batch, units), dtype)
     if h0 is not None:
         h[0] = h0.value
@@ -305,7 +319,7 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
     hw = np.empty((4, batch, units), dtype)
     products = np.empty((2, batch, units), dtype)
     for t in range(steps):
-        a = gates[t]
+        a = gates[:, t]
         if t or h0 is not None:
             np.matmul(h[t], forward_blocks, out=hw)
             a[:4] += hw
@@ -313,23 +327,23 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
         a[:3] *= 0.5
         a[:3] += 0.5
         np.multiply(a[1:3], a[3:5], out=products)  # i g, f c_prev
-        np.add(products[0], products[1], out=gates[t + 1, 4])
-        np.tanh(gates[t + 1, 4], out=tc[t])
+        np.add(products[0], products[1], out=gates[4, t + 1])
+        np.tanh(gates[4, t + 1], out=tc[t])
         np.multiply(a[0], tc[t], out=h[t + 1])
 
     def back(gr):
-        a = gates[:steps]
+        a = gates[:, :steps]
         # dL/dz = slope * [dh, dc, dc, dc]; each step's dz is written over its slope
-        dz = _scratch((steps, 4, batch, units), dtype)
-        np.subtract(1.0, a[:, :3], out=dz[:, :3])
-        dz[:, :3] *= a[:, :3]  # sigma (1 - sigma)
-        np.multiply(a[:, 3], a[:, 3], out=dz[:, 3])
-        np.subtract(1.0, dz[:, 3], out=dz[:, 3])  # 1 - tanh^2
-        dz[:, 0] *= tc  # o by tanh(c)
-        dz[:, 1:3] *= a[:, 3:5]  # i by g, f by c_prev
-        dz[:, 3] *= a[:, 1]  # g by i
+        dz = _scratch((4, steps, batch, units), dtype)
+        np.subtract(1.0, a[:3], out=dz[:3])
+        dz[:3] *= a[:3]  # sigma (1 - sigma)
+        np.multiply(a[3], a[3], out=dz[3])
+        np.subtract(1.0, dz[3], out=dz[3])  # 1 - tanh^2
+        dz[0] *= tc  # o by tanh(c)
+        dz[1:3] *= a[3:5]  # i by g, f by c_prev
+        dz[3] *= a[1]  # g by i
         h_to_c = np.multiply(h[1:], tc, out=_scratch(tc.shape, dtype))
-        np.subtract(a[:, 0], h_to_c, out=h_to_c)  # o (1 - tanh(c)^2)
+        np.subtract(a[0], h_to_c, out=h_to_c)  # o (1 - tanh(c)^2)
         # what reaches h_t: each gate's back-product (slots 0 to 3) and the output's gradient
         into_h = _scratch((steps, 5, batch, units), dtype)
         np.copyto(into_h[:, 4], gr.transpose(1, 0, 2))
@@ -338,27 +352,33 @@ def lstm_sequence(xg: Var, W_hh: Var, b_hh: Var | None, h0: Var | None = None) -
             if t == steps - 1:
                 dh = into_h[t, 4]
             else:
-                np.matmul(dz[t + 1], blocks, out=into_h[t, :4])
+                np.matmul(dz[:, t + 1], blocks, out=into_h[t, :4])
                 dh = np.add.reduce(into_h[t], axis=0, out=dh_sum)
             np.multiply(dh, h_to_c[t], out=dc)
             if t < steps - 1:
                 dc += carried
-            np.multiply(dz[t, 1:], dc, out=dz[t, 1:])
-            np.multiply(dz[t, 0], dh, out=dz[t, 0])
+            np.multiply(dz[1:, t], dc, out=dz[1:, t])
+            np.multiply(dz[0, t], dh, out=dz[0, t])
             if t:
-                np.multiply(dc, a[t, 2], out=carried)
-        grad = np.empty((batch, steps, width), dtype)  # contiguous: `linear` reshapes it freely
-        _gates_out(dz, grad.reshape(batch, steps, 4, units).transpose(1, 2, 0, 3))
-        rows = grad.reshape(-1, width)
-        gW = None
-        if W_hh.needs_grad:  # without h0, h[0] is zeros: its rows add nothing
-            before = _scratch((batch, steps, units), dtype)
-            np.copyto(before, h[:steps].transpose(1, 0, 2))
-            before = before.reshape(-1, units)
-            gW = rows.T @ before
-        gb = rows.sum(axis=0) if b_hh is not None and b_hh.needs_grad else None
-        grads = [grad, gW] + ([] if b_hh is None else [gb])
-        return grads + ([] if h0 is None else [np.matmul(dz[0], blocks).sum(axis=0)])
+                np.multiply(dc, a[2, t], out=carried)
+        flat = dz.reshape(4, steps * batch, units)
+        gx = gW_ih = gW_hh = gb = None
+        if x.needs_grad:  # (T, B, F) summed over the gates, handed back as (B, T, F)
+            gx = np.matmul(flat, _slots(W_ih.value)).sum(axis=0)
+            gx = gx.reshape(steps, batch, features).transpose(1, 0, 2)
+        if W_ih.needs_grad or any(b.needs_grad for b in biases):  # the biases' in the last column
+            both = np.matmul(flat.transpose(0, 2, 1), rows)  # (4, H, F [+ 1])
+            gW_ih = _unslot(both[:, :, :features])
+            gb = _unslot(both[:, :, features]) if ones else None
+        if W_hh.needs_grad:  # without h0, h[0] is zeros: the first step's rows add nothing
+            first = 0 if h0 is not None else 1
+            late = dz[:, first:].reshape(4, -1, units)
+            gW_hh = _unslot(np.matmul(late.transpose(0, 2, 1), h[first:steps].reshape(-1, units)))
+        grads = [gx, gW_ih if W_ih.needs_grad else None]
+        grads += [] if b_ih is None else [gb if b_ih.needs_grad else None]
+        grads += [gW_hh]
+        grads += [] if b_hh is None else [gb if b_hh.needs_grad else None]
+        return grads + ([] if h0 is None else [np.matmul(dz[:, 0], blocks).sum(axis=0)])
 
-    parents = (xg, W_hh) + (() if b_hh is None else (b_hh,)) + (() if h0 is None else (h0,))
+    parents = tuple(v for v in (x, W_ih, b_ih, W_hh, b_hh, h0) if v is not None)
     return record(h[1:].transpose(1, 0, 2), parents, back)

@@ -542,7 +542,7 @@ def _memory(step_of: Callable, doc: str) -> Stateful:
 
 def _lstm_sequence(ctx, layer, x, p, h0=None):
     return cells.lstm_sequence(
-        ops.linear(x, p["weight_ih"], p.get("bias_ih")), p["weight_hh"], p.get("bias_hh"), h0
+        x, p["weight_ih"], p.get("bias_ih"), p["weight_hh"], p.get("bias_hh"), h0
     )
 
 
@@ -662,9 +662,9 @@ LOWERINGS: dict[str, Callable | Stateful] = {
         Stateful(
             _lstm_sequence,
             _lstm_step,
-            "x (B, T, F) -> (B, T, units): one `linear` over the whole sequence for the input "
-            "side, then `lstm_sequence` (cells.py), fused: a backward of its own; `layers=N` "
-            "runs N in turn, `dropped` between.",
+            "x (B, T, F) -> (B, T, units): `lstm_sequence` (cells.py), the input side and the "
+            "recurrence fused, a backward of its own; `layers=N` runs N in turn, `dropped` "
+            "between.",
         ),
         _with_zero_cell,
     ),
