@@ -47,10 +47,18 @@ def lif_step(xg: Var, v_prev: Var | None, decay: float, threshold: float) -> tup
 
 
 # ---- rnn and gru, composed -------------------------------------------------------------------
-def rnn_step(xg: Var, h: Var | None, W_hh: Var, b_hh: Var | None, act: Activation) -> Var:
-    """xg: (B, H) = x W_ih^T + b_ih -> h_t = act(xg + h W_hh^T + b_hh)."""
+def rnn_step(
+    xg: Var,
+    h: Var | None,
+    W_hh: Var,
+    b_hh: Var | None,
+    act: Activation,
+    W_hh_t: np.ndarray | None = None,
+) -> Var:
+    """xg: (B, H) = x W_ih^T + b_ih -> h_t = act(xg + h W_hh^T + b_hh); `W_hh_t`: W_hh's values
+    transposed into C order, made once for a whole sequence (`ops.linear`'s `W_t`)."""
     if h is not None:
-        pre = ops.add(xg, ops.linear(h, W_hh, b_hh))
+        pre = ops.add(xg, ops.linear(h, W_hh, b_hh, W_hh_t))
     else:  # h W_hh^T is zero: only the bias is left
         pre = xg if b_hh is None else ops.add(xg, b_hh)
     return activate(pre, act)
@@ -305,13 +313,13 @@ def lstm_sequence(
     if ones:
         bias = sum(b.value for b in biases)
         input_blocks = np.concatenate([input_blocks, _slots(bias)[:, :, None]], axis=2)
-    input_blocks = (input_blocks.transpose(0, 2, 1) * _HALVED).astype(dtype, copy=False)
+    input_blocks = (input_blocks.transpose(0, 2, 1) * _HALVED).astype(dtype, order="C")
     # per step: o, i, f, g (pre-activations, then activations in place), c_prev
     gates = np.empty((5, steps + 1, batch, units), dtype)
     gates[4, 0] = 0.0
     np.matmul(rows, input_blocks, out=gates[:4, :steps].reshape(4, steps * batch, units))
     blocks = _slots(W_hh.value)  # (4, H out, H in), for backward
-    forward_blocks = (blocks.transpose(0, 2, 1) * _HALVED).astype(dtype, copy=False)
+    forward_blocks = (blocks.transpose(0, 2, 1) * _HALVED).astype(dtype, order="C")
     h = np.zeros((steps + 1, batch, units), dtype)
     if h0 is not None:
         h[0] = h0.value

@@ -492,8 +492,10 @@ def _through_time(
 
 
 def _rnn_cell(layer: Layer, p) -> Callable:
+    recurrent = np.ascontiguousarray(p["weight_hh"].value.T)  # once for every step
+
     def cell(xg, h):
-        h = cells.rnn_step(xg, h, p["weight_hh"], p.get("bias_hh"), layer.options.act)
+        h = cells.rnn_step(xg, h, p["weight_hh"], p.get("bias_hh"), layer.options.act, recurrent)
         return h, h
 
     return cell
