@@ -80,6 +80,10 @@ PRIMITIVES = {
     "max_over": (lambda x: ops.max_over(x, 1), [normal(2, 5, 3)]),
     "linear": (ops.linear, [normal(2, 3, 4), normal(5, 4, seed=1), normal(5, seed=2)]),
     "linear (no bias)": (ops.linear, [normal(3, 4), normal(2, 4, seed=1)]),
+    "linear of a repeated input": (
+        lambda x, W, b: ops.linear(ops.repeat_time(x, 3), W, b),
+        [normal(2, 4), normal(5, 4, seed=1), normal(5, seed=2)],
+    ),
     "matmul (batch broadcast)": (ops.matmul, [normal(2, 1, 3, 4), normal(3, 4, 2, seed=1)]),
     "reshape": (lambda x: ops.reshape(x, (4, 3)), [normal(2, 6)]),
     "transpose": (lambda x: ops.transpose(x, (2, 0, 1)), [normal(2, 3, 4)]),
@@ -215,6 +219,25 @@ def test_gradients_shared_between_parents_are_not_written_into():
     np.testing.assert_allclose(a.grad, a.value + s.value)
     np.testing.assert_allclose(b.grad, a.value + 1.0)
     np.testing.assert_array_equal(g, np.ones((2, 3)))
+
+
+def test_linear_multiplies_a_repeated_input_once_and_equals_the_whole_product():
+    """A broadcast view (a static input met at every step) takes the product once: the values
+    and every gradient as for the same numbers materialised, repeated along one or two axes."""
+    for shape, repeated in (((3, 1, 4), (3, 6, 4)), ((1, 2, 1, 4), (5, 2, 3, 4))):
+        x = np.broadcast_to(normal(*shape), repeated)
+        W, b, g = normal(7, 4, seed=1), normal(7, seed=2), normal(*repeated[:-1], 7, seed=3)
+        results = []
+        for value in (x, x.copy()):
+            leaves = [Var(value, True), Var(W.copy(), True), Var(b.copy(), True)]
+            y = ops.linear(*leaves)
+            autograd.add_grad(y, g)
+            autograd.backward([y])
+            results.append([y.value] + [leaf.grad for leaf in leaves])
+        assert ops._repeated_axes(x) and not ops._repeated_axes(x.copy())
+        for fast, whole in zip(*results, strict=True):
+            np.testing.assert_allclose(fast, whole, rtol=1e-12, atol=1e-12)
+        assert results[0][0].flags.writeable  # a fresh array, not a read-only view
 
 
 # ---- finite differences of every kind, through whole networks ----------------------------------
