@@ -34,6 +34,7 @@ from ..backends.torch.capsules import Capsules, Mask, PrimaryCapsules, squash
 from ..backends.torch.codegen import _Writer
 from ..backends.torch.dnc import DNC
 from ..backends.torch.memory import NTM
+from ..backends.torch.runtime import every_step
 from ..errors import SpecError
 from ..kinds.capsules import EPSILON
 from ..kinds.conv import pair
@@ -623,6 +624,10 @@ HELPERS["squash"] = "\n" + inspect.getsource(squash).replace("EPSILON", repr(EPS
 HELPERS["PrimaryCapsules"] = "\n" + inspect.getsource(PrimaryCapsules)
 HELPERS["Capsules"] = "\n" + inspect.getsource(Capsules)
 HELPERS["Mask"] = "\n" + inspect.getsource(Mask)
+# the backend's runtime helper, under the name the forward calls
+HELPERS["_every_step"] = "\n" + inspect.getsource(every_step).replace(
+    "def every_step", "def _every_step"
+)
 FORWARD_NAMES |= {"range", "l", "O", "I"} | set(HELPERS)  # (l, O, I: ruff's E741)
 
 # memory (backends/torch/memory.py): the backend's NTM module, its source copied into the file

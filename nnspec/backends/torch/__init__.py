@@ -92,6 +92,7 @@ def _namespace() -> dict:
         "_prepare": runtime.prepare,
         "_shift": runtime.shift,
         "_along_time": runtime.along_time,
+        "_every_step": runtime.every_step,
         "_zeros": runtime.zeros,
         "_step": runtime.step,
         "_spike": runtime.spike,

@@ -365,6 +365,7 @@ _GLOBALS = {
     "_prepare",
     "_shift",
     "_along_time",
+    "_every_step",
     "_zeros",
     "_step",
     "_spike",

@@ -28,7 +28,7 @@ def _membrane(e: Emit, v: str, current: str) -> list[str]:
 
 def _sequence(e: Emit, x: str) -> None:
     v = e.state("v")
-    e.line(f"{v}_in = {e.module}({x})")  # every step's input current at once
+    e.line(f"{v}_in = _every_step({e.module}, {x})")  # every step's input current at once
     e.line(f"{v} = {e.zeros(e.options.units)}")
     e.line(f"{v}_steps = []")
     e.line("for t in range(T):")
