@@ -9,6 +9,7 @@ from torch import nn
 
 from ...program import Layer
 from .lowering import Emit, Lowering
+from .spiking import reset
 
 
 class Reservoir(nn.Module):
@@ -43,7 +44,7 @@ def _lsm(e: Emit, v: str, current: str) -> list[str]:
     return [
         f"{v} = {o.decay!r} * {v} + {current} + {s} @ {e.module}.weight_hh.T",
         f"{s} = _spike({v}, {o.threshold!r})",
-        f"{v} = {v} - {s}.detach() * {o.threshold!r}",
+        reset(v, s, o.threshold),
     ]
 
 

@@ -14,6 +14,13 @@ def _module(layer: Layer) -> nn.Linear:
     return nn.Linear(inputs, units, bias="bias" in layer.params)
 
 
+def reset(v: str, spike: str, threshold: float) -> str:
+    """The line that subtracts the threshold where a cell spiked (no gradient through the
+    reset); a threshold of 1 takes no multiply."""
+    amount = f"{spike}.detach()" + ("" if threshold == 1 else f" * {threshold!r}")
+    return f"{v} = {v} - {amount}"
+
+
 def _membrane(e: Emit, v: str, current: str) -> list[str]:
     """One step: leak and integrate, spike at the threshold,
     subtract it (the reset passes no gradient)."""
@@ -22,7 +29,7 @@ def _membrane(e: Emit, v: str, current: str) -> list[str]:
     return [
         f"{v} = {o.decay!r} * {v} + {current}",
         f"{s} = _spike({v}, {o.threshold!r})",
-        f"{v} = {v} - {s}.detach() * {o.threshold!r}",
+        reset(v, s, o.threshold),
     ]
 
 
