@@ -704,3 +704,28 @@ def test_every_generated_network_that_checks_lowers_and_runs(text):
     assert torch.isfinite(total) or not torch.isfinite(total)  # computing it must not raise
     if total.requires_grad:
         total.backward()
+
+
+def test_every_step_takes_a_repeated_input_once_and_equals_the_whole_product():
+    """A static input met at every step (an expanded view) goes through the layer once; the
+    values and the gradients are those of the same numbers materialised."""
+    from nnspec.backends.torch.runtime import every_step
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 3).double()
+    base = torch.randn(5, 1, 4, dtype=torch.float64)
+    results = []
+    for materialise in (False, True):
+        x = base.clone().requires_grad_()
+        repeated = x.expand(5, 6, 4)
+        if materialise:
+            repeated = repeated.contiguous()
+        layer.zero_grad()
+        y = every_step(layer, repeated)
+        (y * torch.arange(18.0, dtype=torch.float64).reshape(6, 3)).sum().backward()
+        results.append((y.detach().clone(), x.grad, layer.weight.grad.clone()))
+    for fast, whole in zip(*results, strict=True):
+        torch.testing.assert_close(fast, whole, rtol=1e-12, atol=1e-12)
+    calls = []
+    every_step(lambda v: calls.append(v.shape) or layer(v), base.expand(5, 6, 4))
+    assert calls == [torch.Size([5, 1, 4])]

@@ -54,7 +54,10 @@ STEPS = {"esn": (_esn, "h", ""), "lsm": (_lsm, "v", "_spike")}
 def _sequence(e: Emit, x: str) -> None:
     cell, what, out = STEPS[e.layer.kind.name]
     state = e.state(what)
-    e.line(f"{state}_in = torch.nn.functional.linear({x}, {e.module}.weight_ih, {e.module}.bias)")
+    e.line(
+        f"{state}_in = _every_step(torch.nn.functional.linear, {x}, {e.module}.weight_ih, "
+        f"{e.module}.bias)"
+    )
     for name in _states(e, state):
         e.line(f"{name} = {e.zeros(e.options.units)}")
     e.line(f"{state}_steps = []")

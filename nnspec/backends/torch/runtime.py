@@ -55,14 +55,15 @@ def along_time(x: torch.Tensor, steps: int) -> torch.Tensor:
     return x.unsqueeze(1).expand(x.shape[0], steps, *x.shape[1:])
 
 
-def every_step(module, x: torch.Tensor) -> torch.Tensor:
-    """`module(x)` for x [B, T, ...]; when x holds one value for every step (an `expand`ed view:
-    a static input met at every step), computed once and expanded (64 inputs for 20 steps to 128
-    units: one product of 64 rows instead of 1,280), the gradient summed over the steps."""
+def every_step(fn, x: torch.Tensor, *args) -> torch.Tensor:
+    """`fn(x, *args)` for x [B, T, ...] and a fn that treats each step alike (a module, a
+    linear map); when x holds one value for every step (an `expand`ed view: a static input met
+    at every step), computed once and expanded (64 inputs for 20 steps to 128 units: one product
+    of 64 rows instead of 1,280), the gradient summed over the steps."""
     if x.dim() > 2 and x.shape[1] > 1 and x.stride(1) == 0:
-        once = module(x[:, :1])
+        once = fn(x[:, :1], *args)
         return once.expand(x.shape[0], x.shape[1], *once.shape[2:])
-    return module(x)
+    return fn(x, *args)
 
 
 def zeros(ref: torch.Tensor, batch: int, *dims: int) -> torch.Tensor:
