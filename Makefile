@@ -48,8 +48,18 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,torch,bench]"
 	touch $@
 
-bench: $(BENCH_STAMP)
-	$(BIN)/python bench/frontend.py
+# The front end's peer, Neural DSL, in an environment of its own: it pins matplotlib below 3.10
+# and needs plotly to import. bench/frontend.py times it side by side with nnspec.
+PEER       := .venv-peer
+PEER_STAMP := $(PEER)/.installed-neural-dsl-0.2.9
+
+$(PEER_STAMP):
+	$(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/python -m pip install --quiet --disable-pip-version-check neural-dsl==0.2.9 plotly==7.1.0
+	touch $@
+
+bench: $(BENCH_STAMP) $(PEER_STAMP)
+	$(BIN)/python bench/frontend.py --peer $(PEER)/bin/python
 	$(BIN)/python bench/torch_overhead.py
 	$(BIN)/python bench/numpy_vs_torch.py
 	$(BIN)/python bench/blas.py

@@ -25,17 +25,21 @@ and with the collector paused, as `import nnspec` pauses it, the stricter compar
 rounds interleave the measurements; the ratios the targets need are taken within each round,
 then the median and the spread (lowest to highest) over the rounds are reported, with the
 machine's load average.
+With `--peer PYTHON`, each round also times the peer, Neural DSL (bench/peer_neural_dsl.py, in
+a child process of that interpreter), parsing and transforming a plain chain of as many dense
+layers as the largest chain, against nnspec's whole check of the same chain written in nnspec.
 Each round also times the stages of the largest chain separately, the collector paused as in
 the whole check: parse (`load_library`), resolve (`build_graph`) and check (`check`); "other" is
 the rest of the whole check (train sections, the model, the deferred collection).
 
-    python bench/frontend.py [--quick] [--json PATH] [--rounds N]
+    python bench/frontend.py [--quick] [--json PATH] [--rounds N] [--peer PYTHON]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import platform
@@ -92,6 +96,18 @@ def chain_spec(layers: int) -> str:
         f"# generated: {layers} layers\n"
         f'network bench "generated chain with skip links" {{\n{body}\n}}\n'
     )
+
+
+def plain_chain_spec(layers: int) -> str:
+    """`layers` dense layers after the input, one after another, and a sigmoid output: the chain
+    the peer reads (bench/peer_neural_dsl.py), written in nnspec."""
+    decls = [f"    input x: {WIDTH}"]
+    decls += [f"    dense d{i}: {WIDTH}, act=relu" for i in range(1, layers + 1)]
+    decls.append("    dense out: 1, act=sigmoid")
+    names = ["x"] + [f"d{i}" for i in range(1, layers + 1)] + ["out"]
+    links = [f"    {a} -> {b}" for a, b in itertools.pairwise(names)]
+    body = "\n".join(decls + links)
+    return f'network chain "generated plain chain" {{\n{body}\n}}\n'
 
 
 def block_spec(layers: int) -> str:
@@ -226,6 +242,34 @@ THIRD_PARTY = {
 }  # fmt: skip
 
 
+PEER_SCRIPT = ROOT / "bench" / "peer_neural_dsl.py"
+
+
+class Peer:
+    """The peer, Neural DSL, on a plain chain of `layers` dense layers, in a child process of the
+    interpreter given (an environment of its own), against nnspec's whole check of the same
+    chain in this process: one sample of each per round."""
+
+    def __init__(self, python: str, layers: int, folder: str):
+        self.command = [python, str(PEER_SCRIPT), str(layers), os.path.join(folder, "peer.json")]
+        self.text = plain_chain_spec(layers)
+        self.layers = layers
+        self.samples: dict[str, list[float]] = {"peer_s": [], "nnspec_s": []}
+        self.version = self.run()["version"]  # also checks that the peer reads the whole chain
+        whole_check(self.text)
+
+    def run(self) -> dict:
+        subprocess.run(self.command, check=True)
+        result = json.loads(Path(self.command[-1]).read_text(encoding="utf-8"))
+        if result["layers_read"] != self.layers + 1:  # its dense layers and its output
+            raise SystemExit(f"the peer read {result['layers_read']} layers, not {self.layers + 1}")
+        return result
+
+    def measure(self) -> None:
+        self.samples["peer_s"].append(self.run()["cpu_s"])
+        self.samples["nnspec_s"].append(cpu_time(lambda: whole_check(self.text)))
+
+
 class Stages:
     """One sample per round of each stage of the whole check, each timed alone, in CPU seconds
     (the collector as the stage leaves it: paused during it)."""
@@ -261,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="only 100 and 1,000 layers")
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    ap.add_argument(
+        "--peer",
+        metavar="PYTHON",
+        help="also time the peer, Neural DSL, with this interpreter (one with neural-dsl "
+        "installed, such as .venv-peer/bin/python, which `make bench` builds)",
+    )
     args = ap.parse_args(argv)
 
     sizes = [100, 1_000] if args.quick else [100, 1_000, 10_000]
@@ -285,12 +335,15 @@ def main(argv: list[str] | None = None) -> int:
     stages = Stages(specs[f"chain {big:,}"])
     with tempfile.TemporaryDirectory() as folder:
         start_up = StartUp(folder)
+        peer = Peer(args.peer, big, folder) if args.peer else None
         for _ in range(args.rounds):
             for label, text in specs.items():
                 for what, fn in (("parse", parser.parse), ("check", whole_check)):
                     sample = cpu_time(lambda fn=fn, text=text: fn(text), runs[label][what])
                     times[label][what].append(sample)
             stages.measure()
+            if peer:
+                peer.measure()
             for key, seconds in zip(startup, start_up.measure(), strict=True):
                 startup[key].append(seconds)
     loads_after = os.getloadavg()
@@ -372,6 +425,26 @@ def main(argv: list[str] | None = None) -> int:
         f"    against the same imports with the collector paused  {shown(ratio_paused)}  "
         f"({shown(result['startup']['imports_paused_s'], 3)} s)"
     )
+
+    if peer:
+        samples = peer.samples
+        speedup = spread(
+            [p / n for p, n in zip(samples["peer_s"], samples["nnspec_s"], strict=True)]
+        )
+        result["peer"] = {
+            "name": "neural-dsl",
+            "version": peer.version,
+            "layers": big,
+            "peer_s": spread(samples["peer_s"]),
+            "nnspec_s": spread(samples["nnspec_s"]),
+            "speedup": speedup,
+        }
+        print(
+            f"  the peer's time / nnspec's, a plain chain of {big:,} dense layers  "
+            f"x{shown(speedup)}"
+            f"  (target >= 10; Neural DSL {peer.version} {shown(result['peer']['peer_s'], 2)} s, "
+            f"nnspec's whole check {shown(result['peer']['nnspec_s'], 3)} s)"
+        )
 
     whole = times[f"chain {big:,}"]["check"]
     parts = stages.samples

@@ -18,6 +18,11 @@ allocations start do not rescan them all. Nothing stays frozen, and a process th
 before (`gc.get_freeze_count()`) is left as it is, since unfreezing would thaw those too.
 Measured here: `nnspec check xor.nn` 0.30 s of CPU against 0.42 s with the collector on during
 the imports, and against 0.33 s for a plain interpreter importing the same dependencies.
+The front end's entry points (`load`, `loads`, `load_all`) age what they return the same way: a
+checked model lives as long as its caller keeps it, and the young collection that the next
+allocations started rescanned all of it (0.14 s of a 2-s check of 10,000 layers: 346,000
+objects, 230,000 of them alive, the rest a temporary graph's cycle that now waits for a full
+collection).
 
 A process that is nnspec's alone (the `nnspec` console script, `python -m nnspec`) says so with
 `own_process()`, which freezes what the imports built (`gc.freeze`); then

@@ -148,7 +148,7 @@ def load_all(path: str | os.PathLike, *, max_params: int = DEFAULT_MAX_PARAMS) -
     return check_source(read_source(path), max_params)
 
 
-@collector_paused()  # the syntax tree is freed before any collection looks at it
+@collector_paused(age=True)  # the syntax tree is freed first; the models live on (collector.py)
 def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
     """Check every network and train section of one file; raise one `SpecError` holding every
     mistake."""
@@ -185,7 +185,7 @@ def check_source(source: Source, max_params: int = DEFAULT_MAX_PARAMS) -> list[M
     return models
 
 
-@collector_paused()
+@collector_paused(age=True)
 def _model(source: Source, network: str | None, max_params: int) -> Model:
     library = load_library(source)
     check_blocks(library)  # a mistake in a block no network uses is still a mistake in the file
