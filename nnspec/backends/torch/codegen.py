@@ -266,8 +266,8 @@ class _Writer:
         value = {
             Read.VALUE: var,
             Read.SHIFTED: self._shifted(s.name),
-            Read.AT_STEP: f"{var}[:, t]",
-            Read.SHIFTED_AT_STEP: f"{self._shifted(s.name)}[:, t]",
+            Read.AT_STEP: f"{var}__at[t]",
+            Read.SHIFTED_AT_STEP: f"{self._shifted(s.name)}__at[t]",
             Read.CURRENT: var,
             Read.PREVIOUS: self._previous(s.name),
         }[s.read]
@@ -282,6 +282,14 @@ class _Writer:
             before.append(f"{self._previous(name)} = _zeros(_ref, B, {dims})")
         for step in loop.steps:
             self._layer(step, inside, "    ", in_loop=True, before=before)
+        # a sequence from outside the loop is split into its steps once (`_read` takes step t):
+        # the backward of `x[:, t]` at every step would fill a zero tensor of the whole sequence
+        code = "\n".join(inside)
+        for s in (s for step in loop.steps for s in step.sources):
+            stepped = {Read.AT_STEP: self.var[s.name], Read.SHIFTED_AT_STEP: self._shifted(s.name)}
+            line = f"{stepped.get(s.read)}__at = {stepped.get(s.read)}.unbind(1)"
+            if s.read in stepped and f"{stepped[s.read]}__at[t]" in code and line not in before:
+                before.append(line)
         for name in loop.leaving:
             before.append(f"{self.var[name]}__steps = []")
             inside.append(f"    {self.var[name]}__steps.append({self.var[name]})")

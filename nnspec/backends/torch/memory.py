@@ -225,8 +225,8 @@ class NTM(nn.Module):
 
     def forward(self, x):
         state, steps = None, []
-        for t in range(x.shape[1]):
-            out, state = self.step(x[:, t], state)
+        for x_now in x.unbind(1):  # split once: x[:, t]'s backward fills the whole sequence
+            out, state = self.step(x_now, state)
             steps.append(out)
         return torch.stack(steps, 1)
 

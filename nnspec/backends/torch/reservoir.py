@@ -60,9 +60,10 @@ def _sequence(e: Emit, x: str) -> None:
     )
     for name in _states(e, state):
         e.line(f"{name} = {e.zeros(e.options.units)}")
+    e.line(f"{state}_at = {state}_in.unbind(1)")  # split once, as spiking's lif
     e.line(f"{state}_steps = []")
     e.line("for t in range(T):")
-    for code in cell(e, state, f"{state}_in[:, t]"):
+    for code in cell(e, state, f"{state}_at[t]"):
         e.line("    " + code)
     e.line(f"    {state}_steps.append({state}{out})")
     e.assign(f"torch.stack({state}_steps, 1)")

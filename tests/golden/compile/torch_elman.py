@@ -61,10 +61,11 @@ class Elman(nn.Module):
         T = x.shape[1]
         _ref = self.h.weight
         h__previous = _zeros(_ref, B, 16)
+        x__at = x.unbind(1)
         h__steps = []
         for t in range(T):
             # elman.nn:5  dense  h: 16, act=tanh
-            h = torch.tanh(self.h(torch.cat([x[:, t], h__previous], -1)))
+            h = torch.tanh(self.h(torch.cat([x__at[t], h__previous], -1)))
             h__steps.append(h)
             h__previous = h
         h = torch.stack(h__steps, 1)
