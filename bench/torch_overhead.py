@@ -10,6 +10,8 @@ the median times per step are compared:
   lenet     the lenet example (two conv + pool, two dense), batch 64 of [1, 8, 8]
   lstm      input 32, hidden 128, 50 steps, batch 32, the last step's output
   residual  the residual example (a stem, six residual blocks of 64, a softmax head), batch 64
+  elman     a `~>` loop through time: input 8, a tanh layer of 64 fed back, 50 steps, batch 32,
+            a linear output at every step (the hand-written loop as a PyTorch user writes it)
 
     python bench/torch_overhead.py [--rounds N] [--steps N] [--threads N] [--json PATH]
 """
@@ -46,6 +48,14 @@ LSTM = """network lstm {
     lstm  l: 128
     x -> l
     output l: last
+}"""
+
+ELMAN = """network elman {
+    input x: 8, seq=50
+    dense h: 64, act=tanh
+    dense y: 1
+    x -> h -> y
+    h ~> h
 }"""
 
 
@@ -102,6 +112,19 @@ class HandResidual(nn.Module):
         return torch.softmax(self.out(x), -1)
 
 
+class HandElman(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.h, self.y = nn.Linear(8 + 64, 64), nn.Linear(64, 1)
+
+    def forward(self, x):
+        h, steps = x.new_zeros(x.shape[0], 64), []
+        for t in range(x.shape[1]):
+            h = torch.tanh(self.h(torch.cat([x[:, t], h], -1)))
+            steps.append(h)
+        return self.y(torch.stack(steps, 1))
+
+
 def _copy(hand: nn.Module, ours: nn.Module, rename) -> None:
     """Load our weights into the hand-written module (names mapped by `rename`)."""
     hand.load_state_dict({rename(k): v for k, v in ours.state_dict().items()})
@@ -151,6 +174,14 @@ def cases():
             _module_list_name,
             torch.rand(64, 64, generator=g),
             torch.randint(0, 10, (64,), generator=g),
+        ),
+        (
+            "elman",
+            ELMAN,
+            HandElman,
+            lambda k: k,
+            torch.randn(32, 50, 8, generator=g),
+            torch.randn(32, 50, 1, generator=g),
         ),
     ]
 
