@@ -259,7 +259,12 @@ class Peer:
         whole_check(self.text)
 
     def run(self) -> dict:
-        subprocess.run(self.command, check=True)
+        done = subprocess.run(self.command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(
+                f"the peer failed under {self.command[0]}: {done.stderr.strip()[-600:]}\n"
+                "hint: `make .venv-peer/.installed-neural-dsl-0.2.9` builds its environment"
+            )
         result = json.loads(Path(self.command[-1]).read_text(encoding="utf-8"))
         if result["layers_read"] != self.layers + 1:  # its dense layers and its output
             raise SystemExit(f"the peer read {result['layers_read']} layers, not {self.layers + 1}")
