@@ -38,7 +38,7 @@ from . import (
     som,
     spiking,
 )
-from .lowering import Emit, Lowering
+from .lowering import Emit, Lowering, at_step, split_steps
 
 LOWERINGS: dict[str, Lowering] = {}
 for _family in (
@@ -266,8 +266,8 @@ class _Writer:
         value = {
             Read.VALUE: var,
             Read.SHIFTED: self._shifted(s.name),
-            Read.AT_STEP: f"{var}__at[t]",
-            Read.SHIFTED_AT_STEP: f"{self._shifted(s.name)}__at[t]",
+            Read.AT_STEP: at_step(var),
+            Read.SHIFTED_AT_STEP: at_step(self._shifted(s.name)),
             Read.CURRENT: var,
             Read.PREVIOUS: self._previous(s.name),
         }[s.read]
@@ -282,14 +282,16 @@ class _Writer:
             before.append(f"{self._previous(name)} = _zeros(_ref, B, {dims})")
         for step in loop.steps:
             self._layer(step, inside, "    ", in_loop=True, before=before)
-        # a sequence from outside the loop is split into its steps once (`_read` takes step t):
-        # the backward of `x[:, t]` at every step would fill a zero tensor of the whole sequence
+        # each sequence from outside the loop that its steps read, split once (where the code
+        # reads it: a lowering may leave an input unread)
+        sequences = dict.fromkeys(
+            self.var[s.name] if s.read is Read.AT_STEP else self._shifted(s.name)
+            for step in loop.steps
+            for s in step.sources
+            if s.read in (Read.AT_STEP, Read.SHIFTED_AT_STEP)
+        )
         code = "\n".join(inside)
-        for s in (s for step in loop.steps for s in step.sources):
-            stepped = {Read.AT_STEP: self.var[s.name], Read.SHIFTED_AT_STEP: self._shifted(s.name)}
-            line = f"{stepped.get(s.read)}__at = {stepped.get(s.read)}.unbind(1)"
-            if s.read in stepped and f"{stepped[s.read]}__at[t]" in code and line not in before:
-                before.append(line)
+        before.extend(split_steps(seq) for seq in sequences if at_step(seq) in code)
         for name in loop.leaving:
             before.append(f"{self.var[name]}__steps = []")
             inside.append(f"    {self.var[name]}__steps.append({self.var[name]})")

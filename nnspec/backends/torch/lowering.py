@@ -69,6 +69,18 @@ class Emit:
         return f"_zeros(_ref, B, {', '.join(map(str, dims))})"
 
 
+def split_steps(sequence: str) -> str:
+    """The line that splits `sequence` [B, T, ...] into its steps once, before a loop through
+    time reads step t as `at_step(sequence)`: taking `sequence[:, t]` at every step instead would
+    make each step's backward fill a zero tensor as large as the whole sequence."""
+    return f"{sequence}__at = {sequence}.unbind(1)"
+
+
+def at_step(sequence: str) -> str:
+    """Step t of a sequence that `split_steps` split."""
+    return f"{sequence}__at[t]"
+
+
 @dataclass(frozen=True)
 class Lowering:
     """A kind in PyTorch: `module(layer)` builds its parameters' home (None: it has none);

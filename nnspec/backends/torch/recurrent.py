@@ -14,7 +14,7 @@ from torch import nn
 
 from ...kinds.recurrent import layer_suffixes
 from ...program import Layer
-from .lowering import Emit, Lowering, act_code
+from .lowering import Emit, Lowering, act_code, at_step, split_steps
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 STACKS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -138,14 +138,12 @@ def _rnn_loop(e: Emit, x: str, state: str | None) -> None:
             hs.append(h)
             w_ih, b_ih, w_hh, b_hh = (_param(e, f"{name}{suffix}{way}") for name in NAMES)
             e.line(f"{h}_in = F.linear({x}, {w_ih}, {b_ih})")
-            # split into its steps once: the backward of x[:, t] at every step would fill a
-            # zero tensor of the whole sequence
-            e.line(f"{h}_at = {h}_in.unbind(1)")
+            e.line(split_steps(f"{h}_in"))
             e.line(f"{h} = {_start(e, state, k)}")
             e.line(f"{h}_steps = []")
             # the backward cell from the last step to the first, its outputs turned back
             e.line("for t in range(T - 1, -1, -1):" if way else "for t in range(T):")
-            step = act_code(e.options.act, f"{h}_at[t] + F.linear({h}, {w_hh}, {b_hh})")
+            step = act_code(e.options.act, f"{at_step(f'{h}_in')} + F.linear({h}, {w_hh}, {b_hh})")
             e.line(f"    {h} = {step}")
             e.line(f"    {h}_steps.append({h})")
             outs.append(f"torch.stack({h}_steps{'[::-1]' if way else ''}, 1)")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ...program import Layer
-from .lowering import Emit, Lowering
+from .lowering import Emit, Lowering, at_step, split_steps
 from .spiking import reset
 
 
@@ -60,10 +60,10 @@ def _sequence(e: Emit, x: str) -> None:
     )
     for name in _states(e, state):
         e.line(f"{name} = {e.zeros(e.options.units)}")
-    e.line(f"{state}_at = {state}_in.unbind(1)")  # split once, as spiking's lif
+    e.line(split_steps(f"{state}_in"))
     e.line(f"{state}_steps = []")
     e.line("for t in range(T):")
-    for code in cell(e, state, f"{state}_at[t]"):
+    for code in cell(e, state, at_step(f"{state}_in")):
         e.line("    " + code)
     e.line(f"    {state}_steps.append({state}{out})")
     e.assign(f"torch.stack({state}_steps, 1)")

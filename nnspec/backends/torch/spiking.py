@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...program import Layer
-from .lowering import Emit, Lowering
+from .lowering import Emit, Lowering, at_step, split_steps
 
 
 def _module(layer: Layer) -> nn.Linear:
@@ -36,11 +36,11 @@ def _membrane(e: Emit, v: str, current: str) -> list[str]:
 def _sequence(e: Emit, x: str) -> None:
     v = e.state("v")
     e.line(f"{v}_in = _every_step({e.module}, {x})")  # every step's input current at once
-    e.line(f"{v}_at = {v}_in.unbind(1)")  # split once: x[:, t]'s backward would fill all T
+    e.line(split_steps(f"{v}_in"))
     e.line(f"{v} = {e.zeros(e.options.units)}")
     e.line(f"{v}_steps = []")
     e.line("for t in range(T):")
-    for code in _membrane(e, v, f"{v}_at[t]"):
+    for code in _membrane(e, v, at_step(f"{v}_in")):
         e.line("    " + code)
     e.line(f"    {v}_steps.append({v}_spike)")
     e.assign(f"torch.stack({v}_steps, 1)")
