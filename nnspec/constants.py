@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import replace
 
 from . import syntax as s
 from .errors import SpecError, did_you_mean
@@ -35,6 +36,7 @@ _APPLY = {
 }
 
 
+@s.node
 class Computed(s.Number):
     """A number that an expression gives; `text` is the expression as written (`4 * d`)."""
 
@@ -97,7 +99,7 @@ class Scope:
         if name in self.params:
             return self.params[name]
         if name in self.lets:
-            return self.constant(name, symbol).model_copy(update={"span": symbol.span})
+            return replace(self.constant(name, symbol), span=symbol.span)
         return self.parent.lookup(symbol) if self.parent is not None else None
 
     def constant(self, name: str, at: s.Node | None = None) -> s.Value:

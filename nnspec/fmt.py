@@ -25,7 +25,7 @@ import difflib
 import re
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -153,11 +153,10 @@ def _check_same(original: Source, formatted: Source) -> None:
 def _plain(node):
     """A syntax tree as plain tuples, without spans: what the file says, not where."""
     if isinstance(node, (s.Node, s.SpecFile)):
-        fields = type(node).model_fields
         return (type(node).__name__,) + tuple(
-            (name, _plain(getattr(node, name)))
-            for name in fields
-            if name not in ("span", "depth", "path")
+            (each.name, _plain(getattr(node, each.name)))
+            for each in fields(node)
+            if each.name not in ("span", "depth", "path")
         )
     if isinstance(node, tuple):
         return tuple(_plain(item) for item in node)

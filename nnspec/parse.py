@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -352,7 +353,7 @@ class _SyntaxBuilder(Transformer):
         return self._binary("//", children)
 
     def paren(self, children):
-        return children[1].model_copy(update={"span": self._span(children)})
+        return replace(children[1], span=self._span(children))
 
     def negate(self, children):
         span = self._span(children)

@@ -12,7 +12,7 @@ and raised together.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import networkx as nx
@@ -107,13 +107,12 @@ def _constants(spec: s.SpecFile, library: Library, errors: Collector) -> s.SpecF
         settings, expects = [], []
         for setting in train.settings:
             value = _evaluated(setting.value, scope, errors)
-            settings.append(setting.model_copy(update={"value": value}))
+            settings.append(replace(setting, value=value))
         for expect in train.expects:
             value = _evaluated(expect.value, scope, errors)
-            expects.append(expect.model_copy(update={"value": value}))
-        update = {"settings": tuple(settings), "expects": tuple(expects)}
-        trains.append(train.model_copy(update=update))
-    return spec.model_copy(update={"trains": tuple(trains)})
+            expects.append(replace(expect, value=value))
+        trains.append(replace(train, settings=tuple(settings), expects=tuple(expects)))
+    return replace(spec, trains=tuple(trains))
 
 
 def _evaluated(value: s.Value, scope: Scope, errors: Collector) -> s.Value:
