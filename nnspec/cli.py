@@ -10,6 +10,7 @@ terminated (SIGTERM, during `nnspec train`). Data goes to stdout; diagnostics to
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -340,7 +341,7 @@ def positive_int_argument(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not value >= 1 or value != int(value):
+    if not 1 <= value < float("inf") or value != int(value):
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1: {text}")
     return int(value)
 
@@ -356,8 +357,12 @@ def positive_float_argument(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text}")
+    from .train_section import LARGEST_LR  # a learning rate's bound (float32's largest)
+
+    if not 0 < value <= LARGEST_LR:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number up to {LARGEST_LR:.3g}: {text}"
+        )
     return value
 
 
@@ -395,7 +400,8 @@ def _compile(args) -> None:
     model = load(args.file, args.network)
     suffix = TARGETS[args.to]
     out = Path(args.output) if args.output else Path(model.name + suffix)
-    if out.is_dir():
+    # a folder: one that is there, or a name that ends in a slash or has no extension (made)
+    if out.is_dir() or (args.output and (args.output.endswith(("/", os.sep)) or not out.suffix)):
         out = out / (model.name + suffix)
     if out.suffix != suffix:
         raise NnspecError(

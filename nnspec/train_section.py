@@ -136,6 +136,7 @@ class TrainSpec:
 Call = tuple[str, dict[str, Any]]  # a name and its arguments: ("sgd", {"lr": 0.1})
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 0.01}
 RULE_LR = 0.1  # a learning rule's step, when the section gives no optimizer(lr=...)
+LARGEST_LR = 3.4028234663852886e38  # float32's largest number: a rate above it overflows a step
 
 
 def _sees_data(known: dict) -> bool:
@@ -890,12 +891,29 @@ def _classes(key: str, value: s.Value, networks: list[str], errors: Collector) -
 
 
 def _optimizer(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
-    """`optimizer = NAME(...)`, a name of OPTIMIZERS with its settings; clip=N above 0."""
+    """`optimizer = NAME(...)`, a name of OPTIMIZERS with its settings; lr above 0 and within
+    float32 (LARGEST_LR), momentum 0 or more, clip=N above 0."""
     _called(OPTIMIZERS)(key, value, networks, errors)
     if not isinstance(value, s.Call):
         return
     for arg in value.args:
         plain = s.plain(arg.value)
+        number = isinstance(plain, (int, float)) and not isinstance(plain, bool)
+        if arg.key and arg.key.text == "lr" and number and not 0 < plain <= LARGEST_LR:
+            errors.add(
+                "E502",
+                f"lr must be a number above 0 (at most {LARGEST_LR:.3g}), not {s.show(arg.value)}",
+                arg.value.span,
+                "the learning rate scales each step down the gradient: try 1e-3 for adam, 0.1 "
+                "for sgd",
+            )
+        if arg.key and arg.key.text == "momentum" and number and plain < 0:
+            errors.add(
+                "E502",
+                f"momentum must be 0 or more, not {s.show(arg.value)}",
+                arg.value.span,
+                "momentum=0.9 keeps 90% of the last step's velocity; 0 is plain sgd",
+            )
         if arg.key and arg.key.text == "clip" and isinstance(plain, (int, float)) and plain <= 0:
             errors.add(
                 "E502",

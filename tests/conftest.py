@@ -271,10 +271,10 @@ def assert_compiled_torch_equals_to_torch(tmp_path: Path, model, params: dict, x
     import torch
 
     from nnspec.compile import emit
-    from nnspec.compile.common import weights_file, weights_name
+    from nnspec.compile.common import weights_file
 
     (tmp_path / "net.py").write_bytes(emit(model, "torch", params))
-    (tmp_path / weights_name(model)).write_bytes(weights_file(params))
+    (tmp_path / "net.safetensors").write_bytes(weights_file(params))
     net = import_file(tmp_path / "net.py").load()
     reference = model.to_torch().eval()
     reference.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})

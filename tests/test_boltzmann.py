@@ -160,7 +160,7 @@ def test_compiled_files_give_the_exact_conditionals(tmp_path, target):
     from conftest import import_file
 
     from nnspec.compile import emit
-    from nnspec.compile.common import weights_file, weights_name
+    from nnspec.compile.common import weights_file
 
     model = nnspec.loads(MACHINE.format(visible=6, hidden=2, groups=2))
     weight, bias, _ = random_machine(6, 2, 2, seed=5)
@@ -178,7 +178,7 @@ def test_compiled_files_give_the_exact_conditionals(tmp_path, target):
     else:
         torch = pytest.importorskip("torch") if target == "torch" else None
         (tmp_path / "net.py").write_bytes(emit(model, target, params))
-        (tmp_path / weights_name(model)).write_bytes(weights_file(params))
+        (tmp_path / "net.safetensors").write_bytes(weights_file(params))
         net = import_file(tmp_path / "net.py").load()
         got = net(torch.from_numpy(v)).detach().numpy() if torch else net(v)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -115,6 +115,19 @@ def test_the_console_script_is_installed():
     assert result.returncode == 0
 
 
+@pytest.mark.parametrize("value", ["inf", "1e400", "nan"])
+def test_an_infinite_whole_number_is_a_usage_error(value, tmp_path, capsys):
+    from nnspec.cli import main
+
+    xor = str(EXAMPLES / "xor.nn")
+    assert main(["check", "--max-params", value, xor]) == 2
+    assert f"--max-params: must be a whole number >= 1: {value}" in capsys.readouterr().err
+    out = str(tmp_path / "run")
+    assert main(["train", xor, "--backend", "numpy", "--out", out, "--batch", value]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_help_lists_every_exit_code():
     result = nnspec("--help")
     text = " ".join(result.stdout.split())

@@ -85,6 +85,40 @@ def test_a_trained_run_compiles_and_answers_as_predict(target, weights, tmp_path
     np.testing.assert_allclose(np.array(json.loads(ran.stdout)), expected, atol=1e-6)
 
 
+def test_files_compiled_under_other_names_keep_their_own_weights(weights, tmp_path, capsys):
+    """Trained weights compiled to trained.py, then the initial ones to initial.py and a folder
+    that is not there yet, in one folder: each file loads its own weights."""
+    xor = str(EXAMPLES / "xor.nn")
+    trained = tmp_path / "trained.py"
+    assert (
+        main(["compile", xor, "--to", "numpy", "-o", str(trained), "--weights", str(weights)]) == 0
+    )
+    assert main(["compile", xor, "--to", "torch", "-o", str(tmp_path / "initial.py")]) == 0
+    assert main(["compile", xor, "--to", "numpy", "-o", str(tmp_path / "new") + "/"]) == 0
+    assert main(["compile", xor, "--to", "numpy", "-o", str(tmp_path / "newer")]) == 0
+    assert "wrote " + str(tmp_path / "newer" / "xor.py") in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "initial.py",
+        "initial.safetensors",
+        "new",
+        "newer",
+        "trained.py",
+        "trained.safetensors",
+    ]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["xor.py", "xor.safetensors"]
+    expected = predict(EXAMPLES / "xor.nn", weights, _npz(tmp_path), "numpy")["y"]
+    ran = subprocess.run(
+        [sys.executable, "-c", RUN, "numpy", str(trained)], capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    np.testing.assert_allclose(np.array(json.loads(ran.stdout)), expected, atol=1e-6)
+
+
+def _npz(folder):
+    np.savez(folder / "x.npz", x=XOR)
+    return folder / "x.npz"
+
+
 def test_model_compile_takes_a_path_or_arrays(weights, tmp_path):
     model = nnspec.load(EXAMPLES / "xor.nn")
     from_file = model.compile("numpy", tmp_path / "a" / "xor.py", weights)
@@ -93,7 +127,8 @@ def test_model_compile_takes_a_path_or_arrays(weights, tmp_path):
 
     arrays = load_file(weights)
     from_arrays = model.compile("numpy", tmp_path / "b.py", dict(arrays))
-    assert (tmp_path / "xor.safetensors").read_bytes() == from_file[1].read_bytes()
+    assert [p.name for p in from_arrays] == ["b.py", "b.safetensors"]  # named as the file is
+    assert from_arrays[1].read_bytes() == from_file[1].read_bytes()
     assert from_arrays[0].read_bytes() == from_file[0].read_bytes()  # the file names no path
 
 

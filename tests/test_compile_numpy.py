@@ -38,7 +38,7 @@ from safetensors.numpy import load_file, save_file
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
-from nnspec.compile.common import weights_file, weights_name
+from nnspec.compile.common import weights_file
 from nnspec.compile.numpy_kinds import CANNOT, LOWERINGS
 from nnspec.errors import SpecError
 from nnspec.kinds import REGISTRY
@@ -208,7 +208,7 @@ def _run_compiled(tmp_path: Path, jobs: list[dict]) -> None:
 
 def _prepare(folder: Path, key: str, model, params, weights: bytes | None = None) -> dict:
     """Compile `model` into a folder of its own under `folder`/made: the file, its weights
-    (NAME.safetensors beside it, which `load()` reads, or `weights` as weights.safetensors, which
+    (STEM.safetensors beside it, which `load()` reads, or `weights` as weights.safetensors, which
     `load(path)` is given), its inputs, and what the NumPy backend gives for them. Returns the
     manifest's entry for the copy of that folder under `folder`/copied."""
     stem = key.replace("/", "__")
@@ -216,7 +216,7 @@ def _prepare(folder: Path, key: str, model, params, weights: bytes | None = None
     source.mkdir(parents=True)
     (source / f"{stem}.py").write_bytes(emit(model, "numpy", params))
     if weights is None:  # as `nnspec compile` writes them
-        (source / weights_name(model)).write_bytes(weights_file(params))
+        (source / f"{stem}.safetensors").write_bytes(weights_file(params))
     else:
         (source / "weights.safetensors").write_bytes(weights)
     cases, expected, exact = {}, {}, {}

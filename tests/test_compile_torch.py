@@ -22,7 +22,7 @@ from conftest import EXAMPLES, SPECS, TEST_SPECS, import_file, spec_inputs, spec
 import nnspec
 from nnspec.backends.init import initial_params
 from nnspec.compile import emit
-from nnspec.compile.common import weights_file, weights_name
+from nnspec.compile.common import weights_file
 from nnspec.compile.torch_target import MODULES, class_name
 from nnspec.kinds import REGISTRY
 
@@ -53,7 +53,7 @@ def _write(model, folder: Path, params) -> Path:
     """The compiled file `net.py` and its weights in `folder`, as `nnspec compile` writes them."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "net.py").write_bytes(emit(model, "torch", params))
-    (folder / weights_name(model)).write_bytes(weights_file(params))
+    (folder / "net.safetensors").write_bytes(weights_file(params))
     return folder / "net.py"
 
 

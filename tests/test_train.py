@@ -2,6 +2,7 @@
 CLI."""
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -126,12 +127,48 @@ def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_p
     spec = tmp_path / "blowup.nn"
     spec.write_text(
         "network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
-        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n"
-        " epochs = 50\n}\n"
+        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=100)\n batch = full\n"
+        " epochs = 200\n}\n"
     )
     with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch \d+"):
         train(spec, backend, out=tmp_path / "run")
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
+    assert rows and all(math.isfinite(float(row.split(",")[2])) for row in rows)  # loss
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weights_whose_loss_is_not_finite_after_the_last_step_stop_the_run(backend, tmp_path):
+    """One step of a huge rate: each batch's loss, taken before its step, is finite, but the loss
+    measured after the epoch is not. The run stops in epoch 1 and keeps no result."""
+    spec = tmp_path / "blowup.nn"
+    spec.write_text(
+        "network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
+        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n"
+        " epochs = 1\n}\n"
+    )
+    with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch 1;"):
+        train(spec, backend, out=tmp_path / "run")
+    assert not (tmp_path / "run" / "weights.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"batch": 0}, "batch must be a whole number of 1 or more, not 0"),
+        ({"epochs": 1.5}, "epochs must be a whole number of 0 or more, not 1.5"),
+        ({"epochs": -1}, "epochs must be a whole number of 0 or more, not -1"),
+        ({"seed": True}, "seed must be a whole number of 0 or more, not True"),
+        ({"lr": float("nan")}, "lr must be a number above 0"),
+        ({"lr": 1e200}, "lr must be a number above 0 (at most 3.4e+38), not 1e+200"),
+        ({"backend": "jax"}, "backend must be 'torch' or 'numpy', not 'jax'"),
+    ],
+)
+def test_arguments_out_of_range_are_r339_before_anything_is_written(given, said, tmp_path):
+    with pytest.raises(nnspec.NnspecError) as caught:
+        train(EXAMPLES / "xor.nn", **{"backend": "numpy", **given}, out=tmp_path / "run")
+    assert caught.value.code == "R339" and said in caught.value.message
+    assert not (tmp_path / "run").exists()
 
 
 def test_epochs_on_the_command_line_can_make_backpropagation_cross_a_step(tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..backends.init import initial_params
-from .common import weights_file, weights_name
+from .common import weights_file
 from .standardised import Statistics, with_standardisation
 
 # target -> the extension of the file it writes
@@ -48,13 +48,14 @@ def compile_model(
 ) -> list[Path]:
     """Write `emit(model, target, params, stats)` to `path` (default: the network's name with the
     target's extension, in the current folder; its folder is made if need be), whole or not at
-    all; a Python file (torch, numpy) gets its parameters beside it, as `NAME.safetensors`, which
-    its `load()` reads (an ONNX model holds them itself). Returns the files written."""
+    all; a Python file (torch, numpy) gets its parameters beside it, in the `.safetensors` file of
+    its own name (`xor.py`: `xor.safetensors`), which its `load()` reads (an ONNX model holds
+    them itself). Returns the files written."""
     path = Path(path) if path is not None else Path(model.name + TARGETS[target])
     params = _in_order(model, params)
     written = {path: emit(model, target, params, stats)}
     if target != "onnx":
-        written[path.with_name(weights_name(model))] = weights_file(params)
+        written[path.with_suffix(".safetensors")] = weights_file(params)
     path.parent.mkdir(parents=True, exist_ok=True)
     for where, data in written.items():
         write_atomic(where, lambda temporary, data=data: Path(temporary).write_bytes(data))

@@ -34,12 +34,6 @@ def spec_line(layer: Layer) -> str:
     return f"{Path(span.source.path).name}:{span.line}  {text}"
 
 
-def weights_name(model) -> str:
-    """The weights file a compiled `.py` reads when its `load()` is given no path, beside it:
-    `NAME.safetensors`, NAME the network's (the compiler writes `weights_file` there)."""
-    return f"{model.name}.safetensors"
-
-
 def weights_file(params: dict) -> bytes:
     """`params` (the spec's names -> arrays) as the bytes of a safetensors file, the same bytes
     for the same parameters: the weights a compiled file loads by name."""

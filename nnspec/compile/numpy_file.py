@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 
 from ..program import Layer
-from .common import header, weights_name
+from .common import header
 from .numpy_helpers import HELPERS, with_needs
 from .numpy_kinds import quoted
 
@@ -85,7 +85,8 @@ def file_text(
     lines += _docstring(
         f"{model.name}: {program.description or 'a network'}, for NumPy.\n\n"
         f"Inputs {what}; outputs {made}. `load()` returns the network with the weights in "
-        f"{weights_name(model)} beside this file, `load(path)` those of another safetensors file; "
+        f"the .safetensors file of this file's name beside it, `load(path)` those of another "
+        "safetensors file; "
         f"`net(x)` or `net(**inputs)` runs it.",
         "",
     )
@@ -97,7 +98,7 @@ def file_text(
         "",
         f"NETWORK = {quoted(model.name)}",
         "DTYPE = np.float32",
-        f"WEIGHTS = {quoted(weights_name(model))}  # written beside this file by `nnspec compile`",
+        'WEIGHTS = Path(__file__).with_suffix(".safetensors")  # nnspec compile writes it',
         "# every parameter and buffer, by the spec's names, with its shape (PyTorch's layouts)",
         "PARAMS = {" if shapes else "PARAMS = {}",
         *shapes,
@@ -164,7 +165,7 @@ def file_text(
     lines += ["", "", 'if __name__ == "__main__":']
     lines += [
         f"    # a batch of two zero examples{' (sequences of 5 steps)' * seq} through the network",
-        f"    net = load() if Path(__file__).with_name(WEIGHTS).exists() else {cls}()",
+        f"    net = load() if WEIGHTS.exists() else {cls}()",
         zeros_line,
         "    outputs = net(**zeros)",
         "    if not isinstance(outputs, dict):",
@@ -216,6 +217,6 @@ LOAD = '''
 def load(path=None):
     """The network with the weights of the safetensors file `path`; by default of WEIGHTS beside
     this file."""
-    path = Path(__file__).with_name(WEIGHTS) if path is None else path
+    path = WEIGHTS if path is None else path
     return {cls}().load(read_safetensors(path))
 '''

@@ -39,7 +39,7 @@ from ..errors import SpecError
 from ..kinds.capsules import EPSILON
 from ..kinds.conv import pair
 from ..program import Layer
-from .common import header, spec_line, terms, weights_name
+from .common import header, spec_line, terms
 
 LINE = 100  # ruff's line length in the project, and so in the emitted file
 
@@ -830,7 +830,7 @@ def emit(model, params) -> bytes:
     )
     code = _double_quotes(code)
     used = _helpers_used(code)
-    weights = f'WEIGHTS = Path(__file__).with_name("{weights_name(model)}")  # what load() reads'
+    weights = 'WEIGHTS = Path(__file__).with_suffix(".safetensors")  # what load() reads'
     sections = [
         "\n".join(
             [
@@ -929,7 +929,7 @@ def _docstring(model, cls: str) -> str:
         [
             *_wrap(f'"""{program.description or program.name}: the PyTorch module `{cls}`.'),
             "",
-            f"    net = load()  # the compiled weights, in {weights_name(model)} beside this file",
+            "    net = load()  # the compiled weights: this file's name, .safetensors, beside it",
             '    net = load("weights.safetensors")  # or any file with the spec\'s parameter names',
             f"    y = {call}  # {result}",
             "",

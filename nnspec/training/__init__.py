@@ -26,10 +26,10 @@ from ..atomic import write_atomic
 from ..backends.devices import best_device, numpy_device
 from ..collector import collector_paused
 from ..data import load_data
-from ..errors import Collector, SpecError
+from ..errors import Collector, NnspecError, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
-from ..train_section import TrainConfig, check_training, train_config
+from ..train_section import LARGEST_LR, TrainConfig, check_training, train_config
 from . import checkpoint, distributed, folder
 from .loop import EarlyStop, Expectation, TrainingStopped, fit
 from .plot import Plots
@@ -172,6 +172,7 @@ def train_models(
     `threads` (R335 unless a whole number >= 1) is set for the run and put back after
     (training/threads.py); `tensorboard` names a folder the run writes TensorBoard event files
     into (training/tensorboard.py; R336 without tensorboardX, R337, R338)."""
+    check_arguments(backend, epochs=epochs, lr=lr, batch=batch, seed=seed)
     if threads is not None:
         check_threads(threads)
     if tensorboard is not None:
@@ -427,6 +428,42 @@ def make_runner(
     from .rules import RuleRunner
 
     return RuleRunner(runner, config, model.program)
+
+
+# ---- the arguments of a call, checked before anything is read (R339) -------------------------
+WHOLE_LEAST = {"epochs": 0, "batch": 1, "seed": 0}  # a whole number at least this
+
+
+def check_arguments(backend: str | None, **given) -> None:
+    """R339 for a `backend` that is neither torch nor numpy, or a given `epochs`, `batch` or
+    `seed` that is no whole number at least WHOLE_LEAST's, or an `lr` that is no number above 0
+    within float32 (the command line refuses the same as usage errors)."""
+    wrong = None
+    if backend is not None and backend not in ("torch", "numpy"):
+        wrong = (
+            f"backend must be 'torch' or 'numpy', not {backend!r}",
+            "leave it out: torch when it is installed, else numpy",
+        )
+    for key, least in WHOLE_LEAST.items():
+        value = given.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < least
+        ):
+            wrong = f"{key} must be a whole number of {least} or more, not {value!r}", None
+    lr = given.get("lr")
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= LARGEST_LR
+    ):
+        wrong = f"lr must be a number above 0 (at most {LARGEST_LR:.3g}), not {lr!r}", None
+    if wrong is not None:
+        message, hint = wrong
+        raise NnspecError(
+            "R339",
+            message,
+            hint
+            or "give it as the command line's --epochs, --lr, --batch, --seed take it, or "
+            "leave it out for the train section's",
+        )
 
 
 def default_backend() -> str:

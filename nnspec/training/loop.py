@@ -163,19 +163,10 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
         batches = getattr(runner, "batches", _batches)
         for inputs, target, mask in batches(data.train, config.batch, rng):
             running.add(*runner.step(inputs, target, mask, lr), target, mask)
-        if not all(math.isfinite(loss) for loss in running.losses):
-            kept = (
-                f"the checkpoint of epoch {saved_epoch} is kept in {out}"
-                if saved_epoch
-                else "no epoch finished"
-            )
-            raise TrainingStopped(
-                "R301",
-                f"the loss became {_bad(running.losses)} in epoch {epoch + 1}; "
-                f"training stopped ({kept})",
-                "lower the learning rate, or normalise the data",
-            )
+        _stop_on_bad_loss(running.losses, epoch, saved_epoch, out)
         row = {"epoch": epoch + 1, "lr": lr, **measure(runner, data, config, running)}
+        # the last step can leave weights whose loss, measured after the epoch, is not finite
+        _stop_on_bad_loss([row.get("loss", 0.0)], epoch, saved_epoch, out)
         history.append(row)
         if writes:
             _append_row(out / "metrics.csv", row)
@@ -215,6 +206,23 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
         expectations,
         (stopped or config.epochs) - start,
         kept,
+    )
+
+
+def _stop_on_bad_loss(losses: list[float], epoch: int, saved_epoch: int, out: Path) -> None:
+    """R301 when a loss of epoch `epoch` (0-based) is NaN or infinite; the checkpoint of
+    `saved_epoch`, the last one written, is kept."""
+    if all(math.isfinite(loss) for loss in losses):
+        return
+    kept = (
+        f"the checkpoint of epoch {saved_epoch} is kept in {out}"
+        if saved_epoch
+        else "no epoch finished"
+    )
+    raise TrainingStopped(
+        "R301",
+        f"the loss became {_bad(losses)} in epoch {epoch + 1}; training stopped ({kept})",
+        "lower the learning rate, or normalise the data",
     )
 
 

@@ -2,7 +2,7 @@
 # with `nnspec compile xor.nn --to torch`; it needs no nnspec.
 """XOR learned by a 2-2-1 network: the PyTorch module `Xor`.
 
-    net = load()  # the compiled weights, in xor.safetensors beside this file
+    net = load()  # the compiled weights: this file's name, .safetensors, beside it
     net = load("weights.safetensors")  # or any file with the spec's parameter names
     y = net(x)  # a tensor
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-WEIGHTS = Path(__file__).with_name("xor.safetensors")  # what load() reads
+WEIGHTS = Path(__file__).with_suffix(".safetensors")  # what load() reads
 
 
 def _prepare(name, x, dims, time, steps):

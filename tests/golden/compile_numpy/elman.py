@@ -2,9 +2,9 @@
 # with `nnspec compile elman.nn --to numpy`; it needs no nnspec.
 """elman: Elman network predicting the next value of a sine wave, for NumPy.
 
-Inputs x [B, T, 1]; outputs y [B, T, 1]. `load()` returns the network with the weights in
-elman.safetensors beside this file, `load(path)` those of another safetensors file; `net(x)`
-or `net(**inputs)` runs it.
+Inputs x [B, T, 1]; outputs y [B, T, 1]. `load()` returns the network with the weights in the
+.safetensors file of this file's name beside it, `load(path)` those of another safetensors
+file; `net(x)` or `net(**inputs)` runs it.
 """
 
 import json
@@ -16,7 +16,7 @@ import numpy as np
 
 NETWORK = "elman"
 DTYPE = np.float32
-WEIGHTS = "elman.safetensors"  # written beside this file by `nnspec compile`
+WEIGHTS = Path(__file__).with_suffix(".safetensors")  # nnspec compile writes it
 # every parameter and buffer, by the spec's names, with its shape (PyTorch's layouts)
 PARAMS = {
     "h.weight": (16, 17),
@@ -189,13 +189,13 @@ class Elman:
 def load(path=None):
     """The network with the weights of the safetensors file `path`; by default of WEIGHTS beside
     this file."""
-    path = Path(__file__).with_name(WEIGHTS) if path is None else path
+    path = WEIGHTS if path is None else path
     return Elman().load(read_safetensors(path))
 
 
 if __name__ == "__main__":
     # a batch of two zero examples (sequences of 5 steps) through the network
-    net = load() if Path(__file__).with_name(WEIGHTS).exists() else Elman()
+    net = load() if WEIGHTS.exists() else Elman()
     zeros = {"x": np.zeros((2, 5, 1), DTYPE)}
     outputs = net(**zeros)
     if not isinstance(outputs, dict):

@@ -2,9 +2,9 @@
 # with `nnspec compile xor.nn --to numpy`; it needs no nnspec.
 """xor: XOR learned by a 2-2-1 network, for NumPy.
 
-Inputs x [B, 2]; outputs y [B, 1]. `load()` returns the network with the weights in
-xor.safetensors beside this file, `load(path)` those of another safetensors file; `net(x)` or
-`net(**inputs)` runs it.
+Inputs x [B, 2]; outputs y [B, 1]. `load()` returns the network with the weights in the
+.safetensors file of this file's name beside it, `load(path)` those of another safetensors
+file; `net(x)` or `net(**inputs)` runs it.
 """
 
 import json
@@ -16,7 +16,7 @@ import numpy as np
 
 NETWORK = "xor"
 DTYPE = np.float32
-WEIGHTS = "xor.safetensors"  # written beside this file by `nnspec compile`
+WEIGHTS = Path(__file__).with_suffix(".safetensors")  # nnspec compile writes it
 # every parameter and buffer, by the spec's names, with its shape (PyTorch's layouts)
 PARAMS = {
     "h.weight": (2, 2),
@@ -187,13 +187,13 @@ class Xor:
 def load(path=None):
     """The network with the weights of the safetensors file `path`; by default of WEIGHTS beside
     this file."""
-    path = Path(__file__).with_name(WEIGHTS) if path is None else path
+    path = WEIGHTS if path is None else path
     return Xor().load(read_safetensors(path))
 
 
 if __name__ == "__main__":
     # a batch of two zero examples through the network
-    net = load() if Path(__file__).with_name(WEIGHTS).exists() else Xor()
+    net = load() if WEIGHTS.exists() else Xor()
     zeros = {"x": np.zeros((2, 2), DTYPE)}
     outputs = net(**zeros)
     if not isinstance(outputs, dict):
