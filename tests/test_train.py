@@ -122,16 +122,21 @@ def test_epochs_zero_only_evaluates(backend, trained):
     assert result.history[0]["epoch"] == 0 and result.metrics["accuracy"] == 1.0
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_path):
+def _blowup(tmp_path, lr: float, epochs: int):
+    """A linear network on xor, trained with sgd at `lr` for `epochs` full batches."""
     spec = tmp_path / "blowup.nn"
     spec.write_text(
         "network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
-        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=100)\n batch = full\n"
-        " epochs = 200\n}\n"
+        f"train {{\n data = xor\n loss = mse\n optimizer = sgd(lr={lr})\n batch = full\n"
+        f" epochs = {epochs}\n}}\n"
     )
+    return spec
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_path):
     with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch \d+"):
-        train(spec, backend, out=tmp_path / "run")
+        train(_blowup(tmp_path, 100, 200), backend, out=tmp_path / "run")
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
     assert rows and all(math.isfinite(float(row.split(",")[2])) for row in rows)  # loss
@@ -141,14 +146,8 @@ def test_a_nan_loss_stops_with_the_epoch_and_keeps_the_checkpoint(backend, tmp_p
 def test_weights_whose_loss_is_not_finite_after_the_last_step_stop_the_run(backend, tmp_path):
     """One step of a huge rate: each batch's loss, taken before its step, is finite, but the loss
     measured after the epoch is not. The run stops in epoch 1 and keeps no result."""
-    spec = tmp_path / "blowup.nn"
-    spec.write_text(
-        "network n {\n input x: 2\n dense y: 1\n x -> y\n}\n"
-        "train {\n data = xor\n loss = mse\n optimizer = sgd(lr=1e30)\n batch = full\n"
-        " epochs = 1\n}\n"
-    )
     with pytest.raises(TrainingStopped, match=r"the loss became (NaN|infinite) in epoch 1;"):
-        train(spec, backend, out=tmp_path / "run")
+        train(_blowup(tmp_path, 1e30, 1), backend, out=tmp_path / "run")
     assert not (tmp_path / "run" / "weights.safetensors").exists()
 
 
