@@ -26,9 +26,11 @@ class Source:
     text: str
 
     def line(self, number: int) -> str:
-        """The text of line `number` (1-based), without its newline."""
-        lines = self.text.splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        """The text of line `number` (1-based), without its newline: lines end at `\n` (and a
+        `\r` before it), as the parser counts them, not at the other breaks `splitlines` knows
+        (a form feed, say, is a space to the parser)."""
+        lines = self.text.split("\n")
+        return lines[number - 1].removesuffix("\r") if 0 < number <= len(lines) else ""
 
 
 class Span:

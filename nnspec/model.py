@@ -293,6 +293,13 @@ def load_folder(
     """Every `*.nn` file directly in `directory` (not its sub-folders), in name order, each
     checked on its own. A folder that is not there is a `FileError` (R101)."""
     folder = Path(directory)
+    if folder.exists() and not folder.is_dir():
+        raise FileError(
+            "R101",
+            f"cannot read {folder}: it is a file, not a folder",
+            f"nnspec zoo draws every spec of a folder: name the folder that holds it, or draw "
+            f"this one with nnspec draw {folder}",
+        )
     if not folder.is_dir():
         raise FileError(
             "R101", f"cannot read {folder}: no such folder", "name a folder of .nn specs"

@@ -12,6 +12,7 @@ check happens in later stages.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import threading
 from dataclasses import replace
@@ -38,6 +39,8 @@ _CLOSERS = {"RPAR", "RSQB", "RBRACE"}
 
 def parse(source: Source) -> s.SpecFile:
     """Parse one file's text into its syntax tree; raise `SpecError` (E1xx) on a syntax error."""
+    if "\r" in source.text:
+        _refuse_lone_carriage_returns(source)
     parser, builder = _parser()
     with _LOCK, collector_paused():
         builder.source = source
@@ -50,6 +53,22 @@ def parse(source: Source) -> s.SpecFile:
             if isinstance(error.orig_exc, SpecError):
                 raise error.orig_exc from None
             raise
+
+
+def _refuse_lone_carriage_returns(source: Source) -> None:
+    """E102 at the first `\r` that is not followed by `\n`: lines end at `\n` or `\r\n`, and a
+    file with old Mac line ends would otherwise be one long line to the parser."""
+    lone = re.search(r"\r(?!\n)", source.text)
+    if lone is None:
+        return
+    line = source.text.count("\n", 0, lone.start()) + 1
+    column = lone.start() - (source.text.rfind("\n", 0, lone.start()) + 1) + 1
+    raise SpecError(
+        "E102",
+        "a carriage return (\\r) that ends no line: nnspec reads lines that end in \\n or \\r\\n",
+        Span(source, line, column, line, column + 1),
+        "save the file with Unix (LF) or Windows (CRLF) line endings",
+    )
 
 
 def decode(data: bytes, path: str) -> Source:

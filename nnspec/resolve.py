@@ -69,7 +69,12 @@ def read_source(path: str | os.PathLike, at: Span | None = None) -> Source:
                 "paths in 'use' are relative to the file that says it",
             ) from None
         if error.reason == "folder":
-            raise SpecError("E308", f"{shown} is a folder, not a spec file", at) from None
+            raise SpecError(
+                "E308",
+                f"{shown} is a folder, not a spec file",
+                at,
+                "name a .nn file (nnspec zoo FOLDER draws every spec in a folder)",
+            ) from None
         raise SpecError("E308", error.message, at, error.hint) from None
     return decode(data, shown)
 

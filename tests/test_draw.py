@@ -603,6 +603,10 @@ def test_draw_errors_are_clear_and_leave_no_file(tmp_path):
             ["draw", SPECS / "xor.nn", "-o", "xor.gif"],
             "error[R201]: cannot draw xor.gif: '.gif' is not a format",
         ),
+        (
+            ["draw", SPECS / "xor.nn", "-o", "picture"],
+            "error[R201]: cannot draw picture: it has no extension",
+        ),
         (["draw", "missing.nn"], "error[E308]: spec file 'missing.nn' is not found"),
         (
             ["draw", EXAMPLES / "errors" / "typo_kind.nn"],

@@ -296,8 +296,24 @@ def test_a_folder_removed_mid_run_is_a_clear_error(tmp_path, every_epoch):
     assert f"the run folder {out} is gone (removed or moved while the run wrote into it)" in str(
         error
     )
-    assert "train again (nothing of the run can be resumed)" in error.hint
+    assert "train again with --overwrite" in error.hint
+    assert "nothing of the run can be resumed" in error.hint
     assert not out.exists(), "the folder is not made again behind the user's back"
+
+
+def test_a_full_disk_at_the_first_checkpoint_says_how_to_start_again(tmp_path, monkeypatch, capsys):
+    """Nothing to resume: the hint names --overwrite, and the command it names trains."""
+    spec, out, armed = _spec(tmp_path), tmp_path / "run", [1]
+    monkeypatch.setattr(
+        nnspec.training.checkpoint, "save_file", _half_a_file_then(errno.ENOSPC, armed, rust=True)
+    )
+    argv = ["train", str(spec), "--backend", "numpy", "--out", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "error[R323]" in err and "then train again with --overwrite" in err, err
+    monkeypatch.undo()
+    assert main(argv) == 1 and "R322" in capsys.readouterr().err  # the results left are kept
+    assert main([*argv, "--overwrite"]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -182,3 +182,22 @@ def test_an_unknown_option_does_not_hide_an_unknown_activation_on_the_same_layer
 def test_a_misspelt_required_option_is_not_also_reported_missing():
     error = _error(NET.format(layer="dense y: unit=3"))
     assert [(e.code, e.message) for e in error.errors] == [("E202", "dense has no option 'unit'")]
+
+
+def test_old_mac_line_ends_are_refused_where_the_first_one_is():
+    """A lone \\r would make the file one long line to the parser, its position and the line
+    shown at odds; \\r\\n is read as \\n."""
+    crlf = NET.format(layer="dense y: 1").replace("\n", "\r\n")
+    assert nnspec.loads(crlf).program.layers[-1].name == "y"
+    error = _error(NET.format(layer="dense y: 1").replace("\n", "\r"))
+    assert error.code == "E102" and (error.span.line, error.span.column) == (1, 12)
+    assert "a carriage return (\\r) that ends no line" in error.message
+    assert "Unix (LF) or Windows (CRLF)" in error.hint
+    mixed = NET.format(layer="dense y: 1").replace("    x -> y\n", "    x -> y\r")
+    assert _error(mixed).span.line == 4
+
+
+def test_the_line_shown_is_the_parser_s_line_when_a_form_feed_comes_before():
+    error = _error("network n {\n    input x: 2\f\n    dense y: 1\n    x -> q\n}\n")
+    assert (error.code, error.span.line) == ("E302", 4)
+    assert error.span.source.line(4) == "    x -> q"

@@ -316,7 +316,7 @@ def test_the_tour_runs_headless_and_shows_its_diagrams_and_metrics(tmp_path):
     compiled = _text(cell('program = """'))
     predicted = [float(v) for v in compiled.strip().strip("[]").split()]
     assert [round(v) for v in predicted] == [0, 1, 1, 0]
-    assert "['xor_net.py', 'xor.safetensors']" in _text(cell("files = model.compile("))
+    assert "['xor_net.py', 'xor_net.safetensors']" in _text(cell("files = model.compile("))
     (work,) = re.findall(r"PosixPath\('([^']+)'\)", _text(cell("import shutil")))
     assert "nnspec-tour-" in work and not Path(work).exists()  # the last cell removed it
 

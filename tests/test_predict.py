@@ -105,6 +105,9 @@ def test_a_classifier_also_gets_its_class(tmp_path, capsys):
         ("wrong_width", "E506", "gives [3] per example, but input 'x' takes [2]"),
         ("ragged", "E505", "is not a list of equally shaped examples of numbers"),
         ("nan", "E505", "holds nan, not a finite number"),
+        ("quoted", "E505", 'holds "1", which is not a number'),
+        ("null", "E505", "holds null, which is not a number"),
+        ("boolean", "E505", "holds true, which is not a number"),
         ("text", "E505", "a .csv, .npz or .json file is needed"),
     ],
 )
@@ -118,6 +121,9 @@ def test_bad_weights_and_inputs_exit_1_with_a_clear_error(
         "wide.json": json.dumps([[0, 0, 1]]),
         "ragged.json": "[[0, 1], [1]]",
         "nan.csv": "a,b\n0,nan\n",
+        "quoted.json": '[[0, "1"]]',
+        "null.json": "[[0, null]]",
+        "boolean.json": "[[true, 0]]",
         "x.txt": "0 1",
     }
     for name, text in files.items():
@@ -132,7 +138,7 @@ def test_bad_weights_and_inputs_exit_1_with_a_clear_error(
             "ragged": "ragged.json",
             "nan": "nan.csv",
             "text": "x.txt",
-        }[case]
+        }.get(case, f"{case}.json")
     assert main(["predict", str(spec), "--weights", weights, "--input", source]) == 1
     err = capsys.readouterr().err
     assert f"error[{code}]" in err and message in err and "Traceback" not in err

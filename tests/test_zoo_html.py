@@ -113,6 +113,9 @@ def test_zoo_checks_everything_before_writing_anything(tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
     missing = nnspec_cli("zoo", tmp_path / "nowhere")
     assert missing.returncode == 1 and "no such folder" in missing.stderr
+    a_file = nnspec_cli("zoo", folder / "xor.nn")
+    assert a_file.returncode == 1 and "it is a file, not a folder" in a_file.stderr
+    assert f"nnspec draw {folder / 'xor.nn'}" in a_file.stderr
     empty = nnspec_cli("zoo", TEST_SPECS / "ok" / "lib", "-o", tmp_path / "out")
     assert empty.returncode == 1 and "no .nn spec with a network" in empty.stderr
 

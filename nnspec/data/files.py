@@ -451,6 +451,13 @@ def read_json(path: str, shown: str) -> Examples:
             if isinstance(value, dict)
             else f"data file '{shown}'"
         )
+        odd = _not_numbers(examples)
+        if odd:
+            raise DataError(
+                "E505",
+                f"{where} holds {json.dumps(odd[0])}, which is not a number",
+                'write every value as a JSON number: 1, not "1", true or null',
+            )
         try:
             array = np.asarray(examples, dtype=np.float64)
         except (TypeError, ValueError):
@@ -468,6 +475,20 @@ def read_json(path: str, shown: str) -> Examples:
         if isinstance(value, dict)
         else Examples(arrays["x"], None)
     )
+
+
+def _not_numbers(examples) -> list:
+    """The first value in the nested lists `examples` that is not a JSON number (a string, a
+    boolean, null or an object) as a list of one, or an empty list; NumPy would read "1",
+    true and null as numbers."""
+    stack = [examples]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return [item]
+    return []
 
 
 # ---- npz ------------------------------------------------------------------------------------

@@ -25,10 +25,10 @@ def output_format(path: str | os.PathLike) -> str:
     `DrawError`."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
-        named = f"'.{suffix}'" if suffix else "no extension"
+        why = f"'.{suffix}' is not a format nnspec draws" if suffix else "it has no extension"
         raise DrawError(
             "R201",
-            f"cannot draw {os.fspath(path)}: {named} is not a format nnspec draws",
+            f"cannot draw {os.fspath(path)}: {why}",
             "end the name in .svg, .png or .pdf",
         )
     return suffix

@@ -58,7 +58,10 @@ class WriteFailed(FolderError):
 
     def _hint(self, command: str | None) -> str:
         if self.kept is None:
-            return f"{self.fix}, then train again (nothing of the run can be resumed)"
+            return (
+                f"{self.fix}, then train again with --overwrite (overwrite=True in Python): "
+                "nothing of the run can be resumed"
+            )
         how = command or f"nnspec train FILE --out {self.out} --resume (resume=True in Python)"
         return f"{self.fix}, then go on from epoch {self.kept}: {how}"
 
