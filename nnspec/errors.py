@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -176,11 +177,21 @@ def _window(text: str, span: Span) -> tuple[str, Span]:
 
 
 def _caret(text: str, span: Span) -> str:
-    """Spaces (tabs kept, so the caret lines up) up to the column, then ^ under the token."""
+    """Spaces (tabs kept, two under a wide character, none under a combining mark, so the caret
+    lines up in a terminal) up to the column, then ^ under each column the token takes."""
     start = max(span.column - 1, 0)
-    pad = "".join(c if c == "\t" else " " for c in text[:start])
+    pad = "".join("\t" if c == "\t" else " " * _cells(c) for c in text[:start])
     width = span.end_column - span.column if span.end_line == span.line else len(text) - start
-    return pad + "^" * max(1, min(width, len(text) - start if len(text) > start else 1))
+    token = text[start : start + max(1, min(width, len(text) - start))]
+    return pad + "^" * max(1, sum(_cells(c) for c in token))
+
+
+def _cells(character: str) -> int:
+    """How many terminal columns `character` takes: two for East Asian wide and full-width ones
+    (CJK, most emoji), none for a combining mark, else one."""
+    if unicodedata.combining(character):
+        return 0
+    return 2 if unicodedata.east_asian_width(character) in ("W", "F") else 1
 
 
 _STYLES = {"bold": "1", "red": "1;31", "cyan": "36"}

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from . import arguments
 from .check import DEFAULT_MAX_PARAMS, check
 from .collector import collector_paused
 from .errors import Collector, FileError, Source, Span, SpecError, did_you_mean
@@ -43,6 +46,7 @@ class Model:
         """The layer table: layer, kind, output shape, parameters, inputs; then the totals."""
         from .summary import render_summary
 
+        arguments.whole("width", width, 1, "leave it out for 100 columns")
         return render_summary(self.program, width=width)
 
     def draw(self, path: str | os.PathLike, **options) -> Path:
@@ -63,6 +67,7 @@ class Model:
         modules; R334 for a device that is not there)."""
         from .backends.torch import to_torch
 
+        dtype = _check_lowering(seed, dtype)
         net = to_torch(self.program, seed=seed, dtype=dtype)
         if device is None:
             return net
@@ -75,6 +80,7 @@ class Model:
         torch needed)."""
         from .backends.numpy import to_numpy
 
+        dtype = _check_lowering(seed, dtype)
         return to_numpy(self.program, seed=seed, dtype=dtype)
 
     def compile(
@@ -89,13 +95,19 @@ class Model:
         seeded initial ones, or `weights`: a trained run's weights.safetensors (checked against
         this network, E506; a run trained with `normalize = true` gives a file that standardises
         its inputs as the run did) or arrays by the spec's names. Returns the files written."""
-        from .backends.weights import read_weights
-        from .compile import compile_model
+        from .backends.weights import fit_weights, read_weights
+        from .compile import TARGETS, compile_model
         from .compile.standardised import check_statistics
         from .data.standardise import recorded_statistics
 
+        arguments.one_of("target", target, tuple(TARGETS))
+        if path is not None:
+            arguments.path("path", path, f"{self.name}{TARGETS.get(target, '.py')}")
         stats = {}
-        if weights is not None and not isinstance(weights, dict):
+        if isinstance(weights, dict):
+            weights = fit_weights(weights, self.program, "the weights dict", "the dict")
+        elif weights is not None:
+            arguments.path("weights", weights, f"runs/{self.name}/weights.safetensors")
             stats = recorded_statistics(weights)  # a normalize = true run's: the file applies them
             check_statistics(self, stats, str(weights))
             weights = read_weights(weights, self.program)
@@ -128,6 +140,7 @@ def load(
 
     `network` picks one network in a file that holds several.
     """
+    _check_loading(path, max_params)
     return _model(read_source(path), network, max_params)
 
 
@@ -139,13 +152,39 @@ def loads(
     max_params: int = DEFAULT_MAX_PARAMS,
 ) -> Model:
     """`load` from a string; `use` paths are relative to the current directory."""
+    if not isinstance(text, str):
+        arguments.refuse(
+            f"loads takes the spec's text as a str, not {type(text).__name__}",
+            "decode bytes first (data.decode('utf-8')), or give a file's name to nnspec.load",
+        )
+    _check_loading(path, max_params)
     return _model(Source(path, text.removeprefix("\ufeff")), network, max_params)
 
 
 def load_all(path: str | os.PathLike, *, max_params: int = DEFAULT_MAX_PARAMS) -> list[Model]:
     """Every network of the spec at `path`, in file order, each checked with its train section;
     raise `SpecError` with every mistake found. A file of blocks only gives []."""
+    _check_loading(path, max_params)
     return check_source(read_source(path), max_params)
+
+
+def _check_loading(path, max_params) -> None:
+    """R339 for a path that is none, or a max_params that is no whole number of 1 or more."""
+    arguments.path("path", path, "xor.nn")
+    arguments.whole("max_params", max_params, 1, "leave it out for the limit of a billion")
+
+
+def _check_lowering(seed, dtype) -> str:
+    """The dtype's name ("float32", np.float64 and np.dtype("float64") will do); R339 for a seed
+    that is neither None nor a whole number of 0 or more, or a dtype the backends do not compute
+    in."""
+    arguments.whole("seed", seed, 0)
+    try:
+        name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    except TypeError:
+        name = dtype
+    arguments.one_of("dtype", name, ("float32", "float64"))
+    return name
 
 
 @collector_paused(age=True)  # the syntax tree is freed first; the models live on (collector.py)

@@ -787,9 +787,17 @@ def whole_number_at_least(least: int) -> Check:
     """A whole number of at least `least`."""
 
     def check(key: str, value: s.Value, networks: list[str], errors: Collector) -> None:
-        if not is_whole_number_at_least(s.plain(value), least):
+        plain = s.plain(value)
+        if not is_whole_number_at_least(plain, least):
+            decimal = isinstance(plain, float) and plain.is_integer() and plain >= least
             errors.add(
-                "E502", f"{key} must be a whole number >= {least}, not {s.show(value)}", value.span
+                "E502",
+                f"{key} must be a whole number >= {least}, not {s.show(value)}",
+                value.span,
+                f"write it as {int(plain)}: a decimal point or an exponent (1e3) makes a "
+                "decimal number"
+                if decimal
+                else None,
             )
 
     return check

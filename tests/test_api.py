@@ -1,7 +1,9 @@
 """The public Python interface: load, loads, Model, SpecError (imported from nnspec only)."""
 
+import numpy as np
 import pytest
 from conftest import EXAMPLES, TEST_SPECS
+from safetensors.numpy import load_file
 
 import nnspec
 
@@ -155,3 +157,52 @@ def test_block_inputs_check_what_they_receive():
 def test_repeated_attention_chains_into_the_query():
     program = nnspec.loads("network g { input x: 4, seq; attention b: repeat=2; x -> b }").program
     assert [(link.source, link.port) for link in program.layer("b.2").inputs] == [("b.1", "query")]
+
+
+# ---- arguments out of range: R339 at the door, never a TypeError from deep inside ------------
+XOR = EXAMPLES / "xor.nn"
+
+
+@pytest.mark.parametrize(
+    "call, said",
+    [
+        (lambda: nnspec.load(None), "path must be a path (a str or a pathlib.Path), not NoneType"),
+        (lambda: nnspec.load(XOR, max_params="x"), "max_params must be a whole number"),
+        (lambda: nnspec.load(XOR, max_params=-1), "max_params must be a whole number of 1 or more"),
+        (lambda: nnspec.load_all(XOR, max_params=0), "max_params must be a whole number"),
+        (lambda: nnspec.loads(None), "loads takes the spec's text as a str, not NoneType"),
+        (lambda: nnspec.loads(XOR.read_bytes()), "loads takes the spec's text as a str, not bytes"),
+        (lambda: nnspec.load(XOR).to_numpy(dtype="int32"), "dtype must be one of 'float32'"),
+        (lambda: nnspec.load(XOR).to_numpy(seed="a"), "seed must be a whole number of 0 or more"),
+        (lambda: nnspec.load(XOR).to_torch(seed=-1), "seed must be a whole number of 0 or more"),
+        (lambda: nnspec.load(XOR).summary(width="wide"), "width must be a whole number"),
+        (lambda: nnspec.load(XOR).compile("jax"), "target must be one of 'torch', 'numpy', 'onnx'"),
+        (lambda: nnspec.load(XOR).compile("numpy", weights=5), "weights must be a path"),
+    ],
+)
+def test_an_argument_out_of_range_is_r339(call, said):
+    with pytest.raises(nnspec.NnspecError) as caught:
+        call()
+    assert caught.value.code == "R339" and said in caught.value.message, caught.value.message
+    assert caught.value.hint
+
+
+def test_numpy_integers_and_dtypes_are_taken_as_python_ones():
+    model = nnspec.load(XOR, max_params=np.int64(100))
+    assert model.to_numpy(seed=np.int64(3), dtype=np.float64).dtype == np.float64
+
+
+def test_a_weights_dict_that_does_not_fit_is_e506_and_one_that_fits_compiles(tmp_path):
+    model = nnspec.load(XOR)
+    weights = {name: array.tolist() for name, array in model.to_numpy(seed=1).params.items()}
+    with pytest.raises(nnspec.NnspecError) as caught:
+        model.compile("numpy", tmp_path / "x.py", weights={**weights, "h.weight": [[1.0, 2.0]]})
+    assert caught.value.code == "E506"
+    assert "'h.weight' is [2, 2] here and [1, 2] in the dict" in caught.value.message
+    with pytest.raises(nnspec.NnspecError, match="'y.bias' is not an array of numbers"):
+        model.compile("numpy", tmp_path / "x.py", weights={**weights, "y.bias": [[1.0], [1.0, 2]]})
+    assert not list(tmp_path.iterdir())
+    written = model.compile("numpy", tmp_path / "x.py", weights=weights)  # lists of numbers will do
+    assert [path.name for path in written] == ["x.py", "x.safetensors"]
+    stored = load_file(tmp_path / "x.safetensors")
+    assert all(array.dtype == np.float32 for array in stored.values())

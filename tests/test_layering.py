@@ -24,6 +24,7 @@ STAGES = [
         "base",
         [
             "nnspec.errors",
+            "nnspec.arguments",
             "nnspec.atomic",
             "nnspec.collector",
             "nnspec.reading",

@@ -44,6 +44,13 @@ def test_a_list_of_losses_is_not_answered_with_did_you_mean():
     assert error.hint == "write one of: sse, mse, rmse, cross_entropy, bce, margin"
 
 
+def test_a_whole_number_written_as_a_decimal_says_how_to_write_it():
+    error = _error(trained("epochs = 1e3"))
+    assert (error.code, error.message) == ("E502", "epochs must be a whole number >= 0, not 1000.0")
+    assert error.hint.startswith("write it as 1000:")
+    assert _error(trained("epochs = 2.5")).hint is None  # no whole number to offer
+
+
 def test_the_list_of_known_kinds_is_never_cut_off():
     error = _error(NET.format(layer="zzqx y: 2"))
     assert error.code == "E201" and "..." not in error.hint
@@ -201,3 +208,14 @@ def test_the_line_shown_is_the_parser_s_line_when_a_form_feed_comes_before():
     error = _error("network n {\n    input x: 2\f\n    dense y: 1\n    x -> q\n}\n")
     assert (error.code, error.span.line) == ("E302", 4)
     assert error.span.source.line(4) == "    x -> q"
+
+
+def test_the_caret_lines_up_after_wide_characters_in_a_terminal():
+    """A CJK character takes two columns of a terminal; the caret counts columns, not
+    characters, so it stands under the mistake."""
+    error = _error('network n "入力の網" { input x: 2; dense y: 1; x -> q }\n')
+    assert error.code == "E302"
+    shown, caret = str(error).splitlines()[1:3]
+    assert shown == '    1 | network n "入力の網" { input x: 2; dense y: 1; x -> q }'
+    before = 'network n "' + " " * 8 + '" { input x: 2; dense y: 1; x -> '  # 4 wide: 8 columns
+    assert caret == "      | " + " " * len(before) + "^"

@@ -538,7 +538,8 @@ def test_float64_on_request_and_float32_close_to_it():
     assert all(a.dtype == np.float64 for a in double.params.values())
     x = normal(4, 1, 8, 8)
     np.testing.assert_allclose(single(x), double(x), rtol=1e-4, atol=1e-6)
-    with pytest.raises(ValueError, match="float32 or float64"):
+    assert model.to_numpy(dtype=np.float64).dtype == np.float64
+    with pytest.raises(nnspec.NnspecError, match="R339.*dtype must be one of 'float32', 'float64'"):
         model.to_numpy(dtype="int32")
 
 

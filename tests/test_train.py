@@ -160,7 +160,7 @@ def test_weights_whose_loss_is_not_finite_after_the_last_step_stop_the_run(backe
         ({"seed": True}, "seed must be a whole number of 0 or more, not True"),
         ({"lr": float("nan")}, "lr must be a number above 0"),
         ({"lr": 1e200}, "lr must be a number above 0 (at most 3.4e+38), not 1e+200"),
-        ({"backend": "jax"}, "backend must be 'torch' or 'numpy', not 'jax'"),
+        ({"backend": "jax"}, "backend must be one of 'torch', 'numpy', not 'jax'"),
     ],
 )
 def test_arguments_out_of_range_are_r339_before_anything_is_written(given, said, tmp_path):

@@ -50,33 +50,56 @@ def read_weights(path: str | os.PathLike, program: Program) -> dict[str, np.ndar
             None,
             "save the weights as float32 (or give the weights.safetensors nnspec train wrote)",
         ) from None
+    return fit_weights(arrays, program, f"weights file '{shown}'", "the file")
+
+
+def fit_weights(
+    arrays: dict, program: Program, named: str, whose: str = "the weights"
+) -> dict[str, np.ndarray]:
+    """`arrays` (name -> array or nested lists of numbers) checked against the program as
+    `read_weights` checks a file's; `named` and `whose` say whose they are in its errors (E506,
+    E505): "weights file 'w.safetensors'", "the file"."""
+    arrays = {name: _array(value, name, named) for name, value in arrays.items()}
     wanted = {name: list(param.shape) for name, param in program.parameters().items()}
     for prefix in (f"{program.name}.", "weights."):
         if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
             arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
     missing = [name for name in wanted if name not in arrays]
     misfits = ([f"it lacks {_some(missing)}"] if missing else []) + [
-        f"'{name}' is {shape} here and {list(arrays[name].shape)} in the file"
+        f"'{name}' is {shape} here and {list(arrays[name].shape)} in {whose}"
         for name, shape in wanted.items()
         if name in arrays and list(arrays[name].shape) != shape
     ]
-    misfits += _extras({name: list(v.shape) for name, v in arrays.items()}, wanted)
+    misfits += _extras({name: list(v.shape) for name, v in arrays.items()}, wanted, whose)
     if misfits:
         more = f"; and {len(misfits) - 4} more" if len(misfits) > 4 else ""
         raise SpecError(
             "E506",
-            f"weights file '{shown}' does not fit network '{program.name}': "
-            f"{'; '.join(misfits[:4])}{more}",
+            f"{named} does not fit network '{program.name}': {'; '.join(misfits[:4])}{more}",
             None,
             "these weights were trained for another network or another version of this spec: "
             "give the weights.safetensors that nnspec train wrote for it, or train it again",
         )
     for name in wanted:
-        _check_values(arrays[name], name, shown)
+        _check_values(arrays[name], name, named)
     return {name: arrays[name] for name in wanted}
 
 
-def _check_values(array: np.ndarray, name: str, shown: str) -> None:
+def _array(value, name: str, named: str) -> np.ndarray:
+    """`value` as an array, lists of numbers as float32, as the network computes (E505 for what
+    is no array of numbers: ragged lists, text)."""
+    try:
+        return value if isinstance(value, np.ndarray) else np.array(value, np.float32)
+    except (TypeError, ValueError):
+        raise SpecError(
+            "E505",
+            f"{named}: '{name}' is not an array of numbers",
+            None,
+            "give each parameter as a NumPy array shaped as the layer table shows it",
+        ) from None
+
+
+def _check_values(array: np.ndarray, name: str, named: str) -> None:
     """Numbers that the network's float32 holds: no NaN or infinity (a run that reached them
     stopped, R301, and kept its last good weights), nothing beyond float32's range (E505)."""
     bad = None
@@ -89,14 +112,14 @@ def _check_values(array: np.ndarray, name: str, shown: str) -> None:
     if bad is not None:
         raise SpecError(
             "E505",
-            f"weights file '{shown}': '{name}' {bad}",
+            f"{named}: '{name}' {bad}",
             None,
             "give the weights.safetensors that nnspec train wrote (a run whose loss became NaN "
             "keeps the weights of its last good epoch)",
         )
 
 
-def _extras(arrays: dict[str, list[int]], wanted: dict[str, list[int]]) -> list[str]:
+def _extras(arrays: dict[str, list[int]], wanted: dict[str, list[int]], whose: str) -> list[str]:
     """The file's tensors this network has not, in name order: a whole layer the network lacks
     as one entry (`the file's layer 'n' (bias, weight)`), others one by one."""
     layers = {name.rpartition(".")[0] for name in wanted}
@@ -105,9 +128,9 @@ def _extras(arrays: dict[str, list[int]], wanted: dict[str, list[int]]) -> list[
         layer, _, key = name.rpartition(".")
         extras.setdefault(layer if layer and layer not in layers else name, []).append(key)
     return [
-        f"the file's '{group}' {arrays[group]} is not in this network"
+        f"{whose}'s '{group}' {arrays[group]} is not in this network"
         if group in arrays
-        else f"the file's layer '{group}' ({', '.join(keys)}) is not in this network"
+        else f"{whose}'s layer '{group}' ({', '.join(keys)}) is not in this network"
         for group, keys in extras.items()
     ]
 
@@ -116,4 +139,4 @@ def _some(names: list[str]) -> str:
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
-__all__ = ["read_weights"]
+__all__ = ["fit_weights", "read_weights"]

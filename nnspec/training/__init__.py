@@ -22,11 +22,12 @@ from pathlib import Path
 
 from safetensors.numpy import save_file
 
+from .. import arguments
 from ..atomic import write_atomic
 from ..backends.devices import best_device, numpy_device
 from ..collector import collector_paused
 from ..data import load_data
-from ..errors import Collector, NnspecError, SpecError
+from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
 from ..resolve import read_source
 from ..train_section import LARGEST_LR, TrainConfig, check_training, train_config
@@ -432,38 +433,26 @@ def make_runner(
 
 # ---- the arguments of a call, checked before anything is read (R339) -------------------------
 WHOLE_LEAST = {"epochs": 0, "batch": 1, "seed": 0}  # a whole number at least this
+SETTINGS_HINT = (
+    "give it as the command line's --epochs, --lr, --batch, --seed take it, or leave it out for "
+    "the train section's"
+)
 
 
 def check_arguments(backend: str | None, **given) -> None:
     """R339 for a `backend` that is neither torch nor numpy, or a given `epochs`, `batch` or
     `seed` that is no whole number at least WHOLE_LEAST's, or an `lr` that is no number above 0
     within float32 (the command line refuses the same as usage errors)."""
-    wrong = None
-    if backend is not None and backend not in ("torch", "numpy"):
-        wrong = (
-            f"backend must be 'torch' or 'numpy', not {backend!r}",
+    if backend is not None:
+        arguments.one_of(
+            "backend",
+            backend,
+            ("torch", "numpy"),
             "leave it out: torch when it is installed, else numpy",
         )
     for key, least in WHOLE_LEAST.items():
-        value = given.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < least
-        ):
-            wrong = f"{key} must be a whole number of {least} or more, not {value!r}", None
-    lr = given.get("lr")
-    if lr is not None and (
-        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= LARGEST_LR
-    ):
-        wrong = f"lr must be a number above 0 (at most {LARGEST_LR:.3g}), not {lr!r}", None
-    if wrong is not None:
-        message, hint = wrong
-        raise NnspecError(
-            "R339",
-            message,
-            hint
-            or "give it as the command line's --epochs, --lr, --batch, --seed take it, or "
-            "leave it out for the train section's",
-        )
+        arguments.whole(key, given.get(key), least, SETTINGS_HINT)
+    arguments.number("lr", given.get("lr"), 0, LARGEST_LR, SETTINGS_HINT)
 
 
 def default_backend() -> str:
