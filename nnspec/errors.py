@@ -13,6 +13,7 @@ in docs/errors.md.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import unicodedata
@@ -134,6 +135,17 @@ class SpecError(NnspecError):
         return first
 
 
+# why the operating system refused a write, as a user reads it, and what to do before trying again
+WHY = {
+    errno.ENOSPC: ("the disk is full", "free some space"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space"),
+    errno.EROFS: ("the file system is read-only", "make it writable again"),
+    errno.EACCES: ("permission denied", "make the folder writable again"),
+    errno.EPERM: ("permission denied", "make the folder writable again"),
+    errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
+}
+
+
 class FileError(NnspecError):
     """A file or folder outside any spec that cannot be read or written (R101): a run's results,
     a checkpoint, a drawing, a zoo's folder."""
@@ -143,11 +155,19 @@ class FileError(NnspecError):
         """The error the operating system gave, as a user reads it."""
         where = f" {error.filename}" if error.filename is not None else ""
         return cls(
-            "R101",
-            f"cannot read or write{where}: {error.strerror or error}",
-            "check that the path exists, that a folder is where a folder is wanted, "
-            "and that you may write there",
+            "R101", f"cannot read or write{where}: {error.strerror or error}", hint_for(error)
         )
+
+
+def hint_for(error: OSError, then: str = "run it again") -> str:
+    """What to do about a refused read or write: the fix `WHY` gives for its errno, or where
+    to look."""
+    if error.errno in WHY and error.errno not in (errno.EACCES, errno.EPERM):
+        return f"{WHY[error.errno][1]}, then {then}"
+    return (
+        "check that the path exists, that a folder is where a folder is wanted, "
+        "and that you may write there"
+    )
 
 
 def _position(error: NnspecError) -> tuple:

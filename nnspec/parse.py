@@ -389,9 +389,10 @@ def _depth(span: Span, below: int) -> int:
     if below >= MAX_OPERATORS:
         raise SpecError(
             "E105",
-            f"an expression nested more than {MAX_OPERATORS} operators deep",
+            f"an expression nested more than {MAX_OPERATORS} operators deep (in a chain such as "
+            "1 + 1 + ... + 1, each operator holds the ones before it)",
             span,
-            "split it into constants: 'let a = ...', then use a",
+            "split it into constants: 'let a = ...', then use a (each constant starts anew)",
         )
     return below + 1
 

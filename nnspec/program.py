@@ -6,6 +6,7 @@ each with its kind and options, what enters it, its output shape and its paramet
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -134,3 +135,17 @@ class Program:
             for layer in self.layers
             for key, param in layer.own_params.items()
         }
+
+
+def layer_digests(programs: list[Program]) -> dict[str, str]:
+    """Each layer's kind, options and inputs, as a short digest by name (a GAN's under each
+    network's name): a change the parameter layout does not show (an activation, a link) is seen
+    by it. A checkpoint records it for resuming, a weights file for predict and compile."""
+    prefix = len(programs) > 1
+    return {
+        (f"{program.name}.{layer.name}" if prefix else layer.name): hashlib.sha256(
+            f"{layer.kind!r}|{layer.options!r}|{layer.inputs!r}".encode()
+        ).hexdigest()[:16]
+        for program in programs
+        for layer in program.layers
+    }

@@ -240,6 +240,7 @@ def test_long_expressions_and_chains_of_constants_are_bounded_not_a_traceback():
     assert constant(" + ".join(["1"] * 100)) == 100
     error = failure("let a = " + " + ".join(["1"] * 3000) + "\n" + NET.format(layer="dense y: a"))
     assert error.code == "E105" and "more than 100 operators deep" in error.message
+    assert "in a chain such as 1 + 1 + ... + 1" in error.message and "anew" in error.hint
     # 5,000 constants each using the next one down: evaluated in order, not nested
     n = 5000
     chain = "".join(f"let a{i} = a{i - 1} + 1\n" for i in range(n, 0, -1))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, EXAMPLES
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
@@ -647,3 +647,36 @@ def test_sigterm_in_process_is_exit_143_and_the_old_handler_is_put_back(
     monkeypatch.undo()
     assert main(["train", str(spec), "--out", str(out), "--resume"]) == 0
     assert _epochs(out) == list(range(1, EPOCHS + 1))
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "old-zoo"])
+def test_a_disk_that_fills_while_the_zoo_is_written_says_so_and_leaves_no_half_zoo(
+    existing, tmp_path, monkeypatch, capsys
+):
+    """The third file of a zoo meets a full disk: R101 says the disk is full and to free space;
+    a folder made for the zoo is removed again, an old zoo's folder keeps its files, whole."""
+    specs, out = tmp_path / "specs", tmp_path / "zoo"
+    specs.mkdir()
+    (specs / "xor.nn").write_text((EXAMPLES / "xor.nn").read_text())
+    if existing:
+        out.mkdir()
+        (out / "xor.svg").write_text("<svg/>")
+    write, calls = nnspec.atomic.write_atomic, []
+
+    def full_at_the_third(path, fill):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write(path, fill)
+
+    monkeypatch.setattr(nnspec.atomic, "write_atomic", full_at_the_third)
+    assert main(["zoo", str(specs), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "error[R101]: cannot write " in err and "No space left on device" in err, err
+    assert "hint: free some space, then run it again" in err
+    assert "Traceback" not in err
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["xor.svg", "zoo.svg"]
+        assert (out / "xor.svg").read_text().startswith("<?xml")  # replaced whole
+    else:
+        assert not out.exists()

@@ -389,6 +389,34 @@ def test_predict_with_weights_of_another_network_names_each_tensor(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("weights", ["weights.safetensors", "checkpoint.safetensors"])
+@pytest.mark.parametrize(
+    ("change", "wanted"),
+    [
+        (("dense  h: 8", "dense  h: 8, act=tanh"), "layer 'h' changed"),
+        (("batchnorm n", "batchnorm n: eps=0.1"), "layer 'n' changed"),
+    ],
+    ids=["activation", "option"],
+)
+def test_predict_and_compile_refuse_weights_of_a_version_whose_layers_changed(
+    change, wanted, weights, trained, tmp_path, capsys
+):
+    """The tensors fit, but the layers they were trained in are not these: an activation or an
+    option changed since, and predict or compile would compute another function than the one
+    trained. The same spec read from another folder is this version still."""
+    spec = _spec(tmp_path, BATCHNORM.replace(*change))
+    code, _, err = _predict(capsys, spec, trained / weights, tmp_path)
+    assert code == 1 and "error[E506]: " in err and wanted in err, err
+    assert f"'{trained / weights}' was trained for another version of network 'bn'" in err
+    out = tmp_path / "out.py"
+    compiled = ["compile", str(spec), "--to", "numpy", "--weights", str(trained / weights)]
+    assert main([*compiled, "-o", str(out)]) == 1
+    assert "error[E506]: " in capsys.readouterr().err and not out.exists()
+    (tmp_path / "elsewhere").mkdir()
+    assert _predict(capsys, _spec(tmp_path / "elsewhere"), trained / weights, tmp_path)[0] == 0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "wanted"),
     [

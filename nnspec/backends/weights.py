@@ -7,15 +7,19 @@ whose tensors are the program's parameters by name, each checked: `nnspec predic
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load
 
+from ..data.standardise import read_metadata
 from ..errors import SpecError
-from ..program import Program
+from ..program import Program, layer_digests
 from ..reading import DATA_LIMIT, ReadError, read_regular
+
+LAYERS = "nnspec.layers"  # a weights file's record of its network's layers (layer_digests)
 
 
 def read_weights(path: str | os.PathLike, program: Program) -> dict[str, np.ndarray]:
@@ -50,7 +54,10 @@ def read_weights(path: str | os.PathLike, program: Program) -> dict[str, np.ndar
             None,
             "save the weights as float32 (or give the weights.safetensors nnspec train wrote)",
         ) from None
-    return fit_weights(arrays, program, f"weights file '{shown}'", "the file")
+    named = f"weights file '{shown}'"
+    fitted = fit_weights(arrays, program, named, "the file")
+    _check_layers(_recorded_layers(read_metadata(path)), program, named)
+    return fitted
 
 
 def fit_weights(
@@ -83,6 +90,43 @@ def fit_weights(
     for name in wanted:
         _check_values(arrays[name], name, named)
     return {name: arrays[name] for name in wanted}
+
+
+def _recorded_layers(metadata: dict[str, str]) -> dict[str, str]:
+    """The layer digests a weights file records (`LAYERS`), or a checkpoint (under `nnspec`);
+    {} for a file that records none (written by hand, or by an earlier nnspec)."""
+    try:
+        if LAYERS in metadata:
+            layers = json.loads(metadata[LAYERS])
+        else:
+            layers = json.loads(metadata.get("nnspec", "{}")).get("layers", {})
+    except (ValueError, AttributeError):
+        return {}
+    return layers if isinstance(layers, dict) else {}
+
+
+def _check_layers(recorded: dict[str, str], program: Program, named: str) -> None:
+    """E506 for weights whose parameters fit but whose layers were recorded otherwise: an
+    activation, an option or a link changed since they were trained (a GAN's file: this
+    network's layers, under its name)."""
+    if not recorded:
+        return
+    mine = layer_digests([program])
+    prefix = f"{program.name}."
+    if not set(mine) <= set(recorded) and any(name.startswith(prefix) for name in recorded):
+        recorded = {k.removeprefix(prefix): v for k, v in recorded.items() if k.startswith(prefix)}
+    changed = [f"layer '{n}' changed" for n in mine if n in recorded and mine[n] != recorded[n]]
+    changed += [f"layer '{n}' is new" for n in mine if n not in recorded]
+    changed += [f"layer '{n}' is gone" for n in recorded if n not in mine]
+    if changed:
+        more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise SpecError(
+            "E506",
+            f"{named} was trained for another version of network '{program.name}' (its kinds, "
+            f"activations, options or links changed): {'; '.join(changed[:4])}{more}",
+            None,
+            "undo the change to the spec, or train it again (nnspec train) for weights that fit",
+        )
 
 
 def _array(value, name: str, named: str) -> np.ndarray:

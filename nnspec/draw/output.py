@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from .. import atomic
-from ..errors import NnspecError
+from ..errors import NnspecError, hint_for
 from .cells import PALETTES, Palette
 
 FORMATS = ("svg", "png", "pdf")
@@ -67,7 +67,5 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         return atomic.write_atomic(path, lambda temporary: Path(temporary).write_bytes(data))
     except OSError as error:
         raise DrawError(
-            "R101",
-            f"cannot write {path}: {error.strerror or error}",
-            "check that you may write there",
+            "R101", f"cannot write {path}: {error.strerror or error}", hint_for(error)
         ) from None

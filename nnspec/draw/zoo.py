@@ -11,6 +11,7 @@ and gets:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import math
@@ -18,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .output import DPI, FORMATS, check_orient, choose_palette, write_atomic
+from .output import DPI, FORMATS, DrawError, check_orient, choose_palette, write_atomic
 from .page import (
     Drawable,
     Tile,
@@ -115,16 +116,33 @@ def make_zoo(
         scene, dpi = _poster(zoo, tiles)
         return [write_atomic(out, render(scene, chosen, picture, dpi))]
     panels = [entry_scene(e.networks, scope=e.slug, **options) for e in zoo]  # the full view
-    written = []
-    for entry, panel in zip(zoo, panels, strict=True):
-        written.append(
-            write_atomic(out / f"{entry.slug}.svg", render(with_legend(panel), chosen, "svg"))
-        )
+    files = {
+        out / f"{entry.slug}.svg": render(with_legend(panel), chosen, "svg")
+        for entry, panel in zip(zoo, panels, strict=True)
+    }
     scene, dpi = _poster(zoo, tiles)
-    for fmt in FORMATS:
-        written.append(write_atomic(out / f"zoo.{fmt}", render(scene, chosen, fmt, dpi)))
+    files |= {out / f"zoo.{fmt}": render(scene, chosen, fmt, dpi) for fmt in FORMATS}
     wide = {entry.slug for entry, panel in zip(zoo, panels, strict=True) if _width(panel) > WIDE}
-    written.append(write_atomic(out / "index.html", page_html(zoo, Path(runs), wide).encode()))
+    files[out / "index.html"] = page_html(zoo, Path(runs), wide).encode()
+    return _write_all(files, out)
+
+
+def _write_all(files: dict[Path, bytes], out: Path) -> list[Path]:
+    """Write every file (each whole, or not at all); when one cannot be written (a full disk),
+    a folder `out` made for them is removed again with what went into it, so that a zoo is not
+    left half made where there was none."""
+    made = not out.exists()
+    written = []
+    try:
+        for path, data in files.items():
+            written.append(write_atomic(path, data))
+    except (DrawError, KeyboardInterrupt):
+        if made:
+            with contextlib.suppress(OSError):
+                for path in written:
+                    path.unlink(missing_ok=True)
+                out.rmdir()
+        raise
     return written
 
 

@@ -29,6 +29,7 @@ from ..collector import collector_paused
 from ..data import load_data
 from ..errors import Collector, SpecError
 from ..model import Model, check_source, load
+from ..program import layer_digests
 from ..resolve import read_source
 from ..train_section import LARGEST_LR, TrainConfig, check_training, train_config
 from . import checkpoint, distributed, folder
@@ -260,7 +261,7 @@ def _train(
         if group is not None:
             distributed.check_procs(group.size, backend or default_backend(), models, config, data)
             distributed.check_shards(models[0].program, data.train, config.batch, group.size)
-        layers = checkpoint.layers_of([model.program for model in models])
+        layers = layer_digests([model.program for model in models])
         record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides, layers)
         with (
             Plots() if writes else nullcontext()
@@ -308,7 +309,7 @@ def _train(
                     outcome = fit(runner, data, config, out, saved or False, observed, record)
                     board.finish(outcome.history)
                 paths = (
-                    _write_results(runner, config, outcome, out, data, plots, count)
+                    _write_results(runner, config, outcome, out, data, plots, layers, count)
                     if writes
                     else {}
                 )
@@ -476,7 +477,14 @@ def _device(backend: str | None, device: str | None) -> str | None:
 
 
 def _write_results(
-    runner, config: TrainConfig, outcome, out: Path, data, plots: Plots, threads: int | None = None
+    runner,
+    config: TrainConfig,
+    outcome,
+    out: Path,
+    data,
+    plots: Plots,
+    layers: dict[str, str],
+    threads: int | None = None,
 ) -> dict[str, Path]:
     paths = {
         "metrics": out / "metrics.csv",
@@ -485,8 +493,8 @@ def _write_results(
         "plot": out / "metrics.png",
         "checkpoint": out / "checkpoint.safetensors",
     }
-    metadata = weights_metadata(data)  # a csv's columns, for predict
-    write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p, metadata or None))
+    metadata = weights_metadata(data, layers)  # the layers and a csv's columns, for predict
+    write_atomic(paths["weights"], lambda p: save_file(runner.weights(), p, metadata))
     write_atomic(
         paths["settings"],
         lambda p: Path(p).write_text(

@@ -28,7 +28,6 @@ from safetensors import SafetensorError
 from safetensors.numpy import load, save_file
 
 from ..atomic import write_atomic
-from ..program import Program
 from ..reading import DATA_LIMIT, ReadError, read_regular
 from ..train_section import TrainConfig
 from .stopped import TrainingStopped
@@ -54,20 +53,6 @@ class Record:
     settings: dict  # KEPT, as settings.json writes them
     overrides: dict = field(default_factory=dict)  # epochs, lr, batch, seed given by the caller
     layers: dict = field(default_factory=dict)  # layer name -> digest of its definition
-
-
-def layers_of(programs: list[Program]) -> dict[str, str]:
-    """Each layer's kind, options and inputs, as a short digest by name (a GAN's under each
-    network's name): a change the parameter layout does not show (an activation, a link) is seen
-    by it."""
-    prefix = len(programs) > 1
-    return {
-        (f"{program.name}.{layer.name}" if prefix else layer.name): hashlib.sha256(
-            f"{layer.kind!r}|{layer.options!r}|{layer.inputs!r}".encode()
-        ).hexdigest()[:16]
-        for program in programs
-        for layer in program.layers
-    }
 
 
 def kept_settings(config: TrainConfig) -> dict:

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import WHY
 from .checkpoint import CHECKPOINT, CheckpointError, read
 from .stopped import TrainingStopped
 
@@ -32,16 +33,6 @@ LOCK = ".nnspec.lock"
 RESULTS = (CHECKPOINT, "metrics.csv", "weights.safetensors")
 WRITTEN = (*RESULTS, "settings.json", "metrics.png", "samples.png", "best.safetensors")
 OTHER_FOLDER = "train into another folder (--out DIR)"
-
-# why a write failed, as a user reads it, and what to do before resuming
-WHY = {
-    errno.ENOSPC: ("the disk is full", "free some space"),
-    errno.EDQUOT: ("the disk quota is used up", "free some space"),
-    errno.EROFS: ("the file system is read-only", "make it writable again"),
-    errno.EACCES: ("permission denied", "make the folder writable again"),
-    errno.EPERM: ("permission denied", "make the folder writable again"),
-    errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
-}
 
 
 class FolderError(TrainingStopped):

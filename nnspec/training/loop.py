@@ -18,6 +18,7 @@ from safetensors.numpy import load_file, save_file
 
 from ..atomic import write_atomic
 from ..data.load import Data, Split
+from ..program import layer_digests
 from ..reading import DATA_LIMIT, ReadError, read_regular
 from ..rules import rule_metrics
 from ..train_section import TrainConfig
@@ -27,7 +28,6 @@ from .checkpoint import (
     Record,
     Saved,
     kept_settings,
-    layers_of,
     layout_of,
     read,
     save,
@@ -123,7 +123,7 @@ def _fit(runner, data: Data, config: TrainConfig, out: Path, resume, progress, r
         record = Record(
             program.name if program else "",
             kept_settings(config),
-            layers=layers_of([program]) if program else {},
+            layers=layer_digests([program]) if program else {},
         )
     program = getattr(runner, "program", None)
     if program is not None and config.epochs:

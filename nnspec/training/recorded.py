@@ -4,7 +4,7 @@ was trained on them and names its classes: a csv's feature columns, in the order
 reads them, and its target column; the class labels, by output; the standardisation of each
 input (`normalize = true`, nnspec.data.standardise).
 
-    save_file(weights, path, weights_metadata(data) or None)   # nnspec.training writes it
+    save_file(weights, path, weights_metadata(data, layers))   # nnspec.training writes it
     read_inputs(path, program, **recorded_columns(weights))    # nnspec predict reads it
     recorded_labels(weights)                                   # {output: [label, ...]}
 """
@@ -14,20 +14,22 @@ from __future__ import annotations
 import json
 import os
 
+from ..backends.weights import LAYERS
 from ..data.standardise import NORMALIZE, encode, read_metadata
 
 # keys of a weights file's metadata
 COLUMNS, TARGET, LABELS = "nnspec.columns", "nnspec.target", "nnspec.labels"
 
 
-def weights_metadata(data) -> dict[str, str]:
-    """What a weights file records of the data it was trained on (safetensors metadata, strings
-    only): a csv's feature columns in the order the network reads them and its target column,
-    the labels of the classes by output (`Data.info["labels"]`) when they have labels, and the
-    inputs' standardisation."""
+def weights_metadata(data, layers: dict[str, str]) -> dict[str, str]:
+    """What a weights file records of the network and the data it was trained on (safetensors
+    metadata, strings only): its `layers` (`layer_digests`, so that weights of another version
+    of the spec are refused), a csv's feature columns in the order the network reads them and
+    its target column, the labels of the classes by output (`Data.info["labels"]`) when they
+    have labels, and the inputs' standardisation."""
     info = data.info
     columns, target, labels = info.get("columns"), info.get("target"), info.get("labels")
-    metadata = {}
+    metadata = {LAYERS: json.dumps(layers)}
     if columns is not None:
         metadata[COLUMNS] = json.dumps(list(columns))
         if target:  # one column's name, or the outputs' columns of a several-output network
