@@ -149,3 +149,13 @@ def layer_digests(programs: list[Program]) -> dict[str, str]:
         for program in programs
         for layer in program.layers
     }
+
+
+def layer_changes(now: dict[str, str], then: dict[str, str]) -> str | None:
+    """How the layers `now` (`layer_digests`) differ from those recorded `then`, in at most four
+    parts ("layer 'h' changed; layer 'z' is new; and 2 more"); None when they do not."""
+    changed = [f"layer '{n}' changed" for n in now if n in then and now[n] != then[n]]
+    changed += [f"layer '{n}' is new" for n in now if n not in then]
+    changed += [f"layer '{n}' is gone" for n in then if n not in now]
+    more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+    return f"{'; '.join(changed[:4])}{more}" if changed else None

@@ -16,7 +16,7 @@ from safetensors.numpy import load
 
 from ..data.standardise import read_metadata
 from ..errors import SpecError
-from ..program import Program, layer_digests
+from ..program import Program, layer_changes, layer_digests
 from ..reading import DATA_LIMIT, ReadError, read_regular
 
 LAYERS = "nnspec.layers"  # a weights file's record of its network's layers (layer_digests)
@@ -115,15 +115,12 @@ def _check_layers(recorded: dict[str, str], program: Program, named: str) -> Non
     prefix = f"{program.name}."
     if not set(mine) <= set(recorded) and any(name.startswith(prefix) for name in recorded):
         recorded = {k.removeprefix(prefix): v for k, v in recorded.items() if k.startswith(prefix)}
-    changed = [f"layer '{n}' changed" for n in mine if n in recorded and mine[n] != recorded[n]]
-    changed += [f"layer '{n}' is new" for n in mine if n not in recorded]
-    changed += [f"layer '{n}' is gone" for n in recorded if n not in mine]
+    changed = layer_changes(mine, recorded)
     if changed:
-        more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
         raise SpecError(
             "E506",
             f"{named} was trained for another version of network '{program.name}' (its kinds, "
-            f"activations, options or links changed): {'; '.join(changed[:4])}{more}",
+            f"activations, options or links changed): {changed}",
             None,
             "undo the change to the spec, or train it again (nnspec train) for weights that fit",
         )

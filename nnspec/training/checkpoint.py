@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load, save_file
 
 from ..atomic import write_atomic
+from ..program import layer_changes
 from ..reading import DATA_LIMIT, ReadError, read_regular
 from ..train_section import TrainConfig
 from .stopped import TrainingStopped
@@ -210,17 +211,12 @@ class Saved:
     def check_layers(self, network: str, layers: dict[str, str]) -> None:
         """Refuse a checkpoint of a version of the network whose layers changed in a way its
         parameter layout does not show (an activation, an option, a link; R302)."""
-        theirs = self.state["layers"]
-        changed = [f"layer '{n}' changed" for n in layers if n in theirs and layers[n] != theirs[n]]
-        changed += [f"layer '{n}' is new" for n in layers if n not in theirs]
-        changed += [f"layer '{n}' is gone" for n in theirs if n not in layers]
+        changed = layer_changes(layers, self.state["layers"])
         if changed:
-            more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
             raise CheckpointError(
                 "R302",
                 f"the checkpoint in {self.path.parent} was written by another version of network "
-                f"'{network}' (its kinds, options or links changed): "
-                f"{'; '.join(changed[:4])}{more}",
+                f"'{network}' (its kinds, options or links changed): {changed}",
                 f"undo the change to the spec to resume the run, or {AFRESH}",
             )
 
