@@ -48,13 +48,16 @@ class FormatError(NnspecError):
 
 # ---- the public functions ----------------------------------------------------------------
 def format_text(text: str, path: str = "<string>") -> str:
-    """`text` in the canonical layout; raises `SpecError` when it does not parse. Not checked
-    for safety: `format_source` is."""
+    """`text` in the canonical layout; raises `SpecError` when it does not parse. Its lines end
+    as the text's first line does (a file saved on Windows keeps CRLF). Not checked for safety:
+    `format_source` is."""
     from .parse import parse
 
     source = Source(path, text.removeprefix("\ufeff"))
     parse(source)  # nnspec's own parser: its syntax errors, with their codes and hints
-    return _Formatter(source.text).run()
+    formatted = _Formatter(source.text).run()
+    windows = source.text.partition("\n")[0].endswith("\r")
+    return formatted.replace("\n", "\r\n") if windows else formatted
 
 
 def format_source(source: Source) -> str:
