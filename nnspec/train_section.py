@@ -1444,7 +1444,58 @@ def csv_header(file: TextIO) -> list[str] | None:
             "it is not a csv file with a header row"
         )
     header = next(csv.reader([line]), None)
-    return [column.strip() for column in header] if header else None
+    if not header:
+        return None
+    names = [column.strip() for column in header]
+    _check_names(names)
+    return names
+
+
+class HeaderError(csv.Error):
+    """A header row that reads, but not as the header of a comma-separated file whose columns
+    have names of their own; with its hint."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
+def _check_names(names: list[str]) -> None:
+    """HeaderError for a header of one column that other separators split (a file saved with
+    semicolons or tabs), a column without a name (often an index pandas wrote), or a name given
+    twice (columns are matched by name)."""
+    if len(names) == 1:
+        for mark, called in SEPARATORS.items():
+            if mark in names[0]:
+                raise HeaderError(
+                    f"its header row is one column, {names[0]!r}: the columns are separated by "
+                    f"{called}, not commas",
+                    "nnspec reads comma-separated values: save the file with commas "
+                    "(a spreadsheet's 'CSV (comma delimited)'; pandas: to_csv(path, index=False))",
+                )
+    blank = next((i for i, name in enumerate(names, 1) if not name), None)
+    if blank == len(names) > 1:
+        raise HeaderError(
+            "its header row ends in a comma, which makes a last column without a name",
+            "remove the comma that ends each line, or name the column",
+        )
+    if blank is not None:
+        raise HeaderError(
+            f"column {blank} of its header row has no name",
+            "name every column; a first column without a name is often the index pandas "
+            "writes, which to_csv(path, index=False) leaves out",
+        )
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise HeaderError(
+                f"its header row names column {name!r} twice",
+                "give each column its own name: columns are read and matched by name",
+            )
+        seen.add(name)
 
 
 def _check_data_file(call: s.Call, errors: Collector) -> None:
@@ -1620,7 +1671,7 @@ def _check_csv_header(full: str, path: s.String, target: s.String, errors: Colle
             "E505",
             f"cannot read data file '{path.value}': {error}",
             path.span,
-            "a csv file is UTF-8 text with a header row",
+            getattr(error, "hint", "a csv file is UTF-8 text with a header row"),
         )
         return
     if columns is None:

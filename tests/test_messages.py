@@ -219,3 +219,33 @@ def test_the_caret_lines_up_after_wide_characters_in_a_terminal():
     assert shown == '    1 | network n "入力の網" { input x: 2; dense y: 1; x -> q }'
     before = 'network n "' + " " * 8 + '" { input x: 2; dense y: 1; x -> '  # 4 wide: 8 columns
     assert caret == "      | " + " " * len(before) + "^"
+
+
+CSV_NET = NET.format(layer="dense y: 1, act=sigmoid") + (
+    'train {\n    data = csv("d.csv", target="label")\n    loss = bce\n}\n'
+)
+
+
+@pytest.mark.parametrize(
+    "header, said, hinted",
+    [
+        ("a;b;label", "one column, 'a;b;label': the columns are separated by semicolons", "commas"),
+        ("a\tb\tlabel", "the columns are separated by tabs, not commas", "CSV (comma delimited)"),
+        (",a,label", "column 1 of its header row has no name", "to_csv(path, index=False)"),
+        ("a,b,label,", "its header row ends in a comma", "remove the comma"),
+        ("a,a,label", "its header row names column 'a' twice", "its own name"),
+    ],
+    ids=["semicolons", "tabs", "pandas-index", "trailing-comma", "twice"],
+)
+def test_a_csv_header_that_is_not_one_of_named_comma_separated_columns(
+    header, said, hinted, tmp_path
+):
+    """Read as it was, such a header would train on an index column, or say only that the
+    target column is not there."""
+    (tmp_path / "d.csv").write_text(f"{header}\n" + header.replace("label", "1") + "\n")
+    (tmp_path / "n.nn").write_text(CSV_NET)
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.load(tmp_path / "n.nn")
+    error = caught.value
+    assert error.code == "E505" and said in error.message and hinted in error.hint, error
+    assert error.span.line == 7  # the data line

@@ -282,7 +282,9 @@ def _header(file: io.TextIOWrapper, shown: str) -> list[str]:
         header = csv_header(file)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
-            "E505", f"cannot read data file '{shown}': {error}", CSV_TEXT_HINT
+            "E505",
+            f"cannot read data file '{shown}': {error}",
+            getattr(error, "hint", CSV_TEXT_HINT),
         ) from None
     if header is None:
         raise DataError(
@@ -352,7 +354,9 @@ def _scan(
                     lines.append(reader.line_num)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(
-            "E505", f"cannot read data file '{shown}': {error}", CSV_TEXT_HINT
+            "E505",
+            f"cannot read data file '{shown}': {error}",
+            getattr(error, "hint", CSV_TEXT_HINT),
         ) from None
     if not rows:
         raise DataError(
