@@ -17,15 +17,18 @@ nothing: the server stays up.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from . import syntax as s
 from .errors import NnspecError, Source, Span, SpecError
+from .reading import SPEC_LIMIT, size_text
 
 LOG = logging.getLogger("nnspec.lsp")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -527,7 +530,44 @@ def serve() -> None:
             "nnspec lsp needs pygls, which is not installed",
             "install the lsp extra: pip install 'nnspec[lsp]'",
         ) from None
-    build_server().start_io()
+    build_server().start_io(BoundedInput(sys.stdin.buffer))
+
+
+MESSAGE_LIMIT = 4 * SPEC_LIMIT  # bytes: a message carries at most a spec's text, JSON-escaped
+HEADER_LIMIT = 64 * 1024  # bytes of one header line
+SKIPPED = {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "nnspec-skipped"}}
+
+
+class BoundedInput:
+    """The server's stdin, its reads bounded: pygls reads a message's body at once, as long as
+    its Content-Length says, so a client (or garbage) claiming 100 GB would exhaust memory. A
+    header line is read up to HEADER_LIMIT bytes (a longer one is garbage, which the server skips
+    line by line); a body over MESSAGE_LIMIT is read through and dropped, said on stderr (the
+    editor's log), and the server goes on with the next message."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def readline(self) -> bytes:
+        return self.stream.readline(HEADER_LIMIT)
+
+    def read(self, size: int) -> bytes:
+        if size <= MESSAGE_LIMIT:
+            return self.stream.read(size)
+        left = size
+        while left > 0:
+            chunk = self.stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+        print(
+            f"nnspec lsp: skipped a message of {size:,} bytes, over the limit of "
+            f"{size_text(MESSAGE_LIMIT)}",
+            file=sys.stderr,
+        )
+        # in the message's place, a notification that changes nothing: the cancelling of a
+        # request no one made
+        return json.dumps(SKIPPED).encode()
 
 
 def path_of(uri: str) -> str:

@@ -335,6 +335,38 @@ def test_broken_messages_do_not_stop_the_server():
     assert '"id": 3' in out.replace('"id":3', '"id": 3')  # it answered after the garbage
 
 
+def test_a_message_over_the_limit_is_skipped_and_the_server_goes_on():
+    """pygls reads a body as long as its Content-Length says, at once: a claim of 100 GB was a
+    MemoryError and a traceback. Now a body over the limit is read through and dropped, and a
+    header line over its limit is garbage skipped."""
+    from nnspec.lsp import HEADER_LIMIT, MESSAGE_LIMIT
+
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+    shutdown = {"jsonrpc": "2.0", "id": 3, "method": "shutdown"}
+    big = b" " * (MESSAGE_LIMIT + 1)
+    stream = (
+        _message(init)
+        + b"Content-Length: %d\r\n\r\n%s" % (len(big), big)
+        + b"A" * (3 * HEADER_LIMIT)
+        + b"\r\n"
+        + _message(shutdown)
+        + _message({"jsonrpc": "2.0", "method": "exit"})
+    )
+    done = subprocess.run(SERVER, input=stream, capture_output=True, timeout=120, cwd=ROOT)
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0 and '"id": 3' in out.replace('"id":3', '"id": 3'), err
+    assert f"skipped a message of {len(big):,} bytes, over the limit of 64 MiB" in err
+    claimed = subprocess.run(
+        SERVER,
+        input=_message(init) + b"Content-Length: 99999999999\r\n\r\n{}",
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert claimed.returncode == 0 and "MemoryError" not in claimed.stderr.decode()
+    assert "skipped a message of 99,999,999,999 bytes" in claimed.stderr.decode()
+
+
 def test_positions_convert_between_characters_and_code_units():
     from nnspec.lsp import from_units, to_units
 
