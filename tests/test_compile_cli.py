@@ -144,6 +144,28 @@ def test_the_initial_parameters_are_seed_0s(tmp_path):
         np.testing.assert_array_equal(saved[name], value)
 
 
+@pytest.mark.parametrize("target", ["torch", "numpy"])
+def test_no_text_of_the_spec_runs_as_code_in_a_compiled_file(target, tmp_path):
+    """A description that closes the docstring, and a file name with a line break in it, stay
+    in the docstring and in the comment: the file runs what the network computes, and nothing
+    written into the spec."""
+    evil = '+ __import__(\\"pathlib\\").Path(\\"ran\\").touch() + '
+    text = (
+        (EXAMPLES / "xor.nn")
+        .read_text()
+        .replace('"XOR learned by a 2-2-1 network"', f'"\\\\ \\"\\"\\" {evil} \\"\\"\\""')
+    )
+    spec = tmp_path / 'evil\nopen("ran", "w").nn'
+    spec.write_text(text)
+    assert '"""' in nnspec.load(spec).program.description  # the text that would close it
+    (path, _) = nnspec.load(spec).compile(target, tmp_path / "net.py")
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, target, str(path)], cwd=tmp_path, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(json.loads(done.stdout)) == 4 and not (tmp_path / "ran").exists()
+
+
 def test_weights_of_another_network_are_refused(tmp_path, trained):
     other = trained(EXAMPLES / "perceptron_and.nn", "numpy").paths["weights"]
     with pytest.raises(SpecError) as error:

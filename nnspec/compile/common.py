@@ -17,9 +17,22 @@ def spec_hash(model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def harmless(text: str) -> str:
+    """`text` of a spec (a network's description) as it may stand in a docstring of an emitted
+    file: no backslash (an escape), no three quotes that would end the docstring and let the
+    rest run as code."""
+    return text.replace("\\", "/").replace('"""', "'''")
+
+
+def one_line(text: str) -> str:
+    """`text` (a file's name, a line of the spec) as it may stand in a comment of an emitted
+    file: what is not printable, a line break above all, as "?", so nothing leaves the comment."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def header(model, target: str) -> list[str]:
     """The header comment's lines, without the comment marks."""
-    name = Path(model.path).name if model.path else "<spec>"
+    name = one_line(Path(model.path).name) if model.path else "<spec>"
     return [
         f"{model.name}: compiled by nnspec {__version__} from {name} (sha256 {spec_hash(model)})",
         f"with `nnspec compile {name} --to {target}`; it needs no nnspec.",
@@ -31,7 +44,7 @@ def spec_line(layer: Layer) -> str:
     by a block or by `repeat` shows the line that declares it inside the block)."""
     span = layer.span
     text = span.source.line(span.line).strip()
-    return f"{Path(span.source.path).name}:{span.line}  {text}"
+    return one_line(f"{Path(span.source.path).name}:{span.line}  {text}")
 
 
 def weights_file(params: dict) -> bytes:

@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 
 from ..program import Layer
-from .common import header
+from .common import harmless, header
 from .numpy_helpers import HELPERS, with_needs
 from .numpy_kinds import quoted
 
@@ -34,7 +34,7 @@ def _shape(shape) -> str:
 
 def _docstring(text: str, indent: str) -> list[str]:
     """A docstring's lines, wrapped to the line length; quotes and backslashes made harmless."""
-    text = text.replace("\\", "/").replace('"""', "'''").strip() or "A network."
+    text = harmless(text).strip() or "A network."
     width = WIDTH - len(indent) - 6
     paragraphs = text.split("\n\n")
     lines: list[str] = []

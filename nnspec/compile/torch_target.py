@@ -39,7 +39,7 @@ from ..errors import SpecError
 from ..kinds.capsules import EPSILON
 from ..kinds.conv import pair
 from ..program import Layer
-from .common import header, spec_line, terms
+from .common import harmless, header, spec_line, terms
 
 LINE = 100  # ruff's line length in the project, and so in the emitted file
 
@@ -916,7 +916,7 @@ def _shape(shape, time: str) -> str:
 def _class_doc(program) -> str:
     inputs = ", ".join(f"{n}: {_shape(program.layer(n).shape, 'T')}" for n in program.inputs)
     outputs = ", ".join(f"{o.name}: {_shape(o.shape, 'T')}" for o in program.outputs)
-    text = f"{program.description or program.name}: {inputs} -> {outputs}."
+    text = f"{harmless(program.description or program.name)}: {inputs} -> {outputs}."
     return text if len(text) <= LINE - 10 else f"{program.name}: {inputs} -> {outputs}."
 
 
@@ -927,7 +927,9 @@ def _docstring(model, cls: str) -> str:
     result = "a tensor" if len(program.outputs) == 1 else "a dict by output name"
     return "\n".join(
         [
-            *_wrap(f'"""{program.description or program.name}: the PyTorch module `{cls}`.'),
+            *_wrap(
+                f'"""{harmless(program.description or program.name)}: the PyTorch module `{cls}`.'
+            ),
             "",
             "    net = load()  # the compiled weights: this file's name, .safetensors, beside it",
             '    net = load("weights.safetensors")  # or any file with the spec\'s parameter names',
