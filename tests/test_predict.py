@@ -142,6 +142,8 @@ def test_bad_weights_and_inputs_exit_1_with_a_clear_error(
     assert main(["predict", str(spec), "--weights", weights, "--input", source]) == 1
     err = capsys.readouterr().err
     assert f"error[{code}]" in err and message in err and "Traceback" not in err
+    if case == "wrong_width":  # the network is trained: its input is not the user's to declare
+        assert "hint: give each example as input 'x' takes it ([2]), as the network was" in err
 
 
 def test_an_output_file_of_another_kind_is_a_usage_error(xor_weights, tmp_path):

@@ -101,12 +101,22 @@ def _shaped(
     if sequence and not timed and total % size == 0:
         _check_steps(total // size, steps, name, what)
         return x.reshape(n, total // size, *dims), True
-    raise DataError(
+    takes = _takes(dims, sequence, steps)
+    raise MisShapen(
         "E506",
-        f"{what} gives {_describe(example, timed)} per example, "
-        f"but input '{name}' takes {_takes(dims, sequence, steps)}",
+        f"{what} gives {_describe(example, timed)} per example, but input '{name}' takes {takes}",
         _input_hint(name, example, timed),
+        f"give each example as input '{name}' takes it ({takes}), as the network was trained on",
     )
+
+
+class MisShapen(DataError):
+    """Examples whose shape the input does not take (E506); `hint` says how to declare the input
+    for them (training data), `given` how to give them (a trained network's input)."""
+
+    def __init__(self, code: str, message: str, hint: str, given: str):
+        super().__init__(code, message, hint)
+        self.given = given
 
 
 def _check_steps(length: int, steps: int | None, name: str, what: str) -> None:
@@ -121,7 +131,12 @@ def _check_steps(length: int, steps: int | None, name: str, what: str) -> None:
 def _describe(example: tuple[int, ...], timed: bool) -> str:
     if timed:
         return f"{example[0]} steps of {show(example[1:])}"
-    return f"{show(example)} ({math.prod(example)} values)" if len(example) > 1 else show(example)
+    count = math.prod(example)
+    return (
+        f"{show(example)} ({count} value{'s' * (count != 1)})"
+        if len(example) > 1
+        else show(example)
+    )
 
 
 def _takes(dims: tuple[int, ...], sequence: bool, steps: int | None) -> str:

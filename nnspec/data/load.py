@@ -28,7 +28,7 @@ from ..train_section import (
 from .builtin import BUILTIN
 from .examples import DataError, Examples, Graph
 from .files import class_indices, name_classes, npz_examples, read_csv, read_json, read_npz
-from .fit import fit_classes, fit_input, fit_values, graph_inputs, input_steps
+from .fit import MisShapen, fit_classes, fit_input, fit_values, graph_inputs, input_steps
 from .standardise import standardise, statistics
 
 Targets = np.ndarray | dict[str, np.ndarray] | None
@@ -278,7 +278,7 @@ def read_inputs(
             )
         return _inputs(examples, program, what)[0]
     except DataError as error:
-        hint = error.hint
+        hint = error.given if isinstance(error, MisShapen) else error.hint
         if error.message == f"data file '{shown}' is not found":  # not relative to the spec
             looked = Path(shown).absolute()
             hint = f"the path is relative to the current folder: nnspec looked for {looked}"
