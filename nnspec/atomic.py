@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -43,6 +44,16 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
             raise
         raise _naming(refused, path) from None
     return path
+
+
+def make_folders(path: str | os.PathLike) -> None:
+    """The folders `path` goes into, made where they are not there; a part of it that is a file
+    is an OSError (ENOTDIR) that says so, naming `path` and that part."""
+    path = Path(path)
+    blocked = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocked} is a file, not a folder", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _os_error(error: BaseException) -> OSError | None:

@@ -164,6 +164,8 @@ def hint_for(error: OSError, then: str = "run it again") -> str:
     to look."""
     if error.errno in WHY and error.errno not in (errno.EACCES, errno.EPERM):
         return f"{WHY[error.errno][1]}, then {then}"
+    if error.errno == errno.ENOTDIR:
+        return "choose another path, or move the file out of the way"
     return (
         "check that the path exists, that a folder is where a folder is wanted, "
         "and that you may write there"

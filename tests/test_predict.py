@@ -162,3 +162,17 @@ def test_an_output_file_of_another_kind_is_a_usage_error(xor_weights, tmp_path):
         )
         == 2
     )
+
+
+def test_predict_makes_the_folder_of_its_output_and_names_a_file_in_the_way(
+    xor_weights, tmp_path, capsys
+):
+    (tmp_path / "x.json").write_text(json.dumps(XOR))
+    run = ["predict", str(EXAMPLES / "xor.nn"), "--weights", str(xor_weights)]
+    run += ["--input", str(tmp_path / "x.json"), "-o"]
+    assert main([*run, str(tmp_path / "new" / "out.csv")]) == 0
+    assert (tmp_path / "new" / "out.csv").read_text().startswith("y\n")
+    (tmp_path / "blocker").write_text("")
+    assert main([*run, str(tmp_path / "blocker" / "out.csv")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'blocker'} is a file, not a folder" in err and "move the file" in err

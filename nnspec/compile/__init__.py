@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomic
+from ..atomic import make_folders, write_atomic
 from ..backends.init import initial_params
 from .common import weights_file
 from .standardised import Statistics, with_standardisation
@@ -56,7 +56,7 @@ def compile_model(
     written = {path: emit(model, target, params, stats)}
     if target != "onnx":
         written[path.with_suffix(".safetensors")] = weights_file(params)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path)
     for where, data in written.items():
         write_atomic(where, lambda temporary, data=data: Path(temporary).write_bytes(data))
     return list(written)

@@ -55,15 +55,8 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` whole or not at all (nnspec.atomic); a place that cannot be written is a
     `DrawError`."""
     path = Path(path)
-    blocked = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise DrawError(
-            "R101",
-            f"cannot write {path}: {blocked} is a file, not a folder",
-            "choose another path, or move the file out of the way",
-        )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.make_folders(path)
         return atomic.write_atomic(path, lambda temporary: Path(temporary).write_bytes(data))
     except OSError as error:
         raise DrawError(

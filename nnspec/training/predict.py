@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomic
+from ..atomic import make_folders, write_atomic
 from ..backends.weights import read_weights
 from ..data import read_inputs
 from ..data.standardise import recorded_statistics, standardise
@@ -155,8 +155,8 @@ def write_outputs(
     classes: dict[str, bool],
     labels: dict[str, np.ndarray] | None = None,
 ) -> str | None:
-    """Write the outputs to `out` (.csv, .npz or .json; atomically), or return them as csv text
-    when `out` is None.
+    """Write the outputs to `out` (.csv, .npz or .json; atomically, its folder made when it is
+    not there), or return them as csv text when `out` is None.
 
     In csv, each example is a row: every output's values flattened (`y` or `y[0]`, `y[1]`, ...) and,
     for an output that ends in softmax (`classes[name]`), its most likely class; then the label
@@ -164,6 +164,8 @@ def write_outputs(
     labels as `y_label` beside `y`.
     """
     labels = labels or {}
+    if out is not None:
+        make_folders(out)  # as draw and compile make theirs
     if out is None or out.endswith(".csv"):
         text = _csv(outputs, classes, labels)
         if out is None:
