@@ -44,10 +44,11 @@ def one_of(name: str, value, choices, hint: str | None = None) -> None:
         refuse(f"{name} must be one of {shown}, not {value!r}", hint)
 
 
-def path(name: str, value, example: str) -> None:
-    """R339 unless `value` is a path: a str or an os.PathLike (`example` shows one)."""
+def path(name: str, value, example: str, what: str = "file") -> None:
+    """R339 unless `value` is a path: a str or an os.PathLike (`example` shows one, of a `what`:
+    a file or a folder)."""
     if not isinstance(value, (str, os.PathLike)):
         refuse(
             f"{name} must be a path (a str or a pathlib.Path), not {type(value).__name__}",
-            f"give the file's name, such as {example!r}",
+            f"give the {what}'s name, such as {example!r}",
         )

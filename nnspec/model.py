@@ -59,6 +59,7 @@ class Model:
         """
         from .draw import draw
 
+        arguments.path("path", path, f"{self.name}.svg")
         return draw(drawables([self]), path, **options)
 
     def to_torch(self, seed: int | None = 0, dtype: str = "float32", device: str | None = None):

@@ -6,6 +6,7 @@ from conftest import EXAMPLES, TEST_SPECS
 from safetensors.numpy import load_file
 
 import nnspec
+from nnspec.training.predict import predict
 
 
 def test_load_gives_a_checked_model():
@@ -178,6 +179,12 @@ XOR = EXAMPLES / "xor.nn"
         (lambda: nnspec.load(XOR).summary(width="wide"), "width must be a whole number"),
         (lambda: nnspec.load(XOR).compile("jax"), "target must be one of 'torch', 'numpy', 'onnx'"),
         (lambda: nnspec.load(XOR).compile("numpy", weights=5), "weights must be a path"),
+        (lambda: nnspec.load(XOR).draw(None), "path must be a path"),
+        (lambda: nnspec.train(XOR, "numpy", out=5), "out must be a path"),
+        (lambda: nnspec.train(XOR, "numpy", tensorboard=1), "tensorboard must be a path"),
+        (lambda: predict(XOR, None, "x.json"), "weights must be a path"),
+        (lambda: predict(XOR, "w.safetensors", 3), "inputs must be a path"),
+        (lambda: predict(XOR, "w", "x.json", backend="jax"), "backend must be one of 'torch'"),
     ],
 )
 def test_an_argument_out_of_range_is_r339(call, said):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import arguments
 from ..atomic import make_folders, write_atomic
 from ..backends.weights import read_weights
 from ..data import read_inputs
@@ -57,6 +58,10 @@ def run_model(
 ) -> dict[str, np.ndarray]:
     """`predict` for a model already loaded. A csv input's columns are matched by name with those
     the network was trained on, when its weights file records them (`weights_metadata`)."""
+    arguments.path("weights", weights, f"runs/{model.name}/weights.safetensors")
+    arguments.path("inputs", inputs, "new.csv")
+    if backend is not None:
+        arguments.one_of("backend", backend, ("torch", "numpy"))
     state = read_weights(weights, model.program)
     examples = read_inputs(inputs, model.program, **recorded_columns(weights))
     examples = standardise(examples, _statistics(model, weights))
