@@ -428,7 +428,11 @@ def read_train(train: s.Train, networks: list[str], errors: Collector) -> TrainS
         and data.name.text in FILE_DATA
         and all(arg.key is None or arg.key.text in FILE_DATA[data.name.text] for arg in data.args)
     ):  # else E502 said it
+        settled = len(errors.errors)
         _check_data_file(data, errors)
+        # a data file that is missing or unreadable leaves the settings good: what they ask of
+        # the network is checked still, so that `nnspec check` reports those mistakes too
+        before += len(errors.errors) - settled
     if "generator" in settings or "discriminator" in settings:
         if not ("generator" in settings and "discriminator" in settings):
             errors.add(

@@ -249,3 +249,16 @@ def test_a_csv_header_that_is_not_one_of_named_comma_separated_columns(
     error = caught.value
     assert error.code == "E505" and said in error.message and hinted in error.hint, error
     assert error.span.line == 7  # the data line
+
+
+def test_a_missing_data_file_does_not_hide_what_the_settings_ask_of_the_network(tmp_path):
+    """check reports every mistake: the file that is not there, and the classes that do not fit
+    the output, which the spec alone shows."""
+    (tmp_path / "n.nn").write_text(
+        NET.format(layer="dense y: 3, act=softmax")
+        + 'train {\n    data = csv("pets.csv", target="kind")\n    classes = [cat, dog]\n}\n'
+    )
+    with pytest.raises(nnspec.SpecError) as caught:
+        nnspec.load(tmp_path / "n.nn")
+    assert [error.code for error in caught.value.errors] == ["E505", "E540"]
+    assert "data file 'pets.csv' is not found" in caught.value.errors[0].message
