@@ -176,3 +176,20 @@ def test_predict_makes_the_folder_of_its_output_and_names_a_file_in_the_way(
     assert main([*run, str(tmp_path / "blocker" / "out.csv")]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'blocker'} is a file, not a folder" in err and "move the file" in err
+
+
+def test_outputs_that_are_not_finite_are_null_in_json(tmp_path):
+    """JSON has no NaN or infinity: a strict reader (JavaScript's JSON.parse) refuses a file that
+    holds them, so an output that overflowed is null there; csv keeps nan and inf."""
+    from nnspec.training.predict import write_outputs
+
+    outputs = {"y": np.array([[0.5], [np.inf], [np.nan]], np.float32)}
+    write_outputs(outputs, str(tmp_path / "y.json"), {"y": False})
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    assert json.loads((tmp_path / "y.json").read_text(), parse_constant=refuse) == {
+        "y": [[0.5], [None], [None]]
+    }
+    assert write_outputs(outputs, None, {"y": False}).split() == ["y", "0.5", "inf", "nan"]

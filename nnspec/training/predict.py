@@ -184,10 +184,18 @@ def write_outputs(
         write_atomic(
             Path(out),
             lambda p: Path(p).write_text(
-                json.dumps({k: v.tolist() for k, v in {**outputs, **named}.items()})
+                json.dumps({k: _json_values(v) for k, v in {**outputs, **named}.items()})
             ),
         )
     return None
+
+
+def _json_values(values: np.ndarray) -> list:
+    """`values` as JSON lists; a value that is not finite (an overflow) as null, since JSON has
+    no NaN or infinity (Python's json would write them, and strict readers refuse the file)."""
+    if values.dtype.kind != "f" or np.isfinite(values).all():
+        return values.tolist()
+    return np.where(np.isfinite(values), values, None).tolist()
 
 
 def _savez(path: str, outputs: dict[str, np.ndarray]) -> None:
