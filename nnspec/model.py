@@ -49,7 +49,14 @@ class Model:
         arguments.whole("width", width, 1, "leave it out for 100 columns")
         return render_summary(self.program, width=width)
 
-    def draw(self, path: str | os.PathLike, **options) -> Path:
+    def draw(
+        self,
+        path: str | os.PathLike,
+        *,
+        palette: str = "asimov",
+        annotate: bool = False,
+        orient: str = "lr",
+    ) -> Path:
         """Draw this network as a Neural Network Zoo diagram; the extension of `path` picks .svg,
         .png or .pdf.
 
@@ -60,7 +67,7 @@ class Model:
         from .draw import draw
 
         arguments.path("path", path, f"{self.name}.svg")
-        return draw(drawables([self]), path, **options)
+        return draw(drawables([self]), path, palette=palette, annotate=annotate, orient=orient)
 
     def to_torch(self, seed: int | None = 0, dtype: str = "float32", device: str | None = None):
         """A `torch.nn.Module` computing this network; parameters drawn from `seed` (see
