@@ -6,6 +6,7 @@ import io
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .kinds.base import LITERAL_VALUES, Kind, Options
 from .program import Layer, Program
@@ -20,17 +21,18 @@ def render_summary(program: Program, width: int = 100, color: bool = False) -> s
         force_jupyter=False,  # in a notebook too: the text, not a display of its own
     )
     title = program.name + (f": {program.description}" if program.description else "")
-    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    # Text, not markup: a description such as "a [/] b" is shown as written, never parsed
+    table = Table(title=Text(title), title_justify="left", show_lines=False, header_style="bold")
     table.add_column("Layer", no_wrap=True)
     table.add_column("Kind")
     table.add_column("Output shape", no_wrap=True)
     table.add_column("Params", justify="right")
     table.add_column("Inputs")
     for row in summary_rows(program):
-        table.add_row(*row)
+        table.add_row(*map(Text, row))
     console.print(table)
     for line in totals_lines(program):
-        console.print(line)
+        console.print(line, markup=False)
     return console.file.getvalue()
 
 

@@ -262,3 +262,20 @@ def test_a_missing_data_file_does_not_hide_what_the_settings_ask_of_the_network(
         nnspec.load(tmp_path / "n.nn")
     assert [error.code for error in caught.value.errors] == ["E505", "E540"]
     assert "data file 'pets.csv' is not found" in caught.value.errors[0].message
+
+
+def test_text_of_the_user_is_never_read_as_rich_markup(tmp_path, capsys):
+    """The layer table and the run's report print with rich, whose markup ("[bold]", "[/]") a
+    description or a folder's name may hold: shown as written, never a MarkupError traceback."""
+    from nnspec.cli import main
+
+    spec = tmp_path / "m.nn"
+    spec.write_text(
+        'network m "a [/] b [red]c[/red]" {\n    input x: 2\n    dense y: 1\n    x -> y\n}\n'
+        "train {\n    data = xor\n    loss = mse\n    epochs = 1\n}\n"
+    )
+    assert main(["summary", str(spec)]) == 0
+    assert "m: a [/] b [red]c[/red]" in capsys.readouterr().out
+    out = tmp_path / "[/]x [bold]y"
+    assert main(["train", str(spec), "--backend", "numpy", "--out", str(out)]) == 0
+    assert f"weights: {out / 'weights.safetensors'}" in capsys.readouterr().out

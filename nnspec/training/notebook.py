@@ -196,7 +196,7 @@ class TerminalBar:
         self.progress.update(self.task, completed=epoch, metrics=shown)
 
     def notify(self, text: str, epochs: int) -> None:
-        self.progress.console.print(text, highlight=False, soft_wrap=True)
+        self.progress.console.print(text, highlight=False, soft_wrap=True, markup=False)
         self.progress.update(self.task, total=epochs)
 
     def close(self, stopped: bool = False) -> None:

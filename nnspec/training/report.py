@@ -80,7 +80,7 @@ def _train(args) -> None:
             progress.update(task, completed=epoch, metrics=shown)
 
         def resuming(text: str, epochs: int) -> None:
-            progress.console.print(text, highlight=False, soft_wrap=True)
+            progress.console.print(text, highlight=False, soft_wrap=True, markup=False)
             progress.update(task, total=epochs)
 
         try:
@@ -127,9 +127,9 @@ def _train(args) -> None:
         table.add_row(e.metric, "not measured", f"{e.op} {e.wanted:g}", "MISSED")
     out.print(table)
     if result.early_stop is not None:
-        out.print(_early_stop_text(result.early_stop), soft_wrap=True)
+        out.print(_early_stop_text(result.early_stop), soft_wrap=True, markup=False)
     for what, path in result.paths.items():
-        out.print(f"{what:>10}: {path}")
+        out.print(f"{what:>10}: {path}", markup=False, soft_wrap=True)  # as written, one line
     if not result.passed:
         missed = [
             f"{e.metric} {e.op} {e.wanted:g} (reached {e.reached:.4g})"
