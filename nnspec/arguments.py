@@ -4,12 +4,15 @@ run, a lowering or a file with an exception that says nothing of nnspec.
 
     whole("batch", batch, least=1)
     one_of("target", target, ("torch", "numpy", "onnx"))
+    flag("overwrite", overwrite)
 """
 
 from __future__ import annotations
 
 import numbers
 import os
+
+import numpy as np
 
 from .errors import NnspecError
 
@@ -42,6 +45,13 @@ def one_of(name: str, value, choices, hint: str | None = None) -> None:
     if value not in choices:
         shown = ", ".join(repr(choice) for choice in choices)
         refuse(f"{name} must be one of {shown}, not {value!r}", hint)
+
+
+def flag(name: str, value) -> None:
+    """R339 unless `value` is True or False (a NumPy bool will do): "no" or 0 are not taken to
+    mean False, since `overwrite="false"` would replace a run."""
+    if not isinstance(value, (bool, np.bool_)):
+        refuse(f"{name} must be True or False, not {value!r}", f"write {name}=True or {name}=False")
 
 
 def path(name: str, value, example: str, what: str = "file") -> None:

@@ -67,6 +67,7 @@ class Model:
         from .draw import draw
 
         arguments.path("path", path, f"{self.name}.svg")
+        arguments.flag("annotate", annotate)
         return draw(drawables([self]), path, palette=palette, annotate=annotate, orient=orient)
 
     def to_torch(self, seed: int | None = 0, dtype: str = "float32", device: str | None = None):

@@ -175,6 +175,8 @@ def train_models(
     (training/threads.py); `tensorboard` names a folder the run writes TensorBoard event files
     into (training/tensorboard.py; R336 without tensorboardX, R337, R338)."""
     check_arguments(backend, epochs=epochs, lr=lr, batch=batch, seed=seed)
+    arguments.flag("resume", resume)
+    arguments.flag("overwrite", overwrite)
     for name, place in (("out", out), ("tensorboard", tensorboard)):
         if place is not None:
             arguments.path(name, place, f"runs/{models[0].name}", "folder")
