@@ -110,13 +110,20 @@ def run_fmt(paths: list[str], report, check: bool = False, diff: bool = False) -
         if check or diff:
             print(f"would reformat {path}", file=sys.stderr)
         else:
-            _write(path, formatted)
+            _write(path, _with_mark(path, formatted))
             print(f"reformatted {path}", file=sys.stderr)
     if len(paths) > 1 and (changed or failed):
         verb = "would be reformatted" if check or diff else "reformatted"
         tail = f", {failed} with errors" if failed else ""
         print(f"{changed} of {len(paths)} files {verb}{tail}", file=sys.stderr)
     return bool(failed or (check and changed))
+
+
+def _with_mark(path: str, text: str) -> str:
+    """`text` with the byte order mark the file at `path` starts with, if it does (some Windows
+    editors write one): formatting keeps it, as it keeps the line ends."""
+    with open(path, "rb") as file:
+        return "\ufeff" + text if file.read(3) == b"\xef\xbb\xbf" else text
 
 
 def _write(path: str, text: str) -> None:

@@ -250,9 +250,9 @@ def test_fmt_rewrites_files_and_check_and_diff_say_what_would_change(tmp_path, c
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left beside it
 
 
-def test_a_file_saved_on_windows_keeps_its_line_ends(tmp_path, capsys):
+def test_a_file_saved_on_windows_keeps_its_line_ends_and_byte_order_mark(tmp_path, capsys):
     """A CRLF file (a Windows editor, git's autocrlf) is formatted with CRLF: a file already in
-    the layout is left as it is, and --check passes on it."""
+    the layout is left as it is, and --check passes on it. A byte order mark is kept."""
     path = tmp_path / "n.nn"
     path.write_bytes(UGLY.replace("\n", "\r\n").encode())
     assert main(["fmt", str(path)]) == 0
@@ -260,6 +260,9 @@ def test_a_file_saved_on_windows_keeps_its_line_ends(tmp_path, capsys):
     capsys.readouterr()
     assert main(["fmt", "--check", str(path)]) == 0
     assert "would reformat" not in capsys.readouterr().err
+    path.write_bytes(b"\xef\xbb\xbf" + UGLY.encode())  # a byte order mark stays too
+    assert main(["fmt", str(path)]) == 0
+    assert path.read_bytes() == b"\xef\xbb\xbf" + format_text(UGLY).encode()
 
 
 def test_fmt_goes_on_past_a_bad_file_and_exits_1(tmp_path, capsys):
