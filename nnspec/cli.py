@@ -17,7 +17,7 @@ import traceback
 
 from . import __version__, collector
 from .check import DEFAULT_MAX_PARAMS
-from .errors import FileError, NnspecError, SpecError, wants_color
+from .errors import FileError, NnspecError, SpecError, did_you_mean, wants_color
 
 OK, USER_ERROR, USAGE, BUG, INTERRUPTED, TERMINATED = 0, 1, 2, 3, 130, 143
 DUMPS = ("syntax", "graph", "program")
@@ -37,8 +37,9 @@ def run() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every exit code nnspec gives is decided here."""
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_asked(parser, argv))
     except SystemExit as exit:  # argparse: --help is 0, a usage error 2
         return int(exit.code or 0)
     if not getattr(args, "command", None):
@@ -69,6 +70,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         return BUG
     return USER_ERROR if failed else OK
+
+
+def _asked(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`argv` as argparse should read it: `nnspec help [COMMAND]` is `nnspec [COMMAND] --help`;
+    an unknown command is a usage error that names the closest one (argparse lists them all)."""
+    commands = next(
+        action.choices
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    if argv[:1] == ["help"]:
+        return [*argv[1:2], "--help"] if argv[1:2] and argv[1] in commands else ["--help"]
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        if argv[0].endswith(".nn") or os.path.exists(argv[0]):
+            parser.error(f"'{argv[0]}' is a file, not a command: try 'nnspec check {argv[0]}'")
+        guess = did_you_mean(argv[0], commands, "commands")
+        parser.error(f"unknown command '{argv[0]}'" + (f"; {guess}" if guess else ""))
+    return argv
 
 
 def _report(error: NnspecError) -> None:
@@ -460,8 +479,6 @@ def _chosen(models: list, args) -> list:
         return models
     chosen = [m for m in models if m.name == args.network]
     if not chosen:
-        from .errors import did_you_mean
-
         raise SpecError(
             "E316",
             f"no network '{args.network}' in {args.file}",

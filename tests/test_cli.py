@@ -49,6 +49,30 @@ def test_usage_errors_exit_2_and_help_exits_0():
         assert result.returncode == 0 and "usage: nnspec" in result.stdout
 
 
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["trian", "xor.nn"], "unknown command 'trian'; did you mean 'train'?"),
+        (["xyzzy"], "unknown command 'xyzzy'; known commands: check, compile, draw, fmt, lsp"),
+        (["xor.nn"], "'xor.nn' is a file, not a command: try 'nnspec check xor.nn'"),
+    ],
+)
+def test_an_unknown_command_names_the_closest_one(argv, said, capsys):
+    from nnspec.cli import main
+
+    assert main(argv) == 2
+    assert f"nnspec: error: {said}" in capsys.readouterr().err
+
+
+def test_help_as_a_command_is_the_help_of_nnspec_or_of_a_command(capsys):
+    from nnspec.cli import main
+
+    assert main(["help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: nnspec [-h]")
+    assert main(["help", "train"]) == 0
+    assert capsys.readouterr().out.startswith("usage: nnspec train")
+
+
 def test_version():
     result = nnspec("--version")
     assert result.returncode == 0 and result.stdout.startswith("nnspec ")
