@@ -83,6 +83,8 @@ def _asked(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     if argv[:1] == ["help"]:
         return [*argv[1:2], "--help"] if argv[1:2] and argv[1] in commands else ["--help"]
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        if os.path.isdir(argv[0]):
+            parser.error(f"'{argv[0]}' is a folder, not a command: try 'nnspec zoo {argv[0]}'")
         if argv[0].endswith(".nn") or os.path.exists(argv[0]):
             parser.error(f"'{argv[0]}' is a file, not a command: try 'nnspec check {argv[0]}'")
         guess = did_you_mean(argv[0], commands, "commands")

@@ -55,11 +55,14 @@ def test_usage_errors_exit_2_and_help_exits_0():
         (["trian", "xor.nn"], "unknown command 'trian'; did you mean 'train'?"),
         (["xyzzy"], "unknown command 'xyzzy'; known commands: check, compile, draw, fmt, lsp"),
         (["xor.nn"], "'xor.nn' is a file, not a command: try 'nnspec check xor.nn'"),
+        (["specs"], "'specs' is a folder, not a command: try 'nnspec zoo specs'"),
     ],
 )
-def test_an_unknown_command_names_the_closest_one(argv, said, capsys):
+def test_an_unknown_command_names_the_closest_one(argv, said, capsys, tmp_path, monkeypatch):
     from nnspec.cli import main
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
     assert main(argv) == 2
     assert f"nnspec: error: {said}" in capsys.readouterr().err
 
