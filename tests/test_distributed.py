@@ -240,6 +240,23 @@ def test_what_trains_in_one_process_is_named(setting, said):
     assert raised.value.message == f"{said} trains in one process, not 2"
 
 
+def test_a_run_the_workers_cannot_share_is_refused_before_they_start(
+    spec, tmp_path, capsys, monkeypatch
+):
+    """64 processes for batches of 25 (the last of 9): refused in the parent, before 64 each import
+    torch and load the data only to refuse it."""
+
+    def started(*args):
+        raise AssertionError("the workers were started")
+
+    monkeypatch.setattr(distributed, "_start", started)
+    run = ["train", str(spec), "--out", str(tmp_path / "r"), "--procs", "64"]
+    assert main([*run, "--backend", "torch"]) == 1
+    err = capsys.readouterr().err
+    assert "error[R331]: the last batch of the 384 training examples holds 9, too few for 64" in err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize(
     ("size", "batch", "procs", "batchnorm", "said"),
     [

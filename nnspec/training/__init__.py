@@ -201,6 +201,9 @@ def train_models(
         )
     if procs > 1:  # the parent of the workers
         distributed.check_procs(procs, backend or default_backend(), models)
+        if not resume:  # what the workers will refuse, found before they start (a resume's
+            # settings are the checkpoint's, which rank 0 reads)
+            _check_shards_before(models, procs, backend, given)
         fields = distributed.launch(
             models,
             procs,
@@ -231,6 +234,17 @@ def train_models(
             threads=threads,
             tensorboard=tensorboard,
         )
+
+
+def _check_shards_before(models: list, procs: int, backend: str | None, given: dict) -> None:
+    """The workers' checks of the data and the settings (R331), in the parent, so that a run
+    they cannot share is refused before `procs` processes each import torch and load the data."""
+    spec, program = models[0].train_spec, models[0].program
+    data = load_data(spec, program)
+    overrides = {key: value for key, value in given.items() if value is not None}
+    config = train_config(spec, data.kind, **overrides)
+    distributed.check_procs(procs, backend or default_backend(), models, config, data)
+    distributed.check_shards(program, data.train, config.batch, procs)
 
 
 def _train(
