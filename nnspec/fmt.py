@@ -25,7 +25,7 @@ import difflib
 import re
 import sys
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -161,7 +161,10 @@ def _check_same(original: Source, formatted: Source) -> None:
 
 
 def _plain(node):
-    """A syntax tree as plain tuples, without spans: what the file says, not where."""
+    """A syntax tree as plain tuples, without spans: what the file says, not where. A minus
+    before a number, `- 0.5`, is the number `-0.5`, as the formatter writes it."""
+    if isinstance(node, s.Negate) and isinstance(node.operand, s.Number):
+        return _plain(replace(node.operand, value=-node.operand.value))
     if isinstance(node, (s.Node, s.SpecFile)):
         return (type(node).__name__,) + tuple(
             (each.name, _plain(getattr(node, each.name)))

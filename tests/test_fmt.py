@@ -14,6 +14,7 @@ from conftest import EXAMPLES, ROOT, SPECS, TEST_SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import nnspec
 from nnspec import fmt
 from nnspec.cli import main
 from nnspec.errors import Source, SpecError
@@ -94,6 +95,15 @@ def test_arithmetic_keeps_its_parentheses_and_signs():
     assert "    dense  z: -d - -1 + d // 2\n" in out
     assert out.startswith("let d = 4\n\nnetwork n {\n") is False  # blank lines are not invented
     assert out.startswith("let d = 4\nnetwork n {\n")
+
+
+def test_a_minus_apart_from_its_number_is_written_against_it():
+    """`- 0.5` is the number -0.5, written `-0.5`: the safety check sees the same value (found
+    by test_mutated_specs_round_trip, which refused the file as R103)."""
+    text = "network n {\n input x: 2\n dense y: 2, weights=[[- 0.5, 1], [2, - 3]]\n x -> y\n}\n"
+    out = format_source(Source("<string>", text))
+    assert "weights=[[-0.5, 1], [2, -3]]" in out
+    assert nnspec.loads(out).program.layers[-1].options.weights == ((-0.5, 1.0), (2.0, -3.0))
 
 
 def test_comments_stay_where_they_were():
