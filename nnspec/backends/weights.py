@@ -69,8 +69,7 @@ def fit_weights(
     arrays = {name: _array(value, name, named) for name, value in arrays.items()}
     wanted = {name: list(param.shape) for name, param in program.parameters().items()}
     for prefix in (f"{program.name}.", "weights."):
-        if not set(wanted) <= set(arrays) and any(k.startswith(prefix) for k in arrays):
-            arrays = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+        arrays = _under(prefix, arrays, wanted)
     missing = [name for name in wanted if name not in arrays]
     misfits = ([f"it lacks {_some(missing)}"] if missing else []) + [
         f"'{name}' is {shape} here and {list(arrays[name].shape)} in {whose}"
@@ -90,6 +89,15 @@ def fit_weights(
     for name in wanted:
         _check_values(arrays[name], name, named)
     return {name: arrays[name] for name in wanted}
+
+
+def _under(prefix: str, named: dict, wanted) -> dict:
+    """`named` (a file's tensors or layers by name), or those under `prefix` with it taken off
+    when the names `wanted` are not all there and some stand under it: a GAN's file holds each
+    network's under its name, a checkpoint its weights under `weights.`."""
+    if set(wanted) <= set(named) or not any(k.startswith(prefix) for k in named):
+        return named
+    return {k.removeprefix(prefix): v for k, v in named.items() if k.startswith(prefix)}
 
 
 def _recorded_layers(metadata: dict[str, str]) -> dict[str, str]:
@@ -112,10 +120,7 @@ def _check_layers(recorded: dict[str, str], program: Program, named: str) -> Non
     if not recorded:
         return
     mine = layer_digests([program])
-    prefix = f"{program.name}."
-    if not set(mine) <= set(recorded) and any(name.startswith(prefix) for name in recorded):
-        recorded = {k.removeprefix(prefix): v for k, v in recorded.items() if k.startswith(prefix)}
-    changed = layer_changes(mine, recorded)
+    changed = layer_changes(mine, _under(f"{program.name}.", recorded, mine))
     if changed:
         raise SpecError(
             "E506",

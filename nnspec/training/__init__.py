@@ -239,12 +239,18 @@ def train_models(
 def _check_shards_before(models: list, procs: int, backend: str | None, given: dict) -> None:
     """The workers' checks of the data and the settings (R331), in the parent, so that a run
     they cannot share is refused before `procs` processes each import torch and load the data."""
-    spec, program = models[0].train_spec, models[0].program
-    data = load_data(spec, program)
+    spec = models[0].train_spec
+    data = load_data(spec, models[0].program)
     overrides = {key: value for key, value in given.items() if value is not None}
     config = train_config(spec, data.kind, **overrides)
+    _check_sharing(procs, backend, models, config, data)
+
+
+def _check_sharing(procs: int, backend: str | None, models: list, config, data) -> None:
+    """R330, R331 for a run that `procs` processes cannot share (the parent checks it before the
+    workers start, each rank again with the settings it trains with)."""
     distributed.check_procs(procs, backend or default_backend(), models, config, data)
-    distributed.check_shards(program, data.train, config.batch, procs)
+    distributed.check_shards(models[0].program, data.train, config.batch, procs)
 
 
 def _train(
@@ -278,8 +284,7 @@ def _train(
         if saved is not None:
             saved.check_settings(config)
         if group is not None:
-            distributed.check_procs(group.size, backend or default_backend(), models, config, data)
-            distributed.check_shards(models[0].program, data.train, config.batch, group.size)
+            _check_sharing(group.size, backend, models, config, data)
         layers = layer_digests([model.program for model in models])
         record = checkpoint.Record(name, checkpoint.kept_settings(config), overrides, layers)
         with (

@@ -58,14 +58,14 @@ def run_model(
 ) -> dict[str, np.ndarray]:
     """`predict` for a model already loaded. A csv input's columns are matched by name with those
     the network was trained on, when its weights file records them (`weights_metadata`)."""
+    from . import check_arguments, default_backend
+
+    check_arguments(backend)
     arguments.path("weights", weights, f"runs/{model.name}/weights.safetensors")
     arguments.path("inputs", inputs, "new.csv")
-    if backend is not None:
-        arguments.one_of("backend", backend, ("torch", "numpy"))
     state = read_weights(weights, model.program)
     examples = read_inputs(inputs, model.program, **recorded_columns(weights))
     examples = standardise(examples, _statistics(model, weights))
-    from . import default_backend
 
     count = choose_threads(
         threads,
